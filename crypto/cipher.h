@@ -1,0 +1,46 @@
+/* crypto/cipher.h: a Noise CipherState after Split(): the transport cipher
+ * of one direction of one link.
+ *
+ * ChaCha20-Poly1305 (IETF) with the Noise nonce: 32 zero bits followed by
+ * the 64-bit little-endian counter. The counter makes every message's
+ * position part of its authentication, so a tampered, replayed, reordered
+ * or truncated message fails. After any failure the state refuses all
+ * further use (-EPROTO): a link whose decryption failed must be closed.
+ *
+ * The key is per link and short-lived, so it sits in ordinary memory (the
+ * struct is embedded in the peer) and is wiped by sec_cipher_wipe(), as the
+ * WireGuard kernel module keeps its session keys; see docs/SECURITY.md. */
+#ifndef CONFAB_CRYPTO_CIPHER_H
+#define CONFAB_CRYPTO_CIPHER_H
+
+#include "crypto/sec.h"
+
+typedef struct sec_cipher {
+    uint8_t k[SEC_KEY_BYTES];
+    uint64_t n;    /* next nonce */
+    int has_key;   /* 0: empty CipherState (passes plaintext through) */
+    int failed;    /* sticky */
+} sec_cipher;
+
+/* Sets the key and resets the counter. */
+void sec_cipher_init(sec_cipher *c, const uint8_t k[static SEC_KEY_BYTES]);
+
+/* Encrypts pt[0..len) into ct[0..len + SEC_AEAD_TAG_BYTES) with associated
+ * data ad (may be NULL when adlen is 0). ct may equal pt (in place).
+ * Returns 0, -EPROTO if the state has failed or has no key, or -EOVERFLOW
+ * when the counter is used up (2^64-1 is reserved, as Noise says). */
+__attribute__((warn_unused_result)) int
+sec_cipher_encrypt(sec_cipher *c, const uint8_t *ad, size_t adlen,
+                   const uint8_t *pt, size_t len, uint8_t *ct);
+
+/* Decrypts ct[0..len) (which includes the tag) into pt[0..len - 16).
+ * pt may equal ct. Returns 0; -EACCES if authentication fails (the state
+ * is then failed); -EPROTO if len < 16, or the state has failed. */
+__attribute__((warn_unused_result)) int
+sec_cipher_decrypt(sec_cipher *c, const uint8_t *ad, size_t adlen,
+                   const uint8_t *ct, size_t len, uint8_t *pt);
+
+/* Wipes the key and marks the state failed. */
+void sec_cipher_wipe(sec_cipher *c);
+
+#endif

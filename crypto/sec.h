@@ -1,0 +1,26 @@
+/* crypto/sec.h: constants and set-up shared by the crypto module.
+ *
+ * crypto/ holds keys, the Noise handshake and the transport cipher. It is
+ * libsodium only: no sockets, no libuv, no clock of its own. Every function
+ * returns 0 or a negative errno: -EINVAL bad argument, -ENOMEM, -EMSGSIZE
+ * over a limit, -EPROTO malformed or out of state, -EACCES authentication
+ * failed. */
+#ifndef CONFAB_CRYPTO_SEC_H
+#define CONFAB_CRYPTO_SEC_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define SEC_KEY_BYTES        32u /* X25519 keys, network key, cipher keys */
+#define SEC_AEAD_TAG_BYTES   16u /* ChaCha20-Poly1305 tag */
+#define SEC_HASH_BYTES       64u /* BLAKE2b, Noise HASHLEN */
+#define SEC_BEACON_TAG_BYTES 16u /* keyed BLAKE2b beacon tag */
+
+/* Initializes libsodium. Safe to call many times and from many nodes.
+ * Returns 0, or -ENOSYS if libsodium cannot be initialized. */
+__attribute__((warn_unused_result)) int sec_init(void);
+
+/* Fills buf with len random bytes from libsodium. */
+void sec_random(void *buf, size_t len);
+
+#endif

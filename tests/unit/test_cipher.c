@@ -1,0 +1,2 @@
+/* placeholder test: fails until written */
+int main(void) { return 1; }

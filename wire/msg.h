@@ -1,0 +1,191 @@
+/* wire/msg.h: the message codec (docs/PROTOCOL.md sections 3.2 and 5).
+ *
+ * Decoding checks the whole input with wire_mp_check() first, then matches
+ * the exact shape: wrong types, missing required keys, duplicate keys,
+ * over-long strings, invalid UTF-8 and out-of-range values are -EPROTO.
+ * Unknown keys are skipped. Decoded str and bin fields are borrowed
+ * pointers into the input buffer: copy what you keep. Decoding never
+ * allocates.
+ *
+ * Encoding writes into a caller's buffer and fails with -EMSGSIZE when it
+ * does not fit; it never allocates either. */
+#ifndef CONFAB_WIRE_MSG_H
+#define CONFAB_WIRE_MSG_H
+
+#include "wire/frame.h"
+#include "wire/mp.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define WIRE_VERSION        1u
+#define WIRE_ID_BYTES       16u   /* message id */
+#define WIRE_NODE_ID_BYTES  32u   /* node id: an X25519 public key */
+#define WIRE_AEAD_TAG_BYTES 16u   /* a transport message's Poly1305 tag */
+#define WIRE_MAX_PLAINTEXT  (WIRE_MAX_FRAME - WIRE_AEAD_TAG_BYTES)
+#define WIRE_MAX_NAME       64u   /* node name, bytes */
+#define WIRE_MAX_GROUP      64u   /* group name, bytes (at least 1) */
+#define WIRE_MAX_GROUPS     256u  /* groups in a HELLO */
+#define WIRE_MAX_CT         128u  /* content type, bytes */
+#define WIRE_MAX_PEERS      1024u /* entries in a PEERS message */
+#define WIRE_MAX_PING_DATA  1024u /* echo data in PING/PONG */
+#define WIRE_MIN_MAX_BODY   65536u /* smallest `max` a HELLO may announce */
+
+/* Bytes a DATA map takes beyond its group, content type and body. */
+#define WIRE_DATA_OVERHEAD 96u
+/* Bytes a FRAG map takes beyond its data. */
+#define WIRE_FRAG_OVERHEAD 40u
+
+/* A borrowed byte range. */
+typedef struct wire_bytes {
+    const uint8_t *ptr;
+    uint32_t len;
+} wire_bytes;
+
+/* Message types: the `t` key. */
+enum {
+    WIRE_T_DATA = 1,
+    WIRE_T_FRAG = 2,
+    WIRE_T_ACK = 3,
+    WIRE_T_PING = 4,
+    WIRE_T_PONG = 5,
+    WIRE_T_JOIN = 6,
+    WIRE_T_LEAVE = 7,
+    WIRE_T_PEERS = 8,
+    WIRE_T_BYE = 9,
+};
+
+/* DATA kinds: the `k` key. */
+enum {
+    WIRE_K_UNICAST = 0,
+    WIRE_K_BROADCAST = 1,
+    WIRE_K_GROUP = 2,
+    WIRE_K_ANYCAST = 3,
+};
+
+/* BYE reasons: the `r` key. */
+enum {
+    WIRE_BYE_STOPPING = 0,
+    WIRE_BYE_DUPLICATE = 1,
+    WIRE_BYE_OTHER = 2,
+};
+
+/* An iterator over a decoded array (HELLO groups, PEERS entries). */
+typedef struct wire_iter {
+    wire_mp_reader r;
+    uint32_t left;
+} wire_iter;
+
+/* A HELLO (handshake payload). For encoding set groups/ngroups; decoding
+ * sets ngroups and group_iter (walk it with wire_groups_next()). */
+typedef struct wire_hello {
+    uint64_t version;
+    wire_bytes name;
+    uint16_t port;
+    uint64_t boot;
+    uint64_t max;
+    uint32_t ngroups;
+    const wire_bytes *groups; /* encode: ngroups names */
+    wire_iter group_iter;     /* decode */
+} wire_hello;
+
+typedef struct wire_data {
+    uint8_t id[WIRE_ID_BYTES];
+    uint8_t kind;        /* WIRE_K_* */
+    uint64_t seq;
+    uint64_t ts;
+    wire_bytes group;    /* len 0 when absent (kinds 0 and 1) */
+    int has_ct;
+    wire_bytes ct;
+    wire_bytes body;
+    int fragmented;      /* `size` present */
+    uint64_t size;       /* whole body length: body.len unless fragmented */
+} wire_data;
+
+typedef struct wire_frag {
+    uint8_t id[WIRE_ID_BYTES];
+    uint64_t off;
+    wire_bytes data;
+} wire_frag;
+
+typedef struct wire_ack {
+    uint64_t seq;
+} wire_ack;
+
+typedef struct wire_ping { /* PING and PONG */
+    uint64_t n;
+    int has_data;
+    wire_bytes data;
+} wire_ping;
+
+typedef struct wire_group { /* JOIN and LEAVE */
+    wire_bytes group;
+} wire_group;
+
+/* One PEERS entry. addr_len is 4 or 16. */
+typedef struct wire_peer_entry {
+    const uint8_t *id;   /* WIRE_NODE_ID_BYTES */
+    const uint8_t *addr; /* addr_len bytes, network order */
+    uint8_t addr_len;
+    uint16_t port;
+} wire_peer_entry;
+
+/* PEERS. For encoding set entries/count; decoding sets count and iter
+ * (walk it with wire_peers_next()). */
+typedef struct wire_peers {
+    uint32_t count;
+    const wire_peer_entry *entries; /* encode */
+    wire_iter iter;                 /* decode */
+} wire_peers;
+
+typedef struct wire_bye {
+    uint64_t reason;
+} wire_bye;
+
+/* A transport message. type is the `t` key; on decode a type this version
+ * does not know is returned as is, with no union member filled. */
+typedef struct wire_msg {
+    uint64_t type;
+    union {
+        wire_data data;
+        wire_frag frag;
+        wire_ack ack;
+        wire_ping ping;   /* PING and PONG */
+        wire_group group; /* JOIN and LEAVE */
+        wire_peers peers;
+        wire_bye bye;
+    } u;
+} wire_msg;
+
+/* True for the types of the table in docs/PROTOCOL.md section 4. */
+int wire_msg_type_known(uint64_t type);
+
+/* Decodes one HELLO occupying all of buf[0..len). Returns 0 or -EPROTO. */
+__attribute__((warn_unused_result)) int
+wire_hello_decode(const uint8_t *buf, size_t len, wire_hello *h);
+
+/* Encodes h into buf[0..cap); *len is the size written. Returns 0,
+ * -EINVAL if h breaks a limit of the protocol, or -EMSGSIZE. */
+__attribute__((warn_unused_result)) int
+wire_hello_encode(const wire_hello *h, uint8_t *buf, size_t cap, size_t *len);
+
+/* Next group of a decoded HELLO: returns 1 and sets *g, or 0 at the end. */
+int wire_groups_next(wire_iter *it, wire_bytes *g);
+
+/* Decodes one transport message occupying all of buf[0..len).
+ * Returns 0 (check m->type) or -EPROTO. */
+__attribute__((warn_unused_result)) int
+wire_msg_decode(const uint8_t *buf, size_t len, wire_msg *m);
+
+/* Encodes m into buf[0..cap). Returns 0, -EINVAL (a field breaks a limit
+ * of the protocol, or an unknown type), or -EMSGSIZE (does not fit). */
+__attribute__((warn_unused_result)) int
+wire_msg_encode(const wire_msg *m, uint8_t *buf, size_t cap, size_t *len);
+
+/* Next entry of a decoded PEERS: returns 1 and sets *e, or 0 at the end. */
+int wire_peers_next(wire_iter *it, wire_peer_entry *e);
+
+/* An upper bound on the encoded size of a DATA with these field lengths. */
+size_t wire_data_bound(size_t group_len, size_t ct_len, size_t body_len);
+
+#endif
