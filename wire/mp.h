@@ -23,7 +23,8 @@
  * Returns 0, or -EPROTO: malformed, truncated, deeper than max_depth
  * (a scalar is depth 0, a map of scalars depth 1), a count or length larger
  * than the bytes left, a type confab never uses (ext, float, nil-as-key is
- * fine to walk but see the readers), or trailing bytes. */
+ * fine to walk but see the readers), or trailing bytes. A max_depth above
+ * 32 is taken as 32. */
 __attribute__((warn_unused_result)) int
 wire_mp_check(const uint8_t *buf, size_t len, unsigned max_depth);
 
@@ -48,7 +49,8 @@ int wire_mp_read_str(wire_mp_reader *r, const uint8_t **s, uint32_t *len);
 int wire_mp_read_bin(wire_mp_reader *r, const uint8_t **b, uint32_t *len);
 int wire_mp_read_bool(wire_mp_reader *r, int *v);
 int wire_mp_read_nil(wire_mp_reader *r);
-/* Skips one whole value of any type, nested ones included. */
+/* Skips one whole value of any type confab uses (not ext or float), nested
+ * ones included. */
 int wire_mp_skip(wire_mp_reader *r);
 /* Peeks at the next value's msgpack type (a msgpack_object_type), or -1. */
 int wire_mp_peek_type(const wire_mp_reader *r);

@@ -1,2 +1,669 @@
-/* placeholder: replaced by the module's implementation */
-typedef int placeholder_unit;
+/* wire/msg.c: the HELLO and transport message codec (docs/PROTOCOL.md
+ * sections 3.2, 4 and 5): exact shapes in, shortest forms out.
+ *
+ * Every decoder runs wire_mp_check() over the whole input first, so what
+ * follows walks bytes known to be well formed, shallow and exactly one
+ * object long; the readers still check every bound. Nothing here allocates.
+ *
+ * Duplicate keys. The keys a decoder knows for the map at hand are tracked
+ * in a bit mask, so a known key seen twice is always rejected. The other
+ * keys are remembered in a small array on the stack (the first DUP_SLOTS of
+ * them), and every later unknown key is compared with those: a repeated
+ * unknown key is rejected whenever its first occurrence is among the first
+ * DUP_SLOTS unknown keys of the map, which covers every map a real peer
+ * sends. Catching every repeat in a map of thousands of unknown keys would
+ * take memory that grows with the map or quadratic time, and a repeated key
+ * we ignore anyway cannot change what we decode. */
+#include "wire/msg.h"
+
+#include <errno.h>
+#include <string.h>
+
+#define DUP_SLOTS 32u
+
+/* Every key of the transport messages, by bit. A key has the same type in
+ * every message that uses it; which keys a message knows is a mask. */
+enum {
+    K_T,
+    K_ID,
+    K_K,
+    K_SEQ,
+    K_TS,
+    K_G,
+    K_CT,
+    K_BODY,
+    K_SIZE,
+    K_OFF,
+    K_DATA,
+    K_N,
+    K_PEERS,
+    K_R,
+    K_COUNT
+};
+
+static const char *const msg_keys[K_COUNT] = {
+    "t",    "id",   "k",   "seq",  "ts", "g",     "ct",
+    "body", "size", "off", "data", "n",  "peers", "r",
+};
+
+#define BIT(k) (1u << (k))
+
+/* The HELLO's keys. */
+enum { H_V, H_NAME, H_PORT, H_BOOT, H_MAX, H_GROUPS, H_COUNT };
+
+static const char *const hello_keys[H_COUNT] = {
+    "v", "name", "port", "boot", "max", "groups",
+};
+
+/* Reads the value of known key `key`; must consume exactly that value. */
+typedef int (*field_fn)(void *ctx, unsigned key, wire_mp_reader *r);
+
+static unsigned key_index(const char *const *names, unsigned nnames,
+                          uint32_t known, const uint8_t *k, uint32_t klen)
+{
+    for (unsigned i = 0; i < nnames; i++) {
+        if (!(known & BIT(i)))
+            continue;
+        if (strlen(names[i]) == klen && memcmp(names[i], k, klen) == 0)
+            return i;
+    }
+    return nnames;
+}
+
+/* Walks one map whose keys are all str. Keys in `known` (bits of names[])
+ * go to fn, at most once each; other keys are skipped, after the duplicate
+ * check described at the top of the file. Sets *seen to the known keys
+ * found. */
+static int walk_map(wire_mp_reader *r, const char *const *names,
+                    unsigned nnames, uint32_t known, field_fn fn, void *ctx,
+                    uint32_t *seen)
+{
+    uint32_t count;
+    if (wire_mp_read_map(r, &count) != 0)
+        return -EPROTO;
+    wire_bytes unknown[DUP_SLOTS];
+    unsigned nunknown = 0;
+    uint32_t mask = 0;
+    for (uint32_t i = 0; i < count; i++) {
+        const uint8_t *k;
+        uint32_t klen;
+        if (wire_mp_read_str(r, &k, &klen) != 0)
+            return -EPROTO;
+        unsigned idx = key_index(names, nnames, known, k, klen);
+        if (idx < nnames) {
+            if (mask & BIT(idx))
+                return -EPROTO;
+            mask |= BIT(idx);
+            if (fn(ctx, idx, r) != 0)
+                return -EPROTO;
+            continue;
+        }
+        for (unsigned j = 0; j < nunknown; j++)
+            if (unknown[j].len == klen && memcmp(unknown[j].ptr, k, klen) == 0)
+                return -EPROTO;
+        if (nunknown < DUP_SLOTS)
+            unknown[nunknown++] = (wire_bytes){k, klen};
+        if (wire_mp_skip(r) != 0)
+            return -EPROTO;
+    }
+    *seen = mask;
+    return 0;
+}
+
+/* A str of min..max bytes (valid UTF-8: the reader checks). */
+static int read_str_range(wire_mp_reader *r, uint32_t min, uint32_t max,
+                          wire_bytes *out)
+{
+    const uint8_t *s;
+    uint32_t len;
+    if (wire_mp_read_str(r, &s, &len) != 0 || len < min || len > max)
+        return -EPROTO;
+    out->ptr = s;
+    out->len = len;
+    return 0;
+}
+
+static int read_bin_any(wire_mp_reader *r, wire_bytes *out)
+{
+    const uint8_t *b;
+    uint32_t len;
+    if (wire_mp_read_bin(r, &b, &len) != 0)
+        return -EPROTO;
+    out->ptr = b;
+    out->len = len;
+    return 0;
+}
+
+static int read_bin_exact(wire_mp_reader *r, uint32_t want, const uint8_t **out)
+{
+    uint32_t len;
+    if (wire_mp_read_bin(r, out, &len) != 0 || len != want)
+        return -EPROTO;
+    return 0;
+}
+
+static int read_uint_max(wire_mp_reader *r, uint64_t max, uint64_t *v)
+{
+    if (wire_mp_read_uint(r, v) != 0 || *v > max)
+        return -EPROTO;
+    return 0;
+}
+
+/* One PEERS entry: [bin32 id, bin4 | bin16 address, uint 1..65535 port]. */
+static int read_peer_entry(wire_mp_reader *r, wire_peer_entry *e)
+{
+    uint32_t n, alen;
+    uint64_t port;
+    if (wire_mp_read_array(r, &n) != 0 || n != 3 ||
+        read_bin_exact(r, WIRE_NODE_ID_BYTES, &e->id) != 0 ||
+        wire_mp_read_bin(r, &e->addr, &alen) != 0 ||
+        (alen != 4 && alen != 16) || wire_mp_read_uint(r, &port) != 0 ||
+        port < 1 || port > 65535)
+        return -EPROTO;
+    e->addr_len = (uint8_t)alen;
+    e->port = (uint16_t)port;
+    return 0;
+}
+
+/* An array of at most max values, each checked by `one`; *it is left at
+ * the first value so the caller can walk them again. */
+static int read_checked_array(wire_mp_reader *r, uint32_t max,
+                              int (*one)(wire_mp_reader *r), wire_iter *it)
+{
+    uint32_t n;
+    if (wire_mp_read_array(r, &n) != 0 || n > max)
+        return -EPROTO;
+    it->r = *r;
+    it->left = n;
+    for (uint32_t i = 0; i < n; i++)
+        if (one(r) != 0)
+            return -EPROTO;
+    return 0;
+}
+
+static int check_peer(wire_mp_reader *r)
+{
+    wire_peer_entry e;
+    return read_peer_entry(r, &e);
+}
+
+static int check_group(wire_mp_reader *r)
+{
+    wire_bytes g;
+    return read_str_range(r, 1, WIRE_MAX_GROUP, &g);
+}
+
+int wire_groups_next(wire_iter *it, wire_bytes *g)
+{
+    if (it->left == 0)
+        return 0;
+    if (read_str_range(&it->r, 1, WIRE_MAX_GROUP, g) != 0) {
+        it->left = 0; /* not from wire_hello_decode(): stop */
+        return 0;
+    }
+    it->left--;
+    return 1;
+}
+
+int wire_peers_next(wire_iter *it, wire_peer_entry *e)
+{
+    if (it->left == 0)
+        return 0;
+    if (read_peer_entry(&it->r, e) != 0) {
+        it->left = 0;
+        return 0;
+    }
+    it->left--;
+    return 1;
+}
+
+/* ---- HELLO ---- */
+
+static int hello_field(void *ctx, unsigned key, wire_mp_reader *r)
+{
+    wire_hello *h = ctx;
+    uint64_t v;
+    switch (key) {
+    case H_V:
+        return wire_mp_read_uint(r, &h->version);
+    case H_NAME:
+        return read_str_range(r, 0, WIRE_MAX_NAME, &h->name);
+    case H_PORT:
+        if (read_uint_max(r, 65535, &v) != 0)
+            return -EPROTO;
+        h->port = (uint16_t)v;
+        return 0;
+    case H_BOOT:
+        return wire_mp_read_uint(r, &h->boot);
+    case H_MAX:
+        if (read_uint_max(r, UINT32_MAX, &h->max) != 0 ||
+            h->max < WIRE_MIN_MAX_BODY)
+            return -EPROTO;
+        return 0;
+    case H_GROUPS:
+        if (read_checked_array(r, WIRE_MAX_GROUPS, check_group,
+                               &h->group_iter) != 0)
+            return -EPROTO;
+        h->ngroups = h->group_iter.left;
+        return 0;
+    default:
+        return -EPROTO;
+    }
+}
+
+int wire_hello_decode(const uint8_t *buf, size_t len, wire_hello *h)
+{
+    memset(h, 0, sizeof *h);
+    if (wire_mp_check(buf, len, WIRE_MAX_DEPTH) != 0)
+        return -EPROTO;
+    wire_mp_reader r;
+    wire_mp_reader_init(&r, buf, len);
+    uint32_t all = BIT(H_COUNT) - 1, seen;
+    if (walk_map(&r, hello_keys, H_COUNT, all, hello_field, h, &seen) != 0 ||
+        seen != all || wire_mp_left(&r) != 0) {
+        memset(h, 0, sizeof *h);
+        return -EPROTO;
+    }
+    return 0;
+}
+
+static int str_ok(const wire_bytes *b, uint32_t min, uint32_t max)
+{
+    if (b->len < min || b->len > max)
+        return 0;
+    return b->len == 0 || (b->ptr != NULL && wire_utf8_valid(b->ptr, b->len));
+}
+
+static int bytes_ok(const wire_bytes *b)
+{
+    return b->len == 0 || b->ptr != NULL;
+}
+
+int wire_hello_encode(const wire_hello *h, uint8_t *buf, size_t cap,
+                      size_t *len)
+{
+    if (!str_ok(&h->name, 0, WIRE_MAX_NAME) || h->max < WIRE_MIN_MAX_BODY ||
+        h->max > UINT32_MAX || h->ngroups > WIRE_MAX_GROUPS ||
+        (h->ngroups > 0 && h->groups == NULL))
+        return -EINVAL;
+    for (uint32_t i = 0; i < h->ngroups; i++)
+        if (!str_ok(&h->groups[i], 1, WIRE_MAX_GROUP))
+            return -EINVAL;
+    wire_mp_writer w;
+    wire_mp_writer_init(&w, buf, cap);
+    wire_mp_write_map(&w, H_COUNT);
+    wire_mp_write_cstr(&w, "v");
+    wire_mp_write_uint(&w, h->version);
+    wire_mp_write_cstr(&w, "name");
+    wire_mp_write_str(&w, h->name.ptr, h->name.len);
+    wire_mp_write_cstr(&w, "port");
+    wire_mp_write_uint(&w, h->port);
+    wire_mp_write_cstr(&w, "boot");
+    wire_mp_write_uint(&w, h->boot);
+    wire_mp_write_cstr(&w, "max");
+    wire_mp_write_uint(&w, h->max);
+    wire_mp_write_cstr(&w, "groups");
+    wire_mp_write_array(&w, h->ngroups);
+    for (uint32_t i = 0; i < h->ngroups; i++)
+        wire_mp_write_str(&w, h->groups[i].ptr, h->groups[i].len);
+    return wire_mp_writer_finish(&w, len);
+}
+
+/* ---- transport messages ---- */
+
+int wire_msg_type_known(uint64_t type)
+{
+    return type >= WIRE_T_DATA && type <= WIRE_T_BYE;
+}
+
+/* The keys each type knows, and the ones it requires. DATA's `g` is
+ * required or forbidden by kind, checked after the walk. */
+static uint32_t type_keys(uint64_t t)
+{
+    switch (t) {
+    case WIRE_T_DATA:
+        return BIT(K_T) | BIT(K_ID) | BIT(K_K) | BIT(K_SEQ) | BIT(K_TS) |
+               BIT(K_G) | BIT(K_CT) | BIT(K_BODY) | BIT(K_SIZE);
+    case WIRE_T_FRAG:
+        return BIT(K_T) | BIT(K_ID) | BIT(K_OFF) | BIT(K_DATA);
+    case WIRE_T_ACK:
+        return BIT(K_T) | BIT(K_SEQ);
+    case WIRE_T_PING:
+    case WIRE_T_PONG:
+        return BIT(K_T) | BIT(K_N) | BIT(K_DATA);
+    case WIRE_T_JOIN:
+    case WIRE_T_LEAVE:
+        return BIT(K_T) | BIT(K_G);
+    case WIRE_T_PEERS:
+        return BIT(K_T) | BIT(K_PEERS);
+    case WIRE_T_BYE:
+        return BIT(K_T) | BIT(K_R);
+    default:
+        return 0;
+    }
+}
+
+static uint32_t type_required(uint64_t t)
+{
+    switch (t) {
+    case WIRE_T_DATA:
+        return BIT(K_T) | BIT(K_ID) | BIT(K_K) | BIT(K_SEQ) | BIT(K_TS) |
+               BIT(K_BODY);
+    case WIRE_T_PING:
+    case WIRE_T_PONG:
+        return BIT(K_T) | BIT(K_N);
+    default:
+        return type_keys(t);
+    }
+}
+
+/* The fields of any transport message, as read. */
+typedef struct fields {
+    uint64_t t, k, seq, ts, size, off, n, r;
+    const uint8_t *id;
+    wire_bytes g, ct, body, data;
+    wire_iter peers;
+} fields;
+
+static int msg_field(void *ctx, unsigned key, wire_mp_reader *r)
+{
+    fields *f = ctx;
+    switch (key) {
+    case K_T:
+        return wire_mp_read_uint(r, &f->t);
+    case K_ID:
+        return read_bin_exact(r, WIRE_ID_BYTES, &f->id);
+    case K_K:
+        return read_uint_max(r, WIRE_K_ANYCAST, &f->k);
+    case K_SEQ:
+        return wire_mp_read_uint(r, &f->seq);
+    case K_TS:
+        return wire_mp_read_uint(r, &f->ts);
+    case K_G:
+        return read_str_range(r, 1, WIRE_MAX_GROUP, &f->g);
+    case K_CT:
+        return read_str_range(r, 0, WIRE_MAX_CT, &f->ct);
+    case K_BODY:
+        return read_bin_any(r, &f->body);
+    case K_SIZE:
+        return wire_mp_read_uint(r, &f->size);
+    case K_OFF:
+        return wire_mp_read_uint(r, &f->off);
+    case K_DATA:
+        return read_bin_any(r, &f->data);
+    case K_N:
+        return wire_mp_read_uint(r, &f->n);
+    case K_PEERS:
+        return read_checked_array(r, WIRE_MAX_PEERS, check_peer, &f->peers);
+    case K_R:
+        return read_uint_max(r, WIRE_BYE_OTHER, &f->r);
+    default:
+        return -EPROTO;
+    }
+}
+
+/* Checks the rules that tie fields together and fills m. */
+static int msg_fill(const fields *f, uint32_t seen, wire_msg *m)
+{
+    uint32_t req = type_required(f->t);
+    if ((seen & req) != req)
+        return -EPROTO;
+    switch (f->t) {
+    case WIRE_T_DATA: {
+        wire_data *d = &m->u.data;
+        int grouped = f->k == WIRE_K_GROUP || f->k == WIRE_K_ANYCAST;
+        if (grouped != ((seen & BIT(K_G)) != 0))
+            return -EPROTO;
+        memcpy(d->id, f->id, WIRE_ID_BYTES);
+        d->kind = (uint8_t)f->k;
+        d->seq = f->seq;
+        d->ts = f->ts;
+        d->group = f->g;
+        d->has_ct = (seen & BIT(K_CT)) != 0;
+        d->ct = f->ct;
+        d->body = f->body;
+        d->fragmented = (seen & BIT(K_SIZE)) != 0;
+        if (d->fragmented && f->size <= f->body.len)
+            return -EPROTO;
+        d->size = d->fragmented ? f->size : f->body.len;
+        return 0;
+    }
+    case WIRE_T_FRAG:
+        if (f->data.len == 0)
+            return -EPROTO;
+        memcpy(m->u.frag.id, f->id, WIRE_ID_BYTES);
+        m->u.frag.off = f->off;
+        m->u.frag.data = f->data;
+        return 0;
+    case WIRE_T_ACK:
+        m->u.ack.seq = f->seq;
+        return 0;
+    case WIRE_T_PING:
+    case WIRE_T_PONG:
+        if (f->data.len > WIRE_MAX_PING_DATA)
+            return -EPROTO;
+        m->u.ping.n = f->n;
+        m->u.ping.has_data = (seen & BIT(K_DATA)) != 0;
+        m->u.ping.data = f->data;
+        return 0;
+    case WIRE_T_JOIN:
+    case WIRE_T_LEAVE:
+        m->u.group.group = f->g;
+        return 0;
+    case WIRE_T_PEERS:
+        m->u.peers.count = f->peers.left;
+        m->u.peers.iter = f->peers;
+        return 0;
+    case WIRE_T_BYE:
+        m->u.bye.reason = f->r;
+        return 0;
+    default:
+        return -EPROTO;
+    }
+}
+
+static int t_field(void *ctx, unsigned key, wire_mp_reader *r)
+{
+    (void)key;
+    return wire_mp_read_uint(r, ctx);
+}
+
+int wire_msg_decode(const uint8_t *buf, size_t len, wire_msg *m)
+{
+    memset(m, 0, sizeof *m);
+    if (wire_mp_check(buf, len, WIRE_MAX_DEPTH) != 0)
+        return -EPROTO;
+
+    /* Pass 1 finds `t`, which may come after the keys it gives a meaning
+     * to, and checks what every map must satisfy: str keys, no repeats. */
+    wire_mp_reader r;
+    wire_mp_reader_init(&r, buf, len);
+    uint64_t t = 0;
+    uint32_t seen;
+    if (walk_map(&r, msg_keys, K_COUNT, BIT(K_T), t_field, &t, &seen) != 0 ||
+        seen != BIT(K_T))
+        return -EPROTO;
+    if (!wire_msg_type_known(t)) {
+        m->type = t; /* well formed, of a type this version ignores */
+        return 0;
+    }
+
+    /* Pass 2 reads the keys this type knows and skips the others. */
+    fields f;
+    memset(&f, 0, sizeof f);
+    wire_mp_reader_init(&r, buf, len);
+    if (walk_map(&r, msg_keys, K_COUNT, type_keys(t), msg_field, &f, &seen) !=
+            0 ||
+        wire_mp_left(&r) != 0 || msg_fill(&f, seen, m) != 0) {
+        memset(m, 0, sizeof *m);
+        return -EPROTO;
+    }
+    m->type = t;
+    return 0;
+}
+
+static int encode_data(wire_mp_writer *w, const wire_data *d)
+{
+    if (d->kind > WIRE_K_ANYCAST)
+        return -EINVAL;
+    int grouped = d->kind == WIRE_K_GROUP || d->kind == WIRE_K_ANYCAST;
+    if (grouped ? !str_ok(&d->group, 1, WIRE_MAX_GROUP) : d->group.len != 0)
+        return -EINVAL;
+    if ((d->has_ct && !str_ok(&d->ct, 0, WIRE_MAX_CT)) || !bytes_ok(&d->body))
+        return -EINVAL;
+    if (d->fragmented && d->size <= d->body.len)
+        return -EINVAL;
+    uint32_t n = 6 + (uint32_t)grouped + (d->has_ct ? 1u : 0u) +
+                 (d->fragmented ? 1u : 0u);
+    wire_mp_write_map(w, n);
+    wire_mp_write_cstr(w, "t");
+    wire_mp_write_uint(w, WIRE_T_DATA);
+    wire_mp_write_cstr(w, "id");
+    wire_mp_write_bin(w, d->id, WIRE_ID_BYTES);
+    wire_mp_write_cstr(w, "k");
+    wire_mp_write_uint(w, d->kind);
+    wire_mp_write_cstr(w, "seq");
+    wire_mp_write_uint(w, d->seq);
+    wire_mp_write_cstr(w, "ts");
+    wire_mp_write_uint(w, d->ts);
+    if (grouped) {
+        wire_mp_write_cstr(w, "g");
+        wire_mp_write_str(w, d->group.ptr, d->group.len);
+    }
+    if (d->has_ct) {
+        wire_mp_write_cstr(w, "ct");
+        wire_mp_write_str(w, d->ct.ptr, d->ct.len);
+    }
+    wire_mp_write_cstr(w, "body");
+    wire_mp_write_bin(w, d->body.ptr, d->body.len);
+    if (d->fragmented) {
+        wire_mp_write_cstr(w, "size");
+        wire_mp_write_uint(w, d->size);
+    }
+    return 0;
+}
+
+static int encode_frag(wire_mp_writer *w, const wire_frag *f)
+{
+    if (f->data.len == 0 || !bytes_ok(&f->data))
+        return -EINVAL;
+    wire_mp_write_map(w, 4);
+    wire_mp_write_cstr(w, "t");
+    wire_mp_write_uint(w, WIRE_T_FRAG);
+    wire_mp_write_cstr(w, "id");
+    wire_mp_write_bin(w, f->id, WIRE_ID_BYTES);
+    wire_mp_write_cstr(w, "off");
+    wire_mp_write_uint(w, f->off);
+    wire_mp_write_cstr(w, "data");
+    wire_mp_write_bin(w, f->data.ptr, f->data.len);
+    return 0;
+}
+
+static int encode_ping(wire_mp_writer *w, uint64_t t, const wire_ping *p)
+{
+    if (p->has_data &&
+        (p->data.len > WIRE_MAX_PING_DATA || !bytes_ok(&p->data)))
+        return -EINVAL;
+    wire_mp_write_map(w, p->has_data ? 3 : 2);
+    wire_mp_write_cstr(w, "t");
+    wire_mp_write_uint(w, t);
+    wire_mp_write_cstr(w, "n");
+    wire_mp_write_uint(w, p->n);
+    if (p->has_data) {
+        wire_mp_write_cstr(w, "data");
+        wire_mp_write_bin(w, p->data.ptr, p->data.len);
+    }
+    return 0;
+}
+
+static int encode_peers(wire_mp_writer *w, const wire_peers *p)
+{
+    if (p->count > WIRE_MAX_PEERS || (p->count > 0 && p->entries == NULL))
+        return -EINVAL;
+    for (uint32_t i = 0; i < p->count; i++) {
+        const wire_peer_entry *e = &p->entries[i];
+        if (e->id == NULL || e->addr == NULL ||
+            (e->addr_len != 4 && e->addr_len != 16) || e->port == 0)
+            return -EINVAL;
+    }
+    wire_mp_write_map(w, 2);
+    wire_mp_write_cstr(w, "t");
+    wire_mp_write_uint(w, WIRE_T_PEERS);
+    wire_mp_write_cstr(w, "peers");
+    wire_mp_write_array(w, p->count);
+    for (uint32_t i = 0; i < p->count; i++) {
+        const wire_peer_entry *e = &p->entries[i];
+        wire_mp_write_array(w, 3);
+        wire_mp_write_bin(w, e->id, WIRE_NODE_ID_BYTES);
+        wire_mp_write_bin(w, e->addr, e->addr_len);
+        wire_mp_write_uint(w, e->port);
+    }
+    return 0;
+}
+
+int wire_msg_encode(const wire_msg *m, uint8_t *buf, size_t cap, size_t *len)
+{
+    wire_mp_writer w;
+    wire_mp_writer_init(&w, buf, cap);
+    int rc = 0;
+    switch (m->type) {
+    case WIRE_T_DATA:
+        rc = encode_data(&w, &m->u.data);
+        break;
+    case WIRE_T_FRAG:
+        rc = encode_frag(&w, &m->u.frag);
+        break;
+    case WIRE_T_ACK:
+        wire_mp_write_map(&w, 2);
+        wire_mp_write_cstr(&w, "t");
+        wire_mp_write_uint(&w, WIRE_T_ACK);
+        wire_mp_write_cstr(&w, "seq");
+        wire_mp_write_uint(&w, m->u.ack.seq);
+        break;
+    case WIRE_T_PING:
+    case WIRE_T_PONG:
+        rc = encode_ping(&w, m->type, &m->u.ping);
+        break;
+    case WIRE_T_JOIN:
+    case WIRE_T_LEAVE:
+        if (!str_ok(&m->u.group.group, 1, WIRE_MAX_GROUP))
+            return -EINVAL;
+        wire_mp_write_map(&w, 2);
+        wire_mp_write_cstr(&w, "t");
+        wire_mp_write_uint(&w, m->type);
+        wire_mp_write_cstr(&w, "g");
+        wire_mp_write_str(&w, m->u.group.group.ptr, m->u.group.group.len);
+        break;
+    case WIRE_T_PEERS:
+        rc = encode_peers(&w, &m->u.peers);
+        break;
+    case WIRE_T_BYE:
+        if (m->u.bye.reason > WIRE_BYE_OTHER)
+            return -EINVAL;
+        wire_mp_write_map(&w, 2);
+        wire_mp_write_cstr(&w, "t");
+        wire_mp_write_uint(&w, WIRE_T_BYE);
+        wire_mp_write_cstr(&w, "r");
+        wire_mp_write_uint(&w, m->u.bye.reason);
+        break;
+    default:
+        return -EINVAL;
+    }
+    if (rc != 0)
+        return rc;
+    return wire_mp_writer_finish(&w, len);
+}
+
+size_t wire_data_bound(size_t group_len, size_t ct_len, size_t body_len)
+{
+    size_t n = WIRE_DATA_OVERHEAD;
+    if (group_len > SIZE_MAX - n)
+        return SIZE_MAX;
+    n += group_len;
+    if (ct_len > SIZE_MAX - n)
+        return SIZE_MAX;
+    n += ct_len;
+    if (body_len > SIZE_MAX - n)
+        return SIZE_MAX;
+    return n + body_len;
+}

@@ -33,8 +33,9 @@
 
 /* Bytes a DATA map takes beyond its group, content type and body. */
 #define WIRE_DATA_OVERHEAD 96u
-/* Bytes a FRAG map takes beyond its data. */
-#define WIRE_FRAG_OVERHEAD 40u
+/* Bytes a FRAG map takes beyond its data (46 at most: a 64-bit `off` and a
+ * bin 32 header). */
+#define WIRE_FRAG_OVERHEAD 48u
 
 /* A borrowed byte range. */
 typedef struct wire_bytes {
@@ -160,7 +161,9 @@ typedef struct wire_msg {
 /* True for the types of the table in docs/PROTOCOL.md section 4. */
 int wire_msg_type_known(uint64_t type);
 
-/* Decodes one HELLO occupying all of buf[0..len). Returns 0 or -EPROTO. */
+/* Decodes one HELLO occupying all of buf[0..len). Returns 0 or -EPROTO.
+ * h->version is returned as sent, whatever its value: the caller closes the
+ * link unless it is WIRE_VERSION (docs/PROTOCOL.md section 3.2). */
 __attribute__((warn_unused_result)) int
 wire_hello_decode(const uint8_t *buf, size_t len, wire_hello *h);
 
