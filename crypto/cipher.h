@@ -27,15 +27,19 @@ void sec_cipher_init(sec_cipher *c, const uint8_t k[static SEC_KEY_BYTES]);
 
 /* Encrypts pt[0..len) into ct[0..len + SEC_AEAD_TAG_BYTES) with associated
  * data ad (may be NULL when adlen is 0). ct may equal pt (in place).
- * Returns 0, -EPROTO if the state has failed or has no key, or -EOVERFLOW
- * when the counter is used up (2^64-1 is reserved, as Noise says). */
+ * Returns 0, -EPROTO if the state has failed or has no key, -EOVERFLOW
+ * when the counter is used up (2^64-1 is reserved, as Noise says; the state
+ * is then failed), or -EMSGSIZE if len exceeds ChaCha20-Poly1305's limit
+ * (about 256 GiB). */
 __attribute__((warn_unused_result)) int
 sec_cipher_encrypt(sec_cipher *c, const uint8_t *ad, size_t adlen,
                    const uint8_t *pt, size_t len, uint8_t *ct);
 
 /* Decrypts ct[0..len) (which includes the tag) into pt[0..len - 16).
- * pt may equal ct. Returns 0; -EACCES if authentication fails (the state
- * is then failed); -EPROTO if len < 16, or the state has failed. */
+ * pt may equal ct. Returns 0; -EACCES if authentication fails; -EPROTO if
+ * len < 16, or the state has failed or has no key; -EOVERFLOW when the
+ * counter is used up. A short message, a failed authentication and a used
+ * up counter all leave the state failed. */
 __attribute__((warn_unused_result)) int
 sec_cipher_decrypt(sec_cipher *c, const uint8_t *ad, size_t adlen,
                    const uint8_t *ct, size_t len, uint8_t *pt);

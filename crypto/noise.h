@@ -44,8 +44,10 @@ sec_noise_new(const sec_noise_config *c, sec_noise **out);
 
 /* Writes our next handshake message carrying payload into out[0..cap).
  * Returns 0 and sets *out_len; -EPROTO if it is not our turn or the
- * handshake is over or failed; -EMSGSIZE if it does not fit in cap or in
- * SEC_NOISE_MAX_MSG. */
+ * handshake is over or failed; -EACCES if a DH with the peer's ephemeral
+ * key fails (the peer sent a low-order point); -EMSGSIZE if it does not fit
+ * in cap or in SEC_NOISE_MAX_MSG. After -EPROTO or -EACCES the handshake is
+ * failed; -EMSGSIZE (and -EINVAL for a NULL argument) change nothing. */
 __attribute__((warn_unused_result)) int
 sec_noise_write(sec_noise *hs, const uint8_t *payload, size_t payload_len,
                 uint8_t *out, size_t cap, size_t *out_len);
@@ -66,7 +68,8 @@ int sec_noise_done(const sec_noise *hs);
 /* 1 when it is our turn to write. */
 int sec_noise_our_turn(const sec_noise *hs);
 
-/* The peer's static public key, or NULL until its `s` token was read. */
+/* The peer's static public key, or NULL until its `s` token was read (and
+ * after any failure). */
 const uint8_t *sec_noise_remote_static(const sec_noise *hs);
 
 /* Copies the handshake hash h (SEC_HASH_BYTES). Meaningful when done. */
