@@ -1,0 +1,308 @@
+/* confab.h: the public C API of a confab node.
+ *
+ * A node keeps authenticated, encrypted TCP links to its peers and moves
+ * messages over them. It runs on the caller's libuv loop and never blocks
+ * it; many nodes may share one loop (there is no global mutable state).
+ * Every function must be called from the loop's thread.
+ *
+ * Errors: functions return 0 or a negative errno in libuv's convention, so
+ * uv_strerror() and uv_err_name() name every one of them:
+ *   -EINVAL     a bad argument
+ *   -ENOMEM     out of memory
+ *   -EMSGSIZE   a message, name or group over its limit
+ *   -EAGAIN     the peer's send queue is full: wait for CONFAB_EV_WRITABLE
+ *   -ENOTCONN   no link to that peer now
+ *   -ESRCH      no such peer
+ *   -EPROTO     the call is out of state (e.g. the node is not started)
+ *   -ECANCELED  the node stopped while the operation was pending
+ * confab_strerror() turns any of them into a sentence for a person.
+ *
+ * Callbacks run on the loop's thread, never from inside the call that
+ * caused them (a call that returns an error never calls its callback; one
+ * that returns 0 calls it exactly once, later). Pointers an event carries
+ * are borrowed until the callback returns: copy what you keep. */
+#ifndef CONFAB_H
+#define CONFAB_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <uv.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define CONFAB_ID_BYTES     32u /* a node id: its X25519 public key */
+#define CONFAB_MSG_ID_BYTES 16u /* a message id */
+#define CONFAB_KEY_BYTES    32u /* a secret key or the network key */
+#define CONFAB_MAX_NAME     64u /* node name, bytes */
+#define CONFAB_MAX_CT       128u /* content type, bytes */
+#define CONFAB_DEFAULT_MAX_MESSAGE (16u << 20) /* 16 MiB */
+
+typedef struct confab_node confab_node;
+
+/* ---- events ---------------------------------------------------------- */
+
+typedef enum confab_kind {
+    CONFAB_UNICAST = 0,
+    CONFAB_BROADCAST = 1,
+    CONFAB_GROUP = 2,
+    CONFAB_ANYCAST = 3,
+} confab_kind;
+
+/* Why a peer went down. */
+typedef enum confab_down_reason {
+    CONFAB_DOWN_BYE = 1,      /* the peer said goodbye (it is stopping) */
+    CONFAB_DOWN_CLOSED = 2,   /* the connection closed or failed */
+    CONFAB_DOWN_TIMEOUT = 3,  /* the peer was silent too long */
+    CONFAB_DOWN_PROTOCOL = 4, /* the peer broke the protocol; link cut */
+    CONFAB_DOWN_STOPPING = 5, /* this node is stopping */
+} confab_down_reason;
+
+/* Outcome of a send. */
+typedef enum confab_send_status {
+    CONFAB_SENT = 1,   /* every frame was written to the peer's socket */
+    CONFAB_FAILED = 2, /* the link was lost before it was all written */
+} confab_send_status;
+
+/* A message as received. Everything is borrowed until the callback
+ * returns. */
+typedef struct confab_message {
+    uint8_t id[CONFAB_MSG_ID_BYTES];
+    const uint8_t *from;     /* CONFAB_ID_BYTES: the sender */
+    const char *from_name;   /* the sender's name, NUL-terminated */
+    confab_kind kind;
+    const char *group;       /* NULL unless CONFAB_GROUP or CONFAB_ANYCAST */
+    uint64_t seq;            /* the sender's sequence number */
+    uint64_t ts_us;          /* the sender's clock, microseconds since 1970 */
+    const char *content_type; /* NULL when none was given */
+    const uint8_t *body;
+    size_t len;
+} confab_message;
+
+typedef enum confab_event_type {
+    /* A link to a peer is up (handshake done). peer, peer_name. */
+    CONFAB_EV_PEER_UP = 1,
+    /* The link to a peer is down. peer, peer_name, reason. */
+    CONFAB_EV_PEER_DOWN = 2,
+    /* A message arrived. message (and peer, peer_name: its sender). */
+    CONFAB_EV_MESSAGE = 3,
+    /* Outcome of a unicast send. peer, msg_id, status. */
+    CONFAB_EV_SEND = 4,
+    /* A peer's send queue, which refused a send with -EAGAIN, has room
+     * again. peer. */
+    CONFAB_EV_WRITABLE = 5,
+    /* A PONG answered confab_ping(). peer, token, rtt_us, data/len. */
+    CONFAB_EV_PONG = 6,
+} confab_event_type;
+
+typedef struct confab_event {
+    confab_event_type type;
+    const uint8_t *peer;     /* CONFAB_ID_BYTES */
+    const char *peer_name;
+    confab_down_reason reason;
+    const confab_message *message;
+    const uint8_t *msg_id;   /* CONFAB_MSG_ID_BYTES */
+    confab_send_status status;
+    uint64_t token;
+    uint64_t rtt_us;
+    const uint8_t *data;
+    size_t len;
+} confab_event;
+
+typedef void (*confab_event_cb)(confab_node *node, const confab_event *ev,
+                                void *user);
+
+/* Log levels, most severe first. */
+typedef enum confab_log_level {
+    CONFAB_LOG_ERROR = 0,
+    CONFAB_LOG_WARN = 1,
+    CONFAB_LOG_INFO = 2,
+    CONFAB_LOG_DEBUG = 3,
+} confab_log_level;
+
+/* msg is one line without a trailing newline. No log line holds key
+ * material. */
+typedef void (*confab_log_cb)(confab_node *node, confab_log_level level,
+                              const char *msg, void *user);
+
+/* ---- configuration ---------------------------------------------------- */
+
+typedef struct confab_config {
+    /* Identity: the 32-byte X25519 secret key, copied. NULL: a new random
+     * identity. */
+    const uint8_t *identity_sk;
+    /* Network key, copied. NULL: the public network key. */
+    const uint8_t *network_key;
+    /* Name shown to peers, at most CONFAB_MAX_NAME bytes of UTF-8.
+     * NULL: "node-" and the short id. */
+    const char *name;
+
+    /* Where to accept links: an IPv4 or IPv6 literal ("0.0.0.0" by default)
+     * and a port (0: any free port; see confab_node_port()). */
+    const char *bind_addr;
+    uint16_t port;
+    /* Peers to dial whether or not discovery finds them, as "HOST:PORT"
+     * (IPv4 literal, "[IPv6]:PORT", or a host name resolved at start). */
+    const char *const *static_peers;
+    size_t n_static_peers;
+
+    /* Limits. 0 means the default shown. */
+    size_t max_message;          /* largest body sent or accepted: 16 MiB */
+    size_t send_queue_bytes;     /* per peer, bytes waiting to be sent: 32 MiB */
+    unsigned max_handshakes;     /* connections still in handshake: 256 */
+    unsigned handshake_timeout_ms; /* 5000 */
+    unsigned ping_interval_ms;   /* ping a peer idle this long: 2000 */
+    unsigned peer_timeout_ms;    /* silent this long: down. 15000 */
+    unsigned redial_min_ms;      /* first re-dial delay: 250 */
+    unsigned redial_max_ms;      /* longest re-dial delay: 30000 */
+
+    /* Events and logs. event_cb may be NULL (then nothing is reported). */
+    confab_event_cb event_cb;
+    confab_log_cb log_cb; /* NULL: no logs */
+    confab_log_level log_level;
+    void *user;           /* passed to the callbacks */
+
+    /* The environment, for reproducible tests. NULL: libsodium's
+     * randombytes_buf and the wall clock. */
+    void (*random)(void *buf, size_t len, void *user);
+    uint64_t (*clock_us)(void *user); /* microseconds since 1970 */
+} confab_config;
+
+/* Fills c with the defaults: every field zero or NULL, log level INFO. */
+void confab_config_init(confab_config *c);
+
+/* ---- life cycle ------------------------------------------------------- */
+
+/* Creates a node on loop from config (copied: config and everything it
+ * points to may be released when this returns). Binds nothing yet.
+ * Returns 0 and *out, -EINVAL for a bad config (the log callback, if any,
+ * says which field), or -ENOMEM. */
+__attribute__((warn_unused_result)) int
+confab_node_new(uv_loop_t *loop, const confab_config *config,
+                confab_node **out);
+
+/* Binds the listener and starts dialing the static peers. Returns 0, or a
+ * libuv error from binding (e.g. -EADDRINUSE). */
+__attribute__((warn_unused_result)) int confab_node_start(confab_node *node);
+
+typedef void (*confab_stop_cb)(confab_node *node, void *user);
+
+/* Stops the node: sends BYE on every link, lets queued writes finish for
+ * a short grace period, closes every handle. Events stop at once; cb runs
+ * once all handles are closed. Calling it again while stopping is -EPROTO.
+ * A node that was never started may be stopped too. */
+__attribute__((warn_unused_result)) int
+confab_node_stop(confab_node *node, confab_stop_cb cb, void *user);
+
+/* Frees a node that is stopped (its stop callback has run) or was never
+ * started. */
+void confab_node_free(confab_node *node);
+
+/* ---- identity and addresses ------------------------------------------ */
+
+/* The node id (CONFAB_ID_BYTES), valid as long as the node. */
+const uint8_t *confab_node_id(const confab_node *node);
+/* The node's name, NUL-terminated. */
+const char *confab_node_name(const confab_node *node);
+/* The TCP port the node listens on, once started (0 before). */
+uint16_t confab_node_port(const confab_node *node);
+
+/* Writes the 64-digit lowercase hex of id into out (65 bytes with NUL). */
+void confab_id_hex(const uint8_t id[CONFAB_ID_BYTES], char out[65]);
+
+/* ---- links ------------------------------------------------------------ */
+
+/* Dials HOST:PORT (as in static_peers). The outcome is a CONFAB_EV_PEER_UP
+ * if it leads to a new link. Returns 0 or -EINVAL. */
+__attribute__((warn_unused_result)) int
+confab_node_dial(confab_node *node, const char *host_port);
+
+/* ---- sending ---------------------------------------------------------- */
+
+typedef struct confab_send_opts {
+    const char *content_type; /* NULL: none. At most CONFAB_MAX_CT bytes. */
+} confab_send_opts;
+
+/* Sends body[0..len) to the peer `to`. The body is copied. On 0, the
+ * message id is written to msg_id (may be NULL) and a CONFAB_EV_SEND event
+ * reports the outcome later.
+ * Returns 0, -ESRCH (unknown peer), -ENOTCONN (no link now), -EMSGSIZE
+ * (len over max_message or over what the peer accepts), -EAGAIN (the
+ * peer's queue is full: retry after CONFAB_EV_WRITABLE), -EINVAL. */
+__attribute__((warn_unused_result)) int
+confab_send(confab_node *node, const uint8_t to[CONFAB_ID_BYTES],
+            const void *body, size_t len, const confab_send_opts *opts,
+            uint8_t msg_id[CONFAB_MSG_ID_BYTES]);
+
+/* Sends body to every linked peer, each once. Best effort: no outcome
+ * event. Returns 0 (also when no peer is linked), -EMSGSIZE, -EINVAL.
+ * *n_sent (may be NULL) is the number of peers it was queued for; a peer
+ * whose queue is full is skipped and not counted. */
+__attribute__((warn_unused_result)) int
+confab_broadcast(confab_node *node, const void *body, size_t len,
+                 const confab_send_opts *opts,
+                 uint8_t msg_id[CONFAB_MSG_ID_BYTES], size_t *n_sent);
+
+/* Sends a PING carrying data[0..len) (at most 1024 bytes) to a linked
+ * peer; its PONG raises CONFAB_EV_PONG with token and the round trip.
+ * Returns 0, -ESRCH, -ENOTCONN, -EMSGSIZE, -EAGAIN. */
+__attribute__((warn_unused_result)) int
+confab_ping(confab_node *node, const uint8_t peer[CONFAB_ID_BYTES],
+            const void *data, size_t len, uint64_t *token);
+
+/* ---- peers and counters ---------------------------------------------- */
+
+typedef enum confab_peer_state {
+    CONFAB_PEER_KNOWN = 0,      /* known address, no link, not dialing */
+    CONFAB_PEER_CONNECTING = 1, /* dialing or in handshake */
+    CONFAB_PEER_UP = 2,         /* linked */
+    CONFAB_PEER_DOWN = 3,       /* was linked, lost; re-dial pending */
+} confab_peer_state;
+
+typedef struct confab_peer_info {
+    uint8_t id[CONFAB_ID_BYTES];
+    char name[CONFAB_MAX_NAME + 1];
+    confab_peer_state state;
+    char address[48];   /* "IP:PORT" where it accepts links, "" if unknown */
+    int outbound;       /* 1 if this node dialed the current link */
+    uint64_t rtt_us;    /* smoothed round trip, 0 before the first sample */
+    uint64_t msgs_sent, msgs_received;
+    uint64_t bytes_sent, bytes_received; /* on the wire, frames included */
+    size_t queued_bytes; /* waiting to be sent */
+} confab_peer_info;
+
+/* Fills out[0..cap) with the peers the node knows, in no fixed order, and
+ * sets *count to how many there are (which may exceed cap). */
+void confab_peers(const confab_node *node, confab_peer_info *out, size_t cap,
+                  size_t *count);
+
+/* Fills *info for one peer. Returns 0 or -ESRCH. */
+__attribute__((warn_unused_result)) int
+confab_peer(const confab_node *node, const uint8_t id[CONFAB_ID_BYTES],
+            confab_peer_info *info);
+
+typedef struct confab_stats {
+    uint64_t peers_up;
+    uint64_t links_accepted, links_dialed;
+    uint64_t handshakes_failed;   /* incl. wrong network key */
+    uint64_t handshakes_timed_out;
+    uint64_t links_refused_busy;  /* over max_handshakes */
+    uint64_t duplicate_links;     /* closed by the tie-break */
+    uint64_t protocol_errors;     /* links cut for a protocol error */
+    uint64_t msgs_sent, msgs_received;
+    uint64_t bytes_sent, bytes_received;
+    uint64_t sends_refused_full;  /* -EAGAIN results */
+    uint64_t pings_sent, pongs_received;
+} confab_stats;
+
+void confab_node_stats(const confab_node *node, confab_stats *out);
+
+/* A sentence for a person describing a confab or libuv error code. */
+const char *confab_strerror(int err);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

@@ -1,0 +1,800 @@
+/* conn.c: one TCP connection: dial or accept, the Noise XXpsk0 handshake,
+ * reading frames, transmit blocks and their writes, goodbye and close.
+ *
+ * Life cycle (docs/ARCHITECTURE.md draws it):
+ *   CONNECTING -> HANDSHAKE -> UP -> DRAINING -> CLOSING -> freed
+ * Any error jumps to CLOSING. A connection is freed only in the close
+ * callback of its TCP handle, after libuv has cancelled its writes. */
+#include "node/node.h"
+
+#include "crypto/sec.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+static void alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf);
+static void read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf);
+
+/* ---- transmit blocks -------------------------------------------------- */
+
+#define TXFREE_MAX 8u /* recycled blocks kept per node */
+
+static node_txbuf *txbuf_get(confab_node *n)
+{
+    node_txbuf *b = n->txfree;
+    if (b != NULL) {
+        n->txfree = b->next;
+        n->txfree_len--;
+    } else {
+        b = malloc(sizeof *b);
+        if (b == NULL)
+            return NULL;
+    }
+    b->next = NULL;
+    b->done = NULL;
+    b->len = 0;
+    b->nbufs = 0;
+    return b;
+}
+
+static void txbuf_put(confab_node *n, node_txbuf *b)
+{
+    if (n->txfree_len < TXFREE_MAX && n->state == NODE_RUNNING) {
+        b->next = n->txfree;
+        n->txfree = b;
+        n->txfree_len++;
+    } else {
+        free(b);
+    }
+}
+
+void node_txbuf_free_all(confab_node *n)
+{
+    while (n->txfree != NULL) {
+        node_txbuf *b = n->txfree;
+        n->txfree = b->next;
+        free(b);
+    }
+    n->txfree_len = 0;
+}
+
+/* Returns a pointer where a frame payload of up to max_payload bytes can
+ * be written (with WIRE_FRAME_HEADROOM bytes in front of it free for the
+ * header), or NULL on -ENOMEM. */
+static uint8_t *tx_begin(node_conn *c, size_t max_payload)
+{
+    size_t need = WIRE_FRAME_HEADROOM + max_payload;
+    node_txbuf *t = c->tx_tail;
+    if (t == NULL || NODE_TXBUF_CAP - t->len < need) {
+        node_txbuf *b = txbuf_get(c->node);
+        if (b == NULL)
+            return NULL;
+        if (t == NULL)
+            c->tx_head = b;
+        else
+            t->next = b;
+        c->tx_tail = t = b;
+    }
+    return t->data + t->len + WIRE_FRAME_HEADROOM;
+}
+
+/* Seals the frame whose payload_len bytes were written where tx_begin()
+ * pointed. The header goes into the headroom; a short (bin 8) header
+ * leaves one spare byte, closed up by moving the frame down so that the
+ * block stays one contiguous run of frames. */
+static void tx_commit(node_conn *c, size_t payload_len)
+{
+    node_txbuf *t = c->tx_tail;
+    uint8_t *frame = t->data + t->len;
+    size_t start;
+    int rc = wire_frame_seal(frame, payload_len, &start);
+    (void)rc; /* payload_len <= WIRE_MAX_FRAME by construction */
+    size_t flen = WIRE_FRAME_HEADROOM - start + payload_len;
+    if (start != 0)
+        memmove(frame, frame + start, flen);
+    t->len += (uint32_t)flen;
+    c->tx_pending += flen;
+    c->t_tx = node_now_ms(c->node);
+    node_conn_mark_dirty(c);
+}
+
+/* Queues a handshake message: a frame holding msg unencrypted. */
+static int tx_raw(node_conn *c, const uint8_t *msg, size_t len)
+{
+    uint8_t *p = tx_begin(c, len);
+    if (p == NULL)
+        return -ENOMEM;
+    memcpy(p, msg, len);
+    tx_commit(c, len);
+    return 0;
+}
+
+int node_conn_send_ctl(node_conn *c, const wire_msg *m)
+{
+    if (c->state != CONN_UP && c->state != CONN_DRAINING)
+        return -ENOTCONN;
+    for (int attempt = 0; attempt < 2; attempt++) {
+        node_txbuf *t = c->tx_tail;
+        size_t room = t != NULL ? NODE_TXBUF_CAP - t->len : 0;
+        size_t cap;
+        uint8_t *p;
+        if (attempt == 0 && room > WIRE_FRAME_HEADROOM + WIRE_AEAD_TAG_BYTES) {
+            cap = room - WIRE_FRAME_HEADROOM - WIRE_AEAD_TAG_BYTES;
+            p = t->data + t->len + WIRE_FRAME_HEADROOM;
+        } else {
+            attempt = 1;
+            cap = WIRE_MAX_PLAINTEXT;
+            p = tx_begin(c, WIRE_MAX_FRAME);
+            if (p == NULL)
+                return -ENOMEM;
+        }
+        if (cap > WIRE_MAX_PLAINTEXT)
+            cap = WIRE_MAX_PLAINTEXT;
+        size_t len;
+        int rc = wire_msg_encode(m, p, cap, &len);
+        if (rc == -EMSGSIZE && attempt == 0)
+            continue;
+        if (rc != 0)
+            return rc;
+        rc = sec_cipher_encrypt(&c->tx, NULL, 0, p, len, p);
+        if (rc != 0)
+            return rc;
+        tx_commit(c, len + WIRE_AEAD_TAG_BYTES);
+        return 0;
+    }
+    return -EMSGSIZE;
+}
+
+/* Encrypts and queues one data-lane message whose plaintext the caller
+ * encodes with encode(). Used by data.c through node_conn_send_data(). */
+int node_conn_send_data(node_conn *c, const wire_msg *m, size_t bound)
+{
+    if (bound > WIRE_MAX_PLAINTEXT)
+        bound = WIRE_MAX_PLAINTEXT;
+    uint8_t *p = tx_begin(c, bound + WIRE_AEAD_TAG_BYTES);
+    if (p == NULL)
+        return -ENOMEM;
+    size_t len;
+    int rc = wire_msg_encode(m, p, bound, &len);
+    if (rc != 0)
+        return rc;
+    rc = sec_cipher_encrypt(&c->tx, NULL, 0, p, len, p);
+    if (rc != 0)
+        return rc;
+    tx_commit(c, len + WIRE_AEAD_TAG_BYTES);
+    return 0;
+}
+
+/* Attaches a message to the block that holds its last frame, so that its
+ * outcome is reported once that block is written. */
+void node_conn_attach_done(node_conn *c, node_out *o)
+{
+    node_txbuf *t = c->tx_tail;
+    o->next = t->done;
+    t->done = o;
+}
+
+size_t node_conn_tx_queued(const node_conn *c)
+{
+    return c->tx_pending + c->tx_inflight;
+}
+
+/* ---- writes ----------------------------------------------------------- */
+
+static void conn_close_after_flush(node_conn *c);
+
+static void write_cb(uv_write_t *req, int status)
+{
+    node_txbuf *first = node_container_of(req, node_txbuf, req);
+    node_conn *c = req->data;
+    confab_node *n = c->node;
+    uint32_t nb = first->nbufs;
+    node_txbuf *b = first;
+    size_t bytes = 0;
+    for (uint32_t i = 0; i < nb && b != NULL; i++) {
+        node_txbuf *next = b->next;
+        bytes += b->len;
+        if (b->done != NULL && c->peer != NULL)
+            node_data_written(n, c->peer, b->done,
+                              status == 0 ? CONFAB_SENT : CONFAB_FAILED);
+        else if (b->done != NULL)
+            node_data_written(n, NULL, b->done, CONFAB_FAILED);
+        txbuf_put(n, b);
+        b = next;
+    }
+    c->tx_inflight -= bytes;
+    if (status == 0) {
+        n->stats.bytes_sent += bytes;
+        if (c->peer != NULL)
+            c->peer->bytes_sent += bytes;
+    }
+    if (status < 0) {
+        if (status != UV_ECANCELED && c->state != CONN_CLOSING) {
+            node_log(n, CONFAB_LOG_DEBUG, "write failed: %s",
+                     uv_strerror(status));
+            node_conn_abort(c, CONFAB_DOWN_CLOSED);
+        }
+        return;
+    }
+    if (c->state == CONN_CLOSING)
+        return;
+    /* Room in the window again: frame more of the data lane. */
+    node_conn_mark_dirty(c);
+}
+
+void node_conn_flush(node_conn *c)
+{
+    if (c->state == CONN_CLOSING || c->paused)
+        return;
+    if (c->state == CONN_UP)
+        node_data_fill(c);
+    if (c->tx_head != NULL) {
+        uv_buf_t bufs[32];
+        node_txbuf *first = c->tx_head, *b = first;
+        uint32_t nb = 0;
+        while (b != NULL && nb < 32) {
+            bufs[nb] = uv_buf_init((char *)b->data, b->len);
+            nb++;
+            b = b->next;
+        }
+        /* Detach the written blocks; the chain stays linked for write_cb. */
+        size_t bytes = 0;
+        node_txbuf *last = first;
+        for (uint32_t i = 1; i < nb; i++)
+            last = last->next;
+        for (node_txbuf *x = first;; x = x->next) {
+            bytes += x->len;
+            if (x == last)
+                break;
+        }
+        c->tx_head = last->next;
+        if (c->tx_head == NULL)
+            c->tx_tail = NULL;
+        last->next = NULL;
+        first->nbufs = nb;
+        first->req.data = c;
+        c->tx_pending -= bytes;
+        c->tx_inflight += bytes;
+        int rc = uv_write(&first->req, (uv_stream_t *)&c->tcp, bufs, nb,
+                          write_cb);
+        if (rc != 0) {
+            /* No callback will come: account for the blocks here. */
+            c->tx_inflight -= bytes;
+            for (node_txbuf *x = first; x != NULL;) {
+                node_txbuf *next = x->next;
+                if (x->done != NULL)
+                    node_data_written(c->node, c->peer, x->done,
+                                      CONFAB_FAILED);
+                txbuf_put(c->node, x);
+                x = next;
+            }
+            node_conn_abort(c, CONFAB_DOWN_CLOSED);
+            return;
+        }
+        if (c->tx_head != NULL)
+            node_conn_mark_dirty(c);
+    }
+    if (c->state == CONN_DRAINING)
+        conn_close_after_flush(c);
+}
+
+/* ---- close ------------------------------------------------------------ */
+
+static void conn_free(node_conn *c)
+{
+    confab_node *n = c->node;
+    while (c->tx_head != NULL) {
+        node_txbuf *b = c->tx_head;
+        c->tx_head = b->next;
+        if (b->done != NULL)
+            node_data_written(n, c->peer, b->done, CONFAB_FAILED);
+        txbuf_put(n, b);
+    }
+    wire_frame_decoder_free(&c->dec);
+    free(c->rx_big);
+    sec_noise_free(c->hs);
+    sec_cipher_wipe(&c->tx);
+    sec_cipher_wipe(&c->rx);
+    if (c->dirty)
+        node_list_del(&c->dirty_link);
+    node_list_del(&c->link);
+    free(c);
+    node_conns_gone(n);
+}
+
+static void on_close(uv_handle_t *h)
+{
+    conn_free(h->data);
+}
+
+static void conn_leave_handshake(node_conn *c)
+{
+    if (c->state == CONN_CONNECTING || c->state == CONN_HANDSHAKE)
+        c->node->handshakes--;
+    sec_noise_free(c->hs);
+    c->hs = NULL;
+}
+
+static void conn_abort(node_conn *c, confab_down_reason why, bool reset)
+{
+    if (c->state == CONN_CLOSING)
+        return;
+    node_conn_state was = c->state;
+    conn_leave_handshake(c);
+    c->state = CONN_CLOSING;
+    if (c->target != NULL && c->target->dialing == c)
+        c->target->dialing = NULL;
+    if (c->peer != NULL && c->peer->dialing == c)
+        c->peer->dialing = NULL;
+    if (c->peer != NULL && (was == CONN_UP || was == CONN_DRAINING))
+        node_peer_conn_lost(c, why);
+    else if (c->peer != NULL && was != CONN_UP)
+        node_peer_dial_failed(c);
+    else if (c->target != NULL)
+        node_static_dial_failed(c->target);
+    if (c->dirty) {
+        node_list_del(&c->dirty_link);
+        c->dirty = false;
+    }
+    if (!reset || c->shutting_down ||
+        uv_tcp_close_reset(&c->tcp, on_close) != 0)
+        uv_close((uv_handle_t *)&c->tcp, on_close);
+}
+
+void node_conn_abort(node_conn *c, confab_down_reason why)
+{
+    conn_abort(c, why, false);
+}
+
+void node_conn_reset(node_conn *c)
+{
+    conn_abort(c, CONFAB_DOWN_CLOSED, true);
+}
+
+void node_conn_pause(node_conn *c, bool paused)
+{
+    if (c->paused == paused || c->state == CONN_CLOSING)
+        return;
+    c->paused = paused;
+    if (paused) {
+        uv_read_stop((uv_stream_t *)&c->tcp);
+    } else {
+        /* Silence while cut does not count against the peer. */
+        c->t_rx = node_now_ms(c->node);
+        uv_read_start((uv_stream_t *)&c->tcp, alloc_cb, read_cb);
+        node_conn_mark_dirty(c);
+    }
+}
+
+static void on_shutdown(uv_shutdown_t *req, int status)
+{
+    node_conn *c = req->data;
+    (void)status;
+    if (c->state != CONN_CLOSING) {
+        c->state = CONN_CLOSING;
+        uv_close((uv_handle_t *)&c->tcp, on_close);
+    }
+}
+
+/* A draining connection closes once our BYE is handed to the kernel and
+ * the peer's BYE has been read (so every message it sent before its BYE
+ * was delivered). */
+static void conn_close_after_flush(node_conn *c)
+{
+    if (c->shutting_down || !c->bye_sent || c->tx_head != NULL)
+        return;
+    if (!c->bye_received && c->node->state != NODE_STOPPING)
+        return;
+    c->shutting_down = true;
+    c->shutdown_req.data = c;
+    if (uv_shutdown(&c->shutdown_req, (uv_stream_t *)&c->tcp, on_shutdown) !=
+        0) {
+        c->state = CONN_CLOSING;
+        uv_close((uv_handle_t *)&c->tcp, on_close);
+    }
+}
+
+void node_conn_bye(node_conn *c, uint64_t reason)
+{
+    if (c->state != CONN_UP && c->state != CONN_DRAINING)
+        return;
+    c->state = CONN_DRAINING;
+    if (c->t_drain == 0)
+        c->t_drain = node_now_ms(c->node);
+    if (!c->bye_sent) {
+        wire_msg m;
+        memset(&m, 0, sizeof m);
+        m.type = WIRE_T_BYE;
+        m.u.bye.reason = reason;
+        if (node_conn_send_ctl(c, &m) != 0) {
+            node_conn_abort(c, CONFAB_DOWN_CLOSED);
+            return;
+        }
+        c->bye_sent = true;
+    }
+    node_conn_mark_dirty(c);
+}
+
+/* ---- creation --------------------------------------------------------- */
+
+static node_conn *conn_new(confab_node *n, bool outbound)
+{
+    node_conn *c = calloc(1, sizeof *c);
+    if (c == NULL)
+        return NULL;
+    if (uv_tcp_init(n->loop, &c->tcp) != 0) {
+        free(c);
+        return NULL;
+    }
+    c->tcp.data = c;
+    c->node = n;
+    c->outbound = outbound;
+    c->state = CONN_CONNECTING;
+    c->t_start = c->t_rx = c->t_tx = node_now_ms(n);
+    node_list_init(&c->dirty_link);
+    node_list_add_tail(&n->conns, &c->link);
+    n->handshakes++;
+    return c;
+}
+
+static int hs_start(node_conn *c)
+{
+    confab_node *n = c->node;
+    sec_noise_config nc;
+    memset(&nc, 0, sizeof nc);
+    nc.pattern = SEC_NOISE_XXPSK0;
+    nc.initiator = c->outbound;
+    nc.prologue = (const uint8_t *)NODE_PROLOGUE;
+    nc.prologue_len = strlen(NODE_PROLOGUE);
+    nc.static_sk = n->identity->sk;
+    nc.psk = n->netkey->key;
+    int rc = sec_noise_new(&nc, &c->hs);
+    if (rc != 0)
+        return rc;
+    c->state = CONN_HANDSHAKE;
+    if (c->outbound) {
+        /* -> psk, e (empty payload) */
+        uint8_t msg[NODE_HS_MSG1_LEN];
+        size_t len;
+        rc = sec_noise_write(c->hs, NULL, 0, msg, sizeof msg, &len);
+        if (rc == 0)
+            rc = tx_raw(c, msg, len);
+        wire_frame_decoder_init(&c->dec, WIRE_MAX_FRAME);
+    } else {
+        wire_frame_decoder_init(&c->dec, NODE_HS_MSG1_LEN);
+    }
+    return rc;
+}
+
+static void alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
+{
+    node_conn *c = h->data;
+    confab_node *n = c->node;
+    (void)suggested;
+    /* One read buffer serves every connection of the node: libuv calls
+     * read_cb right after this, and the decoder copies any partial frame
+     * out of it before read_cb returns. */
+    if (n->rxbuf_busy) {
+        *buf = uv_buf_init(NULL, 0); /* UV_ENOBUFS: read again later */
+        return;
+    }
+    n->rxbuf_busy = true;
+    *buf = uv_buf_init((char *)n->rxbuf, WIRE_MAX_FRAME + 1);
+}
+
+static int conn_start_reading(node_conn *c)
+{
+    uv_tcp_nodelay(&c->tcp, 1);
+    return uv_read_start((uv_stream_t *)&c->tcp, alloc_cb, read_cb);
+}
+
+int node_conn_accept(confab_node *n, uv_stream_t *server)
+{
+    node_conn *c = conn_new(n, false);
+    if (c == NULL) {
+        /* Take the connection off the backlog and drop it. */
+        uv_tcp_t tmp;
+        if (uv_tcp_init(n->loop, &tmp) == 0) {
+            if (uv_accept(server, (uv_stream_t *)&tmp) == 0)
+                uv_close((uv_handle_t *)&tmp, NULL);
+            else
+                uv_close((uv_handle_t *)&tmp, NULL);
+        }
+        return -ENOMEM;
+    }
+    int rc = uv_accept(server, (uv_stream_t *)&c->tcp);
+    if (rc != 0) {
+        node_conn_abort(c, CONFAB_DOWN_CLOSED);
+        return rc;
+    }
+    if (n->state != NODE_RUNNING || n->handshakes > n->cfg.max_handshakes) {
+        n->stats.links_refused_busy++;
+        node_log(n, CONFAB_LOG_DEBUG,
+                 "refusing a connection: %u handshakes in progress",
+                 n->handshakes - 1);
+        node_conn_abort(c, CONFAB_DOWN_CLOSED);
+        return -EBUSY;
+    }
+    int alen = sizeof c->remote;
+    uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&c->remote, &alen);
+    n->stats.links_accepted++;
+    rc = hs_start(c);
+    if (rc == 0)
+        rc = conn_start_reading(c);
+    if (rc != 0) {
+        node_conn_abort(c, CONFAB_DOWN_CLOSED);
+        return rc;
+    }
+    return 0;
+}
+
+static void on_connect(uv_connect_t *req, int status)
+{
+    node_conn *c = req->data;
+    if (c->state == CONN_CLOSING)
+        return;
+    if (status < 0) {
+        char a[64];
+        node_format_addr(&c->remote, a, sizeof a);
+        node_log(c->node, CONFAB_LOG_DEBUG, "dial %s failed: %s", a,
+                 uv_strerror(status));
+        node_conn_abort(c, CONFAB_DOWN_CLOSED);
+        return;
+    }
+    int rc = hs_start(c);
+    if (rc == 0)
+        rc = conn_start_reading(c);
+    if (rc != 0)
+        node_conn_abort(c, CONFAB_DOWN_CLOSED);
+}
+
+int node_conn_dial(confab_node *n, const struct sockaddr_storage *addr,
+                   node_peer *expect, node_static *target, node_conn **out)
+{
+    if (n->state != NODE_RUNNING)
+        return -EPROTO;
+    if (n->handshakes >= n->cfg.max_handshakes)
+        return -EAGAIN;
+    node_conn *c = conn_new(n, true);
+    if (c == NULL)
+        return -ENOMEM;
+    c->remote = *addr;
+    c->target = target;
+    if (expect != NULL) {
+        memcpy(c->expect_id, expect->id, sizeof c->expect_id);
+        c->has_expect_id = true;
+        c->peer = expect;
+        expect->dialing = c;
+    }
+    if (target != NULL)
+        target->dialing = c;
+    c->connect_req.data = c;
+    int rc = uv_tcp_connect(&c->connect_req, &c->tcp,
+                            (const struct sockaddr *)addr, on_connect);
+    if (rc != 0) {
+        node_conn_abort(c, CONFAB_DOWN_CLOSED);
+        return rc;
+    }
+    n->stats.links_dialed++;
+    *out = c;
+    return 0;
+}
+
+/* ---- the handshake ---------------------------------------------------- */
+
+static int hs_established(node_conn *c, const uint8_t *hello, size_t len)
+{
+    confab_node *n = c->node;
+    wire_hello h;
+    if (wire_hello_decode(hello, len, &h) != 0 || h.version != WIRE_VERSION) {
+        node_log(n, CONFAB_LOG_DEBUG, "bad HELLO in handshake");
+        return -EPROTO;
+    }
+    int rc = sec_noise_split(c->hs, &c->tx, &c->rx);
+    if (rc != 0)
+        return rc;
+    uint8_t hash[SEC_HASH_BYTES];
+    sec_noise_hash(c->hs, hash);
+    memcpy(c->hs_hash, hash, sizeof c->hs_hash);
+    conn_leave_handshake(c);
+    c->state = CONN_UP;
+    wire_frame_decoder_set_limit(&c->dec, WIRE_MAX_FRAME);
+    return node_peer_established(c, &h);
+}
+
+/* Checks who the peer is, once its static key is known. */
+static int hs_check_peer(node_conn *c)
+{
+    const uint8_t *rs = sec_noise_remote_static(c->hs);
+    confab_node *n = c->node;
+    if (rs == NULL)
+        return -EPROTO;
+    memcpy(c->peer_id, rs, WIRE_NODE_ID_BYTES);
+    if (memcmp(rs, n->identity->pk, WIRE_NODE_ID_BYTES) == 0) {
+        node_log(n, CONFAB_LOG_DEBUG, "refusing a link to ourselves");
+        return -EPROTO;
+    }
+    if (c->has_expect_id && memcmp(rs, c->expect_id, WIRE_NODE_ID_BYTES)) {
+        char a[9], b[9];
+        node_short_id(c->expect_id, a);
+        node_short_id(rs, b);
+        node_log(n, CONFAB_LOG_INFO,
+                 "dialed %s but reached %s at that address", a, b);
+        return -EPROTO;
+    }
+    return 0;
+}
+
+static int hs_on_frame(node_conn *c, const uint8_t *f, size_t len)
+{
+    confab_node *n = c->node;
+    uint8_t *payload = n->plain;
+    size_t plen;
+    int rc;
+    if (c->outbound) {
+        /* <- e, ee, s, es (payload: the responder's HELLO) */
+        rc = sec_noise_read(c->hs, f, len, payload, WIRE_MAX_PLAINTEXT, &plen);
+        if (rc != 0)
+            return rc;
+        rc = hs_check_peer(c);
+        if (rc != 0)
+            return rc;
+        /* -> s, se (payload: our HELLO) */
+        uint8_t msg3[WIRE_NODE_ID_BYTES + 2 * WIRE_AEAD_TAG_BYTES +
+                     sizeof n->hello];
+        size_t mlen;
+        rc = sec_noise_write(c->hs, n->hello, n->hello_len, msg3, sizeof msg3,
+                             &mlen);
+        if (rc == 0)
+            rc = tx_raw(c, msg3, mlen);
+        if (rc == 0)
+            rc = hs_established(c, payload, plen);
+        return rc;
+    }
+    if (sec_noise_our_turn(c->hs))
+        return -EPROTO;
+    if (c->dec.limit == NODE_HS_MSG1_LEN) {
+        /* -> psk, e: exactly 48 bytes with an empty payload */
+        if (len != NODE_HS_MSG1_LEN)
+            return -EPROTO;
+        rc = sec_noise_read(c->hs, f, len, payload, WIRE_MAX_PLAINTEXT, &plen);
+        if (rc != 0)
+            return rc;
+        if (plen != 0)
+            return -EPROTO;
+        /* <- e, ee, s, es (payload: our HELLO) */
+        uint8_t msg2[2 * WIRE_NODE_ID_BYTES + 2 * WIRE_AEAD_TAG_BYTES +
+                     sizeof n->hello];
+        size_t mlen;
+        rc = sec_noise_write(c->hs, n->hello, n->hello_len, msg2, sizeof msg2,
+                             &mlen);
+        if (rc == 0)
+            rc = tx_raw(c, msg2, mlen);
+        wire_frame_decoder_set_limit(&c->dec, WIRE_MAX_FRAME);
+        return rc;
+    }
+    /* -> s, se (payload: the initiator's HELLO) */
+    rc = sec_noise_read(c->hs, f, len, payload, WIRE_MAX_PLAINTEXT, &plen);
+    if (rc != 0)
+        return rc;
+    rc = hs_check_peer(c);
+    if (rc != 0)
+        return rc;
+    return hs_established(c, payload, plen);
+}
+
+/* ---- reading ---------------------------------------------------------- */
+
+static int conn_on_frame(node_conn *c, const uint8_t *f, size_t len)
+{
+    confab_node *n = c->node;
+    c->t_rx = node_now_ms(n);
+    if (c->state == CONN_HANDSHAKE) {
+        int rc = hs_on_frame(c, f, len);
+        if (rc != 0) {
+            n->stats.handshakes_failed++;
+            node_log(n, CONFAB_LOG_DEBUG, "handshake failed: %s",
+                     uv_strerror(rc));
+        }
+        return rc;
+    }
+    if (c->bye_received)
+        return -EPROTO; /* BYE is the last message on a link */
+    if (len < WIRE_AEAD_TAG_BYTES)
+        return -EPROTO;
+    size_t plen = len - WIRE_AEAD_TAG_BYTES;
+    int rc = sec_cipher_decrypt(&c->rx, NULL, 0, f, len, n->plain);
+    if (rc != 0)
+        return rc;
+    wire_msg m;
+    rc = wire_msg_decode(n->plain, plen, &m);
+    if (rc != 0)
+        return rc;
+    if (c->peer != NULL)
+        c->peer->bytes_received += len;
+    switch (m.type) {
+    case WIRE_T_BYE:
+        c->bye_received = true;
+        node_peer_bye_received(c, m.u.bye.reason);
+        if (c->state != CONN_CLOSING)
+            node_conn_bye(c, m.u.bye.reason == WIRE_BYE_DUPLICATE
+                                 ? WIRE_BYE_DUPLICATE
+                                 : WIRE_BYE_OTHER);
+        return 0;
+    default:
+        return node_data_on_msg(c, &m);
+    }
+}
+
+static void read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
+{
+    node_conn *c = s->data;
+    confab_node *n = c->node;
+    if (buf->base == (char *)n->rxbuf)
+        n->rxbuf_busy = false;
+    if (nread == 0 || nread == UV_ENOBUFS)
+        return;
+    if (c->state == CONN_CLOSING)
+        return;
+    if (nread < 0) {
+        if (c->state == CONN_DRAINING && c->bye_received) {
+            conn_close_after_flush(c);
+        } else {
+            node_log(n, CONFAB_LOG_DEBUG, "connection lost: %s",
+                     uv_strerror((int)nread));
+            node_conn_abort(c, CONFAB_DOWN_CLOSED);
+        }
+        return;
+    }
+    n->stats.bytes_received += (uint64_t)nread;
+    const uint8_t *p = (const uint8_t *)buf->base;
+    size_t left = (size_t)nread;
+    const uint8_t *f;
+    size_t flen;
+    int rc;
+    while ((rc = wire_frame_decode(&c->dec, &p, &left, &f, &flen)) == 1) {
+        rc = conn_on_frame(c, f, flen);
+        if (rc != 0 || c->state == CONN_CLOSING)
+            break;
+    }
+    if (rc < 0 && c->state != CONN_CLOSING) {
+        if (c->state == CONN_UP || c->state == CONN_DRAINING) {
+            n->stats.protocol_errors++;
+            char sid[9] = "?";
+            if (c->peer != NULL)
+                node_short_id(c->peer->id, sid);
+            node_log(n, CONFAB_LOG_WARN,
+                     "cutting the link to %s: protocol error (%s)", sid,
+                     uv_strerror(rc));
+        }
+        node_conn_abort(c, CONFAB_DOWN_PROTOCOL);
+    }
+}
+
+/* ---- the tick --------------------------------------------------------- */
+
+void node_conn_tick(node_conn *c, uint64_t now)
+{
+    confab_node *n = c->node;
+    switch (c->state) {
+    case CONN_CONNECTING:
+    case CONN_HANDSHAKE:
+        if (now - c->t_start >= n->cfg.handshake_timeout_ms) {
+            n->stats.handshakes_timed_out++;
+            node_log(n, CONFAB_LOG_DEBUG, "handshake timed out");
+            node_conn_abort(c, CONFAB_DOWN_TIMEOUT);
+        }
+        break;
+    case CONN_UP:
+        if (c->peer != NULL && c->peer->conn == c)
+            node_peer_liveness(c, now);
+        break;
+    case CONN_DRAINING:
+        if (now - c->t_drain >= NODE_DRAIN_MS)
+            node_conn_abort(c, CONFAB_DOWN_TIMEOUT);
+        break;
+    case CONN_CLOSING:
+        break;
+    }
+}

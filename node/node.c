@@ -1,0 +1,618 @@
+/* node.c: a node's life cycle: configuration, start, stop, the periodic
+ * tick, logging and events. */
+#include "node/node.h"
+
+#include "crypto/sec.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define DEFAULT_MAX_MESSAGE    CONFAB_DEFAULT_MAX_MESSAGE
+#define DEFAULT_QUEUE_BYTES    (32u << 20)
+#define DEFAULT_HANDSHAKES     256u
+#define DEFAULT_HS_TIMEOUT_MS  5000u
+#define DEFAULT_PING_MS        2000u
+#define DEFAULT_PEER_TIMEOUT   15000u
+#define DEFAULT_REDIAL_MIN_MS  250u
+#define DEFAULT_REDIAL_MAX_MS  30000u
+
+void confab_config_init(confab_config *c)
+{
+    memset(c, 0, sizeof *c);
+    c->log_level = CONFAB_LOG_INFO;
+}
+
+/* ---- environment ------------------------------------------------------ */
+
+void node_log(confab_node *n, confab_log_level lvl, const char *fmt, ...)
+{
+    if (n->cfg.log_cb == NULL || lvl > n->cfg.log_level)
+        return;
+    char line[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(line, sizeof line, fmt, ap);
+    va_end(ap);
+    n->cfg.log_cb(n, lvl, line, n->cfg.user);
+}
+
+void node_emit(confab_node *n, confab_event *ev)
+{
+    if (n->state != NODE_RUNNING || n->cfg.event_cb == NULL)
+        return;
+    n->cfg.event_cb(n, ev, n->cfg.user);
+}
+
+uint64_t node_now_ms(const confab_node *n)
+{
+    return uv_now(n->loop);
+}
+
+uint64_t node_mono_us(void)
+{
+    return uv_hrtime() / 1000u;
+}
+
+uint64_t node_clock_us(const confab_node *n)
+{
+    if (n->cfg.clock_us != NULL)
+        return n->cfg.clock_us(n->cfg.user);
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
+
+void node_random(const confab_node *n, void *buf, size_t len)
+{
+    if (n->cfg.random != NULL)
+        n->cfg.random(buf, len, n->cfg.user);
+    else
+        sec_random(buf, len);
+}
+
+void confab_id_hex(const uint8_t id[CONFAB_ID_BYTES], char out[65])
+{
+    sodium_bin2hex(out, 65, id, CONFAB_ID_BYTES);
+}
+
+void node_short_id(const uint8_t id[WIRE_NODE_ID_BYTES], char out[9])
+{
+    sodium_bin2hex(out, 9, id, 4);
+}
+
+int node_format_addr(const struct sockaddr_storage *ss, char *out, size_t cap)
+{
+    char ip[INET6_ADDRSTRLEN];
+    if (ss->ss_family == AF_INET) {
+        const struct sockaddr_in *a = (const struct sockaddr_in *)ss;
+        uv_ip4_name(a, ip, sizeof ip);
+        return snprintf(out, cap, "%s:%u", ip, ntohs(a->sin_port));
+    }
+    if (ss->ss_family == AF_INET6) {
+        const struct sockaddr_in6 *a = (const struct sockaddr_in6 *)ss;
+        uv_ip6_name(a, ip, sizeof ip);
+        return snprintf(out, cap, "[%s]:%u", ip, ntohs(a->sin6_port));
+    }
+    return snprintf(out, cap, "%s", "");
+}
+
+const char *confab_strerror(int err)
+{
+    switch (err) {
+    case 0:
+        return "success";
+    case -EAGAIN:
+        return "the peer's send queue is full; wait until it drains and "
+               "send again";
+    case -ENOTCONN:
+        return "no link to that peer right now; wait until it is up";
+    case -ESRCH:
+        return "no such peer; list the known peers to find its id";
+    case -EMSGSIZE:
+        return "too large: the message, name or group is over its limit";
+    case -EPROTO:
+        return "not possible in the node's current state";
+    case -ECANCELED:
+        return "canceled because the node stopped";
+    default:
+        return uv_strerror(err);
+    }
+}
+
+/* ---- creation --------------------------------------------------------- */
+
+static int encode_hello(confab_node *n)
+{
+    wire_hello h;
+    memset(&h, 0, sizeof h);
+    h.version = WIRE_VERSION;
+    h.name.ptr = (const uint8_t *)n->name;
+    h.name.len = (uint32_t)strlen(n->name);
+    h.port = n->port;
+    h.boot = n->boot;
+    h.max = n->cfg.max_message;
+    h.ngroups = 0;
+    return wire_hello_encode(&h, n->hello, sizeof n->hello, &n->hello_len);
+}
+
+static int parse_static(node_static *s, const char *hp)
+{
+    size_t len = strlen(hp);
+    if (len == 0 || len >= sizeof s->host_port)
+        return -EINVAL;
+    memcpy(s->host_port, hp, len + 1);
+    return 0;
+}
+
+/* Splits "HOST:PORT" or "[V6]:PORT" into host and port. */
+static int split_host_port(const char *hp, char *host, size_t cap,
+                           uint16_t *port)
+{
+    const char *colon;
+    const char *h = hp;
+    size_t hl;
+    if (hp[0] == '[') {
+        const char *close = strchr(hp, ']');
+        if (close == NULL || close[1] != ':')
+            return -EINVAL;
+        h = hp + 1;
+        hl = (size_t)(close - h);
+        colon = close + 1;
+    } else {
+        colon = strrchr(hp, ':');
+        if (colon == NULL)
+            return -EINVAL;
+        hl = (size_t)(colon - hp);
+    }
+    if (hl == 0 || hl >= cap)
+        return -EINVAL;
+    memcpy(host, h, hl);
+    host[hl] = '\0';
+    char *end;
+    errno = 0;
+    long p = strtol(colon + 1, &end, 10);
+    if (errno != 0 || *end != '\0' || end == colon + 1 || p < 1 || p > 65535)
+        return -EINVAL;
+    *port = (uint16_t)p;
+    return 0;
+}
+
+int confab_node_new(uv_loop_t *loop, const confab_config *config,
+                    confab_node **out)
+{
+    if (loop == NULL || config == NULL || out == NULL)
+        return -EINVAL;
+    if (sec_init() != 0)
+        return -ENOSYS;
+    confab_node *n = calloc(1, sizeof *n);
+    if (n == NULL)
+        return -ENOMEM;
+    int rc = -ENOMEM;
+    n->loop = loop;
+    n->cfg = *config;
+    node_list_init(&n->conns);
+    node_list_init(&n->dirty);
+
+    confab_config *c = &n->cfg;
+    if (c->max_message == 0)
+        c->max_message = DEFAULT_MAX_MESSAGE;
+    if (c->send_queue_bytes == 0)
+        c->send_queue_bytes = DEFAULT_QUEUE_BYTES;
+    if (c->max_handshakes == 0)
+        c->max_handshakes = DEFAULT_HANDSHAKES;
+    if (c->handshake_timeout_ms == 0)
+        c->handshake_timeout_ms = DEFAULT_HS_TIMEOUT_MS;
+    if (c->ping_interval_ms == 0)
+        c->ping_interval_ms = DEFAULT_PING_MS;
+    if (c->peer_timeout_ms == 0)
+        c->peer_timeout_ms = DEFAULT_PEER_TIMEOUT;
+    if (c->redial_min_ms == 0)
+        c->redial_min_ms = DEFAULT_REDIAL_MIN_MS;
+    if (c->redial_max_ms == 0)
+        c->redial_max_ms = DEFAULT_REDIAL_MAX_MS;
+    if (c->max_message < WIRE_MIN_MAX_BODY || c->max_message > UINT32_MAX) {
+        node_log(n, CONFAB_LOG_ERROR,
+                 "max_message must be between %u and %u bytes",
+                 WIRE_MIN_MAX_BODY, UINT32_MAX);
+        rc = -EINVAL;
+        goto fail;
+    }
+    if (c->redial_max_ms < c->redial_min_ms)
+        c->redial_max_ms = c->redial_min_ms;
+
+    /* Keys. */
+    if (c->identity_sk != NULL)
+        rc = sec_identity_from_secret(c->identity_sk, &n->identity);
+    else
+        rc = sec_identity_generate(&n->identity);
+    if (rc != 0) {
+        node_log(n, CONFAB_LOG_ERROR, "identity: %s", uv_strerror(rc));
+        goto fail;
+    }
+    rc = c->network_key != NULL
+             ? sec_netkey_from_bytes(c->network_key, &n->netkey)
+             : sec_netkey_public(&n->netkey);
+    if (rc != 0)
+        goto fail;
+    c->identity_sk = NULL;
+    c->network_key = NULL;
+
+    /* Name. */
+    if (c->name != NULL) {
+        size_t len = strlen(c->name);
+        if (len > WIRE_MAX_NAME ||
+            !wire_utf8_valid((const uint8_t *)c->name, len)) {
+            node_log(n, CONFAB_LOG_ERROR,
+                     "the node name must be UTF-8 of at most %u bytes",
+                     WIRE_MAX_NAME);
+            rc = -EINVAL;
+            goto fail;
+        }
+        memcpy(n->name, c->name, len + 1);
+    } else {
+        char sid[9];
+        node_short_id(n->identity->pk, sid);
+        snprintf(n->name, sizeof n->name, "node-%s", sid);
+    }
+    c->name = NULL;
+
+    const char *bind = c->bind_addr != NULL ? c->bind_addr : "0.0.0.0";
+    if (strlen(bind) >= sizeof n->bind_addr) {
+        rc = -EINVAL;
+        goto fail;
+    }
+    memcpy(n->bind_addr, bind, strlen(bind) + 1);
+    c->bind_addr = NULL;
+
+    if (c->n_static_peers > 0) {
+        n->statics = calloc(c->n_static_peers, sizeof *n->statics);
+        if (n->statics == NULL) {
+            rc = -ENOMEM;
+            goto fail;
+        }
+        for (size_t i = 0; i < c->n_static_peers; i++) {
+            char host[256];
+            uint16_t port;
+            if (c->static_peers[i] == NULL ||
+                parse_static(&n->statics[i], c->static_peers[i]) != 0 ||
+                split_host_port(c->static_peers[i], host, sizeof host,
+                                &port) != 0) {
+                node_log(n, CONFAB_LOG_ERROR,
+                         "static peer '%s' is not HOST:PORT (for example "
+                         "127.0.0.1:47000 or [::1]:47000)",
+                         c->static_peers[i] ? c->static_peers[i] : "(null)");
+                rc = -EINVAL;
+                goto fail;
+            }
+            n->statics[i].node = n;
+            n->n_statics++;
+        }
+    }
+    c->static_peers = NULL;
+
+    n->peers_cap = 16;
+    n->peers = calloc(n->peers_cap, sizeof *n->peers);
+    n->rxbuf = malloc(WIRE_MAX_FRAME + 1);
+    n->plain = malloc(WIRE_MAX_PLAINTEXT);
+    if (n->peers == NULL || n->rxbuf == NULL || n->plain == NULL) {
+        rc = -ENOMEM;
+        goto fail;
+    }
+    node_random(n, &n->boot, sizeof n->boot);
+    n->boot &= 0xffffffffu; /* a fresh boot counter without a home */
+    *out = n;
+    return 0;
+fail:
+    confab_node_free(n);
+    return rc;
+}
+
+/* ---- start ------------------------------------------------------------ */
+
+static void on_handle_close(uv_handle_t *h)
+{
+    node_handle_closed(h->data);
+}
+
+static void tick_cb(uv_timer_t *t)
+{
+    confab_node *n = t->data;
+    uint64_t now = node_now_ms(n);
+    node_list *e, *next;
+    for (e = n->conns.next; e != &n->conns; e = next) {
+        next = e->next;
+        node_conn_tick(node_container_of(e, node_conn, link), now);
+    }
+    for (size_t i = 0; i < n->peers_cap; i++)
+        if (n->peers[i] != NULL)
+            node_peer_tick(n, n->peers[i], now);
+    node_statics_tick(n, now);
+}
+
+static void on_connection(uv_stream_t *server, int status)
+{
+    confab_node *n = server->data;
+    if (status < 0) {
+        node_log(n, CONFAB_LOG_WARN, "accept failed: %s", uv_strerror(status));
+        return;
+    }
+    node_conn_accept(n, server);
+}
+
+static void flush_cb(uv_idle_t *h)
+{
+    node_flush_all(h->data);
+}
+
+static unsigned clamp_tick(const confab_config *c)
+{
+    unsigned t = c->ping_interval_ms;
+    if (c->peer_timeout_ms / 2 < t)
+        t = c->peer_timeout_ms / 2;
+    if (c->handshake_timeout_ms < t)
+        t = c->handshake_timeout_ms;
+    if (c->redial_min_ms < t)
+        t = c->redial_min_ms;
+    t /= 4;
+    if (t < 5)
+        t = 5;
+    if (t > 250)
+        t = 250;
+    return t;
+}
+
+int confab_node_start(confab_node *n)
+{
+    if (n->state != NODE_NEW)
+        return -EPROTO;
+    struct sockaddr_storage ss;
+    int rc;
+    if (strchr(n->bind_addr, ':') != NULL)
+        rc = uv_ip6_addr(n->bind_addr, n->cfg.port, (struct sockaddr_in6 *)&ss);
+    else
+        rc = uv_ip4_addr(n->bind_addr, n->cfg.port, (struct sockaddr_in *)&ss);
+    if (rc != 0) {
+        node_log(n, CONFAB_LOG_ERROR,
+                 "bind address '%s' is not an IPv4 or IPv6 literal",
+                 n->bind_addr);
+        return -EINVAL;
+    }
+    rc = uv_tcp_init(n->loop, &n->listener);
+    if (rc != 0)
+        return rc;
+    n->listener.data = n;
+    n->open_handles++;
+    n->listening = true;
+    rc = uv_tcp_bind(&n->listener, (const struct sockaddr *)&ss, 0);
+    if (rc == 0)
+        rc = uv_listen((uv_stream_t *)&n->listener, 511, on_connection);
+    if (rc != 0) {
+        node_log(n, CONFAB_LOG_ERROR, "cannot listen on %s port %u: %s",
+                 n->bind_addr, n->cfg.port, uv_strerror(rc));
+        uv_close((uv_handle_t *)&n->listener, on_handle_close);
+        n->listening = false;
+        n->state = NODE_STOPPED; /* after the close callback runs */
+        return rc;
+    }
+    struct sockaddr_storage bound;
+    int blen = sizeof bound;
+    uv_tcp_getsockname(&n->listener, (struct sockaddr *)&bound, &blen);
+    n->port = ntohs(bound.ss_family == AF_INET6
+                        ? ((struct sockaddr_in6 *)&bound)->sin6_port
+                        : ((struct sockaddr_in *)&bound)->sin_port);
+    rc = encode_hello(n);
+    if (rc != 0)
+        return rc;
+
+    uv_timer_init(n->loop, &n->tick);
+    n->tick.data = n;
+    n->open_handles++;
+    uv_idle_init(n->loop, &n->flusher);
+    n->flusher.data = n;
+    n->open_handles++;
+    n->tick_ms = clamp_tick(&n->cfg);
+    uv_timer_start(&n->tick, tick_cb, n->tick_ms, n->tick_ms);
+    n->state = NODE_RUNNING;
+
+    char sid[9];
+    node_short_id(n->identity->pk, sid);
+    node_log(n, CONFAB_LOG_INFO, "node %s (%s) listening on %s port %u", sid,
+             n->name, n->bind_addr, n->port);
+    /* Static peers are dialed by the first tick. */
+    for (size_t i = 0; i < n->n_statics; i++)
+        n->statics[i].next_dial = node_now_ms(n);
+    node_statics_tick(n, node_now_ms(n));
+    return 0;
+}
+
+/* Starts or stops the idle handle that flushes dirty connections once per
+ * loop turn (an active idle handle also keeps the loop from blocking while
+ * output is waiting). */
+void node_conn_mark_dirty(node_conn *c)
+{
+    confab_node *n = c->node;
+    if (c->dirty || c->state == CONN_CLOSING)
+        return;
+    c->dirty = true;
+    node_list_add_tail(&n->dirty, &c->dirty_link);
+    if (n->state == NODE_RUNNING || n->state == NODE_STOPPING)
+        uv_idle_start(&n->flusher, flush_cb);
+}
+
+void node_flush_all(confab_node *n)
+{
+    while (!node_list_empty(&n->dirty)) {
+        node_conn *c = node_container_of(n->dirty.next, node_conn, dirty_link);
+        node_list_del(&c->dirty_link);
+        c->dirty = false;
+        node_conn_flush(c);
+    }
+    uv_idle_stop(&n->flusher);
+}
+
+/* ---- stop ------------------------------------------------------------- */
+
+static void maybe_stopped(confab_node *n)
+{
+    if (n->state != NODE_STOPPING || n->open_handles > 0)
+        return;
+    n->state = NODE_STOPPED;
+    if (n->stop_cb != NULL)
+        n->stop_cb(n, n->stop_user);
+}
+
+void node_handle_closed(confab_node *n)
+{
+    n->open_handles--;
+    maybe_stopped(n);
+}
+
+static void stop_grace_cb(uv_timer_t *t)
+{
+    confab_node *n = t->data;
+    /* Whatever did not drain in the grace period is cut now. */
+    node_list *e, *next;
+    for (e = n->conns.next; e != &n->conns; e = next) {
+        next = e->next;
+        node_conn *c = node_container_of(e, node_conn, link);
+        if (c->state != CONN_CLOSING)
+            node_conn_abort(c, CONFAB_DOWN_STOPPING);
+    }
+    uv_timer_stop(&n->tick);
+    if (!uv_is_closing((uv_handle_t *)&n->tick))
+        uv_close((uv_handle_t *)&n->tick, on_handle_close);
+}
+
+int confab_node_stop(confab_node *n, confab_stop_cb cb, void *user)
+{
+    if (n->state == NODE_STOPPING)
+        return -EPROTO;
+    n->stop_cb = cb;
+    n->stop_user = user;
+    if (n->state == NODE_NEW || n->state == NODE_STOPPED) {
+        /* Nothing open (a failed start closes its own listener). */
+        n->state = NODE_STOPPING;
+        if (n->open_handles == 0) {
+            /* The callback must not run from inside this call. */
+            n->state = NODE_STOPPING;
+            uv_timer_init(n->loop, &n->tick);
+            n->tick.data = n;
+            n->open_handles++;
+            uv_close((uv_handle_t *)&n->tick, on_handle_close);
+        }
+        return 0;
+    }
+    node_log(n, CONFAB_LOG_INFO, "stopping");
+    n->state = NODE_STOPPING;
+    for (size_t i = 0; i < n->n_statics; i++)
+        if (n->statics[i].resolving)
+            uv_cancel((uv_req_t *)&n->statics[i].gai);
+    if (n->listening) {
+        uv_close((uv_handle_t *)&n->listener, on_handle_close);
+        n->listening = false;
+    }
+    /* Say goodbye on every link; handshakes are cut at once. */
+    node_list *e, *next;
+    for (e = n->conns.next; e != &n->conns; e = next) {
+        next = e->next;
+        node_conn *c = node_container_of(e, node_conn, link);
+        if (c->state == CONN_UP || c->state == CONN_DRAINING)
+            node_conn_bye(c, WIRE_BYE_STOPPING);
+        else if (c->state != CONN_CLOSING)
+            node_conn_abort(c, CONFAB_DOWN_STOPPING);
+    }
+    for (size_t i = 0; i < n->peers_cap; i++)
+        if (n->peers[i] != NULL)
+            node_data_fail_queue(n, n->peers[i]);
+    node_flush_all(n);
+    /* The tick timer becomes the grace timer. */
+    uv_timer_stop(&n->tick);
+    uv_timer_start(&n->tick, stop_grace_cb, NODE_STOP_GRACE_MS, 0);
+    uv_idle_stop(&n->flusher);
+    uv_close((uv_handle_t *)&n->flusher, on_handle_close);
+    /* If every link is already gone, finish now. */
+    if (node_list_empty(&n->conns))
+        stop_grace_cb(&n->tick);
+    return 0;
+}
+
+/* Called by conn.c each time a connection is freed: during a stop, the
+ * last one lets the node finish. */
+void node_conns_gone(confab_node *n)
+{
+    if (n->state == NODE_STOPPING && node_list_empty(&n->conns) &&
+        !uv_is_closing((uv_handle_t *)&n->tick)) {
+        uv_timer_stop(&n->tick);
+        uv_close((uv_handle_t *)&n->tick, on_handle_close);
+    }
+}
+
+void confab_node_free(confab_node *n)
+{
+    if (n == NULL)
+        return;
+    node_peers_free(n);
+    node_txbuf_free_all(n);
+    free(n->statics);
+    free(n->rxbuf);
+    free(n->plain);
+    sec_identity_free(n->identity);
+    sec_netkey_free(n->netkey);
+    free(n);
+}
+
+/* ---- queries ---------------------------------------------------------- */
+
+const uint8_t *confab_node_id(const confab_node *n)
+{
+    return n->identity->pk;
+}
+
+const char *confab_node_name(const confab_node *n)
+{
+    return n->name;
+}
+
+uint16_t confab_node_port(const confab_node *n)
+{
+    return n->port;
+}
+
+void confab_node_stats(const confab_node *n, confab_stats *out)
+{
+    *out = n->stats;
+    uint64_t up = 0;
+    for (size_t i = 0; i < n->peers_cap; i++)
+        if (n->peers[i] != NULL && n->peers[i]->state == CONFAB_PEER_UP)
+            up++;
+    out->peers_up = up;
+}
+
+int confab_node_dial(confab_node *n, const char *host_port)
+{
+    if (n->state != NODE_RUNNING)
+        return -EPROTO;
+    char host[256];
+    uint16_t port;
+    if (host_port == NULL ||
+        split_host_port(host_port, host, sizeof host, &port) != 0)
+        return -EINVAL;
+    struct sockaddr_storage ss;
+    memset(&ss, 0, sizeof ss);
+    if (uv_ip4_addr(host, port, (struct sockaddr_in *)&ss) != 0 &&
+        uv_ip6_addr(host, port, (struct sockaddr_in6 *)&ss) != 0)
+        return -EINVAL;
+    node_conn *c;
+    return node_conn_dial(n, &ss, NULL, NULL, &c);
+}
+
+int node_split_host_port(const char *hp, char *host, size_t cap,
+                         uint16_t *port)
+{
+    return split_host_port(hp, host, cap, port);
+}

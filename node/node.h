@@ -1,0 +1,360 @@
+/* node/node.h: the node's private structures, shared by the files of node/.
+ *
+ * Ownership: the node owns its peers and connections. A connection is
+ * freed only in the close callback of its TCP handle; a peer lives until
+ * the node is freed (it keeps the address to re-dial and its counters).
+ * Nothing here is visible through node/confab.h. */
+#ifndef CONFAB_NODE_NODE_H
+#define CONFAB_NODE_NODE_H
+
+#include "node/confab.h"
+
+#include "crypto/cipher.h"
+#include "crypto/identity.h"
+#include "crypto/netkey.h"
+#include "crypto/noise.h"
+#include "wire/frame.h"
+#include "wire/msg.h"
+
+#include <netinet/in.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <sys/socket.h>
+
+/* ---- small helpers ---------------------------------------------------- */
+
+/* An intrusive doubly linked list (a ring with a sentinel head). */
+typedef struct node_list {
+    struct node_list *prev, *next;
+} node_list;
+
+#define node_container_of(ptr, type, member)                                   \
+    ((type *)(void *)((char *)(ptr)-offsetof(type, member)))
+
+static inline void node_list_init(node_list *h)
+{
+    h->prev = h->next = h;
+}
+static inline bool node_list_empty(const node_list *h)
+{
+    return h->next == h;
+}
+static inline void node_list_add_tail(node_list *h, node_list *e)
+{
+    e->prev = h->prev;
+    e->next = h;
+    h->prev->next = e;
+    h->prev = e;
+}
+static inline void node_list_del(node_list *e)
+{
+    e->prev->next = e->next;
+    e->next->prev = e->prev;
+    e->prev = e->next = e;
+}
+
+#define NODE_PROLOGUE     "confab/1"
+#define NODE_HS_MSG1_LEN  48u    /* e (32) + tag of the empty payload (16) */
+#define NODE_TXBUF_CAP    (WIRE_MAX_FRAME + 1024u) /* one full frame fits */
+#define NODE_TX_WINDOW    (256u * 1024u) /* bytes handed to libuv at once */
+#define NODE_FRAG_CHUNK   (WIRE_MAX_PLAINTEXT - WIRE_FRAG_OVERHEAD - 64u)
+#define NODE_USER_PINGS   16u    /* outstanding confab_ping() per peer */
+#define NODE_DRAIN_MS     5000u  /* longest wait for a peer's BYE */
+#define NODE_STOP_GRACE_MS 1000u /* longest wait for writes at stop */
+
+/* ---- outgoing data ---------------------------------------------------- */
+
+/* A message body and its header, shared by the per-peer queue entries of
+ * one send (a broadcast queues the same body for every peer). */
+typedef struct node_body {
+    uint32_t refs;
+    uint8_t id[WIRE_ID_BYTES];
+    uint8_t kind;
+    uint8_t group_len;
+    uint8_t ct_len;
+    bool has_ct;
+    uint64_t ts;
+    size_t len;
+    char group[WIRE_MAX_GROUP + 1];
+    char ct[WIRE_MAX_CT + 1];
+    uint8_t bytes[]; /* len bytes */
+} node_body;
+
+/* One message queued for one peer. */
+typedef struct node_out {
+    struct node_out *next;
+    node_body *body;
+    uint64_t seq;
+    size_t off;   /* body bytes already framed */
+    bool report;  /* raise CONFAB_EV_SEND when written or failed */
+} node_out;
+
+/* A block of encrypted frames waiting for, or in, one uv_write. */
+typedef struct node_txbuf {
+    struct node_txbuf *next;
+    node_out *done; /* messages whose last frame is in this block */
+    uint32_t len;
+    uv_write_t req; /* used by the first block of a write */
+    uint32_t nbufs; /* blocks in that write (first block only) */
+    uint8_t data[NODE_TXBUF_CAP];
+} node_txbuf;
+
+/* ---- connections ------------------------------------------------------ */
+
+typedef enum node_conn_state {
+    CONN_CONNECTING = 0, /* TCP connect in progress */
+    CONN_HANDSHAKE = 1,  /* Noise handshake in progress */
+    CONN_UP = 2,         /* established, carries messages */
+    CONN_DRAINING = 3,   /* BYE sent or received; no new data */
+    CONN_CLOSING = 4,    /* uv_close called */
+} node_conn_state;
+
+typedef struct node_peer node_peer;
+typedef struct node_static node_static;
+
+typedef struct node_conn {
+    uv_tcp_t tcp;              /* tcp.data = this */
+    confab_node *node;
+    node_list link;            /* in node->conns */
+    node_conn_state state;
+    bool outbound;
+    bool bye_sent, bye_received;
+    bool dirty;                /* in node->dirty, waiting for a flush */
+    node_list dirty_link;
+    node_peer *peer;           /* known once the handshake reveals it */
+    node_static *target;       /* the static peer this dial serves, if any */
+    uint8_t expect_id[WIRE_NODE_ID_BYTES]; /* dialed a known peer */
+    bool has_expect_id;
+    uint8_t peer_id[WIRE_NODE_ID_BYTES];   /* learned in the handshake */
+    uint8_t hs_hash[16];       /* prefix of the handshake hash: the tie-break
+                                  between two links dialed by one side */
+    sec_noise *hs;             /* during the handshake */
+    sec_cipher tx, rx;
+    wire_frame_decoder dec;
+    struct sockaddr_storage remote;
+    uv_connect_t connect_req;
+    uv_shutdown_t shutdown_req;
+    bool shutting_down;
+    bool paused;               /* cut by a test: neither read nor written */
+    /* transmit */
+    node_txbuf *tx_head, *tx_tail; /* filled, not yet handed to libuv */
+    size_t tx_pending;         /* bytes in tx_head.. */
+    size_t tx_inflight;        /* bytes handed to libuv, not yet written */
+    /* receive: a fragmented message being reassembled */
+    uint8_t *rx_big;
+    size_t rx_big_len, rx_big_size;
+    wire_data rx_big_hdr;      /* strings copied below */
+    char rx_big_group[WIRE_MAX_GROUP + 1];
+    char rx_big_ct[WIRE_MAX_CT + 1];
+    /* times, in loop milliseconds */
+    uint64_t t_start, t_rx, t_tx, t_drain;
+} node_conn;
+
+/* ---- peers ------------------------------------------------------------ */
+
+typedef struct node_user_ping {
+    uint64_t token;
+    uint64_t sent_us;
+} node_user_ping;
+
+struct node_peer {
+    uint8_t id[WIRE_NODE_ID_BYTES];
+    char name[WIRE_MAX_NAME + 1];
+    confab_peer_state state;
+    node_conn *conn;          /* the link used for sending */
+    node_conn *dialing;       /* our outbound attempt, if any */
+    bool switching;           /* lost the link to the tie-break, winner pending */
+    uint64_t switch_deadline;
+    /* where it accepts links */
+    struct sockaddr_storage addr;
+    bool has_addr;
+    uint64_t boot;
+    uint64_t max_body;        /* from its HELLO */
+    /* re-dial */
+    unsigned backoff_ms;
+    uint64_t next_dial;
+    bool redial;              /* this node is the one that re-dials it */
+    /* send queue (data lane) */
+    node_out *q_head, *q_tail;
+    size_t q_bytes;
+    bool want_writable;
+    uint64_t seq_unicast, seq_multi;
+    /* liveness and round trip */
+    uint64_t ping_token;      /* outstanding liveness ping, 0 if none */
+    uint64_t ping_sent_us;
+    uint64_t ping_sent_ms;    /* loop time of the last liveness ping */
+    uint64_t srtt_us, rttvar_us;
+    node_user_ping user_pings[NODE_USER_PINGS];
+    /* counters */
+    uint64_t msgs_sent, msgs_received, bytes_sent, bytes_received;
+};
+
+/* A configured static peer: dialed whether or not discovery finds it. */
+struct node_static {
+    char host_port[300];
+    struct sockaddr_storage addr;
+    bool resolved;
+    bool resolving;
+    uv_getaddrinfo_t gai;
+    uint8_t id[WIRE_NODE_ID_BYTES]; /* learned from the first handshake */
+    bool has_id;
+    node_conn *dialing;
+    unsigned backoff_ms;
+    uint64_t next_dial;
+    confab_node *node;
+};
+
+/* ---- the node --------------------------------------------------------- */
+
+typedef enum node_state {
+    NODE_NEW = 0,
+    NODE_RUNNING = 1,
+    NODE_STOPPING = 2,
+    NODE_STOPPED = 3,
+} node_state;
+
+struct confab_node {
+    uv_loop_t *loop;
+    node_state state;
+    confab_config cfg;          /* pointers in it are NULLed; copies below */
+    char name[WIRE_MAX_NAME + 1];
+    char bind_addr[64];
+    sec_identity *identity;
+    sec_netkey *netkey;
+    /* handles */
+    uv_tcp_t listener;
+    bool listening;
+    uv_timer_t tick;
+    uv_idle_t flusher;
+    unsigned open_handles;      /* closed handles still to call back */
+    unsigned tick_ms;
+    confab_stop_cb stop_cb;
+    void *stop_user;
+    uint16_t port;
+    uint64_t boot;
+    /* HELLO payload, encoded once */
+    uint8_t hello[512];
+    size_t hello_len;
+    /* peers: open addressing by id */
+    node_peer **peers;
+    size_t peers_cap, peers_len;
+    /* static peers */
+    node_static *statics;
+    size_t n_statics;
+    /* connections */
+    node_list conns;
+    node_list dirty;
+    unsigned handshakes;
+    /* shared buffers: read and decrypt (never held across callbacks) */
+    uint8_t *rxbuf;             /* WIRE_MAX_FRAME + 1 */
+    bool rxbuf_busy;
+    uint8_t *plain;             /* WIRE_MAX_PLAINTEXT */
+    /* recycled transmit blocks */
+    node_txbuf *txfree;
+    unsigned txfree_len;
+    uint64_t token_seq;
+    confab_stats stats;
+    /* test hooks: peers whose links are cut (testnet.c) */
+    uint8_t (*blocked)[WIRE_NODE_ID_BYTES];
+    size_t n_blocked;
+};
+
+/* ---- internal API ----------------------------------------------------- */
+
+/* node.c */
+void node_log(confab_node *n, confab_log_level lvl, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+void node_emit(confab_node *n, confab_event *ev);
+uint64_t node_now_ms(const confab_node *n);   /* loop time */
+uint64_t node_clock_us(const confab_node *n); /* wall clock (config) */
+uint64_t node_mono_us(void);                  /* monotonic, for RTT */
+void node_random(const confab_node *n, void *buf, size_t len);
+void node_handle_closed(confab_node *n); /* one of the node's handles closed */
+void node_conns_gone(confab_node *n);    /* a connection was freed */
+int node_split_host_port(const char *hp, char *host, size_t cap,
+                         uint16_t *port);
+void node_short_id(const uint8_t id[WIRE_NODE_ID_BYTES], char out[9]);
+int node_format_addr(const struct sockaddr_storage *ss, char *out, size_t cap);
+
+/* conn.c */
+int node_conn_accept(confab_node *n, uv_stream_t *server);
+int node_conn_dial(confab_node *n, const struct sockaddr_storage *addr,
+                   node_peer *expect, node_static *target, node_conn **out);
+/* Closes a connection at once (no BYE). */
+void node_conn_abort(node_conn *c, confab_down_reason why);
+/* Closes a connection at once with a TCP RST (a test hook). */
+void node_conn_reset(node_conn *c);
+/* Sends BYE(reason), then closes once the peer's BYE arrives, EOF, or the
+ * drain deadline passes. */
+void node_conn_bye(node_conn *c, uint64_t reason);
+/* Encodes, encrypts and queues one control message (PING, PONG, BYE, ...)
+ * ahead of the data lane. Returns 0 or -ENOMEM / -EMSGSIZE. */
+int node_conn_send_ctl(node_conn *c, const wire_msg *m);
+void node_conn_mark_dirty(node_conn *c);
+void node_conn_flush(node_conn *c);
+void node_flush_all(confab_node *n);
+void node_conn_tick(node_conn *c, uint64_t now);
+void node_txbuf_free_all(confab_node *n);
+/* Encodes m (plaintext at most bound bytes), encrypts and queues it in
+ * order on the data lane. Returns 0, -ENOMEM or -EMSGSIZE. */
+int node_conn_send_data(node_conn *c, const wire_msg *m, size_t bound);
+/* Reports o's outcome once the block holding its last frame is written. */
+void node_conn_attach_done(node_conn *c, node_out *o);
+/* Bytes queued on c and not yet written to the socket. */
+size_t node_conn_tx_queued(const node_conn *c);
+
+/* peer.c */
+node_peer *node_peer_find(const confab_node *n,
+                          const uint8_t id[WIRE_NODE_ID_BYTES]);
+node_peer *node_peer_get(confab_node *n, const uint8_t id[WIRE_NODE_ID_BYTES]);
+void node_peers_free(confab_node *n);
+/* A connection finished its handshake; hello is the peer's HELLO. Returns
+ * 0, or a negative errno when the connection must be closed. */
+int node_peer_established(node_conn *c, const wire_hello *hello);
+/* A connection stopped carrying messages for its peer. */
+void node_peer_conn_lost(node_conn *c, confab_down_reason why);
+void node_peer_bye_received(node_conn *c, uint64_t reason);
+void node_peer_tick(confab_node *n, node_peer *p, uint64_t now);
+/* Pings or times out the peer of c, its active link. */
+void node_peer_liveness(node_conn *c, uint64_t now);
+/* An outbound attempt to a known peer failed before it was established. */
+void node_peer_dial_failed(node_conn *c);
+/* An outbound attempt to a static peer failed before it was established. */
+void node_static_dial_failed(node_static *s);
+void node_statics_tick(confab_node *n, uint64_t now);
+void node_peer_info(const node_peer *p, confab_peer_info *info);
+void node_peer_rtt_sample(node_peer *p, uint64_t rtt_us);
+/* Answers a PING, or takes the round trip of a PONG. */
+int node_peer_on_ping(node_conn *c, const wire_msg *m);
+void node_backoff_next(confab_node *n, unsigned *backoff_ms,
+                       uint64_t *next_dial, uint64_t now);
+
+/* Test hooks, used by testnet.c. Cutting a peer pauses its links (nothing
+ * read, nothing written, nothing closed) and refuses new ones; healing
+ * resumes them. Returns 0 or -ENOMEM. */
+int node_block_peer(confab_node *n, const uint8_t id[WIRE_NODE_ID_BYTES],
+                    bool blocked);
+bool node_peer_blocked(const confab_node *n,
+                       const uint8_t id[WIRE_NODE_ID_BYTES]);
+/* Resets the active link to a peer (TCP RST). Returns 0 or -ENOTCONN. */
+int node_reset_peer(confab_node *n, const uint8_t id[WIRE_NODE_ID_BYTES]);
+void node_conn_pause(node_conn *c, bool paused);
+
+/* data.c */
+/* Frames the next part of the data lane of c's peer into c's transmit
+ * blocks, within the window. */
+void node_data_fill(node_conn *c);
+/* Delivers the messages of a written block: CONFAB_EV_SEND, free. */
+void node_data_written(confab_node *n, node_peer *p, node_out *done,
+                       confab_send_status st);
+/* Fails every queued message of p (link lost for good). */
+void node_data_fail_queue(confab_node *n, node_peer *p);
+/* The link of p changed: restart a message cut between fragments. */
+void node_data_relink(node_peer *p);
+/* Handles one decrypted transport message on an established conn.
+ * Returns 0, or -EPROTO when the conn must be cut. */
+int node_data_on_msg(node_conn *c, const wire_msg *m);
+void node_out_free(node_out *o);
+void node_body_unref(node_body *b);
+
+#endif

@@ -1,0 +1,620 @@
+/* peer.c: the peers a node knows: the table, the one link per pair (the
+ * tie-break), up and down, liveness, re-dial with backoff, static peers.
+ *
+ * A peer outlives its links: it keeps the address to re-dial, its queue
+ * while the link changes hands, and its counters. */
+#include "node/node.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ---- the table -------------------------------------------------------- */
+
+/* Node ids are public keys, uniformly random: their first bytes hash. */
+static size_t id_hash(const uint8_t *id)
+{
+    uint64_t h;
+    memcpy(&h, id, sizeof h);
+    return (size_t)h;
+}
+
+node_peer *node_peer_find(const confab_node *n,
+                          const uint8_t id[WIRE_NODE_ID_BYTES])
+{
+    size_t mask = n->peers_cap - 1;
+    for (size_t i = id_hash(id) & mask;; i = (i + 1) & mask) {
+        node_peer *p = n->peers[i];
+        if (p == NULL)
+            return NULL;
+        if (memcmp(p->id, id, WIRE_NODE_ID_BYTES) == 0) /* public: memcmp */
+            return p;
+    }
+}
+
+static int table_grow(confab_node *n)
+{
+    size_t cap = n->peers_cap * 2;
+    node_peer **t = calloc(cap, sizeof *t);
+    if (t == NULL)
+        return -ENOMEM;
+    for (size_t i = 0; i < n->peers_cap; i++) {
+        node_peer *p = n->peers[i];
+        if (p == NULL)
+            continue;
+        size_t j = id_hash(p->id) & (cap - 1);
+        while (t[j] != NULL)
+            j = (j + 1) & (cap - 1);
+        t[j] = p;
+    }
+    free(n->peers);
+    n->peers = t;
+    n->peers_cap = cap;
+    return 0;
+}
+
+node_peer *node_peer_get(confab_node *n, const uint8_t id[WIRE_NODE_ID_BYTES])
+{
+    node_peer *p = node_peer_find(n, id);
+    if (p != NULL)
+        return p;
+    if ((n->peers_len + 1) * 2 > n->peers_cap && table_grow(n) != 0)
+        return NULL;
+    p = calloc(1, sizeof *p);
+    if (p == NULL)
+        return NULL;
+    memcpy(p->id, id, WIRE_NODE_ID_BYTES);
+    p->state = CONFAB_PEER_KNOWN;
+    char sid[9];
+    node_short_id(id, sid);
+    snprintf(p->name, sizeof p->name, "node-%s", sid);
+    size_t mask = n->peers_cap - 1;
+    size_t i = id_hash(id) & mask;
+    while (n->peers[i] != NULL)
+        i = (i + 1) & mask;
+    n->peers[i] = p;
+    n->peers_len++;
+    return p;
+}
+
+void node_peers_free(confab_node *n)
+{
+    for (size_t i = 0; i < n->peers_cap; i++) {
+        node_peer *p = n->peers[i];
+        if (p == NULL)
+            continue;
+        while (p->q_head != NULL) {
+            node_out *o = p->q_head;
+            p->q_head = o->next;
+            node_out_free(o);
+        }
+        free(p);
+    }
+    free(n->peers);
+    n->peers = NULL;
+    n->peers_cap = n->peers_len = 0;
+}
+
+/* ---- backoff ---------------------------------------------------------- */
+
+void node_backoff_next(confab_node *n, unsigned *backoff_ms,
+                       uint64_t *next_dial, uint64_t now)
+{
+    unsigned b = *backoff_ms;
+    if (b == 0)
+        b = n->cfg.redial_min_ms;
+    else if (b < n->cfg.redial_max_ms / 2)
+        b *= 2;
+    else
+        b = n->cfg.redial_max_ms;
+    *backoff_ms = b;
+    /* Jitter: wait between half and all of the backoff, so that peers that
+     * lost each other at the same moment do not re-dial in lockstep. */
+    uint32_t r;
+    node_random(n, &r, sizeof r);
+    uint64_t half = b / 2;
+    *next_dial = now + half + (half ? r % (half + 1) : 0);
+}
+
+/* ---- up and down ------------------------------------------------------ */
+
+static void emit_peer(confab_node *n, node_peer *p, confab_event_type type,
+                      confab_down_reason why)
+{
+    confab_event ev;
+    memset(&ev, 0, sizeof ev);
+    ev.type = type;
+    ev.peer = p->id;
+    ev.peer_name = p->name;
+    ev.reason = why;
+    node_emit(n, &ev);
+}
+
+static void peer_down(confab_node *n, node_peer *p, confab_down_reason why)
+{
+    p->state = CONFAB_PEER_DOWN;
+    p->switching = false;
+    p->ping_token = 0;
+    memset(p->user_pings, 0, sizeof p->user_pings);
+    char sid[9];
+    node_short_id(p->id, sid);
+    node_log(n, CONFAB_LOG_INFO, "peer %s (%s) down", sid, p->name);
+    emit_peer(n, p, CONFAB_EV_PEER_DOWN, why);
+    node_data_fail_queue(n, p);
+    if (p->redial && p->has_addr && n->state == NODE_RUNNING) {
+        p->backoff_ms = 0;
+        node_backoff_next(n, &p->backoff_ms, &p->next_dial, node_now_ms(n));
+    }
+}
+
+static const uint8_t *dialer_of(const node_conn *c)
+{
+    return c->outbound ? c->node->identity->pk : c->peer->id;
+}
+
+/* The tie-break of DESIGN.md: of two links between the same pair, both
+ * sides keep the one dialed by the smaller node id. Two links dialed by the
+ * same side are told apart by their handshake hashes, which both ends
+ * share. */
+static node_conn *pick_winner(node_conn *a, node_conn *b)
+{
+    int d = memcmp(dialer_of(a), dialer_of(b), WIRE_NODE_ID_BYTES);
+    if (d < 0)
+        return a;
+    if (d > 0)
+        return b;
+    return memcmp(a->hs_hash, b->hs_hash, sizeof a->hs_hash) <= 0 ? a : b;
+}
+
+static void send_ping(node_conn *c, node_peer *p, uint64_t token,
+                      const void *data, size_t len)
+{
+    wire_msg m;
+    memset(&m, 0, sizeof m);
+    m.type = WIRE_T_PING;
+    m.u.ping.n = token;
+    if (data != NULL) {
+        m.u.ping.has_data = 1;
+        m.u.ping.data.ptr = data;
+        m.u.ping.data.len = (uint32_t)len;
+    }
+    if (node_conn_send_ctl(c, &m) == 0) {
+        c->node->stats.pings_sent++;
+        (void)p;
+    }
+}
+
+static void liveness_ping(node_conn *c, node_peer *p, uint64_t now)
+{
+    confab_node *n = c->node;
+    p->ping_token = ++n->token_seq;
+    p->ping_sent_us = node_mono_us();
+    p->ping_sent_ms = now;
+    send_ping(c, p, p->ping_token, NULL, 0);
+}
+
+int node_peer_established(node_conn *c, const wire_hello *h)
+{
+    confab_node *n = c->node;
+    if (node_peer_blocked(n, c->peer_id))
+        return -ECONNREFUSED; /* a test cut this pair */
+    node_peer *p = node_peer_get(n, c->peer_id);
+    if (p == NULL)
+        return -ENOMEM;
+    c->peer = p;
+    memcpy(p->name, h->name.ptr, h->name.len);
+    p->name[h->name.len] = '\0';
+    p->boot = h->boot;
+    p->max_body = h->max;
+    /* Where it accepts links: the address we dialed, or the address it
+     * came from with the port its HELLO names. */
+    if (c->outbound) {
+        p->addr = c->remote;
+        p->has_addr = true;
+    } else if (h->port != 0) {
+        p->addr = c->remote;
+        if (p->addr.ss_family == AF_INET)
+            ((struct sockaddr_in *)&p->addr)->sin_port = htons(h->port);
+        else
+            ((struct sockaddr_in6 *)&p->addr)->sin6_port = htons(h->port);
+        p->has_addr = true;
+    }
+    if (c->target != NULL) {
+        node_static *s = c->target;
+        memcpy(s->id, p->id, WIRE_NODE_ID_BYTES);
+        s->has_id = true;
+        s->backoff_ms = 0;
+        if (s->dialing == c)
+            s->dialing = NULL;
+    }
+    if (p->dialing == c)
+        p->dialing = NULL;
+    p->backoff_ms = 0;
+
+    char sid[9];
+    node_short_id(p->id, sid);
+    if (p->conn == NULL) {
+        p->conn = c;
+        if (p->switching) {
+            p->switching = false;
+        } else {
+            p->state = CONFAB_PEER_UP;
+            char a[64];
+            node_format_addr(&c->remote, a, sizeof a);
+            node_log(n, CONFAB_LOG_INFO, "peer %s (%s) up, %s %s", sid,
+                     p->name, c->outbound ? "dialed" : "accepted from", a);
+            emit_peer(n, p, CONFAB_EV_PEER_UP, 0);
+        }
+        node_data_relink(p);
+    } else {
+        n->stats.duplicate_links++;
+        node_conn *old = p->conn;
+        node_conn *win = pick_winner(old, c);
+        node_conn *lose = win == c ? old : c;
+        node_log(n, CONFAB_LOG_DEBUG, "two links to %s: keeping the one %s",
+                 sid, win->outbound ? "we dialed" : "it dialed");
+        if (win == c) {
+            p->conn = c;
+            node_data_relink(p);
+        }
+        node_conn_bye(lose, WIRE_BYE_DUPLICATE);
+    }
+    if (c->state == CONN_UP && p->conn == c)
+        liveness_ping(c, p, node_now_ms(n));
+    node_conn_mark_dirty(c);
+    return 0;
+}
+
+void node_peer_conn_lost(node_conn *c, confab_down_reason why)
+{
+    node_peer *p = c->peer;
+    if (p->conn != c)
+        return; /* a link that lost the tie-break: nobody noticed it */
+    p->conn = NULL;
+    node_data_relink(p);
+    if (c->node->state == NODE_STOPPING)
+        why = CONFAB_DOWN_STOPPING;
+    peer_down(c->node, p, why);
+}
+
+void node_peer_bye_received(node_conn *c, uint64_t reason)
+{
+    node_peer *p = c->peer;
+    confab_node *n = c->node;
+    if (p == NULL || p->conn != c)
+        return;
+    p->conn = NULL;
+    node_data_relink(p);
+    if (reason == WIRE_BYE_DUPLICATE) {
+        /* The peer kept another link, which has not finished its handshake
+         * here yet: wait for it, keeping the queue. */
+        p->switching = true;
+        p->switch_deadline = node_now_ms(n) + n->cfg.handshake_timeout_ms;
+        return;
+    }
+    peer_down(n, p, CONFAB_DOWN_BYE);
+}
+
+void node_peer_dial_failed(node_conn *c)
+{
+    node_peer *p = c->peer;
+    confab_node *n = c->node;
+    if (p->dialing == c)
+        p->dialing = NULL;
+    if (c->target != NULL)
+        node_static_dial_failed(c->target);
+    else if (n->state == NODE_RUNNING)
+        node_backoff_next(n, &p->backoff_ms, &p->next_dial, node_now_ms(n));
+}
+
+void node_static_dial_failed(node_static *s)
+{
+    confab_node *n = s->node;
+    s->dialing = NULL;
+    if (n->state == NODE_RUNNING)
+        node_backoff_next(n, &s->backoff_ms, &s->next_dial, node_now_ms(n));
+}
+
+/* ---- liveness --------------------------------------------------------- */
+
+void node_peer_liveness(node_conn *c, uint64_t now)
+{
+    confab_node *n = c->node;
+    node_peer *p = c->peer;
+    if (now - c->t_rx >= n->cfg.peer_timeout_ms) {
+        char sid[9];
+        node_short_id(p->id, sid);
+        node_log(n, CONFAB_LOG_INFO, "peer %s silent for %u ms", sid,
+                 n->cfg.peer_timeout_ms);
+        node_conn_abort(c, CONFAB_DOWN_TIMEOUT);
+        return;
+    }
+    /* Ping when nothing came for a ping interval, and now and then anyway
+     * so that both ends keep a fresh round-trip time. */
+    if (p->ping_token == 0 &&
+        (now - c->t_rx >= n->cfg.ping_interval_ms ||
+         now - p->ping_sent_ms >= 4u * (uint64_t)n->cfg.ping_interval_ms))
+        liveness_ping(c, p, now);
+}
+
+void node_peer_rtt_sample(node_peer *p, uint64_t r)
+{
+    /* RFC 6298 smoothing. */
+    if (p->srtt_us == 0) {
+        p->srtt_us = r ? r : 1;
+        p->rttvar_us = r / 2;
+        return;
+    }
+    uint64_t diff = p->srtt_us > r ? p->srtt_us - r : r - p->srtt_us;
+    p->rttvar_us = (3 * p->rttvar_us + diff) / 4;
+    p->srtt_us = (7 * p->srtt_us + r) / 8;
+    if (p->srtt_us == 0)
+        p->srtt_us = 1;
+}
+
+int node_peer_on_ping(node_conn *c, const wire_msg *m)
+{
+    confab_node *n = c->node;
+    node_peer *p = c->peer;
+    if (m->type == WIRE_T_PING) {
+        wire_msg r = *m;
+        r.type = WIRE_T_PONG;
+        int rc = node_conn_send_ctl(c, &r);
+        return rc == -ENOMEM ? rc : 0;
+    }
+    uint64_t now = node_mono_us();
+    if (p->ping_token != 0 && m->u.ping.n == p->ping_token) {
+        node_peer_rtt_sample(p, now - p->ping_sent_us);
+        p->ping_token = 0;
+        return 0;
+    }
+    for (unsigned i = 0; i < NODE_USER_PINGS; i++) {
+        node_user_ping *u = &p->user_pings[i];
+        if (u->token == 0 || u->token != m->u.ping.n)
+            continue;
+        uint64_t rtt = now - u->sent_us;
+        node_peer_rtt_sample(p, rtt);
+        u->token = 0;
+        n->stats.pongs_received++;
+        confab_event ev;
+        memset(&ev, 0, sizeof ev);
+        ev.type = CONFAB_EV_PONG;
+        ev.peer = p->id;
+        ev.peer_name = p->name;
+        ev.token = m->u.ping.n;
+        ev.rtt_us = rtt;
+        ev.data = m->u.ping.has_data ? m->u.ping.data.ptr : NULL;
+        ev.len = m->u.ping.has_data ? m->u.ping.data.len : 0;
+        node_emit(n, &ev);
+        return 0;
+    }
+    return 0; /* a PONG nobody waits for any more (the peer may be slow) */
+}
+
+int confab_ping(confab_node *n, const uint8_t id[CONFAB_ID_BYTES],
+                const void *data, size_t len, uint64_t *token)
+{
+    if (n->state != NODE_RUNNING)
+        return -EPROTO;
+    if (len > WIRE_MAX_PING_DATA || (len > 0 && data == NULL))
+        return len > WIRE_MAX_PING_DATA ? -EMSGSIZE : -EINVAL;
+    node_peer *p = node_peer_find(n, id);
+    if (p == NULL)
+        return -ESRCH;
+    if (p->conn == NULL || p->conn->state != CONN_UP)
+        return -ENOTCONN;
+    node_user_ping *slot = NULL;
+    for (unsigned i = 0; i < NODE_USER_PINGS && slot == NULL; i++)
+        if (p->user_pings[i].token == 0)
+            slot = &p->user_pings[i];
+    if (slot == NULL)
+        return -EAGAIN;
+    slot->token = ++n->token_seq;
+    slot->sent_us = node_mono_us();
+    send_ping(p->conn, p, slot->token, data, len);
+    if (token != NULL)
+        *token = slot->token;
+    return 0;
+}
+
+/* ---- the tick: switch deadlines and re-dials --------------------------- */
+
+static void dial_peer(confab_node *n, node_peer *p, uint64_t now)
+{
+    node_conn *c;
+    int rc = node_conn_dial(n, &p->addr, p, NULL, &c);
+    if (rc == -EAGAIN)
+        return; /* too many handshakes now: the next tick tries again */
+    if (rc != 0)
+        node_backoff_next(n, &p->backoff_ms, &p->next_dial, now);
+}
+
+void node_peer_tick(confab_node *n, node_peer *p, uint64_t now)
+{
+    if (p->switching && now >= p->switch_deadline) {
+        p->switching = false;
+        peer_down(n, p, CONFAB_DOWN_CLOSED);
+    }
+    if (n->state == NODE_RUNNING && p->redial && p->has_addr &&
+        p->conn == NULL && !p->switching && p->dialing == NULL &&
+        now >= p->next_dial)
+        dial_peer(n, p, now);
+}
+
+static void on_resolved(uv_getaddrinfo_t *req, int status,
+                        struct addrinfo *res)
+{
+    node_static *s = req->data;
+    s->resolving = false;
+    if (status == 0 && res != NULL) {
+        uint16_t port = s->addr.ss_family == AF_INET6
+                            ? ((struct sockaddr_in6 *)&s->addr)->sin6_port
+                            : ((struct sockaddr_in *)&s->addr)->sin_port;
+        memcpy(&s->addr, res->ai_addr, res->ai_addrlen);
+        if (s->addr.ss_family == AF_INET6)
+            ((struct sockaddr_in6 *)&s->addr)->sin6_port = port;
+        else
+            ((struct sockaddr_in *)&s->addr)->sin_port = port;
+        s->resolved = true;
+    } else if (status != UV_ECANCELED) {
+        node_log(s->node, CONFAB_LOG_WARN,
+                 "cannot resolve static peer %s: %s; will try again",
+                 s->host_port, uv_strerror(status));
+        node_backoff_next(s->node, &s->backoff_ms, &s->next_dial,
+                          node_now_ms(s->node));
+    }
+    uv_freeaddrinfo(res);
+}
+
+static void static_resolve(confab_node *n, node_static *s)
+{
+    char host[256];
+    uint16_t port;
+    if (node_split_host_port(s->host_port, host, sizeof host, &port) != 0)
+        return;
+    memset(&s->addr, 0, sizeof s->addr);
+    if (uv_ip4_addr(host, port, (struct sockaddr_in *)&s->addr) == 0 ||
+        uv_ip6_addr(host, port, (struct sockaddr_in6 *)&s->addr) == 0) {
+        s->resolved = true;
+        return;
+    }
+    /* A host name: resolve it off the loop. The port is kept in s->addr. */
+    ((struct sockaddr_in *)&s->addr)->sin_family = AF_INET;
+    ((struct sockaddr_in *)&s->addr)->sin_port = htons(port);
+    struct addrinfo hints;
+    memset(&hints, 0, sizeof hints);
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    s->gai.data = s;
+    if (uv_getaddrinfo(n->loop, &s->gai, on_resolved, host, NULL, &hints) ==
+        0)
+        s->resolving = true;
+}
+
+void node_statics_tick(confab_node *n, uint64_t now)
+{
+    if (n->state != NODE_RUNNING)
+        return;
+    for (size_t i = 0; i < n->n_statics; i++) {
+        node_static *s = &n->statics[i];
+        if (s->dialing != NULL || s->resolving || now < s->next_dial)
+            continue;
+        if (s->has_id) {
+            node_peer *p = node_peer_find(n, s->id);
+            if (p != NULL && (p->conn != NULL || p->switching ||
+                              p->dialing != NULL)) {
+                s->backoff_ms = 0;
+                continue;
+            }
+        }
+        if (!s->resolved) {
+            static_resolve(n, s);
+            if (!s->resolved)
+                continue;
+        }
+        node_conn *c;
+        int rc = node_conn_dial(n, &s->addr, NULL, s, &c);
+        if (rc != 0 && rc != -EAGAIN)
+            node_backoff_next(n, &s->backoff_ms, &s->next_dial, now);
+    }
+}
+
+/* ---- queries ---------------------------------------------------------- */
+
+void node_peer_info(const node_peer *p, confab_peer_info *info)
+{
+    memset(info, 0, sizeof *info);
+    memcpy(info->id, p->id, WIRE_NODE_ID_BYTES);
+    memcpy(info->name, p->name, sizeof info->name);
+    if (p->conn != NULL || p->switching)
+        info->state = CONFAB_PEER_UP;
+    else if (p->dialing != NULL)
+        info->state = CONFAB_PEER_CONNECTING;
+    else
+        info->state = p->state == CONFAB_PEER_UP ? CONFAB_PEER_DOWN : p->state;
+    if (p->has_addr)
+        node_format_addr(&p->addr, info->address, sizeof info->address);
+    info->outbound = p->conn != NULL && p->conn->outbound;
+    info->rtt_us = p->srtt_us;
+    info->msgs_sent = p->msgs_sent;
+    info->msgs_received = p->msgs_received;
+    info->bytes_sent = p->bytes_sent;
+    info->bytes_received = p->bytes_received;
+    info->queued_bytes =
+        p->q_bytes + (p->conn != NULL ? node_conn_tx_queued(p->conn) : 0);
+}
+
+void confab_peers(const confab_node *n, confab_peer_info *out, size_t cap,
+                  size_t *count)
+{
+    size_t k = 0;
+    for (size_t i = 0; i < n->peers_cap; i++) {
+        if (n->peers[i] == NULL)
+            continue;
+        if (k < cap)
+            node_peer_info(n->peers[i], &out[k]);
+        k++;
+    }
+    *count = k;
+}
+
+int confab_peer(const confab_node *n, const uint8_t id[CONFAB_ID_BYTES],
+                confab_peer_info *info)
+{
+    node_peer *p = node_peer_find(n, id);
+    if (p == NULL)
+        return -ESRCH;
+    node_peer_info(p, info);
+    return 0;
+}
+
+/* ---- test hooks ------------------------------------------------------- */
+
+bool node_peer_blocked(const confab_node *n,
+                       const uint8_t id[WIRE_NODE_ID_BYTES])
+{
+    for (size_t i = 0; i < n->n_blocked; i++)
+        if (memcmp(n->blocked[i], id, WIRE_NODE_ID_BYTES) == 0)
+            return true;
+    return false;
+}
+
+int node_block_peer(confab_node *n, const uint8_t id[WIRE_NODE_ID_BYTES],
+                    bool blocked)
+{
+    bool was = node_peer_blocked(n, id);
+    if (blocked && !was) {
+        void *b = realloc(n->blocked, (n->n_blocked + 1) * sizeof *n->blocked);
+        if (b == NULL)
+            return -ENOMEM;
+        n->blocked = b;
+        memcpy(n->blocked[n->n_blocked++], id, WIRE_NODE_ID_BYTES);
+    } else if (!blocked && was) {
+        for (size_t i = 0; i < n->n_blocked; i++) {
+            if (memcmp(n->blocked[i], id, WIRE_NODE_ID_BYTES) != 0)
+                continue;
+            memmove(n->blocked[i], n->blocked[i + 1],
+                    (n->n_blocked - i - 1) * sizeof *n->blocked);
+            n->n_blocked--;
+            break;
+        }
+    }
+    node_list *e;
+    for (e = n->conns.next; e != &n->conns; e = e->next) {
+        node_conn *c = node_container_of(e, node_conn, link);
+        if (c->peer != NULL && c->state != CONN_CLOSING &&
+            memcmp(c->peer->id, id, WIRE_NODE_ID_BYTES) == 0 &&
+            (c->state == CONN_UP || c->state == CONN_DRAINING))
+            node_conn_pause(c, blocked);
+    }
+    return 0;
+}
+
+int node_reset_peer(confab_node *n, const uint8_t id[WIRE_NODE_ID_BYTES])
+{
+    node_peer *p = node_peer_find(n, id);
+    if (p == NULL || p->conn == NULL)
+        return -ENOTCONN;
+    node_conn_reset(p->conn);
+    return 0;
+}

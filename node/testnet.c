@@ -1,0 +1,492 @@
+/* testnet.c: a whole confab network in one process (node/testnet.h). */
+#include "node/testnet.h"
+
+#include "node/node.h"
+
+#include <errno.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+
+typedef struct tn_member {
+    confab_testnet *tn;
+    unsigned index;
+    confab_node *node;
+    bool running;
+    bool stopping;
+    uint8_t sk[CONFAB_ID_BYTES];
+    uint8_t id[CONFAB_ID_BYTES];
+    char name[16];
+    uint16_t port;
+    char **statics;
+    size_t n_statics;
+} tn_member;
+
+struct confab_testnet {
+    uv_loop_t *loop;
+    confab_testnet_config cfg;
+    tn_member *m;
+    unsigned n;
+    confab_testnet_event *ev;
+    size_t n_ev, cap_ev;
+    uv_timer_t deadline;
+    bool deadline_init;
+};
+
+void confab_testnet_config_init(confab_testnet_config *c)
+{
+    memset(c, 0, sizeof *c);
+    confab_config_init(&c->node);
+    c->nodes = 3;
+}
+
+/* ---- events ----------------------------------------------------------- */
+
+static void record(confab_testnet *tn, unsigned node, const confab_event *ev)
+{
+    if (tn->n_ev == tn->cap_ev) {
+        size_t cap = tn->cap_ev ? tn->cap_ev * 2 : 256;
+        confab_testnet_event *e = realloc(tn->ev, cap * sizeof *e);
+        if (e == NULL)
+            return;
+        tn->ev = e;
+        tn->cap_ev = cap;
+    }
+    confab_testnet_event *r = &tn->ev[tn->n_ev];
+    memset(r, 0, sizeof *r);
+    r->type = ev->type;
+    r->node = node;
+    r->peer = ev->peer ? confab_testnet_index(tn, ev->peer) : -1;
+    if (ev->peer)
+        memcpy(r->peer_id, ev->peer, CONFAB_ID_BYTES);
+    r->reason = ev->reason;
+    r->status = ev->status;
+    if (ev->msg_id)
+        memcpy(r->msg_id, ev->msg_id, CONFAB_MSG_ID_BYTES);
+    r->token = ev->token;
+    r->rtt_us = ev->rtt_us;
+    r->at_us = node_clock_us(tn->m[node].node);
+    const confab_message *msg = ev->message;
+    if (msg != NULL) {
+        memcpy(r->msg_id, msg->id, CONFAB_MSG_ID_BYTES);
+        r->kind = msg->kind;
+        if (msg->group)
+            snprintf(r->group, sizeof r->group, "%s", msg->group);
+        r->seq = msg->seq;
+        r->sent_us = msg->ts_us;
+        r->len = msg->len;
+        size_t keep = msg->len < tn->cfg.record_body_max
+                          ? msg->len
+                          : tn->cfg.record_body_max;
+        if (keep > 0) {
+            r->body = malloc(keep);
+            if (r->body != NULL)
+                memcpy(r->body, msg->body, keep);
+        }
+    }
+    tn->n_ev++;
+}
+
+static void on_event(confab_node *node, const confab_event *ev, void *user)
+{
+    tn_member *m = user;
+    (void)node;
+    record(m->tn, m->index, ev);
+    if (m->tn->cfg.event_cb != NULL)
+        m->tn->cfg.event_cb(m->tn, m->index, ev, m->tn->cfg.user);
+}
+
+size_t confab_testnet_events(const confab_testnet *tn,
+                             const confab_testnet_event **out)
+{
+    *out = tn->ev;
+    return tn->n_ev;
+}
+
+size_t confab_testnet_count(const confab_testnet *tn, confab_event_type type,
+                            int node, int peer)
+{
+    size_t k = 0;
+    for (size_t i = 0; i < tn->n_ev; i++) {
+        const confab_testnet_event *e = &tn->ev[i];
+        if (e->type == type && (node < 0 || e->node == (unsigned)node) &&
+            (peer < 0 || e->peer == peer))
+            k++;
+    }
+    return k;
+}
+
+void confab_testnet_clear_events(confab_testnet *tn)
+{
+    for (size_t i = 0; i < tn->n_ev; i++)
+        free(tn->ev[i].body);
+    tn->n_ev = 0;
+}
+
+/* ---- creation --------------------------------------------------------- */
+
+/* Raises the soft descriptor limit to what a full mesh of n nodes needs:
+ * each node holds a listener, a beacon socket and one socket per peer. */
+static int ensure_fds(confab_testnet *tn, unsigned n)
+{
+    struct rlimit rl;
+    uint64_t need = (uint64_t)n * (n + 2) + 64;
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
+        return 0;
+    if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < need) {
+        rlim_t want = rl.rlim_max == RLIM_INFINITY || rl.rlim_max > need
+                          ? (rlim_t)need
+                          : rl.rlim_max;
+        rl.rlim_cur = want;
+        setrlimit(RLIMIT_NOFILE, &rl);
+        getrlimit(RLIMIT_NOFILE, &rl);
+    }
+    if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < need) {
+        if (tn->cfg.node.log_cb != NULL) {
+            char line[256];
+            snprintf(line, sizeof line,
+                     "a full mesh of %u nodes needs %llu file descriptors "
+                     "but the hard limit is %llu; raise it (ulimit -Hn) or "
+                     "use fewer nodes",
+                     n, (unsigned long long)need,
+                     (unsigned long long)rl.rlim_max);
+            tn->cfg.node.log_cb(NULL, CONFAB_LOG_ERROR, line,
+                                tn->cfg.node.user);
+        }
+        return -EMFILE;
+    }
+    return 0;
+}
+
+static void derive_identity(uint64_t seed, unsigned i, uint8_t sk[32])
+{
+    uint8_t in[24];
+    memcpy(in, "testnet:", 8);
+    for (int b = 0; b < 8; b++)
+        in[8 + b] = (uint8_t)(seed >> (8 * b));
+    for (int b = 0; b < 8; b++)
+        in[16 + b] = (uint8_t)((uint64_t)i >> (8 * b));
+    crypto_generichash(sk, 32, in, sizeof in, NULL, 0);
+}
+
+static int member_create(confab_testnet *tn, tn_member *m)
+{
+    confab_config c = tn->cfg.node;
+    c.identity_sk = m->sk;
+    c.name = m->name;
+    c.bind_addr = "127.0.0.1";
+    c.port = m->port;
+    c.static_peers = (const char *const *)m->statics;
+    c.n_static_peers = m->n_statics;
+    c.event_cb = on_event;
+    c.user = m;
+    int rc = confab_node_new(tn->loop, &c, &m->node);
+    if (rc == 0)
+        memcpy(m->id, confab_node_id(m->node), CONFAB_ID_BYTES);
+    return rc;
+}
+
+int confab_testnet_new(uv_loop_t *loop, const confab_testnet_config *c,
+                       confab_testnet **out)
+{
+    if (c->nodes == 0 || c->nodes > 4096)
+        return -EINVAL;
+    confab_testnet *tn = calloc(1, sizeof *tn);
+    if (tn == NULL)
+        return -ENOMEM;
+    tn->loop = loop;
+    tn->cfg = *c;
+    if (tn->cfg.record_body_max == 0)
+        tn->cfg.record_body_max = 4096;
+    tn->n = c->nodes;
+    int rc = ensure_fds(tn, c->nodes);
+    if (rc != 0) {
+        free(tn);
+        return rc;
+    }
+    tn->m = calloc(tn->n, sizeof *tn->m);
+    if (tn->m == NULL) {
+        free(tn);
+        return -ENOMEM;
+    }
+    uint64_t seed = c->seed;
+    if (seed == 0)
+        randombytes_buf(&seed, sizeof seed);
+    for (unsigned i = 0; i < tn->n; i++) {
+        tn_member *m = &tn->m[i];
+        m->tn = tn;
+        m->index = i;
+        snprintf(m->name, sizeof m->name, "n%u", i);
+        derive_identity(seed, i, m->sk);
+    }
+    for (unsigned i = 0; i < tn->n && rc == 0; i++)
+        rc = member_create(tn, &tn->m[i]);
+    if (rc != 0) {
+        for (unsigned i = 0; i < tn->n; i++)
+            confab_node_free(tn->m[i].node);
+        free(tn->m);
+        free(tn);
+        return rc;
+    }
+    *out = tn;
+    return 0;
+}
+
+static int member_start(tn_member *m)
+{
+    int rc = confab_node_start(m->node);
+    if (rc == 0) {
+        m->running = true;
+        m->port = confab_node_port(m->node);
+    }
+    return rc;
+}
+
+static int set_statics(confab_testnet *tn, tn_member *m)
+{
+    /* Node i dials nodes 0..i-1, whose ports are known once they run. */
+    m->statics = calloc(m->index ? m->index : 1, sizeof *m->statics);
+    if (m->statics == NULL)
+        return -ENOMEM;
+    for (unsigned j = 0; j < m->index; j++) {
+        m->statics[j] = malloc(32);
+        if (m->statics[j] == NULL)
+            return -ENOMEM;
+        snprintf(m->statics[j], 32, "127.0.0.1:%u", tn->m[j].port);
+        m->n_statics++;
+    }
+    /* The node copied its config at creation: make it again with them. */
+    confab_node_free(m->node);
+    m->node = NULL;
+    return member_create(tn, m);
+}
+
+int confab_testnet_start(confab_testnet *tn)
+{
+    for (unsigned i = 0; i < tn->n; i++) {
+        tn_member *m = &tn->m[i];
+        int rc;
+        if (tn->cfg.static_mesh && i > 0 && (rc = set_statics(tn, m)) != 0)
+            return rc;
+        if ((rc = member_start(m)) != 0)
+            return rc;
+    }
+    return 0;
+}
+
+unsigned confab_testnet_size(const confab_testnet *tn)
+{
+    return tn->n;
+}
+
+confab_node *confab_testnet_node(confab_testnet *tn, unsigned i)
+{
+    return i < tn->n ? tn->m[i].node : NULL;
+}
+
+int confab_testnet_index(const confab_testnet *tn,
+                         const uint8_t id[CONFAB_ID_BYTES])
+{
+    for (unsigned i = 0; i < tn->n; i++)
+        if (memcmp(tn->m[i].id, id, CONFAB_ID_BYTES) == 0)
+            return (int)i;
+    return -1;
+}
+
+bool confab_testnet_running(const confab_testnet *tn, unsigned i)
+{
+    return i < tn->n && tn->m[i].running;
+}
+
+/* ---- waiting ---------------------------------------------------------- */
+
+static void deadline_cb(uv_timer_t *t)
+{
+    (void)t; /* only wakes the loop */
+}
+
+int confab_testnet_run_until(confab_testnet *tn,
+                             bool (*done)(confab_testnet *tn, void *arg),
+                             void *arg, unsigned timeout_ms)
+{
+    if (!tn->deadline_init) {
+        uv_timer_init(tn->loop, &tn->deadline);
+        tn->deadline_init = true;
+    }
+    uv_update_time(tn->loop);
+    uint64_t end = uv_now(tn->loop) + timeout_ms;
+    /* A repeating timer keeps UV_RUN_ONCE from blocking past the deadline
+     * and lets done() be checked at least every 10 ms. */
+    uv_timer_start(&tn->deadline, deadline_cb, 10, 10);
+    int rc = 0;
+    while (!done(tn, arg)) {
+        if (uv_now(tn->loop) >= end) {
+            rc = -ETIMEDOUT;
+            break;
+        }
+        uv_run(tn->loop, UV_RUN_ONCE);
+    }
+    uv_timer_stop(&tn->deadline);
+    return rc;
+}
+
+bool confab_testnet_linked(confab_testnet *tn, unsigned i, unsigned j)
+{
+    if (i >= tn->n || j >= tn->n || !tn->m[i].running)
+        return false;
+    confab_peer_info info;
+    if (confab_peer(tn->m[i].node, tn->m[j].id, &info) != 0)
+        return false;
+    return info.state == CONFAB_PEER_UP;
+}
+
+bool confab_testnet_full_mesh(confab_testnet *tn)
+{
+    for (unsigned i = 0; i < tn->n; i++) {
+        if (!tn->m[i].running)
+            continue;
+        confab_stats st;
+        confab_node_stats(tn->m[i].node, &st);
+        unsigned want = 0;
+        for (unsigned j = 0; j < tn->n; j++)
+            if (j != i && tn->m[j].running)
+                want++;
+        if (st.peers_up < want)
+            return false;
+        for (unsigned j = 0; j < tn->n; j++)
+            if (j != i && tn->m[j].running && !confab_testnet_linked(tn, i, j))
+                return false;
+    }
+    return true;
+}
+
+static bool mesh_done(confab_testnet *tn, void *arg)
+{
+    (void)arg;
+    return confab_testnet_full_mesh(tn);
+}
+
+int confab_testnet_wait_mesh(confab_testnet *tn, unsigned timeout_ms)
+{
+    return confab_testnet_run_until(tn, mesh_done, NULL, timeout_ms);
+}
+
+/* ---- faults ----------------------------------------------------------- */
+
+void confab_testnet_cut(confab_testnet *tn, unsigned i, unsigned j)
+{
+    if (i >= tn->n || j >= tn->n || i == j)
+        return;
+    if (tn->m[i].node)
+        (void)node_block_peer(tn->m[i].node, tn->m[j].id, true);
+    if (tn->m[j].node)
+        (void)node_block_peer(tn->m[j].node, tn->m[i].id, true);
+}
+
+void confab_testnet_heal(confab_testnet *tn, unsigned i, unsigned j)
+{
+    if (i >= tn->n || j >= tn->n || i == j)
+        return;
+    if (tn->m[i].node)
+        (void)node_block_peer(tn->m[i].node, tn->m[j].id, false);
+    if (tn->m[j].node)
+        (void)node_block_peer(tn->m[j].node, tn->m[i].id, false);
+}
+
+int confab_testnet_drop(confab_testnet *tn, unsigned i, unsigned j)
+{
+    if (i >= tn->n || j >= tn->n || !tn->m[i].running)
+        return -ENOTCONN;
+    return node_reset_peer(tn->m[i].node, tn->m[j].id);
+}
+
+static void member_stopped(confab_node *node, void *user)
+{
+    tn_member *m = user;
+    (void)node;
+    m->stopping = false;
+}
+
+int confab_testnet_stop_node(confab_testnet *tn, unsigned i)
+{
+    if (i >= tn->n || !tn->m[i].running)
+        return -EINVAL;
+    tn_member *m = &tn->m[i];
+    int rc = confab_node_stop(m->node, member_stopped, m);
+    if (rc != 0)
+        return rc;
+    m->running = false;
+    m->stopping = true;
+    return 0;
+}
+
+static bool member_idle(confab_testnet *tn, void *arg)
+{
+    (void)tn;
+    return !((tn_member *)arg)->stopping;
+}
+
+int confab_testnet_restart_node(confab_testnet *tn, unsigned i)
+{
+    if (i >= tn->n || tn->m[i].running)
+        return -EINVAL;
+    tn_member *m = &tn->m[i];
+    if (m->stopping &&
+        confab_testnet_run_until(tn, member_idle, m, 10000) != 0)
+        return -ETIMEDOUT;
+    /* Copy the cut links of the old node to the new one. */
+    confab_node *old = m->node;
+    m->node = NULL;
+    int rc = member_create(tn, m);
+    if (rc == 0) {
+        for (size_t k = 0; k < old->n_blocked; k++)
+            (void)node_block_peer(m->node, old->blocked[k], true);
+        rc = member_start(m);
+    }
+    confab_node_free(old);
+    return rc;
+}
+
+static bool all_stopped(confab_testnet *tn, void *arg)
+{
+    (void)arg;
+    for (unsigned i = 0; i < tn->n; i++)
+        if (tn->m[i].stopping)
+            return false;
+    return true;
+}
+
+static void deadline_closed(uv_handle_t *h)
+{
+    (void)h;
+}
+
+int confab_testnet_free(confab_testnet *tn)
+{
+    if (tn == NULL)
+        return 0;
+    for (unsigned i = 0; i < tn->n; i++)
+        if (tn->m[i].running)
+            (void)confab_testnet_stop_node(tn, i);
+    int rc = confab_testnet_run_until(tn, all_stopped, NULL, 10000);
+    if (tn->deadline_init) {
+        uv_close((uv_handle_t *)&tn->deadline, deadline_closed);
+        uv_run(tn->loop, UV_RUN_NOWAIT);
+    }
+    for (unsigned i = 0; i < tn->n; i++) {
+        tn_member *m = &tn->m[i];
+        if (!m->stopping)
+            confab_node_free(m->node);
+        for (size_t k = 0; k < m->n_statics; k++)
+            free(m->statics[k]);
+        free(m->statics);
+        sodium_memzero(m->sk, sizeof m->sk);
+    }
+    confab_testnet_clear_events(tn);
+    free(tn->ev);
+    free(tn->m);
+    free(tn);
+    return rc;
+}

@@ -1,0 +1,124 @@
+/* testnet.h: a whole confab network in one process, for tests and demos.
+ *
+ * N nodes share the caller's loop; each listens on 127.0.0.1 port 0.
+ * Identities are derived from a seed, so a run can be repeated. Every event
+ * of every node is recorded, and the wait helpers run the loop until a
+ * condition holds or a deadline passes (never a fixed sleep). Faults can be
+ * injected per link: cut it (a partition: nothing passes, nothing is
+ * closed), heal it, or drop it abruptly (a reset).
+ *
+ * Like the node, a testnet is driven from the loop's thread only. */
+#ifndef CONFAB_TESTNET_H
+#define CONFAB_TESTNET_H
+
+#include "node/confab.h"
+
+#include <stdbool.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct confab_testnet confab_testnet;
+
+typedef struct confab_testnet_config {
+    unsigned nodes;      /* how many nodes, at least 1 */
+    uint64_t seed;       /* identities derive from it; 0: random */
+    /* Link the nodes by static peers: node i dials nodes 0..i-1. */
+    bool static_mesh;
+    /* Template for every node: limits, timeouts, log level. The testnet
+     * sets identity, name ("n0", "n1", ...), bind address, port, static
+     * peers and the event callback itself. */
+    confab_config node;
+    /* Called after an event is recorded (may be NULL). */
+    void (*event_cb)(confab_testnet *tn, unsigned node, const confab_event *ev,
+                     void *user);
+    void *user;
+    /* Bodies are recorded up to this many bytes each (0: 4096). */
+    size_t record_body_max;
+} confab_testnet_config;
+
+/* One recorded event, with everything copied. */
+typedef struct confab_testnet_event {
+    confab_event_type type;
+    unsigned node;       /* the node that raised it */
+    int peer;            /* index of the peer in the testnet, or -1 */
+    uint8_t peer_id[CONFAB_ID_BYTES];
+    confab_down_reason reason;
+    confab_send_status status;
+    uint8_t msg_id[CONFAB_MSG_ID_BYTES];
+    confab_kind kind;    /* messages */
+    char group[65];
+    uint64_t seq;
+    uint64_t sent_us;    /* the sender's timestamp */
+    uint64_t at_us;      /* when it was recorded (wall clock) */
+    size_t len;          /* the whole body's length */
+    uint8_t *body;       /* its first record_body_max bytes (owned) */
+    uint64_t token, rtt_us;
+} confab_testnet_event;
+
+void confab_testnet_config_init(confab_testnet_config *c);
+
+/* Creates the nodes (not started). Returns 0, -EINVAL, -EMFILE (the
+ * descriptor limit cannot hold the full mesh; the log says how many are
+ * needed) or -ENOMEM. */
+__attribute__((warn_unused_result)) int
+confab_testnet_new(uv_loop_t *loop, const confab_testnet_config *c,
+                   confab_testnet **out);
+
+/* Starts every node. Returns 0 or the first node's error. */
+__attribute__((warn_unused_result)) int confab_testnet_start(confab_testnet *tn);
+
+/* Stops every node, runs the loop until all have stopped (or 10 s pass),
+ * and frees the testnet. Returns 0 or -ETIMEDOUT. */
+int confab_testnet_free(confab_testnet *tn);
+
+unsigned confab_testnet_size(const confab_testnet *tn);
+confab_node *confab_testnet_node(confab_testnet *tn, unsigned i);
+/* Index of the node with that id, or -1. */
+int confab_testnet_index(const confab_testnet *tn,
+                         const uint8_t id[CONFAB_ID_BYTES]);
+
+/* Runs the loop until done(tn, arg) returns true or timeout_ms pass.
+ * done is checked before each loop turn. Returns 0 or -ETIMEDOUT. */
+int confab_testnet_run_until(confab_testnet *tn,
+                             bool (*done)(confab_testnet *tn, void *arg),
+                             void *arg, unsigned timeout_ms);
+
+/* True when node i has a link up to node j. */
+bool confab_testnet_linked(confab_testnet *tn, unsigned i, unsigned j);
+/* True when every running node is linked to every other running node. */
+bool confab_testnet_full_mesh(confab_testnet *tn);
+/* Waits for the full mesh. Returns 0 or -ETIMEDOUT. */
+int confab_testnet_wait_mesh(confab_testnet *tn, unsigned timeout_ms);
+
+/* The recorded events, oldest first. The array is valid until the next
+ * loop turn or call on tn. */
+size_t confab_testnet_events(const confab_testnet *tn,
+                             const confab_testnet_event **out);
+/* Counts events of a type raised by node (or any node when node < 0) about
+ * peer (or any peer when peer < 0). */
+size_t confab_testnet_count(const confab_testnet *tn, confab_event_type type,
+                            int node, int peer);
+/* Forgets the recorded events. */
+void confab_testnet_clear_events(confab_testnet *tn);
+
+/* Fault injection. */
+/* Cuts the link between i and j both ways: nothing passes, nothing is
+ * closed, new connections between them fail. heal undoes it. */
+void confab_testnet_cut(confab_testnet *tn, unsigned i, unsigned j);
+void confab_testnet_heal(confab_testnet *tn, unsigned i, unsigned j);
+/* Resets i's connection to j at once (TCP RST), as a crash of the link
+ * would. Returns 0 or -ENOTCONN. */
+int confab_testnet_drop(confab_testnet *tn, unsigned i, unsigned j);
+/* Stops node i (asynchronously; it says BYE). restart starts it again
+ * with the same identity and port. */
+int confab_testnet_stop_node(confab_testnet *tn, unsigned i);
+int confab_testnet_restart_node(confab_testnet *tn, unsigned i);
+bool confab_testnet_running(const confab_testnet *tn, unsigned i);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

@@ -1,0 +1,75 @@
+/* rawpeer.h: a hand-made confab peer for the network tests.
+ *
+ * Built from wire/ and crypto/ alone, as a stranger would build one from
+ * docs/PROTOCOL.md, it speaks to a node over a blocking TCP socket on
+ * 127.0.0.1 and can also break every rule on purpose: garbage bytes,
+ * oversized frames, bad ciphertext, or simply never reading.
+ *
+ * The node under test runs on the loop in the main thread, so a raw peer
+ * does its blocking work in a job on its own thread while the test runs
+ * the loop until the job is done (rawpeer_job_done as the condition). */
+#ifndef CONFAB_TESTS_RAWPEER_H
+#define CONFAB_TESTS_RAWPEER_H
+
+#include "crypto/cipher.h"
+#include "crypto/identity.h"
+#include "wire/frame.h"
+#include "wire/msg.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+
+typedef struct rawpeer {
+    int fd;
+    sec_identity *id;
+    uint8_t netkey[32];
+    sec_cipher tx, rx;
+    uint8_t peer_id[WIRE_NODE_ID_BYTES];
+    wire_frame_decoder dec;
+    uint8_t in[65536];
+    size_t in_len, in_off;
+    uint8_t frame[WIRE_MAX_FRAME];
+    uint8_t plain[WIRE_MAX_FRAME];
+    wire_hello hello; /* the node's HELLO (pointers into hello_buf) */
+    uint8_t hello_buf[WIRE_MAX_FRAME];
+} rawpeer;
+
+/* netkey NULL: the public network key. Returns 0 or a negative errno. */
+int rawpeer_init(rawpeer *r, const uint8_t *netkey);
+void rawpeer_free(rawpeer *r);
+
+int rawpeer_connect(rawpeer *r, uint16_t port);
+/* The whole XXpsk0 handshake as initiator, announcing name and port 0. */
+int rawpeer_handshake(rawpeer *r, const char *name);
+int rawpeer_send_raw(rawpeer *r, const void *buf, size_t len);
+/* One frame (bin 8 or bin 16 header) holding payload. */
+int rawpeer_send_frame(rawpeer *r, const void *payload, size_t len);
+/* Encrypts plaintext and sends it as one frame. */
+int rawpeer_send_plain(rawpeer *r, const void *plain, size_t len);
+int rawpeer_send_msg(rawpeer *r, const wire_msg *m);
+/* Next frame within timeout_ms: 0 with the frame in *f and *len (borrowed), -ETIMEDOUT, or
+ * -EPIPE when the node closed the connection. */
+int rawpeer_recv_frame(rawpeer *r, const uint8_t **f, size_t *len,
+                       int timeout_ms);
+/* Next transport message, decrypted and decoded (borrowed). */
+int rawpeer_recv_msg(rawpeer *r, wire_msg *m, int timeout_ms);
+/* 0 once the node has closed the connection (EOF or reset), else
+ * -ETIMEDOUT. Discards anything that arrives meanwhile. */
+int rawpeer_wait_closed(rawpeer *r, int timeout_ms);
+
+/* A job on its own thread. */
+typedef struct rawpeer_job {
+    pthread_t thread;
+    int (*fn)(struct rawpeer_job *job);
+    void *arg;
+    atomic_int done;
+    int result;
+} rawpeer_job;
+
+void rawpeer_job_start(rawpeer_job *job, int (*fn)(rawpeer_job *), void *arg);
+bool rawpeer_job_finished(const rawpeer_job *job);
+/* Joins the thread and returns fn's result. */
+int rawpeer_job_join(rawpeer_job *job);
+
+#endif
