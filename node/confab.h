@@ -284,6 +284,7 @@ confab_peer(const confab_node *node, const uint8_t id[CONFAB_ID_BYTES],
 
 typedef struct confab_stats {
     uint64_t peers_up;
+    uint64_t links_open;          /* connections now, in any state */
     uint64_t links_accepted, links_dialed;
     uint64_t handshakes_failed;   /* incl. wrong network key */
     uint64_t handshakes_timed_out;

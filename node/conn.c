@@ -321,6 +321,11 @@ static void conn_abort(node_conn *c, confab_down_reason why, bool reset)
     if (c->state == CONN_CLOSING)
         return;
     node_conn_state was = c->state;
+    /* A handshake that ends other than by timing out or by our stopping
+     * failed: a wrong network key, garbage, or a peer that hung up. */
+    if (was == CONN_HANDSHAKE && why != CONFAB_DOWN_TIMEOUT &&
+        why != CONFAB_DOWN_STOPPING)
+        c->node->stats.handshakes_failed++;
     conn_leave_handshake(c);
     c->state = CONN_CLOSING;
     if (c->target != NULL && c->target->dialing == c)
@@ -692,11 +697,9 @@ static int conn_on_frame(node_conn *c, const uint8_t *f, size_t len)
     c->t_rx = node_now_ms(n);
     if (c->state == CONN_HANDSHAKE) {
         int rc = hs_on_frame(c, f, len);
-        if (rc != 0) {
-            n->stats.handshakes_failed++;
+        if (rc != 0)
             node_log(n, CONFAB_LOG_DEBUG, "handshake failed: %s",
                      uv_strerror(rc));
-        }
         return rc;
     }
     if (c->bye_received)

@@ -322,7 +322,8 @@ void node_data_relink(node_peer *p)
 
 static void copy_str(char *dst, const wire_bytes *s)
 {
-    memcpy(dst, s->ptr, s->len);
+    if (s->len > 0)
+        memcpy(dst, s->ptr, s->len);
     dst[s->len] = '\0';
 }
 

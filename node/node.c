@@ -559,6 +559,7 @@ void confab_node_free(confab_node *n)
     node_peers_free(n);
     node_txbuf_free_all(n);
     free(n->statics);
+    free(n->blocked);
     free(n->rxbuf);
     free(n->plain);
     sec_identity_free(n->identity);
@@ -591,6 +592,15 @@ void confab_node_stats(const confab_node *n, confab_stats *out)
         if (n->peers[i] != NULL && n->peers[i]->state == CONFAB_PEER_UP)
             up++;
     out->peers_up = up;
+    uint64_t links = 0;
+    for (const node_list *e = n->conns.next; e != &n->conns; e = e->next) {
+        const node_conn *c =
+            (const node_conn *)(const void *)((const char *)e -
+                                              offsetof(node_conn, link));
+        if (c->state != CONN_CLOSING)
+            links++;
+    }
+    out->links_open = links;
 }
 
 int confab_node_dial(confab_node *n, const char *host_port)

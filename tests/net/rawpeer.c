@@ -257,3 +257,9 @@ int rawpeer_job_join(rawpeer_job *job)
     pthread_join(job->thread, NULL);
     return job->result;
 }
+
+bool rawpeer_job_finished_cb(struct confab_testnet *tn, void *job)
+{
+    (void)tn;
+    return rawpeer_job_finished(job);
+}

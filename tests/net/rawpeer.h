@@ -69,6 +69,9 @@ typedef struct rawpeer_job {
 
 void rawpeer_job_start(rawpeer_job *job, int (*fn)(rawpeer_job *), void *arg);
 bool rawpeer_job_finished(const rawpeer_job *job);
+/* The same, shaped as a confab_testnet_run_until() condition. */
+struct confab_testnet;
+bool rawpeer_job_finished_cb(struct confab_testnet *tn, void *job);
 /* Joins the thread and returns fn's result. */
 int rawpeer_job_join(rawpeer_job *job);
 
