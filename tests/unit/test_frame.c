@@ -29,14 +29,14 @@ static void fill(uint8_t *p, size_t n, uint32_t seed)
 /* Seals a payload of n bytes (pattern seed) and appends the frame to out. */
 static size_t append_frame(uint8_t *out, size_t n, uint32_t seed)
 {
-    uint8_t *buf = malloc(WIRE_FRAME_HEADROOM + n);
+    uint8_t *buf = test_malloc(WIRE_FRAME_HEADROOM + n);
     assert_non_null(buf);
     fill(buf + WIRE_FRAME_HEADROOM, n, seed);
     size_t start;
     assert_int_equal(wire_frame_seal(buf, n, &start), 0);
     size_t flen = WIRE_FRAME_HEADROOM + n - start;
     memcpy(out, buf + start, flen);
-    free(buf);
+    test_free(buf);
     return flen;
 }
 
@@ -61,7 +61,7 @@ static void test_frame_seal_lengths(void **state)
 {
     (void)state;
     static const size_t lens[] = {0, 1, 255, 256, 65535};
-    uint8_t *buf = malloc(WIRE_FRAME_HEADROOM + 65536);
+    uint8_t *buf = test_malloc(WIRE_FRAME_HEADROOM + 65536);
     assert_non_null(buf);
     for (size_t i = 0; i < sizeof lens / sizeof lens[0]; i++) {
         size_t n = lens[i], start = 99;
@@ -85,7 +85,7 @@ static void test_frame_seal_lengths(void **state)
     assert_int_equal(wire_frame_seal(buf, 65536, &start), -EMSGSIZE);
     assert_int_equal(start, 99);
     assert_int_equal(wire_frame_seal(buf, SIZE_MAX, &start), -EMSGSIZE);
-    free(buf);
+    test_free(buf);
 }
 
 static void test_frame_decode_in_place(void **state)
@@ -144,7 +144,7 @@ static const size_t sizes[] = {0, 1, 3, 254, 255, 256, 257, 1000, 65534, 65535};
 static void test_frame_decode_one_byte_at_a_time(void **state)
 {
     (void)state;
-    uint8_t *stream = malloc(NSIZES * (WIRE_MAX_FRAME + 3));
+    uint8_t *stream = test_malloc(NSIZES * (WIRE_MAX_FRAME + 3));
     assert_non_null(stream);
     size_t total = 0;
     for (size_t i = 0; i < NSIZES; i++)
@@ -171,13 +171,13 @@ static void test_frame_decode_one_byte_at_a_time(void **state)
     /* The buffer grew only to the largest frame that needed it. */
     assert_int_equal(d.cap, 65535);
     wire_frame_decoder_free(&d);
-    free(stream);
+    test_free(stream);
 }
 
 static void test_frame_decode_many_per_chunk(void **state)
 {
     (void)state;
-    uint8_t *stream = malloc(NSIZES * (WIRE_MAX_FRAME + 3));
+    uint8_t *stream = test_malloc(NSIZES * (WIRE_MAX_FRAME + 3));
     assert_non_null(stream);
     size_t total = 0;
     for (size_t i = 0; i < NSIZES; i++)
@@ -198,14 +198,14 @@ static void test_frame_decode_many_per_chunk(void **state)
     assert_int_equal(got, NSIZES);
     assert_null(d.buf);
     wire_frame_decoder_free(&d);
-    free(stream);
+    test_free(stream);
 }
 
 static void test_frame_decode_random_chunks(void **state)
 {
     (void)state;
     uint32_t seed = 0x2545f491;
-    uint8_t *stream = malloc(64 * (WIRE_MAX_FRAME + 3));
+    uint8_t *stream = test_malloc(64 * (WIRE_MAX_FRAME + 3));
     assert_non_null(stream);
     size_t want[64], total = 0;
     for (size_t i = 0; i < 64; i++) {
@@ -236,7 +236,7 @@ static void test_frame_decode_random_chunks(void **state)
         assert_false(wire_frame_decoder_busy(&d));
         wire_frame_decoder_free(&d);
     }
-    free(stream);
+    test_free(stream);
 }
 
 static void test_frame_decode_bin8_and_bin16_any_length(void **state)
@@ -327,7 +327,7 @@ static void test_frame_decode_over_limit(void **state)
     wire_frame_decoder_free(&d);
 
     /* At the limit is fine; the largest header too with the largest limit. */
-    uint8_t *stream = malloc(65535 + 3);
+    uint8_t *stream = test_malloc(65535 + 3);
     assert_non_null(stream);
     size_t n = append_frame(stream, 48, 1);
     wire_frame_decoder_init(&d, 48);
@@ -344,13 +344,13 @@ static void test_frame_decode_over_limit(void **state)
     assert_int_equal(wire_frame_decode(&d, &data, &len, &payload, &plen),
                      -EPROTO);
     wire_frame_decoder_free(&d);
-    free(stream);
+    test_free(stream);
 }
 
 static void test_frame_decode_limit_change(void **state)
 {
     (void)state;
-    uint8_t *stream = malloc(2 * (65535 + 3));
+    uint8_t *stream = test_malloc(2 * (65535 + 3));
     assert_non_null(stream);
     size_t n1 = append_frame(stream, 48, 1);
     size_t n2 = append_frame(stream + n1, 1000, 2);
@@ -380,7 +380,7 @@ static void test_frame_decode_limit_change(void **state)
     assert_int_equal(wire_frame_decode(&d, &data, &len, &payload, &plen),
                      -EPROTO);
     wire_frame_decoder_free(&d);
-    free(stream);
+    test_free(stream);
 }
 
 static void test_frame_decoder_buffer_and_trim(void **state)

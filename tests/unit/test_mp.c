@@ -224,7 +224,7 @@ static void test_mp_check_deep_input_no_recursion(void **state)
 {
     (void)state;
     size_t n = 1 << 20;
-    uint8_t *deep = malloc(n);
+    uint8_t *deep = test_malloc(n);
     assert_non_null(deep);
     memset(deep, 0x91, n - 1);
     deep[n - 1] = 0x00;
@@ -235,7 +235,7 @@ static void test_mp_check_deep_input_no_recursion(void **state)
     wire_mp_reader_init(&r, deep, n);
     assert_int_equal(wire_mp_skip(&r), 0);
     assert_int_equal(wire_mp_left(&r), 0);
-    free(deep);
+    test_free(deep);
 }
 
 static void test_mp_read_uint_formats(void **state)
