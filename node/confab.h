@@ -147,6 +147,25 @@ typedef struct confab_config {
     const char *const *static_peers;
     size_t n_static_peers;
 
+    /* Discovery by UDP broadcast (docs/PROTOCOL.md section 6). Off unless
+     * set: a library never broadcasts unless asked (`confab run` turns it
+     * on). Beacons go to the broadcast address of every IPv4 interface
+     * that is up and can broadcast, read again before each beacon, unless
+     * broadcast_addrs names the targets (tests use "127.255.255.255"). */
+    int discovery;
+    uint16_t discovery_port;        /* 0: 47474 */
+    const char *discovery_bind;     /* NULL: "0.0.0.0" */
+    const char *const *broadcast_addrs;
+    size_t n_broadcast_addrs;
+    unsigned beacon_interval_ms;    /* 0: 1000, jittered by +-25% */
+    /* How long the node with the larger id waits for the smaller one to
+     * dial after hearing of it, before dialing itself. 0: two beacon
+     * intervals. */
+    unsigned dial_grace_ms;
+    /* Boot counter announced in beacons; it must grow each time the node
+     * starts. 0: the wall clock in milliseconds. */
+    uint64_t boot;
+
     /* Limits. 0 means the default shown. */
     size_t max_message;          /* largest body sent or accepted: 16 MiB */
     size_t send_queue_bytes;     /* per peer, bytes waiting to be sent: 32 MiB */
@@ -169,21 +188,28 @@ typedef struct confab_config {
     uint64_t (*clock_us)(void *user); /* microseconds since 1970 */
 } confab_config;
 
-/* Fills c with the defaults: every field zero or NULL, log level INFO. */
+/* Fills c with the defaults: log level INFO, every other field zero or
+ * NULL (which means its default; discovery off). */
 void confab_config_init(confab_config *c);
 
 /* ---- life cycle ------------------------------------------------------- */
 
 /* Creates a node on loop from config (copied: config and everything it
  * points to may be released when this returns). Binds nothing yet.
+ * If the process still has the default disposition for SIGPIPE (which
+ * kills it when a peer closes a connection being written), the node sets
+ * it to SIG_IGN; a program that set its own keeps it.
  * Returns 0 and *out, -EINVAL for a bad config (the log callback, if any,
  * says which field), or -ENOMEM. */
 __attribute__((warn_unused_result)) int
 confab_node_new(uv_loop_t *loop, const confab_config *config,
                 confab_node **out);
 
-/* Binds the listener and starts dialing the static peers. Returns 0, or a
- * libuv error from binding (e.g. -EADDRINUSE). */
+/* Binds the listener and the discovery port, starts beaconing and dialing
+ * the static peers. Returns 0, -EINVAL (a bad address in the config; the
+ * log says which), or a libuv error from binding (e.g. -EADDRINUSE). After
+ * a failed start the node is stopped: call confab_node_stop() and free it
+ * in its callback, as after any run. */
 __attribute__((warn_unused_result)) int confab_node_start(confab_node *node);
 
 typedef void (*confab_stop_cb)(confab_node *node, void *user);
@@ -295,6 +321,15 @@ typedef struct confab_stats {
     uint64_t bytes_sent, bytes_received;
     uint64_t sends_refused_full;  /* -EAGAIN results */
     uint64_t pings_sent, pongs_received;
+    /* discovery */
+    uint64_t beacons_sent;
+    uint64_t beacons_received;    /* accepted: well formed, tagged, new */
+    uint64_t beacons_dropped;     /* all dropped beacons, of which: */
+    uint64_t beacons_malformed;   /* bad shape or over 512 bytes */
+    uint64_t beacons_bad_tag;     /* another network key, or forged */
+    uint64_t beacons_own;         /* this node's own */
+    uint64_t beacons_rate_limited;/* over the per-source rate */
+    uint64_t peers_msgs_sent, peers_msgs_received; /* peer exchange */
 } confab_stats;
 
 void confab_node_stats(const confab_node *node, confab_stats *out);

@@ -416,8 +416,10 @@ int node_data_on_msg(node_conn *c, const wire_msg *m)
     case WIRE_T_PING:
     case WIRE_T_PONG:
         return node_peer_on_ping(c, m);
+    case WIRE_T_PEERS:
+        return node_pex_on_peers(c, m);
     default:
-        /* ACK, JOIN, LEAVE, PEERS: for features that build on links; and
+        /* ACK, JOIN, LEAVE: for features that build on links; and
          * types this version does not know, which the protocol says to
          * ignore. */
         return 0;

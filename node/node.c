@@ -6,6 +6,7 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <signal.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -189,6 +190,12 @@ int confab_node_new(uv_loop_t *loop, const confab_config *config,
         return -EINVAL;
     if (sec_init() != 0)
         return -ENOSYS;
+    /* libuv writes with write(2): a peer that closed its end would raise
+     * SIGPIPE, whose default kills the process. Ignore it unless the
+     * program chose a disposition of its own. */
+    struct sigaction sa;
+    if (sigaction(SIGPIPE, NULL, &sa) == 0 && sa.sa_handler == SIG_DFL)
+        signal(SIGPIPE, SIG_IGN);
     confab_node *n = calloc(1, sizeof *n);
     if (n == NULL)
         return -ENOMEM;
@@ -303,8 +310,16 @@ int confab_node_new(uv_loop_t *loop, const confab_config *config,
         rc = -ENOMEM;
         goto fail;
     }
-    node_random(n, &n->boot, sizeof n->boot);
-    n->boot &= 0xffffffffu; /* a fresh boot counter without a home */
+    /* The boot counter must grow with every start: the caller's, or the
+     * wall clock in milliseconds. */
+    n->boot = c->boot ? c->boot : node_clock_us(n) / 1000u;
+    const char *db = c->discovery_bind ? c->discovery_bind : "0.0.0.0";
+    if (strlen(db) >= sizeof n->discovery_bind) {
+        rc = -EINVAL;
+        goto fail;
+    }
+    memcpy(n->discovery_bind, db, strlen(db) + 1);
+    c->discovery_bind = NULL;
     *out = n;
     return 0;
 fail:
@@ -332,6 +347,7 @@ static void tick_cb(uv_timer_t *t)
         if (n->peers[i] != NULL)
             node_peer_tick(n, n->peers[i], now);
     node_statics_tick(n, now);
+    node_pex_flush(n);
 }
 
 static void on_connection(uv_stream_t *server, int status)
@@ -418,6 +434,16 @@ int confab_node_start(confab_node *n)
     n->tick_ms = clamp_tick(&n->cfg);
     uv_timer_start(&n->tick, tick_cb, n->tick_ms, n->tick_ms);
     n->state = NODE_RUNNING;
+    if (n->cfg.discovery && (rc = node_discovery_start(n)) != 0) {
+        /* Undo the start: the caller stops and frees as usual. */
+        node_discovery_stop(n);
+        uv_close((uv_handle_t *)&n->listener, on_handle_close);
+        n->listening = false;
+        uv_close((uv_handle_t *)&n->tick, on_handle_close);
+        uv_close((uv_handle_t *)&n->flusher, on_handle_close);
+        n->state = NODE_STOPPED;
+        return rc;
+    }
 
     char sid[9];
     node_short_id(n->identity->pk, sid);
@@ -516,6 +542,7 @@ int confab_node_stop(confab_node *n, confab_stop_cb cb, void *user)
         uv_close((uv_handle_t *)&n->listener, on_handle_close);
         n->listening = false;
     }
+    node_discovery_stop(n);
     /* Say goodbye on every link; handshakes are cut at once. */
     node_list *e, *next;
     for (e = n->conns.next; e != &n->conns; e = next) {
@@ -560,6 +587,8 @@ void confab_node_free(confab_node *n)
     node_txbuf_free_all(n);
     free(n->statics);
     free(n->blocked);
+    free(n->bcast);
+    free(n->pex_new);
     free(n->rxbuf);
     free(n->plain);
     sec_identity_free(n->identity);

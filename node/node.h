@@ -13,6 +13,7 @@
 #include "crypto/identity.h"
 #include "crypto/netkey.h"
 #include "crypto/noise.h"
+#include "wire/beacon.h"
 #include "wire/frame.h"
 #include "wire/msg.h"
 
@@ -170,6 +171,8 @@ struct node_peer {
     bool has_addr;
     uint64_t boot;
     uint64_t max_body;        /* from its HELLO */
+    uint64_t grace_deadline;  /* larger id: dial if still unlinked then */
+    bool heard;               /* learned from a beacon or PEERS */
     /* re-dial */
     unsigned backoff_ms;
     uint64_t next_dial;
@@ -203,6 +206,29 @@ struct node_static {
     uint64_t next_dial;
     confab_node *node;
 };
+
+/* ---- discovery -------------------------------------------------------- */
+
+#define NODE_RATE_SLOTS     64u  /* sources tracked by the beacon limiter */
+#define NODE_RATE_BEACONS   8u   /* beacons a source may send per second */
+#define NODE_EXTRA_BEACON_MS 50u /* at most one extra beacon this often */
+
+/* A per-source beacon counter: a fixed table hashed by address, so a
+ * flood of forged sources cannot make it grow. */
+typedef struct node_rate {
+    uint32_t ip;
+    uint16_t port;
+    uint32_t count;
+    uint64_t window; /* loop ms at which this second began */
+} node_rate;
+
+/* A test hook: what is cut between this node and one peer. */
+#define NODE_BLOCK_LINK   1u /* links: paused, new ones refused */
+#define NODE_BLOCK_BEACON 2u /* its beacons are not heard */
+typedef struct node_block {
+    uint8_t id[WIRE_NODE_ID_BYTES];
+    unsigned what;
+} node_block;
 
 /* ---- the node --------------------------------------------------------- */
 
@@ -254,8 +280,28 @@ struct confab_node {
     unsigned txfree_len;
     uint64_t token_seq;
     confab_stats stats;
-    /* test hooks: peers whose links are cut (testnet.c) */
-    uint8_t (*blocked)[WIRE_NODE_ID_BYTES];
+    /* discovery (discovery.c) */
+    bool udp_open;
+    uv_udp_t udp;
+    uv_timer_t beacon_timer;
+    bool beacon_timer_open;
+    uint16_t discovery_port;
+    char discovery_bind[64];
+    uint8_t beacon[WIRE_BEACON_MAX];
+    size_t beacon_len;
+    struct sockaddr_in *bcast;    /* where beacons go */
+    size_t n_bcast;
+    bool bcast_fixed;             /* configured, not read from interfaces */
+    uint8_t beacon_rx[WIRE_BEACON_MAX + 1];
+    bool beacon_rx_busy;
+    uint64_t last_extra_beacon;
+    bool extra_beacon_due;
+    node_rate rate[NODE_RATE_SLOTS];
+    /* peer exchange (pex.c): peers that came up since the last PEERS */
+    node_peer **pex_new;
+    size_t pex_new_len, pex_new_cap;
+    /* test hooks: peers whose links or beacons are cut (testnet.c) */
+    node_block *blocked;
     size_t n_blocked;
 };
 
@@ -317,6 +363,9 @@ void node_peer_bye_received(node_conn *c, uint64_t reason);
 void node_peer_tick(confab_node *n, node_peer *p, uint64_t now);
 /* Pings or times out the peer of c, its active link. */
 void node_peer_liveness(node_conn *c, uint64_t now);
+/* Dials a known peer at its address (unless the handshake cap is reached:
+ * the next tick tries again). */
+void node_peer_dial_now(confab_node *n, node_peer *p, uint64_t now);
 /* An outbound attempt to a known peer failed before it was established. */
 void node_peer_dial_failed(node_conn *c);
 /* An outbound attempt to a static peer failed before it was established. */
@@ -329,16 +378,40 @@ int node_peer_on_ping(node_conn *c, const wire_msg *m);
 void node_backoff_next(confab_node *n, unsigned *backoff_ms,
                        uint64_t *next_dial, uint64_t now);
 
-/* Test hooks, used by testnet.c. Cutting a peer pauses its links (nothing
- * read, nothing written, nothing closed) and refuses new ones; healing
- * resumes them. Returns 0 or -ENOMEM. */
+/* Test hooks, used by testnet.c. Cutting a peer's links (NODE_BLOCK_LINK)
+ * pauses them (nothing read, nothing written, nothing closed) and refuses
+ * new ones; cutting its beacons (NODE_BLOCK_BEACON) makes them unheard.
+ * what is the set of cuts from now on; 0 heals. Returns 0 or -ENOMEM. */
 int node_block_peer(confab_node *n, const uint8_t id[WIRE_NODE_ID_BYTES],
-                    bool blocked);
+                    unsigned what);
+unsigned node_blocked_what(const confab_node *n,
+                           const uint8_t id[WIRE_NODE_ID_BYTES]);
+/* True when links to that peer are cut. */
 bool node_peer_blocked(const confab_node *n,
                        const uint8_t id[WIRE_NODE_ID_BYTES]);
+/* True when that peer's beacons are cut. */
+bool node_beacon_blocked(const confab_node *n,
+                         const uint8_t id[WIRE_NODE_ID_BYTES]);
 /* Resets the active link to a peer (TCP RST). Returns 0 or -ENOTCONN. */
 int node_reset_peer(confab_node *n, const uint8_t id[WIRE_NODE_ID_BYTES]);
 void node_conn_pause(node_conn *c, bool paused);
+
+/* discovery.c */
+int node_discovery_start(confab_node *n);
+void node_discovery_stop(confab_node *n);
+/* Asks for one extra beacon soon (coalesced), after hearing a new peer. */
+void node_discovery_extra_beacon(confab_node *n);
+/* The dial rule for a peer we learned of (beacon or PEERS) and are not
+ * linked to: the smaller id dials now, the larger after the grace. */
+void node_discovered(confab_node *n, node_peer *p, uint64_t now);
+
+/* pex.c */
+/* A peer came up: send it our peers, and announce it to the others. */
+void node_pex_peer_up(confab_node *n, node_peer *p);
+/* Sends the pending announcements (called by the tick). */
+void node_pex_flush(confab_node *n);
+int node_pex_on_peers(node_conn *c, const wire_msg *m);
+void node_pex_forget(confab_node *n, node_peer *p);
 
 /* data.c */
 /* Frames the next part of the data lane of c's peer into c's transmit

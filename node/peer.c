@@ -88,6 +88,7 @@ void node_peers_free(confab_node *n)
             p->q_head = o->next;
             node_out_free(o);
         }
+        node_pex_forget(n, p);
         free(p);
     }
     free(n->peers);
@@ -230,6 +231,8 @@ int node_peer_established(node_conn *c, const wire_hello *h)
     if (p->dialing == c)
         p->dialing = NULL;
     p->backoff_ms = 0;
+    p->next_dial = 0;
+    p->grace_deadline = 0;
 
     char sid[9];
     node_short_id(p->id, sid);
@@ -246,6 +249,7 @@ int node_peer_established(node_conn *c, const wire_hello *h)
             emit_peer(n, p, CONFAB_EV_PEER_UP, 0);
         }
         node_data_relink(p);
+        node_pex_peer_up(n, p);
     } else {
         n->stats.duplicate_links++;
         node_conn *old = p->conn;
@@ -419,7 +423,7 @@ int confab_ping(confab_node *n, const uint8_t id[CONFAB_ID_BYTES],
 
 /* ---- the tick: switch deadlines and re-dials --------------------------- */
 
-static void dial_peer(confab_node *n, node_peer *p, uint64_t now)
+void node_peer_dial_now(confab_node *n, node_peer *p, uint64_t now)
 {
     node_conn *c;
     int rc = node_conn_dial(n, &p->addr, p, NULL, &c);
@@ -438,7 +442,16 @@ void node_peer_tick(confab_node *n, node_peer *p, uint64_t now)
     if (n->state == NODE_RUNNING && p->redial && p->has_addr &&
         p->conn == NULL && !p->switching && p->dialing == NULL &&
         now >= p->next_dial)
-        dial_peer(n, p, now);
+        node_peer_dial_now(n, p, now);
+    /* The larger id waited for the smaller to dial; nothing came. */
+    if (p->grace_deadline != 0 && now >= p->grace_deadline) {
+        p->grace_deadline = 0;
+        if (p->conn == NULL && !p->switching && p->has_addr) {
+            p->redial = true;
+            if (p->dialing == NULL && now >= p->next_dial)
+                node_peer_dial_now(n, p, now);
+        }
+    }
 }
 
 static void on_resolved(uv_getaddrinfo_t *req, int status,
@@ -570,42 +583,52 @@ int confab_peer(const confab_node *n, const uint8_t id[CONFAB_ID_BYTES],
 
 /* ---- test hooks ------------------------------------------------------- */
 
+unsigned node_blocked_what(const confab_node *n,
+                             const uint8_t id[WIRE_NODE_ID_BYTES])
+{
+    for (size_t i = 0; i < n->n_blocked; i++)
+        if (memcmp(n->blocked[i].id, id, WIRE_NODE_ID_BYTES) == 0)
+            return n->blocked[i].what;
+    return 0;
+}
+
 bool node_peer_blocked(const confab_node *n,
                        const uint8_t id[WIRE_NODE_ID_BYTES])
 {
-    for (size_t i = 0; i < n->n_blocked; i++)
-        if (memcmp(n->blocked[i], id, WIRE_NODE_ID_BYTES) == 0)
-            return true;
-    return false;
+    return (node_blocked_what(n, id) & NODE_BLOCK_LINK) != 0;
+}
+
+bool node_beacon_blocked(const confab_node *n,
+                         const uint8_t id[WIRE_NODE_ID_BYTES])
+{
+    return (node_blocked_what(n, id) & NODE_BLOCK_BEACON) != 0;
 }
 
 int node_block_peer(confab_node *n, const uint8_t id[WIRE_NODE_ID_BYTES],
-                    bool blocked)
+                    unsigned what)
 {
-    bool was = node_peer_blocked(n, id);
-    if (blocked && !was) {
-        void *b = realloc(n->blocked, (n->n_blocked + 1) * sizeof *n->blocked);
+    size_t i;
+    for (i = 0; i < n->n_blocked; i++)
+        if (memcmp(n->blocked[i].id, id, WIRE_NODE_ID_BYTES) == 0)
+            break;
+    if (i == n->n_blocked && what != 0) {
+        node_block *b = realloc(n->blocked, (n->n_blocked + 1) * sizeof *b);
         if (b == NULL)
             return -ENOMEM;
         n->blocked = b;
-        memcpy(n->blocked[n->n_blocked++], id, WIRE_NODE_ID_BYTES);
-    } else if (!blocked && was) {
-        for (size_t i = 0; i < n->n_blocked; i++) {
-            if (memcmp(n->blocked[i], id, WIRE_NODE_ID_BYTES) != 0)
-                continue;
-            memmove(n->blocked[i], n->blocked[i + 1],
-                    (n->n_blocked - i - 1) * sizeof *n->blocked);
-            n->n_blocked--;
-            break;
-        }
+        memcpy(b[i].id, id, WIRE_NODE_ID_BYTES);
+        n->n_blocked++;
     }
+    if (i < n->n_blocked)
+        n->blocked[i].what = what;
+    bool cut = (what & NODE_BLOCK_LINK) != 0;
     node_list *e;
     for (e = n->conns.next; e != &n->conns; e = e->next) {
         node_conn *c = node_container_of(e, node_conn, link);
-        if (c->peer != NULL && c->state != CONN_CLOSING &&
+        if (c->peer != NULL &&
             memcmp(c->peer->id, id, WIRE_NODE_ID_BYTES) == 0 &&
             (c->state == CONN_UP || c->state == CONN_DRAINING))
-            node_conn_pause(c, blocked);
+            node_conn_pause(c, cut);
     }
     return 0;
 }

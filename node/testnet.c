@@ -20,6 +20,8 @@ typedef struct tn_member {
     uint8_t id[CONFAB_ID_BYTES];
     char name[16];
     uint16_t port;
+    bool own_key;
+    uint8_t key[CONFAB_KEY_BYTES];
     char **statics;
     size_t n_statics;
 } tn_member;
@@ -33,7 +35,10 @@ struct confab_testnet {
     size_t n_ev, cap_ev;
     uv_timer_t deadline;
     bool deadline_init;
+    uint16_t discovery_port;
 };
+
+static const char *const loopback_broadcast[] = {"127.255.255.255"};
 
 void confab_testnet_config_init(confab_testnet_config *c)
 {
@@ -182,6 +187,14 @@ static int member_create(confab_testnet *tn, tn_member *m)
     c.n_static_peers = m->n_statics;
     c.event_cb = on_event;
     c.user = m;
+    if (m->own_key)
+        c.network_key = m->key;
+    /* Beacons stay on this host: loopback broadcast, a port of our own. */
+    c.discovery = tn->cfg.discovery;
+    c.discovery_port = tn->discovery_port;
+    c.discovery_bind = "0.0.0.0";
+    c.broadcast_addrs = loopback_broadcast;
+    c.n_broadcast_addrs = 1;
     int rc = confab_node_new(tn->loop, &c, &m->node);
     if (rc == 0)
         memcpy(m->id, confab_node_id(m->node), CONFAB_ID_BYTES);
@@ -214,6 +227,9 @@ int confab_testnet_new(uv_loop_t *loop, const confab_testnet_config *c,
     uint64_t seed = c->seed;
     if (seed == 0)
         randombytes_buf(&seed, sizeof seed);
+    tn->discovery_port = c->discovery_port;
+    if (tn->discovery_port == 0)
+        tn->discovery_port = (uint16_t)(20000u + randombytes_uniform(40000u));
     for (unsigned i = 0; i < tn->n; i++) {
         tn_member *m = &tn->m[i];
         m->tn = tn;
@@ -261,6 +277,24 @@ static int set_statics(confab_testnet *tn, tn_member *m)
     confab_node_free(m->node);
     m->node = NULL;
     return member_create(tn, m);
+}
+
+int confab_testnet_set_network_key(confab_testnet *tn, unsigned i,
+                                   const uint8_t key[CONFAB_KEY_BYTES])
+{
+    if (i >= tn->n || tn->m[i].running)
+        return -EINVAL;
+    tn_member *m = &tn->m[i];
+    memcpy(m->key, key, CONFAB_KEY_BYTES);
+    m->own_key = true;
+    confab_node_free(m->node);
+    m->node = NULL;
+    return member_create(tn, m);
+}
+
+uint16_t confab_testnet_discovery_port(const confab_testnet *tn)
+{
+    return tn->discovery_port;
 }
 
 int confab_testnet_start(confab_testnet *tn)
@@ -380,9 +414,26 @@ void confab_testnet_cut(confab_testnet *tn, unsigned i, unsigned j)
     if (i >= tn->n || j >= tn->n || i == j)
         return;
     if (tn->m[i].node)
-        (void)node_block_peer(tn->m[i].node, tn->m[j].id, true);
+        (void)node_block_peer(tn->m[i].node, tn->m[j].id,
+                              NODE_BLOCK_LINK | NODE_BLOCK_BEACON);
     if (tn->m[j].node)
-        (void)node_block_peer(tn->m[j].node, tn->m[i].id, true);
+        (void)node_block_peer(tn->m[j].node, tn->m[i].id,
+                              NODE_BLOCK_LINK | NODE_BLOCK_BEACON);
+}
+
+void confab_testnet_cut_beacons(confab_testnet *tn, unsigned i, unsigned j)
+{
+    if (i >= tn->n || j >= tn->n || i == j)
+        return;
+    confab_node *a = tn->m[i].node, *b = tn->m[j].node;
+    if (a)
+        (void)node_block_peer(a, tn->m[j].id,
+                              node_blocked_what(a, tn->m[j].id) |
+                                  NODE_BLOCK_BEACON);
+    if (b)
+        (void)node_block_peer(b, tn->m[i].id,
+                              node_blocked_what(b, tn->m[i].id) |
+                                  NODE_BLOCK_BEACON);
 }
 
 void confab_testnet_heal(confab_testnet *tn, unsigned i, unsigned j)
@@ -390,9 +441,9 @@ void confab_testnet_heal(confab_testnet *tn, unsigned i, unsigned j)
     if (i >= tn->n || j >= tn->n || i == j)
         return;
     if (tn->m[i].node)
-        (void)node_block_peer(tn->m[i].node, tn->m[j].id, false);
+        (void)node_block_peer(tn->m[i].node, tn->m[j].id, 0);
     if (tn->m[j].node)
-        (void)node_block_peer(tn->m[j].node, tn->m[i].id, false);
+        (void)node_block_peer(tn->m[j].node, tn->m[i].id, 0);
 }
 
 int confab_testnet_drop(confab_testnet *tn, unsigned i, unsigned j)
@@ -442,7 +493,8 @@ int confab_testnet_restart_node(confab_testnet *tn, unsigned i)
     int rc = member_create(tn, m);
     if (rc == 0) {
         for (size_t k = 0; k < old->n_blocked; k++)
-            (void)node_block_peer(m->node, old->blocked[k], true);
+            (void)node_block_peer(m->node, old->blocked[k].id,
+                                  old->blocked[k].what);
         rc = member_start(m);
     }
     confab_node_free(old);

@@ -26,6 +26,11 @@ typedef struct confab_testnet_config {
     uint64_t seed;       /* identities derive from it; 0: random */
     /* Link the nodes by static peers: node i dials nodes 0..i-1. */
     bool static_mesh;
+    /* Let the nodes find each other by beacons to 127.255.255.255 on a
+     * discovery port chosen at random for this network (so parallel runs
+     * never meet), or on discovery_port when it is not 0. */
+    bool discovery;
+    uint16_t discovery_port;
     /* Template for every node: limits, timeouts, log level. The testnet
      * sets identity, name ("n0", "n1", ...), bind address, port, static
      * peers and the event callback itself. */
@@ -65,6 +70,12 @@ void confab_testnet_config_init(confab_testnet_config *c);
 __attribute__((warn_unused_result)) int
 confab_testnet_new(uv_loop_t *loop, const confab_testnet_config *c,
                    confab_testnet **out);
+
+/* Gives node i its own network key (32 bytes, copied) before the network
+ * starts, to show that it never joins. Returns 0, -EINVAL or -ENOMEM. */
+__attribute__((warn_unused_result)) int
+confab_testnet_set_network_key(confab_testnet *tn, unsigned i,
+                               const uint8_t key[CONFAB_KEY_BYTES]);
 
 /* Starts every node. Returns 0 or the first node's error. */
 __attribute__((warn_unused_result)) int confab_testnet_start(confab_testnet *tn);
@@ -108,6 +119,11 @@ void confab_testnet_clear_events(confab_testnet *tn);
  * closed, new connections between them fail. heal undoes it. */
 void confab_testnet_cut(confab_testnet *tn, unsigned i, unsigned j);
 void confab_testnet_heal(confab_testnet *tn, unsigned i, unsigned j);
+/* Cuts only the beacons between i and j, both ways: they may still link
+ * if they learn of each other another way (peer exchange). */
+void confab_testnet_cut_beacons(confab_testnet *tn, unsigned i, unsigned j);
+/* The UDP port the network's beacons use. */
+uint16_t confab_testnet_discovery_port(const confab_testnet *tn);
 /* Resets i's connection to j at once (TCP RST), as a crash of the link
  * would. Returns 0 or -ENOTCONN. */
 int confab_testnet_drop(confab_testnet *tn, unsigned i, unsigned j);

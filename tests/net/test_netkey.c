@@ -38,6 +38,7 @@ static void test_netkey_other_network_refused(void **state)
     for (int i = 0; i < 4; i++) {
         confab_config c;
         confab_config_init(&c);
+        c.discovery = 0; /* static peers only: no beacons */
         c.bind_addr = "127.0.0.1";
         c.network_key = i >= 2 ? private_key : NULL;
         c.redial_min_ms = 20;

@@ -1,0 +1,153 @@
+/* pex.c: peer exchange. Over an authenticated link, peers tell each other
+ * which peers they are linked to (docs/PROTOCOL.md section 9.3), so a node
+ * that heard one beacon reaches the rest, and nodes whose beacons do not
+ * reach each other still mesh through a common peer.
+ *
+ * A peer that comes up is sent the whole list at once; the others hear of
+ * it in one PEERS per tick that lists every peer that came up since the
+ * last one, so a network forming does not send a message per link per
+ * peer. */
+#include "node/node.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+static bool announceable(const node_peer *p)
+{
+    return p->conn != NULL && p->conn->state == CONN_UP && p->has_addr;
+}
+
+static void fill_entry(wire_peer_entry *e, const node_peer *p)
+{
+    e->id = p->id;
+    if (p->addr.ss_family == AF_INET6) {
+        const struct sockaddr_in6 *a = (const struct sockaddr_in6 *)&p->addr;
+        e->addr = a->sin6_addr.s6_addr;
+        e->addr_len = 16;
+        e->port = ntohs(a->sin6_port);
+    } else {
+        const struct sockaddr_in *a = (const struct sockaddr_in *)&p->addr;
+        e->addr = (const uint8_t *)&a->sin_addr.s_addr;
+        e->addr_len = 4;
+        e->port = ntohs(a->sin_port);
+    }
+}
+
+/* Sends list[0..n) to the peer of c, in as many PEERS as it takes. */
+static void send_list(confab_node *n, node_conn *c, node_peer *const *list,
+                      size_t len)
+{
+    wire_peer_entry *e = malloc((len < WIRE_MAX_PEERS ? len : WIRE_MAX_PEERS) *
+                                    sizeof *e +
+                                1);
+    if (e == NULL)
+        return;
+    size_t i = 0;
+    while (i < len) {
+        uint32_t k = 0;
+        for (; i < len && k < WIRE_MAX_PEERS; i++) {
+            if (list[i] == c->peer || !announceable(list[i]) ||
+                list[i]->addr.ss_family == AF_UNSPEC)
+                continue;
+            fill_entry(&e[k++], list[i]);
+        }
+        if (k == 0)
+            break;
+        wire_msg m;
+        memset(&m, 0, sizeof m);
+        m.type = WIRE_T_PEERS;
+        m.u.peers.count = k;
+        m.u.peers.entries = e;
+        if (node_conn_send_ctl(c, &m) == 0)
+            n->stats.peers_msgs_sent++;
+    }
+    free(e);
+}
+
+void node_pex_peer_up(confab_node *n, node_peer *p)
+{
+    /* The whole list to the newcomer. */
+    node_peer **all = malloc(n->peers_len * sizeof *all + 1);
+    if (all != NULL) {
+        size_t k = 0;
+        for (size_t i = 0; i < n->peers_cap; i++)
+            if (n->peers[i] != NULL && n->peers[i] != p &&
+                announceable(n->peers[i]))
+                all[k++] = n->peers[i];
+        if (k > 0)
+            send_list(n, p->conn, all, k);
+        free(all);
+    }
+    /* The newcomer to everybody else, at the next tick. */
+    if (!p->has_addr)
+        return;
+    for (size_t i = 0; i < n->pex_new_len; i++)
+        if (n->pex_new[i] == p)
+            return;
+    if (n->pex_new_len == n->pex_new_cap) {
+        size_t cap = n->pex_new_cap ? n->pex_new_cap * 2 : 16;
+        node_peer **t = realloc(n->pex_new, cap * sizeof *t);
+        if (t == NULL)
+            return;
+        n->pex_new = t;
+        n->pex_new_cap = cap;
+    }
+    n->pex_new[n->pex_new_len++] = p;
+}
+
+void node_pex_flush(confab_node *n)
+{
+    if (n->pex_new_len == 0 || n->state != NODE_RUNNING)
+        return;
+    for (size_t i = 0; i < n->peers_cap; i++) {
+        node_peer *q = n->peers[i];
+        if (q != NULL && q->conn != NULL && q->conn->state == CONN_UP)
+            send_list(n, q->conn, n->pex_new, n->pex_new_len);
+    }
+    n->pex_new_len = 0;
+}
+
+int node_pex_on_peers(node_conn *c, const wire_msg *m)
+{
+    confab_node *n = c->node;
+    n->stats.peers_msgs_received++;
+    wire_iter it = m->u.peers.iter;
+    wire_peer_entry e;
+    uint64_t now = node_now_ms(n);
+    while (wire_peers_next(&it, &e) == 1) {
+        if (memcmp(e.id, n->identity->pk, WIRE_NODE_ID_BYTES) == 0 ||
+            node_peer_blocked(n, e.id))
+            continue;
+        node_peer *p = node_peer_find(n, e.id);
+        if (p != NULL && (p->conn != NULL || p->switching))
+            continue;
+        if (p == NULL && (p = node_peer_get(n, e.id)) == NULL)
+            return -ENOMEM;
+        if (!p->has_addr) {
+            memset(&p->addr, 0, sizeof p->addr);
+            if (e.addr_len == 4) {
+                struct sockaddr_in *a = (struct sockaddr_in *)&p->addr;
+                a->sin_family = AF_INET;
+                memcpy(&a->sin_addr.s_addr, e.addr, 4);
+                a->sin_port = htons(e.port);
+            } else {
+                struct sockaddr_in6 *a = (struct sockaddr_in6 *)&p->addr;
+                a->sin6_family = AF_INET6;
+                memcpy(a->sin6_addr.s6_addr, e.addr, 16);
+                a->sin6_port = htons(e.port);
+            }
+            p->has_addr = true;
+        }
+        node_discovered(n, p, now);
+    }
+    return 0;
+}
+
+/* A peer's record is going away (the node is freed). */
+void node_pex_forget(confab_node *n, node_peer *p)
+{
+    for (size_t i = 0; i < n->pex_new_len; i++)
+        if (n->pex_new[i] == p)
+            n->pex_new[i] = n->pex_new[--n->pex_new_len];
+}
