@@ -42,7 +42,8 @@ typedef struct sec_noise sec_noise;
 __attribute__((warn_unused_result)) int
 sec_noise_new(const sec_noise_config *c, sec_noise **out);
 
-/* Writes our next handshake message carrying payload into out[0..cap).
+/* Writes our next handshake message carrying payload into out[0..cap)
+ * (out must not overlap payload).
  * Returns 0 and sets *out_len; -EPROTO if it is not our turn or the
  * handshake is over or failed; -EACCES if a DH with the peer's ephemeral
  * key fails (the peer sent a low-order point); -EMSGSIZE if it does not fit
@@ -53,11 +54,12 @@ sec_noise_write(sec_noise *hs, const uint8_t *payload, size_t payload_len,
                 uint8_t *out, size_t cap, size_t *out_len);
 
 /* Reads the peer's next handshake message; its payload goes to
- * payload[0..cap). Returns 0 and sets *payload_len; -EPROTO if it is not
- * the peer's turn, or the message is too short; -EACCES if decryption or
- * a DH fails (every authentication failure looks the same); -EMSGSIZE if
- * the payload does not fit in cap. After any error the handshake is failed
- * and refuses further use. */
+ * payload[0..cap), which must not overlap msg. Returns 0 and sets
+ * *payload_len; -EPROTO if it is not the peer's turn, or the message is
+ * too short; -EACCES if decryption or a DH fails (every authentication
+ * failure looks the same); -EMSGSIZE if the message is over
+ * SEC_NOISE_MAX_MSG or the payload does not fit in cap. After any error
+ * the handshake is failed and refuses further use. */
 __attribute__((warn_unused_result)) int
 sec_noise_read(sec_noise *hs, const uint8_t *msg, size_t len,
                uint8_t *payload, size_t cap, size_t *payload_len);
