@@ -492,9 +492,13 @@ int sec_noise_read(sec_noise *hs, const uint8_t *msg, size_t len,
     size_t over;
     int rc;
 
-    if (hs == NULL || payload_len == NULL || (msg == NULL && len > 0) ||
-        (payload == NULL && cap > 0))
+    if (hs == NULL)
         return -EINVAL;
+    if (payload_len == NULL || (msg == NULL && len > 0) ||
+        (payload == NULL && cap > 0)) {
+        rc = -EINVAL;
+        goto fail;
+    }
     if (hs->failed || hs->msg >= 3 || sec_noise_our_turn(hs)) {
         rc = -EPROTO;
         goto fail;
