@@ -33,6 +33,10 @@ typedef struct sec_noise_config {
     const uint8_t *static_sk;          /* our static secret key, 32 bytes */
     const uint8_t *psk;                /* 32 bytes; required for psk patterns */
     const uint8_t *ephemeral_sk;       /* NULL: random. Set only by tests. */
+    /* Its public key, 32 bytes, or NULL to derive it. A node passes its
+     * identity's, which saves one X25519 operation per handshake; it must
+     * be the public key of static_sk. */
+    const uint8_t *static_pk;
 } sec_noise_config;
 
 typedef struct sec_noise sec_noise;

@@ -100,7 +100,7 @@ static void tx_commit(node_conn *c, size_t payload_len)
 }
 
 /* Queues a handshake message: a frame holding msg unencrypted. */
-static int tx_raw(node_conn *c, const uint8_t *msg, size_t len)
+int node_conn_tx_raw(node_conn *c, const uint8_t *msg, size_t len)
 {
     uint8_t *p = tx_begin(c, len);
     if (p == NULL)
@@ -284,6 +284,11 @@ void node_conn_flush(node_conn *c)
 static void conn_free(node_conn *c)
 {
     confab_node *n = c->node;
+    if (c->hs_busy) {
+        /* A handshake step still uses c->hs: free when it comes back. */
+        c->free_deferred = true;
+        return;
+    }
     while (c->tx_head != NULL) {
         node_txbuf *b = c->tx_head;
         c->tx_head = b->next;
@@ -293,7 +298,8 @@ static void conn_free(node_conn *c)
     }
     wire_frame_decoder_free(&c->dec);
     free(c->rx_big);
-    sec_noise_free(c->hs);
+    free(c->hs_rest);
+    node_hs_free(c->hs);
     sec_cipher_wipe(&c->tx);
     sec_cipher_wipe(&c->rx);
     if (c->dirty)
@@ -308,12 +314,20 @@ static void on_close(uv_handle_t *h)
     conn_free(h->data);
 }
 
-static void conn_leave_handshake(node_conn *c)
+void node_conn_leave_handshake(node_conn *c)
 {
     if (c->state == CONN_CONNECTING || c->state == CONN_HANDSHAKE)
         c->node->handshakes--;
-    sec_noise_free(c->hs);
-    c->hs = NULL;
+    if (!c->hs_busy) { /* else the step's return frees it */
+        node_hs_free(c->hs);
+        c->hs = NULL;
+    }
+}
+
+void node_conn_hs_orphaned(node_conn *c)
+{
+    if (c->free_deferred)
+        conn_free(c);
 }
 
 static void conn_abort(node_conn *c, confab_down_reason why, bool reset)
@@ -326,7 +340,7 @@ static void conn_abort(node_conn *c, confab_down_reason why, bool reset)
     if (was == CONN_HANDSHAKE && why != CONFAB_DOWN_TIMEOUT &&
         why != CONFAB_DOWN_STOPPING)
         c->node->stats.handshakes_failed++;
-    conn_leave_handshake(c);
+    node_conn_leave_handshake(c);
     c->state = CONN_CLOSING;
     if (c->target != NULL && c->target->dialing == c)
         c->target->dialing = NULL;
@@ -443,35 +457,6 @@ static node_conn *conn_new(confab_node *n, bool outbound)
     return c;
 }
 
-static int hs_start(node_conn *c)
-{
-    confab_node *n = c->node;
-    sec_noise_config nc;
-    memset(&nc, 0, sizeof nc);
-    nc.pattern = SEC_NOISE_XXPSK0;
-    nc.initiator = c->outbound;
-    nc.prologue = (const uint8_t *)NODE_PROLOGUE;
-    nc.prologue_len = strlen(NODE_PROLOGUE);
-    nc.static_sk = n->identity->sk;
-    nc.psk = n->netkey->key;
-    int rc = sec_noise_new(&nc, &c->hs);
-    if (rc != 0)
-        return rc;
-    c->state = CONN_HANDSHAKE;
-    if (c->outbound) {
-        /* -> psk, e (empty payload) */
-        uint8_t msg[NODE_HS_MSG1_LEN];
-        size_t len;
-        rc = sec_noise_write(c->hs, NULL, 0, msg, sizeof msg, &len);
-        if (rc == 0)
-            rc = tx_raw(c, msg, len);
-        wire_frame_decoder_init(&c->dec, WIRE_MAX_FRAME);
-    } else {
-        wire_frame_decoder_init(&c->dec, NODE_HS_MSG1_LEN);
-    }
-    return rc;
-}
-
 static void alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 {
     node_conn *c = h->data;
@@ -524,7 +509,7 @@ int node_conn_accept(confab_node *n, uv_stream_t *server)
     int alen = sizeof c->remote;
     uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&c->remote, &alen);
     n->stats.links_accepted++;
-    rc = hs_start(c);
+    rc = node_hs_start(c);
     if (rc == 0)
         rc = conn_start_reading(c);
     if (rc != 0) {
@@ -547,7 +532,7 @@ static void on_connect(uv_connect_t *req, int status)
         node_conn_abort(c, CONFAB_DOWN_CLOSED);
         return;
     }
-    int rc = hs_start(c);
+    int rc = node_hs_start(c);
     if (rc == 0)
         rc = conn_start_reading(c);
     if (rc != 0)
@@ -586,122 +571,15 @@ int node_conn_dial(confab_node *n, const struct sockaddr_storage *addr,
     return 0;
 }
 
-/* ---- the handshake ---------------------------------------------------- */
-
-static int hs_established(node_conn *c, const uint8_t *hello, size_t len)
-{
-    confab_node *n = c->node;
-    wire_hello h;
-    if (wire_hello_decode(hello, len, &h) != 0 || h.version != WIRE_VERSION) {
-        node_log(n, CONFAB_LOG_DEBUG, "bad HELLO in handshake");
-        return -EPROTO;
-    }
-    int rc = sec_noise_split(c->hs, &c->tx, &c->rx);
-    if (rc != 0)
-        return rc;
-    uint8_t hash[SEC_HASH_BYTES];
-    sec_noise_hash(c->hs, hash);
-    memcpy(c->hs_hash, hash, sizeof c->hs_hash);
-    conn_leave_handshake(c);
-    c->state = CONN_UP;
-    wire_frame_decoder_set_limit(&c->dec, WIRE_MAX_FRAME);
-    return node_peer_established(c, &h);
-}
-
-/* Checks who the peer is, once its static key is known. */
-static int hs_check_peer(node_conn *c)
-{
-    const uint8_t *rs = sec_noise_remote_static(c->hs);
-    confab_node *n = c->node;
-    if (rs == NULL)
-        return -EPROTO;
-    memcpy(c->peer_id, rs, WIRE_NODE_ID_BYTES);
-    if (memcmp(rs, n->identity->pk, WIRE_NODE_ID_BYTES) == 0) {
-        node_log(n, CONFAB_LOG_DEBUG, "refusing a link to ourselves");
-        return -EPROTO;
-    }
-    if (c->has_expect_id && memcmp(rs, c->expect_id, WIRE_NODE_ID_BYTES)) {
-        char a[9], b[9];
-        node_short_id(c->expect_id, a);
-        node_short_id(rs, b);
-        node_log(n, CONFAB_LOG_INFO,
-                 "dialed %s but reached %s at that address", a, b);
-        return -EPROTO;
-    }
-    return 0;
-}
-
-static int hs_on_frame(node_conn *c, const uint8_t *f, size_t len)
-{
-    confab_node *n = c->node;
-    uint8_t *payload = n->plain;
-    size_t plen;
-    int rc;
-    if (c->outbound) {
-        /* <- e, ee, s, es (payload: the responder's HELLO) */
-        rc = sec_noise_read(c->hs, f, len, payload, WIRE_MAX_PLAINTEXT, &plen);
-        if (rc != 0)
-            return rc;
-        rc = hs_check_peer(c);
-        if (rc != 0)
-            return rc;
-        /* -> s, se (payload: our HELLO) */
-        uint8_t msg3[WIRE_NODE_ID_BYTES + 2 * WIRE_AEAD_TAG_BYTES +
-                     sizeof n->hello];
-        size_t mlen;
-        rc = sec_noise_write(c->hs, n->hello, n->hello_len, msg3, sizeof msg3,
-                             &mlen);
-        if (rc == 0)
-            rc = tx_raw(c, msg3, mlen);
-        if (rc == 0)
-            rc = hs_established(c, payload, plen);
-        return rc;
-    }
-    if (sec_noise_our_turn(c->hs))
-        return -EPROTO;
-    if (c->dec.limit == NODE_HS_MSG1_LEN) {
-        /* -> psk, e: exactly 48 bytes with an empty payload */
-        if (len != NODE_HS_MSG1_LEN)
-            return -EPROTO;
-        rc = sec_noise_read(c->hs, f, len, payload, WIRE_MAX_PLAINTEXT, &plen);
-        if (rc != 0)
-            return rc;
-        if (plen != 0)
-            return -EPROTO;
-        /* <- e, ee, s, es (payload: our HELLO) */
-        uint8_t msg2[2 * WIRE_NODE_ID_BYTES + 2 * WIRE_AEAD_TAG_BYTES +
-                     sizeof n->hello];
-        size_t mlen;
-        rc = sec_noise_write(c->hs, n->hello, n->hello_len, msg2, sizeof msg2,
-                             &mlen);
-        if (rc == 0)
-            rc = tx_raw(c, msg2, mlen);
-        wire_frame_decoder_set_limit(&c->dec, WIRE_MAX_FRAME);
-        return rc;
-    }
-    /* -> s, se (payload: the initiator's HELLO) */
-    rc = sec_noise_read(c->hs, f, len, payload, WIRE_MAX_PLAINTEXT, &plen);
-    if (rc != 0)
-        return rc;
-    rc = hs_check_peer(c);
-    if (rc != 0)
-        return rc;
-    return hs_established(c, payload, plen);
-}
-
 /* ---- reading ---------------------------------------------------------- */
 
+/* Returns 0, NODE_HS_ASYNC, or an error that must close the link. */
 static int conn_on_frame(node_conn *c, const uint8_t *f, size_t len)
 {
     confab_node *n = c->node;
     c->t_rx = node_now_ms(n);
-    if (c->state == CONN_HANDSHAKE) {
-        int rc = hs_on_frame(c, f, len);
-        if (rc != 0)
-            node_log(n, CONFAB_LOG_DEBUG, "handshake failed: %s",
-                     uv_strerror(rc));
-        return rc;
-    }
+    if (c->state == CONN_HANDSHAKE)
+        return node_hs_on_frame(c, f, len);
     if (c->bye_received)
         return -EPROTO; /* BYE is the last message on a link */
     if (len < WIRE_AEAD_TAG_BYTES)
@@ -730,6 +608,68 @@ static int conn_on_frame(node_conn *c, const uint8_t *f, size_t len)
     }
 }
 
+/* Decodes and handles the frames in data[0..len). Stops early when the
+ * connection closes, or when a handshake step went to the thread pool:
+ * then the bytes left wait in c->hs_rest and reading pauses. */
+static void conn_feed(node_conn *c, const uint8_t *p, size_t left)
+{
+    confab_node *n = c->node;
+    const uint8_t *f;
+    size_t flen;
+    int rc;
+    while ((rc = wire_frame_decode(&c->dec, &p, &left, &f, &flen)) == 1) {
+        rc = conn_on_frame(c, f, flen);
+        if (rc == NODE_HS_ASYNC) {
+            uv_read_stop((uv_stream_t *)&c->tcp);
+            if (left > 0) {
+                c->hs_rest = malloc(left);
+                if (c->hs_rest == NULL) {
+                    node_conn_abort(c, CONFAB_DOWN_CLOSED);
+                    return;
+                }
+                memcpy(c->hs_rest, p, left);
+                c->hs_rest_len = left;
+            }
+            return;
+        }
+        if (rc != 0 || c->state == CONN_CLOSING)
+            break;
+    }
+    if (rc < 0 && c->state != CONN_CLOSING) {
+        if (c->state == CONN_UP || c->state == CONN_DRAINING) {
+            n->stats.protocol_errors++;
+            char sid[9] = "?";
+            if (c->peer != NULL)
+                node_short_id(c->peer->id, sid);
+            node_log(n, CONFAB_LOG_WARN,
+                     "cutting the link to %s: protocol error (%s)", sid,
+                     uv_strerror(rc));
+        } else {
+            node_log(n, CONFAB_LOG_DEBUG, "handshake failed: %s",
+                     uv_strerror(rc));
+        }
+        node_conn_abort(c, CONFAB_DOWN_PROTOCOL);
+    }
+}
+
+void node_conn_resume(node_conn *c)
+{
+    if (c->hs_rest != NULL) {
+        uint8_t *rest = c->hs_rest;
+        size_t len = c->hs_rest_len;
+        c->hs_rest = NULL;
+        c->hs_rest_len = 0;
+        conn_feed(c, rest, len);
+        free(rest);
+    }
+    if (c->state == CONN_CLOSING || c->hs_busy || c->paused)
+        return;
+    /* The initiator's first step runs while it already reads. */
+    int rc = uv_read_start((uv_stream_t *)&c->tcp, alloc_cb, read_cb);
+    if (rc != 0 && rc != UV_EALREADY)
+        node_conn_abort(c, CONFAB_DOWN_CLOSED);
+}
+
 static void read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 {
     node_conn *c = s->data;
@@ -751,28 +691,7 @@ static void read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
         return;
     }
     n->stats.bytes_received += (uint64_t)nread;
-    const uint8_t *p = (const uint8_t *)buf->base;
-    size_t left = (size_t)nread;
-    const uint8_t *f;
-    size_t flen;
-    int rc;
-    while ((rc = wire_frame_decode(&c->dec, &p, &left, &f, &flen)) == 1) {
-        rc = conn_on_frame(c, f, flen);
-        if (rc != 0 || c->state == CONN_CLOSING)
-            break;
-    }
-    if (rc < 0 && c->state != CONN_CLOSING) {
-        if (c->state == CONN_UP || c->state == CONN_DRAINING) {
-            n->stats.protocol_errors++;
-            char sid[9] = "?";
-            if (c->peer != NULL)
-                node_short_id(c->peer->id, sid);
-            node_log(n, CONFAB_LOG_WARN,
-                     "cutting the link to %s: protocol error (%s)", sid,
-                     uv_strerror(rc));
-        }
-        node_conn_abort(c, CONFAB_DOWN_PROTOCOL);
-    }
+    conn_feed(c, (const uint8_t *)buf->base, (size_t)nread);
 }
 
 /* ---- the tick --------------------------------------------------------- */

@@ -194,15 +194,24 @@ void node_discovered(confab_node *n, node_peer *p, uint64_t now)
 
 /* ---- receiving -------------------------------------------------------- */
 
-static bool rate_ok(confab_node *n, const struct sockaddr_in *src, uint64_t now)
+/* The limit is per source: an address and the node id it claims. Every
+ * node on a host beacons from the same address and port (the discovery
+ * port), so the address alone would make one source of them all. */
+static bool rate_ok(confab_node *n, const struct sockaddr_in *src,
+                    const uint8_t *id, uint64_t now)
 {
     uint32_t ip = src->sin_addr.s_addr;
     uint16_t port = src->sin_port;
-    size_t slot = ((ip * 2654435761u) ^ port) % NODE_RATE_SLOTS;
+    uint32_t idh;
+    memcpy(&idh, id, sizeof idh);
+    size_t slot =
+        ((ip * 2654435761u) ^ port ^ (idh * 2246822519u)) % NODE_RATE_SLOTS;
     node_rate *r = &n->rate[slot];
-    if (r->ip != ip || r->port != port || now - r->window >= 1000) {
+    if (r->ip != ip || r->port != port || r->id != idh ||
+        now - r->window >= 1000) {
         r->ip = ip;
         r->port = port;
+        r->id = idh;
         r->window = now;
         r->count = 0;
     }
@@ -230,7 +239,7 @@ static void on_beacon(confab_node *n, const uint8_t *buf, size_t len,
         drop(n, &n->stats.beacons_own);
         return;
     }
-    if (!rate_ok(n, src, now)) {
+    if (!rate_ok(n, src, b.id, now)) {
         drop(n, &n->stats.beacons_rate_limited);
         return;
     }

@@ -112,6 +112,7 @@ typedef enum node_conn_state {
 
 typedef struct node_peer node_peer;
 typedef struct node_static node_static;
+typedef struct node_hs node_hs;
 
 typedef struct node_conn {
     uv_tcp_t tcp;              /* tcp.data = this */
@@ -129,7 +130,11 @@ typedef struct node_conn {
     uint8_t peer_id[WIRE_NODE_ID_BYTES];   /* learned in the handshake */
     uint8_t hs_hash[16];       /* prefix of the handshake hash: the tie-break
                                   between two links dialed by one side */
-    sec_noise *hs;             /* during the handshake */
+    node_hs *hs;               /* during the handshake (handshake.c) */
+    bool hs_busy;              /* a handshake step is on the thread pool */
+    bool free_deferred;        /* closed while a step ran: free after it */
+    uint8_t *hs_rest;          /* bytes read behind a handshake message */
+    size_t hs_rest_len;
     sec_cipher tx, rx;
     wire_frame_decoder dec;
     struct sockaddr_storage remote;
@@ -209,7 +214,7 @@ struct node_static {
 
 /* ---- discovery -------------------------------------------------------- */
 
-#define NODE_RATE_SLOTS     64u  /* sources tracked by the beacon limiter */
+#define NODE_RATE_SLOTS     256u /* sources tracked by the beacon limiter */
 #define NODE_RATE_BEACONS   8u   /* beacons a source may send per second */
 #define NODE_EXTRA_BEACON_MS 50u /* at most one extra beacon this often */
 
@@ -218,6 +223,7 @@ struct node_static {
 typedef struct node_rate {
     uint32_t ip;
     uint16_t port;
+    uint32_t id; /* the first bytes of the node id it claims */
     uint32_t count;
     uint64_t window; /* loop ms at which this second began */
 } node_rate;
@@ -322,7 +328,24 @@ int node_split_host_port(const char *hp, char *host, size_t cap,
 void node_short_id(const uint8_t id[WIRE_NODE_ID_BYTES], char out[9]);
 int node_format_addr(const struct sockaddr_storage *ss, char *out, size_t cap);
 
+/* handshake.c */
+#define NODE_HS_ASYNC 1 /* node_hs_on_frame: a step went to the pool */
+/* Begins the handshake of a connected or accepted connection. */
+int node_hs_start(node_conn *c);
+/* Hands a handshake frame to the next step: NODE_HS_ASYNC, or an error
+ * that must close the connection. */
+int node_hs_on_frame(node_conn *c, const uint8_t *f, size_t len);
+void node_hs_free(node_hs *h);
+
 /* conn.c */
+/* Queues an unencrypted frame (a handshake message). */
+int node_conn_tx_raw(node_conn *c, const uint8_t *msg, size_t len);
+/* The connection leaves the handshake (done or failed). */
+void node_conn_leave_handshake(node_conn *c);
+/* A handshake step is done: feed what waited and read again. */
+void node_conn_resume(node_conn *c);
+/* A handshake step came back for a connection that was closed meanwhile. */
+void node_conn_hs_orphaned(node_conn *c);
 int node_conn_accept(confab_node *n, uv_stream_t *server);
 int node_conn_dial(confab_node *n, const struct sockaddr_storage *addr,
                    node_peer *expect, node_static *target, node_conn **out);

@@ -291,8 +291,8 @@ static void pair_new(pair *pr, sec_noise_pattern pattern, const uint8_t *ipsk,
     key_from_hex(init_ephemeral_hex, ie);
     key_from_hex(resp_static_hex, rs);
     key_from_hex(resp_ephemeral_hex, re);
-    sec_noise_config ci = {pattern, 1, prologue, PROLOGUE_LEN, is, ipsk, ie};
-    sec_noise_config cr = {pattern, 0, prologue, PROLOGUE_LEN, rs, rpsk, re};
+    sec_noise_config ci = {pattern, 1, prologue, PROLOGUE_LEN, is, ipsk, ie, NULL};
+    sec_noise_config cr = {pattern, 0, prologue, PROLOGUE_LEN, rs, rpsk, re, NULL};
     assert_int_equal(sec_noise_new(&ci, &pr->i), 0);
     assert_int_equal(sec_noise_new(&cr, &pr->r), 0);
     assert_int_equal(crypto_scalarmult_base(pr->i_pk, is), 0);
@@ -392,8 +392,8 @@ static void run_vector(const jv *v, sec_noise_pattern want)
     assert_int_equal(crypto_scalarmult_base(i_pk, is), 0);
     assert_int_equal(crypto_scalarmult_base(r_pk, rs), 0);
 
-    sec_noise_config ci = {pattern, 1, ipro, iprolen, is, ipsk, ie};
-    sec_noise_config cr = {pattern, 0, rpro, rprolen, rs, rpsk, re};
+    sec_noise_config ci = {pattern, 1, ipro, iprolen, is, ipsk, ie, NULL};
+    sec_noise_config cr = {pattern, 0, rpro, rprolen, rs, rpsk, re, NULL};
     assert_int_equal(sec_noise_new(&ci, &ini), 0);
     assert_int_equal(sec_noise_new(&cr, &res), 0);
 
@@ -605,9 +605,9 @@ static void test_noise_protocol_doc_example(void **state)
     uint8_t *t2 = doc_block("handshake-transport-r2i-plaintext", &t2len);
 
     sec_noise_config ci = {
-        SEC_NOISE_XXPSK0, 1, prologue, PROLOGUE_LEN, is, psk, ie};
+        SEC_NOISE_XXPSK0, 1, prologue, PROLOGUE_LEN, is, psk, ie, NULL};
     sec_noise_config cr = {
-        SEC_NOISE_XXPSK0, 0, prologue, PROLOGUE_LEN, rs, psk, re};
+        SEC_NOISE_XXPSK0, 0, prologue, PROLOGUE_LEN, rs, psk, re, NULL};
     assert_int_equal(sec_noise_new(&ci, &ini), 0);
     assert_int_equal(sec_noise_new(&cr, &res), 0);
 
@@ -672,8 +672,8 @@ static void test_noise_handshake_with_random_ephemerals(void **state)
 
     key_from_hex(init_static_hex, is);
     key_from_hex(resp_static_hex, rs);
-    sec_noise_config ci = {SEC_NOISE_XXPSK0, 1, NULL, 0, is, psk_a, NULL};
-    sec_noise_config cr = {SEC_NOISE_XXPSK0, 0, NULL, 0, rs, psk_a, NULL};
+    sec_noise_config ci = {SEC_NOISE_XXPSK0, 1, NULL, 0, is, psk_a, NULL, NULL};
+    sec_noise_config cr = {SEC_NOISE_XXPSK0, 0, NULL, 0, rs, psk_a, NULL, NULL};
     assert_int_equal(sec_noise_new(&ci, &ini), 0);
     assert_int_equal(sec_noise_new(&cr, &res), 0);
     assert_int_equal(relay(ini, res, ""), 0);
@@ -1023,7 +1023,7 @@ static void test_noise_new_checks_its_config(void **state)
     (void)state;
 
     key_from_hex(init_static_hex, s);
-    sec_noise_config c = {SEC_NOISE_XX, 1, NULL, 0, s, psk_a, NULL};
+    sec_noise_config c = {SEC_NOISE_XX, 1, NULL, 0, s, psk_a, NULL, NULL};
     assert_int_equal(sec_noise_new(&c, &hs), -EINVAL); /* psk with XX */
     c.pattern = SEC_NOISE_XXPSK0;
     c.psk = NULL;
@@ -1058,9 +1058,9 @@ static void test_noise_prologue_mismatch_fails(void **state)
     key_from_hex(init_static_hex, is);
     key_from_hex(resp_static_hex, rs);
     sec_noise_config ci = {
-        SEC_NOISE_XXPSK0, 1, (const uint8_t *)"confab/1", 8, is, psk_a, NULL};
+        SEC_NOISE_XXPSK0, 1, (const uint8_t *)"confab/1", 8, is, psk_a, NULL, NULL};
     sec_noise_config cr = {
-        SEC_NOISE_XXPSK0, 0, (const uint8_t *)"confab/2", 8, rs, psk_a, NULL};
+        SEC_NOISE_XXPSK0, 0, (const uint8_t *)"confab/2", 8, rs, psk_a, NULL, NULL};
     assert_int_equal(sec_noise_new(&ci, &ini), 0);
     assert_int_equal(sec_noise_new(&cr, &res), 0);
     assert_int_equal(relay(ini, res, ""), -EACCES);
