@@ -1,0 +1,1085 @@
+/* bench_link.c: the link benchmark: two processes on 127.0.0.1, unicast
+ * throughput at 64 B, 1 KiB and 64 KiB and the 64 B round trip over a
+ * confab link, each beside a plain-socket baseline measured in the same
+ * run, with the ratio and the two targets of the issue.
+ *
+ * Every case forks a fresh child: the child is the receiver (a confab node,
+ * or a plain blocking socket) and tells the parent its port through a pipe;
+ * the parent is the sender. No libuv loop exists when we fork: each process
+ * makes its own after (libuv's thread pool, which the node's handshake
+ * uses, starts again in the child by itself). Every wait has a deadline; on
+ * any failure the child is killed, and every child is reaped before the
+ * next case starts.
+ *
+ * Exit status: 0 when every case ran (a missed target is printed, not an
+ * exit failure), 1 when anything failed. BENCH_SCALE (a factor, e.g. 0.01)
+ * scales the message and round-trip counts for quick runs; an argument
+ * runs only the cases whose label contains it. */
+#include "node/confab.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#ifdef __linux__
+#include <sys/prctl.h>
+#endif
+
+#define DEADLINE_MS    60000u        /* longest wait for any one case */
+#define PORT_WAIT_MS   10000         /* for the child to report its port */
+#define REAP_WAIT_MS   15000         /* for the child to exit once done */
+#define RAW_BUF        (64u * 1024u) /* the raw writer's and reader's buffer */
+#define RAW_HDR        4u /* big-endian length in front of a raw body */
+#define MAX_SIZE       (64u * 1024u)
+#define DONE_BODY      "done"
+#define DONE_LEN       4u
+#define TARGET_1K_MSGS 400000.0 /* 1 KiB unicast, msg/s, at least */
+#define TARGET_RTT     1.25     /* round trip median, times raw, at most */
+
+typedef enum bench_mode {
+    MODE_TPUT = 0, /* N messages one way, then "done" back */
+    MODE_RTT = 1,  /* ping-pong: warmup + n round trips */
+} bench_mode;
+
+typedef struct bench_case {
+    const char *label;
+    bench_mode mode;
+    size_t size;     /* body bytes */
+    uint64_t n;      /* messages, or timed round trips */
+    uint64_t warmup; /* untimed round trips first (MODE_RTT) */
+} bench_case;
+
+typedef struct bench_result {
+    bool ok;
+    double secs;      /* MODE_TPUT: first send to "done" */
+    double median_us; /* MODE_RTT */
+    double p99_us;
+} bench_result;
+
+static uint8_t payload[MAX_SIZE]; /* what every sender sends */
+
+/* ---- helpers ---------------------------------------------------------- */
+
+static uint64_t now_ns(void)
+{
+    return uv_hrtime();
+}
+
+/* Milliseconds left until deadline (a uv_hrtime() value), at least 0. */
+static int ms_left(uint64_t deadline)
+{
+    uint64_t t = now_ns();
+    if (t >= deadline)
+        return 0;
+    uint64_t ms = (deadline - t + 999999u) / 1000000u;
+    return ms > 600000u ? 600000 : (int)ms;
+}
+
+/* Writes v with thousands separators ("1,234,567"). */
+static void fmt_count(char *out, size_t cap, uint64_t v)
+{
+    char digits[32];
+    int n = snprintf(digits, sizeof digits, "%llu", (unsigned long long)v);
+    size_t len = n > 0 ? (size_t)n : 0, o = 0;
+    for (size_t i = 0; i < len && o + 1 < cap; i++) {
+        if (i > 0 && (len - i) % 3 == 0 && o + 2 < cap)
+            out[o++] = ',';
+        out[o++] = digits[i];
+    }
+    out[o < cap ? o : cap - 1] = '\0';
+}
+
+/* Rounds a non-negative x to the nearest integer (without libm). */
+static uint64_t round_u64(double x)
+{
+    return x <= 0.0 ? 0 : (uint64_t)(x + 0.5);
+}
+
+static int cmp_u64(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* Sorts the round trips (ns) and takes the median and p99 in us. */
+static void rtt_summary(uint64_t *ns, size_t n, bench_result *r)
+{
+    qsort(ns, n, sizeof *ns, cmp_u64);
+    double med = n % 2 == 1 ? (double)ns[n / 2]
+                            : ((double)ns[n / 2 - 1] + (double)ns[n / 2]) / 2;
+    /* The nearest rank: the ceil(0.99 n)-th smallest. */
+    size_t i99 = (99u * n + 99u) / 100u;
+    if (i99 > 0)
+        i99--;
+    r->median_us = med / 1000.0;
+    r->p99_us = (double)ns[i99] / 1000.0;
+}
+
+static void put_be32(uint8_t *p, uint32_t v)
+{
+    p[0] = (uint8_t)(v >> 24);
+    p[1] = (uint8_t)(v >> 16);
+    p[2] = (uint8_t)(v >> 8);
+    p[3] = (uint8_t)v;
+}
+
+static uint32_t get_be32(const uint8_t *p)
+{
+    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 |
+           (uint32_t)p[3];
+}
+
+static void put_u64(uint8_t *p, uint64_t v)
+{
+    memcpy(p, &v, sizeof v);
+}
+
+static uint64_t get_u64(const uint8_t *p)
+{
+    uint64_t v;
+    memcpy(&v, p, sizeof v);
+    return v;
+}
+
+/* ---- the child process ------------------------------------------------ */
+
+typedef struct child {
+    pid_t pid;
+    int fd; /* read end: the port, then EOF when the child exits */
+} child;
+
+typedef int (*child_main)(const bench_case *bc, int port_fd);
+
+/* Forks a child running fn(bc, write end of the port pipe). The write end
+ * stays open in the child until it exits, so EOF on ch->fd means the child
+ * is gone. */
+static int child_spawn(child *ch, child_main fn, const bench_case *bc)
+{
+    int p[2];
+    if (pipe2(p, O_CLOEXEC) != 0)
+        return -errno;
+    pid_t parent = getpid();
+    /* Whatever stdio holds would be written twice otherwise. */
+    fflush(stdout);
+    fflush(stderr);
+    pid_t pid = fork();
+    if (pid < 0) {
+        int err = -errno;
+        close(p[0]);
+        close(p[1]);
+        return err;
+    }
+    if (pid == 0) {
+        close(p[0]);
+#ifdef __linux__
+        /* Never outlive the parent, even if it is killed. */
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        if (getppid() != parent)
+            _exit(1);
+#else
+        (void)parent;
+#endif
+        int rc = fn(bc, p[1]);
+        fflush(stderr);
+        _exit(rc == 0 ? 0 : 1);
+    }
+    close(p[1]);
+    ch->pid = pid;
+    ch->fd = p[0];
+    return 0;
+}
+
+static int child_read_port(const child *ch, uint16_t *port)
+{
+    uint8_t b[2];
+    size_t got = 0;
+    uint64_t deadline = now_ns() + (uint64_t)PORT_WAIT_MS * 1000000u;
+    while (got < sizeof b) {
+        struct pollfd pfd = {.fd = ch->fd, .events = POLLIN};
+        int rc = poll(&pfd, 1, ms_left(deadline));
+        if (rc < 0 && errno == EINTR)
+            continue;
+        if (rc < 0)
+            return -errno;
+        if (rc == 0)
+            return -ETIMEDOUT;
+        ssize_t n = read(ch->fd, b + got, sizeof b - got);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            return -EPIPE; /* the child failed before it listened */
+        got += (size_t)n;
+    }
+    *port = (uint16_t)(b[0] << 8 | b[1]);
+    return *port != 0 ? 0 : -EPROTO;
+}
+
+static int write_port(int fd, uint16_t port)
+{
+    uint8_t b[2] = {(uint8_t)(port >> 8), (uint8_t)port};
+    return write(fd, b, sizeof b) == (ssize_t)sizeof b ? 0 : -EPIPE;
+}
+
+/* Reaps the child: waits for it to exit on its own (unless kill_now),
+ * kills it once the wait passes its deadline. Returns 0 only if it exited
+ * with status 0 by itself. */
+static int child_reap(child *ch, bool kill_now)
+{
+    bool killed = false;
+    uint64_t deadline = now_ns() + (uint64_t)REAP_WAIT_MS * 1000000u;
+    while (!kill_now) {
+        struct pollfd pfd = {.fd = ch->fd, .events = POLLIN};
+        int rc = poll(&pfd, 1, ms_left(deadline));
+        if (rc < 0 && errno == EINTR)
+            continue;
+        if (rc <= 0) {
+            fprintf(stderr, "bench: the child did not exit in time\n");
+            kill_now = true;
+            break;
+        }
+        char junk[16];
+        ssize_t n = read(ch->fd, junk, sizeof junk);
+        if (n == 0)
+            break; /* EOF: it exited */
+        if (n < 0 && errno != EINTR) {
+            kill_now = true;
+            break;
+        }
+    }
+    if (kill_now) {
+        kill(ch->pid, SIGKILL);
+        killed = true;
+    }
+    int st = 0;
+    pid_t w;
+    do
+        w = waitpid(ch->pid, &st, 0);
+    while (w < 0 && errno == EINTR);
+    close(ch->fd);
+    ch->fd = -1;
+    if (w != ch->pid || killed)
+        return -ECHILD;
+    if (!WIFEXITED(st) || WEXITSTATUS(st) != 0) {
+        fprintf(stderr, "bench: the child failed (status %d)\n", st);
+        return -ECHILD;
+    }
+    return 0;
+}
+
+/* ---- confab: a node on its own loop ---------------------------------- */
+
+/* Fatal: a node did not stop, so its memory and loop cannot be released.
+ * The process reports the failure and exits at once. */
+#define ERR_NO_STOP (-10000)
+
+typedef struct bench_node {
+    uv_loop_t loop;
+    confab_node *node;
+    uv_timer_t deadline; /* the case, then the stop */
+    const char *who;
+    bool stopping, stopped, timer_closed, stop_late;
+    int err;
+} bench_node;
+
+static void log_cb(confab_node *node, confab_log_level level, const char *msg,
+                   void *user)
+{
+    (void)level;
+    (void)user;
+    fprintf(stderr, "bench: [%s] %s\n", confab_node_name(node), msg);
+}
+
+static void bn_timer_closed(uv_handle_t *h)
+{
+    bench_node *b = h->data;
+    b->timer_closed = true;
+}
+
+static void bn_stopped(confab_node *node, void *user)
+{
+    bench_node *b = user;
+    (void)node;
+    b->stopped = true;
+    uv_close((uv_handle_t *)&b->deadline, bn_timer_closed);
+}
+
+/* Ends the case: records the first error and stops the node; the deadline
+ * timer now bounds the stop. */
+static void bn_finish(bench_node *b, int err, const char *why)
+{
+    if (b->stopping)
+        return;
+    b->stopping = true;
+    b->err = err;
+    if (err != 0)
+        fprintf(stderr, "bench: %s: %s (%s)\n", b->who, why,
+                confab_strerror(err));
+    if (confab_node_stop(b->node, bn_stopped, b) != 0) {
+        b->err = ERR_NO_STOP;
+        b->stop_late = true;
+    }
+}
+
+static void bn_deadline_cb(uv_timer_t *t)
+{
+    bench_node *b = t->data;
+    if (!b->stopping) {
+        uv_timer_start(&b->deadline, bn_deadline_cb, DEADLINE_MS, 0);
+        bn_finish(b, -ETIMEDOUT, "deadline passed");
+        return;
+    }
+    fprintf(stderr, "bench: %s: the node did not stop in time\n", b->who);
+    b->err = ERR_NO_STOP;
+    b->stop_late = true;
+}
+
+static int bn_init(bench_node *b, const char *who, confab_config *c)
+{
+    memset(b, 0, sizeof *b);
+    b->who = who;
+    c->name = who;
+    c->bind_addr = "127.0.0.1";
+    c->port = 0;
+    c->log_cb = log_cb;
+    c->log_level = CONFAB_LOG_WARN;
+    /* Only 127.0.0.1: no beacons on the machine's other interfaces. */
+    c->discovery = 0;
+    int rc = uv_loop_init(&b->loop);
+    if (rc != 0)
+        return rc;
+    rc = confab_node_new(&b->loop, c, &b->node);
+    if (rc != 0) {
+        fprintf(stderr, "bench: %s: %s\n", who, confab_strerror(rc));
+        uv_loop_close(&b->loop);
+        return rc;
+    }
+    uv_timer_init(&b->loop, &b->deadline);
+    b->deadline.data = b;
+    return 0;
+}
+
+/* Starts the node and runs the loop until the case ends and the node has
+ * stopped. It waits for the stop callback, not for the loop to run out of
+ * work: node/node.c node_conn_mark_dirty() restarts the node's flusher
+ * idle handle when a write completes after confab_node_stop() closed that
+ * handle, which leaves libuv's count of active handles one too high, so
+ * uv_run(UV_RUN_DEFAULT) would never return. Returns the case's result
+ * (ERR_NO_STOP if the node could not be stopped). */
+static int bn_run(bench_node *b, int (*started)(bench_node *b))
+{
+    int rc = confab_node_start(b->node);
+    if (rc == 0)
+        rc = started(b);
+    uv_timer_start(&b->deadline, bn_deadline_cb, DEADLINE_MS, 0);
+    if (rc != 0)
+        bn_finish(b, rc, "cannot start");
+    while (!(b->stopped && b->timer_closed) && !b->stop_late)
+        uv_run(&b->loop, UV_RUN_ONCE);
+    if (b->stop_late)
+        return ERR_NO_STOP;
+    confab_node_free(b->node);
+    b->node = NULL;
+    if (uv_loop_close(&b->loop) != 0) {
+        fprintf(stderr, "bench: %s: a handle leaked\n", b->who);
+        return b->err != 0 ? b->err : -EBUSY;
+    }
+    return b->err;
+}
+
+/* ---- confab: the receiver (child) ------------------------------------- */
+
+typedef struct rx_ctx {
+    bench_node bn; /* first: the node's user pointer is the context */
+    const bench_case *bc;
+    int port_fd;
+    uint64_t got;  /* messages received, or echoed */
+    uint64_t want; /* how many make the case complete */
+} rx_ctx;
+
+static void rx_event(confab_node *node, const confab_event *ev, void *user)
+{
+    rx_ctx *x = user;
+    const bench_case *bc = x->bc;
+    int rc;
+    switch (ev->type) {
+    case CONFAB_EV_MESSAGE: {
+        const confab_message *m = ev->message;
+        if (m->len != bc->size) {
+            bn_finish(&x->bn, -EPROTO, "a message of the wrong size");
+            return;
+        }
+        if (bc->mode == MODE_RTT) {
+            /* Straight back from inside the callback. */
+            rc = confab_send(node, ev->peer, m->body, m->len, NULL, NULL);
+            if (rc != 0) {
+                bn_finish(&x->bn, rc, "cannot echo");
+                return;
+            }
+            x->got++;
+            return;
+        }
+        /* One lane, in order: a gap in the sequence is a lost message. */
+        if (m->seq != x->got + 1) {
+            bn_finish(&x->bn, -EPROTO, "a message out of sequence");
+            return;
+        }
+        x->got++;
+        if (x->got == x->want) {
+            rc = confab_send(node, ev->peer, DONE_BODY, DONE_LEN, NULL, NULL);
+            if (rc != 0)
+                bn_finish(&x->bn, rc, "cannot send done");
+        }
+        return;
+    }
+    case CONFAB_EV_SEND:
+        if (ev->status != CONFAB_SENT)
+            bn_finish(&x->bn, -EPIPE, "a send failed");
+        return;
+    case CONFAB_EV_PEER_DOWN:
+        /* The sender stops once it has what it measured: its goodbye ends
+         * the case. */
+        if (x->got == x->want)
+            bn_finish(&x->bn, 0, NULL);
+        else
+            bn_finish(&x->bn, -ENOTCONN, "the link went down early");
+        return;
+    default:
+        return;
+    }
+}
+
+static int rx_started(bench_node *b)
+{
+    rx_ctx *x = (rx_ctx *)(void *)b;
+    return write_port(x->port_fd, confab_node_port(b->node));
+}
+
+static int confab_child(const bench_case *bc, int port_fd)
+{
+    rx_ctx x;
+    confab_config c;
+    confab_config_init(&c);
+    c.event_cb = rx_event;
+    c.user = &x;
+    int rc = bn_init(&x.bn, "bench-rx", &c);
+    if (rc != 0)
+        return rc;
+    x.bc = bc;
+    x.port_fd = port_fd;
+    x.got = 0;
+    x.want = bc->mode == MODE_RTT ? bc->warmup + bc->n : bc->n;
+    return bn_run(&x.bn, rx_started);
+}
+
+/* ---- confab: the sender (parent) -------------------------------------- */
+
+typedef struct tx_ctx {
+    bench_node bn; /* first: the node's user pointer is the context */
+    const bench_case *bc;
+    uint8_t peer[CONFAB_ID_BYTES];
+    bool started;
+    uint64_t sent;   /* MODE_TPUT: messages accepted by confab_send */
+    uint64_t rounds; /* MODE_RTT: round trips completed */
+    uint64_t t0, t1, t_send;
+    uint64_t *samples; /* MODE_RTT: n round trips, ns */
+} tx_ctx;
+
+/* Sends until the peer's queue refuses (-EAGAIN); CONFAB_EV_WRITABLE calls
+ * again. Never spins, never sleeps. */
+static void tx_pump(tx_ctx *x)
+{
+    const bench_case *bc = x->bc;
+    while (x->sent < bc->n) {
+        int rc =
+            confab_send(x->bn.node, x->peer, payload, bc->size, NULL, NULL);
+        if (rc == -EAGAIN)
+            return;
+        if (rc != 0) {
+            bn_finish(&x->bn, rc, "confab_send");
+            return;
+        }
+        x->sent++;
+    }
+}
+
+static void tx_ping(tx_ctx *x)
+{
+    put_u64(payload, x->rounds);
+    x->t_send = now_ns();
+    int rc = confab_send(x->bn.node, x->peer, payload, x->bc->size, NULL, NULL);
+    if (rc != 0)
+        bn_finish(&x->bn, rc, "confab_send");
+}
+
+static void tx_event(confab_node *node, const confab_event *ev, void *user)
+{
+    tx_ctx *x = user;
+    const bench_case *bc = x->bc;
+    (void)node;
+    switch (ev->type) {
+    case CONFAB_EV_PEER_UP:
+        if (x->started)
+            return;
+        x->started = true;
+        memcpy(x->peer, ev->peer, CONFAB_ID_BYTES);
+        x->t0 = now_ns();
+        if (bc->mode == MODE_TPUT)
+            tx_pump(x);
+        else
+            tx_ping(x);
+        return;
+    case CONFAB_EV_WRITABLE:
+        if (bc->mode == MODE_TPUT && x->started)
+            tx_pump(x);
+        return;
+    case CONFAB_EV_MESSAGE: {
+        uint64_t t = now_ns();
+        const confab_message *m = ev->message;
+        if (bc->mode == MODE_TPUT) {
+            if (x->sent != bc->n || m->len != DONE_LEN ||
+                memcmp(m->body, DONE_BODY, DONE_LEN) != 0) {
+                bn_finish(&x->bn, -EPROTO, "an unexpected reply");
+                return;
+            }
+            x->t1 = t;
+            bn_finish(&x->bn, 0, NULL);
+            return;
+        }
+        if (m->len != bc->size || get_u64(m->body) != x->rounds) {
+            bn_finish(&x->bn, -EPROTO, "a wrong echo");
+            return;
+        }
+        if (x->rounds >= bc->warmup)
+            x->samples[x->rounds - bc->warmup] = t - x->t_send;
+        x->rounds++;
+        if (x->rounds == bc->warmup + bc->n)
+            bn_finish(&x->bn, 0, NULL);
+        else
+            tx_ping(x);
+        return;
+    }
+    case CONFAB_EV_SEND:
+        if (ev->status != CONFAB_SENT)
+            bn_finish(&x->bn, -EPIPE, "a send failed");
+        return;
+    case CONFAB_EV_PEER_DOWN:
+        bn_finish(&x->bn, -ENOTCONN, "the link went down");
+        return;
+    default:
+        return;
+    }
+}
+
+static int tx_started(bench_node *b)
+{
+    (void)b;
+    return 0; /* the static peer is dialed; CONFAB_EV_PEER_UP starts */
+}
+
+static int confab_sender(const bench_case *bc, uint16_t port, bench_result *r)
+{
+    tx_ctx x;
+    uint64_t *samples = NULL;
+    if (bc->mode == MODE_RTT) {
+        samples = calloc(bc->n, sizeof *samples);
+        if (samples == NULL)
+            return -ENOMEM;
+    }
+    char peer[32];
+    snprintf(peer, sizeof peer, "127.0.0.1:%u", port);
+    const char *peers[1] = {peer};
+    confab_config c;
+    confab_config_init(&c);
+    c.event_cb = tx_event;
+    c.user = &x;
+    c.static_peers = peers;
+    c.n_static_peers = 1;
+    int rc = bn_init(&x.bn, "bench-tx", &c);
+    if (rc != 0) {
+        free(samples);
+        return rc;
+    }
+    x.bc = bc;
+    x.started = false;
+    x.sent = x.rounds = x.t0 = x.t1 = x.t_send = 0;
+    x.samples = samples;
+    rc = bn_run(&x.bn, tx_started);
+    if (rc == 0) {
+        if (bc->mode == MODE_TPUT)
+            r->secs = (double)(x.t1 - x.t0) / 1e9;
+        else
+            rtt_summary(samples, bc->n, r);
+    }
+    free(samples);
+    return rc;
+}
+
+/* ---- raw: plain blocking sockets -------------------------------------- */
+
+/* Blocking sockets with a deadline on every read and write. */
+static int raw_setup(int s)
+{
+    int one = 1;
+    struct timeval tv = {.tv_sec = DEADLINE_MS / 1000u, .tv_usec = 0};
+    if (setsockopt(s, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one) != 0 ||
+        setsockopt(s, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv) != 0 ||
+        setsockopt(s, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv) != 0)
+        return -errno;
+    return 0;
+}
+
+static int raw_write_all(int s, const void *buf, size_t len)
+{
+    const uint8_t *p = buf;
+    while (len > 0) {
+        ssize_t n = write(s, p, len);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0)
+            return errno == EAGAIN ? -ETIMEDOUT : -errno;
+        p += n;
+        len -= (size_t)n;
+    }
+    return 0;
+}
+
+/* A header and a body too large for the batch buffer, in one writev. */
+static int raw_writev_all(int s, const uint8_t *hdr, const uint8_t *body,
+                          size_t len)
+{
+    struct iovec iov[2] = {
+        {.iov_base = (void *)(uintptr_t)hdr, .iov_len = RAW_HDR},
+        {.iov_base = (void *)(uintptr_t)body, .iov_len = len}};
+    int idx = 0;
+    while (idx < 2) {
+        ssize_t n = writev(s, iov + idx, 2 - idx);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0)
+            return errno == EAGAIN ? -ETIMEDOUT : -errno;
+        size_t left = (size_t)n;
+        while (idx < 2 && left >= iov[idx].iov_len) {
+            left -= iov[idx].iov_len;
+            idx++;
+        }
+        if (idx < 2) {
+            iov[idx].iov_base = (uint8_t *)iov[idx].iov_base + left;
+            iov[idx].iov_len -= left;
+        }
+    }
+    return 0;
+}
+
+static int raw_read_full(int s, void *buf, size_t len)
+{
+    uint8_t *p = buf;
+    while (len > 0) {
+        ssize_t n = read(s, p, len);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0)
+            return errno == EAGAIN ? -ETIMEDOUT : -errno;
+        if (n == 0)
+            return -EPIPE;
+        p += n;
+        len -= (size_t)n;
+    }
+    return 0;
+}
+
+/* Waits for the other side to close first, so the sender's clock and the
+ * receiver's exit never race. */
+static int raw_wait_eof(int s)
+{
+    uint8_t b[64];
+    for (;;) {
+        ssize_t n = read(s, b, sizeof b);
+        if (n == 0)
+            return 0;
+        if (n < 0 && errno == EINTR)
+            continue;
+        return n < 0 ? (errno == EAGAIN ? -ETIMEDOUT : -errno) : -EPROTO;
+    }
+}
+
+/* Reads 64 KiB at a time and walks the length prefixes. */
+static int raw_count(int s, const bench_case *bc)
+{
+    static uint8_t buf[RAW_BUF];
+    uint8_t hdr[RAW_HDR];
+    size_t hdr_have = 0, body_left = 0;
+    bool in_body = false;
+    uint64_t got = 0;
+    while (got < bc->n) {
+        ssize_t n = read(s, buf, sizeof buf);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0)
+            return errno == EAGAIN ? -ETIMEDOUT : -errno;
+        if (n == 0)
+            return -EPIPE;
+        const uint8_t *p = buf;
+        size_t left = (size_t)n;
+        while (left > 0) {
+            if (!in_body) {
+                size_t take = RAW_HDR - hdr_have;
+                if (take > left)
+                    take = left;
+                memcpy(hdr + hdr_have, p, take);
+                hdr_have += take;
+                p += take;
+                left -= take;
+                if (hdr_have < RAW_HDR)
+                    break;
+                hdr_have = 0;
+                body_left = get_be32(hdr);
+                if (body_left != bc->size || got == bc->n)
+                    return -EPROTO;
+                in_body = true;
+            }
+            size_t take = body_left < left ? body_left : left;
+            p += take;
+            left -= take;
+            body_left -= take;
+            if (body_left == 0) {
+                in_body = false;
+                got++;
+            }
+        }
+    }
+    if (in_body || hdr_have != 0)
+        return -EPROTO;
+    uint8_t done[RAW_HDR + DONE_LEN];
+    put_be32(done, DONE_LEN);
+    memcpy(done + RAW_HDR, DONE_BODY, DONE_LEN);
+    return raw_write_all(s, done, sizeof done);
+}
+
+static int raw_echo(int s, const bench_case *bc)
+{
+    uint8_t msg[RAW_HDR + MAX_SIZE];
+    size_t len = RAW_HDR + bc->size;
+    for (uint64_t i = 0; i < bc->warmup + bc->n; i++) {
+        int rc = raw_read_full(s, msg, len);
+        if (rc != 0)
+            return rc;
+        if (get_be32(msg) != bc->size)
+            return -EPROTO;
+        rc = raw_write_all(s, msg, len);
+        if (rc != 0)
+            return rc;
+    }
+    return 0;
+}
+
+static int raw_child(const bench_case *bc, int port_fd)
+{
+    int rc = 0, s = -1;
+    int ls = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (ls < 0)
+        return -errno;
+    struct sockaddr_in a;
+    memset(&a, 0, sizeof a);
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    a.sin_port = 0;
+    socklen_t alen = sizeof a;
+    struct timeval tv = {.tv_sec = DEADLINE_MS / 1000u, .tv_usec = 0};
+    /* SO_RCVTIMEO bounds accept() too. */
+    if (bind(ls, (struct sockaddr *)&a, sizeof a) != 0 || listen(ls, 1) != 0 ||
+        getsockname(ls, (struct sockaddr *)&a, &alen) != 0 ||
+        setsockopt(ls, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv) != 0) {
+        rc = -errno;
+        goto out;
+    }
+    rc = write_port(port_fd, ntohs(a.sin_port));
+    if (rc != 0)
+        goto out;
+    do
+        s = accept4(ls, NULL, NULL, SOCK_CLOEXEC);
+    while (s < 0 && errno == EINTR);
+    if (s < 0) {
+        rc = errno == EAGAIN ? -ETIMEDOUT : -errno;
+        goto out;
+    }
+    rc = raw_setup(s);
+    if (rc == 0)
+        rc = bc->mode == MODE_TPUT ? raw_count(s, bc) : raw_echo(s, bc);
+    if (rc == 0)
+        rc = raw_wait_eof(s);
+out:
+    if (rc != 0)
+        fprintf(stderr, "bench: raw receiver: %s\n", strerror(-rc));
+    if (s >= 0)
+        close(s);
+    close(ls);
+    return rc;
+}
+
+/* The writer batches messages into a 64 KiB buffer and writes it whole,
+ * as any sane plain program would: one write per message would measure
+ * system calls, not the link. A message too large for the buffer goes out
+ * in one writev of its header and body. */
+static int raw_send_all(int s, const bench_case *bc)
+{
+    static uint8_t buf[RAW_BUF];
+    size_t used = 0;
+    int rc;
+    for (uint64_t i = 0; i < bc->n; i++) {
+        if (used + RAW_HDR + bc->size > sizeof buf && used > 0) {
+            rc = raw_write_all(s, buf, used);
+            if (rc != 0)
+                return rc;
+            used = 0;
+        }
+        if (RAW_HDR + bc->size > sizeof buf) {
+            uint8_t hdr[RAW_HDR];
+            put_be32(hdr, (uint32_t)bc->size);
+            rc = raw_writev_all(s, hdr, payload, bc->size);
+            if (rc != 0)
+                return rc;
+            continue;
+        }
+        put_be32(buf + used, (uint32_t)bc->size);
+        memcpy(buf + used + RAW_HDR, payload, bc->size);
+        used += RAW_HDR + bc->size;
+    }
+    return used > 0 ? raw_write_all(s, buf, used) : 0;
+}
+
+static int raw_sender(const bench_case *bc, uint16_t port, bench_result *r)
+{
+    uint64_t *samples = NULL;
+    int s = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (s < 0)
+        return -errno;
+    int rc = raw_setup(s);
+    struct sockaddr_in a;
+    memset(&a, 0, sizeof a);
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    a.sin_port = htons(port);
+    if (rc == 0 && connect(s, (struct sockaddr *)&a, sizeof a) != 0)
+        rc = -errno;
+    if (rc != 0)
+        goto out;
+    if (bc->mode == MODE_TPUT) {
+        uint64_t t0 = now_ns();
+        rc = raw_send_all(s, bc);
+        uint8_t done[RAW_HDR + DONE_LEN];
+        if (rc == 0)
+            rc = raw_read_full(s, done, sizeof done);
+        uint64_t t1 = now_ns();
+        if (rc == 0 && (get_be32(done) != DONE_LEN ||
+                        memcmp(done + RAW_HDR, DONE_BODY, DONE_LEN) != 0))
+            rc = -EPROTO;
+        r->secs = (double)(t1 - t0) / 1e9;
+        goto out;
+    }
+    samples = calloc(bc->n, sizeof *samples);
+    if (samples == NULL) {
+        rc = -ENOMEM;
+        goto out;
+    }
+    uint8_t msg[RAW_HDR + MAX_SIZE], back[RAW_HDR + MAX_SIZE];
+    size_t len = RAW_HDR + bc->size;
+    put_be32(msg, (uint32_t)bc->size);
+    memcpy(msg + RAW_HDR, payload, bc->size);
+    for (uint64_t i = 0; i < bc->warmup + bc->n && rc == 0; i++) {
+        put_u64(msg + RAW_HDR, i);
+        uint64_t t0 = now_ns();
+        rc = raw_write_all(s, msg, len);
+        if (rc == 0)
+            rc = raw_read_full(s, back, len);
+        uint64_t t1 = now_ns();
+        if (rc == 0 && memcmp(msg, back, len) != 0)
+            rc = -EPROTO;
+        if (i >= bc->warmup)
+            samples[i - bc->warmup] = t1 - t0;
+    }
+    if (rc == 0)
+        rtt_summary(samples, bc->n, r);
+out:
+    if (rc != 0)
+        fprintf(stderr, "bench: raw sender: %s\n", strerror(-rc));
+    free(samples);
+    close(s);
+    return rc;
+}
+
+/* ---- one case --------------------------------------------------------- */
+
+typedef int (*parent_main)(const bench_case *bc, uint16_t port,
+                           bench_result *r);
+
+static void run_case(const bench_case *bc, const char *what, child_main cm,
+                     parent_main pm, bench_result *r)
+{
+    memset(r, 0, sizeof *r);
+    fprintf(stderr, "bench: %s, %s ...\n", bc->label, what);
+    child ch = {.pid = -1, .fd = -1};
+    int rc = child_spawn(&ch, cm, bc);
+    if (rc != 0) {
+        fprintf(stderr, "bench: cannot fork: %s\n", strerror(-rc));
+        return;
+    }
+    uint16_t port = 0;
+    rc = child_read_port(&ch, &port);
+    if (rc != 0)
+        fprintf(stderr, "bench: no port from the receiver: %s\n",
+                strerror(-rc));
+    else
+        rc = pm(bc, port, r);
+    int crc = child_reap(&ch, rc != 0);
+    if (rc == ERR_NO_STOP) {
+        /* The node's loop cannot be released: nothing more can run. */
+        fprintf(stderr, "bench: %s, %s: FAILED, giving up\n", bc->label, what);
+        exit(1);
+    }
+    r->ok = rc == 0 && crc == 0;
+    if (!r->ok)
+        fprintf(stderr, "bench: %s, %s: FAILED\n", bc->label, what);
+}
+
+/* ---- the report ------------------------------------------------------- */
+
+static void fmt_tput(char *out, size_t cap, const bench_case *bc,
+                     const bench_result *r)
+{
+    if (!r->ok) {
+        snprintf(out, cap, "FAILED");
+        return;
+    }
+    char a[32], b[32];
+    double mps = (double)bc->n / r->secs;
+    fmt_count(a, sizeof a, round_u64(mps));
+    fmt_count(b, sizeof b, round_u64(mps * (double)bc->size / 1e6));
+    snprintf(out, cap, "%s msg/s %s MB/s", a, b);
+}
+
+static void fmt_rtt(char *out, size_t cap, const bench_result *r)
+{
+    if (!r->ok)
+        snprintf(out, cap, "FAILED");
+    else
+        snprintf(out, cap, "median %.1f us p99 %.1f us", r->median_us,
+                 r->p99_us);
+}
+
+static int parse_scale(double *scale)
+{
+    const char *s = getenv("BENCH_SCALE");
+    *scale = 1.0;
+    if (s == NULL || *s == '\0')
+        return 0;
+    char *end;
+    errno = 0;
+    double v = strtod(s, &end);
+    if (errno != 0 || *end != '\0' || !(v > 0.0) || v > 100.0) {
+        fprintf(stderr,
+                "bench: BENCH_SCALE must be a number above 0 and at most "
+                "100 (e.g. 0.01 for a quick run), not '%s'\n",
+                s);
+        return -EINVAL;
+    }
+    *scale = v;
+    return 0;
+}
+
+static uint64_t scaled(uint64_t n, double scale)
+{
+    uint64_t v = round_u64((double)n * scale);
+    return v < 1 ? 1 : v;
+}
+
+int main(int argc, char **argv)
+{
+    double scale;
+    if (parse_scale(&scale) != 0)
+        return 1;
+    /* A peer that vanishes must fail a write, not kill us. */
+    signal(SIGPIPE, SIG_IGN);
+    for (size_t i = 0; i < sizeof payload; i++)
+        payload[i] = (uint8_t)(i * 131u + 7u);
+
+    bench_case cases[] = {
+        {"unicast 64 B", MODE_TPUT, 64, scaled(2000000, scale), 0},
+        {"unicast 1 KiB", MODE_TPUT, 1024, scaled(1000000, scale), 0},
+        {"unicast 64 KiB", MODE_TPUT, 65536, scaled(30000, scale), 0},
+        {"round trip 64 B", MODE_RTT, 64, scaled(20000, scale),
+         scaled(1000, scale)},
+    };
+    enum { N_CASES = sizeof cases / sizeof cases[0] };
+    bench_result conf[N_CASES], raw[N_CASES];
+    bool all_ok = true;
+    bool run[N_CASES];
+    for (size_t i = 0; i < N_CASES; i++) {
+        /* An argument picks the cases whose label contains it. */
+        run[i] = argc < 2 || strstr(cases[i].label, argv[1]) != NULL;
+        memset(&conf[i], 0, sizeof conf[i]);
+        memset(&raw[i], 0, sizeof raw[i]);
+        if (!run[i])
+            continue;
+        run_case(&cases[i], "confab", confab_child, confab_sender, &conf[i]);
+        run_case(&cases[i], "raw", raw_child, raw_sender, &raw[i]);
+        all_ok = all_ok && conf[i].ok && raw[i].ok;
+    }
+
+    printf("confab link benchmark (two processes, 127.0.0.1)\n");
+    if (scale != 1.0)
+        printf("BENCH_SCALE=%g: counts scaled, numbers are rough\n", scale);
+    printf("%-17s %-30s %-30s %-6s %s\n", "test", "confab", "raw", "ratio",
+           "target");
+    const char *t1k = "not run", *trtt = "not run";
+    double r1k = 0, rrtt = 0;
+    for (size_t i = 0; i < N_CASES; i++) {
+        if (!run[i])
+            continue;
+        const bench_case *bc = &cases[i];
+        char c[96], w[96], ratio[16] = "-", target[64] = "";
+        bool both = conf[i].ok && raw[i].ok;
+        if (bc->mode == MODE_TPUT) {
+            fmt_tput(c, sizeof c, bc, &conf[i]);
+            fmt_tput(w, sizeof w, bc, &raw[i]);
+            if (both)
+                snprintf(ratio, sizeof ratio, "%.2f",
+                         raw[i].secs / conf[i].secs);
+            if (bc->size == 1024 && conf[i].ok) {
+                r1k = (double)bc->n / conf[i].secs;
+                t1k = r1k >= TARGET_1K_MSGS ? "met" : "MISSED";
+                snprintf(target, sizeof target, "target >= 400,000 msg/s: %s",
+                         t1k);
+            }
+        } else {
+            fmt_rtt(c, sizeof c, &conf[i]);
+            fmt_rtt(w, sizeof w, &raw[i]);
+            if (both) {
+                rrtt = conf[i].median_us / raw[i].median_us;
+                snprintf(ratio, sizeof ratio, "%.2f", rrtt);
+                trtt = rrtt <= TARGET_RTT ? "met" : "MISSED";
+                snprintf(target, sizeof target, "target <= 1.25: %s", trtt);
+            }
+        }
+        printf("%-17s %-30s %-30s %-6s %s\n", bc->label, c, w, ratio, target);
+    }
+    printf("ratio: confab / raw for throughput, confab median / raw median "
+           "for the round trip; MB = 10^6 body bytes\n");
+    char v[32];
+    fmt_count(v, sizeof v, round_u64(r1k));
+    printf("target unicast 1 KiB >= 400,000 msg/s: %s (%s msg/s)\n", t1k, v);
+    printf("target round trip median <= 1.25 x raw: %s (%.2f x)\n", trtt, rrtt);
+    if (!all_ok)
+        printf("some cases FAILED: see the messages above\n");
+    return all_ok ? 0 : 1;
+}
