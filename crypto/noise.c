@@ -386,14 +386,34 @@ out:
     return rc;
 }
 
+size_t sec_noise_size(void)
+{
+    return sizeof(sec_noise);
+}
+
 int sec_noise_new(const sec_noise_config *c, sec_noise **out)
+{
+    if (out == NULL)
+        return -EINVAL;
+    sec_noise *hs = malloc(sizeof *hs);
+    if (hs == NULL)
+        return -ENOMEM;
+    int rc = sec_noise_init(hs, c);
+    if (rc != 0) {
+        free(hs);
+        return rc;
+    }
+    *out = hs;
+    return 0;
+}
+
+int sec_noise_init(sec_noise *hs, const sec_noise_config *c)
 {
     const char *name;
     size_t name_len;
-    sec_noise *hs;
     int rc;
 
-    if (c == NULL || out == NULL || c->static_sk == NULL ||
+    if (hs == NULL || c == NULL || c->static_sk == NULL ||
         (c->prologue == NULL && c->prologue_len > 0))
         return -EINVAL;
     if (c->pattern != SEC_NOISE_XX && c->pattern != SEC_NOISE_XXPSK0 &&
@@ -404,9 +424,7 @@ int sec_noise_new(const sec_noise_config *c, sec_noise **out)
     rc = sec_init();
     if (rc < 0)
         return rc;
-    hs = calloc(1, sizeof *hs);
-    if (hs == NULL)
-        return -ENOMEM;
+    memset(hs, 0, sizeof *hs);
     hs->pattern = c->pattern;
     hs->initiator = c->initiator != 0;
 
@@ -422,7 +440,7 @@ int sec_noise_new(const sec_noise_config *c, sec_noise **out)
     if ((c->static_pk == NULL &&
          crypto_scalarmult_base(hs->s_pk, hs->s_sk) != 0) ||
         crypto_scalarmult_base(hs->e_pk, hs->e_sk) != 0) {
-        sec_noise_free(hs);
+        sec_noise_wipe(hs);
         return -EINVAL;
     }
 
@@ -435,8 +453,6 @@ int sec_noise_new(const sec_noise_config *c, sec_noise **out)
     hs->cs.has_key = 0;
     mix_hash(hs, c->prologue, c->prologue_len);
     /* XX has no pre-messages. */
-
-    *out = hs;
     return 0;
 }
 
@@ -578,10 +594,16 @@ int sec_noise_split(sec_noise *hs, sec_cipher *send, sec_cipher *recv)
     return 0;
 }
 
+void sec_noise_wipe(sec_noise *hs)
+{
+    if (hs != NULL)
+        sodium_memzero(hs, sizeof *hs);
+}
+
 void sec_noise_free(sec_noise *hs)
 {
     if (hs == NULL)
         return;
-    sodium_memzero(hs, sizeof *hs);
+    sec_noise_wipe(hs);
     free(hs);
 }

@@ -46,6 +46,14 @@ typedef struct sec_noise sec_noise;
 __attribute__((warn_unused_result)) int
 sec_noise_new(const sec_noise_config *c, sec_noise **out);
 
+/* The same, in storage the caller provides: hs points to sec_noise_size()
+ * bytes aligned as malloc aligns. Allocates nothing (so it may run on a
+ * worker thread without touching that thread's allocator). On error hs is
+ * wiped. Release with sec_noise_wipe(), not sec_noise_free(). */
+size_t sec_noise_size(void);
+__attribute__((warn_unused_result)) int
+sec_noise_init(sec_noise *hs, const sec_noise_config *c);
+
 /* Writes our next handshake message carrying payload into out[0..cap)
  * (out must not overlap payload).
  * Returns 0 and sets *out_len; -EPROTO if it is not our turn or the
@@ -87,7 +95,10 @@ void sec_noise_hash(const sec_noise *hs, uint8_t h[static SEC_HASH_BYTES]);
 __attribute__((warn_unused_result)) int
 sec_noise_split(sec_noise *hs, sec_cipher *send, sec_cipher *recv);
 
-/* Wipes and frees hs. NULL is fine. */
+/* Wipes and frees hs (from sec_noise_new). NULL is fine. */
 void sec_noise_free(sec_noise *hs);
+
+/* Wipes hs (from sec_noise_init) without freeing it. NULL is fine. */
+void sec_noise_wipe(sec_noise *hs);
 
 #endif

@@ -18,32 +18,49 @@ static void read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf);
 
 /* ---- transmit blocks -------------------------------------------------- */
 
-#define TXFREE_MAX 8u /* recycled blocks kept per node */
+/* Two sizes of block: small ones for control frames and messages of an
+ * idle link, so that thousands of links each with a PING in flight (a
+ * network forming) do not hold thousands of 64 KiB blocks; large ones for
+ * bulk data, so that a busy link writes many frames per writev. Each size
+ * has a short free list. A frame too big for a small block but not bulk
+ * (a PEERS list) gets a block of its own size. */
+#define TXFREE_MAX 8u
 
-static node_txbuf *txbuf_get(confab_node *n)
+static size_t class_cap(int large)
 {
-    node_txbuf *b = n->txfree;
+    return large ? NODE_TXBUF_LARGE : NODE_TXBUF_SMALL;
+}
+
+/* large: 0 small, 1 large; or 2 for an odd block of exactly `need`. */
+static node_txbuf *txbuf_get(confab_node *n, int large, size_t need)
+{
+    node_txbuf *b = large < 2 ? n->txfree[large] : NULL;
     if (b != NULL) {
-        n->txfree = b->next;
-        n->txfree_len--;
+        n->txfree[large] = b->next;
+        n->txfree_len[large]--;
     } else {
-        b = malloc(sizeof *b);
+        size_t cap = large < 2 ? class_cap(large) : need;
+        b = malloc(sizeof *b + cap);
         if (b == NULL)
             return NULL;
+        b->cap = (uint32_t)cap;
     }
     b->next = NULL;
     b->done = NULL;
     b->len = 0;
+    b->off = 0;
     b->nbufs = 0;
     return b;
 }
 
 static void txbuf_put(confab_node *n, node_txbuf *b)
 {
-    if (n->txfree_len < TXFREE_MAX && n->state == NODE_RUNNING) {
-        b->next = n->txfree;
-        n->txfree = b;
-        n->txfree_len++;
+    int large = b->cap == NODE_TXBUF_LARGE;
+    if ((large || b->cap == NODE_TXBUF_SMALL) &&
+        n->txfree_len[large] < TXFREE_MAX && n->state == NODE_RUNNING) {
+        b->next = n->txfree[large];
+        n->txfree[large] = b;
+        n->txfree_len[large]++;
     } else {
         free(b);
     }
@@ -51,23 +68,27 @@ static void txbuf_put(confab_node *n, node_txbuf *b)
 
 void node_txbuf_free_all(confab_node *n)
 {
-    while (n->txfree != NULL) {
-        node_txbuf *b = n->txfree;
-        n->txfree = b->next;
-        free(b);
+    for (int k = 0; k < 2; k++) {
+        while (n->txfree[k] != NULL) {
+            node_txbuf *b = n->txfree[k];
+            n->txfree[k] = b->next;
+            free(b);
+        }
+        n->txfree_len[k] = 0;
     }
-    n->txfree_len = 0;
 }
 
 /* Returns a pointer where a frame payload of up to max_payload bytes can
  * be written (with WIRE_FRAME_HEADROOM bytes in front of it free for the
- * header), or NULL on -ENOMEM. */
-static uint8_t *tx_begin(node_conn *c, size_t max_payload)
+ * header), or NULL on -ENOMEM. A new block is large when the caller has
+ * bulk to send, small when the payload fits one, else exactly its size. */
+static uint8_t *tx_begin(node_conn *c, size_t max_payload, bool bulk)
 {
     size_t need = WIRE_FRAME_HEADROOM + max_payload;
     node_txbuf *t = c->tx_tail;
-    if (t == NULL || NODE_TXBUF_CAP - t->len < need) {
-        node_txbuf *b = txbuf_get(c->node);
+    if (t == NULL || t->cap - t->len < need) {
+        int large = bulk ? 1 : need <= NODE_TXBUF_SMALL ? 0 : 2;
+        node_txbuf *b = txbuf_get(c->node, large, need);
         if (b == NULL)
             return NULL;
         if (t == NULL)
@@ -102,7 +123,7 @@ static void tx_commit(node_conn *c, size_t payload_len)
 /* Queues a handshake message: a frame holding msg unencrypted. */
 int node_conn_tx_raw(node_conn *c, const uint8_t *msg, size_t len)
 {
-    uint8_t *p = tx_begin(c, len);
+    uint8_t *p = tx_begin(c, len, false);
     if (p == NULL)
         return -ENOMEM;
     memcpy(p, msg, len);
@@ -110,49 +131,59 @@ int node_conn_tx_raw(node_conn *c, const uint8_t *msg, size_t len)
     return 0;
 }
 
+/* Encodes m into the free room of the tail block, if there is a tail
+ * block and m fits. Returns 0, -EMSGSIZE (try a new block) or an error. */
+static int encode_in_tail(node_conn *c, const wire_msg *m, size_t *len)
+{
+    node_txbuf *t = c->tx_tail;
+    size_t over = WIRE_FRAME_HEADROOM + WIRE_AEAD_TAG_BYTES;
+    if (t == NULL || t->cap - t->len <= over)
+        return -EMSGSIZE;
+    size_t cap = t->cap - t->len - over;
+    if (cap > WIRE_MAX_PLAINTEXT)
+        cap = WIRE_MAX_PLAINTEXT;
+    return wire_msg_encode(m, t->data + t->len + WIRE_FRAME_HEADROOM, cap,
+                           len);
+}
+
 int node_conn_send_ctl(node_conn *c, const wire_msg *m)
 {
     if (c->state != CONN_UP && c->state != CONN_DRAINING)
         return -ENOTCONN;
-    for (int attempt = 0; attempt < 2; attempt++) {
-        node_txbuf *t = c->tx_tail;
-        size_t room = t != NULL ? NODE_TXBUF_CAP - t->len : 0;
-        size_t cap;
-        uint8_t *p;
-        if (attempt == 0 && room > WIRE_FRAME_HEADROOM + WIRE_AEAD_TAG_BYTES) {
-            cap = room - WIRE_FRAME_HEADROOM - WIRE_AEAD_TAG_BYTES;
-            p = t->data + t->len + WIRE_FRAME_HEADROOM;
-        } else {
-            attempt = 1;
-            cap = WIRE_MAX_PLAINTEXT;
-            p = tx_begin(c, WIRE_MAX_FRAME);
-            if (p == NULL)
-                return -ENOMEM;
-        }
-        if (cap > WIRE_MAX_PLAINTEXT)
-            cap = WIRE_MAX_PLAINTEXT;
-        size_t len;
-        int rc = wire_msg_encode(m, p, cap, &len);
-        if (rc == -EMSGSIZE && attempt == 0)
-            continue;
-        if (rc != 0)
-            return rc;
-        rc = sec_cipher_encrypt(&c->tx, NULL, 0, p, len, p);
-        if (rc != 0)
-            return rc;
-        tx_commit(c, len + WIRE_AEAD_TAG_BYTES);
-        return 0;
+    /* Control messages are small but for PEERS: try the tail block, then a
+     * fresh small one, then one just big enough. */
+    size_t len;
+    int rc = encode_in_tail(c, m, &len);
+    if (rc == -EMSGSIZE) {
+        uint8_t *p = tx_begin(c, NODE_TXBUF_SMALL - WIRE_FRAME_HEADROOM, false);
+        if (p == NULL)
+            return -ENOMEM;
+        rc = encode_in_tail(c, m, &len);
     }
-    return -EMSGSIZE;
+    if (rc == -EMSGSIZE) {
+        size_t need = wire_msg_bound(m);
+        if (need > WIRE_MAX_PLAINTEXT)
+            need = WIRE_MAX_PLAINTEXT;
+        if (tx_begin(c, need + WIRE_AEAD_TAG_BYTES, false) == NULL)
+            return -ENOMEM;
+        rc = encode_in_tail(c, m, &len);
+    }
+    if (rc != 0)
+        return rc;
+    uint8_t *p = c->tx_tail->data + c->tx_tail->len + WIRE_FRAME_HEADROOM;
+    rc = sec_cipher_encrypt(&c->tx, NULL, 0, p, len, p);
+    if (rc != 0)
+        return rc;
+    tx_commit(c, len + WIRE_AEAD_TAG_BYTES);
+    return 0;
 }
 
-/* Encrypts and queues one data-lane message whose plaintext the caller
- * encodes with encode(). Used by data.c through node_conn_send_data(). */
-int node_conn_send_data(node_conn *c, const wire_msg *m, size_t bound)
+int node_conn_send_data(node_conn *c, const wire_msg *m, size_t bound,
+                        bool bulk)
 {
     if (bound > WIRE_MAX_PLAINTEXT)
         bound = WIRE_MAX_PLAINTEXT;
-    uint8_t *p = tx_begin(c, bound + WIRE_AEAD_TAG_BYTES);
+    uint8_t *p = tx_begin(c, bound + WIRE_AEAD_TAG_BYTES, bulk);
     if (p == NULL)
         return -ENOMEM;
     size_t len;
@@ -194,7 +225,7 @@ static void write_cb(uv_write_t *req, int status)
     size_t bytes = 0;
     for (uint32_t i = 0; i < nb && b != NULL; i++) {
         node_txbuf *next = b->next;
-        bytes += b->len;
+        bytes += b->len - b->off;
         if (b->done != NULL && c->peer != NULL)
             node_data_written(n, c->peer, b->done,
                               status == 0 ? CONFAB_SENT : CONFAB_FAILED);
@@ -223,31 +254,71 @@ static void write_cb(uv_write_t *req, int status)
     node_conn_mark_dirty(c);
 }
 
+/* Writes what the kernel takes at once, without a write request, and
+ * recycles those blocks now rather than a loop turn later: on a link that
+ * keeps up (the usual case) no block outlives the turn that filled it.
+ * Returns 0, or -1 if the connection was cut. */
+static int try_write_now(node_conn *c)
+{
+    uv_buf_t bufs[32];
+    uint32_t nb = 0;
+    for (node_txbuf *b = c->tx_head; b != NULL && nb < 32; b = b->next)
+        bufs[nb++] = uv_buf_init((char *)b->data + b->off, b->len - b->off);
+    int n = uv_try_write((uv_stream_t *)&c->tcp, bufs, nb);
+    if (n == UV_EAGAIN || n == 0)
+        return 0;
+    if (n < 0) {
+        node_log(c->node, CONFAB_LOG_DEBUG, "write failed: %s",
+                 uv_strerror(n));
+        node_conn_abort(c, CONFAB_DOWN_CLOSED);
+        return -1;
+    }
+    size_t w = (size_t)n;
+    c->tx_pending -= w;
+    c->node->stats.bytes_sent += w;
+    if (c->peer != NULL)
+        c->peer->bytes_sent += w;
+    while (w > 0) {
+        node_txbuf *b = c->tx_head;
+        size_t left = b->len - b->off;
+        if (w < left) {
+            b->off += (uint32_t)w;
+            break;
+        }
+        w -= left;
+        c->tx_head = b->next;
+        if (c->tx_head == NULL)
+            c->tx_tail = NULL;
+        if (b->done != NULL)
+            node_data_written(c->node, c->peer, b->done, CONFAB_SENT);
+        txbuf_put(c->node, b);
+    }
+    return 0;
+}
+
 void node_conn_flush(node_conn *c)
 {
     if (c->state == CONN_CLOSING || c->paused)
         return;
     if (c->state == CONN_UP)
         node_data_fill(c);
+    /* Behind a write in flight, bytes must queue behind it. */
+    if (c->tx_head != NULL && c->tx_inflight == 0 && try_write_now(c) != 0)
+        return;
     if (c->tx_head != NULL) {
         uv_buf_t bufs[32];
         node_txbuf *first = c->tx_head, *b = first;
         uint32_t nb = 0;
+        size_t bytes = 0;
+        node_txbuf *last = first;
         while (b != NULL && nb < 32) {
-            bufs[nb] = uv_buf_init((char *)b->data, b->len);
+            bufs[nb] = uv_buf_init((char *)b->data + b->off, b->len - b->off);
+            bytes += b->len - b->off;
             nb++;
+            last = b;
             b = b->next;
         }
         /* Detach the written blocks; the chain stays linked for write_cb. */
-        size_t bytes = 0;
-        node_txbuf *last = first;
-        for (uint32_t i = 1; i < nb; i++)
-            last = last->next;
-        for (node_txbuf *x = first;; x = x->next) {
-            bytes += x->len;
-            if (x == last)
-                break;
-        }
         c->tx_head = last->next;
         if (c->tx_head == NULL)
             c->tx_tail = NULL;
@@ -274,6 +345,11 @@ void node_conn_flush(node_conn *c)
         }
         if (c->tx_head != NULL)
             node_conn_mark_dirty(c);
+    } else if (c->state == CONN_UP && c->tx_inflight == 0 &&
+               c->peer != NULL && c->peer->q_head != NULL) {
+        /* All written at once and more waits: frame it on the next turn
+         * (with a write in flight, its callback does that). */
+        node_conn_mark_dirty(c);
     }
     if (c->state == CONN_DRAINING)
         conn_close_after_flush(c);
@@ -585,11 +661,14 @@ static int conn_on_frame(node_conn *c, const uint8_t *f, size_t len)
     if (len < WIRE_AEAD_TAG_BYTES)
         return -EPROTO;
     size_t plen = len - WIRE_AEAD_TAG_BYTES;
-    int rc = sec_cipher_decrypt(&c->rx, NULL, 0, f, len, n->plain);
+    /* Decrypted in place: a frame lies either in the node's read buffer or
+     * in the decoder's own, both ours to write, so no plaintext buffer. */
+    uint8_t *plain = (uint8_t *)(uintptr_t)f;
+    int rc = sec_cipher_decrypt(&c->rx, NULL, 0, f, len, plain);
     if (rc != 0)
         return rc;
     wire_msg m;
-    rc = wire_msg_decode(n->plain, plen, &m);
+    rc = wire_msg_decode(plain, plen, &m);
     if (rc != 0)
         return rc;
     if (c->peer != NULL)
@@ -635,6 +714,11 @@ static void conn_feed(node_conn *c, const uint8_t *p, size_t left)
         if (rc != 0 || c->state == CONN_CLOSING)
             break;
     }
+    /* A small frame split across reads left a buffer behind: free it now.
+     * A large one (bulk transfer) is kept for the next frame, and freed by
+     * the tick once the link is idle. */
+    if (rc == 0 && c->dec.cap <= 16384u)
+        wire_frame_decoder_trim(&c->dec);
     if (rc < 0 && c->state != CONN_CLOSING) {
         if (c->state == CONN_UP || c->state == CONN_DRAINING) {
             n->stats.protocol_errors++;
@@ -699,6 +783,7 @@ static void read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 void node_conn_tick(node_conn *c, uint64_t now)
 {
     confab_node *n = c->node;
+    wire_frame_decoder_trim(&c->dec);
     switch (c->state) {
     case CONN_CONNECTING:
     case CONN_HANDSHAKE:

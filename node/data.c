@@ -247,7 +247,8 @@ void node_data_fill(node_conn *c)
             m.u.frag.data.len = (uint32_t)chunk;
             bound = WIRE_FRAG_OVERHEAD + chunk;
         }
-        int rc = node_conn_send_data(c, &m, bound);
+        int rc = node_conn_send_data(c, &m, bound,
+                                     p->q_bytes > NODE_TXBUF_SMALL);
         if (rc != 0) {
             node_log(n, CONFAB_LOG_ERROR, "cannot frame a message: %s",
                      uv_strerror(rc));

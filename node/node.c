@@ -305,8 +305,7 @@ int confab_node_new(uv_loop_t *loop, const confab_config *config,
     n->peers_cap = 16;
     n->peers = calloc(n->peers_cap, sizeof *n->peers);
     n->rxbuf = malloc(WIRE_MAX_FRAME + 1);
-    n->plain = malloc(WIRE_MAX_PLAINTEXT);
-    if (n->peers == NULL || n->rxbuf == NULL || n->plain == NULL) {
+    if (n->peers == NULL || n->rxbuf == NULL) {
         rc = -ENOMEM;
         goto fail;
     }
@@ -348,6 +347,11 @@ static void tick_cb(uv_timer_t *t)
             node_peer_tick(n, n->peers[i], now);
     node_statics_tick(n, now);
     node_pex_flush(n);
+    /* Write what the tick queued now (pings, a batch of PEERS to every
+     * peer) rather than on the next turn: every node's tick fires in the
+     * same turn, and a hundred nodes' batches at once would all wait in
+     * memory together. */
+    node_flush_all(n);
 }
 
 static void on_connection(uv_stream_t *server, int status)
@@ -472,13 +476,26 @@ void node_conn_mark_dirty(node_conn *c)
 
 void node_flush_all(confab_node *n)
 {
-    while (!node_list_empty(&n->dirty)) {
-        node_conn *c = node_container_of(n->dirty.next, node_conn, dirty_link);
+    /* Only the connections dirty now: one that becomes dirty again while
+     * flushing (more to frame) waits for the next turn, so a fast link
+     * cannot keep the loop from reading. */
+    node_list now;
+    node_list_init(&now);
+    if (!node_list_empty(&n->dirty)) {
+        now.next = n->dirty.next;
+        now.prev = n->dirty.prev;
+        now.next->prev = &now;
+        now.prev->next = &now;
+        node_list_init(&n->dirty);
+    }
+    while (!node_list_empty(&now)) {
+        node_conn *c = node_container_of(now.next, node_conn, dirty_link);
         node_list_del(&c->dirty_link);
         c->dirty = false;
         node_conn_flush(c);
     }
-    uv_idle_stop(&n->flusher);
+    if (node_list_empty(&n->dirty))
+        uv_idle_stop(&n->flusher);
 }
 
 /* ---- stop ------------------------------------------------------------- */
@@ -590,7 +607,6 @@ void confab_node_free(confab_node *n)
     free(n->bcast);
     free(n->pex_new);
     free(n->rxbuf);
-    free(n->plain);
     sec_identity_free(n->identity);
     sec_netkey_free(n->netkey);
     free(n);

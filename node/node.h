@@ -56,10 +56,12 @@ static inline void node_list_del(node_list *e)
 
 #define NODE_PROLOGUE     "confab/1"
 #define NODE_HS_MSG1_LEN  48u    /* e (32) + tag of the empty payload (16) */
-#define NODE_TXBUF_CAP    (WIRE_MAX_FRAME + 1024u) /* one full frame fits */
+#define NODE_TXBUF_SMALL  960u   /* a small transmit block (malloc: ~1 KiB) */
+#define NODE_TXBUF_LARGE  (WIRE_MAX_FRAME + 1024u) /* one full frame fits */
 #define NODE_TX_WINDOW    (256u * 1024u) /* bytes handed to libuv at once */
 #define NODE_FRAG_CHUNK   (WIRE_MAX_PLAINTEXT - WIRE_FRAG_OVERHEAD - 64u)
 #define NODE_USER_PINGS   16u    /* outstanding confab_ping() per peer */
+#define NODE_PEX_CHUNK    64u    /* PEERS entries per message we send */
 #define NODE_DRAIN_MS     5000u  /* longest wait for a peer's BYE */
 #define NODE_STOP_GRACE_MS 1000u /* longest wait for writes at stop */
 
@@ -95,9 +97,12 @@ typedef struct node_txbuf {
     struct node_txbuf *next;
     node_out *done; /* messages whose last frame is in this block */
     uint32_t len;
+    uint32_t off;   /* bytes of it already written */
+    uint32_t cap;   /* NODE_TXBUF_SMALL, NODE_TXBUF_LARGE, or one odd
+                       frame's size (not recycled) */
     uv_write_t req; /* used by the first block of a write */
     uint32_t nbufs; /* blocks in that write (first block only) */
-    uint8_t data[NODE_TXBUF_CAP];
+    uint8_t data[];
 } node_txbuf;
 
 /* ---- connections ------------------------------------------------------ */
@@ -277,13 +282,13 @@ struct confab_node {
     node_list conns;
     node_list dirty;
     unsigned handshakes;
-    /* shared buffers: read and decrypt (never held across callbacks) */
+    /* the read buffer of every connection (never held across callbacks;
+     * frames are decrypted in place in it) */
     uint8_t *rxbuf;             /* WIRE_MAX_FRAME + 1 */
     bool rxbuf_busy;
-    uint8_t *plain;             /* WIRE_MAX_PLAINTEXT */
-    /* recycled transmit blocks */
-    node_txbuf *txfree;
-    unsigned txfree_len;
+    /* recycled transmit blocks: [0] small, [1] large */
+    node_txbuf *txfree[2];
+    unsigned txfree_len[2];
     uint64_t token_seq;
     confab_stats stats;
     /* discovery (discovery.c) */
@@ -365,8 +370,10 @@ void node_flush_all(confab_node *n);
 void node_conn_tick(node_conn *c, uint64_t now);
 void node_txbuf_free_all(confab_node *n);
 /* Encodes m (plaintext at most bound bytes), encrypts and queues it in
- * order on the data lane. Returns 0, -ENOMEM or -EMSGSIZE. */
-int node_conn_send_data(node_conn *c, const wire_msg *m, size_t bound);
+ * order on the data lane; bulk asks for a large block when a new one is
+ * needed. Returns 0, -ENOMEM or -EMSGSIZE. */
+int node_conn_send_data(node_conn *c, const wire_msg *m, size_t bound,
+                        bool bulk);
 /* Reports o's outcome once the block holding its last frame is written. */
 void node_conn_attach_done(node_conn *c, node_out *o);
 /* Bytes queued on c and not yet written to the socket. */

@@ -38,15 +38,13 @@ static void fill_entry(wire_peer_entry *e, const node_peer *p)
 static void send_list(confab_node *n, node_conn *c, node_peer *const *list,
                       size_t len)
 {
-    wire_peer_entry *e = malloc((len < WIRE_MAX_PEERS ? len : WIRE_MAX_PEERS) *
-                                    sizeof *e +
-                                1);
+    wire_peer_entry *e = malloc(NODE_PEX_CHUNK * sizeof *e);
     if (e == NULL)
         return;
     size_t i = 0;
     while (i < len) {
         uint32_t k = 0;
-        for (; i < len && k < WIRE_MAX_PEERS; i++) {
+        for (; i < len && k < NODE_PEX_CHUNK; i++) {
             if (list[i] == c->peer || !announceable(list[i]) ||
                 list[i]->addr.ss_family == AF_UNSPEC)
                 continue;
@@ -75,8 +73,12 @@ void node_pex_peer_up(confab_node *n, node_peer *p)
             if (n->peers[i] != NULL && n->peers[i] != p &&
                 announceable(n->peers[i]))
                 all[k++] = n->peers[i];
-        if (k > 0)
+        if (k > 0) {
             send_list(n, p->conn, all, k);
+            /* Out now, so that many links coming up in one turn do not
+             * hold all their lists at once. */
+            node_conn_flush(p->conn);
+        }
         free(all);
     }
     /* The newcomer to everybody else, at the next tick. */

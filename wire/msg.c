@@ -667,3 +667,27 @@ size_t wire_data_bound(size_t group_len, size_t ct_len, size_t body_len)
         return SIZE_MAX;
     return n + body_len;
 }
+
+size_t wire_msg_bound(const wire_msg *m)
+{
+    /* Every small map here is under 64 bytes besides its variable parts;
+     * a PEERS entry is at most 3 + 34 + 18 + 3 bytes (array header, bin32,
+     * bin16, uint16). */
+    switch (m->type) {
+    case WIRE_T_DATA:
+        return wire_data_bound(m->u.data.group.len, m->u.data.ct.len,
+                               m->u.data.body.len);
+    case WIRE_T_FRAG:
+        return WIRE_FRAG_OVERHEAD + m->u.frag.data.len;
+    case WIRE_T_PING:
+    case WIRE_T_PONG:
+        return 64 + m->u.ping.data.len;
+    case WIRE_T_JOIN:
+    case WIRE_T_LEAVE:
+        return 64 + m->u.group.group.len;
+    case WIRE_T_PEERS:
+        return 64 + (size_t)m->u.peers.count * 58;
+    default:
+        return 64;
+    }
+}

@@ -188,6 +188,9 @@ wire_msg_encode(const wire_msg *m, uint8_t *buf, size_t cap, size_t *len);
 /* Next entry of a decoded PEERS: returns 1 and sets *e, or 0 at the end. */
 int wire_peers_next(wire_iter *it, wire_peer_entry *e);
 
+/* An upper bound on the encoded size of m (checked by the unit tests). */
+size_t wire_msg_bound(const wire_msg *m);
+
 /* An upper bound on the encoded size of a DATA with these field lengths. */
 size_t wire_data_bound(size_t group_len, size_t ct_len, size_t body_len);
 

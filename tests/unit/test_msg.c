@@ -674,6 +674,59 @@ static void test_msg_bounds(void **state)
     assert_int_equal(wire_data_bound(1, 2, 3), WIRE_DATA_OVERHEAD + 6);
 }
 
+/* wire_msg_bound() is an upper bound for every type at its widest. */
+static void test_msg_bound_holds(void **state)
+{
+    (void)state;
+    static uint8_t out[80000], data[1024], g[64];
+    static uint8_t ids[WIRE_MAX_PEERS][WIRE_NODE_ID_BYTES];
+    static uint8_t addrs[WIRE_MAX_PEERS][16];
+    static wire_peer_entry e[WIRE_MAX_PEERS];
+    memset(g, 'g', sizeof g);
+    for (uint32_t i = 0; i < WIRE_MAX_PEERS; i++) {
+        e[i].id = ids[i];
+        e[i].addr = addrs[i];
+        e[i].addr_len = 16;
+        e[i].port = 65535;
+    }
+    wire_msg m;
+    size_t len;
+    const uint64_t ping_types[] = {WIRE_T_PING, WIRE_T_PONG};
+    for (size_t t = 0; t < 2; t++) {
+        memset(&m, 0, sizeof m);
+        m.type = ping_types[t];
+        m.u.ping.n = UINT64_MAX;
+        m.u.ping.has_data = 1;
+        m.u.ping.data = (wire_bytes){data, sizeof data};
+        assert_int_equal(wire_msg_encode(&m, out, sizeof out, &len), 0);
+        assert_true(len <= wire_msg_bound(&m));
+    }
+    memset(&m, 0, sizeof m);
+    m.type = WIRE_T_JOIN;
+    m.u.group.group = (wire_bytes){g, sizeof g};
+    assert_int_equal(wire_msg_encode(&m, out, sizeof out, &len), 0);
+    assert_true(len <= wire_msg_bound(&m));
+    const uint32_t counts[] = {0, 1, 15, 16, 64, WIRE_MAX_PEERS};
+    for (size_t i = 0; i < NFIELDS(counts); i++) {
+        memset(&m, 0, sizeof m);
+        m.type = WIRE_T_PEERS;
+        m.u.peers.count = counts[i];
+        m.u.peers.entries = e;
+        assert_int_equal(wire_msg_encode(&m, out, sizeof out, &len), 0);
+        assert_true(len <= wire_msg_bound(&m));
+    }
+    memset(&m, 0, sizeof m);
+    m.type = WIRE_T_ACK;
+    m.u.ack.seq = UINT64_MAX;
+    assert_int_equal(wire_msg_encode(&m, out, sizeof out, &len), 0);
+    assert_true(len <= wire_msg_bound(&m));
+    memset(&m, 0, sizeof m);
+    m.type = WIRE_T_BYE;
+    m.u.bye.reason = 2;
+    assert_int_equal(wire_msg_encode(&m, out, sizeof out, &len), 0);
+    assert_true(len <= wire_msg_bound(&m));
+}
+
 static void test_msg_type_known(void **state)
 {
     (void)state;
@@ -1216,6 +1269,7 @@ int main(void)
         cmocka_unit_test(test_msg_encode_exact_bytes),
         cmocka_unit_test(test_msg_encode_rejects_out_of_range),
         cmocka_unit_test(test_msg_bounds),
+        cmocka_unit_test(test_msg_bound_holds),
         cmocka_unit_test(test_msg_type_known),
         cmocka_unit_test(test_msg_decode_valid_shapes),
         cmocka_unit_test(test_msg_decode_missing_required),
