@@ -219,7 +219,7 @@ struct node_static {
 
 /* ---- discovery -------------------------------------------------------- */
 
-#define NODE_RATE_SLOTS     256u /* sources tracked by the beacon limiter */
+#define NODE_RATE_SLOTS     64u  /* sources tracked by the beacon limiter */
 #define NODE_RATE_BEACONS   8u   /* beacons a source may send per second */
 #define NODE_EXTRA_BEACON_MS 50u /* at most one extra beacon this often */
 
