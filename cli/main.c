@@ -1,0 +1,129 @@
+/* cli/main.c: the confab command: global options and the subcommands. */
+#include "cli/cli.h"
+
+#include "node/confab.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#ifndef CONFAB_VERSION
+#define CONFAB_VERSION "unknown"
+#endif
+
+typedef struct cli_cmd {
+    const char *name;
+    int (*fn)(cli_ctx *ctx, int argc, char **argv);
+    const char *summary;
+} cli_cmd;
+
+static const cli_cmd commands[] = {
+    {"testnet", cli_cmd_testnet,
+     "run a whole network of nodes in this process and report"},
+};
+
+void cli_error(const cli_ctx *ctx, const char *fmt, ...)
+{
+    va_list ap;
+    fprintf(stderr, "%s: ", ctx->prog);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputc('\n', stderr);
+}
+
+const char *cli_paint(const cli_ctx *ctx, const char *code, const char *s,
+                      char *buf, size_t cap)
+{
+    if (ctx->color)
+        snprintf(buf, cap, "\033[%sm%s\033[0m", code, s);
+    else
+        snprintf(buf, cap, "%s", s);
+    return buf;
+}
+
+int cli_parse_u64(const char *s, uint64_t min, uint64_t max, uint64_t *out)
+{
+    if (s == NULL || *s == '\0' || *s == '-' || *s == '+')
+        return -1;
+    char *end;
+    errno = 0;
+    unsigned long long v = strtoull(s, &end, 10);
+    if (errno != 0 || *end != '\0' || v < min || v > max)
+        return -1;
+    *out = v;
+    return 0;
+}
+
+static void usage(FILE *f, const char *prog)
+{
+    fprintf(f,
+            "usage: %s [--home DIR] [--json] COMMAND [ARGS...]\n"
+            "\n"
+            "confab is a peer-to-peer messaging node: run one on each\n"
+            "machine, and they find each other on the LAN.\n"
+            "\n"
+            "commands:\n",
+            prog);
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+        fprintf(f, "  %-10s %s\n", commands[i].name, commands[i].summary);
+    fprintf(f,
+            "\n"
+            "global options:\n"
+            "  --home DIR  the node's directory (else $CONFAB_HOME, else\n"
+            "              $XDG_DATA_HOME/confab, else ~/.local/share/confab)\n"
+            "  --json      machine-readable output: one JSON object a line\n"
+            "  --help      this help; COMMAND --help for a command's\n"
+            "  --version   the version\n"
+            "\n"
+            "See confab(1) for everything, exit codes included.\n");
+}
+
+int main(int argc, char **argv)
+{
+    cli_ctx ctx;
+    memset(&ctx, 0, sizeof ctx);
+    const char *slash = argc > 0 ? strrchr(argv[0], '/') : NULL;
+    ctx.prog = slash ? slash + 1 : (argc > 0 ? argv[0] : "confab");
+    const char *nc = getenv("NO_COLOR");
+    ctx.color = isatty(STDOUT_FILENO) && (nc == NULL || *nc == '\0');
+
+    /* Global options come before the command. */
+    int i = 1;
+    for (; i < argc && argv[i][0] == '-'; i++) {
+        const char *a = argv[i];
+        if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
+            usage(stdout, ctx.prog);
+            return CLI_OK;
+        } else if (strcmp(a, "--version") == 0) {
+            printf("confab %s\n", CONFAB_VERSION);
+            return CLI_OK;
+        } else if (strcmp(a, "--json") == 0) {
+            ctx.json = true;
+        } else if (strcmp(a, "--home") == 0) {
+            if (i + 1 >= argc) {
+                cli_error(&ctx, "--home needs a directory");
+                return CLI_USAGE;
+            }
+            ctx.home = argv[++i];
+        } else if (strncmp(a, "--home=", 7) == 0) {
+            ctx.home = a + 7;
+        } else {
+            cli_error(&ctx, "unknown option '%s'; try '%s --help'", a,
+                      ctx.prog);
+            return CLI_USAGE;
+        }
+    }
+    if (i >= argc) {
+        usage(stderr, ctx.prog);
+        return CLI_USAGE;
+    }
+    for (size_t k = 0; k < sizeof commands / sizeof commands[0]; k++)
+        if (strcmp(argv[i], commands[k].name) == 0)
+            return commands[k].fn(&ctx, argc - i, argv + i);
+    cli_error(&ctx, "unknown command '%s'; try '%s --help' for the list",
+              argv[i], ctx.prog);
+    return CLI_USAGE;
+}
