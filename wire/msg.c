@@ -327,7 +327,7 @@ static uint32_t type_keys(uint64_t t)
     case WIRE_T_FRAG:
         return BIT(K_T) | BIT(K_ID) | BIT(K_OFF) | BIT(K_DATA);
     case WIRE_T_ACK:
-        return BIT(K_T) | BIT(K_SEQ);
+        return BIT(K_T) | BIT(K_SEQ) | BIT(K_ID);
     case WIRE_T_PING:
     case WIRE_T_PONG:
         return BIT(K_T) | BIT(K_N) | BIT(K_DATA);
@@ -352,6 +352,8 @@ static uint32_t type_required(uint64_t t)
     case WIRE_T_PING:
     case WIRE_T_PONG:
         return BIT(K_T) | BIT(K_N);
+    case WIRE_T_ACK: /* seq, id or both: checked after the walk */
+        return BIT(K_T);
     default:
         return type_keys(t);
     }
@@ -436,7 +438,13 @@ static int msg_fill(const fields *f, uint32_t seen, wire_msg *m)
         m->u.frag.data = f->data;
         return 0;
     case WIRE_T_ACK:
+        if (!(seen & (BIT(K_SEQ) | BIT(K_ID))))
+            return -EPROTO;
+        m->u.ack.has_seq = (seen & BIT(K_SEQ)) != 0;
         m->u.ack.seq = f->seq;
+        m->u.ack.has_id = (seen & BIT(K_ID)) != 0;
+        if (m->u.ack.has_id)
+            memcpy(m->u.ack.id, f->id, WIRE_ID_BYTES);
         return 0;
     case WIRE_T_PING:
     case WIRE_T_PONG:
@@ -614,11 +622,20 @@ int wire_msg_encode(const wire_msg *m, uint8_t *buf, size_t cap, size_t *len)
         rc = encode_frag(&w, &m->u.frag);
         break;
     case WIRE_T_ACK:
-        wire_mp_write_map(&w, 2);
+        if (!m->u.ack.has_seq && !m->u.ack.has_id)
+            return -EINVAL;
+        wire_mp_write_map(&w, 1u + (m->u.ack.has_seq != 0) +
+                                  (m->u.ack.has_id != 0));
         wire_mp_write_cstr(&w, "t");
         wire_mp_write_uint(&w, WIRE_T_ACK);
-        wire_mp_write_cstr(&w, "seq");
-        wire_mp_write_uint(&w, m->u.ack.seq);
+        if (m->u.ack.has_seq) {
+            wire_mp_write_cstr(&w, "seq");
+            wire_mp_write_uint(&w, m->u.ack.seq);
+        }
+        if (m->u.ack.has_id) {
+            wire_mp_write_cstr(&w, "id");
+            wire_mp_write_bin(&w, m->u.ack.id, WIRE_ID_BYTES);
+        }
         break;
     case WIRE_T_PING:
     case WIRE_T_PONG:
@@ -687,6 +704,8 @@ size_t wire_msg_bound(const wire_msg *m)
         return 64 + m->u.group.group.len;
     case WIRE_T_PEERS:
         return 64 + (size_t)m->u.peers.count * 58;
+    case WIRE_T_ACK:
+        return 64;
     default:
         return 64;
     }

@@ -109,8 +109,13 @@ typedef struct wire_frag {
     wire_bytes data;
 } wire_frag;
 
+/* ACK: seq acknowledges kind 0 messages cumulatively, id one message
+ * (anycast); at least one of them is present. */
 typedef struct wire_ack {
+    int has_seq;
     uint64_t seq;
+    int has_id;
+    uint8_t id[WIRE_ID_BYTES];
 } wire_ack;
 
 typedef struct wire_ping { /* PING and PONG */

@@ -325,10 +325,39 @@ static void test_msg_roundtrip_ack_bye(void **state)
     for (size_t i = 0; i < NFIELDS(seqs); i++) {
         memset(&m, 0, sizeof m);
         m.type = WIRE_T_ACK;
+        m.u.ack.has_seq = 1;
         m.u.ack.seq = seqs[i];
         roundtrip(&m, &out);
+        assert_true(out.u.ack.has_seq);
+        assert_false(out.u.ack.has_id);
         assert_true(out.u.ack.seq == seqs[i]);
     }
+    /* By id alone (an anycast), and both at once. */
+    memset(&m, 0, sizeof m);
+    m.type = WIRE_T_ACK;
+    m.u.ack.has_id = 1;
+    memset(m.u.ack.id, 0xab, WIRE_ID_BYTES);
+    roundtrip(&m, &out);
+    assert_true(out.u.ack.has_id);
+    assert_false(out.u.ack.has_seq);
+    assert_memory_equal(out.u.ack.id, m.u.ack.id, WIRE_ID_BYTES);
+    m.u.ack.has_seq = 1;
+    m.u.ack.seq = 9;
+    roundtrip(&m, &out);
+    assert_true(out.u.ack.has_id && out.u.ack.has_seq && out.u.ack.seq == 9);
+    /* Neither is no ACK at all. */
+    memset(&m, 0, sizeof m);
+    m.type = WIRE_T_ACK;
+    uint8_t small[64];
+    size_t len;
+    assert_int_equal(wire_msg_encode(&m, small, sizeof small, &len), -EINVAL);
+    static const uint8_t bare[] = {0x81, 0xa1, 't', 0x03};
+    assert_int_equal(wire_msg_decode(bare, sizeof bare, &out), -EPROTO);
+    /* An id of the wrong size is refused. */
+    static const uint8_t short_id[] = {0x82, 0xa1, 't',  0x03, 0xa2,
+                                       'i',  'd',  0xc4, 0x02, 1, 2};
+    assert_int_equal(wire_msg_decode(short_id, sizeof short_id, &out),
+                     -EPROTO);
     for (uint64_t r = 0; r <= WIRE_BYE_OTHER; r++) {
         memset(&m, 0, sizeof m);
         m.type = WIRE_T_BYE;
@@ -484,6 +513,7 @@ static void test_msg_encode_exact_bytes(void **state)
     size_t len;
     memset(&m, 0, sizeof m);
     m.type = WIRE_T_ACK;
+    m.u.ack.has_seq = 1;
     m.u.ack.seq = 300;
     assert_int_equal(wire_msg_encode(&m, buf, sizeof buf, &len), 0);
     const uint8_t ack[] = {0x82, 0xa1, 't',  0x03, 0xa3, 's',
@@ -717,6 +747,7 @@ static void test_msg_bound_holds(void **state)
     }
     memset(&m, 0, sizeof m);
     m.type = WIRE_T_ACK;
+    m.u.ack.has_seq = m.u.ack.has_id = 1;
     m.u.ack.seq = UINT64_MAX;
     assert_int_equal(wire_msg_encode(&m, out, sizeof out, &len), 0);
     assert_true(len <= wire_msg_bound(&m));

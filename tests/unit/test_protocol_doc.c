@@ -188,11 +188,25 @@ static void test_protocol_doc_ack(void **state)
     size_t len;
     wire_msg m;
     uint8_t *b = example_msg("ack", WIRE_T_ACK, &m, &len);
-    assert_true(m.u.ack.seq == 1);
+    assert_true(m.u.ack.has_seq && m.u.ack.seq == 1 && !m.u.ack.has_id);
     wire_msg e;
     memset(&e, 0, sizeof e);
     e.type = WIRE_T_ACK;
+    e.u.ack.has_seq = 1;
     e.u.ack.seq = 1;
+    assert_encodes_to(&e, b, len);
+    free(b);
+    /* The anycast ACK: by message id. */
+    b = example_msg("ack-id", WIRE_T_ACK, &m, &len);
+    uint8_t id[16];
+    for (int i = 0; i < 16; i++)
+        id[i] = (uint8_t)i;
+    assert_true(m.u.ack.has_id && !m.u.ack.has_seq);
+    assert_memory_equal(m.u.ack.id, id, 16);
+    memset(&e, 0, sizeof e);
+    e.type = WIRE_T_ACK;
+    e.u.ack.has_id = 1;
+    memcpy(e.u.ack.id, id, 16);
     assert_encodes_to(&e, b, len);
     free(b);
 }
