@@ -18,11 +18,15 @@
 /* One message the run expects to arrive, once, at one node. */
 typedef struct expect {
     uint8_t id[CONFAB_MSG_ID_BYTES];
-    unsigned from, to;
-    const char *what; /* "unicast", "broadcast" */
-    unsigned got;     /* times it arrived */
+    unsigned from, to;  /* to: UINT32_MAX for an anycast (any one member) */
+    const char *what;   /* "unicast", "broadcast", "shout", "anycast" */
+    unsigned got;       /* times it arrived */
+    unsigned at;        /* where (the last time) */
     uint64_t latency_us;
 } expect;
+
+#define ANY_MEMBER UINT32_MAX
+#define DEMO_GROUP "demo"
 
 typedef struct run {
     confab_testnet *tn;
@@ -67,9 +71,10 @@ static size_t tally(run *r)
         bool found = false;
         for (size_t k = 0; k < r->n_ex && !found; k++) {
             expect *e = &r->ex[k];
-            if (e->to == ev[i].node &&
+            if ((e->to == ev[i].node || e->to == ANY_MEMBER) &&
                 memcmp(e->id, ev[i].msg_id, CONFAB_MSG_ID_BYTES) == 0) {
                 found = true;
+                e->at = ev[i].node;
                 if (++e->got == 1)
                     e->latency_us = ev[i].at_us > ev[i].sent_us
                                         ? ev[i].at_us - ev[i].sent_us
@@ -95,6 +100,16 @@ static bool all_arrived(confab_testnet *tn, void *arg)
     return true;
 }
 
+/* Node 0 sees every odd node as a member of the demo group. */
+static bool group_ready(confab_testnet *tn, void *arg)
+{
+    run *r = arg;
+    uint8_t ids[64][CONFAB_ID_BYTES];
+    size_t want = r->n / 2;
+    return confab_group_members(confab_testnet_node(tn, 0), DEMO_GROUP, ids,
+                                64) == want;
+}
+
 static int cmp_u64(const void *a, const void *b)
 {
     uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
@@ -117,9 +132,10 @@ static void help(FILE *f)
           "Runs N nodes (default 5, at most 500) in this process, on\n"
           "127.0.0.1 only: they find each other by UDP broadcast to\n"
           "127.255.255.255 and link with Noise handshakes. Then every node\n"
-          "sends a unicast to the next one and the first node broadcasts,\n"
-          "and the command reports how long the mesh took, what arrived,\n"
-          "and how fast.\n"
+          "sends a unicast to the next one, the first node broadcasts, the\n"
+          "odd nodes join a group to which the first node shouts and sends\n"
+          "an anycast, and the command reports how long the mesh took,\n"
+          "what arrived, and how fast.\n"
           "\n"
           "  --nodes N         how many nodes\n"
           "  --seed S          derive the identities from S (a run can be\n"
@@ -315,9 +331,45 @@ int cli_cmd_testnet(cli_ctx *ctx, int argc, char **argv)
                 exit_code = CLI_FAILED;
                 goto out;
             }
+    }
+    /* Multicast and anycast: the odd nodes join a group; n0, not a member,
+     * shouts to it, then sends one anycast, which the nearest member
+     * takes. */
+    size_t group_first = r.n_ex;
+    if (r.n >= 3) {
+        for (unsigned i = 1; i < r.n; i += 2)
+            if (confab_join(confab_testnet_node(r.tn, i), DEMO_GROUP) != 0) {
+                exit_code = CLI_FAILED;
+                goto out;
+            }
+        if (confab_testnet_run_until(r.tn, group_ready, &r,
+                                     (unsigned)timeout_s * 1000u) != 0) {
+            cli_error(ctx, "the group's members were not known in time");
+            exit_code = CLI_TIMEOUT;
+            goto out;
+        }
+        uint8_t id[CONFAB_MSG_ID_BYTES];
+        const char *shout = "hello group demo, from n0";
+        rc = confab_shout(confab_testnet_node(r.tn, 0), DEMO_GROUP, shout,
+                          strlen(shout), NULL, id, NULL);
+        for (unsigned i = 1; rc == 0 && i < r.n; i += 2)
+            rc = add_expect(&r, id, 0, i, "shout");
+        const char *job = "a job for the nearest member of demo";
+        if (rc == 0)
+            rc = confab_anycast(confab_testnet_node(r.tn, 0), DEMO_GROUP, job,
+                                strlen(job), NULL, id);
+        if (rc == 0)
+            rc = add_expect(&r, id, 0, ANY_MEMBER, "anycast");
+        if (rc != 0) {
+            cli_error(ctx, "n0 could not send to the group: %s",
+                      confab_strerror(rc));
+            exit_code = CLI_FAILED;
+            goto out;
+        }
+    }
+    if (r.n >= 2)
         rc = confab_testnet_run_until(r.tn, all_arrived, &r,
                                       (unsigned)timeout_s * 1000u);
-    }
     size_t extra = tally(&r);
     size_t delivered = 0;
     uint64_t *lat = calloc(r.n_ex ? r.n_ex : 1, sizeof *lat);
@@ -350,11 +402,29 @@ int cli_cmd_testnet(cli_ctx *ctx, int argc, char **argv)
         if (show < r.n)
             printf("  ... and %u more\n", r.n - show);
         unsigned bgot = 0;
-        for (size_t k = r.n; k < r.n_ex; k++)
+        for (size_t k = r.n; k < group_first; k++)
             bgot += r.ex[k].got > 0;
         printf("\nBroadcast: n0 sends one message to everybody.\n"
-               "  %u of %u other nodes got it.\n\n",
+               "  %u of %u other nodes got it.\n",
                bgot, r.n - 1);
+        if (group_first < r.n_ex) {
+            unsigned sgot = 0, members = r.n / 2;
+            for (size_t k = group_first; k + 1 < r.n_ex; k++)
+                sgot += r.ex[k].got > 0;
+            expect *any = &r.ex[r.n_ex - 1];
+            printf("\nMulticast: the odd nodes join group \"%s\"; n0 (not a "
+                   "member) shouts to it.\n"
+                   "  %u of %u members got it; nobody else did.\n",
+                   DEMO_GROUP, sgot, members);
+            printf("\nAnycast: n0 sends one job to the group: exactly one "
+                   "member, the nearest, takes it.\n");
+            if (any->got > 0)
+                printf("  n%u took it.\n", any->at);
+            else
+                printf("  %s\n", cli_paint(ctx, "31", "nobody took it", buf,
+                                           sizeof buf));
+        }
+        printf("\n");
     }
     if (lost > 0 || rc != 0)
         exit_code = CLI_TIMEOUT;

@@ -37,6 +37,8 @@ extern "C" {
 #define CONFAB_KEY_BYTES    32u /* a secret key or the network key */
 #define CONFAB_MAX_NAME     64u /* node name, bytes */
 #define CONFAB_MAX_CT       128u /* content type, bytes */
+#define CONFAB_MAX_GROUP    64u /* group name, bytes (at least 1) */
+#define CONFAB_MAX_GROUPS   256u /* groups one node may be a member of */
 #define CONFAB_DEFAULT_MAX_MESSAGE (16u << 20) /* 16 MiB */
 
 typedef struct confab_node confab_node;
@@ -61,8 +63,11 @@ typedef enum confab_down_reason {
 
 /* Outcome of a send. */
 typedef enum confab_send_status {
-    CONFAB_SENT = 1,   /* every frame was written to the peer's socket */
-    CONFAB_FAILED = 2, /* the link was lost before it was all written */
+    CONFAB_SENT = 1,      /* every frame was written to the peer's socket */
+    CONFAB_FAILED = 2,    /* the link was lost before it was all written;
+                             for anycast: no member could take it */
+    CONFAB_DELIVERED = 3, /* the receiver acknowledged it (anycast: the
+                             member in the event's peer) */
 } confab_send_status;
 
 /* A message as received. Everything is borrowed until the callback
@@ -94,6 +99,11 @@ typedef enum confab_event_type {
     CONFAB_EV_WRITABLE = 5,
     /* A PONG answered confab_ping(). peer, token, rtt_us, data/len. */
     CONFAB_EV_PONG = 6,
+    /* A peer joined a group (by JOIN, or in the HELLO of a new link).
+     * peer, peer_name, group. */
+    CONFAB_EV_JOIN = 7,
+    /* A peer left a group. peer, peer_name, group. */
+    CONFAB_EV_LEAVE = 8,
 } confab_event_type;
 
 typedef struct confab_event {
@@ -108,6 +118,7 @@ typedef struct confab_event {
     uint64_t rtt_us;
     const uint8_t *data;
     size_t len;
+    const char *group;       /* JOIN, LEAVE; anycast outcomes */
 } confab_event;
 
 typedef void (*confab_event_cb)(confab_node *node, const confab_event *ev,
@@ -165,6 +176,13 @@ typedef struct confab_config {
     /* Boot counter announced in beacons; it must grow each time the node
      * starts. 0: the wall clock in milliseconds. */
     uint64_t boot;
+
+    /* Groups to join at start (each as confab_join() checks them). */
+    const char *const *groups;
+    size_t n_groups;
+    /* How long an anycast member has to acknowledge before the next one
+     * gets the message. 0: 2000. */
+    unsigned anycast_timeout_ms;
 
     /* Limits. 0 means the default shown. */
     size_t max_message;          /* largest body sent or accepted: 16 MiB */
@@ -277,6 +295,62 @@ __attribute__((warn_unused_result)) int
 confab_ping(confab_node *node, const uint8_t peer[CONFAB_ID_BYTES],
             const void *data, size_t len, uint64_t *token);
 
+/* ---- groups ------------------------------------------------------------ */
+
+/* Group names are UTF-8, 1 to CONFAB_MAX_GROUP bytes. */
+
+/* Joins a group: peers learn it at once (JOIN) and from the HELLO of every
+ * new link. Joining a group twice is fine. Returns 0, -EINVAL (not UTF-8
+ * or empty), -EMSGSIZE (over 64 bytes), -ENOSPC (already in
+ * CONFAB_MAX_GROUPS groups). */
+__attribute__((warn_unused_result)) int
+confab_join(confab_node *node, const char *group);
+
+/* Leaves a group. Returns 0, -ENOENT (not a member), -EINVAL. */
+__attribute__((warn_unused_result)) int
+confab_leave(confab_node *node, const char *group);
+
+/* 1 if this node is a member of group, else 0. */
+int confab_is_member(const confab_node *node, const char *group);
+
+/* The groups this node is in: fills out[0..cap) with borrowed names (valid
+ * until the next join or leave) and returns how many there are. */
+size_t confab_my_groups(const confab_node *node, const char **out,
+                        size_t cap);
+
+/* The linked peers that are members of group: fills ids[0..cap) and
+ * returns how many there are (which may exceed cap). This node itself is
+ * not counted: see confab_is_member(). */
+size_t confab_group_members(const confab_node *node, const char *group,
+                            uint8_t (*ids)[CONFAB_ID_BYTES], size_t cap);
+
+/* Every group known here (this node's and its linked peers'), each once:
+ * fills out[0..cap) with borrowed names (valid until the loop runs again)
+ * and returns how many there are. */
+size_t confab_groups(const confab_node *node, const char **out, size_t cap);
+
+/* Multicast: sends body to every linked member of group, each once; not
+ * to this node. Best effort, like confab_broadcast(). Returns 0 (also with
+ * no member), -EINVAL, -EMSGSIZE; *n_sent (may be NULL) is how many
+ * members it was queued for. */
+__attribute__((warn_unused_result)) int
+confab_shout(confab_node *node, const char *group, const void *body,
+             size_t len, const confab_send_opts *opts,
+             uint8_t msg_id[CONFAB_MSG_ID_BYTES], size_t *n_sent);
+
+/* Anycast: sends body to exactly one linked member of group, the one with
+ * the lowest smoothed round trip (ties: the smaller id; members not yet
+ * measured come last). If it does not acknowledge within
+ * anycast_timeout_ms, leaves the group or goes down, the next member gets
+ * it. A CONFAB_EV_SEND event says DELIVERED with the member that took it
+ * (ev->peer), or FAILED when none could.
+ * Returns 0; -ENOENT at once when no linked peer is a member; -EINVAL,
+ * -EMSGSIZE; -EAGAIN when too many anycasts are pending. */
+__attribute__((warn_unused_result)) int
+confab_anycast(confab_node *node, const char *group, const void *body,
+               size_t len, const confab_send_opts *opts,
+               uint8_t msg_id[CONFAB_MSG_ID_BYTES]);
+
 /* ---- peers and counters ---------------------------------------------- */
 
 typedef enum confab_peer_state {
@@ -330,6 +404,9 @@ typedef struct confab_stats {
     uint64_t beacons_own;         /* this node's own */
     uint64_t beacons_rate_limited;/* over the per-source rate */
     uint64_t peers_msgs_sent, peers_msgs_received; /* peer exchange */
+    /* groups */
+    uint64_t group_msgs_dropped;  /* for a group this node is not in */
+    uint64_t anycast_failovers;   /* an anycast moved to the next member */
 } confab_stats;
 
 void confab_node_stats(const confab_node *node, confab_stats *out);

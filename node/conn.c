@@ -15,6 +15,7 @@
 
 static void alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf);
 static void read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf);
+static void delay_chunk(node_conn *c, const uint8_t *data, size_t len);
 
 /* ---- transmit blocks -------------------------------------------------- */
 
@@ -375,6 +376,7 @@ static void conn_free(node_conn *c)
     wire_frame_decoder_free(&c->dec);
     free(c->rx_big);
     free(c->hs_rest);
+    node_conn_delay_free(c);
     node_hs_free(c->hs);
     sec_cipher_wipe(&c->tx);
     sec_cipher_wipe(&c->rx);
@@ -528,6 +530,7 @@ static node_conn *conn_new(confab_node *n, bool outbound)
     c->state = CONN_CONNECTING;
     c->t_start = c->t_rx = c->t_tx = node_now_ms(n);
     node_list_init(&c->dirty_link);
+    node_list_init(&c->delay_link);
     node_list_add_tail(&n->conns, &c->link);
     n->handshakes++;
     return c;
@@ -775,7 +778,90 @@ static void read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
         return;
     }
     n->stats.bytes_received += (uint64_t)nread;
+    if (c->peer != NULL && (c->peer->delay_ms > 0 || c->delayed_head)) {
+        delay_chunk(c, (const uint8_t *)buf->base, (size_t)nread);
+        return;
+    }
     conn_feed(c, (const uint8_t *)buf->base, (size_t)nread);
+}
+
+/* ---- added latency (a test hook) --------------------------------------- */
+
+/* A test adds latency to a link by holding what was read from it and
+ * processing it when due, in order. Both ends of a link hold, so the round
+ * trip grows by twice the delay. */
+static void arm_delay(confab_node *n)
+{
+    uint64_t due = UINT64_MAX;
+    for (node_list *e = n->delayed.next; e != &n->delayed; e = e->next) {
+        node_conn *c = node_container_of(e, node_conn, delay_link);
+        if (c->delayed_head != NULL && c->delayed_head->due < due)
+            due = c->delayed_head->due;
+    }
+    if (due == UINT64_MAX || !n->delay_timer_open)
+        return;
+    uint64_t now = node_now_ms(n);
+    uv_timer_start(&n->delay_timer, node_delay_cb, due > now ? due - now : 0,
+                   0);
+}
+
+static void delay_chunk(node_conn *c, const uint8_t *data, size_t len)
+{
+    confab_node *n = c->node;
+    node_delayed *d = malloc(sizeof *d + len);
+    if (d == NULL) {
+        node_conn_abort(c, CONFAB_DOWN_CLOSED);
+        return;
+    }
+    d->next = NULL;
+    d->due = node_now_ms(n) + c->peer->delay_ms;
+    d->len = len;
+    memcpy(d->data, data, len);
+    if (c->delayed_tail != NULL) {
+        c->delayed_tail->next = d;
+    } else {
+        c->delayed_head = d;
+        node_list_add_tail(&n->delayed, &c->delay_link);
+    }
+    c->delayed_tail = d;
+    arm_delay(n);
+}
+
+void node_conn_delay_free(node_conn *c)
+{
+    while (c->delayed_head != NULL) {
+        node_delayed *d = c->delayed_head;
+        c->delayed_head = d->next;
+        free(d);
+    }
+    c->delayed_tail = NULL;
+    if (c->delay_link.next != NULL && !node_list_empty(&c->delay_link))
+        node_list_del(&c->delay_link);
+}
+
+void node_delay_cb(uv_timer_t *t)
+{
+    confab_node *n = t->data;
+    uint64_t now = node_now_ms(n);
+    node_list *e, *next;
+    for (e = n->delayed.next; e != &n->delayed; e = next) {
+        next = e->next;
+        node_conn *c = node_container_of(e, node_conn, delay_link);
+        while (c->delayed_head != NULL && c->delayed_head->due <= now &&
+               c->state != CONN_CLOSING) {
+            node_delayed *d = c->delayed_head;
+            c->delayed_head = d->next;
+            if (c->delayed_head == NULL)
+                c->delayed_tail = NULL;
+            conn_feed(c, d->data, d->len);
+            free(d);
+        }
+        if (c->delayed_head == NULL || c->state == CONN_CLOSING) {
+            next = e->next; /* conn_feed may have changed the list */
+            node_conn_delay_free(c);
+        }
+    }
+    arm_delay(n);
 }
 
 /* ---- the tick --------------------------------------------------------- */

@@ -22,7 +22,7 @@ void node_out_free(node_out *o)
     free(o);
 }
 
-static int check_opts(const confab_send_opts *opts, size_t *ct_len)
+int node_check_opts(const confab_send_opts *opts, size_t *ct_len)
 {
     *ct_len = 0;
     if (opts == NULL || opts->content_type == NULL)
@@ -36,10 +36,13 @@ static int check_opts(const confab_send_opts *opts, size_t *ct_len)
     return 0;
 }
 
-static node_body *body_new(confab_node *n, uint8_t kind, const char *group,
-                           const confab_send_opts *opts, size_t ct_len,
-                           const void *data, size_t len)
+node_body *node_body_new(confab_node *n, uint8_t kind, const char *group,
+                         const confab_send_opts *opts, const void *data,
+                         size_t len)
 {
+    size_t ct_len = 0;
+    if (opts != NULL && opts->content_type != NULL)
+        ct_len = strlen(opts->content_type);
     node_body *b = malloc(sizeof *b + len);
     if (b == NULL)
         return NULL;
@@ -85,7 +88,7 @@ static size_t peer_queued(const node_peer *p)
 
 /* A send is accepted when the queue is empty (so any message within the
  * size limit can go) or when it fits under the bound. */
-static bool peer_has_room(const confab_node *n, const node_peer *p, size_t len)
+bool node_peer_has_room(const confab_node *n, const node_peer *p, size_t len)
 {
     size_t q = peer_queued(p);
     return q == 0 || q + len <= n->cfg.send_queue_bytes;
@@ -103,9 +106,18 @@ static void enqueue(node_peer *p, node_out *o)
         node_conn_mark_dirty(p->conn);
 }
 
-static bool peer_linked(const node_peer *p)
+bool node_peer_linked(const node_peer *p)
 {
     return (p->conn != NULL && p->conn->state == CONN_UP) || p->switching;
+}
+
+int node_enqueue(node_peer *p, node_body *b, uint64_t seq, bool report)
+{
+    node_out *o = out_new(b, seq, report);
+    if (o == NULL)
+        return -ENOMEM;
+    enqueue(p, o);
+    return 0;
 }
 
 /* ---- sending ---------------------------------------------------------- */
@@ -119,7 +131,7 @@ int confab_send(confab_node *n, const uint8_t to[CONFAB_ID_BYTES],
         return -EINVAL;
     if (n->state != NODE_RUNNING)
         return -EPROTO;
-    int rc = check_opts(opts, &ct_len);
+    int rc = node_check_opts(opts, &ct_len);
     if (rc != 0)
         return rc;
     if (len > n->cfg.max_message)
@@ -127,16 +139,16 @@ int confab_send(confab_node *n, const uint8_t to[CONFAB_ID_BYTES],
     node_peer *p = node_peer_find(n, to);
     if (p == NULL)
         return -ESRCH;
-    if (!peer_linked(p))
+    if (!node_peer_linked(p))
         return -ENOTCONN;
     if (len > p->max_body)
         return -EMSGSIZE;
-    if (!peer_has_room(n, p, len)) {
+    if (!node_peer_has_room(n, p, len)) {
         p->want_writable = true;
         n->stats.sends_refused_full++;
         return -EAGAIN;
     }
-    node_body *b = body_new(n, WIRE_K_UNICAST, NULL, opts, ct_len, body, len);
+    node_body *b = node_body_new(n, WIRE_K_UNICAST, NULL, opts, body, len);
     if (b == NULL)
         return -ENOMEM;
     node_out *o = out_new(b, p->seq_unicast + 1, true);
@@ -160,21 +172,20 @@ int confab_broadcast(confab_node *n, const void *body, size_t len,
         return -EINVAL;
     if (n->state != NODE_RUNNING)
         return -EPROTO;
-    int rc = check_opts(opts, &ct_len);
+    int rc = node_check_opts(opts, &ct_len);
     if (rc != 0)
         return rc;
     if (len > n->cfg.max_message)
         return -EMSGSIZE;
-    node_body *b =
-        body_new(n, WIRE_K_BROADCAST, NULL, opts, ct_len, body, len);
+    node_body *b = node_body_new(n, WIRE_K_BROADCAST, NULL, opts, body, len);
     if (b == NULL)
         return -ENOMEM;
     b->refs = 1; /* held by this call until the loop ends */
     for (size_t i = 0; i < n->peers_cap; i++) {
         node_peer *p = n->peers[i];
-        if (p == NULL || !peer_linked(p) || len > p->max_body)
+        if (p == NULL || !node_peer_linked(p) || len > p->max_body)
             continue;
-        if (!peer_has_room(n, p, len)) {
+        if (!node_peer_has_room(n, p, len)) {
             p->want_writable = true;
             n->stats.sends_refused_full++;
             continue;
@@ -333,6 +344,13 @@ static void deliver(node_conn *c, const wire_data *d, const char *group,
 {
     confab_node *n = c->node;
     node_peer *p = c->peer;
+    /* A group message for a group we are not in (we left, and the sender
+     * did not know yet) is dropped: non-members never see one. */
+    if ((d->kind == WIRE_K_GROUP || d->kind == WIRE_K_ANYCAST) &&
+        (group == NULL || !confab_is_member(n, group))) {
+        n->stats.group_msgs_dropped++;
+        return;
+    }
     confab_message msg;
     memcpy(msg.id, d->id, sizeof msg.id);
     msg.from = p->id;
@@ -353,6 +371,15 @@ static void deliver(node_conn *c, const wire_data *d, const char *group,
     ev.peer_name = p->name;
     ev.message = &msg;
     node_emit(n, &ev);
+    if (d->kind == WIRE_K_ANYCAST && c->state == CONN_UP) {
+        /* The member that takes an anycast says so, by id. */
+        wire_msg ack;
+        memset(&ack, 0, sizeof ack);
+        ack.type = WIRE_T_ACK;
+        ack.u.ack.has_id = 1;
+        memcpy(ack.u.ack.id, d->id, WIRE_ID_BYTES);
+        (void)node_conn_send_ctl(c, &ack);
+    }
 }
 
 static int on_data(node_conn *c, const wire_data *d)
@@ -419,10 +446,12 @@ int node_data_on_msg(node_conn *c, const wire_msg *m)
         return node_peer_on_ping(c, m);
     case WIRE_T_PEERS:
         return node_pex_on_peers(c, m);
+    case WIRE_T_ACK:
+    case WIRE_T_JOIN:
+    case WIRE_T_LEAVE:
+        return node_groups_on_msg(c, m);
     default:
-        /* ACK, JOIN, LEAVE: for features that build on links; and
-         * types this version does not know, which the protocol says to
-         * ignore. */
+        /* Types this version does not know: the protocol says ignore. */
         return 0;
     }
 }

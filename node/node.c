@@ -127,20 +127,6 @@ const char *confab_strerror(int err)
 
 /* ---- creation --------------------------------------------------------- */
 
-static int encode_hello(confab_node *n)
-{
-    wire_hello h;
-    memset(&h, 0, sizeof h);
-    h.version = WIRE_VERSION;
-    h.name.ptr = (const uint8_t *)n->name;
-    h.name.len = (uint32_t)strlen(n->name);
-    h.port = n->port;
-    h.boot = n->boot;
-    h.max = n->cfg.max_message;
-    h.ngroups = 0;
-    return wire_hello_encode(&h, n->hello, sizeof n->hello, &n->hello_len);
-}
-
 static int parse_static(node_static *s, const char *hp)
 {
     size_t len = strlen(hp);
@@ -204,6 +190,8 @@ int confab_node_new(uv_loop_t *loop, const confab_config *config,
     n->cfg = *config;
     node_list_init(&n->conns);
     node_list_init(&n->dirty);
+    node_list_init(&n->anycasts);
+    node_list_init(&n->delayed);
 
     confab_config *c = &n->cfg;
     if (c->max_message == 0)
@@ -302,6 +290,19 @@ int confab_node_new(uv_loop_t *loop, const confab_config *config,
     }
     c->static_peers = NULL;
 
+    for (size_t i = 0; i < c->n_groups; i++) {
+        rc = c->groups[i] ? confab_join(n, c->groups[i]) : -EINVAL;
+        if (rc != 0) {
+            node_log(n, CONFAB_LOG_ERROR,
+                     "group '%s' cannot be joined: a group name is 1 to %u "
+                     "bytes of UTF-8, and a node is in at most %u groups",
+                     c->groups[i] ? c->groups[i] : "(null)", WIRE_MAX_GROUP,
+                     WIRE_MAX_GROUPS);
+            goto fail;
+        }
+    }
+    c->groups = NULL;
+
     n->peers_cap = 16;
     n->peers = calloc(n->peers_cap, sizeof *n->peers);
     n->rxbuf = malloc(WIRE_MAX_FRAME + 1);
@@ -347,6 +348,7 @@ static void tick_cb(uv_timer_t *t)
             node_peer_tick(n, n->peers[i], now);
     node_statics_tick(n, now);
     node_pex_flush(n);
+    node_groups_tick(n, now);
     /* Write what the tick queued now (pings, a batch of PEERS to every
      * peer) rather than on the next turn: every node's tick fires in the
      * same turn, and a hundred nodes' batches at once would all wait in
@@ -425,7 +427,7 @@ int confab_node_start(confab_node *n)
     n->port = ntohs(bound.ss_family == AF_INET6
                         ? ((struct sockaddr_in6 *)&bound)->sin6_port
                         : ((struct sockaddr_in *)&bound)->sin_port);
-    rc = encode_hello(n);
+    rc = node_hello_encode(n);
     if (rc != 0)
         return rc;
 
@@ -435,6 +437,10 @@ int confab_node_start(confab_node *n)
     uv_idle_init(n->loop, &n->flusher);
     n->flusher.data = n;
     n->open_handles++;
+    uv_timer_init(n->loop, &n->delay_timer);
+    n->delay_timer.data = n;
+    n->open_handles++;
+    n->delay_timer_open = true;
     n->tick_ms = clamp_tick(&n->cfg);
     uv_timer_start(&n->tick, tick_cb, n->tick_ms, n->tick_ms);
     n->state = NODE_RUNNING;
@@ -445,6 +451,8 @@ int confab_node_start(confab_node *n)
         n->listening = false;
         uv_close((uv_handle_t *)&n->tick, on_handle_close);
         uv_close((uv_handle_t *)&n->flusher, on_handle_close);
+        uv_close((uv_handle_t *)&n->delay_timer, on_handle_close);
+        n->delay_timer_open = false;
         n->state = NODE_STOPPED;
         return rc;
     }
@@ -570,6 +578,7 @@ int confab_node_stop(confab_node *n, confab_stop_cb cb, void *user)
         else if (c->state != CONN_CLOSING)
             node_conn_abort(c, CONFAB_DOWN_STOPPING);
     }
+    node_groups_stop(n);
     for (size_t i = 0; i < n->peers_cap; i++)
         if (n->peers[i] != NULL)
             node_data_fail_queue(n, n->peers[i]);
@@ -579,6 +588,10 @@ int confab_node_stop(confab_node *n, confab_stop_cb cb, void *user)
     uv_timer_start(&n->tick, stop_grace_cb, NODE_STOP_GRACE_MS, 0);
     uv_idle_stop(&n->flusher);
     uv_close((uv_handle_t *)&n->flusher, on_handle_close);
+    if (n->delay_timer_open) {
+        uv_close((uv_handle_t *)&n->delay_timer, on_handle_close);
+        n->delay_timer_open = false;
+    }
     /* If every link is already gone, finish now. */
     if (node_list_empty(&n->conns))
         stop_grace_cb(&n->tick);
@@ -600,6 +613,7 @@ void confab_node_free(confab_node *n)
 {
     if (n == NULL)
         return;
+    node_groups_free(n);
     node_peers_free(n);
     node_txbuf_free_all(n);
     free(n->statics);

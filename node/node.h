@@ -119,6 +119,14 @@ typedef struct node_peer node_peer;
 typedef struct node_static node_static;
 typedef struct node_hs node_hs;
 
+/* Bytes read from a link whose processing a test delays (testnet.c). */
+typedef struct node_delayed {
+    struct node_delayed *next;
+    uint64_t due; /* loop ms */
+    size_t len;
+    uint8_t data[];
+} node_delayed;
+
 typedef struct node_conn {
     uv_tcp_t tcp;              /* tcp.data = this */
     confab_node *node;
@@ -147,6 +155,8 @@ typedef struct node_conn {
     uv_shutdown_t shutdown_req;
     bool shutting_down;
     bool paused;               /* cut by a test: neither read nor written */
+    node_delayed *delayed_head, *delayed_tail; /* a test's added latency */
+    node_list delay_link;      /* in node->delayed while it has some */
     /* transmit */
     node_txbuf *tx_head, *tx_tail; /* filled, not yet handed to libuv */
     size_t tx_pending;         /* bytes in tx_head.. */
@@ -198,9 +208,24 @@ struct node_peer {
     uint64_t ping_sent_ms;    /* loop time of the last liveness ping */
     uint64_t srtt_us, rttvar_us;
     node_user_ping user_pings[NODE_USER_PINGS];
+    /* groups it is a member of (as it told us), names owned */
+    char **groups;
+    uint16_t n_groups, cap_groups;
+    /* a test's added latency: its bytes are processed this late */
+    unsigned delay_ms;
     /* counters */
     uint64_t msgs_sent, msgs_received, bytes_sent, bytes_received;
 };
+
+/* An anycast waiting for a member to acknowledge it (groups.c). */
+typedef struct node_anycast {
+    node_list link;            /* in node->anycasts */
+    node_body *body;           /* kind WIRE_K_ANYCAST, group set */
+    node_peer *member;         /* the member that has it now */
+    uint64_t deadline;         /* loop ms: then the next member */
+    node_peer **tried;         /* members that had it */
+    size_t n_tried, cap_tried;
+} node_anycast;
 
 /* A configured static peer: dialed whether or not discovery finds it. */
 struct node_static {
@@ -269,9 +294,18 @@ struct confab_node {
     void *stop_user;
     uint16_t port;
     uint64_t boot;
-    /* HELLO payload, encoded once */
-    uint8_t hello[512];
+    /* HELLO payload, encoded again when the groups change */
+    uint8_t *hello;
     size_t hello_len;
+    /* groups this node is a member of, names owned */
+    char **groups;
+    size_t n_groups;
+    node_list anycasts;         /* pending anycasts */
+    size_t n_anycasts;
+    /* test hook: links whose reading a test delays */
+    uv_timer_t delay_timer;
+    bool delay_timer_open;
+    node_list delayed;
     /* peers: open addressing by id */
     node_peer **peers;
     size_t peers_cap, peers_len;
@@ -443,7 +477,39 @@ void node_pex_flush(confab_node *n);
 int node_pex_on_peers(node_conn *c, const wire_msg *m);
 void node_pex_forget(confab_node *n, node_peer *p);
 
+/* groups.c */
+/* Encodes the HELLO from the name, port and groups. */
+int node_hello_encode(confab_node *n);
+/* The groups a peer's HELLO lists replace what we knew of it. */
+int node_groups_from_hello(confab_node *n, node_peer *p, const wire_hello *h);
+int node_groups_on_msg(node_conn *c, const wire_msg *m);
+/* A peer went down: its anycasts go to the next member. */
+void node_groups_peer_down(confab_node *n, node_peer *p);
+void node_groups_tick(confab_node *n, uint64_t now);
+/* Ends every pending anycast (the node stops): FAILED. */
+void node_groups_stop(confab_node *n);
+void node_groups_free(confab_node *n);
+void node_peer_groups_free(node_peer *p);
+bool node_peer_in_group(const node_peer *p, const char *group);
+int node_groups_check_name(const char *group, size_t *len);
+
+/* Test hook: delays processing what peer sends (read side). */
+int node_set_peer_delay(confab_node *n, const uint8_t id[WIRE_NODE_ID_BYTES],
+                        unsigned ms);
+void node_conn_delay_free(node_conn *c);
+void node_delay_cb(uv_timer_t *t);
+
 /* data.c */
+/* Makes a message body (id, timestamp, kind, group, content type). */
+node_body *node_body_new(confab_node *n, uint8_t kind, const char *group,
+                         const confab_send_opts *opts, const void *data,
+                         size_t len);
+/* Validates the send options; sets the content type's length. */
+int node_check_opts(const confab_send_opts *opts, size_t *ct_len);
+/* Queues body for p (taking a reference). Returns 0 or -ENOMEM. */
+int node_enqueue(node_peer *p, node_body *b, uint64_t seq, bool report);
+bool node_peer_linked(const node_peer *p);
+bool node_peer_has_room(const confab_node *n, const node_peer *p, size_t len);
 /* Frames the next part of the data lane of c's peer into c's transmit
  * blocks, within the window. */
 void node_data_fill(node_conn *c);

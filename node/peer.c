@@ -89,6 +89,7 @@ void node_peers_free(confab_node *n)
             node_out_free(o);
         }
         node_pex_forget(n, p);
+        node_peer_groups_free(p);
         free(p);
     }
     free(n->peers);
@@ -142,6 +143,7 @@ static void peer_down(confab_node *n, node_peer *p, confab_down_reason why)
     node_log(n, CONFAB_LOG_INFO, "peer %s (%s) down", sid, p->name);
     emit_peer(n, p, CONFAB_EV_PEER_DOWN, why);
     node_data_fail_queue(n, p);
+    node_groups_peer_down(n, p);
     if (p->redial && p->has_addr && n->state == NODE_RUNNING) {
         p->backoff_ms = 0;
         node_backoff_next(n, &p->backoff_ms, &p->next_dial, node_now_ms(n));
@@ -250,6 +252,9 @@ int node_peer_established(node_conn *c, const wire_hello *h)
         }
         node_data_relink(p);
         node_pex_peer_up(n, p);
+        int rc = node_groups_from_hello(n, p, h);
+        if (rc != 0)
+            return rc;
     } else {
         n->stats.duplicate_links++;
         node_conn *old = p->conn;
@@ -639,5 +644,15 @@ int node_reset_peer(confab_node *n, const uint8_t id[WIRE_NODE_ID_BYTES])
     if (p == NULL || p->conn == NULL)
         return -ENOTCONN;
     node_conn_reset(p->conn);
+    return 0;
+}
+
+int node_set_peer_delay(confab_node *n, const uint8_t id[WIRE_NODE_ID_BYTES],
+                        unsigned ms)
+{
+    node_peer *p = node_peer_get(n, id);
+    if (p == NULL)
+        return -ENOMEM;
+    p->delay_ms = ms;
     return 0;
 }

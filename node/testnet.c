@@ -22,6 +22,8 @@ typedef struct tn_member {
     uint16_t port;
     bool own_key;
     uint8_t key[CONFAB_KEY_BYTES];
+    char **groups; /* joined at every start */
+    size_t n_groups;
     char **statics;
     size_t n_statics;
 } tn_member;
@@ -36,6 +38,7 @@ struct confab_testnet {
     uv_timer_t deadline;
     bool deadline_init;
     uint16_t discovery_port;
+    unsigned *latency; /* n * n: ms added between i and j */
 };
 
 static const char *const loopback_broadcast[] = {"127.255.255.255"};
@@ -72,6 +75,8 @@ static void record(confab_testnet *tn, unsigned node, const confab_event *ev)
         memcpy(r->msg_id, ev->msg_id, CONFAB_MSG_ID_BYTES);
     r->token = ev->token;
     r->rtt_us = ev->rtt_us;
+    if (ev->group != NULL)
+        snprintf(r->group, sizeof r->group, "%s", ev->group);
     r->at_us = node_clock_us(tn->m[node].node);
     const confab_message *msg = ev->message;
     if (msg != NULL) {
@@ -189,6 +194,8 @@ static int member_create(confab_testnet *tn, tn_member *m)
     c.user = m;
     if (m->own_key)
         c.network_key = m->key;
+    c.groups = (const char *const *)m->groups;
+    c.n_groups = m->n_groups;
     /* Beacons stay on this host: loopback broadcast, a port of our own. */
     c.discovery = tn->cfg.discovery;
     c.discovery_port = tn->discovery_port;
@@ -198,6 +205,11 @@ static int member_create(confab_testnet *tn, tn_member *m)
     int rc = confab_node_new(tn->loop, &c, &m->node);
     if (rc == 0)
         memcpy(m->id, confab_node_id(m->node), CONFAB_ID_BYTES);
+    /* Latency set on its links holds across restarts. */
+    for (unsigned j = 0; rc == 0 && tn->latency && j < tn->n; j++)
+        if (tn->latency[m->index * tn->n + j] != 0)
+            rc = node_set_peer_delay(m->node, tn->m[j].id,
+                                     tn->latency[m->index * tn->n + j]);
     return rc;
 }
 
@@ -287,6 +299,33 @@ int confab_testnet_set_network_key(confab_testnet *tn, unsigned i,
     tn_member *m = &tn->m[i];
     memcpy(m->key, key, CONFAB_KEY_BYTES);
     m->own_key = true;
+    confab_node_free(m->node);
+    m->node = NULL;
+    return member_create(tn, m);
+}
+
+int confab_testnet_set_groups(confab_testnet *tn, unsigned i,
+                              const char *const *groups, size_t n)
+{
+    if (i >= tn->n)
+        return -EINVAL;
+    tn_member *m = &tn->m[i];
+    for (size_t k = 0; k < m->n_groups; k++)
+        free(m->groups[k]);
+    free(m->groups);
+    m->groups = NULL;
+    m->n_groups = 0;
+    if (n > 0 && (m->groups = calloc(n, sizeof *m->groups)) == NULL)
+        return -ENOMEM;
+    for (size_t k = 0; k < n; k++) {
+        size_t len = strlen(groups[k]) + 1;
+        if ((m->groups[k] = malloc(len)) == NULL)
+            return -ENOMEM;
+        memcpy(m->groups[k], groups[k], len);
+        m->n_groups++;
+    }
+    if (m->running)
+        return 0; /* used at its next start */
     confab_node_free(m->node);
     m->node = NULL;
     return member_create(tn, m);
@@ -446,6 +485,22 @@ void confab_testnet_heal(confab_testnet *tn, unsigned i, unsigned j)
         (void)node_block_peer(tn->m[j].node, tn->m[i].id, 0);
 }
 
+int confab_testnet_set_latency(confab_testnet *tn, unsigned i, unsigned j,
+                               unsigned ms)
+{
+    if (i >= tn->n || j >= tn->n || i == j)
+        return -EINVAL;
+    if (tn->latency == NULL &&
+        (tn->latency = calloc((size_t)tn->n * tn->n, sizeof *tn->latency)) ==
+            NULL)
+        return -ENOMEM;
+    tn->latency[i * tn->n + j] = tn->latency[j * tn->n + i] = ms;
+    int rc = node_set_peer_delay(tn->m[i].node, tn->m[j].id, ms);
+    if (rc == 0)
+        rc = node_set_peer_delay(tn->m[j].node, tn->m[i].id, ms);
+    return rc;
+}
+
 int confab_testnet_drop(confab_testnet *tn, unsigned i, unsigned j)
 {
     if (i >= tn->n || j >= tn->n || !tn->m[i].running)
@@ -534,9 +589,13 @@ int confab_testnet_free(confab_testnet *tn)
         for (size_t k = 0; k < m->n_statics; k++)
             free(m->statics[k]);
         free(m->statics);
+        for (size_t k = 0; k < m->n_groups; k++)
+            free(m->groups[k]);
+        free(m->groups);
         sodium_memzero(m->sk, sizeof m->sk);
     }
     confab_testnet_clear_events(tn);
+    free(tn->latency);
     free(tn->ev);
     free(tn->m);
     free(tn);

@@ -77,6 +77,12 @@ __attribute__((warn_unused_result)) int
 confab_testnet_set_network_key(confab_testnet *tn, unsigned i,
                                const uint8_t key[CONFAB_KEY_BYTES]);
 
+/* Node i joins these groups (copied) whenever it starts, as a node
+ * configured with them does: before the network starts, or before a
+ * restart_node(). Returns 0, -EINVAL or -ENOMEM. */
+int confab_testnet_set_groups(confab_testnet *tn, unsigned i,
+                              const char *const *groups, size_t n);
+
 /* Starts every node. Returns 0 or the first node's error. */
 __attribute__((warn_unused_result)) int confab_testnet_start(confab_testnet *tn);
 
@@ -127,6 +133,11 @@ uint16_t confab_testnet_discovery_port(const confab_testnet *tn);
 /* Resets i's connection to j at once (TCP RST), as a crash of the link
  * would. Returns 0 or -ENOTCONN. */
 int confab_testnet_drop(confab_testnet *tn, unsigned i, unsigned j);
+/* Adds latency to the link between i and j: what each reads from the
+ * other is processed ms later (so the round trip grows by 2 * ms). 0 takes
+ * it away. Holds across reconnects. Returns 0 or -ENOMEM. */
+int confab_testnet_set_latency(confab_testnet *tn, unsigned i, unsigned j,
+                               unsigned ms);
 /* Stops node i (asynchronously; it says BYE). restart starts it again
  * with the same identity and port. */
 int confab_testnet_stop_node(confab_testnet *tn, unsigned i);

@@ -28,6 +28,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
 #include <sys/wait.h>
@@ -65,6 +66,7 @@ typedef struct bench_result {
     double secs;      /* MODE_TPUT: first send to "done" */
     double median_us; /* MODE_RTT */
     double p99_us;
+    double tx_cpu, rx_cpu; /* CPU seconds of the sender and the receiver */
 } bench_result;
 
 static uint8_t payload[MAX_SIZE]; /* what every sender sends */
@@ -152,6 +154,12 @@ static uint64_t get_u64(const uint8_t *p)
     return v;
 }
 
+static double cpu_secs(const struct rusage *ru)
+{
+    return (double)ru->ru_utime.tv_sec + (double)ru->ru_stime.tv_sec +
+           ((double)ru->ru_utime.tv_usec + (double)ru->ru_stime.tv_usec) / 1e6;
+}
+
 /* ---- the child process ------------------------------------------------ */
 
 typedef struct child {
@@ -232,9 +240,9 @@ static int write_port(int fd, uint16_t port)
 }
 
 /* Reaps the child: waits for it to exit on its own (unless kill_now),
- * kills it once the wait passes its deadline. Returns 0 only if it exited
- * with status 0 by itself. */
-static int child_reap(child *ch, bool kill_now)
+ * kills it once the wait passes its deadline; *cpu is the CPU time it
+ * used. Returns 0 only if it exited with status 0 by itself. */
+static int child_reap(child *ch, bool kill_now, double *cpu)
 {
     bool killed = false;
     uint64_t deadline = now_ns() + (uint64_t)REAP_WAIT_MS * 1000000u;
@@ -262,12 +270,15 @@ static int child_reap(child *ch, bool kill_now)
         killed = true;
     }
     int st = 0;
+    struct rusage ru;
+    memset(&ru, 0, sizeof ru);
     pid_t w;
     do
-        w = waitpid(ch->pid, &st, 0);
+        w = wait4(ch->pid, &st, 0, &ru);
     while (w < 0 && errno == EINTR);
     close(ch->fd);
     ch->fd = -1;
+    *cpu = cpu_secs(&ru);
     if (w != ch->pid || killed)
         return -ECHILD;
     if (!WIFEXITED(st) || WEXITSTATUS(st) != 0) {
@@ -304,6 +315,7 @@ static void bn_timer_closed(uv_handle_t *h)
 {
     bench_node *b = h->data;
     b->timer_closed = true;
+    uv_stop(&b->loop);
 }
 
 static void bn_stopped(confab_node *node, void *user)
@@ -328,6 +340,7 @@ static void bn_finish(bench_node *b, int err, const char *why)
     if (confab_node_stop(b->node, bn_stopped, b) != 0) {
         b->err = ERR_NO_STOP;
         b->stop_late = true;
+        uv_stop(&b->loop);
     }
 }
 
@@ -342,6 +355,7 @@ static void bn_deadline_cb(uv_timer_t *t)
     fprintf(stderr, "bench: %s: the node did not stop in time\n", b->who);
     b->err = ERR_NO_STOP;
     b->stop_late = true;
+    uv_stop(&b->loop);
 }
 
 static int bn_init(bench_node *b, const char *who, confab_config *c)
@@ -374,8 +388,9 @@ static int bn_init(bench_node *b, const char *who, confab_config *c)
  * work: node/node.c node_conn_mark_dirty() restarts the node's flusher
  * idle handle when a write completes after confab_node_stop() closed that
  * handle, which leaves libuv's count of active handles one too high, so
- * uv_run(UV_RUN_DEFAULT) would never return. Returns the case's result
- * (ERR_NO_STOP if the node could not be stopped). */
+ * uv_run() would never return by itself: the stop callback ends it with
+ * uv_stop() instead (through the close of the deadline timer). Returns the
+ * case's result (ERR_NO_STOP if the node could not be stopped). */
 static int bn_run(bench_node *b, int (*started)(bench_node *b))
 {
     int rc = confab_node_start(b->node);
@@ -385,7 +400,7 @@ static int bn_run(bench_node *b, int (*started)(bench_node *b))
     if (rc != 0)
         bn_finish(b, rc, "cannot start");
     while (!(b->stopped && b->timer_closed) && !b->stop_late)
-        uv_run(&b->loop, UV_RUN_ONCE);
+        uv_run(&b->loop, UV_RUN_DEFAULT);
     if (b->stop_late)
         return ERR_NO_STOP;
     confab_node_free(b->node);
@@ -939,9 +954,14 @@ static void run_case(const bench_case *bc, const char *what, child_main cm,
     if (rc != 0)
         fprintf(stderr, "bench: no port from the receiver: %s\n",
                 strerror(-rc));
-    else
+    else {
+        struct rusage a, b;
+        getrusage(RUSAGE_SELF, &a);
         rc = pm(bc, port, r);
-    int crc = child_reap(&ch, rc != 0);
+        getrusage(RUSAGE_SELF, &b);
+        r->tx_cpu = cpu_secs(&b) - cpu_secs(&a);
+    }
+    int crc = child_reap(&ch, rc != 0, &r->rx_cpu);
     if (rc == ERR_NO_STOP) {
         /* The node's loop cannot be released: nothing more can run. */
         fprintf(stderr, "bench: %s, %s: FAILED, giving up\n", bc->label, what);
@@ -1055,6 +1075,8 @@ int main(int argc, char **argv)
             if (both)
                 snprintf(ratio, sizeof ratio, "%.2f",
                          raw[i].secs / conf[i].secs);
+            if (bc->size == 1024 && !conf[i].ok)
+                t1k = "FAILED";
             if (bc->size == 1024 && conf[i].ok) {
                 r1k = (double)bc->n / conf[i].secs;
                 t1k = r1k >= TARGET_1K_MSGS ? "met" : "MISSED";
@@ -1064,6 +1086,8 @@ int main(int argc, char **argv)
         } else {
             fmt_rtt(c, sizeof c, &conf[i]);
             fmt_rtt(w, sizeof w, &raw[i]);
+            if (!both)
+                trtt = "FAILED";
             if (both) {
                 rrtt = conf[i].median_us / raw[i].median_us;
                 snprintf(ratio, sizeof ratio, "%.2f", rrtt);
@@ -1075,6 +1099,20 @@ int main(int argc, char **argv)
     }
     printf("ratio: confab / raw for throughput, confab median / raw median "
            "for the round trip; MB = 10^6 body bytes\n");
+    /* CPU time per message says what the wall clock cannot on a busy
+     * machine: which side is the bottleneck, and by how much. */
+    printf("CPU per message, sender + receiver:\n");
+    for (size_t i = 0; i < N_CASES; i++) {
+        const bench_case *bc = &cases[i];
+        /* Not for the round trip: the kernel samples CPU time at its tick,
+         * which says little about a process that mostly sleeps. */
+        if (!run[i] || !conf[i].ok || !raw[i].ok || bc->mode != MODE_TPUT)
+            continue;
+        double n = (double)bc->n;
+        printf("  %-17s confab %.2f + %.2f us   raw %.2f + %.2f us\n",
+               bc->label, conf[i].tx_cpu / n * 1e6, conf[i].rx_cpu / n * 1e6,
+               raw[i].tx_cpu / n * 1e6, raw[i].rx_cpu / n * 1e6);
+    }
     char v[32];
     fmt_count(v, sizeof v, round_u64(r1k));
     printf("target unicast 1 KiB >= 400,000 msg/s: %s (%s msg/s)\n", t1k, v);

@@ -28,9 +28,10 @@ class TestnetCli(unittest.TestCase):
         self.assertEqual(s["nodes"], 50)
         self.assertEqual(s["lost"], 0)
         self.assertEqual(s["duplicates"], 0)
-        # 50 unicasts and a broadcast to 49.
-        self.assertEqual(s["sent"], 99)
-        self.assertEqual(s["delivered"], 99)
+        # 50 unicasts, a broadcast to 49, a shout to the 25 odd nodes and
+        # one anycast.
+        self.assertEqual(s["sent"], 125)
+        self.assertEqual(s["delivered"], 125)
         self.assertGreater(s["mesh_ms"], 0)
         self.assertLessEqual(s["p50_us"], s["p99_us"])
 
@@ -48,6 +49,8 @@ class TestnetCli(unittest.TestCase):
         self.assertEqual(p.returncode, 0, p.stderr)
         self.assertIn("full mesh after", p.stdout)
         self.assertIn("every message arrived exactly once", p.stdout)
+        self.assertIn("2 of 2 members got it", p.stdout)
+        self.assertRegex(p.stdout, r"n[13] took it")
         self.assertNotIn("\033[", p.stdout, "no colour when not a terminal")
 
     def test_usage_errors(self):
