@@ -1,0 +1,131 @@
+/* wire/ctl.h: the control protocol's codec (docs/PROTOCOL.md section 11).
+ *
+ * The `confab` command talks to a running node over a Unix socket with the
+ * same frames as links (section 2), unencrypted. A control message is one
+ * msgpack map. One longer than a frame spans several: every frame of
+ * exactly WIRE_MAX_FRAME bytes says that another follows, and the message
+ * ends with the first shorter frame (possibly empty).
+ *
+ * Reading: a wire_ctl_reader collects the frames of one message, within a
+ * limit checked before anything is buffered, then checks the map
+ * (wire_mp_check, depth WIRE_CTL_MAX_DEPTH). Fields are then looked up by
+ * key without allocating; str and bin values are borrowed.
+ *
+ * Writing: a wire_ctl_builder makes a map in a growing buffer (this side
+ * trusts itself), then wire_ctl_frames() cuts it into frames. */
+#ifndef CONFAB_WIRE_CTL_H
+#define CONFAB_WIRE_CTL_H
+
+#include "wire/frame.h"
+#include "wire/mp.h"
+#include "wire/msg.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define WIRE_CTL_MAX_DEPTH 5u /* a reply: map > array > map > array > bin */
+
+/* ---- reading ---------------------------------------------------------- */
+
+/* Collects the frames of control messages from a stream. */
+typedef struct wire_ctl_reader {
+    wire_frame_decoder dec;
+    size_t limit;   /* largest message accepted, bytes */
+    uint8_t *buf;   /* the message so far */
+    size_t len, cap;
+    int error;      /* sticky */
+} wire_ctl_reader;
+
+/* limit: the largest whole message accepted (a frame's worth at least). */
+void wire_ctl_reader_init(wire_ctl_reader *r, size_t limit);
+void wire_ctl_reader_free(wire_ctl_reader *r);
+
+/* Feeds bytes of the stream (as wire_frame_decode does: advances *data,
+ * decreases *len). Returns 1 when a whole message is ready in *msg/*msg_len
+ * (borrowed until the next call), 0 when the bytes are used up, -EPROTO
+ * (bad frames, a message over the limit: the limit is checked as each
+ * frame arrives, before it is kept), or -ENOMEM. Sticky on error. The
+ * message is not checked yet: use wire_ctl_parse(). */
+__attribute__((warn_unused_result)) int
+wire_ctl_read(wire_ctl_reader *r, const uint8_t **data, size_t *len,
+              const uint8_t **msg, size_t *msg_len);
+
+/* A checked control map. */
+typedef struct wire_ctl_map {
+    const uint8_t *buf; /* the map's bytes */
+    size_t len;
+    uint32_t count;     /* entries */
+} wire_ctl_map;
+
+/* Checks that buf[0..len) is exactly one msgpack map, nested at most
+ * WIRE_CTL_MAX_DEPTH deep, with str keys and no key twice. Returns 0 or
+ * -EPROTO. */
+__attribute__((warn_unused_result)) int
+wire_ctl_parse(const uint8_t *buf, size_t len, wire_ctl_map *m);
+
+/* Looks key up in m. Each returns 0 and the value, -ENOENT when the key is
+ * absent (or, for the _opt readers of nil, nil), or -EPROTO when it has
+ * another type or is out of range. Strings must be valid UTF-8. */
+int wire_ctl_get_uint(const wire_ctl_map *m, const char *key, uint64_t *v);
+int wire_ctl_get_bool(const wire_ctl_map *m, const char *key, int *v);
+int wire_ctl_get_str(const wire_ctl_map *m, const char *key, wire_bytes *v);
+int wire_ctl_get_bin(const wire_ctl_map *m, const char *key, wire_bytes *v);
+/* A nested map. */
+int wire_ctl_get_map(const wire_ctl_map *m, const char *key,
+                     wire_ctl_map *v);
+/* An array: sets *it for wire_ctl_next_*() and *count. */
+int wire_ctl_get_array(const wire_ctl_map *m, const char *key, wire_iter *it,
+                       uint32_t *count);
+/* The next element of an array, of the named type: 1 and the value, 0 at
+ * the end, -EPROTO if it has another type. */
+int wire_ctl_next_map(wire_iter *it, wire_ctl_map *v);
+int wire_ctl_next_str(wire_iter *it, wire_bytes *v);
+int wire_ctl_next_bin(wire_iter *it, wire_bytes *v);
+/* The next key and value of a map in order (for maps of counters):
+ * 1 with the key and the reader at its value, 0 at the end. */
+typedef struct wire_ctl_walk {
+    wire_mp_reader r;
+    uint32_t left;
+} wire_ctl_walk;
+void wire_ctl_walk_init(const wire_ctl_map *m, wire_ctl_walk *w);
+int wire_ctl_walk_next(wire_ctl_walk *w, wire_bytes *key, wire_mp_reader **value);
+
+/* ---- writing ---------------------------------------------------------- */
+
+/* A map under construction. The builder grows its buffer as needed (up to
+ * a limit); any failure is sticky and reported by wire_ctl_finish(). Maps
+ * and arrays are opened with their count of entries, which the caller must
+ * then write (as msgpack requires). */
+typedef struct wire_ctl_builder {
+    msgpack_packer pk;
+    uint8_t *buf;
+    size_t len, cap, limit;
+    int error;
+} wire_ctl_builder;
+
+void wire_ctl_builder_init(wire_ctl_builder *b, size_t limit);
+void wire_ctl_builder_free(wire_ctl_builder *b);
+void wire_ctl_map_begin(wire_ctl_builder *b, uint32_t entries);
+void wire_ctl_array_begin(wire_ctl_builder *b, uint32_t entries);
+void wire_ctl_key(wire_ctl_builder *b, const char *key);
+void wire_ctl_put_uint(wire_ctl_builder *b, uint64_t v);
+void wire_ctl_put_bool(wire_ctl_builder *b, int v);
+void wire_ctl_put_nil(wire_ctl_builder *b);
+void wire_ctl_put_str(wire_ctl_builder *b, const void *s, size_t len);
+void wire_ctl_put_cstr(wire_ctl_builder *b, const char *s);
+void wire_ctl_put_bin(wire_ctl_builder *b, const void *p, size_t len);
+/* Returns 0 with the encoded map in b->buf[0..b->len), or the first error
+ * (-ENOMEM, -EMSGSIZE past the limit). */
+__attribute__((warn_unused_result)) int
+wire_ctl_finish(const wire_ctl_builder *b);
+
+/* The bytes needed to frame a message of len bytes. */
+size_t wire_ctl_framed_len(size_t len);
+
+/* Frames msg[0..len) into out[0..cap) as section 11 says; *out_len is the
+ * framed length. Returns 0 or -EMSGSIZE (cap too small). */
+__attribute__((warn_unused_result)) int
+wire_ctl_frame(const uint8_t *msg, size_t len, uint8_t *out, size_t cap,
+               size_t *out_len);
+
+#endif
