@@ -37,7 +37,7 @@
 #include <sys/prctl.h>
 #endif
 
-#define DEADLINE_MS    60000u        /* longest wait for any one case */
+#define DEADLINE_MS    60000u        /* longest wait, times BENCH_SCALE > 1 */
 #define PORT_WAIT_MS   10000         /* for the child to report its port */
 #define REAP_WAIT_MS   15000         /* for the child to exit once done */
 #define RAW_BUF        (64u * 1024u) /* the raw writer's and reader's buffer */
@@ -69,7 +69,8 @@ typedef struct bench_result {
     double tx_cpu, rx_cpu; /* CPU seconds of the sender and the receiver */
 } bench_result;
 
-static uint8_t payload[MAX_SIZE]; /* what every sender sends */
+static uint8_t payload[MAX_SIZE];          /* what every sender sends */
+static unsigned deadline_ms = DEADLINE_MS; /* set once by main, then read */
 
 /* ---- helpers ---------------------------------------------------------- */
 
@@ -348,7 +349,7 @@ static void bn_deadline_cb(uv_timer_t *t)
 {
     bench_node *b = t->data;
     if (!b->stopping) {
-        uv_timer_start(&b->deadline, bn_deadline_cb, DEADLINE_MS, 0);
+        uv_timer_start(&b->deadline, bn_deadline_cb, deadline_ms, 0);
         bn_finish(b, -ETIMEDOUT, "deadline passed");
         return;
     }
@@ -396,7 +397,7 @@ static int bn_run(bench_node *b, int (*started)(bench_node *b))
     int rc = confab_node_start(b->node);
     if (rc == 0)
         rc = started(b);
-    uv_timer_start(&b->deadline, bn_deadline_cb, DEADLINE_MS, 0);
+    uv_timer_start(&b->deadline, bn_deadline_cb, deadline_ms, 0);
     if (rc != 0)
         bn_finish(b, rc, "cannot start");
     while (!(b->stopped && b->timer_closed) && !b->stop_late)
@@ -646,7 +647,7 @@ static int confab_sender(const bench_case *bc, uint16_t port, bench_result *r)
 static int raw_setup(int s)
 {
     int one = 1;
-    struct timeval tv = {.tv_sec = DEADLINE_MS / 1000u, .tv_usec = 0};
+    struct timeval tv = {.tv_sec = deadline_ms / 1000u, .tv_usec = 0};
     if (setsockopt(s, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one) != 0 ||
         setsockopt(s, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv) != 0 ||
         setsockopt(s, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv) != 0)
@@ -810,7 +811,7 @@ static int raw_child(const bench_case *bc, int port_fd)
     a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
     a.sin_port = 0;
     socklen_t alen = sizeof a;
-    struct timeval tv = {.tv_sec = DEADLINE_MS / 1000u, .tv_usec = 0};
+    struct timeval tv = {.tv_sec = deadline_ms / 1000u, .tv_usec = 0};
     /* SO_RCVTIMEO bounds accept() too. */
     if (bind(ls, (struct sockaddr *)&a, sizeof a) != 0 || listen(ls, 1) != 0 ||
         getsockname(ls, (struct sockaddr *)&a, &alen) != 0 ||
@@ -1028,6 +1029,8 @@ int main(int argc, char **argv)
     double scale;
     if (parse_scale(&scale) != 0)
         return 1;
+    if (scale > 1.0)
+        deadline_ms = (unsigned)(DEADLINE_MS * scale);
     /* A peer that vanishes must fail a write, not kill us. */
     signal(SIGPIPE, SIG_IGN);
     for (size_t i = 0; i < sizeof payload; i++)
