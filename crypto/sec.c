@@ -17,3 +17,14 @@ void sec_random(void *buf, size_t len)
 {
     randombytes_buf(buf, len);
 }
+
+void sec_checksum(const void *a, size_t alen, const void *b, size_t blen,
+                  uint8_t out[static SEC_CHECKSUM_BYTES])
+{
+    crypto_generichash_state st;
+    crypto_generichash_init(&st, NULL, 0, SEC_CHECKSUM_BYTES);
+    crypto_generichash_update(&st, a, alen);
+    if (blen > 0)
+        crypto_generichash_update(&st, b, blen);
+    crypto_generichash_final(&st, out, SEC_CHECKSUM_BYTES);
+}

@@ -23,4 +23,12 @@ __attribute__((warn_unused_result)) int sec_init(void);
 /* Fills buf with len random bytes from libsodium. */
 void sec_random(void *buf, size_t len);
 
+#define SEC_CHECKSUM_BYTES 16u
+
+/* An unkeyed BLAKE2b-128 of the concatenation of a[0..alen) and
+ * b[0..blen) (b may be NULL when blen is 0): a checksum that catches
+ * damage on disk, not an attacker. */
+void sec_checksum(const void *a, size_t alen, const void *b, size_t blen,
+                  uint8_t out[static SEC_CHECKSUM_BYTES]);
+
 #endif

@@ -146,8 +146,22 @@ typedef struct confab_config {
     /* Network key, copied. NULL: the public network key. */
     const uint8_t *network_key;
     /* Name shown to peers, at most CONFAB_MAX_NAME bytes of UTF-8.
-     * NULL: "node-" and the short id. */
+     * NULL: the name kept in the home directory, else "node-" and the
+     * short id. */
     const char *name;
+    /* The node's home directory, created (mode 0700) if missing: it holds
+     * the identity (made on first use, unless identity_sk is given), the
+     * network key (if one was made there, unless network_key is given),
+     * the name, and the store: the inbox and the groups joined, so that a
+     * restart loses none of them. NULL: nothing is kept on disk. */
+    const char *home;
+    /* Serve the control protocol (docs/PROTOCOL.md section 11) on this
+     * Unix socket path, for the `confab` command. NULL: none. */
+    const char *control_path;
+    /* Keep delivered messages in an inbox until read (confab_inbox_read),
+     * at most this many. 0: no inbox, unless control_path is set (then
+     * 10000). */
+    size_t inbox_max;
 
     /* Where to accept links: an IPv4 or IPv6 literal ("0.0.0.0" by default)
      * and a port (0: any free port; see confab_node_port()). */
@@ -351,6 +365,35 @@ confab_anycast(confab_node *node, const char *group, const void *body,
                size_t len, const confab_send_opts *opts,
                uint8_t msg_id[CONFAB_MSG_ID_BYTES]);
 
+/* ---- the inbox -------------------------------------------------------- */
+
+/* Unread messages in the inbox. */
+size_t confab_inbox_count(const confab_node *node);
+
+/* Reads up to max unread messages, oldest first: cb runs for each (the
+ * message is borrowed until it returns), and each is then marked read.
+ * Returns how many were read. */
+size_t confab_inbox_read(confab_node *node, size_t max,
+                         void (*cb)(const confab_message *msg, void *user),
+                         void *user);
+
+/* ---- home directories (for the confab command) -------------------------- */
+
+/* Makes a home directory (mode 0700) with a new identity, a name (may be
+ * NULL) and, when private_network, a new private network key. Returns 0,
+ * -EEXIST (it has an identity already), or another negative errno; on
+ * failure err holds a sentence for a person. */
+__attribute__((warn_unused_result)) int
+confab_home_init(const char *home, const char *name, int private_network,
+                 char *err, size_t errlen);
+
+/* Reads the node id (and name, "" if none was set) kept in a home
+ * directory, without starting a node. Returns 0, -ENOENT (no identity),
+ * or another negative errno, with a sentence in err. */
+__attribute__((warn_unused_result)) int
+confab_home_id(const char *home, uint8_t id[CONFAB_ID_BYTES], char *name,
+               size_t name_cap, char *err, size_t errlen);
+
 /* ---- peers and counters ---------------------------------------------- */
 
 typedef enum confab_peer_state {
@@ -407,6 +450,12 @@ typedef struct confab_stats {
     /* groups */
     uint64_t group_msgs_dropped;  /* for a group this node is not in */
     uint64_t anycast_failovers;   /* an anycast moved to the next member */
+    /* the store and the inbox */
+    uint64_t store_records_replayed;  /* at start */
+    uint64_t store_bytes_discarded;   /* a torn or corrupt tail, at start */
+    uint64_t store_records_unknown;   /* of a newer version, ignored */
+    uint64_t store_compactions;
+    uint64_t inbox_refused_full;
 } confab_stats;
 
 void confab_node_stats(const confab_node *node, confab_stats *out);

@@ -301,11 +301,17 @@ void node_conn_flush(node_conn *c)
 {
     if (c->state == CONN_CLOSING || c->paused)
         return;
+    /* What this flush frames it also writes: marking the connection dirty
+     * again meanwhile would only cost an empty turn. Whatever it leaves
+     * behind marks it again below. */
+    c->flushing = true;
     if (c->state == CONN_UP)
         node_data_fill(c);
     /* Behind a write in flight, bytes must queue behind it. */
-    if (c->tx_head != NULL && c->tx_inflight == 0 && try_write_now(c) != 0)
+    if (c->tx_head != NULL && c->tx_inflight == 0 && try_write_now(c) != 0) {
+        c->flushing = false;
         return;
+    }
     if (c->tx_head != NULL) {
         uv_buf_t bufs[32];
         node_txbuf *first = c->tx_head, *b = first;
@@ -341,17 +347,21 @@ void node_conn_flush(node_conn *c)
                 txbuf_put(c->node, x);
                 x = next;
             }
+            c->flushing = false;
             node_conn_abort(c, CONFAB_DOWN_CLOSED);
             return;
         }
+        c->flushing = false;
         if (c->tx_head != NULL)
             node_conn_mark_dirty(c);
     } else if (c->state == CONN_UP && c->tx_inflight == 0 &&
                c->peer != NULL && c->peer->q_head != NULL) {
         /* All written at once and more waits: frame it on the next turn
          * (with a write in flight, its callback does that). */
+        c->flushing = false;
         node_conn_mark_dirty(c);
     }
+    c->flushing = false;
     if (c->state == CONN_DRAINING)
         conn_close_after_flush(c);
 }

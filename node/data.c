@@ -18,8 +18,10 @@ void node_body_unref(node_body *b)
 
 void node_out_free(node_out *o)
 {
-    node_body_unref(o->body);
-    free(o);
+    node_body *b = o->body;
+    if (o != &b->own)
+        free(o);
+    node_body_unref(b);
 }
 
 int node_check_opts(const confab_send_opts *opts, size_t *ct_len)
@@ -40,38 +42,45 @@ node_body *node_body_new(confab_node *n, uint8_t kind, const char *group,
                          const confab_send_opts *opts, const void *data,
                          size_t len)
 {
-    size_t ct_len = 0;
+    size_t ct_len = 0, gl = group != NULL ? strlen(group) : 0;
     if (opts != NULL && opts->content_type != NULL)
         ct_len = strlen(opts->content_type);
-    node_body *b = malloc(sizeof *b + len);
+    node_body *b = malloc(sizeof *b + len + gl + 1 + ct_len + 1);
     if (b == NULL)
         return NULL;
     b->refs = 0;
+    b->own_used = false;
     node_random(n, b->id, sizeof b->id);
     b->kind = kind;
     b->ts = node_clock_us(n);
     b->len = len;
-    b->group_len = 0;
-    b->group[0] = '\0';
-    if (group != NULL) {
-        size_t gl = strlen(group);
-        memcpy(b->group, group, gl + 1);
-        b->group_len = (uint8_t)gl;
-    }
-    b->has_ct = opts != NULL && opts->content_type != NULL;
-    b->ct_len = (uint8_t)ct_len;
-    if (b->has_ct)
-        memcpy(b->ct, opts->content_type, ct_len + 1);
     if (len > 0)
         memcpy(b->bytes, data, len);
+    char *g = (char *)b->bytes + len;
+    if (gl > 0)
+        memcpy(g, group, gl);
+    g[gl] = '\0';
+    b->group = g;
+    b->group_len = (uint8_t)gl;
+    char *ct = g + gl + 1;
+    b->has_ct = opts != NULL && opts->content_type != NULL;
+    if (ct_len > 0)
+        memcpy(ct, opts->content_type, ct_len);
+    ct[ct_len] = '\0';
+    b->ct = ct;
+    b->ct_len = (uint8_t)ct_len;
     return b;
 }
 
 static node_out *out_new(node_body *b, uint64_t seq, bool report)
 {
-    node_out *o = malloc(sizeof *o);
-    if (o == NULL)
+    node_out *o;
+    if (!b->own_used) {
+        o = &b->own;
+        b->own_used = true;
+    } else if ((o = malloc(sizeof *o)) == NULL) {
         return NULL;
+    }
     o->next = NULL;
     o->body = b;
     b->refs++;
@@ -91,7 +100,7 @@ static size_t peer_queued(const node_peer *p)
 bool node_peer_has_room(const confab_node *n, const node_peer *p, size_t len)
 {
     size_t q = peer_queued(p);
-    return q == 0 || q + len <= n->cfg.send_queue_bytes;
+    return q == 0 || q + len + NODE_MSG_OVERHEAD <= n->cfg.send_queue_bytes;
 }
 
 static void enqueue(node_peer *p, node_out *o)
@@ -101,7 +110,7 @@ static void enqueue(node_peer *p, node_out *o)
     else
         p->q_head = o;
     p->q_tail = o;
-    p->q_bytes += o->body->len;
+    p->q_bytes += o->body->len + NODE_MSG_OVERHEAD;
     if (p->conn != NULL)
         node_conn_mark_dirty(p->conn);
 }
@@ -273,7 +282,7 @@ void node_data_fill(node_conn *c)
         if (p->q_head == NULL)
             p->q_tail = NULL;
         o->next = NULL;
-        p->q_bytes -= b->len;
+        p->q_bytes -= b->len + NODE_MSG_OVERHEAD;
         p->msgs_sent++;
         n->stats.msgs_sent++;
         if (o->report)
@@ -364,6 +373,8 @@ static void deliver(node_conn *c, const wire_data *d, const char *group,
     msg.len = len;
     p->msgs_received++;
     n->stats.msgs_received++;
+    if (n->inbox != NULL)
+        (void)node_inbox_put(n, &msg); /* a full inbox is counted */
     confab_event ev;
     memset(&ev, 0, sizeof ev);
     ev.type = CONFAB_EV_MESSAGE;

@@ -201,6 +201,67 @@ static void tell_peers(confab_node *n, uint64_t type, const char *group)
     }
 }
 
+/* ---- persistence (the store) ------------------------------------------ */
+
+static int group_record(uint8_t *buf, size_t cap, const char *group,
+                        size_t *len)
+{
+    wire_mp_writer w;
+    wire_mp_writer_init(&w, buf, cap);
+    wire_mp_write_map(&w, 1);
+    wire_mp_write_cstr(&w, "g");
+    wire_mp_write_cstr(&w, group);
+    return wire_mp_writer_finish(&w, len);
+}
+
+/* Records a join or leave so that a restart rejoins the same groups. */
+static void persist(confab_node *n, uint8_t type, const char *group)
+{
+    uint8_t rec[WIRE_MAX_GROUP + 16];
+    size_t len;
+    if (n->store != NULL && group_record(rec, sizeof rec, group, &len) == 0 &&
+        node_store_append(n->store, type, rec, len) == 0)
+        node_store_sync(n->store);
+}
+
+int node_groups_replay(confab_node *n, uint8_t type, const uint8_t *body,
+                       size_t len)
+{
+    wire_mp_reader r;
+    uint32_t count, klen, glen;
+    const uint8_t *key, *g;
+    wire_mp_reader_init(&r, body, len);
+    if (wire_mp_check(body, len, 1) != 0 || wire_mp_read_map(&r, &count) != 0 ||
+        count != 1 || wire_mp_read_str(&r, &key, &klen) != 0 || klen != 1 ||
+        key[0] != 'g' || wire_mp_read_str(&r, &g, &glen) != 0 ||
+        glen == 0 || glen > WIRE_MAX_GROUP)
+        return -EPROTO;
+    char name[WIRE_MAX_GROUP + 1];
+    memcpy(name, g, glen);
+    name[glen] = '\0';
+    /* Replayed before the node runs: nothing is sent or recorded. */
+    node_store *st = n->store;
+    n->store = NULL;
+    int rc = type == NODE_REC_GROUP_JOIN ? confab_join(n, name)
+                                         : confab_leave(n, name);
+    n->store = st;
+    return rc == -ENOENT ? 0 : rc;
+}
+
+int node_groups_dump(confab_node *n, int fd)
+{
+    for (size_t i = 0; i < n->n_groups; i++) {
+        uint8_t rec[WIRE_MAX_GROUP + 16];
+        size_t len;
+        int rc = group_record(rec, sizeof rec, n->groups[i], &len);
+        if (rc == 0)
+            rc = node_store_dump_put(fd, NODE_REC_GROUP_JOIN, rec, len);
+        if (rc != 0)
+            return rc;
+    }
+    return 0;
+}
+
 int confab_join(confab_node *n, const char *group)
 {
     size_t len;
@@ -219,6 +280,7 @@ int confab_join(confab_node *n, const char *group)
     if (d == NULL)
         return -ENOMEM;
     n->groups[n->n_groups++] = d;
+    persist(n, NODE_REC_GROUP_JOIN, d);
     if (n->state == NODE_NEW)
         return 0; /* the HELLO is made at start */
     rc = node_hello_encode(n);
@@ -241,6 +303,7 @@ int confab_leave(confab_node *n, const char *group)
     memcpy(name, group, len + 1);
     free(n->groups[i]);
     n->groups[i] = n->groups[--n->n_groups];
+    persist(n, NODE_REC_GROUP_LEAVE, name);
     if (n->state == NODE_NEW)
         return 0;
     rc = node_hello_encode(n);

@@ -44,9 +44,12 @@ void node_log(confab_node *n, confab_log_level lvl, const char *fmt, ...)
 
 void node_emit(confab_node *n, confab_event *ev)
 {
-    if (n->state != NODE_RUNNING || n->cfg.event_cb == NULL)
+    if (n->state != NODE_RUNNING)
         return;
-    n->cfg.event_cb(n, ev, n->cfg.user);
+    if (n->control != NULL)
+        node_control_event(n, ev);
+    if (n->cfg.event_cb != NULL)
+        n->cfg.event_cb(n, ev, n->cfg.user);
 }
 
 uint64_t node_now_ms(const confab_node *n)
@@ -68,12 +71,24 @@ uint64_t node_clock_us(const confab_node *n)
     return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
 }
 
-void node_random(const confab_node *n, void *buf, size_t len)
+void node_random(confab_node *n, void *buf, size_t len)
 {
-    if (n->cfg.random != NULL)
+    if (n->cfg.random != NULL) {
         n->cfg.random(buf, len, n->cfg.user);
-    else
+        return;
+    }
+    if (len > sizeof n->rand_pool) {
         sec_random(buf, len);
+        return;
+    }
+    if (len > n->rand_left) {
+        sec_random(n->rand_pool, sizeof n->rand_pool);
+        n->rand_left = sizeof n->rand_pool;
+    }
+    /* Each byte is handed out once, then wiped from the pool. */
+    n->rand_left -= len;
+    memcpy(buf, n->rand_pool + n->rand_left, len);
+    memset(n->rand_pool + n->rand_left, 0, len);
 }
 
 void confab_id_hex(const uint8_t id[CONFAB_ID_BYTES], char out[65])
@@ -220,22 +235,52 @@ int confab_node_new(uv_loop_t *loop, const confab_config *config,
     if (c->redial_max_ms < c->redial_min_ms)
         c->redial_max_ms = c->redial_min_ms;
 
-    /* Keys. */
+    /* Keys given in the config come first, then the home's, then new
+     * ones. */
+    rc = 0;
     if (c->identity_sk != NULL)
         rc = sec_identity_from_secret(c->identity_sk, &n->identity);
-    else
-        rc = sec_identity_generate(&n->identity);
-    if (rc != 0) {
+    if (rc == 0 && c->network_key != NULL)
+        rc = sec_netkey_from_bytes(c->network_key, &n->netkey);
+    if (rc != 0)
+        goto fail;
+    if (c->inbox_max > 0 || c->control_path != NULL) {
+        rc = node_inbox_init(n);
+        if (rc != 0)
+            goto fail;
+    }
+    if (c->home != NULL) {
+        size_t hl = strlen(c->home);
+        n->home = malloc(hl + 1);
+        if (n->home == NULL) {
+            rc = -ENOMEM;
+            goto fail;
+        }
+        memcpy(n->home, c->home, hl + 1);
+        rc = node_home_open(n);
+        if (rc != 0)
+            goto fail;
+    }
+    if (c->control_path != NULL) {
+        size_t pl = strlen(c->control_path);
+        n->control_path = malloc(pl + 1);
+        if (n->control_path == NULL) {
+            rc = -ENOMEM;
+            goto fail;
+        }
+        memcpy(n->control_path, c->control_path, pl + 1);
+    }
+    if (n->identity == NULL &&
+        (rc = sec_identity_generate(&n->identity)) != 0) {
         node_log(n, CONFAB_LOG_ERROR, "identity: %s", uv_strerror(rc));
         goto fail;
     }
-    rc = c->network_key != NULL
-             ? sec_netkey_from_bytes(c->network_key, &n->netkey)
-             : sec_netkey_public(&n->netkey);
-    if (rc != 0)
+    if (n->netkey == NULL && (rc = sec_netkey_public(&n->netkey)) != 0)
         goto fail;
     c->identity_sk = NULL;
     c->network_key = NULL;
+    c->home = NULL;
+    c->control_path = NULL;
 
     /* Name. */
     if (c->name != NULL) {
@@ -249,7 +294,7 @@ int confab_node_new(uv_loop_t *loop, const confab_config *config,
             goto fail;
         }
         memcpy(n->name, c->name, len + 1);
-    } else {
+    } else if (n->name[0] == '\0') {
         char sid[9];
         node_short_id(n->identity->pk, sid);
         snprintf(n->name, sizeof n->name, "node-%s", sid);
@@ -349,6 +394,9 @@ static void tick_cb(uv_timer_t *t)
     node_statics_tick(n, now);
     node_pex_flush(n);
     node_groups_tick(n, now);
+    node_home_tick(n, now);
+    if (n->control != NULL)
+        node_control_tick(n, now);
     /* Write what the tick queued now (pings, a batch of PEERS to every
      * peer) rather than on the next turn: every node's tick fires in the
      * same turn, and a hundred nodes' batches at once would all wait in
@@ -366,7 +414,12 @@ static void on_connection(uv_stream_t *server, int status)
     node_conn_accept(n, server);
 }
 
-static void flush_cb(uv_idle_t *h)
+static void flush_idle_cb(uv_idle_t *h)
+{
+    node_flush_all(h->data);
+}
+
+static void flush_check_cb(uv_check_t *h)
 {
     node_flush_all(h->data);
 }
@@ -437,6 +490,9 @@ int confab_node_start(confab_node *n)
     uv_idle_init(n->loop, &n->flusher);
     n->flusher.data = n;
     n->open_handles++;
+    uv_check_init(n->loop, &n->flush_check);
+    n->flush_check.data = n;
+    n->open_handles++;
     uv_timer_init(n->loop, &n->delay_timer);
     n->delay_timer.data = n;
     n->open_handles++;
@@ -444,13 +500,16 @@ int confab_node_start(confab_node *n)
     n->tick_ms = clamp_tick(&n->cfg);
     uv_timer_start(&n->tick, tick_cb, n->tick_ms, n->tick_ms);
     n->state = NODE_RUNNING;
-    if (n->cfg.discovery && (rc = node_discovery_start(n)) != 0) {
+    if ((n->cfg.discovery && (rc = node_discovery_start(n)) != 0) ||
+        (n->control_path != NULL && (rc = node_control_start(n)) != 0)) {
+        node_control_stop(n);
         /* Undo the start: the caller stops and frees as usual. */
         node_discovery_stop(n);
         uv_close((uv_handle_t *)&n->listener, on_handle_close);
         n->listening = false;
         uv_close((uv_handle_t *)&n->tick, on_handle_close);
         uv_close((uv_handle_t *)&n->flusher, on_handle_close);
+        uv_close((uv_handle_t *)&n->flush_check, on_handle_close);
         uv_close((uv_handle_t *)&n->delay_timer, on_handle_close);
         n->delay_timer_open = false;
         n->state = NODE_STOPPED;
@@ -468,18 +527,25 @@ int confab_node_start(confab_node *n)
     return 0;
 }
 
-/* Starts or stops the idle handle that flushes dirty connections once per
- * loop turn (an active idle handle also keeps the loop from blocking while
- * output is waiting). */
+/* Dirty connections are flushed once per loop turn: by a check handle,
+ * which runs right after the poll phase, so that a reply sent from a read
+ * callback leaves in the same turn; and by an idle handle, which also
+ * keeps poll from blocking while output waits (for output queued outside
+ * the poll phase, such as from a timer). Both stop once nothing waits. */
 void node_conn_mark_dirty(node_conn *c)
 {
     confab_node *n = c->node;
-    if (c->dirty || c->state == CONN_CLOSING)
+    if (c->dirty || c->flushing || c->state == CONN_CLOSING)
         return;
     c->dirty = true;
     node_list_add_tail(&n->dirty, &c->dirty_link);
-    if (n->state == NODE_RUNNING || n->state == NODE_STOPPING)
-        uv_idle_start(&n->flusher, flush_cb);
+    /* After a stop the handles may be closing: never restart them then. */
+    if (!n->flush_armed && !uv_is_closing((uv_handle_t *)&n->flusher) &&
+        (n->state == NODE_RUNNING || n->state == NODE_STOPPING)) {
+        uv_idle_start(&n->flusher, flush_idle_cb);
+        uv_check_start(&n->flush_check, flush_check_cb);
+        n->flush_armed = true;
+    }
 }
 
 void node_flush_all(confab_node *n)
@@ -502,8 +568,11 @@ void node_flush_all(confab_node *n)
         c->dirty = false;
         node_conn_flush(c);
     }
-    if (node_list_empty(&n->dirty))
+    if (node_list_empty(&n->dirty) && n->flush_armed) {
         uv_idle_stop(&n->flusher);
+        uv_check_stop(&n->flush_check);
+        n->flush_armed = false;
+    }
 }
 
 /* ---- stop ------------------------------------------------------------- */
@@ -568,6 +637,7 @@ int confab_node_stop(confab_node *n, confab_stop_cb cb, void *user)
         n->listening = false;
     }
     node_discovery_stop(n);
+    node_control_stop(n);
     /* Say goodbye on every link; handshakes are cut at once. */
     node_list *e, *next;
     for (e = n->conns.next; e != &n->conns; e = next) {
@@ -587,7 +657,10 @@ int confab_node_stop(confab_node *n, confab_stop_cb cb, void *user)
     uv_timer_stop(&n->tick);
     uv_timer_start(&n->tick, stop_grace_cb, NODE_STOP_GRACE_MS, 0);
     uv_idle_stop(&n->flusher);
+    uv_check_stop(&n->flush_check);
+    n->flush_armed = false;
     uv_close((uv_handle_t *)&n->flusher, on_handle_close);
+    uv_close((uv_handle_t *)&n->flush_check, on_handle_close);
     if (n->delay_timer_open) {
         uv_close((uv_handle_t *)&n->delay_timer, on_handle_close);
         n->delay_timer_open = false;
@@ -613,6 +686,13 @@ void confab_node_free(confab_node *n)
 {
     if (n == NULL)
         return;
+    node_control_free(n);
+    if (n->store != NULL)
+        node_store_close(n->store);
+    node_store_free(n->store);
+    node_inbox_free(n);
+    free(n->home);
+    free(n->control_path);
     node_groups_free(n);
     node_peers_free(n);
     node_txbuf_free_all(n);

@@ -67,8 +67,22 @@ static inline void node_list_del(node_list *e)
 
 /* ---- outgoing data ---------------------------------------------------- */
 
+struct node_body;
+
+/* One message queued for one peer. */
+typedef struct node_out {
+    struct node_out *next;
+    struct node_body *body;
+    uint64_t seq;
+    size_t off;   /* body bytes already framed */
+    bool report;  /* raise CONFAB_EV_SEND when written or failed */
+} node_out;
+
 /* A message body and its header, shared by the per-peer queue entries of
- * one send (a broadcast queues the same body for every peer). */
+ * one send (a broadcast queues the same body for every peer). One
+ * allocation holds the body, then the group and the content type
+ * (NUL-terminated), and the queue entry of the first peer (`own`), so a
+ * unicast costs one allocation. */
 typedef struct node_body {
     uint32_t refs;
     uint8_t id[WIRE_ID_BYTES];
@@ -76,21 +90,18 @@ typedef struct node_body {
     uint8_t group_len;
     uint8_t ct_len;
     bool has_ct;
+    bool own_used;
     uint64_t ts;
     size_t len;
-    char group[WIRE_MAX_GROUP + 1];
-    char ct[WIRE_MAX_CT + 1];
-    uint8_t bytes[]; /* len bytes */
+    const char *group; /* "" when none */
+    const char *ct;    /* "" when none */
+    node_out own;
+    uint8_t bytes[];   /* len bytes of body, then group and ct */
 } node_body;
 
-/* One message queued for one peer. */
-typedef struct node_out {
-    struct node_out *next;
-    node_body *body;
-    uint64_t seq;
-    size_t off;   /* body bytes already framed */
-    bool report;  /* raise CONFAB_EV_SEND when written or failed */
-} node_out;
+/* What a queued message costs besides its body, counted against the send
+ * queue's bound so that many small messages cannot outgrow it. */
+#define NODE_MSG_OVERHEAD 128u
 
 /* A block of encrypted frames waiting for, or in, one uv_write. */
 typedef struct node_txbuf {
@@ -118,6 +129,17 @@ typedef enum node_conn_state {
 typedef struct node_peer node_peer;
 typedef struct node_static node_static;
 typedef struct node_hs node_hs;
+typedef struct node_store node_store;
+typedef struct node_inbox node_inbox;
+typedef struct node_control node_control;
+
+/* Record types of the store (store.c). */
+enum {
+    NODE_REC_INBOX_PUT = 1,   /* a delivered message, unread */
+    NODE_REC_INBOX_READ = 2,  /* it was read */
+    NODE_REC_GROUP_JOIN = 3,  /* this node joined a group */
+    NODE_REC_GROUP_LEAVE = 4, /* and left it */
+};
 
 /* Bytes read from a link whose processing a test delays (testnet.c). */
 typedef struct node_delayed {
@@ -135,6 +157,7 @@ typedef struct node_conn {
     bool outbound;
     bool bye_sent, bye_received;
     bool dirty;                /* in node->dirty, waiting for a flush */
+    bool flushing;             /* in node_conn_flush(): stays clean */
     node_list dirty_link;
     node_peer *peer;           /* known once the handshake reveals it */
     node_static *target;       /* the static peer this dial serves, if any */
@@ -288,6 +311,8 @@ struct confab_node {
     bool listening;
     uv_timer_t tick;
     uv_idle_t flusher;
+    uv_check_t flush_check;
+    bool flush_armed;
     unsigned open_handles;      /* closed handles still to call back */
     unsigned tick_ms;
     confab_stop_cb stop_cb;
@@ -325,6 +350,10 @@ struct confab_node {
     unsigned txfree_len[2];
     uint64_t token_seq;
     confab_stats stats;
+    /* random bytes drawn ahead, for message ids and jitter (a getrandom
+     * call per message cost an eighth of a sender's time) */
+    uint8_t rand_pool[256];
+    size_t rand_left;
     /* discovery (discovery.c) */
     bool udp_open;
     uv_udp_t udp;
@@ -345,6 +374,13 @@ struct confab_node {
     /* peer exchange (pex.c): peers that came up since the last PEERS */
     node_peer **pex_new;
     size_t pex_new_len, pex_new_cap;
+    /* the home directory, the store, the inbox, the control server */
+    char *home;
+    char *control_path;
+    bool identity_from_home;
+    node_store *store;
+    node_inbox *inbox;
+    node_control *control;
     /* test hooks: peers whose links or beacons are cut (testnet.c) */
     node_block *blocked;
     size_t n_blocked;
@@ -359,7 +395,7 @@ void node_emit(confab_node *n, confab_event *ev);
 uint64_t node_now_ms(const confab_node *n);   /* loop time */
 uint64_t node_clock_us(const confab_node *n); /* wall clock (config) */
 uint64_t node_mono_us(void);                  /* monotonic, for RTT */
-void node_random(const confab_node *n, void *buf, size_t len);
+void node_random(confab_node *n, void *buf, size_t len);
 void node_handle_closed(confab_node *n); /* one of the node's handles closed */
 void node_conns_gone(confab_node *n);    /* a connection was freed */
 int node_split_host_port(const char *hp, char *host, size_t cap,
@@ -498,6 +534,62 @@ int node_set_peer_delay(confab_node *n, const uint8_t id[WIRE_NODE_ID_BYTES],
                         unsigned ms);
 void node_conn_delay_free(node_conn *c);
 void node_delay_cb(uv_timer_t *t);
+
+/* store.c */
+typedef int (*node_store_replay_cb)(confab_node *n, uint8_t type,
+                                    const uint8_t *body, size_t len,
+                                    void *arg);
+int node_store_open(confab_node *n, const char *dir, node_store_replay_cb cb,
+                    void *arg, node_store **out);
+/* Appends a record (written at once, durable after the next fsync).
+ * Returns 0, or an error after which the store writes nothing more. */
+int node_store_append(node_store *s, uint8_t type, const uint8_t *body,
+                      size_t len);
+/* Asks for an fsync of everything written so far. */
+void node_store_sync(node_store *s);
+/* Calls cb once everything written so far is durable (at once if it is).
+ * Returns 0, or an error (then cb never runs). */
+int node_store_when_durable(node_store *s,
+                            void (*cb)(confab_node *n, void *arg), void *arg);
+bool node_store_failed(const node_store *s);
+uint64_t node_store_size(const node_store *s);
+int node_store_compact(node_store *s,
+                       int (*dump)(confab_node *n, int fd, void *arg),
+                       void *arg);
+int node_store_dump_put(int fd, uint8_t type, const uint8_t *body, size_t len);
+/* A last blocking fsync (the node stops). */
+void node_store_close(node_store *s);
+void node_store_free(node_store *s);
+
+/* home.c */
+int node_home_open(confab_node *n);
+/* Compacts the store when it holds much more than is live. */
+void node_home_tick(confab_node *n, uint64_t now);
+
+/* inbox.c */
+int node_inbox_init(confab_node *n);
+void node_inbox_free(confab_node *n);
+int node_inbox_put(confab_node *n, const confab_message *msg);
+int node_inbox_replay(confab_node *n, uint8_t type, const uint8_t *body,
+                      size_t len);
+int node_inbox_dump(confab_node *n, int fd);
+size_t node_inbox_bytes(const confab_node *n);
+/* How many of the oldest unread messages (at most max) fit in budget bytes
+ * of bodies (at least one if there is one). */
+size_t node_inbox_fit(const confab_node *n, size_t max, size_t budget);
+
+/* groups.c, the store's part */
+int node_groups_replay(confab_node *n, uint8_t type, const uint8_t *body,
+                       size_t len);
+int node_groups_dump(confab_node *n, int fd);
+
+/* control.c */
+int node_control_start(confab_node *n);
+void node_control_stop(confab_node *n);
+void node_control_free(confab_node *n);
+/* Sees every event before the program does. */
+void node_control_event(confab_node *n, const confab_event *ev);
+void node_control_tick(confab_node *n, uint64_t now);
 
 /* data.c */
 /* Makes a message body (id, timestamp, kind, group, content type). */

@@ -13,6 +13,7 @@
 #include <sodium.h>
 
 #include "crypto/netkey.h"
+#include "crypto/sec.h"
 #include "crypto/tag.h"
 
 static void key_0_to_31(uint8_t key[SEC_KEY_BYTES])
@@ -133,9 +134,28 @@ static void test_tag_wrong_length_fails(void **state)
     assert_int_equal(sec_beacon_verify(key, msg, 8, tag), 0);
 }
 
+/* sec_checksum: BLAKE2b-128, the same over one buffer or two halves
+ * (the expected value is Python's hashlib.blake2b(..., digest_size=16)). */
+static void test_tag_checksum_known_answer(void **state)
+{
+    (void)state;
+    static const uint8_t want[16] = {0xae, 0x67, 0x0a, 0xeb, 0x00, 0xb9,
+                                     0x57, 0x24, 0x8d, 0xac, 0x1d, 0x20,
+                                     0xf5, 0x83, 0x54, 0xfd};
+    const char *s = "confab store record";
+    uint8_t a[16], b[16];
+    sec_checksum(s, strlen(s), NULL, 0, a);
+    assert_memory_equal(a, want, 16);
+    sec_checksum(s, 7, s + 7, strlen(s) - 7, b);
+    assert_memory_equal(b, want, 16);
+    sec_checksum("confab store recorD", strlen(s), NULL, 0, b);
+    assert_memory_not_equal(b, want, 16);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_tag_checksum_known_answer),
         cmocka_unit_test(test_tag_known_answers),
         cmocka_unit_test(test_tag_known_answer_public_network),
         cmocka_unit_test(test_tag_verify_ok),

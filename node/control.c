@@ -1,0 +1,1116 @@
+/* control.c: the control socket (docs/PROTOCOL.md section 11): the
+ * `confab` command's way into a running node.
+ *
+ * A Unix socket in the home directory (mode 0700); only the node's own
+ * user may talk to it (SO_PEERCRED). Each client sends requests and gets
+ * one reply each; some replies wait for an outcome (send --wait, anycast,
+ * ping). Clients that follow or subscribe get events: messages (which
+ * they consume from the inbox), peers up and down, joins and leaves. */
+#include "node/node.h"
+
+#include "wire/ctl.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#define CLIENT_OUT_MAX ((size_t)128 << 20) /* then a slow client is cut */
+#define PING_TIMEOUT_MS 5000u
+#define RECV_BUDGET ((size_t)32 << 20)     /* bodies in one recv reply */
+#define RECV_MAX 10000u                    /* messages in one recv reply */
+
+typedef struct ctl_client {
+    uv_pipe_t pipe;
+    node_control *ctl;
+    node_list link;
+    wire_ctl_reader reader;
+    bool closing;
+    bool follow;    /* consumes messages as events */
+    bool sub_peer, sub_group;
+    size_t out_bytes;
+} ctl_client;
+
+enum { WAIT_SEND = 1, WAIT_ANYCAST = 2, WAIT_PING = 3 };
+
+typedef struct ctl_wait {
+    node_list link;
+    ctl_client *client;
+    uint64_t rid;
+    int kind;
+    uint8_t mid[CONFAB_MSG_ID_BYTES];
+    uint64_t token;
+    uint64_t deadline;
+} ctl_wait;
+
+struct node_control {
+    confab_node *node;
+    uv_pipe_t server;
+    bool open;
+    node_list clients;
+    node_list waits;
+    char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
+    uint8_t rbuf[65536];
+    bool rbuf_busy;
+};
+
+typedef struct ctl_write {
+    uv_write_t req;
+    ctl_client *client;
+    size_t len;
+    uint8_t data[];
+} ctl_write;
+
+static void client_close(ctl_client *c);
+
+/* ---- writing ---------------------------------------------------------- */
+
+static void write_cb(uv_write_t *req, int status)
+{
+    ctl_write *w = (ctl_write *)req;
+    ctl_client *c = w->client;
+    c->out_bytes -= w->len;
+    free(w);
+    if (status < 0 && status != UV_ECANCELED)
+        client_close(c);
+}
+
+/* Frames and writes the map built in b. */
+static void send_map(ctl_client *c, const wire_ctl_builder *b)
+{
+    if (c->closing)
+        return;
+    if (wire_ctl_finish(b) != 0) {
+        client_close(c);
+        return;
+    }
+    size_t flen = wire_ctl_framed_len(b->len);
+    if (c->out_bytes + flen > CLIENT_OUT_MAX) {
+        node_log(c->ctl->node, CONFAB_LOG_WARN,
+                 "a control client reads too slowly; closing it");
+        client_close(c);
+        return;
+    }
+    ctl_write *w = malloc(sizeof *w + flen);
+    if (w == NULL ||
+        wire_ctl_frame(b->buf, b->len, w->data, flen, &w->len) != 0) {
+        free(w);
+        client_close(c);
+        return;
+    }
+    w->client = c;
+    uv_buf_t buf = uv_buf_init((char *)w->data, (unsigned)w->len);
+    if (uv_write(&w->req, (uv_stream_t *)&c->pipe, &buf, 1, write_cb) != 0) {
+        free(w);
+        client_close(c);
+        return;
+    }
+    c->out_bytes += w->len;
+}
+
+static size_t builder_limit(const node_control *ctl)
+{
+    return ctl->node->cfg.max_message + ((size_t)64 << 10) + RECV_BUDGET;
+}
+
+/* Starts a reply {rid, ok: true, ...extra entries}. */
+static void reply_begin(wire_ctl_builder *b, const node_control *ctl,
+                        uint64_t rid, uint32_t extra)
+{
+    wire_ctl_builder_init(b, builder_limit(ctl));
+    wire_ctl_map_begin(b, 2 + extra);
+    wire_ctl_key(b, "rid");
+    wire_ctl_put_uint(b, rid);
+    wire_ctl_key(b, "ok");
+    wire_ctl_put_bool(b, 1);
+}
+
+static void reply_done(ctl_client *c, wire_ctl_builder *b)
+{
+    send_map(c, b);
+    wire_ctl_builder_free(b);
+}
+
+static void reply_ok(ctl_client *c, uint64_t rid)
+{
+    wire_ctl_builder b;
+    reply_begin(&b, c->ctl, rid, 0);
+    reply_done(c, &b);
+}
+
+static void reply_err(ctl_client *c, uint64_t rid, int err, const char *fmt,
+                      ...) __attribute__((format(printf, 4, 5)));
+
+static void reply_err(ctl_client *c, uint64_t rid, int err, const char *fmt,
+                      ...)
+{
+    char msg[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    wire_ctl_builder b;
+    wire_ctl_builder_init(&b, 4096);
+    wire_ctl_map_begin(&b, 5);
+    wire_ctl_key(&b, "rid");
+    wire_ctl_put_uint(&b, rid);
+    wire_ctl_key(&b, "ok");
+    wire_ctl_put_bool(&b, 0);
+    wire_ctl_key(&b, "err");
+    wire_ctl_put_int(&b, err);
+    wire_ctl_key(&b, "code");
+    wire_ctl_put_cstr(&b, uv_err_name(err));
+    wire_ctl_key(&b, "msg");
+    wire_ctl_put_cstr(&b, msg);
+    reply_done(c, &b);
+}
+
+static void put_hex_id(char out[65], const uint8_t *id)
+{
+    confab_id_hex(id, out);
+}
+
+/* ---- message maps ----------------------------------------------------- */
+
+static const char *kind_name(confab_kind k)
+{
+    switch (k) {
+    case CONFAB_UNICAST:
+        return "unicast";
+    case CONFAB_BROADCAST:
+        return "broadcast";
+    case CONFAB_GROUP:
+        return "group";
+    case CONFAB_ANYCAST:
+        return "anycast";
+    }
+    return "unknown";
+}
+
+static void put_opt_str(wire_ctl_builder *b, const char *s)
+{
+    if (s != NULL)
+        wire_ctl_put_cstr(b, s);
+    else
+        wire_ctl_put_nil(b);
+}
+
+static void put_message(wire_ctl_builder *b, const confab_message *m)
+{
+    wire_ctl_map_begin(b, 9);
+    wire_ctl_key(b, "mid");
+    wire_ctl_put_bin(b, m->id, CONFAB_MSG_ID_BYTES);
+    wire_ctl_key(b, "from");
+    wire_ctl_put_bin(b, m->from, CONFAB_ID_BYTES);
+    wire_ctl_key(b, "from_name");
+    wire_ctl_put_cstr(b, m->from_name);
+    wire_ctl_key(b, "kind");
+    wire_ctl_put_cstr(b, kind_name(m->kind));
+    wire_ctl_key(b, "group");
+    put_opt_str(b, m->group);
+    wire_ctl_key(b, "seq");
+    wire_ctl_put_uint(b, m->seq);
+    wire_ctl_key(b, "ts");
+    wire_ctl_put_uint(b, m->ts_us);
+    wire_ctl_key(b, "ct");
+    put_opt_str(b, m->content_type);
+    wire_ctl_key(b, "body");
+    wire_ctl_put_bin(b, m->body, m->len);
+}
+
+static void put_message_cb(const confab_message *m, void *user)
+{
+    put_message(user, m);
+}
+
+/* ---- requests --------------------------------------------------------- */
+
+/* Reads an optional body and content type shared by the sending ops. */
+static int get_body(ctl_client *c, uint64_t rid, const wire_ctl_map *m,
+                    wire_bytes *body, char ct[WIRE_MAX_CT + 1], bool *has_ct)
+{
+    int rc = wire_ctl_get_bin(m, "body", body);
+    if (rc != 0) {
+        reply_err(c, rid, -EINVAL, "the request needs a body (bin)");
+        return -1;
+    }
+    wire_bytes v;
+    *has_ct = false;
+    rc = wire_ctl_get_str(m, "ct", &v);
+    if (rc == 0) {
+        if (v.len > WIRE_MAX_CT) {
+            reply_err(c, rid, -EMSGSIZE,
+                      "the content type is over %u bytes", WIRE_MAX_CT);
+            return -1;
+        }
+        memcpy(ct, v.ptr, v.len);
+        ct[v.len] = '\0';
+        *has_ct = true;
+    } else if (rc != -ENOENT) {
+        reply_err(c, rid, -EINVAL, "ct must be a string");
+        return -1;
+    }
+    return 0;
+}
+
+static int get_group(ctl_client *c, uint64_t rid, const wire_ctl_map *m,
+                     char out[WIRE_MAX_GROUP + 1])
+{
+    wire_bytes g;
+    if (wire_ctl_get_str(m, "group", &g) != 0 || g.len == 0 ||
+        g.len > WIRE_MAX_GROUP) {
+        reply_err(c, rid, -EINVAL,
+                  "the request needs a group: a name of 1 to %u bytes",
+                  WIRE_MAX_GROUP);
+        return -1;
+    }
+    memcpy(out, g.ptr, g.len);
+    out[g.len] = '\0';
+    return 0;
+}
+
+static int get_peer(ctl_client *c, uint64_t rid, const wire_ctl_map *m,
+                    const char *key, uint8_t id[CONFAB_ID_BYTES])
+{
+    wire_bytes v;
+    if (wire_ctl_get_bin(m, key, &v) != 0 || v.len != CONFAB_ID_BYTES) {
+        reply_err(c, rid, -EINVAL, "the request needs %s: a 32-byte node id",
+                  key);
+        return -1;
+    }
+    memcpy(id, v.ptr, CONFAB_ID_BYTES);
+    return 0;
+}
+
+static void send_error(ctl_client *c, uint64_t rid, int rc,
+                       const uint8_t *peer, const char *group)
+{
+    char hex[65] = "";
+    if (peer != NULL)
+        put_hex_id(hex, peer);
+    switch (rc) {
+    case -ESRCH:
+        reply_err(c, rid, rc,
+                  "no known peer has id %.16s...; list them with 'confab "
+                  "peers'",
+                  hex);
+        break;
+    case -ENOTCONN:
+        reply_err(c, rid, rc,
+                  "peer %.16s... is not linked now; wait for it to come up "
+                  "('confab peers' shows its state)",
+                  hex);
+        break;
+    case -EAGAIN:
+        reply_err(c, rid, rc,
+                  "the queue is full (the peer reads slowly); try again "
+                  "shortly");
+        break;
+    case -EMSGSIZE:
+        reply_err(c, rid, rc,
+                  "too large: a message body is at most %zu bytes here (and "
+                  "the receiver may accept less)",
+                  c->ctl->node->cfg.max_message);
+        break;
+    case -ENOENT:
+        reply_err(c, rid, rc,
+                  "no linked peer is a member of group %s; check 'confab "
+                  "groups'",
+                  group ? group : "?");
+        break;
+    default:
+        reply_err(c, rid, rc, "%s", confab_strerror(rc));
+        break;
+    }
+}
+
+static void add_wait(ctl_client *c, uint64_t rid, int kind,
+                     const uint8_t *mid, uint64_t token)
+{
+    ctl_wait *w = calloc(1, sizeof *w);
+    if (w == NULL) {
+        reply_err(c, rid, -ENOMEM, "out of memory");
+        return;
+    }
+    w->client = c;
+    w->rid = rid;
+    w->kind = kind;
+    if (mid != NULL)
+        memcpy(w->mid, mid, CONFAB_MSG_ID_BYTES);
+    w->token = token;
+    w->deadline = node_now_ms(c->ctl->node) + PING_TIMEOUT_MS;
+    node_list_add_tail(&c->ctl->waits, &w->link);
+}
+
+static void op_status(ctl_client *c, uint64_t rid)
+{
+    confab_node *n = c->ctl->node;
+    confab_stats st;
+    confab_node_stats(n, &st);
+    const char *mine[WIRE_MAX_GROUPS];
+    size_t ng = confab_my_groups(n, mine, WIRE_MAX_GROUPS);
+    wire_ctl_builder b;
+    reply_begin(&b, c->ctl, rid, 8);
+    wire_ctl_key(&b, "id");
+    wire_ctl_put_bin(&b, confab_node_id(n), CONFAB_ID_BYTES);
+    wire_ctl_key(&b, "name");
+    wire_ctl_put_cstr(&b, confab_node_name(n));
+    wire_ctl_key(&b, "port");
+    wire_ctl_put_uint(&b, confab_node_port(n));
+    wire_ctl_key(&b, "peers");
+    wire_ctl_put_uint(&b, st.peers_up);
+    wire_ctl_key(&b, "known");
+    wire_ctl_put_uint(&b, n->peers_len);
+    wire_ctl_key(&b, "groups");
+    wire_ctl_array_begin(&b, (uint32_t)ng);
+    for (size_t i = 0; i < ng; i++)
+        wire_ctl_put_cstr(&b, mine[i]);
+    wire_ctl_key(&b, "inbox");
+    wire_ctl_put_uint(&b, confab_inbox_count(n));
+    struct {
+        const char *k;
+        uint64_t v;
+    } counters[] = {
+        {"msgs_sent", st.msgs_sent},
+        {"msgs_received", st.msgs_received},
+        {"bytes_sent", st.bytes_sent},
+        {"bytes_received", st.bytes_received},
+        {"links_accepted", st.links_accepted},
+        {"links_dialed", st.links_dialed},
+        {"links_open", st.links_open},
+        {"handshakes_failed", st.handshakes_failed},
+        {"protocol_errors", st.protocol_errors},
+        {"duplicate_links", st.duplicate_links},
+        {"beacons_sent", st.beacons_sent},
+        {"beacons_received", st.beacons_received},
+        {"beacons_dropped", st.beacons_dropped},
+        {"group_msgs_dropped", st.group_msgs_dropped},
+        {"anycast_failovers", st.anycast_failovers},
+        {"inbox_refused_full", st.inbox_refused_full},
+        {"store_records_replayed", st.store_records_replayed},
+        {"store_bytes_discarded", st.store_bytes_discarded},
+    };
+    size_t nc = sizeof counters / sizeof counters[0];
+    wire_ctl_key(&b, "stats");
+    wire_ctl_map_begin(&b, (uint32_t)nc);
+    for (size_t i = 0; i < nc; i++) {
+        wire_ctl_key(&b, counters[i].k);
+        wire_ctl_put_uint(&b, counters[i].v);
+    }
+    reply_done(c, &b);
+}
+
+static const char *state_name(confab_peer_state s)
+{
+    switch (s) {
+    case CONFAB_PEER_KNOWN:
+        return "known";
+    case CONFAB_PEER_CONNECTING:
+        return "connecting";
+    case CONFAB_PEER_UP:
+        return "up";
+    case CONFAB_PEER_DOWN:
+        return "down";
+    }
+    return "unknown";
+}
+
+static void op_peers(ctl_client *c, uint64_t rid)
+{
+    confab_node *n = c->ctl->node;
+    size_t count;
+    confab_peers(n, NULL, 0, &count);
+    confab_peer_info *info = calloc(count ? count : 1, sizeof *info);
+    if (info == NULL) {
+        reply_err(c, rid, -ENOMEM, "out of memory");
+        return;
+    }
+    confab_peers(n, info, count, &count);
+    wire_ctl_builder b;
+    reply_begin(&b, c->ctl, rid, 1);
+    wire_ctl_key(&b, "peers");
+    wire_ctl_array_begin(&b, (uint32_t)count);
+    for (size_t i = 0; i < count; i++) {
+        const confab_peer_info *p = &info[i];
+        wire_ctl_map_begin(&b, 11);
+        wire_ctl_key(&b, "id");
+        wire_ctl_put_bin(&b, p->id, CONFAB_ID_BYTES);
+        wire_ctl_key(&b, "name");
+        wire_ctl_put_cstr(&b, p->name);
+        wire_ctl_key(&b, "address");
+        wire_ctl_put_cstr(&b, p->address);
+        wire_ctl_key(&b, "state");
+        wire_ctl_put_cstr(&b, state_name(p->state));
+        wire_ctl_key(&b, "rtt_us");
+        wire_ctl_put_uint(&b, p->rtt_us);
+        wire_ctl_key(&b, "outbound");
+        wire_ctl_put_bool(&b, p->outbound);
+        wire_ctl_key(&b, "msgs_sent");
+        wire_ctl_put_uint(&b, p->msgs_sent);
+        wire_ctl_key(&b, "msgs_received");
+        wire_ctl_put_uint(&b, p->msgs_received);
+        wire_ctl_key(&b, "bytes_sent");
+        wire_ctl_put_uint(&b, p->bytes_sent);
+        wire_ctl_key(&b, "bytes_received");
+        wire_ctl_put_uint(&b, p->bytes_received);
+        wire_ctl_key(&b, "queued");
+        wire_ctl_put_uint(&b, p->queued_bytes);
+    }
+    free(info);
+    reply_done(c, &b);
+}
+
+static void op_groups(ctl_client *c, uint64_t rid)
+{
+    confab_node *n = c->ctl->node;
+    size_t total = confab_groups(n, NULL, 0);
+    const char **names = calloc(total ? total : 1, sizeof *names);
+    size_t cap_ids = n->peers_len ? n->peers_len : 1;
+    uint8_t(*ids)[CONFAB_ID_BYTES] = calloc(cap_ids, sizeof *ids);
+    if (names == NULL || ids == NULL) {
+        free(names);
+        free(ids);
+        reply_err(c, rid, -ENOMEM, "out of memory");
+        return;
+    }
+    total = confab_groups(n, names, total);
+    wire_ctl_builder b;
+    reply_begin(&b, c->ctl, rid, 1);
+    wire_ctl_key(&b, "groups");
+    wire_ctl_array_begin(&b, (uint32_t)total);
+    for (size_t i = 0; i < total; i++) {
+        size_t k = confab_group_members(n, names[i], ids, cap_ids);
+        if (k > cap_ids)
+            k = cap_ids;
+        wire_ctl_map_begin(&b, 3);
+        wire_ctl_key(&b, "group");
+        wire_ctl_put_cstr(&b, names[i]);
+        wire_ctl_key(&b, "members");
+        wire_ctl_array_begin(&b, (uint32_t)k);
+        for (size_t j = 0; j < k; j++)
+            wire_ctl_put_bin(&b, ids[j], CONFAB_ID_BYTES);
+        wire_ctl_key(&b, "self");
+        wire_ctl_put_bool(&b, confab_is_member(n, names[i]));
+    }
+    free(names);
+    free(ids);
+    reply_done(c, &b);
+}
+
+static void op_join_leave(ctl_client *c, uint64_t rid, const wire_ctl_map *m,
+                          bool join)
+{
+    char g[WIRE_MAX_GROUP + 1];
+    if (get_group(c, rid, m, g) != 0)
+        return;
+    confab_node *n = c->ctl->node;
+    int rc = join ? confab_join(n, g) : confab_leave(n, g);
+    if (rc == -ENOENT)
+        reply_err(c, rid, rc, "this node is not a member of group %s", g);
+    else if (rc == -ENOSPC)
+        reply_err(c, rid, rc, "this node is in %u groups already; leave one "
+                              "first",
+                  WIRE_MAX_GROUPS);
+    else if (rc != 0)
+        reply_err(c, rid, rc, "group names are 1 to %u bytes of UTF-8",
+                  WIRE_MAX_GROUP);
+    else
+        reply_ok(c, rid);
+}
+
+static void reply_mid(ctl_client *c, uint64_t rid, const uint8_t *mid,
+                      const char *extra_key, uint64_t extra)
+{
+    wire_ctl_builder b;
+    reply_begin(&b, c->ctl, rid, extra_key ? 2 : 1);
+    wire_ctl_key(&b, "mid");
+    wire_ctl_put_bin(&b, mid, CONFAB_MSG_ID_BYTES);
+    if (extra_key != NULL) {
+        wire_ctl_key(&b, extra_key);
+        wire_ctl_put_uint(&b, extra);
+    }
+    reply_done(c, &b);
+}
+
+static void op_send(ctl_client *c, uint64_t rid, const wire_ctl_map *m,
+                    const char *op)
+{
+    confab_node *n = c->ctl->node;
+    wire_bytes body;
+    char ct[WIRE_MAX_CT + 1], g[WIRE_MAX_GROUP + 1];
+    bool has_ct;
+    uint8_t to[CONFAB_ID_BYTES], mid[CONFAB_MSG_ID_BYTES];
+    if (get_body(c, rid, m, &body, ct, &has_ct) != 0)
+        return;
+    confab_send_opts o = {.content_type = has_ct ? ct : NULL};
+    size_t sent = 0;
+    int rc;
+    if (strcmp(op, "send") == 0) {
+        if (get_peer(c, rid, m, "to", to) != 0)
+            return;
+        int wait = 0;
+        (void)wire_ctl_get_bool(m, "wait", &wait);
+        rc = confab_send(n, to, body.ptr, body.len, &o, mid);
+        if (rc != 0) {
+            send_error(c, rid, rc, to, NULL);
+        } else if (wait) {
+            add_wait(c, rid, WAIT_SEND, mid, 0);
+        } else {
+            reply_mid(c, rid, mid, NULL, 0);
+        }
+        return;
+    }
+    if (strcmp(op, "broadcast") == 0) {
+        rc = confab_broadcast(n, body.ptr, body.len, &o, mid, &sent);
+        if (rc != 0)
+            send_error(c, rid, rc, NULL, NULL);
+        else
+            reply_mid(c, rid, mid, "sent", sent);
+        return;
+    }
+    if (get_group(c, rid, m, g) != 0)
+        return;
+    if (strcmp(op, "shout") == 0) {
+        rc = confab_shout(n, g, body.ptr, body.len, &o, mid, &sent);
+        if (rc != 0)
+            send_error(c, rid, rc, NULL, g);
+        else
+            reply_mid(c, rid, mid, "sent", sent);
+        return;
+    }
+    rc = confab_anycast(n, g, body.ptr, body.len, &o, mid);
+    if (rc != 0)
+        send_error(c, rid, rc, NULL, g);
+    else
+        add_wait(c, rid, WAIT_ANYCAST, mid, 0);
+}
+
+static void op_ping(ctl_client *c, uint64_t rid, const wire_ctl_map *m)
+{
+    uint8_t to[CONFAB_ID_BYTES];
+    if (get_peer(c, rid, m, "to", to) != 0)
+        return;
+    wire_bytes data = {NULL, 0};
+    int rc = wire_ctl_get_bin(m, "data", &data);
+    if (rc != 0 && rc != -ENOENT) {
+        reply_err(c, rid, -EINVAL, "data must be bin");
+        return;
+    }
+    uint64_t token;
+    rc = confab_ping(c->ctl->node, to, data.ptr, data.len, &token);
+    if (rc != 0)
+        send_error(c, rid, rc, to, NULL);
+    else
+        add_wait(c, rid, WAIT_PING, NULL, token);
+}
+
+static size_t recv_into(ctl_client *c, wire_ctl_builder *b, size_t max);
+
+static void op_recv(ctl_client *c, uint64_t rid, const wire_ctl_map *m)
+{
+    uint64_t max = RECV_MAX;
+    int follow = 0;
+    int rc = wire_ctl_get_uint(m, "max", &max);
+    if ((rc != 0 && rc != -ENOENT) ||
+        ((rc = wire_ctl_get_bool(m, "follow", &follow)) != 0 &&
+         rc != -ENOENT)) {
+        reply_err(c, rid, -EINVAL, "max must be a uint and follow a bool");
+        return;
+    }
+    if (max > RECV_MAX)
+        max = RECV_MAX;
+    wire_ctl_builder b;
+    reply_begin(&b, c->ctl, rid, 1);
+    wire_ctl_key(&b, "msgs");
+    recv_into(c, &b, (size_t)max);
+    reply_done(c, &b);
+    if (follow)
+        c->follow = true;
+}
+
+/* Puts up to max unread messages (within the budget) into b as an array,
+ * marking them read. */
+static size_t recv_into(ctl_client *c, wire_ctl_builder *b, size_t max)
+{
+    confab_node *n = c->ctl->node;
+    size_t k = node_inbox_fit(n, max, RECV_BUDGET);
+    wire_ctl_array_begin(b, (uint32_t)k);
+    return confab_inbox_read(n, k, put_message_cb, b);
+}
+
+static void op_subscribe(ctl_client *c, uint64_t rid, const wire_ctl_map *m)
+{
+    wire_iter it;
+    uint32_t count;
+    if (wire_ctl_get_array(m, "events", &it, &count) != 0) {
+        reply_err(c, rid, -EINVAL,
+                  "subscribe needs events: an array of \"msg\", \"peer\", "
+                  "\"group\"");
+        return;
+    }
+    bool msg = false, peer = false, group = false;
+    wire_bytes e;
+    int rc;
+    while ((rc = wire_ctl_next_str(&it, &e)) == 1) {
+        if (e.len == 3 && memcmp(e.ptr, "msg", 3) == 0)
+            msg = true;
+        else if (e.len == 4 && memcmp(e.ptr, "peer", 4) == 0)
+            peer = true;
+        else if (e.len == 5 && memcmp(e.ptr, "group", 5) == 0)
+            group = true;
+        else
+            rc = -1;
+        if (rc < 0)
+            break;
+    }
+    if (rc != 0) {
+        reply_err(c, rid, -EINVAL,
+                  "unknown event kind; the kinds are msg, peer and group");
+        return;
+    }
+    c->follow = c->follow || msg;
+    c->sub_peer = c->sub_peer || peer;
+    c->sub_group = c->sub_group || group;
+    reply_ok(c, rid);
+    if (msg)
+        node_control_event(c->ctl->node, &(confab_event){
+                                             .type = CONFAB_EV_MESSAGE});
+}
+
+static void handle(ctl_client *c, const uint8_t *buf, size_t len)
+{
+    wire_ctl_map m;
+    uint64_t rid;
+    wire_bytes op;
+    if (wire_ctl_parse(buf, len, &m) != 0 ||
+        wire_ctl_get_uint(&m, "rid", &rid) != 0) {
+        node_log(c->ctl->node, CONFAB_LOG_WARN,
+                 "a control client sent a malformed request; closing it");
+        client_close(c);
+        return;
+    }
+    if (wire_ctl_get_str(&m, "op", &op) != 0 || op.len >= 16) {
+        reply_err(c, rid, -EINVAL, "the request needs op, a string");
+        return;
+    }
+    char name[16];
+    memcpy(name, op.ptr, op.len);
+    name[op.len] = '\0';
+    confab_node *n = c->ctl->node;
+    if (strcmp(name, "id") == 0) {
+        wire_ctl_builder b;
+        reply_begin(&b, c->ctl, rid, 2);
+        wire_ctl_key(&b, "id");
+        wire_ctl_put_bin(&b, confab_node_id(n), CONFAB_ID_BYTES);
+        wire_ctl_key(&b, "name");
+        wire_ctl_put_cstr(&b, confab_node_name(n));
+        reply_done(c, &b);
+    } else if (strcmp(name, "status") == 0) {
+        op_status(c, rid);
+    } else if (strcmp(name, "peers") == 0) {
+        op_peers(c, rid);
+    } else if (strcmp(name, "groups") == 0) {
+        op_groups(c, rid);
+    } else if (strcmp(name, "join") == 0 || strcmp(name, "leave") == 0) {
+        op_join_leave(c, rid, &m, name[0] == 'j');
+    } else if (strcmp(name, "send") == 0 || strcmp(name, "broadcast") == 0 ||
+               strcmp(name, "shout") == 0 || strcmp(name, "anycast") == 0) {
+        op_send(c, rid, &m, name);
+    } else if (strcmp(name, "ping") == 0) {
+        op_ping(c, rid, &m);
+    } else if (strcmp(name, "recv") == 0) {
+        op_recv(c, rid, &m);
+    } else if (strcmp(name, "subscribe") == 0) {
+        op_subscribe(c, rid, &m);
+    } else {
+        reply_err(c, rid, -ENOTSUP,
+                  "unknown op '%s'; this node speaks the ops of "
+                  "docs/PROTOCOL.md section 11",
+                  name);
+    }
+}
+
+/* ---- events ----------------------------------------------------------- */
+
+static void event_begin(wire_ctl_builder *b, const node_control *ctl,
+                        const char *ev, uint32_t extra)
+{
+    wire_ctl_builder_init(b, builder_limit(ctl));
+    wire_ctl_map_begin(b, 1 + extra);
+    wire_ctl_key(b, "ev");
+    wire_ctl_put_cstr(b, ev);
+}
+
+typedef struct push_arg {
+    node_control *ctl;
+} push_arg;
+
+static void push_message(const confab_message *m, void *user)
+{
+    push_arg *a = user;
+    for (node_list *e = a->ctl->clients.next; e != &a->ctl->clients;
+         e = e->next) {
+        ctl_client *c = node_container_of(e, ctl_client, link);
+        if (!c->follow || c->closing)
+            continue;
+        wire_ctl_builder b;
+        event_begin(&b, a->ctl, "msg", 1);
+        wire_ctl_key(&b, "msg");
+        put_message(&b, m);
+        send_map(c, &b);
+        wire_ctl_builder_free(&b);
+    }
+}
+
+static const char *reason_name(confab_down_reason r)
+{
+    switch (r) {
+    case CONFAB_DOWN_BYE:
+        return "bye";
+    case CONFAB_DOWN_TIMEOUT:
+        return "timeout";
+    case CONFAB_DOWN_PROTOCOL:
+        return "protocol";
+    case CONFAB_DOWN_STOPPING:
+        return "stopping";
+    case CONFAB_DOWN_CLOSED:
+        return "closed";
+    }
+    return "closed";
+}
+
+static const char *status_name(confab_send_status s)
+{
+    switch (s) {
+    case CONFAB_SENT:
+        return "sent";
+    case CONFAB_DELIVERED:
+        return "delivered";
+    case CONFAB_FAILED:
+        return "failed";
+    }
+    return "failed";
+}
+
+static void finish_wait(ctl_wait *w)
+{
+    node_list_del(&w->link);
+    free(w);
+}
+
+static void on_outcome(node_control *ctl, const confab_event *ev)
+{
+    for (node_list *e = ctl->waits.next; e != &ctl->waits; e = e->next) {
+        ctl_wait *w = node_container_of(e, ctl_wait, link);
+        if (ev->type == CONFAB_EV_PONG) {
+            if (w->kind != WAIT_PING || w->token != ev->token)
+                continue;
+            wire_ctl_builder b;
+            reply_begin(&b, ctl, w->rid, 2);
+            wire_ctl_key(&b, "rtt_us");
+            wire_ctl_put_uint(&b, ev->rtt_us);
+            wire_ctl_key(&b, "data");
+            wire_ctl_put_bin(&b, ev->data, ev->len);
+            reply_done(w->client, &b);
+            finish_wait(w);
+            return;
+        }
+        if ((w->kind != WAIT_SEND && w->kind != WAIT_ANYCAST) ||
+            memcmp(w->mid, ev->msg_id, CONFAB_MSG_ID_BYTES) != 0)
+            continue;
+        bool member = w->kind == WAIT_ANYCAST && ev->status ==
+                                                     CONFAB_DELIVERED &&
+                      ev->peer != NULL;
+        wire_ctl_builder b;
+        reply_begin(&b, ctl, w->rid, member ? 3 : 2);
+        wire_ctl_key(&b, "mid");
+        wire_ctl_put_bin(&b, w->mid, CONFAB_MSG_ID_BYTES);
+        wire_ctl_key(&b, "status");
+        wire_ctl_put_cstr(&b, status_name(ev->status));
+        if (member) {
+            wire_ctl_key(&b, "member");
+            wire_ctl_put_bin(&b, ev->peer, CONFAB_ID_BYTES);
+        }
+        reply_done(w->client, &b);
+        finish_wait(w);
+        return;
+    }
+}
+
+void node_control_event(confab_node *n, const confab_event *ev)
+{
+    node_control *ctl = n->control;
+    if (ctl == NULL)
+        return;
+    switch (ev->type) {
+    case CONFAB_EV_MESSAGE: {
+        bool any = false;
+        for (node_list *e = ctl->clients.next; e != &ctl->clients;
+             e = e->next)
+            any = any || node_container_of(e, ctl_client, link)->follow;
+        if (!any)
+            return; /* it waits in the inbox */
+        push_arg a = {ctl};
+        (void)confab_inbox_read(n, SIZE_MAX, push_message, &a);
+        return;
+    }
+    case CONFAB_EV_SEND:
+    case CONFAB_EV_PONG:
+        on_outcome(ctl, ev);
+        return;
+    case CONFAB_EV_PEER_UP:
+    case CONFAB_EV_PEER_DOWN:
+    case CONFAB_EV_JOIN:
+    case CONFAB_EV_LEAVE:
+        break;
+    case CONFAB_EV_WRITABLE:
+        return;
+    }
+    bool peer_ev = ev->type == CONFAB_EV_PEER_UP ||
+                   ev->type == CONFAB_EV_PEER_DOWN;
+    for (node_list *e = ctl->clients.next; e != &ctl->clients; e = e->next) {
+        ctl_client *c = node_container_of(e, ctl_client, link);
+        if (c->closing || (peer_ev && !c->sub_peer) ||
+            (!peer_ev && !c->sub_group))
+            continue;
+        wire_ctl_builder b;
+        if (peer_ev) {
+            bool down = ev->type == CONFAB_EV_PEER_DOWN;
+            event_begin(&b, ctl, "peer", down ? 4 : 3);
+            wire_ctl_key(&b, "state");
+            wire_ctl_put_cstr(&b, down ? "down" : "up");
+            if (down) {
+                wire_ctl_key(&b, "reason");
+                wire_ctl_put_cstr(&b, reason_name(ev->reason));
+            }
+        } else {
+            event_begin(&b, ctl, ev->type == CONFAB_EV_JOIN ? "join" : "leave",
+                        3);
+            wire_ctl_key(&b, "group");
+            wire_ctl_put_cstr(&b, ev->group ? ev->group : "");
+        }
+        wire_ctl_key(&b, "id");
+        wire_ctl_put_bin(&b, ev->peer, CONFAB_ID_BYTES);
+        wire_ctl_key(&b, "name");
+        wire_ctl_put_cstr(&b, ev->peer_name ? ev->peer_name : "");
+        send_map(c, &b);
+        wire_ctl_builder_free(&b);
+    }
+}
+
+void node_control_tick(confab_node *n, uint64_t now)
+{
+    node_control *ctl = n->control;
+    node_list *e, *next;
+    for (e = ctl->waits.next; e != &ctl->waits; e = next) {
+        next = e->next;
+        ctl_wait *w = node_container_of(e, ctl_wait, link);
+        if (w->kind == WAIT_PING && now >= w->deadline) {
+            reply_err(w->client, w->rid, -ETIMEDOUT,
+                      "no answer to the ping within %u s; the peer may be "
+                      "gone",
+                      PING_TIMEOUT_MS / 1000);
+            finish_wait(w);
+        }
+    }
+}
+
+/* ---- clients ---------------------------------------------------------- */
+
+static void client_closed(uv_handle_t *h)
+{
+    ctl_client *c = h->data;
+    confab_node *n = c->ctl->node;
+    wire_ctl_reader_free(&c->reader);
+    free(c);
+    node_handle_closed(n);
+}
+
+static void client_close(ctl_client *c)
+{
+    if (c->closing)
+        return;
+    c->closing = true;
+    node_list_del(&c->link);
+    node_list *e, *next;
+    for (e = c->ctl->waits.next; e != &c->ctl->waits; e = next) {
+        next = e->next;
+        ctl_wait *w = node_container_of(e, ctl_wait, link);
+        if (w->client == c)
+            finish_wait(w);
+    }
+    uv_close((uv_handle_t *)&c->pipe, client_closed);
+}
+
+static void client_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
+{
+    ctl_client *c = h->data;
+    (void)suggested;
+    if (c->ctl->rbuf_busy) {
+        *buf = uv_buf_init(NULL, 0);
+        return;
+    }
+    c->ctl->rbuf_busy = true;
+    *buf = uv_buf_init((char *)c->ctl->rbuf, sizeof c->ctl->rbuf);
+}
+
+static void client_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
+{
+    ctl_client *c = s->data;
+    node_control *ctl = c->ctl;
+    if (buf->base == (char *)ctl->rbuf)
+        ctl->rbuf_busy = false;
+    if (nread == 0 || nread == UV_ENOBUFS || c->closing)
+        return;
+    if (nread < 0) {
+        client_close(c);
+        return;
+    }
+    const uint8_t *p = (const uint8_t *)buf->base;
+    size_t left = (size_t)nread;
+    const uint8_t *msg;
+    size_t len;
+    int rc;
+    while (!c->closing &&
+           (rc = wire_ctl_read(&c->reader, &p, &left, &msg, &len)) == 1)
+        handle(c, msg, len);
+    if (rc < 0 && !c->closing) {
+        node_log(ctl->node, CONFAB_LOG_WARN,
+                 "a control client broke the framing (%s); closing it",
+                 uv_strerror(rc));
+        client_close(c);
+    }
+}
+
+static void on_client(uv_stream_t *server, int status)
+{
+    node_control *ctl = server->data;
+    confab_node *n = ctl->node;
+    if (status < 0)
+        return;
+    ctl_client *c = calloc(1, sizeof *c);
+    if (c == NULL)
+        return;
+    if (uv_pipe_init(n->loop, &c->pipe, 0) != 0) {
+        free(c);
+        return;
+    }
+    c->pipe.data = c;
+    c->ctl = ctl;
+    node_list_add_tail(&ctl->clients, &c->link);
+    n->open_handles++;
+    wire_ctl_reader_init(&c->reader, n->cfg.max_message + ((size_t)64 << 10));
+    if (uv_accept(server, (uv_stream_t *)&c->pipe) != 0) {
+        client_close(c);
+        return;
+    }
+    /* Only this node's user may drive it. */
+    uv_os_fd_t fd;
+    struct ucred cred;
+    socklen_t clen = sizeof cred;
+    if (uv_fileno((uv_handle_t *)&c->pipe, &fd) != 0 ||
+        getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &clen) != 0 ||
+        cred.uid != geteuid()) {
+        node_log(n, CONFAB_LOG_WARN,
+                 "refused a control connection from another user (uid %u)",
+                 (unsigned)cred.uid);
+        client_close(c);
+        return;
+    }
+    if (uv_read_start((uv_stream_t *)&c->pipe, client_alloc, client_read) != 0)
+        client_close(c);
+}
+
+/* ---- start and stop --------------------------------------------------- */
+
+/* A socket file left by a node that died: nobody answers on it. */
+static bool socket_alive(const char *path)
+{
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return false;
+    struct sockaddr_un a;
+    memset(&a, 0, sizeof a);
+    a.sun_family = AF_UNIX;
+    snprintf(a.sun_path, sizeof a.sun_path, "%s", path);
+    bool alive = connect(fd, (struct sockaddr *)&a, sizeof a) == 0;
+    close(fd);
+    return alive;
+}
+
+static void server_closed(uv_handle_t *h)
+{
+    node_handle_closed(((node_control *)h->data)->node);
+}
+
+int node_control_start(confab_node *n)
+{
+    node_control *ctl = calloc(1, sizeof *ctl);
+    if (ctl == NULL)
+        return -ENOMEM;
+    ctl->node = n;
+    node_list_init(&ctl->clients);
+    node_list_init(&ctl->waits);
+    if (strlen(n->control_path) >= sizeof ctl->path) {
+        node_log(n, CONFAB_LOG_ERROR,
+                 "the control socket path %s is too long for a Unix socket "
+                 "(at most %zu bytes); use a shorter --home",
+                 n->control_path, sizeof ctl->path - 1);
+        free(ctl);
+        return -ENAMETOOLONG;
+    }
+    memcpy(ctl->path, n->control_path, strlen(n->control_path) + 1);
+    struct stat st;
+    if (lstat(ctl->path, &st) == 0) {
+        if (socket_alive(ctl->path)) {
+            node_log(n, CONFAB_LOG_ERROR,
+                     "another node is already running with this home (its "
+                     "control socket %s answers); stop it first, or use "
+                     "another --home",
+                     ctl->path);
+            free(ctl);
+            return -EADDRINUSE;
+        }
+        unlink(ctl->path); /* left by a node that died */
+    }
+    n->control = ctl;
+    int rc = uv_pipe_init(n->loop, &ctl->server, 0);
+    if (rc != 0)
+        return rc;
+    ctl->server.data = ctl;
+    ctl->open = true;
+    n->open_handles++;
+    /* Created 0600: the directory is 0700 too. */
+    mode_t old = umask(077);
+    rc = uv_pipe_bind(&ctl->server, ctl->path);
+    umask(old);
+    if (rc == 0)
+        rc = uv_listen((uv_stream_t *)&ctl->server, 64, on_client);
+    if (rc != 0)
+        node_log(n, CONFAB_LOG_ERROR, "cannot listen on %s: %s", ctl->path,
+                 uv_strerror(rc));
+    return rc;
+}
+
+void node_control_stop(confab_node *n)
+{
+    node_control *ctl = n->control;
+    if (ctl == NULL || !ctl->open)
+        return;
+    ctl->open = false;
+    while (!node_list_empty(&ctl->clients))
+        client_close(node_container_of(ctl->clients.next, ctl_client, link));
+    uv_close((uv_handle_t *)&ctl->server, server_closed);
+    unlink(ctl->path);
+}
+
+void node_control_free(confab_node *n)
+{
+    free(n->control);
+    n->control = NULL;
+}

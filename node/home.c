@@ -1,0 +1,302 @@
+/* home.c: the node's home directory: its identity (made on first use),
+ * its network key, its name, and the store (store.c) with the records of
+ * the inbox and the groups it is in.
+ *
+ *   <home>/            mode 0700, owned by the user
+ *   <home>/identity    the key pair (crypto/keyfile.h format, mode 0600)
+ *   <home>/network.key a private network key, if any
+ *   <home>/name        the node's name, one line (confab init --name)
+ *   <home>/store.log   the store
+ *   <home>/control.sock the control socket, while `confab run` runs */
+#include "node/node.h"
+
+#include "crypto/identity.h"
+#include "crypto/netkey.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+/* ---- the directory ---------------------------------------------------- */
+
+static int make_dirs(const char *path)
+{
+    char tmp[4096];
+    size_t len = strlen(path);
+    if (len == 0 || len >= sizeof tmp)
+        return -ENAMETOOLONG;
+    memcpy(tmp, path, len + 1);
+    for (char *p = tmp + 1; *p != '\0'; p++) {
+        if (*p != '/')
+            continue;
+        *p = '\0';
+        if (mkdir(tmp, 0700) != 0 && errno != EEXIST)
+            return -errno;
+        *p = '/';
+    }
+    if (mkdir(tmp, 0700) != 0 && errno != EEXIST)
+        return -errno;
+    return 0;
+}
+
+/* Creates home if missing (mode 0700) and checks that it is a directory
+ * of ours that we can write. */
+static int check_home(const char *home, char *err, size_t errlen)
+{
+    int rc = make_dirs(home);
+    if (rc != 0) {
+        snprintf(err, errlen,
+                 "cannot create the home directory %s: %s; create it "
+                 "yourself or choose another with --home",
+                 home, uv_strerror(rc));
+        return rc;
+    }
+    struct stat st;
+    if (stat(home, &st) != 0 || !S_ISDIR(st.st_mode)) {
+        snprintf(err, errlen, "the home %s is not a directory; choose "
+                              "another with --home", home);
+        return -ENOTDIR;
+    }
+    if (st.st_uid != geteuid()) {
+        snprintf(err, errlen,
+                 "the home directory %s belongs to another user; use a "
+                 "directory of your own (--home)",
+                 home);
+        return -EACCES;
+    }
+    if (access(home, W_OK | X_OK) != 0) {
+        rc = -errno;
+        snprintf(err, errlen,
+                 "cannot write to the home directory %s: %s; make it "
+                 "writable (chmod 700 %s) or choose another with --home",
+                 home, uv_strerror(rc), home);
+        return rc;
+    }
+    /* Others must not look in: the control socket lives here. */
+    if ((st.st_mode & 077) != 0 && chmod(home, 0700) != 0) {
+        rc = -errno;
+        snprintf(err, errlen,
+                 "the home directory %s is open to other users and cannot be "
+                 "closed (%s); run chmod 700 %s",
+                 home, uv_strerror(rc), home);
+        return rc;
+    }
+    return 0;
+}
+
+static int home_file(char *out, size_t cap, const char *home, const char *f)
+{
+    return (size_t)snprintf(out, cap, "%s/%s", home, f) >= cap ? -ENAMETOOLONG
+                                                               : 0;
+}
+
+/* Loads the identity, or makes and saves one when there is none. */
+static int load_identity(const char *home, bool create, sec_identity **out,
+                         char *err, size_t errlen)
+{
+    char path[4096];
+    int rc = home_file(path, sizeof path, home, "identity");
+    if (rc != 0)
+        return rc;
+    rc = sec_identity_load(path, out, err, errlen);
+    if (rc != -ENOENT || !create)
+        return rc;
+    rc = sec_identity_generate(out);
+    if (rc == 0)
+        rc = sec_identity_save(*out, path, err, errlen);
+    if (rc != 0) {
+        sec_identity_free(*out);
+        *out = NULL;
+    }
+    return rc;
+}
+
+static int read_name(const char *home, char *name, size_t cap)
+{
+    char path[4096];
+    if (home_file(path, sizeof path, home, "name") != 0)
+        return -ENAMETOOLONG;
+    FILE *f = fopen(path, "r");
+    if (f == NULL)
+        return -errno;
+    char line[256];
+    int rc = -ENOENT;
+    if (fgets(line, sizeof line, f) != NULL) {
+        line[strcspn(line, "\r\n")] = '\0';
+        size_t len = strlen(line);
+        if (len > 0 && len < cap && len <= WIRE_MAX_NAME &&
+            wire_utf8_valid((const uint8_t *)line, len)) {
+            memcpy(name, line, len + 1);
+            rc = 0;
+        } else {
+            rc = -EINVAL;
+        }
+    }
+    fclose(f);
+    return rc;
+}
+
+/* ---- for `confab init` and `confab id` --------------------------------- */
+
+int confab_home_init(const char *home, const char *name, int private_network,
+                     char *err, size_t errlen)
+{
+    if (sec_init() != 0)
+        return -ENOSYS;
+    int rc = check_home(home, err, errlen);
+    if (rc != 0)
+        return rc;
+    if (name != NULL) {
+        size_t len = strlen(name);
+        if (len == 0 || len > WIRE_MAX_NAME ||
+            !wire_utf8_valid((const uint8_t *)name, len) ||
+            strchr(name, '\n') != NULL) {
+            snprintf(err, errlen, "a name is 1 to %u bytes of UTF-8 on one "
+                                  "line",
+                     WIRE_MAX_NAME);
+            return -EINVAL;
+        }
+    }
+    char path[4096];
+    rc = home_file(path, sizeof path, home, "identity");
+    if (rc != 0)
+        return rc;
+    if (access(path, F_OK) == 0) {
+        snprintf(err, errlen,
+                 "%s already has an identity; remove %s first to make a new "
+                 "one (the node id will change)",
+                 home, path);
+        return -EEXIST;
+    }
+    sec_identity *id = NULL;
+    rc = load_identity(home, true, &id, err, errlen);
+    sec_identity_free(id);
+    if (rc == 0 && private_network) {
+        sec_netkey *k = NULL;
+        rc = home_file(path, sizeof path, home, "network.key");
+        if (rc == 0)
+            rc = sec_netkey_generate(&k);
+        if (rc == 0)
+            rc = sec_netkey_save(k, path, err, errlen);
+        sec_netkey_free(k);
+    }
+    if (rc == 0 && name != NULL) {
+        rc = home_file(path, sizeof path, home, "name");
+        FILE *f = rc == 0 ? fopen(path, "w") : NULL;
+        if (f == NULL || fprintf(f, "%s\n", name) < 0 || fclose(f) != 0) {
+            rc = -errno;
+            snprintf(err, errlen, "cannot write %s: %s", path,
+                     uv_strerror(rc));
+        }
+    }
+    return rc;
+}
+
+int confab_home_id(const char *home, uint8_t id[CONFAB_ID_BYTES], char *name,
+                   size_t name_cap, char *err, size_t errlen)
+{
+    if (sec_init() != 0)
+        return -ENOSYS;
+    sec_identity *ident = NULL;
+    int rc = load_identity(home, false, &ident, err, errlen);
+    if (rc == -ENOENT)
+        snprintf(err, errlen,
+                 "%s has no identity yet; run 'confab init' (or 'confab run', "
+                 "which makes one)",
+                 home);
+    if (rc != 0)
+        return rc;
+    memcpy(id, ident->pk, CONFAB_ID_BYTES);
+    sec_identity_free(ident);
+    if (name != NULL && name_cap > 0 && read_name(home, name, name_cap) != 0)
+        name[0] = '\0';
+    return 0;
+}
+
+/* ---- the node's home -------------------------------------------------- */
+
+/* Replays one record of the store into the node's state. */
+static int replay_record(confab_node *n, uint8_t type, const uint8_t *body,
+                         size_t len, void *arg)
+{
+    (void)arg;
+    switch (type) {
+    case NODE_REC_INBOX_PUT:
+    case NODE_REC_INBOX_READ:
+        return node_inbox_replay(n, type, body, len);
+    case NODE_REC_GROUP_JOIN:
+    case NODE_REC_GROUP_LEAVE:
+        return node_groups_replay(n, type, body, len);
+    default:
+        /* A record type this version does not know (a newer version wrote
+         * it): kept in the file until compaction, otherwise ignored. */
+        n->stats.store_records_unknown++;
+        return 0;
+    }
+}
+
+int node_home_open(confab_node *n)
+{
+    const char *home = n->home;
+    char err[512] = "";
+    int rc = check_home(home, err, sizeof err);
+    if (rc == 0 && n->identity == NULL) {
+        rc = load_identity(home, true, &n->identity, err, sizeof err);
+        if (rc == 0)
+            n->identity_from_home = true;
+    }
+    if (rc == 0 && n->netkey == NULL) {
+        char path[4096];
+        rc = home_file(path, sizeof path, home, "network.key");
+        if (rc == 0) {
+            rc = sec_netkey_load(path, &n->netkey, err, sizeof err);
+            if (rc == -ENOENT)
+                rc = 0; /* none: the public network key is used */
+        }
+    }
+    if (rc == 0 && n->cfg.name == NULL) /* a name in the config wins */
+        (void)read_name(home, n->name, sizeof n->name);
+    if (rc != 0) {
+        if (err[0] != '\0')
+            node_log(n, CONFAB_LOG_ERROR, "%s", err);
+        return rc;
+    }
+    return node_store_open(n, home, replay_record, NULL, &n->store);
+}
+
+/* ---- compaction -------------------------------------------------------- */
+
+#define COMPACT_MIN ((uint64_t)4 << 20) /* never below 4 MiB */
+
+static int dump_live(confab_node *n, int fd, void *arg)
+{
+    (void)arg;
+    int rc = node_groups_dump(n, fd);
+    if (rc == 0)
+        rc = node_inbox_dump(n, fd);
+    return rc;
+}
+
+void node_home_tick(confab_node *n, uint64_t now)
+{
+    (void)now;
+    if (n->store == NULL || node_store_failed(n->store))
+        return;
+    /* What is live: the unread messages (each with its record's keys) and
+     * the groups. Compact once the log is four times that, so that the
+     * rewriting costs a constant share of what is written. */
+    uint64_t live = node_inbox_bytes(n) +
+                    (uint64_t)confab_inbox_count(n) * 256u +
+                    (uint64_t)n->n_groups * 80u;
+    uint64_t size = node_store_size(n->store);
+    if (size < COMPACT_MIN || size < 4 * live)
+        return;
+    int rc = node_store_compact(n->store, dump_live, NULL);
+    if (rc != 0 && rc != -EBUSY)
+        node_log(n, CONFAB_LOG_WARN, "compacting the store failed: %s",
+                 uv_strerror(rc));
+}
