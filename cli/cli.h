@@ -42,5 +42,9 @@ int cli_parse_u64(const char *s, uint64_t min, uint64_t max, uint64_t *out);
 /* The subcommands: each parses its own argv (argv[0] is its name) and
  * returns an exit code. */
 int cli_cmd_testnet(cli_ctx *ctx, int argc, char **argv);
+int cli_cmd_run(cli_ctx *ctx, int argc, char **argv);
+int cli_cmd_init(cli_ctx *ctx, int argc, char **argv);
+int cli_cmd_id(cli_ctx *ctx, int argc, char **argv);
+int cli_cmd_status(cli_ctx *ctx, int argc, char **argv);
 
 #endif

@@ -20,6 +20,10 @@ typedef struct cli_cmd {
 } cli_cmd;
 
 static const cli_cmd commands[] = {
+    {"init", cli_cmd_init, "make the home directory and an identity"},
+    {"id", cli_cmd_id, "print this node's id"},
+    {"run", cli_cmd_run, "run a node in the foreground"},
+    {"status", cli_cmd_status, "show the running node"},
     {"testnet", cli_cmd_testnet,
      "run a whole network of nodes in this process and report"},
 };

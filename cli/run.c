@@ -1,0 +1,375 @@
+/* cli/run.c: `confab run` (a node in the foreground, serving the control
+ * socket), and the commands that work on the home directory without a
+ * running node: `confab init` and `confab id`. */
+#include "cli/client.h"
+
+#include "node/confab.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <json-c/json.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define MAX_LIST 64
+
+/* ---- confab run ------------------------------------------------------- */
+
+typedef struct run_state {
+    uv_loop_t loop;
+    confab_node *node;
+    uv_signal_t sigint, sigterm;
+    bool stopping;
+    int exit_code;
+} run_state;
+
+static const char *level_name(confab_log_level l)
+{
+    switch (l) {
+    case CONFAB_LOG_ERROR:
+        return "error";
+    case CONFAB_LOG_WARN:
+        return "warn";
+    case CONFAB_LOG_INFO:
+        return "info";
+    case CONFAB_LOG_DEBUG:
+        return "debug";
+    }
+    return "?";
+}
+
+static void log_cb(confab_node *node, confab_log_level level, const char *msg,
+                   void *user)
+{
+    (void)node;
+    (void)user;
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    struct tm tm;
+    localtime_r(&ts.tv_sec, &tm);
+    fprintf(stderr, "%02d:%02d:%02d.%03ld confab %s: %s\n", tm.tm_hour,
+            tm.tm_min, tm.tm_sec, ts.tv_nsec / 1000000, level_name(level), msg);
+}
+
+static void on_stopped(confab_node *node, void *user)
+{
+    run_state *s = user;
+    (void)node;
+    uv_close((uv_handle_t *)&s->sigint, NULL);
+    uv_close((uv_handle_t *)&s->sigterm, NULL);
+}
+
+static void on_signal(uv_signal_t *h, int signum)
+{
+    run_state *s = h->data;
+    (void)signum;
+    if (s->stopping)
+        return;
+    s->stopping = true;
+    fprintf(stderr, "confab: stopping (saying goodbye to the peers)\n");
+    if (confab_node_stop(s->node, on_stopped, s) != 0)
+        on_stopped(s->node, s);
+}
+
+static void run_help(FILE *f)
+{
+    fputs(
+        "usage: confab run [--name NAME] [--bind ADDR] [--port N]\n"
+        "                  [--discovery-port N] [--broadcast ADDR]...\n"
+        "                  [--no-discovery] [--peer HOST:PORT]...\n"
+        "                  [--beacon-interval MS]\n"
+        "                  [--log-level error|warn|info|debug]\n"
+        "\n"
+        "Runs a node in the foreground until interrupted (Ctrl-C or SIGTERM),\n"
+        "logging to stderr. It makes an identity in the home directory on\n"
+        "first use, finds peers by UDP broadcast on the LAN, and serves the\n"
+        "other confab commands on <home>/control.sock.\n"
+        "\n"
+        "  --name NAME           the name peers see (default: the one given to\n"
+        "                        'confab init', else node-<short id>)\n"
+        "  --bind ADDR           address to accept links on (default 0.0.0.0)\n"
+        "  --port N              TCP port (default 0: any free port)\n"
+        "  --discovery-port N    UDP port of the beacons (default 47474)\n"
+        "  --broadcast ADDR      where beacons go (repeatable; default: the\n"
+        "                        broadcast address of every interface)\n"
+        "  --no-discovery        no beacons: only --peer links\n"
+        "  --peer HOST:PORT      a peer to dial whether or not discovery finds\n"
+        "                        it (repeatable)\n"
+        "  --beacon-interval MS  time between beacons (default 1000)\n"
+        "  --log-level LEVEL     error, warn, info (default) or debug\n",
+        f);
+}
+
+int cli_cmd_run(cli_ctx *ctx, int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"name", required_argument, NULL, 'n'},
+        {"bind", required_argument, NULL, 'b'},
+        {"port", required_argument, NULL, 'p'},
+        {"discovery-port", required_argument, NULL, 'd'},
+        {"broadcast", required_argument, NULL, 'B'},
+        {"no-discovery", no_argument, NULL, 'N'},
+        {"peer", required_argument, NULL, 'P'},
+        {"beacon-interval", required_argument, NULL, 'i'},
+        {"log-level", required_argument, NULL, 'l'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    confab_config cfg;
+    confab_config_init(&cfg);
+    cfg.discovery = 1;
+    const char *bcast[MAX_LIST], *peers[MAX_LIST];
+    size_t nb = 0, np = 0;
+    uint64_t v;
+    optind = 1;
+    opterr = 0;
+    int c;
+    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+        switch (c) {
+        case 'n':
+            cfg.name = optarg;
+            break;
+        case 'b':
+            cfg.bind_addr = optarg;
+            break;
+        case 'p':
+        case 'd':
+            if (cli_parse_u64(optarg, c == 'd' ? 1 : 0, 65535, &v) != 0) {
+                cli_error(ctx, "--%s takes a port number, not '%s'",
+                          c == 'p' ? "port" : "discovery-port", optarg);
+                return CLI_USAGE;
+            }
+            if (c == 'p')
+                cfg.port = (uint16_t)v;
+            else
+                cfg.discovery_port = (uint16_t)v;
+            break;
+        case 'B':
+        case 'P':
+            if ((c == 'B' ? nb : np) >= MAX_LIST) {
+                cli_error(ctx, "at most %d --%s options", MAX_LIST,
+                          c == 'B' ? "broadcast" : "peer");
+                return CLI_USAGE;
+            }
+            if (c == 'B')
+                bcast[nb++] = optarg;
+            else
+                peers[np++] = optarg;
+            break;
+        case 'N':
+            cfg.discovery = 0;
+            break;
+        case 'i':
+            if (cli_parse_u64(optarg, 10, 3600000, &v) != 0) {
+                cli_error(ctx, "--beacon-interval takes milliseconds from 10 "
+                               "to 3600000, not '%s'",
+                          optarg);
+                return CLI_USAGE;
+            }
+            cfg.beacon_interval_ms = (unsigned)v;
+            break;
+        case 'l':
+            if (strcmp(optarg, "error") == 0)
+                cfg.log_level = CONFAB_LOG_ERROR;
+            else if (strcmp(optarg, "warn") == 0)
+                cfg.log_level = CONFAB_LOG_WARN;
+            else if (strcmp(optarg, "info") == 0)
+                cfg.log_level = CONFAB_LOG_INFO;
+            else if (strcmp(optarg, "debug") == 0)
+                cfg.log_level = CONFAB_LOG_DEBUG;
+            else {
+                cli_error(ctx, "--log-level is error, warn, info or debug, "
+                               "not '%s'",
+                          optarg);
+                return CLI_USAGE;
+            }
+            break;
+        case 'h':
+            run_help(stdout);
+            return CLI_OK;
+        default:
+            cli_error(ctx, "unknown option '%s'; try 'confab run --help'",
+                      argv[optind - 1]);
+            return CLI_USAGE;
+        }
+    }
+    if (optind < argc) {
+        cli_error(ctx, "run takes no arguments ('%s'); try 'confab run "
+                       "--help'",
+                  argv[optind]);
+        return CLI_USAGE;
+    }
+    if (nb > 0 && cfg.discovery == 0) {
+        cli_error(ctx, "--broadcast and --no-discovery contradict each other");
+        return CLI_USAGE;
+    }
+    char home[4096], sock[4200];
+    if (cli_home(ctx, home, sizeof home) != 0)
+        return CLI_USAGE;
+    snprintf(sock, sizeof sock, "%s/control.sock", home);
+    cfg.home = home;
+    cfg.control_path = sock;
+    cfg.broadcast_addrs = bcast;
+    cfg.n_broadcast_addrs = nb;
+    cfg.static_peers = peers;
+    cfg.n_static_peers = np;
+    cfg.log_cb = log_cb;
+
+    run_state s;
+    memset(&s, 0, sizeof s);
+    if (uv_loop_init(&s.loop) != 0) {
+        cli_error(ctx, "cannot make an event loop");
+        return CLI_FAILED;
+    }
+    int rc = confab_node_new(&s.loop, &cfg, &s.node);
+    if (rc != 0) {
+        /* The node's log said why, on stderr. */
+        cli_error(ctx, "the node could not be created (%s)",
+                  confab_strerror(rc));
+        uv_loop_close(&s.loop);
+        return rc == -EINVAL ? CLI_USAGE : CLI_FAILED;
+    }
+    rc = confab_node_start(s.node);
+    if (rc != 0) {
+        cli_error(ctx, "the node could not start (%s)", confab_strerror(rc));
+        if (confab_node_stop(s.node, NULL, NULL) == 0)
+            uv_run(&s.loop, UV_RUN_DEFAULT);
+        confab_node_free(s.node);
+        uv_loop_close(&s.loop);
+        return rc == -EINVAL ? CLI_USAGE : CLI_FAILED;
+    }
+    char hex[65];
+    confab_id_hex(confab_node_id(s.node), hex);
+    fprintf(stderr,
+            "confab: node %s running; its id is %s\n"
+            "confab: links on port %u, control socket %s%s\n",
+            confab_node_name(s.node), hex, confab_node_port(s.node), sock,
+            cfg.discovery ? "" : ", discovery off");
+    uv_signal_init(&s.loop, &s.sigint);
+    uv_signal_init(&s.loop, &s.sigterm);
+    s.sigint.data = s.sigterm.data = &s;
+    uv_signal_start(&s.sigint, on_signal, SIGINT);
+    uv_signal_start(&s.sigterm, on_signal, SIGTERM);
+    uv_run(&s.loop, UV_RUN_DEFAULT);
+    confab_node_free(s.node);
+    if (uv_loop_close(&s.loop) != 0)
+        fprintf(stderr, "confab: warning: the loop still had handles\n");
+    return CLI_OK;
+}
+
+/* ---- confab init ------------------------------------------------------ */
+
+int cli_cmd_init(cli_ctx *ctx, int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"name", required_argument, NULL, 'n'},
+        {"private-network", no_argument, NULL, 'p'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    const char *name = NULL;
+    int private_network = 0;
+    optind = 1;
+    opterr = 0;
+    int c;
+    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+        switch (c) {
+        case 'n':
+            name = optarg;
+            break;
+        case 'p':
+            private_network = 1;
+            break;
+        case 'h':
+            fputs("usage: confab init [--name NAME] [--private-network]\n"
+                  "\n"
+                  "Makes the home directory with a new identity. With\n"
+                  "--private-network it also makes a secret network key\n"
+                  "(<home>/network.key): copy that file to the other\n"
+                  "machines' homes, and only they can link with this one.\n",
+                  stdout);
+            return CLI_OK;
+        default:
+            cli_error(ctx, "unknown option '%s'; try 'confab init --help'",
+                      argv[optind - 1]);
+            return CLI_USAGE;
+        }
+    }
+    if (optind < argc) {
+        cli_error(ctx, "init takes no arguments ('%s')", argv[optind]);
+        return CLI_USAGE;
+    }
+    char home[4096], err[512] = "";
+    if (cli_home(ctx, home, sizeof home) != 0)
+        return CLI_USAGE;
+    int rc = confab_home_init(home, name, private_network, err, sizeof err);
+    if (rc != 0) {
+        cli_error(ctx, "%s", err[0] ? err : confab_strerror(rc));
+        return rc == -EINVAL ? CLI_USAGE : CLI_FAILED;
+    }
+    uint8_t id[CONFAB_ID_BYTES];
+    char hex[65], nm[CONFAB_MAX_NAME + 1];
+    if (confab_home_id(home, id, nm, sizeof nm, err, sizeof err) != 0) {
+        cli_error(ctx, "%s", err);
+        return CLI_FAILED;
+    }
+    confab_id_hex(id, hex);
+    if (ctx->json) {
+        json_object *o = json_object_new_object();
+        json_object_object_add(o, "id", json_object_new_string(hex));
+        json_object_object_add(o, "name", json_object_new_string(nm));
+        json_object_object_add(o, "home", json_object_new_string(home));
+        json_object_object_add(o, "private_network",
+                               json_object_new_boolean(private_network));
+        printf("%s\n", json_object_to_json_string_ext(o,
+                                                      JSON_C_TO_STRING_PLAIN));
+        json_object_put(o);
+    } else {
+        printf("made %s\n  id   %s\n", home, hex);
+        if (nm[0])
+            printf("  name %s\n", nm);
+        if (private_network)
+            printf("  a private network key is in %s/network.key: copy it to "
+                   "the other machines' homes\n",
+                   home);
+    }
+    return CLI_OK;
+}
+
+/* ---- confab id -------------------------------------------------------- */
+
+int cli_cmd_id(cli_ctx *ctx, int argc, char **argv)
+{
+    if (argc > 1 && strcmp(argv[1], "--help") == 0) {
+        fputs("usage: confab id\n\nPrints this node's id (from the home "
+              "directory; no node needs to run).\n",
+              stdout);
+        return CLI_OK;
+    }
+    if (argc > 1) {
+        cli_error(ctx, "id takes no arguments ('%s')", argv[1]);
+        return CLI_USAGE;
+    }
+    char home[4096], err[512] = "", hex[65], nm[CONFAB_MAX_NAME + 1];
+    uint8_t id[CONFAB_ID_BYTES];
+    if (cli_home(ctx, home, sizeof home) != 0)
+        return CLI_USAGE;
+    int rc = confab_home_id(home, id, nm, sizeof nm, err, sizeof err);
+    if (rc != 0) {
+        cli_error(ctx, "%s", err);
+        return rc == -ENOENT ? CLI_NO_NODE : CLI_FAILED;
+    }
+    confab_id_hex(id, hex);
+    if (ctx->json) {
+        json_object *o = json_object_new_object();
+        json_object_object_add(o, "id", json_object_new_string(hex));
+        json_object_object_add(o, "name", json_object_new_string(nm));
+        printf("%s\n", json_object_to_json_string_ext(o,
+                                                      JSON_C_TO_STRING_PLAIN));
+        json_object_put(o);
+    } else {
+        printf("%s\n", hex);
+    }
+    return CLI_OK;
+}
