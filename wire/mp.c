@@ -253,6 +253,51 @@ int wire_mp_read_uint(wire_mp_reader *r, uint64_t *v)
     return 0;
 }
 
+int wire_mp_read_int(wire_mp_reader *r, int64_t *v)
+{
+    size_t left = wire_mp_left(r);
+    if (left == 0)
+        return -EPROTO;
+    const uint8_t *p = r->p;
+    uint8_t b = p[0];
+    if (b >= 0xe0) { /* negative fixint: -32..-1 */
+        *v = (int64_t)b - 256;
+        r->p++;
+        return 0;
+    }
+    if (b < 0xd0 || b > 0xd3) {
+        /* Every other integer format is unsigned. */
+        uint64_t u;
+        wire_mp_reader t = *r;
+        if (wire_mp_read_uint(&t, &u) != 0 || u > INT64_MAX)
+            return -EPROTO;
+        *v = (int64_t)u;
+        *r = t;
+        return 0;
+    }
+    size_t n = (size_t)1 << (b - 0xd0);
+    if (n >= left)
+        return -EPROTO;
+    uint64_t u = n == 1   ? p[1]
+                 : n == 2 ? load16(p + 1)
+                 : n == 4 ? load32(p + 1)
+                          : load64(p + 1);
+    /* Sign-extend the n-byte two's complement value without relying on
+     * implementation-defined conversions: subtract 2^(8n) when the sign bit
+     * is set. */
+    unsigned bits = (unsigned)(8 * n);
+    uint64_t sign = (uint64_t)1 << (bits - 1);
+    if (u & sign) {
+        uint64_t mag = (bits == 64 ? ~u : (((uint64_t)1 << bits) - 1) ^ u) + 1;
+        /* mag is in 1..2^63: -(mag - 1) - 1 stays within int64_t. */
+        *v = -(int64_t)(mag - 1) - 1;
+    } else {
+        *v = (int64_t)u;
+    }
+    r->p += 1 + n;
+    return 0;
+}
+
 /* Reads a str (want_str) or bin header and its bytes. */
 static int read_raw(wire_mp_reader *r, int want_str, const uint8_t **s,
                     uint32_t *len)

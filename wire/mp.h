@@ -44,6 +44,9 @@ int wire_mp_read_map(wire_mp_reader *r, uint32_t *count);
 int wire_mp_read_array(wire_mp_reader *r, uint32_t *count);
 /* Any integer format with a non-negative value. */
 int wire_mp_read_uint(wire_mp_reader *r, uint64_t *v);
+/* Any integer format whose value fits an int64_t (a uint 64 above
+ * INT64_MAX is -EPROTO). */
+int wire_mp_read_int(wire_mp_reader *r, int64_t *v);
 /* A str holding valid UTF-8; *s is borrowed, not NUL-terminated. */
 int wire_mp_read_str(wire_mp_reader *r, const uint8_t **s, uint32_t *len);
 int wire_mp_read_bin(wire_mp_reader *r, const uint8_t **b, uint32_t *len);

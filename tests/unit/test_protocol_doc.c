@@ -1,5 +1,5 @@
 /* test_protocol_doc.c: the hex examples of docs/PROTOCOL.md sections 2,
- * 3.2, 5, 6 and 7, checked as a stranger reading the document would: each
+ * 3.2, 5, 6, 7 and 11, checked as a stranger reading the document would: each
  * is decoded with wire/, every field is compared with the value the prose
  * states, and encoding those values gives the same bytes back. The beacon
  * tag and the public network key are computed with libsodium directly. */
@@ -11,6 +11,7 @@
 
 #include "doc_hex.h"
 #include "wire/beacon.h"
+#include "wire/ctl.h"
 #include "wire/frame.h"
 #include "wire/msg.h"
 
@@ -363,6 +364,48 @@ static void test_protocol_doc_beacon(void **state)
     free(b);
 }
 
+/* Section 11.1: the request {"op": "id", "rid": 1} in one frame, read as
+ * the node reads its control socket, and built as the client builds it. */
+static void test_protocol_doc_ctl_id(void **state)
+{
+    (void)state;
+    size_t len;
+    uint8_t *b = example("ctl-id", &len);
+    wire_ctl_reader r;
+    wire_ctl_reader_init(&r, 1u << 20);
+    const uint8_t *data = b, *msg;
+    size_t left = len, mlen;
+    assert_int_equal(wire_ctl_read(&r, &data, &left, &msg, &mlen), 1);
+    assert_int_equal(left, 0);
+    wire_ctl_map m;
+    assert_int_equal(wire_ctl_parse(msg, mlen, &m), 0);
+    assert_int_equal(m.count, 2);
+    wire_bytes op;
+    uint64_t rid;
+    assert_int_equal(wire_ctl_get_str(&m, "op", &op), 0);
+    assert_str(op, "id");
+    assert_int_equal(wire_ctl_get_uint(&m, "rid", &rid), 0);
+    assert_true(rid == 1);
+    assert_int_equal(wire_ctl_read(&r, &data, &left, &msg, &mlen), 0);
+    wire_ctl_reader_free(&r);
+
+    wire_ctl_builder bld;
+    wire_ctl_builder_init(&bld, 1024);
+    wire_ctl_map_begin(&bld, 2);
+    wire_ctl_key(&bld, "op");
+    wire_ctl_put_cstr(&bld, "id");
+    wire_ctl_key(&bld, "rid");
+    wire_ctl_put_uint(&bld, 1);
+    assert_int_equal(wire_ctl_finish(&bld), 0);
+    uint8_t out[64];
+    size_t n;
+    assert_int_equal(wire_ctl_frame(bld.buf, bld.len, out, sizeof out, &n), 0);
+    assert_int_equal(n, len);
+    assert_memory_equal(out, b, len);
+    wire_ctl_builder_free(&bld);
+    free(b);
+}
+
 static int setup(void **state)
 {
     (void)state;
@@ -383,6 +426,7 @@ int main(void)
         cmocka_unit_test(test_protocol_doc_bye),
         cmocka_unit_test(test_protocol_doc_public_network_key),
         cmocka_unit_test(test_protocol_doc_beacon),
+        cmocka_unit_test(test_protocol_doc_ctl_id),
     };
     return cmocka_run_group_tests_name("protocol_doc", tests, setup, NULL);
 }
