@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -48,8 +49,9 @@ int cli_connect(const cli_ctx *ctx, cli_client *c)
     a.sun_family = AF_UNIX;
     int w = snprintf(a.sun_path, sizeof a.sun_path, "%s/control.sock", home);
     if (w < 0 || (size_t)w >= sizeof a.sun_path) {
-        cli_error(ctx, "the control socket's path under %s is too long for a "
-                       "Unix socket; use a shorter --home",
+        cli_error(ctx,
+                  "the control socket's path under %s is too long for a "
+                  "Unix socket; use a shorter --home",
                   home);
         return CLI_NO_NODE;
     }
@@ -57,9 +59,15 @@ int cli_connect(const cli_ctx *ctx, cli_client *c)
     if (c->fd < 0 || connect(c->fd, (struct sockaddr *)&a, sizeof a) != 0) {
         int e = errno;
         if (e == ENOENT || e == ECONNREFUSED)
-            cli_error(ctx, "no node is running with home %s; start one with "
-                           "'confab run' (or give the right --home)",
+            cli_error(ctx,
+                      "no node is running with home %s; start one with "
+                      "'confab run' (or give the right --home)",
                       home);
+        else if (e == EACCES || e == EPERM)
+            cli_error(ctx,
+                      "cannot reach the node's control socket %s: %s; "
+                      "only the user who runs the node may use it",
+                      a.sun_path, strerror(e));
         else
             cli_error(ctx, "cannot reach the node's control socket %s: %s",
                       a.sun_path, strerror(e));
@@ -68,6 +76,7 @@ int cli_connect(const cli_ctx *ctx, cli_client *c)
         c->fd = -1;
         return CLI_NO_NODE;
     }
+    memcpy(c->path, a.sun_path, sizeof c->path);
     wire_ctl_reader_init(&c->reader, MAX_CONTROL_MSG);
     return CLI_OK;
 }
@@ -179,40 +188,73 @@ int cli_exit_for(int64_t err)
     }
 }
 
+int cli_lost(cli_client *c, int rc)
+{
+    if (rc == -ETIMEDOUT) {
+        cli_error(c->ctx, "the node did not answer in time");
+        return CLI_TIMEOUT;
+    }
+    struct stat st;
+    if ((rc == 0 || rc == -EPIPE || rc == -ECONNRESET) &&
+        stat(c->path, &st) == 0 && st.st_uid != geteuid()) {
+        cli_error(c->ctx,
+                  "the node refused this connection: its control socket %s "
+                  "belongs to uid %u, and only the user who runs the node "
+                  "may use it",
+                  c->path, (unsigned)st.st_uid);
+        return CLI_NO_NODE;
+    }
+    if (rc == 0 || rc == -EPIPE || rc == -ECONNRESET)
+        cli_error(c->ctx, "the node closed the connection; did it stop? "
+                          "('confab status' tells)");
+    else if (rc == -EPROTO)
+        cli_error(c->ctx, "the node sent a broken message; closing");
+    else
+        cli_error(c->ctx, "cannot talk to the node: %s", strerror(-rc));
+    return CLI_NO_NODE;
+}
+
+int cli_reply_status(const cli_client *c, const wire_ctl_map *msg)
+{
+    int ok = 0;
+    if (wire_ctl_get_bool(msg, "ok", &ok) != 0) {
+        cli_error(c->ctx, "the node sent a reply without ok");
+        return CLI_FAILED;
+    }
+    if (ok)
+        return CLI_OK;
+    int64_t err = -EIO;
+    wire_bytes text = {(const uint8_t *)"", 0};
+    (void)wire_ctl_get_int(msg, "err", &err);
+    (void)wire_ctl_get_str(msg, "msg", &text);
+    if (text.len == 0)
+        cli_error(c->ctx, "the node refused the request (error %lld)",
+                  (long long)err);
+    else
+        cli_error(c->ctx, "%.*s", (int)text.len, (const char *)text.ptr);
+    return cli_exit_for(err);
+}
+
 int cli_call(cli_client *c, wire_ctl_builder *b, uint64_t rid,
              wire_ctl_map *reply, int timeout_ms)
 {
     int rc = cli_send(c, b);
-    if (rc != 0) {
-        cli_error(c->ctx, "cannot talk to the node: %s", strerror(-rc));
-        return CLI_NO_NODE;
-    }
+    if (rc != 0)
+        return cli_lost(c, rc);
+    uint64_t deadline =
+        timeout_ms < 0 ? 0 : cli_now_ms() + (uint64_t)timeout_ms;
     for (;;) {
-        rc = cli_next(c, reply, timeout_ms);
-        if (rc == -ETIMEDOUT) {
-            cli_error(c->ctx, "the node did not answer in time");
-            return CLI_TIMEOUT;
+        int wait = -1;
+        if (timeout_ms >= 0) {
+            uint64_t now = cli_now_ms();
+            wait = now >= deadline ? 0 : (int)(deadline - now);
         }
-        if (rc <= 0) {
-            cli_error(c->ctx, "the node closed the connection%s",
-                      rc < 0 ? " (a broken reply)" : "; did it stop?");
-            return CLI_NO_NODE;
-        }
+        rc = cli_next(c, reply, wait);
+        if (rc <= 0)
+            return cli_lost(c, rc);
         uint64_t got;
         if (wire_ctl_get_uint(reply, "rid", &got) != 0 || got != rid)
             continue; /* an event, or another request's reply */
-        int ok = 0;
-        if (wire_ctl_get_bool(reply, "ok", &ok) != 0) {
-            cli_error(c->ctx, "the node sent a reply without ok");
-            return CLI_FAILED;
-        }
-        if (ok)
-            return CLI_OK;
-        int64_t err = -EIO;
-        wire_bytes msg = {(const uint8_t *)"", 0};
-        (void)wire_ctl_get_int(reply, "err", &err);
-        (void)wire_ctl_get_str(reply, "msg", &msg);
-        cli_error(c->ctx, "%.*s", (int)msg.len, (const char *)msg.ptr);
-        return cli_exit_for(err);
+        return cli_reply_status(c, reply);
     }
 }

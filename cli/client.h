@@ -16,6 +16,7 @@ typedef struct cli_client {
     uint8_t in[65536];
     size_t in_len, in_off;
     const cli_ctx *ctx;
+    char path[108]; /* the control socket's path */
 } cli_client;
 
 /* The home directory: --home, else $CONFAB_HOME, else
@@ -49,7 +50,18 @@ int cli_next(cli_client *c, wire_ctl_map *msg, int timeout_ms);
 int cli_call(cli_client *c, wire_ctl_builder *b, uint64_t rid,
              wire_ctl_map *reply, int timeout_ms);
 
+/* Says why the conversation with the node ended, given what cli_next()
+ * or cli_send() returned (0: the node closed the connection; a negative
+ * errno), and returns the exit code for it: CLI_TIMEOUT for -ETIMEDOUT,
+ * else CLI_NO_NODE. A node closes a connection from another user at once
+ * (SO_PEERCRED), which this names when the socket belongs to another. */
+int cli_lost(cli_client *c, int rc);
+
 /* The exit code for an error reply's errno (docs/confab.1). */
 int cli_exit_for(int64_t err);
+
+/* Whether a reply is an error: returns CLI_OK when msg has ok: true,
+ * else prints its msg and returns the exit code for its err. */
+int cli_reply_status(const cli_client *c, const wire_ctl_map *msg);
 
 #endif

@@ -24,6 +24,17 @@ static const cli_cmd commands[] = {
     {"id", cli_cmd_id, "print this node's id"},
     {"run", cli_cmd_run, "run a node in the foreground"},
     {"status", cli_cmd_status, "show the running node"},
+    {"peers", cli_cmd_peers, "list the peers and their state"},
+    {"send", cli_cmd_send, "send a message to one peer"},
+    {"broadcast", cli_cmd_broadcast, "send a message to every peer"},
+    {"join", cli_cmd_join, "join a group"},
+    {"leave", cli_cmd_leave, "leave a group"},
+    {"groups", cli_cmd_groups, "list the groups and their members"},
+    {"shout", cli_cmd_shout, "send a message to a group's members"},
+    {"anycast", cli_cmd_anycast, "send a message to one member of a group"},
+    {"recv", cli_cmd_recv, "print the messages received"},
+    {"chat", cli_cmd_chat, "chat with a peer, a group or everyone"},
+    {"ping", cli_cmd_ping, "measure the round trip to a peer"},
     {"testnet", cli_cmd_testnet,
      "run a whole network of nodes in this process and report"},
 };
@@ -124,9 +135,20 @@ int main(int argc, char **argv)
         usage(stderr, ctx.prog);
         return CLI_USAGE;
     }
+    /* --json may also follow the command (anywhere before a "--"). */
+    int n = 1;
+    bool dashes = false;
+    for (int k = i + 1; k < argc; k++) {
+        dashes = dashes || strcmp(argv[k], "--") == 0;
+        if (!dashes && strcmp(argv[k], "--json") == 0)
+            ctx.json = true;
+        else
+            argv[i + n++] = argv[k];
+    }
+    argv[i + n] = NULL;
     for (size_t k = 0; k < sizeof commands / sizeof commands[0]; k++)
         if (strcmp(argv[i], commands[k].name) == 0)
-            return commands[k].fn(&ctx, argc - i, argv + i);
+            return commands[k].fn(&ctx, n, argv + i);
     cli_error(&ctx, "unknown command '%s'; try '%s --help' for the list",
               argv[i], ctx.prog);
     return CLI_USAGE;

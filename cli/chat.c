@@ -1,0 +1,634 @@
+/* cli/chat.c: `confab chat`: an interactive line mode. Lines typed go to
+ * a peer, a group or everyone; messages and peer and group events are
+ * printed above the line being typed as they arrive.
+ *
+ * On a terminal the line is edited with libedit through its readline
+ * callback interface, so that one poll() watches both the keyboard and
+ * the control socket. Anything else on stdin (a pipe, a file) is read
+ * line by line, and the end of input ends the chat. */
+#include "cli/show.h"
+
+#include <editline/readline.h>
+#include <errno.h>
+#include <getopt.h>
+#include <locale.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define MAX_PENDING    64
+#define CALL_MS        10000
+#define DRAIN_MS       5000 /* at the end, for the replies still due */
+#define LINE_MAX_BYTES 65536
+
+typedef enum target { T_ALL, T_PEER, T_GROUP } target;
+
+/* What a request in flight was for, to act on its reply. */
+typedef enum what { W_SEND, W_JOIN, W_LEAVE, W_PEERS } what;
+
+typedef struct pending {
+    uint64_t rid;
+    what w;
+    char arg[CONFAB_MAX_GROUP + 1];
+} pending;
+
+typedef struct chat {
+    cli_ctx *ctx;
+    cli_client c;
+    bool tty;  /* libedit on a terminal */
+    bool quit; /* /quit, end of input, a signal */
+    int rc;    /* the exit code */
+    target t;
+    uint8_t to[CONFAB_ID_BYTES];
+    char label[CONFAB_MAX_NAME + 32]; /* the target, for people */
+    char group[CONFAB_MAX_GROUP + 1];
+    bool joined_here; /* chat joined the group: it leaves at the end */
+    char prompt[CONFAB_MAX_NAME + 40];
+    pending pend[MAX_PENDING];
+    size_t n_pend;
+    char *line; /* stdin that is not a terminal: the partial line */
+    size_t line_len;
+} chat;
+
+/* libedit's line callback takes no user pointer: this is its way back to
+ * the one chat of the process. */
+static chat *the_chat;
+static volatile sig_atomic_t got_signal, got_winch;
+
+static void on_signal(int sig)
+{
+    if (sig == SIGWINCH)
+        got_winch = 1;
+    else
+        got_signal = 1;
+}
+
+/* ---- output above the input line -------------------------------------- */
+
+/* Erases the prompt and the line being typed, leaving the cursor at the
+ * start of the row where the prompt was. The line may wrap: the cursor's
+ * row within it comes from the prompt's and the text's widths. */
+static void out_begin(chat *ch)
+{
+    fflush(stdout);
+    if (!ch->tty || ch->quit)
+        return; /* after the end, nothing is being typed */
+    int rows = 0, cols = 0;
+    rl_get_screen_size(&rows, &cols);
+    if (cols <= 0)
+        cols = 80;
+    size_t at = cli_text_width((const uint8_t *)ch->prompt, strlen(ch->prompt));
+    if (rl_line_buffer != NULL && rl_point > 0)
+        at += cli_text_width((const uint8_t *)rl_line_buffer, (size_t)rl_point);
+    size_t up = at / (size_t)cols;
+    if (up > 0)
+        printf("\033[%zuA", up);
+    fputs("\r\033[J", stdout);
+}
+
+/* Draws the prompt and the line again, below what was printed. */
+static void out_end(chat *ch)
+{
+    fflush(stdout);
+    fflush(stderr);
+    if (ch->tty && !ch->quit)
+        rl_forced_update_display();
+}
+
+/* ---- requests --------------------------------------------------------- */
+
+static void lost(chat *ch, int rc)
+{
+    out_begin(ch);
+    ch->rc = cli_lost(&ch->c, rc);
+    ch->quit = true;
+    out_end(ch);
+}
+
+static void pump(chat *ch, int timeout_ms);
+
+/* Sends a built request and remembers it; waits for a free slot first. */
+static void submit(chat *ch, wire_ctl_builder *b, uint64_t rid, what w,
+                   const char *arg)
+{
+    while (ch->n_pend == MAX_PENDING && !ch->quit)
+        pump(ch, CALL_MS);
+    if (ch->quit) {
+        wire_ctl_builder_free(b);
+        return;
+    }
+    int rc = cli_send(&ch->c, b);
+    wire_ctl_builder_free(b);
+    if (rc != 0) {
+        lost(ch, rc);
+        return;
+    }
+    pending *p = &ch->pend[ch->n_pend++];
+    p->rid = rid;
+    p->w = w;
+    snprintf(p->arg, sizeof p->arg, "%s", arg ? arg : "");
+}
+
+static void send_text(chat *ch, const char *text, size_t len)
+{
+    wire_ctl_builder b;
+    uint64_t rid;
+    switch (ch->t) {
+    case T_PEER:
+        cli_request(&ch->c, &b, "send", 3, &rid);
+        wire_ctl_key(&b, "to");
+        wire_ctl_put_bin(&b, ch->to, CONFAB_ID_BYTES);
+        break;
+    case T_GROUP:
+        cli_request(&ch->c, &b, "shout", 3, &rid);
+        wire_ctl_key(&b, "group");
+        wire_ctl_put_cstr(&b, ch->group);
+        break;
+    case T_ALL:
+        cli_request(&ch->c, &b, "broadcast", 2, &rid);
+        break;
+    }
+    wire_ctl_key(&b, "body");
+    wire_ctl_put_bin(&b, text, len);
+    wire_ctl_key(&b, "ct");
+    wire_ctl_put_cstr(&b, "text/plain");
+    submit(ch, &b, rid, W_SEND, NULL);
+}
+
+static void group_op(chat *ch, const char *op, what w, const char *g)
+{
+    wire_ctl_builder b;
+    uint64_t rid;
+    cli_request(&ch->c, &b, op, 1, &rid);
+    wire_ctl_key(&b, "group");
+    wire_ctl_put_cstr(&b, g);
+    submit(ch, &b, rid, w, g);
+}
+
+static void help(FILE *f)
+{
+    fputs("usage: confab chat [PEER | '#'GROUP]\n"
+          "\n"
+          "An interactive chat: each line typed is sent to PEER (a name or\n"
+          "4+ hex digits of its id), shouted to GROUP (which chat joins\n"
+          "first if this node is not a member, and leaves at the end), or\n"
+          "with neither, broadcast to every peer. Messages, peers coming up\n"
+          "or going down, and joins and leaves are shown as they happen.\n"
+          "\n"
+          "  /join GROUP    join a group     /leave GROUP   leave a group\n"
+          "  /peers         list the peers   /help          these commands\n"
+          "  /quit          leave (also Ctrl-D, or the end of input)\n"
+          "  //text         send a line that starts with '/'\n"
+          "\n"
+          "When stdin is not a terminal, lines are read and sent as they\n"
+          "come, and the end of input ends the chat.\n",
+          f);
+}
+
+static void command(chat *ch, char *line)
+{
+    char *arg = line + 1;
+    while (*arg != '\0' && *arg != ' ')
+        arg++;
+    size_t cmd_len = (size_t)(arg - line);
+    while (*arg == ' ')
+        arg++;
+    size_t n = strlen(arg);
+    while (n > 0 && arg[n - 1] == ' ')
+        arg[--n] = '\0';
+    if (arg[0] == '#' && arg[1] != '\0')
+        arg++, n--;
+#define IS(name) (cmd_len == strlen(name) && memcmp(line, name, cmd_len) == 0)
+    if (IS("/quit") || IS("/exit") || IS("/q")) {
+        ch->quit = true;
+    } else if (IS("/join") || IS("/leave")) {
+        bool join = IS("/join");
+        if (n == 0 || n > CONFAB_MAX_GROUP || strchr(arg, ' ') != NULL) {
+            out_begin(ch);
+            cli_error(ch->ctx, "%s takes one GROUP name (1 to %u bytes)",
+                      join ? "/join" : "/leave", CONFAB_MAX_GROUP);
+            out_end(ch);
+            return;
+        }
+        group_op(ch, join ? "join" : "leave", join ? W_JOIN : W_LEAVE, arg);
+    } else if (IS("/peers")) {
+        wire_ctl_builder b;
+        uint64_t rid;
+        cli_request(&ch->c, &b, "peers", 0, &rid);
+        submit(ch, &b, rid, W_PEERS, NULL);
+    } else if (IS("/help") || IS("/?")) {
+        out_begin(ch);
+        help(stdout);
+        out_end(ch);
+    } else {
+        out_begin(ch);
+        cli_error(ch->ctx, "unknown command '%.*s'; /help lists them",
+                  (int)cmd_len, line);
+        out_end(ch);
+    }
+#undef IS
+}
+
+/* One line typed (without its newline). */
+static void on_input(chat *ch, char *line)
+{
+    size_t n = strlen(line);
+    if (n > 0 && line[n - 1] == '\r')
+        line[--n] = '\0';
+    if (n == 0)
+        return;
+    if (line[0] == '/' && line[1] != '/') {
+        command(ch, line);
+        return;
+    }
+    if (line[0] == '/')
+        line++, n--; /* "//text" sends "/text" */
+    send_text(ch, line, n);
+}
+
+/* ---- what the node sends ------------------------------------------------ */
+
+static void print_event(chat *ch, const wire_ctl_map *m, const wire_bytes *ev)
+{
+    wire_bytes id = {0}, name = {0}, state = {0}, reason = {0}, group = {0};
+    (void)wire_ctl_get_bin(m, "id", &id);
+    (void)wire_ctl_get_str(m, "name", &name);
+    if (ch->ctx->json) {
+        json_object *o = json_object_new_object();
+        json_object_object_add(o, "ev", cli_json_bytes(ev->ptr, ev->len));
+        json_object_object_add(o, "id", cli_json_hex(id.ptr, id.len));
+        json_object_object_add(o, "name", cli_json_bytes(name.ptr, name.len));
+        if (wire_ctl_get_str(m, "state", &state) == 0)
+            json_object_object_add(o, "state",
+                                   cli_json_bytes(state.ptr, state.len));
+        if (wire_ctl_get_str(m, "reason", &reason) == 0)
+            json_object_object_add(o, "reason",
+                                   cli_json_bytes(reason.ptr, reason.len));
+        if (wire_ctl_get_str(m, "group", &group) == 0)
+            json_object_object_add(o, "group",
+                                   cli_json_bytes(group.ptr, group.len));
+        cli_json_print(o);
+        return;
+    }
+    char sid[9] = "?";
+    if (id.len == CONFAB_ID_BYTES)
+        cli_short_id(id.ptr, sid);
+    cli_sgr(ch->ctx, stdout, "2");
+    fputs("-- ", stdout);
+    cli_put_text(stdout, name.ptr, name.len, NULL);
+    printf(" (%s)", sid);
+    if (ev->len == 4 && memcmp(ev->ptr, "peer", 4) == 0) {
+        (void)wire_ctl_get_str(m, "state", &state);
+        bool up = state.len == 2 && memcmp(state.ptr, "up", 2) == 0;
+        printf(" is %s", up ? "up" : "down");
+        if (!up && wire_ctl_get_str(m, "reason", &reason) == 0)
+            printf(" (%.*s)", (int)reason.len, (const char *)reason.ptr);
+    } else {
+        (void)wire_ctl_get_str(m, "group", &group);
+        fputs(ev->len == 4 ? " joined #" : " left #", stdout);
+        cli_put_text(stdout, group.ptr, group.len, NULL);
+    }
+    cli_sgr(ch->ctx, stdout, "0");
+    fputc('\n', stdout);
+}
+
+static void on_reply(chat *ch, const wire_ctl_map *m, uint64_t rid)
+{
+    size_t i = 0;
+    while (i < ch->n_pend && ch->pend[i].rid != rid)
+        i++;
+    if (i == ch->n_pend)
+        return;
+    pending p = ch->pend[i];
+    ch->pend[i] = ch->pend[--ch->n_pend];
+    int ok = 0;
+    (void)wire_ctl_get_bool(m, "ok", &ok);
+    if (ok && p.w == W_SEND)
+        return; /* the line typed is its own echo */
+    out_begin(ch);
+    if (cli_reply_status(&ch->c, m) == CLI_OK) {
+        switch (p.w) {
+        case W_SEND:
+            break; /* the line typed is its own echo */
+        case W_JOIN:
+        case W_LEAVE:
+            cli_sgr(ch->ctx, stdout, "2");
+            printf("-- %s #", p.w == W_JOIN ? "joined" : "left");
+            cli_put_text(stdout, (const uint8_t *)p.arg, strlen(p.arg), NULL);
+            cli_sgr(ch->ctx, stdout, "0");
+            putchar('\n');
+            if (strcmp(p.arg, ch->group) == 0)
+                ch->joined_here = false; /* the user took it over */
+            break;
+        case W_PEERS: {
+            cli_peers l;
+            if (cli_peers_parse(m, &l) == 0) {
+                cli_peers_print(ch->ctx, stdout, &l);
+                cli_peers_free(&l);
+            }
+            break;
+        }
+        }
+    }
+    out_end(ch);
+}
+
+static void on_node_msg(chat *ch, const wire_ctl_map *m)
+{
+    uint64_t rid;
+    wire_bytes ev;
+    wire_ctl_map msg;
+    if (wire_ctl_get_uint(m, "rid", &rid) == 0) {
+        on_reply(ch, m, rid);
+        return;
+    }
+    if (wire_ctl_get_str(m, "ev", &ev) != 0)
+        return;
+    out_begin(ch);
+    if (ev.len == 3 && memcmp(ev.ptr, "msg", 3) == 0) {
+        if (wire_ctl_get_map(m, "msg", &msg) == 0)
+            (void)cli_print_message(ch->ctx, stdout, &msg);
+    } else if ((ev.len == 4 && memcmp(ev.ptr, "peer", 4) == 0) ||
+               (ev.len == 4 && memcmp(ev.ptr, "join", 4) == 0) ||
+               (ev.len == 5 && memcmp(ev.ptr, "leave", 5) == 0)) {
+        print_event(ch, m, &ev);
+    }
+    out_end(ch);
+}
+
+/* Handles what the node sent, waiting at most timeout_ms for the first
+ * message (0: only what is here). */
+static void pump(chat *ch, int timeout_ms)
+{
+    wire_ctl_map m;
+    int wait = timeout_ms;
+    for (;;) {
+        int rc = cli_next(&ch->c, &m, wait);
+        if (rc == -ETIMEDOUT)
+            return;
+        if (rc <= 0) {
+            lost(ch, rc);
+            return;
+        }
+        on_node_msg(ch, &m);
+        wait = 0;
+    }
+}
+
+/* ---- input ------------------------------------------------------------ */
+
+static void on_readline(char *line)
+{
+    chat *ch = the_chat;
+    if (line == NULL) {
+        ch->quit = true; /* Ctrl-D */
+        fputc('\n', stdout);
+        return;
+    }
+    if (*line != '\0')
+        add_history(line);
+    on_input(ch, line);
+    free(line);
+    /* libedit leaves unbuffered mode for the callback: enter it again,
+     * which also draws the prompt. */
+    if (!ch->quit)
+        rl_callback_handler_install(ch->prompt, on_readline);
+}
+
+/* stdin is not a terminal: reads what is there and acts on whole lines;
+ * at the end of input, on the last partial one too. */
+static void read_lines(chat *ch)
+{
+    char buf[4096];
+    ssize_t n = read(STDIN_FILENO, buf, sizeof buf);
+    if (n < 0 && (errno == EINTR || errno == EAGAIN))
+        return;
+    if (n <= 0) {
+        if (ch->line_len > 0) {
+            ch->line[ch->line_len] = '\0';
+            on_input(ch, ch->line);
+            ch->line_len = 0;
+        }
+        ch->quit = true;
+        return;
+    }
+    for (ssize_t i = 0; i < n && !ch->quit; i++) {
+        if (buf[i] == '\n' || ch->line_len == LINE_MAX_BYTES) {
+            ch->line[ch->line_len] = '\0';
+            on_input(ch, ch->line);
+            ch->line_len = 0;
+            if (buf[i] == '\n')
+                continue;
+        }
+        ch->line[ch->line_len++] = buf[i];
+    }
+}
+
+/* ---- setting up ------------------------------------------------------- */
+
+static int call(chat *ch, const char *op, const char *group,
+                wire_ctl_map *reply)
+{
+    wire_ctl_builder b;
+    uint64_t rid;
+    cli_request(&ch->c, &b, op, group ? 1 : 0, &rid);
+    if (group != NULL) {
+        wire_ctl_key(&b, "group");
+        wire_ctl_put_cstr(&b, group);
+    }
+    int rc = cli_call(&ch->c, &b, rid, reply, CALL_MS);
+    wire_ctl_builder_free(&b);
+    return rc;
+}
+
+/* Resolves the target; for a group, joins it unless already a member. */
+static int set_target(chat *ch, const char *arg)
+{
+    wire_ctl_map r;
+    if (arg == NULL) {
+        ch->t = T_ALL;
+        snprintf(ch->label, sizeof ch->label, "everyone");
+        snprintf(ch->prompt, sizeof ch->prompt, "all> ");
+        return CLI_OK;
+    }
+    if (arg[0] == '#') {
+        size_t n = strlen(arg + 1);
+        if (n == 0 || n > CONFAB_MAX_GROUP) {
+            cli_error(ch->ctx, "a group name is 1 to %u bytes",
+                      CONFAB_MAX_GROUP);
+            return CLI_USAGE;
+        }
+        ch->t = T_GROUP;
+        memcpy(ch->group, arg + 1, n + 1);
+        int rc = call(ch, "status", NULL, &r);
+        if (rc != CLI_OK)
+            return rc;
+        bool member = false;
+        wire_iter it;
+        uint32_t count;
+        wire_bytes g;
+        if (wire_ctl_get_array(&r, "groups", &it, &count) == 0)
+            while (wire_ctl_next_str(&it, &g) == 1)
+                member =
+                    member || (g.len == n && memcmp(g.ptr, ch->group, n) == 0);
+        if (!member) {
+            rc = call(ch, "join", ch->group, &r);
+            if (rc != CLI_OK)
+                return rc;
+            ch->joined_here = true;
+        }
+        char safe[CONFAB_MAX_GROUP + 1];
+        cli_safe_copy(safe, sizeof safe, ch->group);
+        snprintf(ch->label, sizeof ch->label, "#%s", safe);
+        snprintf(ch->prompt, sizeof ch->prompt, "#%s> ", safe);
+        return CLI_OK;
+    }
+    cli_peers l;
+    const cli_peer *p;
+    int rc = cli_peers_fetch(&ch->c, &l);
+    if (rc == CLI_OK)
+        rc = cli_resolve_peer(ch->ctx, &l, arg, &p);
+    if (rc == CLI_OK) {
+        char sid[9], safe[CONFAB_MAX_NAME + 1];
+        ch->t = T_PEER;
+        memcpy(ch->to, p->id, CONFAB_ID_BYTES);
+        cli_short_id(p->id, sid);
+        cli_safe_copy(safe, sizeof safe, p->name);
+        snprintf(ch->label, sizeof ch->label, "%s (%s)", safe, sid);
+        snprintf(ch->prompt, sizeof ch->prompt, "%s> ",
+                 safe[0] != '\0' ? safe : sid);
+    }
+    cli_peers_free(&l);
+    return rc;
+}
+
+int cli_cmd_chat(cli_ctx *ctx, int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    optind = 1;
+    opterr = 0;
+    int c;
+    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+        if (c == 'h') {
+            help(stdout);
+            return CLI_OK;
+        }
+        cli_error(ctx, "unknown option '%s'; try 'confab chat --help'",
+                  argv[optind - 1]);
+        return CLI_USAGE;
+    }
+    if (argc - optind > 1) {
+        cli_error(ctx, "chat takes at most one PEER or #GROUP; try 'confab "
+                       "chat --help'");
+        return CLI_USAGE;
+    }
+    chat *ch = calloc(1, sizeof *ch);
+    if (ch == NULL || (ch->line = malloc(LINE_MAX_BYTES + 1)) == NULL) {
+        free(ch);
+        cli_error(ctx, "out of memory");
+        return CLI_FAILED;
+    }
+    ch->ctx = ctx;
+    ch->tty = isatty(STDIN_FILENO) && isatty(STDOUT_FILENO) && !ctx->json;
+    int rc = cli_connect(ctx, &ch->c);
+    if (rc != CLI_OK) {
+        free(ch->line);
+        free(ch);
+        return rc;
+    }
+    rc = set_target(ch, optind < argc ? argv[optind] : NULL);
+    wire_ctl_map r;
+    if (rc == CLI_OK) {
+        /* Unread messages come first, as events, right after the reply. */
+        wire_ctl_builder b;
+        uint64_t rid;
+        cli_request(&ch->c, &b, "subscribe", 1, &rid);
+        wire_ctl_key(&b, "events");
+        wire_ctl_array_begin(&b, 3);
+        wire_ctl_put_cstr(&b, "msg");
+        wire_ctl_put_cstr(&b, "peer");
+        wire_ctl_put_cstr(&b, "group");
+        rc = cli_call(&ch->c, &b, rid, &r, CALL_MS);
+        wire_ctl_builder_free(&b);
+    }
+    if (rc != CLI_OK)
+        goto out;
+
+    struct sigaction sa, old_int, old_term, old_winch;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_signal;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, &old_int);
+    sigaction(SIGTERM, &sa, &old_term);
+    sigaction(SIGWINCH, &sa, &old_winch);
+
+    the_chat = ch;
+    if (ch->tty) {
+        setlocale(LC_CTYPE, "");
+        printf("chatting with %s; /help for commands, /quit or Ctrl-D to "
+               "leave\n",
+               ch->label);
+        fflush(stdout);
+        rl_catch_signals = 0; /* ours above: they end the chat cleanly */
+        rl_readline_name = "confab";
+        using_history();
+        rl_callback_handler_install(ch->prompt, on_readline);
+    }
+    ch->rc = CLI_OK;
+    while (!ch->quit) {
+        pump(ch, 0);
+        if (ch->quit)
+            break;
+        struct pollfd fds[2] = {{.fd = ch->c.fd, .events = POLLIN},
+                                {.fd = STDIN_FILENO, .events = POLLIN}};
+        int n = poll(fds, 2, -1);
+        if (n < 0 && errno != EINTR) {
+            ch->rc = CLI_FAILED;
+            break;
+        }
+        if (got_signal) {
+            ch->quit = true;
+            break;
+        }
+        if (got_winch) {
+            got_winch = 0;
+            if (ch->tty)
+                rl_resize_terminal();
+        }
+        if (n <= 0)
+            continue;
+        if (fds[1].revents & (POLLIN | POLLHUP | POLLERR)) {
+            if (ch->tty)
+                rl_callback_read_char();
+            else
+                read_lines(ch);
+        }
+    }
+    if (ch->tty) {
+        rl_callback_handler_remove();
+        if (got_signal)
+            fputc('\n', stdout);
+    }
+    /* The replies still due say whether the last lines went out. */
+    uint64_t deadline = cli_now_ms() + DRAIN_MS;
+    while (ch->n_pend > 0 && ch->rc == CLI_OK && cli_now_ms() < deadline)
+        pump(ch, (int)(deadline - cli_now_ms()));
+    if (ch->joined_here && ch->rc == CLI_OK)
+        (void)call(ch, "leave", ch->group, &r);
+    rc = ch->rc;
+    sigaction(SIGINT, &old_int, NULL);
+    sigaction(SIGTERM, &old_term, NULL);
+    sigaction(SIGWINCH, &old_winch, NULL);
+out:
+    fflush(stdout);
+    cli_close(&ch->c);
+    the_chat = NULL;
+    free(ch->line);
+    free(ch);
+    return rc;
+}

@@ -1,0 +1,458 @@
+/* cli/send.c: the sending commands: `confab send` (unicast), `broadcast`,
+ * `shout` (to a group's members) and `anycast` (to one member). */
+#include "cli/show.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define DEFAULT_WAIT_S 30
+#define MAX_WAIT_S     86400.0
+#define REPLY_MS       10000
+/* An anycast is answered once a member took it or every one failed,
+ * each after its own timeout (2 s by default): allow for a large group. */
+#define ANYCAST_MS 120000
+#define MAX_BODY   ((size_t)CONFAB_DEFAULT_MAX_MESSAGE)
+
+typedef enum op { OP_SEND, OP_BROADCAST, OP_SHOUT, OP_ANYCAST } op;
+
+static const char *op_name(op o)
+{
+    static const char *names[] = {"send", "broadcast", "shout", "anycast"};
+    return names[o];
+}
+
+static void help(op o, FILE *f)
+{
+    switch (o) {
+    case OP_SEND:
+        fputs("usage: confab send PEER (TEXT... | --file PATH) "
+              "[--wait [SECONDS]]\n"
+              "\n"
+              "Sends a message to one peer. PEER is its name, or at least 4\n"
+              "hex digits of the start of its id. The words of TEXT are\n"
+              "joined by spaces and sent as text/plain; --file PATH sends\n"
+              "the file's bytes (\"-\": stdin) as application/octet-stream,\n"
+              "up to 16 MiB.\n"
+              "\n"
+              "  --file PATH        send this file instead of TEXT\n"
+              "  --wait [SECONDS]   wait for the outcome (sent: written to\n"
+              "                     the link; delivered: acknowledged), at\n"
+              "                     most SECONDS (default 30); exit 4 after\n"
+              "\n"
+              "Text that starts with '-' goes after '--'. With --json:\n"
+              "{id, to, and with --wait status}.\n",
+              f);
+        break;
+    case OP_BROADCAST:
+        fputs("usage: confab broadcast (TEXT... | --file PATH)\n"
+              "\n"
+              "Sends a message to every linked peer, once each, best\n"
+              "effort. With --json: {id, sent (how many peers)}.\n",
+              f);
+        break;
+    case OP_SHOUT:
+        fputs("usage: confab shout GROUP (TEXT... | --file PATH)\n"
+              "\n"
+              "Sends a message to every linked member of GROUP (multicast),\n"
+              "best effort; this node need not be a member. With --json:\n"
+              "{id, group, sent (how many members)}.\n",
+              f);
+        break;
+    case OP_ANYCAST:
+        fputs("usage: confab anycast GROUP (TEXT... | --file PATH)\n"
+              "\n"
+              "Sends a message to exactly one member of GROUP: the nearest\n"
+              "by round trip, failing over to the next. Waits for the\n"
+              "outcome. Exit 3 when no linked peer is a member. With --json:\n"
+              "{id, group, status, member (hex id), member_name}.\n",
+              f);
+        break;
+    }
+}
+
+/* "--wait" followed by a number becomes "--wait=NUMBER", so that getopt's
+ * optional argument can be a separate word. Only before "--". */
+static char **merge_wait(int argc, char **argv, char **owned)
+{
+    char **v = calloc((size_t)argc + 1, sizeof *v);
+    if (v == NULL)
+        return NULL;
+    int k = 0;
+    int ms;
+    *owned = NULL;
+    for (int i = 0; i < argc; i++) {
+        if (strcmp(argv[i], "--") == 0) {
+            while (i < argc)
+                v[k++] = argv[i++];
+            break;
+        }
+        if (strcmp(argv[i], "--wait") == 0 && i + 1 < argc && *owned == NULL &&
+            cli_parse_seconds(argv[i + 1], MAX_WAIT_S, &ms) == 0) {
+            size_t n = strlen(argv[i + 1]) + 8;
+            *owned = malloc(n);
+            if (*owned == NULL) {
+                free(v);
+                return NULL;
+            }
+            snprintf(*owned, n, "--wait=%s", argv[i + 1]);
+            v[k++] = *owned;
+            i++;
+            continue;
+        }
+        v[k++] = argv[i];
+    }
+    v[k] = NULL;
+    return v;
+}
+
+typedef struct req {
+    op o;
+    const char *target; /* PEER or GROUP */
+    const char *file;
+    char *text;
+    bool wait;
+    int wait_ms;
+} req;
+
+static int parse(cli_ctx *ctx, op o, int argc, char **argv, req *q)
+{
+    static const struct option opts[] = {
+        {"file", required_argument, NULL, 'f'},
+        {"wait", optional_argument, NULL, 'w'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    memset(q, 0, sizeof *q);
+    q->o = o;
+    q->wait_ms = DEFAULT_WAIT_S * 1000;
+    optind = 1;
+    opterr = 0;
+    int c;
+    while ((c = getopt_long(argc, argv, "f:h", opts, NULL)) != -1) {
+        switch (c) {
+        case 'f':
+            q->file = optarg;
+            break;
+        case 'w':
+            if (o != OP_SEND)
+                goto unknown;
+            q->wait = true;
+            if (optarg != NULL &&
+                (cli_parse_seconds(optarg, MAX_WAIT_S, &q->wait_ms) != 0 ||
+                 q->wait_ms == 0)) {
+                cli_error(ctx,
+                          "--wait takes seconds (e.g. 30 or 2.5), not "
+                          "'%s'",
+                          optarg);
+                return CLI_USAGE;
+            }
+            break;
+        case 'h':
+            help(o, stdout);
+            return -1;
+        default:
+        unknown:
+            cli_error(ctx,
+                      "unknown option or missing value '%s'; try 'confab %s "
+                      "--help'",
+                      argv[optind - 1], op_name(o));
+            return CLI_USAGE;
+        }
+    }
+    int pos = optind;
+    if (o != OP_BROADCAST) {
+        if (pos >= argc) {
+            cli_error(ctx, "%s needs a %s; try 'confab %s --help'", op_name(o),
+                      o == OP_SEND ? "PEER" : "GROUP", op_name(o));
+            return CLI_USAGE;
+        }
+        q->target = argv[pos++];
+        if (o != OP_SEND && q->target[0] == '#' && q->target[1] != '\0')
+            q->target++; /* "#room" as chat writes it */
+    }
+    if (q->file != NULL && pos < argc) {
+        cli_error(ctx, "give either TEXT or --file, not both");
+        return CLI_USAGE;
+    }
+    if (q->file == NULL && pos >= argc) {
+        cli_error(ctx, "%s needs a TEXT or --file PATH; try 'confab %s --help'",
+                  op_name(o), op_name(o));
+        return CLI_USAGE;
+    }
+    if (q->file == NULL) {
+        q->text = cli_join_words(argc - pos, argv + pos);
+        if (q->text == NULL) {
+            cli_error(ctx, "out of memory");
+            return CLI_FAILED;
+        }
+    }
+    return CLI_OK;
+}
+
+static void put_body(wire_ctl_builder *b, const uint8_t *body, size_t len,
+                     bool text)
+{
+    wire_ctl_key(b, "body");
+    wire_ctl_put_bin(b, body, len);
+    wire_ctl_key(b, "ct");
+    wire_ctl_put_cstr(b, text ? "text/plain" : "application/octet-stream");
+}
+
+static void print_id_line(const cli_ctx *ctx, const char *what,
+                          const wire_bytes *mid)
+{
+    char hex[2 * CONFAB_MSG_ID_BYTES + 1];
+    cli_hex(mid->ptr, mid->len, hex, sizeof hex);
+    fputs(what, stdout);
+    cli_sgr(ctx, stdout, "2");
+    printf(": message %s", hex);
+    cli_sgr(ctx, stdout, "0");
+    fputc('\n', stdout);
+}
+
+static void peer_label(const cli_peer *p, const uint8_t *id, char *out,
+                       size_t cap)
+{
+    char sid[9], name[CONFAB_MAX_NAME + 1];
+    cli_short_id(id, sid);
+    if (p != NULL && p->name[0] != '\0') {
+        cli_safe_copy(name, sizeof name, p->name);
+        snprintf(out, cap, "%s (%s)", name, sid);
+    } else
+        snprintf(out, cap, "%s", sid);
+}
+
+static int run(cli_ctx *ctx, op o, int argc, char **argv)
+{
+    char *owned = NULL;
+    char **args = merge_wait(argc, argv, &owned);
+    if (args == NULL) {
+        cli_error(ctx, "out of memory");
+        return CLI_FAILED;
+    }
+    int n = 0;
+    while (args[n] != NULL)
+        n++;
+    req q;
+    int rc = parse(ctx, o, n, args, &q);
+    uint8_t *body = NULL;
+    size_t len = 0;
+    cli_client cl;
+    bool connected = false;
+    cli_peers peers = {0};
+    wire_ctl_builder b;
+    wire_ctl_map r;
+    uint64_t rid;
+    if (rc != CLI_OK) {
+        rc = rc < 0 ? CLI_OK : rc; /* -1: --help */
+        goto out;
+    }
+    if (q.file != NULL) {
+        rc = cli_read_file(ctx, q.file, MAX_BODY, &body, &len);
+        if (rc != CLI_OK)
+            goto out;
+    } else {
+        len = strlen(q.text);
+        if (len > MAX_BODY) {
+            cli_error(ctx, "the text is %zu bytes; a message is at most %zu",
+                      len, MAX_BODY);
+            rc = CLI_REFUSED;
+            goto out;
+        }
+    }
+    const uint8_t *data = body != NULL ? body : (const uint8_t *)q.text;
+    if (o != OP_SEND && o != OP_BROADCAST &&
+        (strlen(q.target) == 0 || strlen(q.target) > CONFAB_MAX_GROUP)) {
+        cli_error(ctx, "a group name is 1 to %u bytes", CONFAB_MAX_GROUP);
+        rc = CLI_USAGE;
+        goto out;
+    }
+
+    rc = cli_connect(ctx, &cl);
+    if (rc != CLI_OK)
+        goto out;
+    connected = true;
+    const cli_peer *to = NULL;
+    if (o == OP_SEND) {
+        rc = cli_peers_fetch(&cl, &peers);
+        if (rc == CLI_OK)
+            rc = cli_resolve_peer(ctx, &peers, q.target, &to);
+        if (rc != CLI_OK)
+            goto out;
+    }
+    uint64_t t0 = cli_now_us();
+    int timeout = REPLY_MS;
+    switch (o) {
+    case OP_SEND:
+        cli_request(&cl, &b, "send", q.wait ? 4 : 3, &rid);
+        wire_ctl_key(&b, "to");
+        wire_ctl_put_bin(&b, to->id, CONFAB_ID_BYTES);
+        if (q.wait) {
+            wire_ctl_key(&b, "wait");
+            wire_ctl_put_bool(&b, 1);
+            timeout = q.wait_ms;
+        }
+        break;
+    case OP_BROADCAST:
+        cli_request(&cl, &b, "broadcast", 2, &rid);
+        break;
+    case OP_SHOUT:
+    case OP_ANYCAST:
+        cli_request(&cl, &b, op_name(o), 3, &rid);
+        wire_ctl_key(&b, "group");
+        wire_ctl_put_cstr(&b, q.target);
+        if (o == OP_ANYCAST)
+            timeout = ANYCAST_MS;
+        break;
+    }
+    put_body(&b, data, len, body == NULL);
+    rc = cli_call(&cl, &b, rid, &r, timeout);
+    wire_ctl_builder_free(&b);
+    if (rc == CLI_TIMEOUT && q.wait) {
+        cli_error(ctx,
+                  "no outcome within %.1f s; the message stays queued "
+                  "in the node",
+                  q.wait_ms / 1000.0);
+        goto out;
+    }
+    if (rc != CLI_OK)
+        goto out;
+    uint64_t took_us = cli_now_us() - t0;
+
+    /* Copy what the reply holds: it points into the client's buffer,
+     * which the next request (for the member's name) reuses. */
+    wire_bytes v;
+    uint8_t mid_b[CONFAB_MSG_ID_BYTES], member_b[CONFAB_ID_BYTES];
+    char st[16] = "";
+    uint64_t sent = 0;
+    if (wire_ctl_get_bin(&r, "mid", &v) != 0 || v.len != CONFAB_MSG_ID_BYTES) {
+        cli_error(ctx, "the node's reply has no message id");
+        rc = CLI_FAILED;
+        goto out;
+    }
+    memcpy(mid_b, v.ptr, sizeof mid_b);
+    bool has_status = wire_ctl_get_str(&r, "status", &v) == 0;
+    if (has_status)
+        snprintf(st, sizeof st, "%.*s", (int)v.len, (const char *)v.ptr);
+    bool has_member =
+        wire_ctl_get_bin(&r, "member", &v) == 0 && v.len == CONFAB_ID_BYTES;
+    if (has_member)
+        memcpy(member_b, v.ptr, sizeof member_b);
+    (void)wire_ctl_get_uint(&r, "sent", &sent);
+    if (has_member && cli_peers_fetch(&cl, &peers) != CLI_OK)
+        peers.n = 0; /* the member goes unnamed */
+    const cli_peer *mp = has_member ? cli_peers_find(&peers, member_b) : NULL;
+    wire_bytes mid = {mid_b, CONFAB_MSG_ID_BYTES};
+    wire_bytes member = {member_b, CONFAB_ID_BYTES};
+
+    if (ctx->json) {
+        json_object *j = json_object_new_object();
+        json_object_object_add(j, "id", cli_json_hex(mid.ptr, mid.len));
+        if (o == OP_SEND)
+            json_object_object_add(j, "to",
+                                   cli_json_hex(to->id, CONFAB_ID_BYTES));
+        if (o == OP_SHOUT || o == OP_ANYCAST)
+            json_object_object_add(j, "group",
+                                   json_object_new_string(q.target));
+        if (o == OP_BROADCAST || o == OP_SHOUT)
+            json_object_object_add(j, "sent", json_object_new_uint64(sent));
+        if (has_status)
+            json_object_object_add(j, "status", json_object_new_string(st));
+        if (o == OP_ANYCAST) {
+            json_object_object_add(
+                j, "member",
+                has_member ? cli_json_hex(member.ptr, member.len) : NULL);
+            json_object_object_add(j, "member_name",
+                                   mp != NULL ? json_object_new_string(mp->name)
+                                              : NULL);
+        }
+        cli_json_print(j);
+    } else {
+        char who[CONFAB_MAX_NAME + 32], line[512], ms[32];
+        cli_fmt_ms(took_us, ms, sizeof ms);
+        switch (o) {
+        case OP_SEND:
+            peer_label(to, to->id, who, sizeof who);
+            if (!has_status)
+                snprintf(line, sizeof line, "sent to %s", who);
+            else if (strcmp(st, "delivered") == 0)
+                snprintf(line, sizeof line, "delivered to %s in %s ms", who,
+                         ms);
+            else if (strcmp(st, "sent") == 0)
+                snprintf(line, sizeof line,
+                         "sent to %s: written to the link in %s ms", who, ms);
+            else
+                snprintf(line, sizeof line, "%s: %s", st, who);
+            break;
+        case OP_BROADCAST:
+            snprintf(line, sizeof line, "sent to %llu peer%s",
+                     (unsigned long long)sent, sent == 1 ? "" : "s");
+            break;
+        case OP_SHOUT:
+            snprintf(line, sizeof line, "sent to %llu member%s of #%s",
+                     (unsigned long long)sent, sent == 1 ? "" : "s", q.target);
+            break;
+        case OP_ANYCAST:
+            if (has_member) {
+                peer_label(mp, member.ptr, who, sizeof who);
+                snprintf(line, sizeof line,
+                         "delivered to %s, a member of #%s, in %s ms", who,
+                         q.target, ms);
+            } else {
+                snprintf(line, sizeof line, "%s: #%s", st, q.target);
+            }
+            break;
+        }
+        print_id_line(ctx, line, &mid);
+    }
+    if ((o == OP_BROADCAST || o == OP_SHOUT) && sent == 0 && !ctx->json)
+        fprintf(stderr, "%s: note: %s\n", ctx->prog,
+                o == OP_BROADCAST ? "no peer is linked, so nobody got it"
+                                  : "no linked peer is a member of the group");
+    rc = CLI_OK;
+    if (has_status && strcmp(st, "failed") == 0) {
+        if (o == OP_ANYCAST)
+            cli_error(ctx, "no member of #%s could take the message", q.target);
+        else
+            cli_error(ctx,
+                      "the link to %s was lost before the message was "
+                      "written; it was not sent",
+                      q.target);
+        rc = CLI_FAILED;
+    } else if (has_status && strcmp(st, "expired") == 0) {
+        cli_error(ctx, "the message expired before %s acknowledged it",
+                  q.target);
+        rc = CLI_TIMEOUT;
+    }
+out:
+    if (connected)
+        cli_close(&cl);
+    cli_peers_free(&peers);
+    free(body);
+    free(q.text);
+    free(owned);
+    free(args);
+    return rc;
+}
+
+int cli_cmd_send(cli_ctx *ctx, int argc, char **argv)
+{
+    return run(ctx, OP_SEND, argc, argv);
+}
+
+int cli_cmd_broadcast(cli_ctx *ctx, int argc, char **argv)
+{
+    return run(ctx, OP_BROADCAST, argc, argv);
+}
+
+int cli_cmd_shout(cli_ctx *ctx, int argc, char **argv)
+{
+    return run(ctx, OP_SHOUT, argc, argv);
+}
+
+int cli_cmd_anycast(cli_ctx *ctx, int argc, char **argv)
+{
+    return run(ctx, OP_ANYCAST, argc, argv);
+}
