@@ -89,6 +89,10 @@ class Node:
     def run(self, *args, **kw):
         return confab(self.home, *args, **kw)
 
+    def log_text(self):
+        with open(self.log, errors="replace") as f:
+            return f.read()
+
     def ok(self, *args, **kw):
         p = self.run(*args, **kw)
         if p.returncode != 0:
@@ -135,8 +139,11 @@ def make_homes(tmp):
         seen[prefix] = home
     homes = [os.path.join(tmp, n) for n in NAMES]
     if pair is not None:
-        first = next(h for h in seen.values() if h != pair[0])
-        sources = (first, pair[0], pair[1])
+        others = [h for h in seen.values() if h != pair[0]]
+        if not others:  # the second identity already matched the first
+            others = [os.path.join(pool, "extra")]
+            confab(others[0], "init")
+        sources = (others[0], pair[0], pair[1])
     else:
         sources = list(seen.values())[:3]
     for src, dst in zip(sources, homes):
@@ -177,10 +184,20 @@ class ThreeNodes(unittest.TestCase):
 
     @classmethod
     def tearDownClass(cls):
+        bad = []
         for n in cls.nodes:
-            if n.proc is not None:
-                stop(n.proc)
+            if n.proc is None:
+                continue
+            stop(n.proc)
+            log = n.log_text()
+            # A node stops cleanly on SIGTERM, without a sanitizer report.
+            if (n.proc.returncode != 0 or "Sanitizer" in log
+                    or "runtime error:" in log):
+                bad.append("%s exited %d:\n%s" % (n.name, n.proc.returncode,
+                                                  log[-3000:]))
         shutil.rmtree(cls.tmp, ignore_errors=True)
+        if bad:
+            raise AssertionError("\n".join(bad))
 
     @staticmethod
     def peers_up(node):
@@ -576,7 +593,7 @@ class ThreeNodes(unittest.TestCase):
             self.assertNotIn('"id"', p.stdout)
             wait_until("the node to log the refusal", lambda: "refused a "
                        "control connection from another user" in
-                       open(self.a.log, errors="replace").read())
+                       self.a.log_text())
         finally:
             os.chmod(home, mode_home)
             os.chmod(sock, mode_sock)
