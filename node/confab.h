@@ -61,13 +61,14 @@ typedef enum confab_down_reason {
     CONFAB_DOWN_STOPPING = 5, /* this node is stopping */
 } confab_down_reason;
 
-/* Outcome of a send. */
+/* Outcome of a unicast or anycast send (docs/PROTOCOL.md section 12). */
 typedef enum confab_send_status {
-    CONFAB_SENT = 1,      /* every frame was written to the peer's socket */
-    CONFAB_FAILED = 2,    /* the link was lost before it was all written;
-                             for anycast: no member could take it */
-    CONFAB_DELIVERED = 3, /* the receiver acknowledged it (anycast: the
-                             member in the event's peer) */
+    CONFAB_DELIVERED = 3, /* the receiver acknowledged it: it is in the
+                             receiver's inbox, or was handed to its program
+                             (anycast: the member in the event's peer) */
+    CONFAB_EXPIRED = 4,   /* its time to live ran out before any receiver
+                             acknowledged it */
+    CONFAB_FAILED = 2,    /* the node stopped, or the store failed, first */
 } confab_send_status;
 
 /* A message as received. Everything is borrowed until the callback
@@ -197,6 +198,9 @@ typedef struct confab_config {
     /* How long an anycast member has to acknowledge before the next one
      * gets the message. 0: 2000. */
     unsigned anycast_timeout_ms;
+    /* The outbox: unicasts not yet acknowledged, for all peers together,
+     * bytes of bodies. 0: 1 GiB. (Each peer's share is send_queue_bytes.) */
+    size_t outbox_bytes;
 
     /* Limits. 0 means the default shown. */
     size_t max_message;          /* largest body sent or accepted: 16 MiB */
@@ -280,14 +284,23 @@ confab_node_dial(confab_node *node, const char *host_port);
 
 typedef struct confab_send_opts {
     const char *content_type; /* NULL: none. At most CONFAB_MAX_CT bytes. */
+    /* How long a unicast or anycast may wait for a receiver to acknowledge
+     * it before it expires, milliseconds. 0: 24 hours. */
+    uint64_t ttl_ms;
 } confab_send_opts;
 
-/* Sends body[0..len) to the peer `to`. The body is copied. On 0, the
- * message id is written to msg_id (may be NULL) and a CONFAB_EV_SEND event
- * reports the outcome later.
- * Returns 0, -ESRCH (unknown peer), -ENOTCONN (no link now), -EMSGSIZE
- * (len over max_message or over what the peer accepts), -EAGAIN (the
- * peer's queue is full: retry after CONFAB_EV_WRITABLE), -EINVAL. */
+/* Sends body[0..len) to the peer `to`, reliably: the message is kept in
+ * the outbox until the peer acknowledges it, re-sent whenever the link
+ * comes back, delivered there once and in order, and reported by a
+ * CONFAB_EV_SEND event: DELIVERED, or EXPIRED when its time to live ran
+ * out first. The peer need not be linked now; it must be known. The body
+ * is copied. With a home directory the message is written to the store,
+ * and sent once that write is durable (confab_node_when_durable()).
+ * On 0, the message id is written to msg_id (may be NULL).
+ * Returns 0, -ESRCH (unknown peer), -EMSGSIZE (len over max_message or
+ * over what the peer accepts), -EAGAIN (the peer's share of the outbox is
+ * full: retry after CONFAB_EV_WRITABLE), -ENOBUFS (the whole outbox is
+ * full), -EIO (the store cannot be written), -EINVAL. */
 __attribute__((warn_unused_result)) int
 confab_send(confab_node *node, const uint8_t to[CONFAB_ID_BYTES],
             const void *body, size_t len, const confab_send_opts *opts,
@@ -365,6 +378,14 @@ confab_anycast(confab_node *node, const char *group, const void *body,
                size_t len, const confab_send_opts *opts,
                uint8_t msg_id[CONFAB_MSG_ID_BYTES]);
 
+/* Calls cb once everything accepted so far is durable (at once when the
+ * node has no home directory, or all is already synced). Returns 0, or
+ * -EIO when the store failed (cb then never runs). */
+__attribute__((warn_unused_result)) int
+confab_node_when_durable(confab_node *node,
+                         void (*cb)(confab_node *node, void *user),
+                         void *user);
+
 /* ---- the inbox -------------------------------------------------------- */
 
 /* Unread messages in the inbox. */
@@ -413,6 +434,8 @@ typedef struct confab_peer_info {
     uint64_t msgs_sent, msgs_received;
     uint64_t bytes_sent, bytes_received; /* on the wire, frames included */
     size_t queued_bytes; /* waiting to be sent */
+    size_t outbox_msgs;  /* unicasts to it not yet acknowledged */
+    size_t outbox_bytes; /* their bodies and overhead */
 } confab_peer_info;
 
 /* Fills out[0..cap) with the peers the node knows, in no fixed order, and
@@ -456,6 +479,12 @@ typedef struct confab_stats {
     uint64_t store_records_unknown;   /* of a newer version, ignored */
     uint64_t store_compactions;
     uint64_t inbox_refused_full;
+    /* delivery */
+    uint64_t outbox_msgs;         /* unicasts waiting for an ACK, now */
+    uint64_t retransmits;         /* unicasts sent again */
+    uint64_t duplicates_dropped;  /* received twice: dropped */
+    uint64_t out_of_order_dropped;/* ahead of a gap: dropped, sent again */
+    uint64_t expired;             /* unicasts whose time to live ran out */
 } confab_stats;
 
 void confab_node_stats(const confab_node *node, confab_stats *out);

@@ -47,7 +47,6 @@ static node_txbuf *txbuf_get(confab_node *n, int large, size_t need)
         b->cap = (uint32_t)cap;
     }
     b->next = NULL;
-    b->done = NULL;
     b->len = 0;
     b->off = 0;
     b->nbufs = 0;
@@ -149,7 +148,9 @@ static int encode_in_tail(node_conn *c, const wire_msg *m, size_t *len)
 
 int node_conn_send_ctl(node_conn *c, const wire_msg *m)
 {
-    if (c->state != CONN_UP && c->state != CONN_DRAINING)
+    /* BYE is the last message on a link (PROTOCOL.md 8.1): after ours,
+     * nothing (a PONG to the peer's late PING, say) may follow it. */
+    if ((c->state != CONN_UP && c->state != CONN_DRAINING) || c->bye_sent)
         return -ENOTCONN;
     /* Control messages are small but for PEERS: try the tail block, then a
      * fresh small one, then one just big enough. */
@@ -198,15 +199,6 @@ int node_conn_send_data(node_conn *c, const wire_msg *m, size_t bound,
     return 0;
 }
 
-/* Attaches a message to the block that holds its last frame, so that its
- * outcome is reported once that block is written. */
-void node_conn_attach_done(node_conn *c, node_out *o)
-{
-    node_txbuf *t = c->tx_tail;
-    o->next = t->done;
-    t->done = o;
-}
-
 size_t node_conn_tx_queued(const node_conn *c)
 {
     return c->tx_pending + c->tx_inflight;
@@ -227,11 +219,6 @@ static void write_cb(uv_write_t *req, int status)
     for (uint32_t i = 0; i < nb && b != NULL; i++) {
         node_txbuf *next = b->next;
         bytes += b->len - b->off;
-        if (b->done != NULL && c->peer != NULL)
-            node_data_written(n, c->peer, b->done,
-                              status == 0 ? CONFAB_SENT : CONFAB_FAILED);
-        else if (b->done != NULL)
-            node_data_written(n, NULL, b->done, CONFAB_FAILED);
         txbuf_put(n, b);
         b = next;
     }
@@ -290,8 +277,6 @@ static int try_write_now(node_conn *c)
         c->tx_head = b->next;
         if (c->tx_head == NULL)
             c->tx_tail = NULL;
-        if (b->done != NULL)
-            node_data_written(c->node, c->peer, b->done, CONFAB_SENT);
         txbuf_put(c->node, b);
     }
     return 0;
@@ -341,9 +326,6 @@ void node_conn_flush(node_conn *c)
             c->tx_inflight -= bytes;
             for (node_txbuf *x = first; x != NULL;) {
                 node_txbuf *next = x->next;
-                if (x->done != NULL)
-                    node_data_written(c->node, c->peer, x->done,
-                                      CONFAB_FAILED);
                 txbuf_put(c->node, x);
                 x = next;
             }
@@ -379,8 +361,6 @@ static void conn_free(node_conn *c)
     while (c->tx_head != NULL) {
         node_txbuf *b = c->tx_head;
         c->tx_head = b->next;
-        if (b->done != NULL)
-            node_data_written(n, c->peer, b->done, CONFAB_FAILED);
         txbuf_put(n, b);
     }
     wire_frame_decoder_free(&c->dec);
@@ -727,6 +707,9 @@ static void conn_feed(node_conn *c, const uint8_t *p, size_t left)
         if (rc != 0 || c->state == CONN_CLOSING)
             break;
     }
+    /* What this read delivered is acknowledged (once durable). */
+    if (c->state == CONN_UP)
+        node_delivery_read_done(c);
     /* A small frame split across reads left a buffer behind: free it now.
      * A large one (bulk transfer) is kept for the next frame, and freed by
      * the tick once the link is idle. */

@@ -36,12 +36,13 @@ typedef struct ctl_client {
     size_t out_bytes;
 } ctl_client;
 
-enum { WAIT_SEND = 1, WAIT_ANYCAST = 2, WAIT_PING = 3 };
+enum { WAIT_SEND = 1, WAIT_ANYCAST = 2, WAIT_PING = 3, WAIT_ACCEPT = 4 };
 
 typedef struct ctl_wait {
     node_list link;
     ctl_client *client;
     uint64_t rid;
+    uint64_t id;       /* for a store waiter to find it again */
     int kind;
     uint8_t mid[CONFAB_MSG_ID_BYTES];
     uint64_t token;
@@ -55,6 +56,7 @@ struct node_control {
     node_list clients;
     node_list waits;
     char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
+    uint64_t next_wait_id;
     uint8_t rbuf[65536];
     bool rbuf_busy;
 };
@@ -329,14 +331,15 @@ static void send_error(ctl_client *c, uint64_t rid, int rc,
     }
 }
 
-static void add_wait(ctl_client *c, uint64_t rid, int kind,
-                     const uint8_t *mid, uint64_t token)
+static ctl_wait *add_wait(ctl_client *c, uint64_t rid, int kind,
+                          const uint8_t *mid, uint64_t token)
 {
     ctl_wait *w = calloc(1, sizeof *w);
     if (w == NULL) {
         reply_err(c, rid, -ENOMEM, "out of memory");
-        return;
+        return NULL;
     }
+    w->id = ++c->ctl->next_wait_id;
     w->client = c;
     w->rid = rid;
     w->kind = kind;
@@ -345,6 +348,7 @@ static void add_wait(ctl_client *c, uint64_t rid, int kind,
     w->token = token;
     w->deadline = node_now_ms(c->ctl->node) + PING_TIMEOUT_MS;
     node_list_add_tail(&c->ctl->waits, &w->link);
+    return w;
 }
 
 static void op_status(ctl_client *c, uint64_t rid)
@@ -537,6 +541,26 @@ static void reply_mid(ctl_client *c, uint64_t rid, const uint8_t *mid,
     reply_done(c, &b);
 }
 
+static void finish_wait(ctl_wait *w);
+
+/* A send is answered once it is accepted: once its record is durable, so
+ * that a node killed after the answer still has it. */
+static void accepted_cb(confab_node *n, void *user)
+{
+    uint64_t id = (uint64_t)(uintptr_t)user;
+    node_control *ctl = n->control;
+    if (ctl == NULL)
+        return;
+    for (node_list *e = ctl->waits.next; e != &ctl->waits; e = e->next) {
+        ctl_wait *w = node_container_of(e, ctl_wait, link);
+        if (w->kind == WAIT_ACCEPT && w->id == id) {
+            reply_mid(w->client, w->rid, w->mid, NULL, 0);
+            finish_wait(w);
+            return;
+        }
+    }
+}
+
 static void op_send(ctl_client *c, uint64_t rid, const wire_ctl_map *m,
                     const char *op)
 {
@@ -554,14 +578,24 @@ static void op_send(ctl_client *c, uint64_t rid, const wire_ctl_map *m,
         if (get_peer(c, rid, m, "to", to) != 0)
             return;
         int wait = 0;
+        uint64_t ttl = 0;
         (void)wire_ctl_get_bool(m, "wait", &wait);
+        (void)wire_ctl_get_uint(m, "ttl_ms", &ttl);
+        o.ttl_ms = ttl;
         rc = confab_send(n, to, body.ptr, body.len, &o, mid);
         if (rc != 0) {
             send_error(c, rid, rc, to, NULL);
         } else if (wait) {
-            add_wait(c, rid, WAIT_SEND, mid, 0);
+            (void)add_wait(c, rid, WAIT_SEND, mid, 0);
         } else {
-            reply_mid(c, rid, mid, NULL, 0);
+            ctl_wait *w = add_wait(c, rid, WAIT_ACCEPT, mid, 0);
+            if (w != NULL &&
+                confab_node_when_durable(n, accepted_cb,
+                                         (void *)(uintptr_t)w->id) != 0) {
+                finish_wait(w);
+                reply_err(c, rid, -EIO,
+                          "the node cannot write its store; see its log");
+            }
         }
         return;
     }
@@ -587,7 +621,7 @@ static void op_send(ctl_client *c, uint64_t rid, const wire_ctl_map *m,
     if (rc != 0)
         send_error(c, rid, rc, NULL, g);
     else
-        add_wait(c, rid, WAIT_ANYCAST, mid, 0);
+        (void)add_wait(c, rid, WAIT_ANYCAST, mid, 0);
 }
 
 static void op_ping(ctl_client *c, uint64_t rid, const wire_ctl_map *m)
@@ -606,7 +640,7 @@ static void op_ping(ctl_client *c, uint64_t rid, const wire_ctl_map *m)
     if (rc != 0)
         send_error(c, rid, rc, to, NULL);
     else
-        add_wait(c, rid, WAIT_PING, NULL, token);
+        (void)add_wait(c, rid, WAIT_PING, NULL, token);
 }
 
 static size_t recv_into(ctl_client *c, wire_ctl_builder *b, size_t max);
@@ -787,10 +821,10 @@ static const char *reason_name(confab_down_reason r)
 static const char *status_name(confab_send_status s)
 {
     switch (s) {
-    case CONFAB_SENT:
-        return "sent";
     case CONFAB_DELIVERED:
         return "delivered";
+    case CONFAB_EXPIRED:
+        return "expired";
     case CONFAB_FAILED:
         return "failed";
     }
@@ -799,6 +833,7 @@ static const char *status_name(confab_send_status s)
 
 static void finish_wait(ctl_wait *w)
 {
+    /* A store waiter may still hold its id: it finds nothing later. */
     node_list_del(&w->link);
     free(w);
 }

@@ -72,7 +72,7 @@ node_body *node_body_new(confab_node *n, uint8_t kind, const char *group,
     return b;
 }
 
-static node_out *out_new(node_body *b, uint64_t seq, bool report)
+node_out *node_out_new(node_body *b, uint64_t seq)
 {
     node_out *o;
     if (!b->own_used) {
@@ -81,12 +81,10 @@ static node_out *out_new(node_body *b, uint64_t seq, bool report)
     } else if ((o = malloc(sizeof *o)) == NULL) {
         return NULL;
     }
-    o->next = NULL;
+    memset(o, 0, sizeof *o);
     o->body = b;
     b->refs++;
     o->seq = seq;
-    o->off = 0;
-    o->report = report;
     return o;
 }
 
@@ -103,8 +101,10 @@ bool node_peer_has_room(const confab_node *n, const node_peer *p, size_t len)
     return q == 0 || q + len + NODE_MSG_OVERHEAD <= n->cfg.send_queue_bytes;
 }
 
-static void enqueue(node_peer *p, node_out *o)
+void node_lane_push(node_peer *p, node_out *o)
 {
+    o->next = NULL;
+    o->in_lane = true;
     if (p->q_tail != NULL)
         p->q_tail->next = o;
     else
@@ -120,57 +120,16 @@ bool node_peer_linked(const node_peer *p)
     return (p->conn != NULL && p->conn->state == CONN_UP) || p->switching;
 }
 
-int node_enqueue(node_peer *p, node_body *b, uint64_t seq, bool report)
+int node_enqueue(node_peer *p, node_body *b, uint64_t seq)
 {
-    node_out *o = out_new(b, seq, report);
+    node_out *o = node_out_new(b, seq);
     if (o == NULL)
         return -ENOMEM;
-    enqueue(p, o);
+    node_lane_push(p, o);
     return 0;
 }
 
 /* ---- sending ---------------------------------------------------------- */
-
-int confab_send(confab_node *n, const uint8_t to[CONFAB_ID_BYTES],
-                const void *body, size_t len, const confab_send_opts *opts,
-                uint8_t msg_id[CONFAB_MSG_ID_BYTES])
-{
-    size_t ct_len;
-    if (to == NULL || (body == NULL && len > 0))
-        return -EINVAL;
-    if (n->state != NODE_RUNNING)
-        return -EPROTO;
-    int rc = node_check_opts(opts, &ct_len);
-    if (rc != 0)
-        return rc;
-    if (len > n->cfg.max_message)
-        return -EMSGSIZE;
-    node_peer *p = node_peer_find(n, to);
-    if (p == NULL)
-        return -ESRCH;
-    if (!node_peer_linked(p))
-        return -ENOTCONN;
-    if (len > p->max_body)
-        return -EMSGSIZE;
-    if (!node_peer_has_room(n, p, len)) {
-        p->want_writable = true;
-        n->stats.sends_refused_full++;
-        return -EAGAIN;
-    }
-    node_body *b = node_body_new(n, WIRE_K_UNICAST, NULL, opts, body, len);
-    if (b == NULL)
-        return -ENOMEM;
-    node_out *o = out_new(b, p->seq_unicast + 1, true);
-    if (o == NULL) {
-        free(b);
-        return -ENOMEM;
-    }
-    p->seq_unicast++;
-    if (msg_id != NULL)
-        memcpy(msg_id, b->id, CONFAB_MSG_ID_BYTES);
-    enqueue(p, o);
-    return 0;
-}
 
 int confab_broadcast(confab_node *n, const void *body, size_t len,
                      const confab_send_opts *opts,
@@ -199,13 +158,9 @@ int confab_broadcast(confab_node *n, const void *body, size_t len,
             n->stats.sends_refused_full++;
             continue;
         }
-        node_out *o = out_new(b, p->seq_multi + 1, false);
-        if (o == NULL) {
-            rc = -ENOMEM;
+        rc = node_enqueue(p, b, ++p->seq_multi);
+        if (rc != 0)
             break;
-        }
-        p->seq_multi++;
-        enqueue(p, o);
         sent++;
     }
     if (msg_id != NULL)
@@ -237,6 +192,13 @@ static void fill_data(wire_msg *m, const node_out *o, size_t chunk)
     d->body.len = (uint32_t)chunk;
     d->fragmented = chunk < b->len;
     d->size = b->len;
+    if (o->skip) { /* an expired unicast: its place, without its body */
+        d->skip = 1;
+        d->body.len = 0;
+        d->fragmented = 0;
+        d->size = 0;
+        d->has_ct = 0;
+    }
 }
 
 void node_data_fill(node_conn *c)
@@ -250,7 +212,24 @@ void node_data_fill(node_conn *c)
         const node_body *b = o->body;
         wire_msg m;
         size_t chunk, bound;
-        if (o->off == 0) {
+        bool unicast = b->kind == WIRE_K_UNICAST;
+        if (unicast && !o->in_outbox) {
+            /* Acknowledged while it waited (after a re-send): drop it. */
+            p->q_head = o->next;
+            if (p->q_head == NULL)
+                p->q_tail = NULL;
+            p->q_bytes -= b->len + NODE_MSG_OVERHEAD;
+            o->in_lane = false;
+            node_out_free(o);
+            continue;
+        }
+        if (unicast && o->off == 0 && !node_delivery_ready(n, o))
+            break; /* its record is not durable yet: nothing after it */
+        if (o->skip) {
+            chunk = 0;
+            fill_data(&m, o, 0);
+            bound = wire_data_bound(0, 0, 0);
+        } else if (o->off == 0) {
             size_t room = WIRE_MAX_PLAINTEXT -
                           wire_data_bound(b->group_len, b->ct_len, 0);
             chunk = b->len < room ? b->len : room;
@@ -276,21 +255,24 @@ void node_data_fill(node_conn *c)
             return;
         }
         o->off += chunk;
-        if (o->off < b->len)
+        if (o->off < b->len && !o->skip)
             continue;
         p->q_head = o->next;
         if (p->q_head == NULL)
             p->q_tail = NULL;
         o->next = NULL;
+        o->in_lane = false;
         p->q_bytes -= b->len + NODE_MSG_OVERHEAD;
         p->msgs_sent++;
         n->stats.msgs_sent++;
-        if (o->report)
-            node_conn_attach_done(c, o);
+        if (unicast)
+            node_delivery_sent(p, o, node_now_ms(n)); /* kept till its ACK */
         else
             node_out_free(o);
     }
-    if (p->want_writable &&
+    /* Unicasts make room by being acknowledged (delivery.c); this is for
+     * broadcasts and shouts, which leave once they are framed. */
+    if (p->want_writable && p->ob_count == 0 &&
         peer_queued(p) <= n->cfg.send_queue_bytes / 2) {
         p->want_writable = false;
         confab_event ev;
@@ -302,33 +284,23 @@ void node_data_fill(node_conn *c)
     }
 }
 
-void node_data_written(confab_node *n, node_peer *p, node_out *done,
-                       confab_send_status st)
+void node_data_drop_lane(confab_node *n, node_peer *p)
 {
-    while (done != NULL) {
-        node_out *o = done;
-        done = o->next;
-        if (p != NULL && o->report) {
-            confab_event ev;
-            memset(&ev, 0, sizeof ev);
-            ev.type = CONFAB_EV_SEND;
-            ev.peer = p->id;
-            ev.peer_name = p->name;
-            ev.msg_id = o->body->id;
-            ev.status = st;
-            node_emit(n, &ev);
-        }
-        node_out_free(o);
-    }
-}
-
-void node_data_fail_queue(confab_node *n, node_peer *p)
-{
-    node_out *list = p->q_head;
+    (void)n;
+    node_out *o = p->q_head;
     p->q_head = p->q_tail = NULL;
     p->q_bytes = 0;
-    p->want_writable = false;
-    node_data_written(n, p, list, CONFAB_FAILED);
+    while (o != NULL) {
+        node_out *next = o->next;
+        o->next = NULL;
+        o->in_lane = false;
+        o->off = 0;
+        /* A unicast stays in the outbox for the next link; anything else
+         * (best effort, or an anycast, which groups.c moves on) goes. */
+        if (!o->in_outbox)
+            node_out_free(o);
+        o = next;
+    }
 }
 
 void node_data_relink(node_peer *p)
@@ -348,6 +320,42 @@ static void copy_str(char *dst, const wire_bytes *s)
     dst[s->len] = '\0';
 }
 
+/* The member that takes an anycast says so, by id, once that is durable. */
+typedef struct any_ack {
+    node_peer *peer;
+    uint8_t id[WIRE_ID_BYTES];
+} any_ack;
+
+static void send_any_ack(confab_node *n, void *arg)
+{
+    any_ack *a = arg;
+    node_peer *p = a->peer;
+    (void)n;
+    if (p->conn != NULL && p->conn->state == CONN_UP) {
+        wire_msg ack;
+        memset(&ack, 0, sizeof ack);
+        ack.type = WIRE_T_ACK;
+        ack.u.ack.has_id = 1;
+        memcpy(ack.u.ack.id, a->id, WIRE_ID_BYTES);
+        (void)node_conn_send_ctl(p->conn, &ack);
+    }
+    free(a);
+}
+
+static void ack_anycast(node_conn *c, const uint8_t id[WIRE_ID_BYTES])
+{
+    any_ack *a = malloc(sizeof *a);
+    if (a == NULL)
+        return; /* no ACK: the sender moves on to another member */
+    a->peer = c->peer;
+    memcpy(a->id, id, WIRE_ID_BYTES);
+    if (c->node->store == NULL) {
+        send_any_ack(c->node, a);
+    } else if (node_store_when_durable(c->node->store, send_any_ack, a) != 0) {
+        free(a);
+    }
+}
+
 static void deliver(node_conn *c, const wire_data *d, const char *group,
                     const char *ct, const uint8_t *body, size_t len)
 {
@@ -358,6 +366,18 @@ static void deliver(node_conn *c, const wire_data *d, const char *group,
     if ((d->kind == WIRE_K_GROUP || d->kind == WIRE_K_ANYCAST) &&
         (group == NULL || !confab_is_member(n, group))) {
         n->stats.group_msgs_dropped++;
+        return;
+    }
+    /* No room in the inbox: not delivered, not acknowledged; the sender
+     * keeps it and sends it again (best-effort kinds are lost). */
+    if (n->inbox != NULL && !node_inbox_has_room(n, len)) {
+        n->stats.inbox_refused_full++;
+        return;
+    }
+    if (d->kind == WIRE_K_UNICAST && !node_delivery_accept(c, d))
+        return; /* a duplicate, ahead of a gap, or a place-holder */
+    if (d->kind == WIRE_K_ANYCAST && !node_delivery_anycast_new(n, d->id)) {
+        ack_anycast(c, d->id); /* delivered before; say so again */
         return;
     }
     confab_message msg;
@@ -373,8 +393,10 @@ static void deliver(node_conn *c, const wire_data *d, const char *group,
     msg.len = len;
     p->msgs_received++;
     n->stats.msgs_received++;
-    if (n->inbox != NULL)
-        (void)node_inbox_put(n, &msg); /* a full inbox is counted */
+    if (n->inbox != NULL && node_inbox_put(n, &msg, p->rx_epoch) != 0)
+        return; /* the store failed: not delivered, not acknowledged */
+    if (d->kind == WIRE_K_UNICAST)
+        node_delivery_delivered(c, d);
     confab_event ev;
     memset(&ev, 0, sizeof ev);
     ev.type = CONFAB_EV_MESSAGE;
@@ -382,15 +404,8 @@ static void deliver(node_conn *c, const wire_data *d, const char *group,
     ev.peer_name = p->name;
     ev.message = &msg;
     node_emit(n, &ev);
-    if (d->kind == WIRE_K_ANYCAST && c->state == CONN_UP) {
-        /* The member that takes an anycast says so, by id. */
-        wire_msg ack;
-        memset(&ack, 0, sizeof ack);
-        ack.type = WIRE_T_ACK;
-        ack.u.ack.has_id = 1;
-        memcpy(ack.u.ack.id, d->id, WIRE_ID_BYTES);
-        (void)node_conn_send_ctl(c, &ack);
-    }
+    if (d->kind == WIRE_K_ANYCAST)
+        ack_anycast(c, d->id);
 }
 
 static int on_data(node_conn *c, const wire_data *d)

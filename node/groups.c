@@ -82,6 +82,7 @@ int node_hello_encode(confab_node *n)
     h.port = n->port;
     h.boot = n->boot;
     h.max = n->cfg.max_message;
+    h.epoch = n->epoch;
     h.ngroups = (uint32_t)n->n_groups;
     h.groups = g;
     uint8_t *buf = malloc(cap);
@@ -395,7 +396,7 @@ int confab_shout(confab_node *n, const char *group, const void *body,
             n->stats.sends_refused_full++;
             continue;
         }
-        rc = node_enqueue(p, b, ++p->seq_multi, false);
+        rc = node_enqueue(p, b, ++p->seq_multi);
         if (rc == 0)
             sent++;
     }
@@ -460,6 +461,7 @@ static void anycast_free(confab_node *n, node_anycast *a)
 static void anycast_outcome(confab_node *n, node_anycast *a,
                             confab_send_status st)
 {
+    node_delivery_anycast_done(n, a->body->id);
     confab_event ev;
     memset(&ev, 0, sizeof ev);
     ev.type = CONFAB_EV_SEND;
@@ -474,14 +476,18 @@ static void anycast_outcome(confab_node *n, node_anycast *a,
     anycast_free(n, a);
 }
 
-/* Gives a to the nearest member not tried, or reports that none could
- * take it. */
+/* Gives a to the nearest member not tried. When every linked member has
+ * had it, it waits (the tick tries again) for a member until its time to
+ * live runs out. */
 static void anycast_next(confab_node *n, node_anycast *a)
 {
     node_peer *p = nearest(n, a->body->group, a, a->body->len);
+    if (p == NULL && a->n_tried > 0) {
+        a->n_tried = 0; /* a new round: members may have come back */
+        p = nearest(n, a->body->group, a, a->body->len);
+    }
     if (p == NULL) {
         a->member = NULL;
-        anycast_outcome(n, a, CONFAB_FAILED);
         return;
     }
     if (a->n_tried == a->cap_tried) {
@@ -497,8 +503,8 @@ static void anycast_next(confab_node *n, node_anycast *a)
     a->tried[a->n_tried++] = p;
     a->member = p;
     a->deadline = node_now_ms(n) + anycast_timeout(n);
-    if (node_enqueue(p, a->body, ++p->seq_multi, false) != 0)
-        anycast_outcome(n, a, CONFAB_FAILED);
+    if (node_enqueue(p, a->body, ++p->seq_multi) != 0)
+        a->member = NULL; /* out of memory: the tick tries again */
 }
 
 int confab_anycast(confab_node *n, const char *group, const void *body,
@@ -530,11 +536,58 @@ int confab_anycast(confab_node *n, const char *group, const void *body,
     }
     b->refs = 1;
     a->body = b;
+    a->expires = b->ts + (opts != NULL && opts->ttl_ms
+                              ? opts->ttl_ms * 1000u
+                              : (uint64_t)24 * 3600 * 1000000);
+    rc = node_delivery_put_anycast(n, b, a->expires);
+    if (rc != 0) {
+        node_body_unref(b);
+        free(a);
+        return rc == -ENOMEM ? rc : -EIO;
+    }
     node_list_add_tail(&n->anycasts, &a->link);
     n->n_anycasts++;
     if (msg_id != NULL)
         memcpy(msg_id, b->id, CONFAB_MSG_ID_BYTES);
     anycast_next(n, a);
+    return 0;
+}
+
+int node_groups_anycast_restore(confab_node *n, node_body *b,
+                                uint64_t expires)
+{
+    node_anycast *a = calloc(1, sizeof *a);
+    if (a == NULL) {
+        free(b);
+        return -ENOMEM;
+    }
+    b->refs = 1;
+    a->body = b;
+    a->expires = expires;
+    node_list_add_tail(&n->anycasts, &a->link);
+    n->n_anycasts++;
+    return 0; /* it goes out from the tick, once members are linked */
+}
+
+void node_groups_anycast_forget(confab_node *n, const uint8_t *id)
+{
+    for (node_list *e = n->anycasts.next; e != &n->anycasts; e = e->next) {
+        node_anycast *a = node_container_of(e, node_anycast, link);
+        if (memcmp(a->body->id, id, WIRE_ID_BYTES) == 0) {
+            anycast_free(n, a);
+            return;
+        }
+    }
+}
+
+int node_groups_anycast_dump(confab_node *n, int fd)
+{
+    for (node_list *e = n->anycasts.next; e != &n->anycasts; e = e->next) {
+        node_anycast *a = node_container_of(e, node_anycast, link);
+        int rc = node_delivery_dump_anycast(fd, a->body, a->expires);
+        if (rc != 0)
+            return rc;
+    }
     return 0;
 }
 
@@ -560,11 +613,17 @@ void node_groups_peer_down(confab_node *n, node_peer *p)
 
 void node_groups_tick(confab_node *n, uint64_t now)
 {
+    uint64_t wall = node_clock_us(n);
     node_list *e, *next;
     for (e = n->anycasts.next; e != &n->anycasts; e = next) {
         next = e->next;
         node_anycast *a = node_container_of(e, node_anycast, link);
-        if (a->member != NULL && now >= a->deadline) {
+        if (wall >= a->expires) {
+            a->member = NULL;
+            anycast_outcome(n, a, CONFAB_EXPIRED);
+        } else if (a->member == NULL) {
+            anycast_next(n, a); /* waiting for a member */
+        } else if (now >= a->deadline) {
             n->stats.anycast_failovers++;
             anycast_next(n, a);
         }
@@ -597,10 +656,14 @@ void node_groups_free(confab_node *n)
 
 /* ---- messages --------------------------------------------------------- */
 
-static int on_ack(confab_node *n, node_peer *p, const wire_ack *ack)
+static int on_ack(node_conn *c, const wire_ack *ack)
 {
+    confab_node *n = c->node;
+    node_peer *p = c->peer;
+    if (ack->has_seq)
+        (void)node_delivery_on_ack(c, ack); /* the unicast stream */
     if (!ack->has_id)
-        return 0; /* the unicast stream's ACK (#7's delivery) */
+        return 0;
     node_list *e;
     for (e = n->anycasts.next; e != &n->anycasts; e = e->next) {
         node_anycast *a = node_container_of(e, node_anycast, link);
@@ -618,7 +681,7 @@ int node_groups_on_msg(node_conn *c, const wire_msg *m)
     confab_node *n = c->node;
     node_peer *p = c->peer;
     if (m->type == WIRE_T_ACK)
-        return on_ack(n, p, &m->u.ack);
+        return on_ack(c, &m->u.ack);
     const wire_bytes *g = &m->u.group.group;
     ssize_t i = find(p->groups, p->n_groups, (const char *)g->ptr, g->len);
     if (m->type == WIRE_T_JOIN) {

@@ -232,10 +232,10 @@ static int replay_record(confab_node *n, uint8_t type, const uint8_t *body,
     case NODE_REC_GROUP_LEAVE:
         return node_groups_replay(n, type, body, len);
     default:
-        /* A record type this version does not know (a newer version wrote
-         * it): kept in the file until compaction, otherwise ignored. */
-        n->stats.store_records_unknown++;
-        return 0;
+        /* Delivery's records; node_delivery_replay() also ignores (and
+         * counts) a type this version does not know, which a newer version
+         * wrote. */
+        return node_delivery_replay(n, type, body, len);
     }
 }
 
@@ -275,7 +275,9 @@ int node_home_open(confab_node *n)
 static int dump_live(confab_node *n, int fd, void *arg)
 {
     (void)arg;
-    int rc = node_groups_dump(n, fd);
+    int rc = node_delivery_dump(n, fd);
+    if (rc == 0)
+        rc = node_groups_dump(n, fd);
     if (rc == 0)
         rc = node_inbox_dump(n, fd);
     return rc;
@@ -291,7 +293,9 @@ void node_home_tick(confab_node *n, uint64_t now)
      * rewriting costs a constant share of what is written. */
     uint64_t live = node_inbox_bytes(n) +
                     (uint64_t)confab_inbox_count(n) * 256u +
-                    (uint64_t)n->n_groups * 80u;
+                    (uint64_t)n->n_groups * 80u + n->ob_total +
+                    (uint64_t)n->ob_msgs * 256u + (uint64_t)n->peers_len * 200u +
+                    (uint64_t)n->seen_len * 40u;
     uint64_t size = node_store_size(n->store);
     if (size < COMPACT_MIN || size < 4 * live)
         return;

@@ -25,6 +25,7 @@ typedef struct inbox_msg {
     char group[WIRE_MAX_GROUP + 1];
     char ct[WIRE_MAX_CT + 1];
     uint64_t seq, ts;
+    uint64_t epoch; /* the sender's, for a unicast: replay rebuilds rx_next */
     size_t len;
     uint8_t body[];
 } inbox_msg;
@@ -86,7 +87,7 @@ static uint8_t *put_record(const inbox_msg *m, size_t *len)
         return NULL;
     wire_mp_writer w;
     wire_mp_writer_init(&w, buf, cap);
-    wire_mp_write_map(&w, 8u + m->has_group + m->has_ct);
+    wire_mp_write_map(&w, 9u + m->has_group + m->has_ct);
     wire_mp_write_cstr(&w, "id");
     wire_mp_write_bin(&w, m->id, WIRE_ID_BYTES);
     wire_mp_write_cstr(&w, "from");
@@ -104,6 +105,8 @@ static uint8_t *put_record(const inbox_msg *m, size_t *len)
         cstr(&w, "ct", m->ct);
     wire_mp_write_cstr(&w, "body");
     wire_mp_write_bin(&w, m->body, m->len);
+    wire_mp_write_cstr(&w, "ep");
+    wire_mp_write_uint(&w, m->epoch);
     wire_mp_write_cstr(&w, "v");
     wire_mp_write_uint(&w, 1);
     if (wire_mp_writer_finish(&w, len) != 0) {
@@ -124,7 +127,7 @@ static inbox_msg *parse_put(const uint8_t *body, size_t len)
     if (wire_mp_read_map(&r, &count) != 0)
         return NULL;
     wire_bytes id = {0}, from = {0}, name = {0}, g = {0}, ct = {0}, b = {0};
-    uint64_t k = 99, seq = 0, ts = 0;
+    uint64_t k = 99, seq = 0, ts = 0, ep = 0;
     bool has_g = false, has_ct = false;
     for (uint32_t i = 0; i < count; i++) {
         const uint8_t *key;
@@ -145,6 +148,8 @@ static inbox_msg *parse_put(const uint8_t *body, size_t len)
             rc = wire_mp_read_uint(&r, &seq);
         else if (KEY("ts"))
             rc = wire_mp_read_uint(&r, &ts);
+        else if (KEY("ep"))
+            rc = wire_mp_read_uint(&r, &ep);
         else if (KEY("g"))
             rc = wire_mp_read_str(&r, &g.ptr, &g.len), has_g = true;
         else if (KEY("ct"))
@@ -177,6 +182,7 @@ static inbox_msg *parse_put(const uint8_t *body, size_t len)
         memcpy(m->ct, ct.ptr, ct.len);
     m->seq = seq;
     m->ts = ts;
+    m->epoch = ep;
     m->len = b.len;
     if (b.len)
         memcpy(m->body, b.ptr, b.len);
@@ -204,6 +210,15 @@ int node_inbox_replay(confab_node *n, uint8_t type, const uint8_t *body,
         inbox_msg *m = parse_put(body, len);
         if (m == NULL)
             return -EPROTO;
+        /* The record that holds a unicast also says it was delivered, so
+         * that a lost RX record cannot make it come twice. */
+        if (m->kind == WIRE_K_UNICAST && m->epoch != 0) {
+            node_peer *p = node_peer_get(n, m->from);
+            if (p != NULL && p->rx_epoch == m->epoch && m->seq >= p->rx_next) {
+                p->rx_next = m->seq + 1;
+                p->rx_acked = m->seq;
+            }
+        }
         push(ib, m);
         return 0;
     }
@@ -240,10 +255,16 @@ int node_inbox_replay(confab_node *n, uint8_t type, const uint8_t *body,
 
 /* ---- putting and reading ---------------------------------------------- */
 
-int node_inbox_put(confab_node *n, const confab_message *msg)
+bool node_inbox_has_room(const confab_node *n, size_t len)
+{
+    const node_inbox *ib = n->inbox;
+    return ib->count < ib->max_count && len <= ib->max_bytes - ib->bytes;
+}
+
+int node_inbox_put(confab_node *n, const confab_message *msg, uint64_t epoch)
 {
     node_inbox *ib = n->inbox;
-    if (ib->count >= ib->max_count || msg->len > ib->max_bytes - ib->bytes) {
+    if (!node_inbox_has_room(n, msg->len)) {
         n->stats.inbox_refused_full++;
         return -ENOSPC;
     }
@@ -262,6 +283,7 @@ int node_inbox_put(confab_node *n, const confab_message *msg)
         snprintf(m->ct, sizeof m->ct, "%s", msg->content_type);
     m->seq = msg->seq;
     m->ts = msg->ts_us;
+    m->epoch = msg->kind == CONFAB_UNICAST ? epoch : 0;
     m->len = msg->len;
     if (msg->len)
         memcpy(m->body, msg->body, msg->len);

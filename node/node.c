@@ -257,7 +257,14 @@ int confab_node_new(uv_loop_t *loop, const confab_config *config,
             goto fail;
         }
         memcpy(n->home, c->home, hl + 1);
+    }
+    rc = node_delivery_init(n);
+    if (rc != 0)
+        goto fail;
+    if (n->home != NULL) {
         rc = node_home_open(n);
+        if (rc == 0)
+            rc = node_delivery_loaded(n);
         if (rc != 0)
             goto fail;
     }
@@ -394,6 +401,7 @@ static void tick_cb(uv_timer_t *t)
     node_statics_tick(n, now);
     node_pex_flush(n);
     node_groups_tick(n, now);
+    node_delivery_tick(n, now);
     node_home_tick(n, now);
     if (n->control != NULL)
         node_control_tick(n, now);
@@ -651,7 +659,7 @@ int confab_node_stop(confab_node *n, confab_stop_cb cb, void *user)
     node_groups_stop(n);
     for (size_t i = 0; i < n->peers_cap; i++)
         if (n->peers[i] != NULL)
-            node_data_fail_queue(n, n->peers[i]);
+            node_data_drop_lane(n, n->peers[i]);
     node_flush_all(n);
     /* The tick timer becomes the grace timer. */
     uv_timer_stop(&n->tick);
@@ -695,6 +703,7 @@ void confab_node_free(confab_node *n)
     free(n->control_path);
     node_groups_free(n);
     node_peers_free(n);
+    node_delivery_free(n);
     node_txbuf_free_all(n);
     free(n->statics);
     free(n->blocked);
@@ -740,6 +749,7 @@ void confab_node_stats(const confab_node *n, confab_stats *out)
             links++;
     }
     out->links_open = links;
+    out->outbox_msgs = n->ob_msgs;
 }
 
 int confab_node_dial(confab_node *n, const char *host_port)

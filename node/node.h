@@ -69,13 +69,19 @@ static inline void node_list_del(node_list *e)
 
 struct node_body;
 
-/* One message queued for one peer. */
+/* One message queued for one peer. A unicast is also in the peer's
+ * outbox until acknowledged; it is freed when it is in neither. */
 typedef struct node_out {
-    struct node_out *next;
+    struct node_out *next;    /* in the peer's data lane */
+    struct node_out *ob_next; /* in the peer's outbox (unicast) */
     struct node_body *body;
     uint64_t seq;
-    size_t off;   /* body bytes already framed */
-    bool report;  /* raise CONFAB_EV_SEND when written or failed */
+    size_t off;               /* body bytes already framed */
+    bool in_lane, in_outbox;
+    bool skip;                /* expired: sent as a place-holder */
+    uint64_t expires;         /* wall clock, microseconds */
+    uint64_t gen;             /* store generation of its record */
+    uint64_t sent_ms;         /* loop time it was last sent; 0: never */
 } node_out;
 
 /* A message body and its header, shared by the per-peer queue entries of
@@ -106,7 +112,6 @@ typedef struct node_body {
 /* A block of encrypted frames waiting for, or in, one uv_write. */
 typedef struct node_txbuf {
     struct node_txbuf *next;
-    node_out *done; /* messages whose last frame is in this block */
     uint32_t len;
     uint32_t off;   /* bytes of it already written */
     uint32_t cap;   /* NODE_TXBUF_SMALL, NODE_TXBUF_LARGE, or one odd
@@ -224,7 +229,18 @@ struct node_peer {
     node_out *q_head, *q_tail;
     size_t q_bytes;
     bool want_writable;
-    uint64_t seq_unicast, seq_multi;
+    uint64_t seq_multi;
+    /* the reliable unicast stream to it (delivery.c) */
+    node_out *ob_head, *ob_tail; /* outbox: accepted, not acknowledged */
+    size_t ob_count, ob_bytes;
+    uint64_t ob_base;         /* last seq it acknowledged (cumulative) */
+    uint64_t tx_epoch;        /* its epoch our numbering is for */
+    /* the reliable unicast stream from it */
+    uint64_t rx_epoch;        /* its epoch rx_next is for */
+    uint64_t rx_next;         /* next seq to deliver */
+    uint64_t rx_acked;        /* last seq we acknowledged */
+    bool rx_dirty;            /* rx_next moved: record it */
+    bool ack_waiting;         /* an ACK waits for the store */
     /* liveness and round trip */
     uint64_t ping_token;      /* outstanding liveness ping, 0 if none */
     uint64_t ping_sent_us;
@@ -248,6 +264,7 @@ typedef struct node_anycast {
     uint64_t deadline;         /* loop ms: then the next member */
     node_peer **tried;         /* members that had it */
     size_t n_tried, cap_tried;
+    uint64_t expires;          /* wall clock, microseconds */
 } node_anycast;
 
 /* A configured static peer: dialed whether or not discovery finds it. */
@@ -350,6 +367,13 @@ struct confab_node {
     unsigned txfree_len[2];
     uint64_t token_seq;
     confab_stats stats;
+    /* delivery (delivery.c) */
+    uint64_t epoch;             /* this node's delivery state's identity */
+    size_t ob_total;            /* bytes in every peer's outbox */
+    size_t ob_msgs;
+    bool durable_waiting;       /* a store waiter will release the lanes */
+    uint8_t (*seen)[WIRE_ID_BYTES]; /* anycast ids delivered (a ring) */
+    size_t seen_next, seen_len;
     /* random bytes drawn ahead, for message ids and jitter (a getrandom
      * call per message cost an eighth of a sender's time) */
     uint8_t rand_pool[256];
@@ -444,8 +468,6 @@ void node_txbuf_free_all(confab_node *n);
  * needed. Returns 0, -ENOMEM or -EMSGSIZE. */
 int node_conn_send_data(node_conn *c, const wire_msg *m, size_t bound,
                         bool bulk);
-/* Reports o's outcome once the block holding its last frame is written. */
-void node_conn_attach_done(node_conn *c, node_out *o);
 /* Bytes queued on c and not yet written to the socket. */
 size_t node_conn_tx_queued(const node_conn *c);
 
@@ -529,6 +551,53 @@ void node_peer_groups_free(node_peer *p);
 bool node_peer_in_group(const node_peer *p, const char *group);
 int node_groups_check_name(const char *group, size_t *len);
 
+/* delivery.c: the reliable unicast stream (docs/PROTOCOL.md section 12) */
+enum {
+    NODE_REC_EPOCH = 10,      /* this node's epoch */
+    NODE_REC_OUT_PUT = 11,    /* a unicast accepted */
+    NODE_REC_OUT_ACK = 12,    /* a peer acknowledged up to a seq */
+    NODE_REC_OUT_EXPIRE = 13, /* a unicast expired */
+    NODE_REC_TX = 14,         /* our numbering for a peer restarts */
+    NODE_REC_RX = 15,         /* the next seq expected from a peer */
+    NODE_REC_ANY_PUT = 16,    /* an anycast accepted */
+    NODE_REC_ANY_DONE = 17,   /* and finished */
+    NODE_REC_ANY_SEEN = 18,   /* an anycast id delivered here */
+};
+int node_delivery_init(confab_node *n);
+void node_delivery_free(confab_node *n);
+/* A new link to p: epochs, re-sending the outbox, our ACK state. */
+void node_delivery_link_up(confab_node *n, node_peer *p, uint64_t epoch);
+/* A unicast left the lane fully framed. */
+void node_delivery_sent(node_peer *p, node_out *o, uint64_t now);
+/* May the lane frame o now (its record is durable)? */
+bool node_delivery_ready(const confab_node *n, const node_out *o);
+int node_delivery_on_ack(node_conn *c, const wire_ack *a);
+/* A received unicast: 1 deliver it, 0 drop it (duplicate, ahead of a gap,
+ * a place-holder, or no room). */
+int node_delivery_accept(node_conn *c, const wire_data *d);
+/* It was delivered: count it. */
+void node_delivery_delivered(node_conn *c, const wire_data *d);
+/* An anycast: 1 deliver it, 0 already delivered (acknowledge again). */
+int node_delivery_anycast_new(confab_node *n, const uint8_t id[WIRE_ID_BYTES]);
+/* The end of a read: acknowledge what was delivered, once durable. */
+void node_delivery_read_done(node_conn *c);
+void node_delivery_tick(confab_node *n, uint64_t now);
+int node_delivery_replay(confab_node *n, uint8_t type, const uint8_t *body,
+                         size_t len);
+/* After replay: make the epoch if the store had none. */
+int node_delivery_loaded(confab_node *n);
+int node_delivery_dump(confab_node *n, int fd);
+
+int node_delivery_put_anycast(confab_node *n, const node_body *b,
+                              uint64_t expires);
+void node_delivery_anycast_done(confab_node *n, const uint8_t *id);
+int node_delivery_dump_anycast(int fd, const node_body *b, uint64_t expires);
+/* groups.c: anycasts in the store */
+int node_groups_anycast_restore(confab_node *n, node_body *b,
+                                uint64_t expires);
+void node_groups_anycast_forget(confab_node *n, const uint8_t *id);
+int node_groups_anycast_dump(confab_node *n, int fd);
+
 /* Test hook: delays processing what peer sends (read side). */
 int node_set_peer_delay(confab_node *n, const uint8_t id[WIRE_NODE_ID_BYTES],
                         unsigned ms);
@@ -552,6 +621,8 @@ void node_store_sync(node_store *s);
 int node_store_when_durable(node_store *s,
                             void (*cb)(confab_node *n, void *arg), void *arg);
 bool node_store_failed(const node_store *s);
+uint64_t node_store_gen_written(const node_store *s);
+uint64_t node_store_gen_synced(const node_store *s);
 uint64_t node_store_size(const node_store *s);
 int node_store_compact(node_store *s,
                        int (*dump)(confab_node *n, int fd, void *arg),
@@ -569,7 +640,11 @@ void node_home_tick(confab_node *n, uint64_t now);
 /* inbox.c */
 int node_inbox_init(confab_node *n);
 void node_inbox_free(confab_node *n);
-int node_inbox_put(confab_node *n, const confab_message *msg);
+/* Puts a delivered message in the inbox (and the store); epoch is its
+ * sender's, for a unicast. Returns 0 or a negative errno. */
+int node_inbox_put(confab_node *n, const confab_message *msg, uint64_t epoch);
+/* Whether a body of len bytes fits. */
+bool node_inbox_has_room(const confab_node *n, size_t len);
 int node_inbox_replay(confab_node *n, uint8_t type, const uint8_t *body,
                       size_t len);
 int node_inbox_dump(confab_node *n, int fd);
@@ -599,17 +674,19 @@ node_body *node_body_new(confab_node *n, uint8_t kind, const char *group,
 /* Validates the send options; sets the content type's length. */
 int node_check_opts(const confab_send_opts *opts, size_t *ct_len);
 /* Queues body for p (taking a reference). Returns 0 or -ENOMEM. */
-int node_enqueue(node_peer *p, node_body *b, uint64_t seq, bool report);
+int node_enqueue(node_peer *p, node_body *b, uint64_t seq);
+/* Appends o to p's data lane. */
+void node_lane_push(node_peer *p, node_out *o);
+/* A queue entry for body b (taking a reference), or NULL. */
+node_out *node_out_new(node_body *b, uint64_t seq);
 bool node_peer_linked(const node_peer *p);
 bool node_peer_has_room(const confab_node *n, const node_peer *p, size_t len);
 /* Frames the next part of the data lane of c's peer into c's transmit
  * blocks, within the window. */
 void node_data_fill(node_conn *c);
-/* Delivers the messages of a written block: CONFAB_EV_SEND, free. */
-void node_data_written(confab_node *n, node_peer *p, node_out *done,
-                       confab_send_status st);
-/* Fails every queued message of p (link lost for good). */
-void node_data_fail_queue(confab_node *n, node_peer *p);
+/* Empties p's data lane (its link is gone): unicasts stay in the outbox,
+ * anything else is dropped. */
+void node_data_drop_lane(confab_node *n, node_peer *p);
 /* The link of p changed: restart a message cut between fragments. */
 void node_data_relink(node_peer *p);
 /* Handles one decrypted transport message on an established conn.

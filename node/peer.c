@@ -83,9 +83,11 @@ void node_peers_free(confab_node *n)
         node_peer *p = n->peers[i];
         if (p == NULL)
             continue;
-        while (p->q_head != NULL) {
-            node_out *o = p->q_head;
-            p->q_head = o->next;
+        node_data_drop_lane(n, p);
+        while (p->ob_head != NULL) { /* what it never acknowledged */
+            node_out *o = p->ob_head;
+            p->ob_head = o->ob_next;
+            o->in_outbox = false;
             node_out_free(o);
         }
         node_pex_forget(n, p);
@@ -142,7 +144,7 @@ static void peer_down(confab_node *n, node_peer *p, confab_down_reason why)
     node_short_id(p->id, sid);
     node_log(n, CONFAB_LOG_INFO, "peer %s (%s) down", sid, p->name);
     emit_peer(n, p, CONFAB_EV_PEER_DOWN, why);
-    node_data_fail_queue(n, p);
+    node_data_drop_lane(n, p);
     node_groups_peer_down(n, p);
     if (p->redial && p->has_addr && n->state == NODE_RUNNING) {
         p->backoff_ms = 0;
@@ -251,6 +253,7 @@ int node_peer_established(node_conn *c, const wire_hello *h)
             emit_peer(n, p, CONFAB_EV_PEER_UP, 0);
         }
         node_data_relink(p);
+        node_delivery_link_up(n, p, h->epoch);
         node_pex_peer_up(n, p);
         int rc = node_groups_from_hello(n, p, h);
         if (rc != 0)
@@ -560,6 +563,8 @@ void node_peer_info(const node_peer *p, confab_peer_info *info)
     info->bytes_received = p->bytes_received;
     info->queued_bytes =
         p->q_bytes + (p->conn != NULL ? node_conn_tx_queued(p->conn) : 0);
+    info->outbox_msgs = p->ob_count;
+    info->outbox_bytes = p->ob_bytes;
 }
 
 void confab_peers(const confab_node *n, confab_peer_info *out, size_t cap,

@@ -211,6 +211,16 @@ bool node_store_failed(const node_store *s)
     return s->error != 0;
 }
 
+uint64_t node_store_gen_written(const node_store *s)
+{
+    return s->gen_written;
+}
+
+uint64_t node_store_gen_synced(const node_store *s)
+{
+    return s->gen_synced;
+}
+
 uint64_t node_store_size(const node_store *s)
 {
     return s->size;

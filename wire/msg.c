@@ -38,21 +38,22 @@ enum {
     K_N,
     K_PEERS,
     K_R,
+    K_SKIP,
     K_COUNT
 };
 
 static const char *const msg_keys[K_COUNT] = {
     "t",    "id",   "k",   "seq",  "ts", "g",     "ct",
-    "body", "size", "off", "data", "n",  "peers", "r",
+    "body", "size", "off", "data", "n",  "peers", "r", "skip",
 };
 
 #define BIT(k) (1u << (k))
 
 /* The HELLO's keys. */
-enum { H_V, H_NAME, H_PORT, H_BOOT, H_MAX, H_GROUPS, H_COUNT };
+enum { H_V, H_NAME, H_PORT, H_BOOT, H_MAX, H_EPOCH, H_GROUPS, H_COUNT };
 
 static const char *const hello_keys[H_COUNT] = {
-    "v", "name", "port", "boot", "max", "groups",
+    "v", "name", "port", "boot", "max", "epoch", "groups",
 };
 
 /* Reads the value of known key `key`; must consume exactly that value. */
@@ -240,6 +241,8 @@ static int hello_field(void *ctx, unsigned key, wire_mp_reader *r)
             h->max < WIRE_MIN_MAX_BODY)
             return -EPROTO;
         return 0;
+    case H_EPOCH:
+        return wire_mp_read_uint(r, &h->epoch);
     case H_GROUPS:
         if (read_checked_array(r, WIRE_MAX_GROUPS, check_group,
                                &h->group_iter) != 0)
@@ -302,6 +305,8 @@ int wire_hello_encode(const wire_hello *h, uint8_t *buf, size_t cap,
     wire_mp_write_uint(&w, h->boot);
     wire_mp_write_cstr(&w, "max");
     wire_mp_write_uint(&w, h->max);
+    wire_mp_write_cstr(&w, "epoch");
+    wire_mp_write_uint(&w, h->epoch);
     wire_mp_write_cstr(&w, "groups");
     wire_mp_write_array(&w, h->ngroups);
     for (uint32_t i = 0; i < h->ngroups; i++)
@@ -323,7 +328,8 @@ static uint32_t type_keys(uint64_t t)
     switch (t) {
     case WIRE_T_DATA:
         return BIT(K_T) | BIT(K_ID) | BIT(K_K) | BIT(K_SEQ) | BIT(K_TS) |
-               BIT(K_G) | BIT(K_CT) | BIT(K_BODY) | BIT(K_SIZE);
+               BIT(K_G) | BIT(K_CT) | BIT(K_BODY) | BIT(K_SIZE) |
+               BIT(K_SKIP);
     case WIRE_T_FRAG:
         return BIT(K_T) | BIT(K_ID) | BIT(K_OFF) | BIT(K_DATA);
     case WIRE_T_ACK:
@@ -362,6 +368,7 @@ static uint32_t type_required(uint64_t t)
 /* The fields of any transport message, as read. */
 typedef struct fields {
     uint64_t t, k, seq, ts, size, off, n, r;
+    int skip;
     const uint8_t *id;
     wire_bytes g, ct, body, data;
     wire_iter peers;
@@ -397,6 +404,13 @@ static int msg_field(void *ctx, unsigned key, wire_mp_reader *r)
         return wire_mp_read_uint(r, &f->n);
     case K_PEERS:
         return read_checked_array(r, WIRE_MAX_PEERS, check_peer, &f->peers);
+    case K_SKIP: {
+        int v;
+        if (wire_mp_read_bool(r, &v) != 0)
+            return -EPROTO;
+        f->skip = v;
+        return 0;
+    }
     case K_R:
         return read_uint_max(r, WIRE_BYE_OTHER, &f->r);
     default:
@@ -428,6 +442,12 @@ static int msg_fill(const fields *f, uint32_t seen, wire_msg *m)
         if (d->fragmented && f->size <= f->body.len)
             return -EPROTO;
         d->size = d->fragmented ? f->size : f->body.len;
+        /* A skip (an expired unicast's place) is a unicast and carries
+         * nothing. */
+        d->skip = (seen & BIT(K_SKIP)) && f->skip;
+        if (d->skip &&
+            (f->k != WIRE_K_UNICAST || d->fragmented || f->body.len != 0))
+            return -EPROTO;
         return 0;
     }
     case WIRE_T_FRAG:
@@ -521,8 +541,11 @@ static int encode_data(wire_mp_writer *w, const wire_data *d)
         return -EINVAL;
     if (d->fragmented && d->size <= d->body.len)
         return -EINVAL;
+    if (d->skip &&
+        (d->kind != WIRE_K_UNICAST || d->fragmented || d->body.len != 0))
+        return -EINVAL;
     uint32_t n = 6 + (uint32_t)grouped + (d->has_ct ? 1u : 0u) +
-                 (d->fragmented ? 1u : 0u);
+                 (d->fragmented ? 1u : 0u) + (d->skip ? 1u : 0u);
     wire_mp_write_map(w, n);
     wire_mp_write_cstr(w, "t");
     wire_mp_write_uint(w, WIRE_T_DATA);
@@ -547,6 +570,10 @@ static int encode_data(wire_mp_writer *w, const wire_data *d)
     if (d->fragmented) {
         wire_mp_write_cstr(w, "size");
         wire_mp_write_uint(w, d->size);
+    }
+    if (d->skip) {
+        wire_mp_write_cstr(w, "skip");
+        wire_mp_write_bool(w, 1);
     }
     return 0;
 }

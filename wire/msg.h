@@ -32,7 +32,7 @@
 #define WIRE_MIN_MAX_BODY   65536u /* smallest `max` a HELLO may announce */
 
 /* Bytes a DATA map takes beyond its group, content type and body. */
-#define WIRE_DATA_OVERHEAD 96u
+#define WIRE_DATA_OVERHEAD 104u
 /* Bytes a FRAG map takes beyond its data (46 at most: a 64-bit `off` and a
  * bin 32 header). */
 #define WIRE_FRAG_OVERHEAD 48u
@@ -85,6 +85,7 @@ typedef struct wire_hello {
     uint16_t port;
     uint64_t boot;
     uint64_t max;
+    uint64_t epoch; /* the node's delivery state's identity (section 12) */
     uint32_t ngroups;
     const wire_bytes *groups; /* encode: ngroups names */
     wire_iter group_iter;     /* decode */
@@ -101,6 +102,7 @@ typedef struct wire_data {
     wire_bytes body;
     int fragmented;      /* `size` present */
     uint64_t size;       /* whole body length: body.len unless fragmented */
+    int skip;            /* an expired unicast's place: count, deliver nothing */
 } wire_data;
 
 typedef struct wire_frag {

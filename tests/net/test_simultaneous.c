@@ -74,9 +74,9 @@ static void one_round(unsigned seed)
     assert_int_equal(
         confab_testnet_run_until(f.tn, sim_done, &s, net_deadline(20000)), 0);
 
-    /* Every message arrived exactly once: the losing link drained before
-     * it closed. (Order across two links is the business of delivery
-     * sequencing, tested elsewhere.) */
+    /* Every message arrived exactly once and in order: the losing link
+     * drained before it closed, and the receiver delivers by sequence
+     * number whichever link a message came on. */
     for (unsigned node = 0; node < 2; node++) {
         const confab_testnet_event *ev;
         size_t n = confab_testnet_events(f.tn, &ev);
@@ -91,6 +91,7 @@ static void one_round(unsigned seed)
             text[ev[k].len] = '\0';
             unsigned v = (unsigned)strtoul(text, NULL, 10);
             assert_true(v < STREAM);
+            assert_int_equal(v, total); /* in order */
             seen[v]++;
             total++;
         }

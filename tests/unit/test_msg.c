@@ -160,6 +160,7 @@ static const field hello_f[] = {
     U("port", 47000),
     U("boot", 3),
     U("max", 1u << 24),
+    U("epoch", 0x1122334455667788u),
     RAW("groups", 0x92, 0xa3, 'o', 'p', 's', 0xa3, 'l', 'a', 'b'),
 };
 
@@ -758,6 +759,43 @@ static void test_msg_bound_holds(void **state)
     assert_true(len <= wire_msg_bound(&m));
 }
 
+/* skip: an expired unicast's place. Only for kind 0, empty, whole. */
+static void test_msg_data_skip(void **state)
+{
+    (void)state;
+    wire_msg m, out;
+    memset(&m, 0, sizeof m);
+    m.type = WIRE_T_DATA;
+    m.u.data.kind = WIRE_K_UNICAST;
+    m.u.data.seq = 7;
+    m.u.data.skip = 1;
+    roundtrip(&m, &out);
+    assert_true(out.u.data.skip);
+    assert_true(out.u.data.seq == 7);
+    assert_int_equal(out.u.data.body.len, 0);
+    uint8_t b[128];
+    size_t len;
+    m.u.data.body = (wire_bytes){(const uint8_t *)"x", 1};
+    assert_int_equal(wire_msg_encode(&m, b, sizeof b, &len), -EINVAL);
+    m.u.data.body = (wire_bytes){NULL, 0};
+    m.u.data.kind = WIRE_K_BROADCAST;
+    assert_int_equal(wire_msg_encode(&m, b, sizeof b, &len), -EINVAL);
+    /* Decoding refuses the same shapes. */
+    m.u.data.kind = WIRE_K_UNICAST;
+    m.u.data.skip = 0;
+    m.u.data.body = (wire_bytes){(const uint8_t *)"x", 1};
+    assert_int_equal(wire_msg_encode(&m, b, sizeof b - 8, &len), 0);
+    /* Append "skip": true to the map: bump the count, add the pair. */
+    assert_true(b[0] >= 0x80 && b[0] < 0x8f);
+    b[0]++;
+    memcpy(b + len, "\xa4skip\xc3", 6);
+    assert_int_equal(wire_msg_decode(b, len + 6, &out), -EPROTO);
+    /* skip false is no skip. */
+    memcpy(b + len, "\xa4skip\xc2", 6);
+    assert_int_equal(wire_msg_decode(b, len + 6, &out), 0);
+    assert_false(out.u.data.skip);
+}
+
 static void test_msg_type_known(void **state)
 {
     (void)state;
@@ -1196,6 +1234,8 @@ static void test_msg_hello_decode_rejects(void **state)
     assert_int_equal(decode_with(hello, (field)U("max", 65536)), 0);
     assert_int_equal(decode_with(hello, (field)U("max", UINT32_MAX)), 0);
     assert_int_equal(decode_with(hello, (field)U("max", 1ull << 32)), -EPROTO);
+    assert_int_equal(decode_with(hello, (field)U("epoch", UINT64_MAX)), 0);
+    assert_int_equal(decode_with(hello, (field)STR("epoch", "x")), -EPROTO);
     assert_int_equal(decode_with(hello, (field)STRN("name", s65, 64)), 0);
     assert_int_equal(decode_with(hello, (field)STRN("name", s65, 65)), -EPROTO);
     assert_int_equal(decode_with(hello, (field)STR("name", "")), 0);
@@ -1301,6 +1341,7 @@ int main(void)
         cmocka_unit_test(test_msg_encode_rejects_out_of_range),
         cmocka_unit_test(test_msg_bounds),
         cmocka_unit_test(test_msg_bound_holds),
+        cmocka_unit_test(test_msg_data_skip),
         cmocka_unit_test(test_msg_type_known),
         cmocka_unit_test(test_msg_decode_valid_shapes),
         cmocka_unit_test(test_msg_decode_missing_required),

@@ -107,6 +107,7 @@ static void test_protocol_doc_hello(void **state)
     assert_int_equal(h.port, 47000);
     assert_true(h.boot == 3);
     assert_true(h.max == 16u << 20);
+    assert_true(h.epoch == 0x1122334455667788u);
     assert_int_equal(h.ngroups, 2);
     wire_bytes g[2];
     assert_true(wire_groups_next(&h.group_iter, &g[0]));
@@ -121,6 +122,7 @@ static void test_protocol_doc_hello(void **state)
                     .port = 47000,
                     .boot = 3,
                     .max = 16u << 20,
+                    .epoch = 0x1122334455667788u,
                     .ngroups = 2,
                     .groups = groups};
     uint8_t out[256];
@@ -181,6 +183,24 @@ static void test_protocol_doc_frag(void **state)
     e.u.frag.data = str("abc");
     assert_encodes_to(&e, b, len);
     free(b);
+}
+
+/* The HELLOs inside the handshake example of section 3.5 are HELLOs. */
+static void test_protocol_doc_handshake_hellos(void **state)
+{
+    (void)state;
+    const char *names[] = {"handshake-msg2-payload", "handshake-msg3-payload"};
+    const char *who[] = {"bob", "alice"};
+    const uint64_t epochs[] = {2, 1};
+    for (int i = 0; i < 2; i++) {
+        size_t len;
+        uint8_t *b = example(names[i], &len);
+        wire_hello h;
+        assert_int_equal(wire_hello_decode(b, len, &h), 0);
+        assert_str(h.name, who[i]);
+        assert_true(h.epoch == epochs[i]);
+        free(b);
+    }
 }
 
 static void test_protocol_doc_ack(void **state)
@@ -419,6 +439,7 @@ int main(void)
         cmocka_unit_test(test_protocol_doc_hello),
         cmocka_unit_test(test_protocol_doc_data),
         cmocka_unit_test(test_protocol_doc_frag),
+        cmocka_unit_test(test_protocol_doc_handshake_hellos),
         cmocka_unit_test(test_protocol_doc_ack),
         cmocka_unit_test(test_protocol_doc_ping_pong),
         cmocka_unit_test(test_protocol_doc_join_leave),

@@ -1,0 +1,787 @@
+/* delivery.c: unicast that loses nothing (docs/PROTOCOL.md section 12).
+ *
+ * Sender: every accepted unicast goes into the peer's outbox and stays
+ * there until the peer acknowledges it or its time to live runs out. Its
+ * sequence number is its place in that stream: the last seq the peer
+ * acknowledged (ob_base) plus its position in the outbox. The outbox is
+ * sent again, from its head, whenever a link to the peer comes up, and
+ * again when an acknowledgement is overdue on a live link (go-back-N). An
+ * expired message keeps its place and is sent as a place-holder (DATA with
+ * `skip`), so it never blocks the ones behind it.
+ *
+ * Receiver: delivers seq rx_next and nothing else: a lower one is a
+ * duplicate, a higher one comes after a gap the sender will fill. Each
+ * read ends with one cumulative ACK, sent once what was delivered is
+ * durable in the store.
+ *
+ * Epochs: each node's delivery state has an identity (its epoch, drawn
+ * when the state is made) that it announces in its HELLO. A peer whose
+ * epoch changed lost its state: a sender numbers its stream to it from 1
+ * again, and a receiver expects 1 from it again.
+ *
+ * With a home directory every step is a record in the store, and nothing
+ * is sent before its record is durable, so kill -9 loses nothing that was
+ * accepted or acknowledged. */
+#include "node/node.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define DEFAULT_TTL_US ((uint64_t)24 * 3600 * 1000000)
+#define DEFAULT_OUTBOX ((size_t)1 << 30)
+#define MIN_RTO_MS 1000u
+#define SEEN_WINDOW 4096u /* anycast ids remembered */
+
+static size_t outbox_max(const confab_node *n)
+{
+    return n->cfg.outbox_bytes ? n->cfg.outbox_bytes : DEFAULT_OUTBOX;
+}
+
+/* ---- records ---------------------------------------------------------- */
+
+static int put(confab_node *n, uint8_t type, const uint8_t *rec, size_t len)
+{
+    if (n->store == NULL)
+        return 0;
+    return node_store_append(n->store, type, rec, len);
+}
+
+static int rec_epoch(confab_node *n, uint8_t *buf, size_t cap, size_t *len)
+{
+    wire_mp_writer w;
+    wire_mp_writer_init(&w, buf, cap);
+    wire_mp_write_map(&w, 1);
+    wire_mp_write_cstr(&w, "e");
+    wire_mp_write_uint(&w, n->epoch);
+    return wire_mp_writer_finish(&w, len);
+}
+
+/* {peer: bin32, a: uint[, b: uint]}: TX (a epoch, b base), RX (a epoch, b
+ * next), OUT_ACK (a seq). */
+static int rec_peer(const node_peer *p, uint64_t a, const uint64_t *b,
+                    uint8_t *buf, size_t cap, size_t *len)
+{
+    wire_mp_writer w;
+    wire_mp_writer_init(&w, buf, cap);
+    wire_mp_write_map(&w, b ? 3 : 2);
+    wire_mp_write_cstr(&w, "p");
+    wire_mp_write_bin(&w, p->id, WIRE_NODE_ID_BYTES);
+    wire_mp_write_cstr(&w, "a");
+    wire_mp_write_uint(&w, a);
+    if (b != NULL) {
+        wire_mp_write_cstr(&w, "b");
+        wire_mp_write_uint(&w, *b);
+    }
+    return wire_mp_writer_finish(&w, len);
+}
+
+static void put_peer(confab_node *n, uint8_t type, const node_peer *p,
+                     uint64_t a, const uint64_t *b)
+{
+    uint8_t buf[96];
+    size_t len;
+    if (n->store != NULL && rec_peer(p, a, b, buf, sizeof buf, &len) == 0)
+        (void)put(n, type, buf, len);
+}
+
+static int rec_id(const uint8_t *id, uint8_t *buf, size_t cap, size_t *len)
+{
+    wire_mp_writer w;
+    wire_mp_writer_init(&w, buf, cap);
+    wire_mp_write_map(&w, 1);
+    wire_mp_write_cstr(&w, "id");
+    wire_mp_write_bin(&w, id, WIRE_ID_BYTES);
+    return wire_mp_writer_finish(&w, len);
+}
+
+/* OUT_PUT or ANY_PUT: a whole message. to is NULL for an anycast. */
+static uint8_t *rec_message(const node_body *b, const uint8_t *to,
+                            uint64_t expires, size_t *len)
+{
+    size_t cap = 256 + b->len + b->group_len + b->ct_len;
+    uint8_t *buf = malloc(cap);
+    if (buf == NULL)
+        return NULL;
+    wire_mp_writer w;
+    wire_mp_writer_init(&w, buf, cap);
+    wire_mp_write_map(&w, 5 + (to != NULL) + (b->group_len > 0) + b->has_ct);
+    wire_mp_write_cstr(&w, "id");
+    wire_mp_write_bin(&w, b->id, WIRE_ID_BYTES);
+    if (to != NULL) {
+        wire_mp_write_cstr(&w, "to");
+        wire_mp_write_bin(&w, to, WIRE_NODE_ID_BYTES);
+    }
+    if (b->group_len > 0) {
+        wire_mp_write_cstr(&w, "g");
+        wire_mp_write_str(&w, b->group, b->group_len);
+    }
+    if (b->has_ct) {
+        wire_mp_write_cstr(&w, "ct");
+        wire_mp_write_str(&w, b->ct, b->ct_len);
+    }
+    wire_mp_write_cstr(&w, "ts");
+    wire_mp_write_uint(&w, b->ts);
+    wire_mp_write_cstr(&w, "exp");
+    wire_mp_write_uint(&w, expires);
+    wire_mp_write_cstr(&w, "body");
+    wire_mp_write_bin(&w, b->bytes, b->len);
+    wire_mp_write_cstr(&w, "v");
+    wire_mp_write_uint(&w, 1);
+    if (wire_mp_writer_finish(&w, len) != 0) {
+        free(buf);
+        return NULL;
+    }
+    return buf;
+}
+
+/* ---- sending ---------------------------------------------------------- */
+
+static void outbox_push(confab_node *n, node_peer *p, node_out *o)
+{
+    o->ob_next = NULL;
+    if (p->ob_tail != NULL)
+        p->ob_tail->ob_next = o;
+    else
+        p->ob_head = o;
+    p->ob_tail = o;
+    p->ob_count++;
+    p->ob_bytes += o->body->len + NODE_MSG_OVERHEAD;
+    n->ob_total += o->body->len + NODE_MSG_OVERHEAD;
+    n->ob_msgs++;
+    o->in_outbox = true;
+    o->seq = p->ob_base + p->ob_count;
+}
+
+static node_out *outbox_pop(confab_node *n, node_peer *p)
+{
+    node_out *o = p->ob_head;
+    p->ob_head = o->ob_next;
+    if (p->ob_head == NULL)
+        p->ob_tail = NULL;
+    p->ob_count--;
+    p->ob_bytes -= o->body->len + NODE_MSG_OVERHEAD;
+    n->ob_total -= o->body->len + NODE_MSG_OVERHEAD;
+    n->ob_msgs--;
+    o->in_outbox = false;
+    o->ob_next = NULL;
+    return o;
+}
+
+static void release(node_out *o)
+{
+    if (!o->in_lane && !o->in_outbox)
+        node_out_free(o);
+}
+
+bool node_delivery_ready(const confab_node *n, const node_out *o)
+{
+    return n->store == NULL || o->gen <= node_store_gen_synced(n->store);
+}
+
+/* A store sync completed: what it made durable may go out. */
+static void lanes_durable(confab_node *n, void *arg)
+{
+    (void)arg;
+    n->durable_waiting = false;
+    for (size_t i = 0; i < n->peers_cap; i++) {
+        node_peer *p = n->peers[i];
+        if (p != NULL && p->q_head != NULL && p->conn != NULL)
+            node_conn_mark_dirty(p->conn);
+    }
+}
+
+static void wait_durable(confab_node *n)
+{
+    if (n->store != NULL && !n->durable_waiting &&
+        node_store_when_durable(n->store, lanes_durable, NULL) == 0)
+        n->durable_waiting = !node_store_failed(n->store) &&
+                             node_store_gen_synced(n->store) <
+                                 node_store_gen_written(n->store);
+}
+
+int confab_node_when_durable(confab_node *n,
+                             void (*cb)(confab_node *node, void *user),
+                             void *user)
+{
+    if (n->store == NULL) {
+        cb(n, user);
+        return 0;
+    }
+    return node_store_when_durable(n->store, cb, user) == 0 ? 0 : -EIO;
+}
+
+int confab_send(confab_node *n, const uint8_t to[CONFAB_ID_BYTES],
+                const void *body, size_t len, const confab_send_opts *opts,
+                uint8_t msg_id[CONFAB_MSG_ID_BYTES])
+{
+    size_t ct_len;
+    if (to == NULL || (body == NULL && len > 0))
+        return -EINVAL;
+    if (n->state != NODE_RUNNING)
+        return -EPROTO;
+    int rc = node_check_opts(opts, &ct_len);
+    if (rc != 0)
+        return rc;
+    if (len > n->cfg.max_message)
+        return -EMSGSIZE;
+    node_peer *p = node_peer_find(n, to);
+    if (p == NULL)
+        return -ESRCH;
+    if (p->max_body != 0 && len > p->max_body)
+        return -EMSGSIZE;
+    if (n->store != NULL && node_store_failed(n->store))
+        return -EIO;
+    if (p->ob_count > 0 &&
+        p->ob_bytes + len + NODE_MSG_OVERHEAD > n->cfg.send_queue_bytes) {
+        p->want_writable = true;
+        n->stats.sends_refused_full++;
+        return -EAGAIN;
+    }
+    if (n->ob_total + len + NODE_MSG_OVERHEAD > outbox_max(n))
+        return -ENOBUFS;
+    node_body *b = node_body_new(n, WIRE_K_UNICAST, NULL, opts, body, len);
+    if (b == NULL)
+        return -ENOMEM;
+    node_out *o = node_out_new(b, 0);
+    if (o == NULL) {
+        free(b);
+        return -ENOMEM;
+    }
+    uint64_t ttl = opts != NULL && opts->ttl_ms ? opts->ttl_ms * 1000u
+                                                : DEFAULT_TTL_US;
+    o->expires = b->ts + ttl;
+    if (n->store != NULL) {
+        size_t rlen;
+        uint8_t *rec = rec_message(b, p->id, o->expires, &rlen);
+        rc = rec ? put(n, NODE_REC_OUT_PUT, rec, rlen) : -ENOMEM;
+        free(rec);
+        if (rc != 0) {
+            node_out_free(o);
+            return rc == -ENOMEM ? rc : -EIO;
+        }
+        o->gen = node_store_gen_written(n->store);
+        wait_durable(n);
+    }
+    outbox_push(n, p, o);
+    if (msg_id != NULL)
+        memcpy(msg_id, b->id, CONFAB_MSG_ID_BYTES);
+    if (node_peer_linked(p))
+        node_lane_push(p, o);
+    return 0;
+}
+
+void node_delivery_sent(node_peer *p, node_out *o, uint64_t now)
+{
+    (void)p;
+    o->sent_ms = now ? now : 1;
+}
+
+/* Puts every outbox entry not already in the lane back in it, in order:
+ * after a new link, or when an acknowledgement is overdue. */
+static void resend(confab_node *n, node_peer *p)
+{
+    for (node_out *o = p->ob_head; o != NULL; o = o->ob_next) {
+        if (o->in_lane)
+            continue;
+        if (o->sent_ms != 0)
+            n->stats.retransmits++;
+        o->off = 0;
+        node_lane_push(p, o);
+    }
+}
+
+/* Sends the cumulative ACK of what was delivered, if it moved. */
+static void send_ack(confab_node *n, node_peer *p)
+{
+    uint64_t s = p->rx_next ? p->rx_next - 1 : 0;
+    if (p->conn == NULL || p->conn->state != CONN_UP ||
+        (s == p->rx_acked && s != 0))
+        return;
+    wire_msg m;
+    memset(&m, 0, sizeof m);
+    m.type = WIRE_T_ACK;
+    m.u.ack.has_seq = 1;
+    m.u.ack.seq = s;
+    if (node_conn_send_ctl(p->conn, &m) == 0)
+        p->rx_acked = s;
+    (void)n;
+}
+
+void node_delivery_link_up(confab_node *n, node_peer *p, uint64_t epoch)
+{
+    if (p->rx_epoch != epoch) {
+        /* It lost its state, or we never heard from it: a new stream. */
+        p->rx_epoch = epoch;
+        p->rx_next = 1;
+        p->rx_acked = 0;
+        uint64_t next = 1;
+        put_peer(n, NODE_REC_RX, p, epoch, &next);
+    }
+    if (p->tx_epoch != epoch) {
+        /* It forgot our stream: number the outbox from 1 again. */
+        p->tx_epoch = epoch;
+        p->ob_base = 0;
+        uint64_t seq = 0;
+        for (node_out *o = p->ob_head; o != NULL; o = o->ob_next)
+            o->seq = ++seq;
+        uint64_t base = 0;
+        put_peer(n, NODE_REC_TX, p, epoch, &base);
+    }
+    if (n->store != NULL)
+        node_store_sync(n->store);
+    resend(n, p);
+    /* Tell it where we are, so that it drops what we have at once. */
+    p->rx_acked = UINT64_MAX;
+    send_ack(n, p);
+}
+
+int node_delivery_on_ack(node_conn *c, const wire_ack *a)
+{
+    confab_node *n = c->node;
+    node_peer *p = c->peer;
+    if (!a->has_seq || a->seq <= p->ob_base)
+        return 0; /* nothing new (or only an anycast's, handled apart) */
+    uint64_t s = a->seq;
+    if (s > p->ob_base + p->ob_count)
+        s = p->ob_base + p->ob_count; /* more than we sent: take what is */
+    while (p->ob_head != NULL && p->ob_head->seq <= s) {
+        node_out *o = outbox_pop(n, p);
+        /* The base moves with each entry, before the event: its callback
+         * may send again, and new numbers come from base + count. */
+        p->ob_base = o->seq;
+        if (!o->skip) {
+            confab_event ev;
+            memset(&ev, 0, sizeof ev);
+            ev.type = CONFAB_EV_SEND;
+            ev.peer = p->id;
+            ev.peer_name = p->name;
+            ev.msg_id = o->body->id;
+            ev.status = CONFAB_DELIVERED;
+            node_emit(n, &ev);
+        }
+        release(o);
+    }
+    if (s > p->ob_base)
+        p->ob_base = s; /* place-holders and all */
+    put_peer(n, NODE_REC_OUT_ACK, p, s, NULL);
+    if (p->want_writable && p->ob_bytes <= n->cfg.send_queue_bytes / 2) {
+        p->want_writable = false;
+        confab_event ev;
+        memset(&ev, 0, sizeof ev);
+        ev.type = CONFAB_EV_WRITABLE;
+        ev.peer = p->id;
+        ev.peer_name = p->name;
+        node_emit(n, &ev);
+    }
+    return 0;
+}
+
+/* ---- receiving -------------------------------------------------------- */
+
+int node_delivery_accept(node_conn *c, const wire_data *d)
+{
+    confab_node *n = c->node;
+    node_peer *p = c->peer;
+    if (p->rx_next == 0)
+        p->rx_next = 1;
+    if (d->seq < p->rx_next) {
+        n->stats.duplicates_dropped++;
+        p->rx_acked = UINT64_MAX; /* acknowledge again */
+        return 0;
+    }
+    if (d->seq > p->rx_next) {
+        n->stats.out_of_order_dropped++;
+        p->rx_acked = UINT64_MAX;
+        return 0;
+    }
+    if (d->skip) {
+        p->rx_next++;
+        p->rx_dirty = true;
+        return 0;
+    }
+    return 1;
+}
+
+void node_delivery_delivered(node_conn *c, const wire_data *d)
+{
+    node_peer *p = c->peer;
+    (void)d;
+    p->rx_next++;
+    p->rx_dirty = true;
+}
+
+static void ack_when_durable(confab_node *n, void *arg)
+{
+    node_peer *p = arg;
+    p->ack_waiting = false;
+    send_ack(n, p);
+}
+
+void node_delivery_read_done(node_conn *c)
+{
+    confab_node *n = c->node;
+    node_peer *p = c->peer;
+    if (p == NULL || c->state != CONN_UP)
+        return;
+    if (p->rx_dirty) {
+        p->rx_dirty = false;
+        uint64_t next = p->rx_next;
+        put_peer(n, NODE_REC_RX, p, p->rx_epoch, &next);
+    }
+    uint64_t s = p->rx_next ? p->rx_next - 1 : 0;
+    if (s == p->rx_acked || p->ack_waiting)
+        return;
+    if (n->store == NULL) {
+        send_ack(n, p);
+        return;
+    }
+    /* Nothing is acknowledged before it is on disk. */
+    p->ack_waiting = true;
+    if (node_store_when_durable(n->store, ack_when_durable, p) != 0)
+        p->ack_waiting = false;
+}
+
+int node_delivery_anycast_new(confab_node *n, const uint8_t id[WIRE_ID_BYTES])
+{
+    for (size_t i = 0; i < n->seen_len; i++)
+        if (memcmp(n->seen[i], id, WIRE_ID_BYTES) == 0) {
+            n->stats.duplicates_dropped++;
+            return 0;
+        }
+    memcpy(n->seen[n->seen_next], id, WIRE_ID_BYTES);
+    n->seen_next = (n->seen_next + 1) % SEEN_WINDOW;
+    if (n->seen_len < SEEN_WINDOW)
+        n->seen_len++;
+    uint8_t buf[32];
+    size_t len;
+    if (n->store != NULL && rec_id(id, buf, sizeof buf, &len) == 0)
+        (void)put(n, NODE_REC_ANY_SEEN, buf, len);
+    return 1;
+}
+
+/* ---- time to live and overdue acknowledgements ------------------------ */
+
+void node_delivery_tick(confab_node *n, uint64_t now)
+{
+    uint64_t wall = node_clock_us(n);
+    for (size_t i = 0; i < n->peers_cap; i++) {
+        node_peer *p = n->peers[i];
+        if (p == NULL || p->ob_head == NULL)
+            continue;
+        for (node_out *o = p->ob_head; o != NULL; o = o->ob_next) {
+            if (o->skip || wall < o->expires)
+                continue;
+            /* Expired: it keeps its place, and goes as a place-holder. */
+            o->skip = true;
+            n->stats.expired++;
+            uint8_t buf[32];
+            size_t len;
+            if (n->store != NULL && rec_id(o->body->id, buf, sizeof buf,
+                                           &len) == 0)
+                (void)put(n, NODE_REC_OUT_EXPIRE, buf, len);
+            confab_event ev;
+            memset(&ev, 0, sizeof ev);
+            ev.type = CONFAB_EV_SEND;
+            ev.peer = p->id;
+            ev.peer_name = p->name;
+            ev.msg_id = o->body->id;
+            ev.status = CONFAB_EXPIRED;
+            node_emit(n, &ev);
+        }
+        /* An acknowledgement overdue on a live link: something after a
+         * gap was dropped; send everything unacknowledged again. */
+        node_out *h = p->ob_head;
+        uint64_t rto = 4 * p->srtt_us / 1000u;
+        if (rto < MIN_RTO_MS)
+            rto = MIN_RTO_MS;
+        if (h != NULL && !h->in_lane && h->sent_ms != 0 &&
+            p->conn != NULL && p->conn->state == CONN_UP &&
+            now - h->sent_ms >= rto) {
+            resend(n, p);
+            node_conn_mark_dirty(p->conn);
+        }
+    }
+}
+
+/* ---- the store -------------------------------------------------------- */
+
+int node_delivery_init(confab_node *n)
+{
+    n->seen = calloc(SEEN_WINDOW, sizeof *n->seen);
+    if (n->seen == NULL)
+        return -ENOMEM;
+    if (n->home == NULL)
+        node_random(n, &n->epoch, sizeof n->epoch); /* state of this run */
+    return 0;
+}
+
+void node_delivery_free(confab_node *n)
+{
+    free(n->seen);
+    n->seen = NULL;
+}
+
+int node_delivery_loaded(confab_node *n)
+{
+    if (n->epoch != 0)
+        return 0;
+    /* A new store: its state gets an identity of its own. */
+    while (n->epoch == 0)
+        node_random(n, &n->epoch, sizeof n->epoch);
+    uint8_t buf[32];
+    size_t len;
+    int rc = rec_epoch(n, buf, sizeof buf, &len);
+    if (rc == 0)
+        rc = put(n, NODE_REC_EPOCH, buf, len);
+    if (rc == 0)
+        node_store_sync(n->store);
+    return rc;
+}
+
+/* Reads the fields of a delivery record (one shape serves them all). */
+typedef struct rec_fields {
+    wire_bytes p, id, to, g, ct, body;
+    uint64_t a, b, e, ts, exp;
+    bool has_b, has_ct;
+} rec_fields;
+
+static int read_fields(const uint8_t *buf, size_t len, rec_fields *f)
+{
+    memset(f, 0, sizeof *f);
+    if (wire_mp_check(buf, len, 1) != 0)
+        return -EPROTO;
+    wire_mp_reader r;
+    uint32_t count;
+    wire_mp_reader_init(&r, buf, len);
+    if (wire_mp_read_map(&r, &count) != 0)
+        return -EPROTO;
+    for (uint32_t i = 0; i < count; i++) {
+        const uint8_t *k;
+        uint32_t kl;
+        int rc;
+        if (wire_mp_read_str(&r, &k, &kl) != 0)
+            return -EPROTO;
+#define IS(s) (kl == sizeof(s) - 1 && memcmp(k, s, kl) == 0)
+        if (IS("p"))
+            rc = wire_mp_read_bin(&r, &f->p.ptr, &f->p.len);
+        else if (IS("id"))
+            rc = wire_mp_read_bin(&r, &f->id.ptr, &f->id.len);
+        else if (IS("to"))
+            rc = wire_mp_read_bin(&r, &f->to.ptr, &f->to.len);
+        else if (IS("g"))
+            rc = wire_mp_read_str(&r, &f->g.ptr, &f->g.len);
+        else if (IS("ct"))
+            rc = wire_mp_read_str(&r, &f->ct.ptr, &f->ct.len), f->has_ct = 1;
+        else if (IS("body"))
+            rc = wire_mp_read_bin(&r, &f->body.ptr, &f->body.len);
+        else if (IS("a"))
+            rc = wire_mp_read_uint(&r, &f->a);
+        else if (IS("b"))
+            rc = wire_mp_read_uint(&r, &f->b), f->has_b = true;
+        else if (IS("e"))
+            rc = wire_mp_read_uint(&r, &f->e);
+        else if (IS("ts"))
+            rc = wire_mp_read_uint(&r, &f->ts);
+        else if (IS("exp"))
+            rc = wire_mp_read_uint(&r, &f->exp);
+        else
+            rc = wire_mp_skip(&r);
+#undef IS
+        if (rc != 0)
+            return -EPROTO;
+    }
+    return 0;
+}
+
+static node_peer *record_peer(confab_node *n, const wire_bytes *id)
+{
+    if (id->len != WIRE_NODE_ID_BYTES)
+        return NULL;
+    return node_peer_get(n, id->ptr);
+}
+
+/* Rebuilds a message body from an OUT_PUT or ANY_PUT record. */
+static node_body *record_body(confab_node *n, const rec_fields *f,
+                              uint8_t kind)
+{
+    if (f->id.len != WIRE_ID_BYTES || f->g.len > WIRE_MAX_GROUP ||
+        f->ct.len > WIRE_MAX_CT || f->body.len > n->cfg.max_message)
+        return NULL;
+    char group[WIRE_MAX_GROUP + 1], ct[WIRE_MAX_CT + 1];
+    memcpy(group, f->g.ptr ? (const char *)f->g.ptr : "", f->g.len);
+    group[f->g.len] = '\0';
+    memcpy(ct, f->ct.ptr ? (const char *)f->ct.ptr : "", f->ct.len);
+    ct[f->ct.len] = '\0';
+    confab_send_opts o = {.content_type = f->has_ct ? ct : NULL};
+    node_body *b = node_body_new(n, kind, f->g.len ? group : NULL, &o,
+                                 f->body.ptr, f->body.len);
+    if (b != NULL) {
+        memcpy(b->id, f->id.ptr, WIRE_ID_BYTES);
+        b->ts = f->ts;
+    }
+    return b;
+}
+
+int node_delivery_replay(confab_node *n, uint8_t type, const uint8_t *buf,
+                         size_t len)
+{
+    rec_fields f;
+    if (read_fields(buf, len, &f) != 0)
+        return -EPROTO;
+    node_peer *p;
+    switch (type) {
+    case NODE_REC_EPOCH:
+        n->epoch = f.e;
+        return 0;
+    case NODE_REC_OUT_PUT: {
+        if ((p = record_peer(n, &f.to)) == NULL)
+            return -EPROTO;
+        node_body *b = record_body(n, &f, WIRE_K_UNICAST);
+        node_out *o = b ? node_out_new(b, 0) : NULL;
+        if (o == NULL) {
+            free(b);
+            return -EPROTO;
+        }
+        o->expires = f.exp;
+        outbox_push(n, p, o);
+        return 0;
+    }
+    case NODE_REC_OUT_ACK:
+        if ((p = record_peer(n, &f.p)) == NULL)
+            return -EPROTO;
+        while (p->ob_head != NULL && p->ob_head->seq <= f.a)
+            release(outbox_pop(n, p));
+        if (f.a > p->ob_base)
+            p->ob_base = f.a;
+        return 0;
+    case NODE_REC_OUT_EXPIRE:
+        if (f.id.len != WIRE_ID_BYTES)
+            return -EPROTO;
+        for (size_t i = 0; i < n->peers_cap; i++)
+            for (node_out *o = n->peers[i] ? n->peers[i]->ob_head : NULL;
+                 o != NULL; o = o->ob_next)
+                if (memcmp(o->body->id, f.id.ptr, WIRE_ID_BYTES) == 0)
+                    o->skip = true;
+        return 0;
+    case NODE_REC_TX: {
+        if ((p = record_peer(n, &f.p)) == NULL || !f.has_b)
+            return -EPROTO;
+        p->tx_epoch = f.a;
+        p->ob_base = f.b;
+        uint64_t seq = f.b;
+        for (node_out *o = p->ob_head; o != NULL; o = o->ob_next)
+            o->seq = ++seq;
+        return 0;
+    }
+    case NODE_REC_RX:
+        if ((p = record_peer(n, &f.p)) == NULL || !f.has_b)
+            return -EPROTO;
+        p->rx_epoch = f.a;
+        p->rx_next = f.b;
+        p->rx_acked = f.b ? f.b - 1 : 0;
+        return 0;
+    case NODE_REC_ANY_PUT: {
+        node_body *b = record_body(n, &f, WIRE_K_ANYCAST);
+        if (b == NULL || f.g.len == 0) {
+            free(b);
+            return -EPROTO;
+        }
+        return node_groups_anycast_restore(n, b, f.exp);
+    }
+    case NODE_REC_ANY_DONE:
+        if (f.id.len != WIRE_ID_BYTES)
+            return -EPROTO;
+        node_groups_anycast_forget(n, f.id.ptr);
+        return 0;
+    case NODE_REC_ANY_SEEN:
+        if (f.id.len != WIRE_ID_BYTES)
+            return -EPROTO;
+        memcpy(n->seen[n->seen_next], f.id.ptr, WIRE_ID_BYTES);
+        n->seen_next = (n->seen_next + 1) % SEEN_WINDOW;
+        if (n->seen_len < SEEN_WINDOW)
+            n->seen_len++;
+        return 0;
+    default:
+        n->stats.store_records_unknown++;
+        return 0;
+    }
+}
+
+int node_delivery_dump(confab_node *n, int fd)
+{
+    uint8_t buf[128];
+    size_t len;
+    int rc = rec_epoch(n, buf, sizeof buf, &len);
+    if (rc == 0)
+        rc = node_store_dump_put(fd, NODE_REC_EPOCH, buf, len);
+    for (size_t i = 0; rc == 0 && i < n->peers_cap; i++) {
+        node_peer *p = n->peers[i];
+        if (p == NULL)
+            continue;
+        if (p->rx_epoch != 0 && rc == 0) {
+            uint64_t next = p->rx_next;
+            rc = rec_peer(p, p->rx_epoch, &next, buf, sizeof buf, &len);
+            if (rc == 0)
+                rc = node_store_dump_put(fd, NODE_REC_RX, buf, len);
+        }
+        if (p->ob_head == NULL && p->tx_epoch == 0)
+            continue;
+        uint64_t base = p->ob_base;
+        rc = rec_peer(p, p->tx_epoch, &base, buf, sizeof buf, &len);
+        if (rc == 0)
+            rc = node_store_dump_put(fd, NODE_REC_TX, buf, len);
+        for (node_out *o = p->ob_head; rc == 0 && o != NULL; o = o->ob_next) {
+            size_t rl;
+            uint8_t *rec = rec_message(o->body, p->id, o->expires, &rl);
+            rc = rec ? node_store_dump_put(fd, NODE_REC_OUT_PUT, rec, rl)
+                     : -ENOMEM;
+            free(rec);
+            if (rc == 0 && o->skip && rec_id(o->body->id, buf, sizeof buf,
+                                             &len) == 0)
+                rc = node_store_dump_put(fd, NODE_REC_OUT_EXPIRE, buf, len);
+        }
+    }
+    for (size_t i = 0; rc == 0 && i < n->seen_len; i++) {
+        size_t k = (n->seen_next + SEEN_WINDOW - n->seen_len + i) % SEEN_WINDOW;
+        rc = rec_id(n->seen[k], buf, sizeof buf, &len);
+        if (rc == 0)
+            rc = node_store_dump_put(fd, NODE_REC_ANY_SEEN, buf, len);
+    }
+    if (rc == 0)
+        rc = node_groups_anycast_dump(n, fd);
+    return rc;
+}
+
+/* Used by groups.c to keep its anycasts in the store. */
+int node_delivery_put_anycast(confab_node *n, const node_body *b,
+                              uint64_t expires)
+{
+    if (n->store == NULL)
+        return 0;
+    size_t len;
+    uint8_t *rec = rec_message(b, NULL, expires, &len);
+    int rc = rec ? put(n, NODE_REC_ANY_PUT, rec, len) : -ENOMEM;
+    free(rec);
+    if (rc == 0)
+        node_store_sync(n->store);
+    return rc;
+}
+
+void node_delivery_anycast_done(confab_node *n, const uint8_t *id)
+{
+    uint8_t buf[32];
+    size_t len;
+    if (n->store != NULL && rec_id(id, buf, sizeof buf, &len) == 0)
+        (void)put(n, NODE_REC_ANY_DONE, buf, len);
+}
+
+int node_delivery_dump_anycast(int fd, const node_body *b, uint64_t expires)
+{
+    size_t len;
+    uint8_t *rec = rec_message(b, NULL, expires, &len);
+    int rc = rec ? node_store_dump_put(fd, NODE_REC_ANY_PUT, rec, len)
+                 : -ENOMEM;
+    free(rec);
+    return rc;
+}
