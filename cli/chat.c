@@ -25,8 +25,10 @@
 
 typedef enum target { T_ALL, T_PEER, T_GROUP } target;
 
-/* What a request in flight was for, to act on its reply. */
-typedef enum what { W_SEND, W_JOIN, W_LEAVE, W_PEERS } what;
+/* What a request in flight was for, to act on its reply. W_SYNC: a
+ * request made only for its reply, which comes after every event the node
+ * sent before it. */
+typedef enum what { W_SEND, W_JOIN, W_LEAVE, W_PEERS, W_SYNC } what;
 
 typedef struct pending {
     uint64_t rid;
@@ -113,9 +115,9 @@ static void pump(chat *ch, int timeout_ms);
 static void submit(chat *ch, wire_ctl_builder *b, uint64_t rid, what w,
                    const char *arg)
 {
-    while (ch->n_pend == MAX_PENDING && !ch->quit)
+    while (ch->n_pend == MAX_PENDING && ch->rc == CLI_OK)
         pump(ch, CALL_MS);
-    if (ch->quit) {
+    if (ch->rc != CLI_OK) { /* the node is gone */
         wire_ctl_builder_free(b);
         return;
     }
@@ -305,13 +307,14 @@ static void on_reply(chat *ch, const wire_ctl_map *m, uint64_t rid)
     ch->pend[i] = ch->pend[--ch->n_pend];
     int ok = 0;
     (void)wire_ctl_get_bool(m, "ok", &ok);
-    if (ok && p.w == W_SEND)
+    if (ok && (p.w == W_SEND || p.w == W_SYNC))
         return; /* the line typed is its own echo */
     out_begin(ch);
     if (cli_reply_status(&ch->c, m) == CLI_OK) {
         switch (p.w) {
         case W_SEND:
-            break; /* the line typed is its own echo */
+        case W_SYNC:
+            break;
         case W_JOIN:
         case W_LEAVE:
             cli_sgr(ch->ctx, stdout, "2");
@@ -614,7 +617,15 @@ int cli_cmd_chat(cli_ctx *ctx, int argc, char **argv)
         if (got_signal)
             fputc('\n', stdout);
     }
-    /* The replies still due say whether the last lines went out. */
+    /* The replies still due say whether the last lines went out. The
+     * node marks a message read as it sends it: the messages it sent
+     * before answering one more request are printed before the end. */
+    if (ch->rc == CLI_OK) {
+        wire_ctl_builder b;
+        uint64_t rid;
+        cli_request(&ch->c, &b, "id", 0, &rid);
+        submit(ch, &b, rid, W_SYNC, NULL);
+    }
     uint64_t deadline = cli_now_ms() + DRAIN_MS;
     while (ch->n_pend > 0 && ch->rc == CLI_OK && cli_now_ms() < deadline)
         pump(ch, (int)(deadline - cli_now_ms()));

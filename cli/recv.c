@@ -12,6 +12,7 @@
 #include <time.h>
 
 #define MAX_TIMEOUT_S (86400.0 * 365)
+#define SYNC_MS       5000 /* for the node's last answer, at the end */
 
 static bool is_text(const wire_bytes *ct, bool has_ct, const wire_bytes *body)
 {
@@ -228,7 +229,7 @@ int cli_cmd_recv(cli_ctx *ctx, int argc, char **argv)
         return rc;
     wire_ctl_builder b;
     wire_ctl_map r;
-    uint64_t rid, got = 0;
+    uint64_t rid, got = 0, sync_rid = 0;
 
     /* First the unread messages, without following: a follow that ended
      * at --count would take (and mark read) messages it never prints. */
@@ -275,38 +276,37 @@ int cli_cmd_recv(cli_ctx *ctx, int argc, char **argv)
         goto out;
     }
     got += (uint64_t)n;
+    /* Ending without --count, the command asks the node one more thing
+     * and prints every message until the answer: those the node sent (and
+     * so marked read) before it, in the same burst. With --count no more
+     * than N may be printed; see the man page. */
+    bool ending = false;
     for (;;) {
         if (count > 0 && got >= count)
             break;
-        if (!follow && count == 0 && got > 0) {
-            /* Waiting for the first message: print the others of its
-             * burst too, those already here, which the node marked read. */
-            while (cli_next(&cl, &r, 0) == 1) {
-                wire_bytes ev;
-                wire_ctl_map m;
-                if (wire_ctl_get_str(&r, "ev", &ev) == 0 && ev.len == 3 &&
-                    memcmp(ev.ptr, "msg", 3) == 0 &&
-                    wire_ctl_get_map(&r, "msg", &m) == 0)
-                    (void)cli_print_message(ctx, stdout, &m);
-            }
-            break;
-        }
-        int wait = -1;
-        if (timeout_ms >= 0) {
-            uint64_t now = cli_now_ms();
-            if (now >= deadline) {
-                if (count > 0)
-                    cli_error(ctx, "timed out after %llu of %llu messages",
-                              (unsigned long long)got,
-                              (unsigned long long)count);
-                else if (got == 0)
-                    cli_error(ctx, "no message arrived in time");
-                rc = (count > 0 || got == 0) ? CLI_TIMEOUT : CLI_OK;
+        uint64_t now = cli_now_ms();
+        bool timed_out = timeout_ms >= 0 && now >= deadline;
+        if (!ending && count == 0 && ((!follow && got > 0) || timed_out)) {
+            cli_request(&cl, &b, "id", 0, &rid);
+            rc = cli_send(&cl, &b);
+            wire_ctl_builder_free(&b);
+            if (rc != 0) {
+                rc = cli_lost(&cl, rc);
                 goto out;
             }
-            wait = (int)(deadline - now);
+            sync_rid = rid;
+            ending = true;
+            deadline = now + SYNC_MS;
+            timeout_ms = SYNC_MS;
+            continue;
         }
-        int k = cli_next(&cl, &r, wait);
+        if (timed_out) {
+            if (count > 0)
+                cli_error(ctx, "timed out after %llu of %llu messages",
+                          (unsigned long long)got, (unsigned long long)count);
+            break;
+        }
+        int k = cli_next(&cl, &r, timeout_ms >= 0 ? (int)(deadline - now) : -1);
         if (k == -ETIMEDOUT)
             continue; /* the deadline check above decides */
         if (k <= 0) {
@@ -315,6 +315,10 @@ int cli_cmd_recv(cli_ctx *ctx, int argc, char **argv)
         }
         wire_bytes ev;
         wire_ctl_map m;
+        uint64_t reply_rid;
+        if (ending && wire_ctl_get_uint(&r, "rid", &reply_rid) == 0 &&
+            reply_rid == sync_rid)
+            break;
         if (wire_ctl_get_str(&r, "ev", &ev) != 0 || ev.len != 3 ||
             memcmp(ev.ptr, "msg", 3) != 0)
             continue;
@@ -325,6 +329,12 @@ int cli_cmd_recv(cli_ctx *ctx, int argc, char **argv)
             goto out;
         }
         got++;
+    }
+    if ((count > 0 && got < count) || got == 0) {
+        if (count == 0)
+            cli_error(ctx, "no message arrived in time");
+        rc = CLI_TIMEOUT;
+        goto out;
     }
     rc = CLI_OK;
 out:
