@@ -431,6 +431,10 @@ class ThreeNodes(unittest.TestCase):
     def test_chat_with_a_peer_through_a_pipe(self):
         for n in self.nodes:
             n.drain()
+        # Unread before the chat starts: the chat shows it first.
+        self.b.ok("send", "alpha", "while nobody read")
+        wait_until("alpha's inbox to hold it",
+                   lambda: self.a.json("status")[0]["inbox"] == 1)
         chat = subprocess.Popen(
             [CONFAB, "--home", self.a.home, "chat", "bravo"],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE,
@@ -457,7 +461,9 @@ class ThreeNodes(unittest.TestCase):
                     seen += lines.get(timeout=left)
                 except queue.Empty:
                     pass
-            self.assertRegex(seen, r"\] charlie \(unicast\): into the chat")
+            self.assertRegex(seen, r"\] bravo \(unicast\): while nobody "
+                             r"read\n(.*\n)*.*\] charlie \(unicast\): into the "
+                             r"chat")
             chat.stdin.close()  # the end of input ends the chat
             self.assertEqual(chat.wait(10 * SCALE), 0, chat.stderr.read())
         finally:
