@@ -626,9 +626,10 @@ int cli_cmd_chat(cli_ctx *ctx, int argc, char **argv)
         cli_request(&ch->c, &b, "id", 0, &rid);
         submit(ch, &b, rid, W_SYNC, NULL);
     }
-    uint64_t deadline = cli_now_ms() + DRAIN_MS;
-    while (ch->n_pend > 0 && ch->rc == CLI_OK && cli_now_ms() < deadline)
-        pump(ch, (int)(deadline - cli_now_ms()));
+    uint64_t deadline = cli_now_ms() + DRAIN_MS, now;
+    while (ch->n_pend > 0 && ch->rc == CLI_OK &&
+           (now = cli_now_ms()) < deadline)
+        pump(ch, (int)(deadline - now));
     if (ch->joined_here && ch->rc == CLI_OK)
         (void)call(ch, "leave", ch->group, &r);
     rc = ch->rc;
