@@ -235,8 +235,23 @@ int cli_reply_status(const cli_client *c, const wire_ctl_map *msg)
     return cli_exit_for(err);
 }
 
+static int call(cli_client *c, wire_ctl_builder *b, uint64_t rid,
+                wire_ctl_map *reply, int timeout_ms, bool say_timeout);
+
 int cli_call(cli_client *c, wire_ctl_builder *b, uint64_t rid,
              wire_ctl_map *reply, int timeout_ms)
+{
+    return call(c, b, rid, reply, timeout_ms, true);
+}
+
+int cli_call_wait(cli_client *c, wire_ctl_builder *b, uint64_t rid,
+                  wire_ctl_map *reply, int timeout_ms)
+{
+    return call(c, b, rid, reply, timeout_ms, false);
+}
+
+static int call(cli_client *c, wire_ctl_builder *b, uint64_t rid,
+                wire_ctl_map *reply, int timeout_ms, bool say_timeout)
 {
     int rc = cli_send(c, b);
     if (rc != 0)
@@ -250,6 +265,8 @@ int cli_call(cli_client *c, wire_ctl_builder *b, uint64_t rid,
             wait = now >= deadline ? 0 : (int)(deadline - now);
         }
         rc = cli_next(c, reply, wait);
+        if (rc == -ETIMEDOUT && !say_timeout)
+            return CLI_TIMEOUT;
         if (rc <= 0)
             return cli_lost(c, rc);
         uint64_t got;

@@ -50,6 +50,12 @@ int cli_next(cli_client *c, wire_ctl_map *msg, int timeout_ms);
 int cli_call(cli_client *c, wire_ctl_builder *b, uint64_t rid,
              wire_ctl_map *reply, int timeout_ms);
 
+/* As cli_call(), for a reply that waits on an outcome: at the deadline it
+ * returns CLI_TIMEOUT without a word, for the caller to say what it was
+ * waiting for. */
+int cli_call_wait(cli_client *c, wire_ctl_builder *b, uint64_t rid,
+                  wire_ctl_map *reply, int timeout_ms);
+
 /* Says why the conversation with the node ended, given what cli_next()
  * or cli_send() returned (0: the node closed the connection; a negative
  * errno), and returns the exit code for it: CLI_TIMEOUT for -ETIMEDOUT,

@@ -308,13 +308,17 @@ static int run(cli_ctx *ctx, op o, int argc, char **argv)
         break;
     }
     put_body(&b, data, len, body == NULL);
-    rc = cli_call(&cl, &b, rid, &r, timeout);
+    rc = cli_call_wait(&cl, &b, rid, &r, timeout);
     wire_ctl_builder_free(&b);
     if (rc == CLI_TIMEOUT && q.wait) {
         cli_error(ctx,
                   "no outcome within %.1f s; the message stays queued "
                   "in the node",
                   q.wait_ms / 1000.0);
+        goto out;
+    }
+    if (rc == CLI_TIMEOUT) {
+        cli_error(ctx, "the node did not answer in time");
         goto out;
     }
     if (rc != CLI_OK)
