@@ -372,6 +372,14 @@ static void conn_free(node_conn *c)
     sec_cipher_wipe(&c->rx);
     if (c->dirty)
         node_list_del(&c->dirty_link);
+    /* Nothing may point here any more: a link closed by the BYE exchange
+     * never went through an abort, which is where these are cleared. */
+    if (c->peer != NULL && c->peer->conn == c)
+        c->peer->conn = NULL;
+    if (c->peer != NULL && c->peer->dialing == c)
+        c->peer->dialing = NULL;
+    if (c->target != NULL && c->target->dialing == c)
+        c->target->dialing = NULL;
     node_list_del(&c->link);
     free(c);
     node_conns_gone(n);

@@ -208,6 +208,12 @@ int confab_node_new(uv_loop_t *loop, const confab_config *config,
     node_list_init(&n->anycasts);
     node_list_init(&n->delayed);
 
+    /* The peer table first: replaying the store makes peers. */
+    n->peers_cap = 16;
+    n->peers = calloc(n->peers_cap, sizeof *n->peers);
+    if (n->peers == NULL)
+        goto fail;
+
     confab_config *c = &n->cfg;
     if (c->max_message == 0)
         c->max_message = DEFAULT_MAX_MESSAGE;
@@ -355,10 +361,8 @@ int confab_node_new(uv_loop_t *loop, const confab_config *config,
     }
     c->groups = NULL;
 
-    n->peers_cap = 16;
-    n->peers = calloc(n->peers_cap, sizeof *n->peers);
     n->rxbuf = malloc(WIRE_MAX_FRAME + 1);
-    if (n->peers == NULL || n->rxbuf == NULL) {
+    if (n->rxbuf == NULL) {
         rc = -ENOMEM;
         goto fail;
     }

@@ -55,6 +55,7 @@ struct node_store {
 };
 
 static void fsync_cb(uv_fs_t *req);
+static void release_waiters(node_store *s);
 
 /* ---- writing ---------------------------------------------------------- */
 
@@ -128,6 +129,18 @@ static void start_fsync(node_store *s)
 {
     if (s->syncing || s->gen_synced == s->gen_written || s->error != 0)
         return;
+    if (s->node->state != NODE_RUNNING && s->node->state != NODE_STOPPING) {
+        /* Not running (records written while the node is made): a node
+         * that is never started may be freed at once, so nothing may be
+         * left pending on the loop. */
+        if (fsync(s->fd) != 0) {
+            s->error = -errno;
+            return;
+        }
+        s->gen_synced = s->gen_written;
+        release_waiters(s);
+        return;
+    }
     s->gen_syncing = s->gen_written;
     s->syncing = true;
     s->sync_again = false;

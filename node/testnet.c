@@ -19,6 +19,7 @@ typedef struct tn_member {
     uint8_t sk[CONFAB_ID_BYTES];
     uint8_t id[CONFAB_ID_BYTES];
     char name[16];
+    char home[4096];
     uint16_t port;
     bool own_key;
     uint8_t key[CONFAB_KEY_BYTES];
@@ -196,6 +197,8 @@ static int member_create(confab_testnet *tn, tn_member *m)
         c.network_key = m->key;
     c.groups = (const char *const *)m->groups;
     c.n_groups = m->n_groups;
+    if (m->home[0] != '\0')
+        c.home = m->home;
     /* Beacons stay on this host: loopback broadcast, a port of our own. */
     c.discovery = tn->cfg.discovery;
     c.discovery_port = tn->discovery_port;
@@ -248,6 +251,8 @@ int confab_testnet_new(uv_loop_t *loop, const confab_testnet_config *c,
         m->index = i;
         snprintf(m->name, sizeof m->name, "n%u", i);
         derive_identity(seed, i, m->sk);
+        if (c->home_dir != NULL)
+            snprintf(m->home, sizeof m->home, "%s/n%u", c->home_dir, i);
     }
     for (unsigned i = 0; i < tn->n && rc == 0; i++)
         rc = member_create(tn, &tn->m[i]);

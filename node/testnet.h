@@ -41,6 +41,10 @@ typedef struct confab_testnet_config {
     void *user;
     /* Bodies are recorded up to this many bytes each (0: 4096). */
     size_t record_body_max;
+    /* When set, node i keeps its home directory (identity, store) in
+     * home_dir/n<i>, so that a restart finds its state; the directory must
+     * exist. The caller removes it afterwards. */
+    const char *home_dir;
 } confab_testnet_config;
 
 /* One recorded event, with everything copied. */

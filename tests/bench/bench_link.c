@@ -459,7 +459,7 @@ static void rx_event(confab_node *node, const confab_event *ev, void *user)
         return;
     }
     case CONFAB_EV_SEND:
-        if (ev->status != CONFAB_SENT)
+        if (ev->status != CONFAB_DELIVERED)
             bn_finish(&x->bn, -EPIPE, "a send failed");
         return;
     case CONFAB_EV_PEER_DOWN:
@@ -586,7 +586,7 @@ static void tx_event(confab_node *node, const confab_event *ev, void *user)
         return;
     }
     case CONFAB_EV_SEND:
-        if (ev->status != CONFAB_SENT)
+        if (ev->status != CONFAB_DELIVERED)
             bn_finish(&x->bn, -EPIPE, "a send failed");
         return;
     case CONFAB_EV_PEER_DOWN:
