@@ -551,13 +551,21 @@ void node_conn_mark_dirty(node_conn *c)
         return;
     c->dirty = true;
     node_list_add_tail(&n->dirty, &c->dirty_link);
+    (void)node_flush_arm(n);
+}
+
+bool node_flush_arm(confab_node *n)
+{
+    if (n->flush_armed)
+        return true;
     /* After a stop the handles may be closing: never restart them then. */
-    if (!n->flush_armed && !uv_is_closing((uv_handle_t *)&n->flusher) &&
-        (n->state == NODE_RUNNING || n->state == NODE_STOPPING)) {
-        uv_idle_start(&n->flusher, flush_idle_cb);
-        uv_check_start(&n->flush_check, flush_check_cb);
-        n->flush_armed = true;
-    }
+    if (uv_is_closing((uv_handle_t *)&n->flusher) ||
+        (n->state != NODE_RUNNING && n->state != NODE_STOPPING))
+        return false;
+    uv_idle_start(&n->flusher, flush_idle_cb);
+    uv_check_start(&n->flush_check, flush_check_cb);
+    n->flush_armed = true;
+    return true;
 }
 
 void node_flush_all(confab_node *n)
@@ -580,6 +588,10 @@ void node_flush_all(confab_node *n)
         c->dirty = false;
         node_conn_flush(c);
     }
+    /* The store's records of this turn, in one write, and one fsync for
+     * everyone who waits (group commit). */
+    if (n->store != NULL)
+        node_store_kick(n->store);
     if (node_list_empty(&n->dirty) && n->flush_armed) {
         uv_idle_stop(&n->flusher);
         uv_check_stop(&n->flush_check);

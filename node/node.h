@@ -461,6 +461,10 @@ int node_conn_send_ctl(node_conn *c, const wire_msg *m);
 void node_conn_mark_dirty(node_conn *c);
 void node_conn_flush(node_conn *c);
 void node_flush_all(confab_node *n);
+/* Makes the node's flusher run at the end of this loop turn (node_flush_all
+ * from a check handle). False when it cannot: the node is not running or
+ * its handles are closing. */
+bool node_flush_arm(confab_node *n);
 void node_conn_tick(node_conn *c, uint64_t now);
 void node_txbuf_free_all(confab_node *n);
 /* Encodes m (plaintext at most bound bytes), encrypts and queues it in
@@ -610,12 +614,18 @@ typedef int (*node_store_replay_cb)(confab_node *n, uint8_t type,
                                     void *arg);
 int node_store_open(confab_node *n, const char *dir, node_store_replay_cb cb,
                     void *arg, node_store **out);
-/* Appends a record (written at once, durable after the next fsync).
- * Returns 0, or an error after which the store writes nothing more. */
+/* Appends a record: while the node runs, into a buffer written out at the
+ * end of the loop turn (node_store_kick), else written at once; durable
+ * after the next fsync. Returns 0, or an error after which the store
+ * writes nothing more. */
 int node_store_append(node_store *s, uint8_t type, const uint8_t *body,
                       size_t len);
-/* Asks for an fsync of everything written so far. */
+/* Asks for an fsync of everything written so far (at the end of this loop
+ * turn, while the node runs). */
 void node_store_sync(node_store *s);
+/* The end of a loop turn: writes the buffered records and starts the fsync
+ * asked for, if none is in flight. */
+void node_store_kick(node_store *s);
 /* Calls cb once everything written so far is durable (at once if it is).
  * Returns 0, or an error (then cb never runs). */
 int node_store_when_durable(node_store *s,

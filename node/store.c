@@ -4,10 +4,14 @@
  *   record = len (4 bytes, little-endian) | type (1) | body (len bytes,
  *            a msgpack map) | BLAKE2b-128 of the 5 header bytes and body
  *
- * Appending writes at once (the page cache); durability comes from fsync,
- * batched: one fsync, run on libuv's thread pool, covers every record
- * written before it started, and whoever waits for durability (an ACK, a
- * send's acceptance) is called back when it completes (group commit). At
+ * While the node runs, appending copies the record into a buffer that is
+ * written (to the page cache) in one write at the end of the loop turn;
+ * otherwise it is written at once. Durability comes from fsync, batched:
+ * one fsync, run on libuv's thread pool and started at the end of the
+ * turn, covers every record written before it started, and whoever waits
+ * for durability (an ACK, a send's acceptance) is called back when it
+ * completes (group commit). Nothing waits on a record that is only in the
+ * buffer: a kill -9 loses at most records nobody was told are durable. At
  * open the log is replayed; the first record that is short or fails its
  * checksum ends it: it and everything after it are reported and cut off
  * (a crash tears only the last record; nothing before it is lost). When
@@ -28,6 +32,7 @@
 #define HDR 5u
 #define SUM SEC_CHECKSUM_BYTES
 #define MAX_RECORD ((size_t)64 << 20) /* larger than any body we write */
+#define BUF_CAP ((size_t)256 << 10)    /* records buffered in one turn */
 
 typedef struct store_waiter {
     struct store_waiter *next;
@@ -48,6 +53,9 @@ struct node_store {
     uint64_t gen_syncing;   /* covered by the fsync in flight */
     bool syncing;
     bool sync_again;        /* writes came during the fsync in flight */
+    bool sync_wanted;       /* start an fsync at the end of the turn */
+    uint8_t *buf;           /* records not yet written (BUF_CAP) */
+    size_t buf_len;
     bool closing;
     uv_fs_t fsync_req;
     store_waiter *wait_head, *wait_tail;
@@ -74,29 +82,56 @@ static int write_all(int fd, const uint8_t *p, size_t len)
     return 0;
 }
 
+/* Lays out the record at rec (HDR + len + SUM bytes). */
+static void encode(uint8_t *rec, uint8_t type, const uint8_t *body,
+                   size_t len)
+{
+    rec[0] = (uint8_t)len;
+    rec[1] = (uint8_t)(len >> 8);
+    rec[2] = (uint8_t)(len >> 16);
+    rec[3] = (uint8_t)(len >> 24);
+    rec[4] = type;
+    if (len > 0)
+        memcpy(rec + HDR, body, len);
+    sec_checksum(rec, HDR, body, len, rec + HDR + len);
+}
+
 static int append_fd(int fd, uint8_t type, const uint8_t *body, size_t len)
 {
-    uint8_t hdr[HDR];
-    hdr[0] = (uint8_t)len;
-    hdr[1] = (uint8_t)(len >> 8);
-    hdr[2] = (uint8_t)(len >> 16);
-    hdr[3] = (uint8_t)(len >> 24);
-    hdr[4] = type;
-    uint8_t sum[SUM];
-    sec_checksum(hdr, HDR, body, len, sum);
     /* One write of the whole record, so a crash tears at most this one. */
     size_t total = HDR + len + SUM;
     uint8_t stackbuf[1024];
     uint8_t *rec = total <= sizeof stackbuf ? stackbuf : malloc(total);
     if (rec == NULL)
         return -ENOMEM;
-    memcpy(rec, hdr, HDR);
-    if (len > 0)
-        memcpy(rec + HDR, body, len);
-    memcpy(rec + HDR + len, sum, SUM);
+    encode(rec, type, body, len);
     int rc = write_all(fd, rec, total);
     if (rec != stackbuf)
         free(rec);
+    return rc;
+}
+
+static void write_failed(node_store *s, int rc)
+{
+    /* A partial record may be on disk: the next open cuts it off. Stop
+     * writing here, so nothing is claimed durable that is not. */
+    s->error = rc;
+    s->buf_len = 0;
+    node_log(s->node, CONFAB_LOG_ERROR,
+             "cannot write %s: %s; the node keeps running but stores "
+             "nothing more (free some space and restart it)",
+             s->path, uv_strerror(rc));
+}
+
+/* Writes the buffered records. */
+static int flush_buf(node_store *s)
+{
+    if (s->buf_len == 0 || s->error != 0)
+        return s->error;
+    int rc = write_all(s->fd, s->buf, s->buf_len);
+    s->buf_len = 0;
+    if (rc != 0)
+        write_failed(s, rc);
     return rc;
 }
 
@@ -107,18 +142,26 @@ int node_store_append(node_store *s, uint8_t type, const uint8_t *body,
         return s->error;
     if (len > MAX_RECORD)
         return -EMSGSIZE;
-    int rc = append_fd(s->fd, type, body, len);
-    if (rc != 0) {
-        /* A partial record may be on disk: the next open cuts it off. Stop
-         * writing here, so nothing is claimed durable that is not. */
-        s->error = rc;
-        node_log(s->node, CONFAB_LOG_ERROR,
-                 "cannot write %s: %s; the node keeps running but stores "
-                 "nothing more (free some space and restart it)",
-                 s->path, uv_strerror(rc));
-        return rc;
+    size_t total = HDR + len + SUM;
+    if (s->buf_len + total > BUF_CAP && flush_buf(s) != 0)
+        return s->error;
+    if (s->buf == NULL && !s->closing)
+        s->buf = malloc(BUF_CAP); /* NULL: records are written at once */
+    int rc = 0;
+    if (total <= BUF_CAP && s->buf != NULL && node_flush_arm(s->node)) {
+        encode(s->buf + s->buf_len, type, body, len);
+        s->buf_len += total;
+    } else {
+        rc = flush_buf(s);
+        if (rc == 0) {
+            rc = append_fd(s->fd, type, body, len);
+            if (rc != 0)
+                write_failed(s, rc);
+        }
     }
-    s->size += HDR + len + SUM;
+    if (rc != 0)
+        return rc;
+    s->size += total;
     s->gen_written++;
     return 0;
 }
@@ -127,7 +170,8 @@ int node_store_append(node_store *s, uint8_t type, const uint8_t *body,
 
 static void start_fsync(node_store *s)
 {
-    if (s->syncing || s->gen_synced == s->gen_written || s->error != 0)
+    s->sync_wanted = false;
+    if (flush_buf(s) != 0 || s->syncing || s->gen_synced == s->gen_written)
         return;
     if (s->node->state != NODE_RUNNING && s->node->state != NODE_STOPPING) {
         /* Not running (records written while the node is made): a node
@@ -210,13 +254,25 @@ int node_store_when_durable(node_store *s,
     else
         s->wait_head = w;
     s->wait_tail = w;
-    start_fsync(s);
+    node_store_sync(s);
     return 0;
 }
 
 void node_store_sync(node_store *s)
 {
-    start_fsync(s);
+    /* At the end of the turn, so that one fsync covers all of it. */
+    if (!s->syncing && node_flush_arm(s->node))
+        s->sync_wanted = true;
+    else
+        start_fsync(s);
+}
+
+void node_store_kick(node_store *s)
+{
+    if (s->sync_wanted && !s->syncing)
+        start_fsync(s);
+    else
+        (void)flush_buf(s);
 }
 
 bool node_store_failed(const node_store *s)
@@ -401,10 +457,15 @@ int node_store_compact(node_store *s,
 {
     if (s->error != 0 || s->syncing)
         return -EBUSY; /* an fsync on the old file is in flight: later */
+    /* What is buffered is part of the live state dumped below; written to
+     * the old file first all the same, so the file never lags behind. */
+    int rc = flush_buf(s);
+    if (rc != 0)
+        return rc;
     int fd = open(s->tmp_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
     if (fd < 0)
         return -errno;
-    int rc = dump(s->node, fd, arg);
+    rc = dump(s->node, fd, arg);
     if (rc == 0 && fsync(fd) != 0)
         rc = -errno;
     struct stat st;
@@ -446,6 +507,7 @@ void node_store_close(node_store *s)
     if (s == NULL)
         return;
     s->closing = true;
+    (void)flush_buf(s);
     /* A last, blocking fsync: the node is going away. */
     if (s->error == 0 && s->gen_synced < s->gen_written && fsync(s->fd) == 0)
         s->gen_synced = s->gen_written;
@@ -463,5 +525,6 @@ void node_store_free(node_store *s)
     }
     if (s->fd >= 0)
         close(s->fd);
+    free(s->buf);
     free(s);
 }
