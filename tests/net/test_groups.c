@@ -79,6 +79,18 @@ static const confab_testnet_event *outcome(confab_testnet *tn,
     return NULL;
 }
 
+/* The outcome of the send with this id, which must have come. */
+static const confab_testnet_event *must_outcome(confab_testnet *tn,
+                                                const uint8_t *id)
+{
+    const confab_testnet_event *e = outcome(tn, id);
+    if (e == NULL) {
+        fail_msg("no outcome for the message");
+        abort(); /* not reached: fail_msg does not return */
+    }
+    return e;
+}
+
 static bool has_outcome(confab_testnet *tn, void *arg)
 {
     return outcome(tn, ((sent_arg *)arg)->id) != NULL;
@@ -264,7 +276,7 @@ static void test_groups_anycast_nearest_then_failover(void **state)
     assert_int_equal(
         confab_testnet_run_until(f.tn, has_outcome, &s, net_deadline(5000)),
         0);
-    const confab_testnet_event *e = outcome(f.tn, s.id);
+    const confab_testnet_event *e = must_outcome(f.tn, s.id);
     assert_int_equal(e->status, CONFAB_DELIVERED);
     assert_int_equal(e->peer, 3);
     assert_string_equal(e->group, "calc");
@@ -282,7 +294,7 @@ static void test_groups_anycast_nearest_then_failover(void **state)
     assert_int_equal(
         confab_testnet_run_until(f.tn, has_outcome, &s2, net_deadline(5000)),
         0);
-    e = outcome(f.tn, s2.id);
+    e = must_outcome(f.tn, s2.id);
     assert_int_equal(e->status, CONFAB_DELIVERED);
     assert_true(e->peer == 2 || e->peer == 4);
 
@@ -293,7 +305,7 @@ static void test_groups_anycast_nearest_then_failover(void **state)
     assert_int_equal(
         confab_testnet_run_until(f.tn, has_outcome, &s3, net_deadline(5000)),
         0);
-    e = outcome(f.tn, s3.id);
+    e = must_outcome(f.tn, s3.id);
     assert_int_equal(e->status, CONFAB_DELIVERED);
     assert_true(e->peer == 2 || e->peer == 4);
     /* Each job was taken by one member only. */
@@ -340,7 +352,7 @@ static void test_groups_anycast_unanswered_times_out_to_next(void **state)
     assert_int_equal(
         confab_testnet_run_until(f.tn, has_outcome, &s, net_deadline(5000)),
         0);
-    const confab_testnet_event *e = outcome(f.tn, s.id);
+    const confab_testnet_event *e = must_outcome(f.tn, s.id);
     assert_int_equal(e->status, CONFAB_DELIVERED);
     assert_int_equal(e->peer, 2);
     confab_stats st;

@@ -533,9 +533,12 @@ static void test_noise_json_reader_rejects_garbage(void **state)
 
 static uint8_t *doc_block(const char *name, size_t *len)
 {
+    *len = 0;
     uint8_t *b = doc_hex(name, len);
-    if (b == NULL)
+    if (b == NULL) {
         fail_msg("docs/PROTOCOL.md has no valid ```hex %s block", name);
+        abort(); /* not reached: fail_msg does not return */
+    }
     return b;
 }
 

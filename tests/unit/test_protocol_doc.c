@@ -26,9 +26,12 @@ static const char public_network_string[] = "confab public network v1";
 
 static uint8_t *example(const char *name, size_t *len)
 {
+    *len = 0;
     uint8_t *b = doc_hex(name, len);
-    if (b == NULL)
+    if (b == NULL) {
         fail_msg("docs/PROTOCOL.md has no valid ```hex %s block", name);
+        abort(); /* not reached: fail_msg does not return */
+    }
     return b;
 }
 
