@@ -31,7 +31,11 @@
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
+#include <sys/stat.h>
+#include <sys/vfs.h>
 #include <sys/wait.h>
+#include <ftw.h>
+#include <limits.h>
 #include <unistd.h>
 #ifdef __linux__
 #include <sys/prctl.h>
@@ -59,6 +63,14 @@ typedef struct bench_case {
     size_t size;     /* body bytes */
     uint64_t n;      /* messages, or timed round trips */
     uint64_t warmup; /* untimed round trips first (MODE_RTT) */
+    /* Persistence on: both nodes keep a home directory (made afresh in
+     * the current directory, removed after) and the receiver an inbox, as
+     * `confab run` does: every message is in the sender's store before it
+     * leaves and in the receiver's before it is acknowledged. The case is
+     * compared with the case at index `off` (the same without a home), not
+     * with a raw baseline. */
+    bool persist;
+    size_t off;
 } bench_case;
 
 typedef struct bench_result {
@@ -297,12 +309,31 @@ static int child_reap(child *ch, bool kill_now, double *cpu)
 
 typedef struct bench_node {
     uv_loop_t loop;
+    char home[PATH_MAX]; /* "" unless the case persists */
     confab_node *node;
     uv_timer_t deadline; /* the case, then the stop */
     const char *who;
     bool stopping, stopped, timer_closed, stop_late;
     int err;
 } bench_node;
+
+static int rm_entry(const char *path, const struct stat *st, int flag,
+                    struct FTW *ftw)
+{
+    (void)st;
+    (void)ftw;
+    return (flag == FTW_DP ? rmdir(path) : unlink(path)) == 0 ? 0 : -1;
+}
+
+/* Removes the node's home directory and everything in it, if it has one. */
+static void home_remove(bench_node *b)
+{
+    if (b->home[0] != '\0' &&
+        nftw(b->home, rm_entry, 16, FTW_DEPTH | FTW_PHYS) != 0)
+        fprintf(stderr, "bench: %s: cannot remove %s: %s\n", b->who, b->home,
+                strerror(errno));
+    b->home[0] = '\0';
+}
 
 static void log_cb(confab_node *node, confab_log_level level, const char *msg,
                    void *user)
@@ -359,10 +390,23 @@ static void bn_deadline_cb(uv_timer_t *t)
     uv_stop(&b->loop);
 }
 
-static int bn_init(bench_node *b, const char *who, confab_config *c)
+static int bn_init(bench_node *b, const char *who, bool persist,
+                   confab_config *c)
 {
     memset(b, 0, sizeof *b);
     b->who = who;
+    if (persist) {
+        /* In the current directory (the build directory under meson), a
+         * real file system: /tmp may be a tmpfs, where fsync is free. */
+        snprintf(b->home, sizeof b->home, "bench-home-%s-XXXXXX", who);
+        if (mkdtemp(b->home) == NULL) {
+            int err = -errno;
+            fprintf(stderr, "bench: %s: cannot make a home in .: %s\n", who,
+                    strerror(errno));
+            return err;
+        }
+        c->home = b->home;
+    }
     c->name = who;
     c->bind_addr = "127.0.0.1";
     c->port = 0;
@@ -371,12 +415,15 @@ static int bn_init(bench_node *b, const char *who, confab_config *c)
     /* Only 127.0.0.1: no beacons on the machine's other interfaces. */
     c->discovery = 0;
     int rc = uv_loop_init(&b->loop);
-    if (rc != 0)
+    if (rc != 0) {
+        home_remove(b);
         return rc;
+    }
     rc = confab_node_new(&b->loop, c, &b->node);
     if (rc != 0) {
         fprintf(stderr, "bench: %s: %s\n", who, confab_strerror(rc));
         uv_loop_close(&b->loop);
+        home_remove(b);
         return rc;
     }
     uv_timer_init(&b->loop, &b->deadline);
@@ -406,6 +453,7 @@ static int bn_run(bench_node *b, int (*started)(bench_node *b))
         return ERR_NO_STOP;
     confab_node_free(b->node);
     b->node = NULL;
+    home_remove(b);
     if (uv_loop_close(&b->loop) != 0) {
         fprintf(stderr, "bench: %s: a handle leaked\n", b->who);
         return b->err != 0 ? b->err : -EBUSY;
@@ -423,6 +471,12 @@ typedef struct rx_ctx {
     uint64_t want; /* how many make the case complete */
 } rx_ctx;
 
+static void rx_inbox_msg(const confab_message *msg, void *user)
+{
+    size_t *bytes = user;
+    *bytes += msg->len;
+}
+
 static void rx_event(confab_node *node, const confab_event *ev, void *user)
 {
     rx_ctx *x = user;
@@ -434,6 +488,14 @@ static void rx_event(confab_node *node, const confab_event *ev, void *user)
         if (m->len != bc->size) {
             bn_finish(&x->bn, -EPROTO, "a message of the wrong size");
             return;
+        }
+        if (bc->persist) {
+            size_t bytes = 0;
+            if (confab_inbox_read(node, 1, rx_inbox_msg, &bytes) != 1 ||
+                bytes != bc->size) {
+                bn_finish(&x->bn, -EPROTO, "the message is not in the inbox");
+                return;
+            }
         }
         if (bc->mode == MODE_RTT) {
             /* Straight back from inside the callback. */
@@ -488,7 +550,11 @@ static int confab_child(const bench_case *bc, int port_fd)
     confab_config_init(&c);
     c.event_cb = rx_event;
     c.user = &x;
-    int rc = bn_init(&x.bn, "bench-rx", &c);
+    /* Persistence on: an inbox, read as messages come (as `confab recv`
+     * would), so that each message costs its INBOX_PUT and INBOX_READ. */
+    if (bc->persist)
+        c.inbox_max = 10000;
+    int rc = bn_init(&x.bn, "bench-rx", bc->persist, &c);
     if (rc != 0)
         return rc;
     x.bc = bc;
@@ -621,7 +687,7 @@ static int confab_sender(const bench_case *bc, uint16_t port, bench_result *r)
     c.user = &x;
     c.static_peers = peers;
     c.n_static_peers = 1;
-    int rc = bn_init(&x.bn, "bench-tx", &c);
+    int rc = bn_init(&x.bn, "bench-tx", bc->persist, &c);
     if (rc != 0) {
         free(samples);
         return rc;
@@ -998,6 +1064,52 @@ static void fmt_rtt(char *out, size_t cap, const bench_result *r)
                  r->p99_us);
 }
 
+/* Persistence on against off: throughput and round trip, with the ratio
+ * (on / off: the share of the rate kept, the factor on the latency). */
+static void print_persist(const bench_case *cases, const bench_result *conf,
+                          const bool *run, size_t n_cases)
+{
+    bool any = false;
+    for (size_t i = 0; i < n_cases; i++)
+        any = any || (run[i] && cases[i].persist);
+    if (!any)
+        return;
+    char cwd[PATH_MAX] = "?";
+    const char *fs = "";
+    struct statfs sf;
+    if (getcwd(cwd, sizeof cwd) == NULL)
+        snprintf(cwd, sizeof cwd, "?");
+    if (statfs(".", &sf) == 0 && sf.f_type == 0x01021994) /* TMPFS_MAGIC */
+        fs = " (a tmpfs: fsync costs nothing there)";
+    printf("persistence: on (a home directory on both sides, in %s%s, the "
+           "receiver's inbox read as messages come) vs off\n",
+           cwd, fs);
+    printf("%-17s %-30s %-30s %s\n", "test", "on", "off", "ratio on/off");
+    for (size_t i = 0; i < n_cases; i++) {
+        if (!run[i] || !cases[i].persist)
+            continue;
+        const bench_case *on = &cases[i], *off = &cases[on->off];
+        const bench_result *ron = &conf[i], *roff = &conf[on->off];
+        char a[96], b[96], ratio[16] = "-";
+        if (on->mode == MODE_TPUT) {
+            fmt_tput(a, sizeof a, on, ron);
+            fmt_tput(b, sizeof b, off, roff);
+            if (ron->ok && roff->ok)
+                snprintf(ratio, sizeof ratio, "%.2f",
+                         ((double)on->n / ron->secs) /
+                             ((double)off->n / roff->secs));
+        } else {
+            fmt_rtt(a, sizeof a, ron);
+            fmt_rtt(b, sizeof b, roff);
+            if (ron->ok && roff->ok)
+                snprintf(ratio, sizeof ratio, "%.2f",
+                         ron->median_us / roff->median_us);
+        }
+        printf("%-17s %-30s %-30s %s\n", on->label, a, b, ratio);
+    }
+    printf("ratio: msg/s on over msg/s off; round trip median on over off\n");
+}
+
 static int parse_scale(double *scale)
 {
     const char *s = getenv("BENCH_SCALE");
@@ -1037,11 +1149,17 @@ int main(int argc, char **argv)
         payload[i] = (uint8_t)(i * 131u + 7u);
 
     bench_case cases[] = {
-        {"unicast 64 B", MODE_TPUT, 64, scaled(2000000, scale), 0},
-        {"unicast 1 KiB", MODE_TPUT, 1024, scaled(1000000, scale), 0},
-        {"unicast 64 KiB", MODE_TPUT, 65536, scaled(30000, scale), 0},
+        {"unicast 64 B", MODE_TPUT, 64, scaled(2000000, scale), 0, false, 0},
+        {"unicast 1 KiB", MODE_TPUT, 1024, scaled(1000000, scale), 0, false,
+         0},
+        {"unicast 64 KiB", MODE_TPUT, 65536, scaled(30000, scale), 0, false,
+         0},
         {"round trip 64 B", MODE_RTT, 64, scaled(20000, scale),
-         scaled(1000, scale)},
+         scaled(1000, scale), false, 0},
+        /* Persistence on, each against its case above. */
+        {"persist 1 KiB", MODE_TPUT, 1024, scaled(200000, scale), 0, true, 1},
+        {"persist rt 64 B", MODE_RTT, 64, scaled(5000, scale),
+         scaled(200, scale), true, 3},
     };
     enum { N_CASES = sizeof cases / sizeof cases[0] };
     bench_result conf[N_CASES], raw[N_CASES];
@@ -1052,9 +1170,20 @@ int main(int argc, char **argv)
         run[i] = argc < 2 || strstr(cases[i].label, argv[1]) != NULL;
         memset(&conf[i], 0, sizeof conf[i]);
         memset(&raw[i], 0, sizeof raw[i]);
+    }
+    /* A persistence case needs the same case without persistence beside
+     * it, measured in the same run. */
+    for (size_t i = 0; i < N_CASES; i++)
+        if (run[i] && cases[i].persist)
+            run[cases[i].off] = true;
+    for (size_t i = 0; i < N_CASES; i++) {
         if (!run[i])
             continue;
         run_case(&cases[i], "confab", confab_child, confab_sender, &conf[i]);
+        if (cases[i].persist) {
+            all_ok = all_ok && conf[i].ok;
+            continue;
+        }
         run_case(&cases[i], "raw", raw_child, raw_sender, &raw[i]);
         all_ok = all_ok && conf[i].ok && raw[i].ok;
     }
@@ -1067,7 +1196,7 @@ int main(int argc, char **argv)
     const char *t1k = "not run", *trtt = "not run";
     double r1k = 0, rrtt = 0;
     for (size_t i = 0; i < N_CASES; i++) {
-        if (!run[i])
+        if (!run[i] || cases[i].persist)
             continue;
         const bench_case *bc = &cases[i];
         char c[96], w[96], ratio[16] = "-", target[64] = "";
@@ -1109,13 +1238,20 @@ int main(int argc, char **argv)
         const bench_case *bc = &cases[i];
         /* Not for the round trip: the kernel samples CPU time at its tick,
          * which says little about a process that mostly sleeps. */
-        if (!run[i] || !conf[i].ok || !raw[i].ok || bc->mode != MODE_TPUT)
+        if (!run[i] || !conf[i].ok || bc->mode != MODE_TPUT ||
+            (!bc->persist && !raw[i].ok))
             continue;
         double n = (double)bc->n;
+        if (bc->persist) {
+            printf("  %-17s confab %.2f + %.2f us\n", bc->label,
+                   conf[i].tx_cpu / n * 1e6, conf[i].rx_cpu / n * 1e6);
+            continue;
+        }
         printf("  %-17s confab %.2f + %.2f us   raw %.2f + %.2f us\n",
                bc->label, conf[i].tx_cpu / n * 1e6, conf[i].rx_cpu / n * 1e6,
                raw[i].tx_cpu / n * 1e6, raw[i].rx_cpu / n * 1e6);
     }
+    print_persist(cases, conf, run, N_CASES);
     char v[32];
     fmt_count(v, sizeof v, round_u64(r1k));
     printf("target unicast 1 KiB >= 400,000 msg/s: %s (%s msg/s)\n", t1k, v);
