@@ -161,7 +161,7 @@ int main(void)
             worst_links = g;
     }
     printf("target: 50 nodes mesh in <= 500 ms: %.0f ms, %s "
-           "(Zyre, unauthenticated: about 1,060 ms on this machine kind)\n",
+           "(the issue quotes Zyre, unauthenticated, at about 1,060 ms)\n",
            ms50, ms50 <= 500 ? "met" : "MISSED");
     printf("target: <= 16 KiB per link: worst %.1f KiB over all the "
            "network, %s; links alone at most %.1f KiB, %s\n",
