@@ -276,17 +276,18 @@ int cli_cmd_recv(cli_ctx *ctx, int argc, char **argv)
         goto out;
     }
     got += (uint64_t)n;
-    /* Ending without --count, the command asks the node one more thing
-     * and prints every message until the answer: those the node sent (and
-     * so marked read) before it, in the same burst. With --count no more
-     * than N may be printed; see the man page. */
+    /* Ending, the command asks the node one more thing and prints every
+     * message until the answer: those the node sent (and so marked read)
+     * before it, in the same burst. With --count the node sends no more
+     * than N in all (PROTOCOL.md section 11.2, recv), so none is lost. */
     bool ending = false;
     for (;;) {
         if (count > 0 && got >= count)
             break;
         uint64_t now = cli_now_ms();
         bool timed_out = timeout_ms >= 0 && now >= deadline;
-        if (!ending && count == 0 && ((!follow && got > 0) || timed_out)) {
+        if (!ending &&
+            ((count == 0 && !follow && got > 0) || timed_out)) {
             cli_request(&cl, &b, "id", 0, &rid);
             rc = cli_send(&cl, &b);
             wire_ctl_builder_free(&b);
@@ -300,12 +301,8 @@ int cli_cmd_recv(cli_ctx *ctx, int argc, char **argv)
             timeout_ms = SYNC_MS;
             continue;
         }
-        if (timed_out) {
-            if (count > 0)
-                cli_error(ctx, "timed out after %llu of %llu messages",
-                          (unsigned long long)got, (unsigned long long)count);
+        if (timed_out)
             break;
-        }
         int k = cli_next(&cl, &r, timeout_ms >= 0 ? (int)(deadline - now) : -1);
         if (k == -ETIMEDOUT)
             continue; /* the deadline check above decides */
@@ -333,6 +330,9 @@ int cli_cmd_recv(cli_ctx *ctx, int argc, char **argv)
     if ((count > 0 && got < count) || got == 0) {
         if (count == 0)
             cli_error(ctx, "no message arrived in time");
+        else
+            cli_error(ctx, "timed out after %llu of %llu messages",
+                      (unsigned long long)got, (unsigned long long)count);
         rc = CLI_TIMEOUT;
         goto out;
     }

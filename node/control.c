@@ -32,6 +32,7 @@ typedef struct ctl_client {
     wire_ctl_reader reader;
     bool closing;
     bool follow;    /* consumes messages as events */
+    size_t follow_left; /* how many more (SIZE_MAX: no end) */
     bool sub_peer, sub_group;
     size_t out_bytes;
 } ctl_client;
@@ -645,9 +646,22 @@ static void op_ping(ctl_client *c, uint64_t rid, const wire_ctl_map *m)
 
 static size_t recv_into(ctl_client *c, wire_ctl_builder *b, size_t max);
 
+/* Makes c follow for `more` messages (SIZE_MAX: with no end). */
+static void follow_more(ctl_client *c, size_t more)
+{
+    if (more == 0)
+        return;
+    if (!c->follow)
+        c->follow_left = 0;
+    c->follow = true;
+    c->follow_left = more == SIZE_MAX || c->follow_left > SIZE_MAX - more
+                         ? SIZE_MAX
+                         : c->follow_left + more;
+}
+
 static void op_recv(ctl_client *c, uint64_t rid, const wire_ctl_map *m)
 {
-    uint64_t max = RECV_MAX;
+    uint64_t max = UINT64_MAX;
     int follow = 0;
     int rc = wire_ctl_get_uint(m, "max", &max);
     if ((rc != 0 && rc != -ENOENT) ||
@@ -656,15 +670,21 @@ static void op_recv(ctl_client *c, uint64_t rid, const wire_ctl_map *m)
         reply_err(c, rid, -EINVAL, "max must be a uint and follow a bool");
         return;
     }
-    if (max > RECV_MAX)
-        max = RECV_MAX;
+    bool bounded = max != UINT64_MAX;
     wire_ctl_builder b;
     reply_begin(&b, c->ctl, rid, 1);
     wire_ctl_key(&b, "msgs");
-    recv_into(c, &b, (size_t)max);
+    size_t got = recv_into(c, &b, max > RECV_MAX ? RECV_MAX : (size_t)max);
     reply_done(c, &b);
-    if (follow)
-        c->follow = true;
+    if (!follow)
+        return;
+    /* With max, the follow ends after max messages in all, so that nothing
+     * is marked read that the client will not take. */
+    uint64_t left = bounded ? max - got : UINT64_MAX;
+    follow_more(c, left >= SIZE_MAX ? SIZE_MAX : (size_t)left);
+    /* What the reply had no room for comes at once as events. */
+    node_control_event(c->ctl->node,
+                       &(confab_event){.type = CONFAB_EV_MESSAGE});
 }
 
 /* Puts up to max unread messages (within the budget) into b as an array,
@@ -707,7 +727,8 @@ static void op_subscribe(ctl_client *c, uint64_t rid, const wire_ctl_map *m)
                   "unknown event kind; the kinds are msg, peer and group");
         return;
     }
-    c->follow = c->follow || msg;
+    if (msg)
+        follow_more(c, SIZE_MAX);
     c->sub_peer = c->sub_peer || peer;
     c->sub_group = c->sub_group || group;
     reply_ok(c, rid);
@@ -790,7 +811,7 @@ static void push_message(const confab_message *m, void *user)
     for (node_list *e = a->ctl->clients.next; e != &a->ctl->clients;
          e = e->next) {
         ctl_client *c = node_container_of(e, ctl_client, link);
-        if (!c->follow || c->closing)
+        if (!c->follow || c->follow_left == 0 || c->closing)
             continue;
         wire_ctl_builder b;
         event_begin(&b, a->ctl, "msg", 1);
@@ -798,6 +819,8 @@ static void push_message(const confab_message *m, void *user)
         put_message(&b, m);
         send_map(c, &b);
         wire_ctl_builder_free(&b);
+        if (c->follow_left != SIZE_MAX && --c->follow_left == 0)
+            c->follow = false;
     }
 }
 
@@ -884,14 +907,19 @@ void node_control_event(confab_node *n, const confab_event *ev)
         return;
     switch (ev->type) {
     case CONFAB_EV_MESSAGE: {
-        bool any = false;
+        /* As many as the most wanting follower takes: each message read
+         * goes to at least one. */
+        size_t want = 0;
         for (node_list *e = ctl->clients.next; e != &ctl->clients;
-             e = e->next)
-            any = any || node_container_of(e, ctl_client, link)->follow;
-        if (!any)
+             e = e->next) {
+            ctl_client *c = node_container_of(e, ctl_client, link);
+            if (c->follow && !c->closing && c->follow_left > want)
+                want = c->follow_left;
+        }
+        if (want == 0)
             return; /* it waits in the inbox */
         push_arg a = {ctl};
-        (void)confab_inbox_read(n, SIZE_MAX, push_message, &a);
+        (void)confab_inbox_read(n, want, push_message, &a);
         return;
     }
     case CONFAB_EV_SEND:
@@ -1047,10 +1075,16 @@ static void on_client(uv_stream_t *server, int status)
     /* Only this node's user may drive it. */
     uv_os_fd_t fd;
     struct ucred cred;
+    memset(&cred, 0, sizeof cred);
     socklen_t clen = sizeof cred;
     if (uv_fileno((uv_handle_t *)&c->pipe, &fd) != 0 ||
-        getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &clen) != 0 ||
-        cred.uid != geteuid()) {
+        getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &clen) != 0) {
+        node_log(n, CONFAB_LOG_WARN,
+                 "refused a control connection: cannot tell whose it is");
+        client_close(c);
+        return;
+    }
+    if (cred.uid != geteuid()) {
         node_log(n, CONFAB_LOG_WARN,
                  "refused a control connection from another user (uid %u)",
                  (unsigned)cred.uid);

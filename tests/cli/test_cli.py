@@ -25,6 +25,8 @@ import threading
 import time
 import unittest
 
+import ctlclient
+
 CONFAB = os.path.abspath(sys.argv.pop(1)) if len(sys.argv) > 1 else "confab"
 # Sanitizer builds run slower; every deadline scales with this.
 SCALE = float(os.environ.get("CONFAB_TEST_SCALE", "1"))
@@ -334,6 +336,27 @@ class ThreeNodes(unittest.TestCase):
             self.assertEqual(msgs[0]["from_name"], "bravo")
         finally:
             stop(follow)
+
+    def test_follow_with_max_takes_no_more(self):
+        """A recv that follows with max takes max messages in all: one
+        that comes after is left unread, not handed over unasked (and so
+        lost to a client that stopped reading). Through the control socket
+        itself, to see every event the node sends."""
+        self.c.drain()
+        with ctlclient.Client(self.c.home, 20 * SCALE) as cl:
+            reply, _ = cl.call({"op": "recv", "follow": True, "max": 1})
+            self.assertTrue(reply["ok"], reply)
+            self.assertEqual(reply["msgs"], [])
+            # Delivered (acknowledged) means the node has handed each to
+            # its followers already.
+            for body in ("one", "two"):
+                r = self.a.json("send", "charlie", body, "--wait", "10")
+                self.assertEqual(r[0]["status"], "delivered")
+            reply, events = cl.call({"op": "recv", "max": 10})
+            self.assertTrue(reply["ok"], reply)
+            self.assertEqual([e["msg"]["body"] for e in events
+                              if e["ev"] == "msg"], [b"one"])
+            self.assertEqual([m["body"] for m in reply["msgs"]], [b"two"])
 
     def test_recv_timeout_with_nothing(self):
         self.a.drain()
