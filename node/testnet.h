@@ -11,7 +11,7 @@
 #ifndef CONFAB_TESTNET_H
 #define CONFAB_TESTNET_H
 
-#include "node/confab.h"
+#include "confab.h" /* beside it, in the tree and installed */
 
 #include <stdbool.h>
 

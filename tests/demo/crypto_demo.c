@@ -38,7 +38,7 @@ typedef struct end {
 
 static uint8_t frame_buf[WIRE_FRAME_HEADROOM + WIRE_MAX_FRAME];
 
-static void die(const char *fmt, ...)
+__attribute__((format(printf, 1, 2))) static void die(const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);

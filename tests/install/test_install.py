@@ -314,7 +314,8 @@ def check_testnet_header(build, extra_cflags, work):
     src = os.path.join(work, "testnet.c")
     with open(src, "w") as f:
         f.write(TESTNET_PROGRAM)
-    run(compiler() + ["-std=c11", "-Wall", "-Wextra", "-Werror", "-c"] +
+    run(compiler() + ["-std=c11", "-D_POSIX_C_SOURCE=200809L", "-Wall",
+                      "-Wextra", "-Werror", "-c"] +
         extra_cflags + ["-I" + incdir, src, "-o",
                         os.path.join(work, "testnet.o")],
         "compiling a program that includes <confab/testnet.h> as installed")
