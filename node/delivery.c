@@ -137,6 +137,20 @@ static uint8_t *rec_message(const node_body *b, const uint8_t *to,
 
 /* ---- sending ---------------------------------------------------------- */
 
+/* CONFAB_EV_SEND: the unicast o to p was delivered, or expired. */
+static void emit_outcome(confab_node *n, const node_peer *p,
+                         const node_out *o, confab_send_status st)
+{
+    confab_event ev;
+    memset(&ev, 0, sizeof ev);
+    ev.type = CONFAB_EV_SEND;
+    ev.peer = p->id;
+    ev.peer_name = p->name;
+    ev.msg_id = o->body->id;
+    ev.status = st;
+    node_emit(n, &ev);
+}
+
 static void outbox_push(confab_node *n, node_peer *p, node_out *o)
 {
     o->ob_next = NULL;
@@ -351,14 +365,7 @@ int node_delivery_on_ack(node_conn *c, const wire_ack *a)
          * may send again, and new numbers come from base + count. */
         p->ob_base = o->seq;
         if (!o->skip) {
-            confab_event ev;
-            memset(&ev, 0, sizeof ev);
-            ev.type = CONFAB_EV_SEND;
-            ev.peer = p->id;
-            ev.peer_name = p->name;
-            ev.msg_id = o->body->id;
-            ev.status = CONFAB_DELIVERED;
-            node_emit(n, &ev);
+            emit_outcome(n, p, o, CONFAB_DELIVERED);
         }
         release(o);
     }
@@ -480,14 +487,7 @@ void node_delivery_tick(confab_node *n, uint64_t now)
             if (n->store != NULL && rec_id(o->body->id, buf, sizeof buf,
                                            &len) == 0)
                 (void)put(n, NODE_REC_OUT_EXPIRE, buf, len);
-            confab_event ev;
-            memset(&ev, 0, sizeof ev);
-            ev.type = CONFAB_EV_SEND;
-            ev.peer = p->id;
-            ev.peer_name = p->name;
-            ev.msg_id = o->body->id;
-            ev.status = CONFAB_EXPIRED;
-            node_emit(n, &ev);
+            emit_outcome(n, p, o, CONFAB_EXPIRED);
         }
         /* An acknowledgement overdue on a live link: something after a
          * gap was dropped; send everything unacknowledged again. */
