@@ -7,8 +7,10 @@ the exit codes, and that another user cannot use the control socket.
 
 Everything stays on loopback: links on 127.0.0.1, beacons to
 127.255.255.255 on a random discovery port, and a private network key of
-the test's own, so that two runs on one host never meet. No fixed sleeps:
-every wait polls for its condition until a deadline."""
+the test's own, so that two runs on one host never meet. No fixed sleeps
+and no polling: every wait blocks on an event until a deadline (a peer or
+group event of a node, through its control socket; a message handed over
+by `recv --follow`; a line a node writes to its log)."""
 import base64
 import json
 import os
@@ -18,6 +20,7 @@ import random
 import re
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -39,16 +42,120 @@ def confab(home, *args, timeout=30, input=None, **kw):
                           timeout=timeout * SCALE, **kw)
 
 
-def wait_until(what, fn, timeout=10):
-    """Polls fn until it returns something true; fails after timeout."""
-    deadline = time.monotonic() + timeout * SCALE
-    last = None
-    while time.monotonic() < deadline:
-        last = fn()
-        if last:
-            return last
-        time.sleep(0.05)
-    raise AssertionError("timed out waiting for %s (last: %r)" % (what, last))
+# What `confab run` writes to stderr once it is up (cli/run.c): its control
+# socket is listening by then.
+RUNNING = "running; its id is"
+
+
+class Watch:
+    """The peer and group events of a running node, through its control
+    socket: subscribed to at once, so that none that comes later is
+    missed. Not "msg" events: those would take (mark read) messages."""
+
+    def __init__(self, node, timeout=10):
+        self.name = node.name
+        self.cl = ctlclient.Client(node.home, timeout * SCALE)
+        try:
+            reply, _ = self.cl.call({"op": "subscribe",
+                                     "events": ["peer", "group"]})
+        except BaseException:
+            self.cl.close()
+            raise
+        if not reply.get("ok"):
+            self.cl.close()
+            raise AssertionError("subscribe on %s: %r" % (self.name, reply))
+
+    def close(self):
+        self.cl.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def until(self, what, fn, timeout=10):
+        """Checks fn, and again after each event the node sends, until it
+        returns something true; fails at the deadline."""
+        deadline = time.monotonic() + timeout * SCALE
+        while True:
+            last = fn()
+            if last:
+                return last
+            left = deadline - time.monotonic()
+            if left <= 0:
+                break
+            self.cl.sock.settimeout(left)
+            try:
+                self.cl.next()
+            except socket.timeout:
+                break
+        raise AssertionError("timed out waiting for %s (last: %r)"
+                             % (what, last))
+
+
+def wait_state(node, what, fn, timeout=10):
+    """Waits until fn (a check of peers or groups) holds: subscribes to
+    node's peer and group events first, then checks fn again each time one
+    comes (a change of peers or groups comes with one)."""
+    with Watch(node) as w:
+        return w.until(what, fn, timeout)
+
+
+class StderrPipe:
+    """A process's stderr (and stdout) through a pipe: a thread reads it for
+    the whole life of the process, so that it never blocks on a full pipe,
+    copies each line to a log file (if given), and keeps the text, so that
+    a test can wait for a line to come."""
+
+    def __init__(self, log=None):
+        self.rfd, self.wfd = os.pipe()
+        self.log = log
+        self.cond = threading.Condition()
+        self.buf = ""
+        self.eof = False
+        self.thread = None
+
+    def spawned(self):
+        """After Popen(stderr=self.wfd), whether or not it worked: the
+        child has its copy of the write end."""
+        os.close(self.wfd)
+        self.thread = threading.Thread(target=self._copy, daemon=True)
+        self.thread.start()
+
+    def _copy(self):
+        sink = open(self.log, "ab") if self.log else None
+        try:
+            with os.fdopen(self.rfd, "rb") as pipe:
+                for line in pipe:
+                    if sink is not None:
+                        sink.write(line)
+                        sink.flush()
+                    with self.cond:
+                        self.buf += line.decode(errors="replace")
+                        self.cond.notify_all()
+        finally:
+            if sink is not None:
+                sink.close()
+            with self.cond:
+                self.eof = True
+                self.cond.notify_all()
+
+    def text(self):
+        with self.cond:
+            return self.buf
+
+    def wait_for(self, what, timeout):
+        """Blocks until a line with `what` came (True), or the pipe ended
+        or the deadline passed without one (False)."""
+        with self.cond:
+            self.cond.wait_for(lambda: what in self.buf or self.eof, timeout)
+            return what in self.buf
+
+    def join(self, timeout):
+        """After the process ended: the rest is copied."""
+        if self.thread is not None:
+            self.thread.join(timeout)
 
 
 def json_lines(text):
@@ -77,16 +184,32 @@ class Node:
     def __init__(self, home, name):
         self.home, self.name = home, name
         self.proc = None
+        self.err = None
         self.log = os.path.join(os.path.dirname(home), name + ".log")
         ident = json.loads(confab(home, "id", "--json").stdout)
         self.id = ident["id"]
 
     def start(self, *extra):
-        with open(self.log, "ab") as log:
+        """Starts `confab run`; its output goes to the log file through a
+        pipe (StderrPipe). wait_up waits for it to be up."""
+        self.err = StderrPipe(self.log)
+        try:
             self.proc = subprocess.Popen(
                 [CONFAB, "--home", self.home, "run", "--name", self.name,
                  "--bind", "127.0.0.1", *extra],
-                stdin=subprocess.DEVNULL, stdout=log, stderr=log)
+                stdin=subprocess.DEVNULL, stdout=self.err.wfd,
+                stderr=self.err.wfd)
+        finally:
+            self.err.spawned()
+
+    def wait_up(self, timeout=15):
+        if not self.err.wait_for(RUNNING, timeout * SCALE):
+            raise AssertionError("%s did not come up (exit %r):\n%s" % (
+                self.name, self.proc.poll(), self.err.text()[-3000:]))
+
+    def stop(self):
+        stop(self.proc)
+        self.err.join(10 * SCALE)  # all it wrote is in the log
 
     def run(self, *args, **kw):
         return confab(self.home, *args, **kw)
@@ -110,13 +233,25 @@ class Node:
         return self.json("recv")
 
     def recv_until(self, pred, what, timeout=10):
-        """recv --json until the messages read so far satisfy pred."""
+        """Reads messages, one `recv --follow --count 1` at a time (each
+        waits in the node for one, and takes no more), until those read so
+        far satisfy pred; fails at the deadline."""
         got = []
-
-        def step():
-            got.extend(self.drain())
-            return pred(got)
-        wait_until(what, step, timeout)
+        deadline = time.monotonic() + timeout * SCALE
+        while not pred(got):
+            left = deadline - time.monotonic()
+            if left < 0.01:
+                raise AssertionError("timed out waiting for %s (got: %r)"
+                                     % (what, got))
+            p = self.run("recv", "--follow", "--count", "1", "--timeout",
+                         "%.3f" % left, "--json", timeout=left / SCALE + 15)
+            if p.returncode == 4:
+                raise AssertionError("timed out waiting for %s (got: %r)"
+                                     % (what, got + json_lines(p.stdout)))
+            if p.returncode != 0:
+                raise AssertionError("confab recv on %s: exit %d\n%s" % (
+                    self.name, p.returncode, p.stderr))
+            got.extend(json_lines(p.stdout))
         return got
 
 
@@ -177,7 +312,9 @@ class ThreeNodes(unittest.TestCase):
                         "--discovery-port", str(cls.port),
                         "--beacon-interval", "200")
             for n in cls.nodes:
-                wait_until("%s to see 2 peers up" % n.name,
+                n.wait_up()
+            for n in cls.nodes:
+                wait_state(n, "%s to see 2 peers up" % n.name,
                            lambda n=n: cls.peers_up(n) == 2, timeout=20)
         except BaseException:
             cls.tearDownClass()
@@ -190,7 +327,7 @@ class ThreeNodes(unittest.TestCase):
         for n in cls.nodes:
             if n.proc is None:
                 continue
-            stop(n.proc)
+            n.stop()
             log = n.log_text()
             # A node stops cleanly on SIGTERM, without a sanitizer report.
             if (n.proc.returncode != 0 or "Sanitizer" in log
@@ -312,8 +449,9 @@ class ThreeNodes(unittest.TestCase):
     def test_recv_human(self):
         self.b.drain()
         self.a.ok("send", "bravo", "for", "a person")
-        p = wait_until("a message for bravo",
-                       lambda: self.b.ok("recv").stdout)
+        # It waits for the message, and takes that one only.
+        p = self.b.ok("recv", "--follow", "--count", "1", "--timeout",
+                      str(10 * SCALE)).stdout
         self.assertRegex(p, r"^\[\d\d:\d\d:\d\d\] alpha \(unicast\): "
                             r"for a person\n$")
 
@@ -398,7 +536,7 @@ class ThreeNodes(unittest.TestCase):
                 if x["group"] == g:
                     return sorted(x["members"])
             return None
-        wait_until("alpha to see both members",
+        wait_state(self.a, "alpha to see both members",
                    lambda: members() == sorted([self.b.id, self.c.id]))
         mine = [x for x in self.b.json("groups") if x["group"] == g][0]
         self.assertTrue(mine["self"])
@@ -427,7 +565,8 @@ class ThreeNodes(unittest.TestCase):
 
         self.b.ok("leave", g)
         self.c.ok("leave", g)
-        wait_until("the group to empty", lambda: members() in (None, []))
+        wait_state(self.a, "the group to empty",
+                   lambda: members() in (None, []))
         p = self.a.run("anycast", g, "nobody is there")
         self.assertEqual(p.returncode, 3, p.stderr)
         self.assertIn("no linked peer is a member", p.stderr)
@@ -455,9 +594,12 @@ class ThreeNodes(unittest.TestCase):
         for n in self.nodes:
             n.drain()
         # Unread before the chat starts: the chat shows it first.
-        self.b.ok("send", "alpha", "while nobody read")
-        wait_until("alpha's inbox to hold it",
-                   lambda: self.a.json("status")[0]["inbox"] == 1)
+        # Delivered means acknowledged, which alpha does once the message
+        # is in its inbox.
+        r = self.b.json("send", "alpha", "while nobody read", "--wait",
+                        str(10 * SCALE))
+        self.assertEqual(r[0]["status"], "delivered")
+        self.assertEqual(self.a.json("status")[0]["inbox"], 1)
         chat = subprocess.Popen(
             [CONFAB, "--home", self.a.home, "chat", "bravo"],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE,
@@ -496,7 +638,7 @@ class ThreeNodes(unittest.TestCase):
         g = "chat%d" % random.randint(0, 1 << 30)
         self.b.drain()
         self.b.ok("join", g)
-        wait_until("alpha to see bravo in the group",
+        wait_state(self.a, "alpha to see bravo in the group",
                    lambda: any(x["group"] == g and self.b.id in x["members"]
                                for x in self.a.json("groups")))
         p = self.a.run("chat", "#" + g, input="to the group\n/quit\n")
@@ -553,15 +695,23 @@ class ThreeNodes(unittest.TestCase):
         p = confab(home, "status")
         self.assertEqual(p.returncode, 2)
         self.assertIn("no node is running", p.stderr)
-        node = subprocess.Popen(
-            [CONFAB, "--home", home, "run", "--bind", "127.0.0.1",
-             "--no-discovery"], stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL)
+        err = StderrPipe()
         try:
-            wait_until("the extra node to answer",
-                       lambda: confab(home, "status").returncode == 0)
+            node = subprocess.Popen(
+                [CONFAB, "--home", home, "run", "--bind", "127.0.0.1",
+                 "--no-discovery"], stdout=subprocess.DEVNULL,
+                stderr=err.wfd)
+        finally:
+            err.spawned()
+        try:
+            self.assertTrue(err.wait_for(RUNNING, 10 * SCALE),
+                            "the extra node did not come up (exit %r):\n%s"
+                            % (node.poll(), err.text()))
+            # Up means its control socket listens: it answers at once.
+            self.assertEqual(confab(home, "status").returncode, 0)
         finally:
             stop(node)
+            err.join(10 * SCALE)
         self.assertEqual(node.returncode, 0)
         for args in (["status"], ["peers"], ["send", "bravo", "hi"],
                      ["recv"], ["chat"]):
@@ -620,9 +770,13 @@ class ThreeNodes(unittest.TestCase):
             self.assertIn(p.returncode, (2, 6), p.stderr)
             self.assertIn("refused", p.stderr)
             self.assertNotIn('"id"', p.stdout)
-            wait_until("the node to log the refusal", lambda: "refused a "
-                       "control connection from another user" in
-                       self.a.log_text())
+            # The node logs the refusal before it closes the connection,
+            # so the line is in alpha's pipe once the client has ended;
+            # this waits only for the thread that copies it to the log.
+            refusal = "refused a control connection from another user"
+            self.assertTrue(self.a.err.wait_for(refusal, 10 * SCALE),
+                            self.a.err.text()[-3000:])
+            self.assertIn(refusal, self.a.log_text())
         finally:
             os.chmod(home, mode_home)
             os.chmod(sock, mode_sock)

@@ -4,24 +4,132 @@ only: `confab run` nodes killed with SIGKILL and restarted with the same
 home lose no message that `confab send` accepted, and deliver none twice.
 
 Traffic stays on this host: TCP on 127.0.0.1, beacons to 127.255.255.255
-on a discovery port chosen at random for each test."""
+on a discovery port chosen at random for each test.
+
+No fixed sleeps and no polling: every wait blocks on an event until a
+deadline (a line a node writes to its log, a peer event through a node's
+control socket, the messages handed over by `recv --follow`)."""
 import json
 import os
 import random
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import unittest
+
+import ctlclient
 
 CONFAB = sys.argv.pop(1) if len(sys.argv) > 1 else "confab"
 SCALE = float(os.environ.get("CONFAB_TEST_SCALE", "1"))
 
 
+# What `confab run` writes to stderr once it is up (cli/run.c): its control
+# socket is listening by then.
+RUNNING = "running; its id is"
+
+
 def deadline(seconds):
     return time.monotonic() + seconds * SCALE
+
+
+class LogCopy:
+    """Reads a process's output from a pipe for the whole life of the
+    process (so that it never blocks on a full pipe), copies each line to
+    a log file, and keeps the text, so that a test can wait for a line."""
+
+    def __init__(self, rfd, log):
+        self.cond = threading.Condition()
+        self.buf = ""
+        self.eof = False
+        self.thread = threading.Thread(target=self._copy, args=(rfd, log),
+                                       daemon=True)
+        self.thread.start()
+
+    def _copy(self, rfd, log):
+        try:
+            with os.fdopen(rfd, "rb") as pipe:
+                for line in pipe:
+                    log.write(line)
+                    log.flush()
+                    with self.cond:
+                        self.buf += line.decode(errors="replace")
+                        self.cond.notify_all()
+        finally:
+            with self.cond:
+                self.eof = True
+                self.cond.notify_all()
+
+    def text(self):
+        with self.cond:
+            return self.buf
+
+    def wait_for(self, what, timeout):
+        """True once a line with `what` came; False if the pipe ended or
+        the deadline passed first."""
+        with self.cond:
+            self.cond.wait_for(lambda: what in self.buf or self.eof, timeout)
+            return what in self.buf
+
+    def join(self, timeout):
+        """After the process ended: the rest is copied."""
+        self.thread.join(timeout)
+
+
+class Watch:
+    """A node's peer events, through its control socket, subscribed to at
+    once so that none that comes later is missed (not "msg" events: those
+    would take messages)."""
+
+    def __init__(self, node, timeout=20):
+        self.cl = ctlclient.Client(node.home, timeout * SCALE)
+        self.seen = []
+        try:
+            reply, _ = self.cl.call({"op": "subscribe", "events": ["peer"]})
+        except BaseException:
+            self.cl.close()
+            raise
+        if not reply.get("ok"):
+            self.cl.close()
+            raise AssertionError("subscribe: %r" % reply)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.cl.close()
+
+    def last_state(self, peer_id):
+        """The state the last peer event for peer_id (hex) said, or None."""
+        for e in reversed(self.seen):
+            if e.get("ev") == "peer" and e["id"].hex() == peer_id:
+                return e["state"]
+        return None
+
+    def until(self, what, fn, timeout=20):
+        """Checks fn, and again after each event, until it returns something
+        true; fails at the deadline."""
+        end = deadline(timeout)
+        while True:
+            last = fn()
+            if last:
+                return last
+            left = end - time.monotonic()
+            if left <= 0:
+                break
+            self.cl.sock.settimeout(left)
+            try:
+                m = self.cl.next()
+            except socket.timeout:
+                break
+            if "ev" in m:
+                self.seen.append(m)
+        raise AssertionError("timed out waiting for %s (last: %r)"
+                             % (what, last))
 
 
 class Node:
@@ -31,26 +139,40 @@ class Node:
         self.home = home
         self.port = port
         self.proc = None
+        self.out = None
         self.log = open(os.path.join(home + ".log"), "ab")
 
     def start(self):
-        self.proc = subprocess.Popen(
-            [CONFAB, "--home", self.home, "run", "--bind", "127.0.0.1",
-             "--broadcast", "127.255.255.255", "--discovery-port",
-             str(self.port), "--beacon-interval", "200"],
-            stdout=self.log, stderr=self.log)
+        # Its output goes to the log through a pipe, so that the line that
+        # says it is up can be waited for.
+        r, w = os.pipe()
+        try:
+            self.proc = subprocess.Popen(
+                [CONFAB, "--home", self.home, "run", "--bind", "127.0.0.1",
+                 "--broadcast", "127.255.255.255", "--discovery-port",
+                 str(self.port), "--beacon-interval", "200"],
+                stdout=w, stderr=w)
+        except BaseException:
+            os.close(r)
+            raise
+        finally:
+            os.close(w)
+        self.out = LogCopy(r, self.log)
         self.wait_up()
 
     def wait_up(self):
-        end = deadline(15)
-        while time.monotonic() < end:
-            if self.proc.poll() is not None:
-                raise AssertionError("confab run exited: %d" %
-                                     self.proc.returncode)
-            if self.cli("status").returncode == 0:
-                return
-            time.sleep(0.02)  # polling a process that starts; not a test sleep
-        raise AssertionError("the node did not come up")
+        if not self.out.wait_for(RUNNING, 15 * SCALE):
+            try:
+                code = self.proc.wait(timeout=5 * SCALE)
+            except subprocess.TimeoutExpired:
+                raise AssertionError("the node did not come up:\n"
+                                     + self.out.text()[-3000:])
+            raise AssertionError("confab run exited: %d\n%s" % (
+                code, self.out.text()[-3000:]))
+        # Up means its control socket listens: it answers at once.
+        p = self.cli("status")
+        if p.returncode != 0:
+            raise AssertionError("confab status: %s" % p.stderr)
 
     def cli(self, *args, timeout=30):
         return subprocess.run([CONFAB, "--home", self.home, *args],
@@ -70,6 +192,7 @@ class Node:
         self.proc.send_signal(signal.SIGKILL)
         self.proc.wait(timeout=10)
         self.proc = None
+        self.out.join(10 * SCALE)  # before another process shares the log
 
     def stop(self):
         if self.proc is None:
@@ -81,6 +204,7 @@ class Node:
             self.proc.kill()
             self.proc.wait()
         self.proc = None
+        self.out.join(10 * SCALE)
 
 
 class DeliveryAcrossCrashes(unittest.TestCase):
@@ -101,24 +225,25 @@ class DeliveryAcrossCrashes(unittest.TestCase):
             n.log.close()
         shutil.rmtree(self.dir, ignore_errors=True)
 
-    def wait_linked(self):
-        end = deadline(20)
-        while time.monotonic() < end:
-            peers = self.a.json("peers")
-            if any(p["id"] == self.b_id and p["state"] == "up"
-                   for p in peers):
-                return
-            time.sleep(0.05)
-        self.fail("a and b did not link")
+    def state_is(self, node, peer_id, state):
+        return any(p["id"] == peer_id and p["state"] == state
+                   for p in node.json("peers"))
 
-    def wait_state(self, node, peer_id, state):
-        end = deadline(20)
-        while time.monotonic() < end:
-            if any(p["id"] == peer_id and p["state"] == state
-                   for p in node.json("peers")):
-                return
-            time.sleep(0.05)
-        self.fail("the peer did not become %s" % state)
+    def wait_linked(self):
+        with Watch(self.a) as w:
+            w.until("a and b to link",
+                    lambda: self.state_is(self.a, self.b_id, "up"))
+
+    def stop_and_wait_down(self, node, peer, peer_id):
+        """Stops peer and waits until node has it down. Subscribed before
+        the stop, so that its "down" event cannot be missed: `peers` shows
+        "connecting" instead of "down" while a re-dial is under way, and
+        that comes and goes without an event."""
+        with Watch(node) as w:
+            peer.stop()
+            w.until("the peer to become down",
+                    lambda: w.last_state(peer_id) == "down" or
+                    self.state_is(node, peer_id, "down"))
 
     def send(self, i):
         p = self.a.cli("send", self.b_id[:16], str(i))
@@ -126,18 +251,18 @@ class DeliveryAcrossCrashes(unittest.TestCase):
 
     def collect(self, want, until):
         """Reads b's inbox until `want` messages came, checking each is the
-        next number: exactly once, in order."""
+        next number: exactly once, in order. One `recv --follow --count`
+        waits for them in the node, and takes no more than `want`."""
+        p = self.b.cli("--json", "recv", "--follow", "--count", str(want),
+                       "--timeout", str(until * SCALE), timeout=until + 30)
+        self.assertIn(p.returncode, (0, 4), p.stderr)  # 4: fewer in time
         got = []
-        end = deadline(until)
-        while len(got) < want and time.monotonic() < end:
-            for m in self.b.json("recv"):
-                self.assertEqual(m["kind"], "unicast")
-                self.assertEqual(int(m["body"]), len(got),
-                                 "out of order or twice")
-                got.append(m["body"])
-            if len(got) < want:
-                time.sleep(0.05)
-        self.assertEqual(len(got), want)
+        for m in (json.loads(l) for l in p.stdout.splitlines() if l.strip()):
+            self.assertEqual(m["kind"], "unicast")
+            self.assertEqual(int(m["body"]), len(got),
+                             "out of order or twice")
+            got.append(m["body"])
+        self.assertEqual(len(got), want, p.stderr)
         # Nothing more turns up later.
         self.assertEqual(self.b.json("recv"), [])
 
@@ -147,8 +272,7 @@ class DeliveryAcrossCrashes(unittest.TestCase):
         self.wait_linked()
         # b goes away; a accepts 1,000 messages for it (each `send`
         # answers once its message is durable), then dies hard.
-        self.b.stop()
-        self.wait_state(self.a, self.b_id, "down")
+        self.stop_and_wait_down(self.a, self.b, self.b_id)
         for i in range(1000):
             self.send(i)
         status = self.a.json("status")[0]
