@@ -618,12 +618,13 @@ int cli_cmd_chat(cli_ctx *ctx, int argc, char **argv)
             fputc('\n', stdout);
     }
     /* The replies still due say whether the last lines went out. The
-     * node marks a message read as it sends it: the messages it sent
-     * before answering one more request are printed before the end. */
+     * node marks a message read as it sends it: it stops at `unfollow`,
+     * and the messages it sent before answering are printed before the
+     * end, so none is marked read unseen. */
     if (ch->rc == CLI_OK) {
         wire_ctl_builder b;
         uint64_t rid;
-        cli_request(&ch->c, &b, "id", 0, &rid);
+        cli_request(&ch->c, &b, "unfollow", 0, &rid);
         submit(ch, &b, rid, W_SYNC, NULL);
     }
     uint64_t deadline = cli_now_ms() + DRAIN_MS, now;

@@ -276,10 +276,11 @@ int cli_cmd_recv(cli_ctx *ctx, int argc, char **argv)
         goto out;
     }
     got += (uint64_t)n;
-    /* Ending, the command asks the node one more thing and prints every
-     * message until the answer: those the node sent (and so marked read)
-     * before it, in the same burst. With --count the node sends no more
-     * than N in all (PROTOCOL.md section 11.2, recv), so none is lost. */
+    /* Ending, the command asks the node to stop following (`unfollow`)
+     * and prints every message until the answer: those the node sent (and
+     * so marked read) before it. With --count the node sends no more than
+     * N in all (PROTOCOL.md section 11.2, recv). Either way none is marked
+     * read without being printed. */
     bool ending = false;
     for (;;) {
         if (count > 0 && got >= count)
@@ -288,7 +289,7 @@ int cli_cmd_recv(cli_ctx *ctx, int argc, char **argv)
         bool timed_out = timeout_ms >= 0 && now >= deadline;
         if (!ending &&
             ((count == 0 && !follow && got > 0) || timed_out)) {
-            cli_request(&cl, &b, "id", 0, &rid);
+            cli_request(&cl, &b, "unfollow", 0, &rid);
             rc = cli_send(&cl, &b);
             wire_ctl_builder_free(&b);
             if (rc != 0) {

@@ -239,6 +239,13 @@ int cli_cmd_run(cli_ctx *ctx, int argc, char **argv)
         uv_loop_close(&s.loop);
         return rc == -EINVAL ? CLI_USAGE : CLI_FAILED;
     }
+    /* The signals are ours before the node says it runs: a script that
+     * stops it as soon as it reads the line gets a goodbye, not a kill. */
+    uv_signal_init(&s.loop, &s.sigint);
+    uv_signal_init(&s.loop, &s.sigterm);
+    s.sigint.data = s.sigterm.data = &s;
+    uv_signal_start(&s.sigint, on_signal, SIGINT);
+    uv_signal_start(&s.sigterm, on_signal, SIGTERM);
     char hex[65];
     confab_id_hex(confab_node_id(s.node), hex);
     fprintf(stderr,
@@ -246,11 +253,6 @@ int cli_cmd_run(cli_ctx *ctx, int argc, char **argv)
             "confab: links on port %u, control socket %s%s\n",
             confab_node_name(s.node), hex, confab_node_port(s.node), sock,
             cfg.discovery ? "" : ", discovery off");
-    uv_signal_init(&s.loop, &s.sigint);
-    uv_signal_init(&s.loop, &s.sigterm);
-    s.sigint.data = s.sigterm.data = &s;
-    uv_signal_start(&s.sigint, on_signal, SIGINT);
-    uv_signal_start(&s.sigterm, on_signal, SIGTERM);
     uv_run(&s.loop, UV_RUN_DEFAULT);
     confab_node_free(s.node);
     if (uv_loop_close(&s.loop) != 0)

@@ -782,6 +782,12 @@ static void handle(ctl_client *c, const uint8_t *buf, size_t len)
         op_recv(c, rid, &m);
     } else if (strcmp(name, "subscribe") == 0) {
         op_subscribe(c, rid, &m);
+    } else if (strcmp(name, "unfollow") == 0) {
+        /* No more msg events; every one already sent is before the reply,
+         * so a client that reads up to it has every message marked read. */
+        c->follow = false;
+        c->follow_left = 0;
+        reply_ok(c, rid);
     } else {
         reply_err(c, rid, -ENOTSUP,
                   "unknown op '%s'; this node speaks the ops of "

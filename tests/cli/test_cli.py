@@ -496,6 +496,26 @@ class ThreeNodes(unittest.TestCase):
                               if e["ev"] == "msg"], [b"one"])
             self.assertEqual([m["body"] for m in reply["msgs"]], [b"two"])
 
+    def test_unfollow_stops_taking(self):
+        """After unfollow a client gets no more msg events, and a message
+        that comes later stays unread: how `recv --timeout` and `chat` end
+        without marking read a message they never print."""
+        self.c.drain()
+        with ctlclient.Client(self.c.home, 20 * SCALE) as cl:
+            reply, _ = cl.call({"op": "recv", "follow": True})
+            self.assertTrue(reply["ok"], reply)
+            r = self.a.json("send", "charlie", "followed", "--wait", "10")
+            self.assertEqual(r[0]["status"], "delivered")
+            reply, events = cl.call({"op": "unfollow"})
+            self.assertTrue(reply["ok"], reply)
+            self.assertEqual([e["msg"]["body"] for e in events
+                              if e["ev"] == "msg"], [b"followed"])
+            r = self.a.json("send", "charlie", "after", "--wait", "10")
+            self.assertEqual(r[0]["status"], "delivered")
+            reply, events = cl.call({"op": "recv"})
+            self.assertEqual([e for e in events if e["ev"] == "msg"], [])
+            self.assertEqual([m["body"] for m in reply["msgs"]], [b"after"])
+
     def test_recv_timeout_with_nothing(self):
         self.a.drain()
         t0 = time.monotonic()
