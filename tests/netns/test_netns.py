@@ -122,7 +122,13 @@ class Net:
                        (p.stderr.strip() or "ip netns add failed"))
         self.made.append(self.sw)
         self.were_made = True
-        self.ip("link", "set", "lo", "up", ns=self.sw)
+        # The first command inside a namespace: where ip cannot enter one
+        # (a chroot whose / is not a mount point: "mount --make-rslave /"
+        # fails), namespaces cannot be used here at all.
+        p = self.ip("link", "set", "lo", "up", ns=self.sw, check=False)
+        if p.returncode != 0:
+            raise Skip("cannot run a command in a network namespace (%s)" %
+                       (p.stderr.strip() or "ip -n failed"))
         p = self.ip("link", "add", "br0", "type", "bridge", ns=self.sw,
                     check=False)
         if p.returncode != 0:
