@@ -376,9 +376,14 @@ static void deliver(node_conn *c, const wire_data *d, const char *group,
     }
     if (d->kind == WIRE_K_UNICAST && !node_delivery_accept(c, d))
         return; /* a duplicate, ahead of a gap, or a place-holder */
-    if (d->kind == WIRE_K_ANYCAST && !node_delivery_anycast_new(n, d->id)) {
-        ack_anycast(c, d->id); /* delivered before; say so again */
-        return;
+    if (d->kind == WIRE_K_ANYCAST) {
+        int fresh = node_delivery_anycast_new(n, d->id);
+        if (fresh < 0)
+            return; /* no memory to remember it: not taken, sent again */
+        if (fresh == 0) {
+            ack_anycast(c, d->id); /* delivered before; say so again */
+            return;
+        }
     }
     confab_message msg;
     memcpy(msg.id, d->id, sizeof msg.id);

@@ -449,6 +449,23 @@ void node_delivery_read_done(node_conn *c)
         p->ack_waiting = false;
 }
 
+/* Remembers an anycast id delivered here, in the ring of the last
+ * SEEN_WINDOW. The ring (64 KiB) is made at the first anycast: most nodes
+ * never get one. */
+static int seen_add(confab_node *n, const uint8_t id[WIRE_ID_BYTES])
+{
+    if (n->seen == NULL) {
+        n->seen = calloc(SEEN_WINDOW, sizeof *n->seen);
+        if (n->seen == NULL)
+            return -ENOMEM;
+    }
+    memcpy(n->seen[n->seen_next], id, WIRE_ID_BYTES);
+    n->seen_next = (n->seen_next + 1) % SEEN_WINDOW;
+    if (n->seen_len < SEEN_WINDOW)
+        n->seen_len++;
+    return 0;
+}
+
 int node_delivery_anycast_new(confab_node *n, const uint8_t id[WIRE_ID_BYTES])
 {
     for (size_t i = 0; i < n->seen_len; i++)
@@ -456,10 +473,8 @@ int node_delivery_anycast_new(confab_node *n, const uint8_t id[WIRE_ID_BYTES])
             n->stats.duplicates_dropped++;
             return 0;
         }
-    memcpy(n->seen[n->seen_next], id, WIRE_ID_BYTES);
-    n->seen_next = (n->seen_next + 1) % SEEN_WINDOW;
-    if (n->seen_len < SEEN_WINDOW)
-        n->seen_len++;
+    if (seen_add(n, id) != 0)
+        return -ENOMEM; /* not delivered, not acknowledged: sent again */
     uint8_t buf[32];
     size_t len;
     if (n->store != NULL && rec_id(id, buf, sizeof buf, &len) == 0)
@@ -508,9 +523,6 @@ void node_delivery_tick(confab_node *n, uint64_t now)
 
 int node_delivery_init(confab_node *n)
 {
-    n->seen = calloc(SEEN_WINDOW, sizeof *n->seen);
-    if (n->seen == NULL)
-        return -ENOMEM;
     if (n->home == NULL)
         node_random(n, &n->epoch, sizeof n->epoch); /* state of this run */
     return 0;
@@ -697,11 +709,7 @@ int node_delivery_replay(confab_node *n, uint8_t type, const uint8_t *buf,
     case NODE_REC_ANY_SEEN:
         if (f.id.len != WIRE_ID_BYTES)
             return -EPROTO;
-        memcpy(n->seen[n->seen_next], f.id.ptr, WIRE_ID_BYTES);
-        n->seen_next = (n->seen_next + 1) % SEEN_WINDOW;
-        if (n->seen_len < SEEN_WINDOW)
-            n->seen_len++;
-        return 0;
+        return seen_add(n, f.id.ptr);
     default:
         n->stats.store_records_unknown++;
         return 0;

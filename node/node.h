@@ -581,7 +581,8 @@ int node_delivery_on_ack(node_conn *c, const wire_ack *a);
 int node_delivery_accept(node_conn *c, const wire_data *d);
 /* It was delivered: count it. */
 void node_delivery_delivered(node_conn *c, const wire_data *d);
-/* An anycast: 1 deliver it, 0 already delivered (acknowledge again). */
+/* An anycast: 1 deliver it, 0 already delivered (acknowledge again),
+ * -ENOMEM no memory to remember it (neither: it will come again). */
 int node_delivery_anycast_new(confab_node *n, const uint8_t id[WIRE_ID_BYTES]);
 /* The end of a read: acknowledge what was delivered, once durable. */
 void node_delivery_read_done(node_conn *c);
