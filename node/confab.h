@@ -369,8 +369,12 @@ confab_shout(confab_node *node, const char *group, const void *body,
  * the lowest smoothed round trip (ties: the smaller id; members not yet
  * measured come last). If it does not acknowledge within
  * anycast_timeout_ms, leaves the group or goes down, the next member gets
- * it. A CONFAB_EV_SEND event says DELIVERED with the member that took it
- * (ev->peer), or FAILED when none could.
+ * it; when every member has had it, it waits for one (members that come
+ * back, or new ones) until its time to live runs out. A CONFAB_EV_SEND
+ * event says DELIVERED with the member that took it (ev->peer), or EXPIRED.
+ * A node that stops drops the anycasts still pending (events stop with
+ * it), unless it has a home directory: then they wait in its store and go
+ * on at its next start, as unicasts do.
  * Returns 0; -ENOENT at once when no linked peer is a member; -EINVAL,
  * -EMSGSIZE; -EAGAIN when too many anycasts are pending. */
 __attribute__((warn_unused_result)) int

@@ -217,6 +217,94 @@ static void test_delivery_sender_restarts_with_its_home(void **state)
     run_restart(1);
 }
 
+/* ---- an anycast across the sender's restart --------------------------- */
+
+typedef struct anycast_wait {
+    uint8_t id[CONFAB_MSG_ID_BYTES];
+    confab_send_status status;
+    bool done;
+} anycast_wait;
+
+static bool anycast_outcome_came(confab_testnet *tn, void *arg)
+{
+    anycast_wait *w = arg;
+    const confab_testnet_event *ev;
+    size_t n = confab_testnet_events(tn, &ev);
+    for (size_t k = 0; k < n; k++)
+        if (ev[k].type == CONFAB_EV_SEND && ev[k].node == 1 &&
+            memcmp(ev[k].msg_id, w->id, sizeof w->id) == 0) {
+            w->status = ev[k].status;
+            w->done = true;
+        }
+    return w->done;
+}
+
+static void durable_cb(confab_node *node, void *user)
+{
+    (void)node;
+    *(bool *)user = true;
+}
+
+static bool flag_set(confab_testnet *tn, void *arg)
+{
+    (void)tn;
+    return *(bool *)arg;
+}
+
+/* Waits until everything node i accepted is on disk. */
+static int net_wait_durable(confab_testnet *tn, unsigned i)
+{
+    bool durable = false;
+    int rc = confab_node_when_durable(confab_testnet_node(tn, i), durable_cb,
+                                      &durable);
+    if (rc != 0)
+        return rc;
+    return confab_testnet_run_until(tn, flag_set, &durable,
+                                    net_deadline(5000));
+}
+
+static void test_delivery_anycast_survives_the_senders_restart(void **state)
+{
+    (void)state;
+    net_fixture f;
+    confab_testnet_config c;
+    char *dir = make_dir();
+    fast(&c, 2);
+    c.home_dir = dir;
+    c.node.anycast_timeout_ms = 200;
+    assert_int_equal(uv_loop_init(&f.loop), 0);
+    assert_int_equal(confab_testnet_new(&f.loop, &c, &f.tn), 0);
+    const char *calc[] = {"calc"};
+    assert_int_equal(confab_testnet_set_groups(f.tn, 0, calc, 1), 0);
+    assert_int_equal(confab_testnet_start(f.tn), 0);
+    assert_int_equal(confab_testnet_wait_mesh(f.tn, net_deadline(5000)), 0);
+
+    /* The member cannot hear: the anycast is accepted and waits. */
+    confab_testnet_cut(f.tn, 0, 1);
+    anycast_wait w = {.done = false};
+    assert_int_equal(confab_anycast(confab_testnet_node(f.tn, 1), "calc",
+                                    "job", 3, NULL, w.id),
+                     0);
+    /* Accepted means durable: then the sender stops, cleanly. */
+    assert_int_equal(net_wait_durable(f.tn, 1), 0);
+    assert_int_equal(confab_testnet_stop_node(f.tn, 1), 0);
+    confab_testnet_heal(f.tn, 0, 1);
+    /* It was not given up on the way down... */
+    assert_false(anycast_outcome_came(f.tn, &w));
+    /* ...and its next life delivers it, once. */
+    assert_int_equal(confab_testnet_restart_node(f.tn, 1), 0);
+    assert_int_equal(confab_testnet_run_until(f.tn, anycast_outcome_came, &w,
+                                              net_deadline(10000)),
+                     0);
+    assert_int_equal(w.status, CONFAB_DELIVERED);
+    assert_int_equal(confab_testnet_count(f.tn, CONFAB_EV_MESSAGE, 0, 1), 1);
+    const confab_testnet_event *m = net_last(f.tn, CONFAB_EV_MESSAGE, 0, 1);
+    assert_int_equal(m->kind, CONFAB_ANYCAST);
+    assert_memory_equal(m->msg_id, w.id, sizeof w.id);
+    net_stop(&f);
+    remove_dir(dir);
+}
+
 /* ---- a damaged store -------------------------------------------------- */
 
 typedef struct record_walk {
@@ -489,6 +577,7 @@ int main(void)
         cmocka_unit_test(test_delivery_ten_thousand_through_cuts),
         cmocka_unit_test(test_delivery_receiver_restarts_with_its_home),
         cmocka_unit_test(test_delivery_sender_restarts_with_its_home),
+        cmocka_unit_test(test_delivery_anycast_survives_the_senders_restart),
         cmocka_unit_test(test_delivery_torn_tail_is_cut_off),
         cmocka_unit_test(test_delivery_corrupt_tail_is_cut_off),
         cmocka_unit_test(test_delivery_unwritable_home_is_a_clear_error),
