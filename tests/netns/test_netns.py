@@ -6,6 +6,13 @@ line inside each namespace: discovery, unicast, broadcast and a group
 shout across them; then one namespace's link goes down and the other two
 see that node down; the link comes back and it rejoins.
 
+No fixed sleeps and no polling: every wait blocks on an event until a
+deadline: a node's line "running; its id is" on its stderr (through a
+pipe), its peer and group events (subscribed to through its control
+socket, <home>/control.sock: a pathname Unix socket, reachable from here
+although the node runs in another network namespace), or a message handed
+over by `confab recv --follow --count 1`.
+
 The network never touches the host's own namespace. A "switch" namespace
 holds the bridge; each host namespace is joined to it by a veth pair made
 with one end in the switch namespace and the other in the host namespace
@@ -23,14 +30,22 @@ that is a failure instead.
 usage: test_netns.py CONFAB"""
 import json
 import os
+import queue
 import random
 import re
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
+
+# The control-socket client of the command-line tests (tests/cli).
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                                "..", "cli"))
+import ctlclient  # noqa: E402
 
 SKIP = 77
 CONFAB = os.path.abspath(sys.argv[1]) if len(sys.argv) > 1 else None
@@ -45,6 +60,9 @@ DOWN_WITHIN = 30
 # A lost peer is re-dialed with a backoff of up to 30 s (redial_max_ms).
 REJOIN_WITHIN = 45
 T0 = time.monotonic()
+# What `confab run` writes to stderr once it is up (cli/run.c): its control
+# socket is listening by then.
+RUNNING = "running; its id is"
 
 
 class Skip(Exception):
@@ -59,22 +77,144 @@ def say(msg):
     print("[%6.1fs] %s" % (time.monotonic() - T0, msg), flush=True)
 
 
-def wait_until(what, fn, timeout, every=0.2):
-    """Polls fn until it returns something true; fails after timeout."""
-    deadline = time.monotonic() + timeout * SCALE
-    last = None
-    while True:
-        last = fn()
-        if last:
-            return last
-        if time.monotonic() >= deadline:
-            raise Failed("timed out after %g s waiting for %s (last: %r)" %
-                         (timeout * SCALE, what, last))
-        time.sleep(every)
-
-
 def json_lines(text):
     return [json.loads(l) for l in text.splitlines() if l.strip()]
+
+
+class StderrPipe:
+    """A node's stderr (and stdout) through a pipe: a thread reads it for
+    the whole life of the process, so that it never blocks on a full pipe,
+    copies each line to the node's log file, and keeps the text, so that
+    the test can wait for a line to come."""
+
+    def __init__(self, log):
+        self.rfd, self.wfd = os.pipe()
+        self.log = log
+        self.cond = threading.Condition()
+        self.buf = ""
+        self.eof = False
+        self.thread = None
+
+    def spawned(self):
+        """After Popen(stderr=self.wfd), whether or not it worked: the
+        child has its copy of the write end."""
+        os.close(self.wfd)
+        self.thread = threading.Thread(target=self._copy, daemon=True)
+        self.thread.start()
+
+    def _copy(self):
+        try:
+            with open(self.log, "ab") as sink, \
+                    os.fdopen(self.rfd, "rb") as pipe:
+                for line in pipe:
+                    sink.write(line)
+                    sink.flush()
+                    with self.cond:
+                        self.buf += line.decode(errors="replace")
+                        self.cond.notify_all()
+        finally:
+            with self.cond:
+                self.eof = True
+                self.cond.notify_all()
+
+    def wait_for(self, what, timeout):
+        """Blocks until a line with `what` came (True), or the pipe ended
+        or the deadline passed without one (False)."""
+        with self.cond:
+            self.cond.wait_for(lambda: what in self.buf or self.eof, timeout)
+            return what in self.buf
+
+    def join(self, timeout):
+        """After the process ended: the rest is copied."""
+        if self.thread is not None:
+            self.thread.join(timeout)
+
+
+class Events:
+    """The peer and group events of several running nodes, through their
+    control sockets: subscribed to on each at once (so that none that comes
+    later is missed), read by one thread per node into one queue, each
+    stamped with the time it arrived. Not "msg" events: those would take
+    (mark read) messages."""
+
+    def __init__(self, nodes, timeout=10):
+        self.q = queue.Queue()
+        self.closing = False
+        self.conns = []  # (node name, client, reader thread)
+        try:
+            for n in nodes:
+                cl = ctlclient.Client(n.home, timeout * SCALE)
+                self.conns.append((n.name, cl, None))
+                reply, early = cl.call({"op": "subscribe",
+                                        "events": ["peer", "group"]})
+                if not reply.get("ok"):
+                    raise Failed("subscribe on %s: %r" % (n.name, reply))
+                now = time.monotonic()
+                for ev in early:
+                    self.q.put((now, n.name, ev))
+                cl.sock.settimeout(None)  # the reader blocks until closed
+                th = threading.Thread(target=self._read, args=(n.name, cl),
+                                      daemon=True)
+                self.conns[-1] = (n.name, cl, th)
+                th.start()
+        except BaseException:
+            self.close()
+            raise
+
+    def _read(self, name, cl):
+        try:
+            while True:
+                ev = cl.next()
+                self.q.put((time.monotonic(), name, ev))
+        except Exception as e:  # EOF or an error: the end of this reader
+            self.q.put((time.monotonic(), name, e))
+
+    def close(self):
+        self.closing = True
+        for _, cl, th in self.conns:
+            try:
+                cl.sock.shutdown(socket.SHUT_RDWR)  # wakes its reader
+            except OSError:
+                pass
+            if th is not None:
+                th.join(10 * SCALE)
+            cl.close()
+        self.conns = []
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def next(self, deadline):
+        """The next event as (time it came, node name, event), blocking
+        until one comes; None at the deadline (time.monotonic())."""
+        left = deadline - time.monotonic()
+        if left <= 0:
+            return None
+        try:
+            at, name, ev = self.q.get(timeout=left)
+        except queue.Empty:
+            return None
+        if isinstance(ev, Exception):
+            raise Failed("the control connection to %s ended: %s: %s" %
+                         (name, type(ev).__name__, ev))
+        return at, name, ev
+
+    def until(self, what, fn, timeout, show=None):
+        """Checks fn, and again after each event any of the nodes sends,
+        until it returns something true; fails at the deadline, saying
+        what fn last returned (or what show() says, if given)."""
+        deadline = time.monotonic() + timeout * SCALE
+        while True:
+            last = fn()
+            if last:
+                return last
+            if self.next(deadline) is None:
+                raise Failed("timed out after %g s waiting for %s (last: %r)"
+                             % (timeout * SCALE, what,
+                                show() if show else last))
 
 
 # ---- the network -------------------------------------------------------
@@ -218,6 +358,7 @@ class Node:
         self.log = os.path.join(tmp, self.name + ".log")
         self.addr = net.addr(i)
         self.proc = None
+        self.err = None
         self.id = None
 
     def cmd(self, *args):
@@ -239,12 +380,25 @@ class Node:
         return json_lines(self.ok(*args, "--json", **kw).stdout)
 
     def start(self):
+        """Starts `confab run`; its output goes to the log file through a
+        pipe (StderrPipe). wait_up waits for it to be up."""
         # `ip netns exec` execs confab itself: proc is the node.
-        with open(self.log, "ab") as log:
+        self.err = StderrPipe(self.log)
+        try:
             self.proc = subprocess.Popen(
                 self.cmd("run", "--name", self.name, "--beacon-interval",
                          "200"),
-                stdin=subprocess.DEVNULL, stdout=log, stderr=log)
+                stdin=subprocess.DEVNULL, stdout=self.err.wfd,
+                stderr=self.err.wfd)
+        finally:
+            self.err.spawned()
+
+    def wait_up(self, timeout=15):
+        """Blocks until the node says it runs (its control socket listens
+        then); fails if it ends first or at the deadline."""
+        if not self.err.wait_for(RUNNING, timeout * SCALE):
+            raise Failed("%s did not come up within %g s (exit %r)" % (
+                self.name, timeout * SCALE, self.proc.poll()))
 
     def log_text(self):
         try:
@@ -254,12 +408,8 @@ class Node:
             return ""
 
     def peers(self):
-        """{name: peer} as `confab peers --json` shows them; {} while the
-        node does not answer."""
-        p = self.run("peers", "--json")
-        if p.returncode != 0:
-            return {}
-        return {q["name"]: q for q in json_lines(p.stdout)}
+        """{name: peer} as `confab peers --json` shows them."""
+        return {q["name"]: q for q in self.json("peers")}
 
     def states(self):
         return {k: v["state"] for k, v in self.peers().items()}
@@ -268,34 +418,55 @@ class Node:
         return self.json("recv")
 
     def recv_until(self, mid, what, timeout=15):
+        """Reads messages, one `recv --follow --count 1` at a time (each
+        waits in the node for one, and takes no more), until the one with
+        id mid is among them; returns all read; fails at the deadline."""
         got = []
-
-        def step():
-            got.extend(self.drain())
-            return any(m["id"] == mid for m in got)
-        wait_until(what, step, timeout)
+        deadline = time.monotonic() + timeout * SCALE
+        while not any(m["id"] == mid for m in got):
+            left = deadline - time.monotonic()
+            if left < 0.01:
+                raise Failed("timed out after %g s waiting for %s (got: %r)"
+                             % (timeout * SCALE, what, got))
+            p = self.run("recv", "--follow", "--count", "1", "--timeout",
+                         "%.3f" % left, "--json", timeout=left / SCALE + 15)
+            if p.returncode == 4:
+                raise Failed("timed out after %g s waiting for %s (got: %r)"
+                             % (timeout * SCALE, what,
+                                got + json_lines(p.stdout)))
+            if p.returncode != 0:
+                raise Failed("confab recv on %s: exit %d\n%s" % (
+                    self.name, p.returncode, p.stderr))
+            got.extend(json_lines(p.stdout))
         return got
 
 
-def states_all(nodes):
-    """{node name: {peer name: state}}, asking the nodes at once: a lost
-    peer shows "down" only between re-dials ("connecting" during them), so
-    the sooner each look, the better."""
-    procs = [subprocess.Popen(n.cmd("peers", "--json"),
-                              stdout=subprocess.PIPE,
-                              stderr=subprocess.DEVNULL, text=True)
-             for n in nodes]
-    out = {}
-    for n, p in zip(nodes, procs):
-        try:
-            text = p.communicate(timeout=30 * SCALE)[0]
-        except subprocess.TimeoutExpired:
-            p.kill()
-            p.communicate()
-            text = ""
-        out[n.name] = ({q["name"]: q["state"] for q in json_lines(text)}
-                       if p.returncode == 0 else {})
-    return out
+def peer_events(evs, t, want, state, deadline, what):
+    """Reads the peer events of evs until, for each (node name, peer id) of
+    want, the last one says state; returns {(node name, peer id): (seconds
+    after t it came, reason)}. A peer event of any other pair fails: in these
+    steps only charlie's links change. Group events are let pass (the
+    leaves of the last group can still be on their way)."""
+    last = {}
+    while not (len(last) == len(want) and
+               all(ev["state"] == state for _, ev in last.values())):
+        got = evs.next(deadline)
+        if got is None:
+            raise Failed("timed out after %g s waiting for %s (the last peer "
+                         "events of the pairs: %r)" % (
+                             deadline - t, what,
+                             {k: (round(at - t, 2), ev["state"],
+                                  ev.get("reason"))
+                              for k, (at, ev) in last.items()}))
+        at, name, ev = got
+        if ev.get("ev") != "peer":
+            continue
+        pid = ev["id"].hex() if isinstance(ev.get("id"), bytes) else None
+        if (name, pid) not in want:
+            raise Failed("%s got a peer event of %s (%s) while waiting for "
+                         "%s: %r" % (name, ev.get("name"), pid, what, ev))
+        last[(name, pid)] = (at, ev)
+    return {k: (at - t, ev.get("reason")) for k, (at, ev) in last.items()}
 
 
 def make_homes(nodes, tmp):
@@ -336,6 +507,8 @@ def stop(nodes, hurry=False):
             n.proc.kill()
             n.proc.wait()
             bad.append("%s did not stop on SIGTERM" % n.name)
+        if n.err is not None:
+            n.err.join(2 if hurry else 10 * SCALE)  # all it wrote is logged
         log = n.log_text()
         if (n.proc.returncode != 0 or "Sanitizer" in log
                 or "runtime error:" in log):
@@ -349,10 +522,19 @@ def stop(nodes, hurry=False):
 
 def step_discovery(nodes, net):
     for n in nodes:
-        others = [m.name for m in nodes if m is not n]
-        wait_until("%s to see %s up" % (n.name, " and ".join(others)),
-                   lambda n=n, o=others: all(n.states().get(x) == "up"
-                                             for x in o), timeout=20)
+        n.wait_up()
+
+    seen = {}
+
+    def all_up():
+        for n in nodes:
+            seen[n.name] = st = n.states()
+            if not all(st.get(m.name) == "up" for m in nodes if m is not n):
+                return False
+        return True
+    with Events(nodes) as evs:
+        evs.until("each node to see the other two up", all_up, timeout=20,
+                  show=lambda: seen)
     for n in nodes:
         for name, q in n.peers().items():
             other = next(m for m in nodes if m.name == name)
@@ -414,16 +596,17 @@ def step_shout(nodes):
     a, b, c = nodes
     for n in nodes:
         n.drain()
-    b.ok("join", g)
-    c.ok("join", g)
 
     def members():
         for x in a.json("groups"):
             if x["group"] == g:
                 return sorted(x["members"])
         return None
-    wait_until("alpha to see bravo and charlie in %s" % g,
-               lambda: members() == sorted([b.id, c.id]), timeout=15)
+    with Events([a]) as evs:
+        b.ok("join", g)
+        c.ok("join", g)
+        evs.until("alpha to see bravo and charlie in %s" % g,
+                  lambda: members() == sorted([b.id, c.id]), timeout=15)
     r = a.json("shout", g, "to the group, across namespaces")[0]
     if r.get("sent") != 2:
         raise Failed("shout from alpha: %r" % r)
@@ -450,24 +633,25 @@ def step_link_down(nodes, net):
     a, b, c = nodes
     for n in nodes:
         n.drain()
-    t = time.monotonic()
-    net.link(2, "down")
-    say("link: eth0 down in %s (charlie)" % net.hosts[2])
-    seen = {}
-
-    def down():
-        now = states_all(nodes)
-        for n, want in ((a, ["charlie"]), (b, ["charlie"]),
-                        (c, ["alpha", "bravo"])):
-            st = now[n.name]
-            if n.name not in seen and all(st.get(x) == "down" for x in want):
-                seen[n.name] = time.monotonic() - t
-        return len(seen) == 3
-    wait_until("alpha and bravo to see charlie down, and charlie them",
-               down, timeout=DOWN_WITHIN, every=0.05)
+    # A lost peer shows "down" only until the first re-dial ("connecting"
+    # from then on, which has no event): so the "down" events themselves,
+    # subscribed to before the link goes, and when each came.
+    want = {(a.name, c.id), (b.name, c.id), (c.name, a.id), (c.name, b.id)}
+    with Events(nodes) as evs:
+        t = time.monotonic()
+        net.link(2, "down")
+        say("link: eth0 down in %s (charlie)" % net.hosts[2])
+        seen = peer_events(evs, t, want, "down", t + DOWN_WITHIN * SCALE,
+                           "alpha and bravo to see charlie down, and "
+                           "charlie them")
     say("down: alpha saw charlie down after %.1f s, bravo after %.1f s, "
         "charlie both after %.1f s (peer timeout 15 s)" % (
-            seen["alpha"], seen["bravo"], seen["charlie"]))
+            seen[(a.name, c.id)][0], seen[(b.name, c.id)][0],
+            max(seen[(c.name, a.id)][0], seen[(c.name, b.id)][0])))
+    say("down: reasons: alpha's charlie %s, bravo's charlie %s, charlie's "
+        "alpha %s and bravo %s" % (
+            seen[(a.name, c.id)][1], seen[(b.name, c.id)][1],
+            seen[(c.name, a.id)][1], seen[(c.name, b.id)][1]))
     # alpha and bravo still talk.
     r = a.json("send", "bravo", "charlie is gone")[0]
     b.recv_until(r["id"], "alpha's unicast at bravo while charlie is down")
@@ -477,24 +661,23 @@ def step_link_down(nodes, net):
 
 def step_link_up(nodes, net, kept):
     a, b, c = nodes
-    t = time.monotonic()
-    net.link(2, "up")
-    say("link: eth0 up in %s (charlie)" % net.hosts[2])
-    seen = {}
-
-    def up():
-        now = states_all(nodes)
-        for n, want in ((a, ["charlie"]), (b, ["charlie"]),
-                        (c, ["alpha", "bravo"])):
-            st = now[n.name]
-            if n.name not in seen and all(st.get(x) == "up" for x in want):
-                seen[n.name] = time.monotonic() - t
-        return len(seen) == 3
-    wait_until("charlie to rejoin (up at alpha and bravo, and both up at "
-               "charlie)", up, timeout=REJOIN_WITHIN, every=0.05)
+    want = {(a.name, c.id), (b.name, c.id), (c.name, a.id), (c.name, b.id)}
+    with Events(nodes) as evs:
+        t = time.monotonic()
+        net.link(2, "up")
+        say("link: eth0 up in %s (charlie)" % net.hosts[2])
+        seen = peer_events(evs, t, want, "up", t + REJOIN_WITHIN * SCALE,
+                           "charlie to rejoin (up at alpha and bravo, and "
+                           "both up at charlie)")
+    # What the events said, `confab peers` says too.
+    for n, others in ((a, [c]), (b, [c]), (c, [a, b])):
+        st = n.states()
+        if any(st.get(m.name) != "up" for m in others):
+            raise Failed("after the up events, %s's peers: %r" % (n.name, st))
     say("rejoined: up at alpha after %.1f s, at bravo after %.1f s; charlie "
-        "sees both after %.1f s" % (seen["alpha"], seen["bravo"],
-                                   seen["charlie"]))
+        "sees both after %.1f s" % (
+            seen[(a.name, c.id)][0], seen[(b.name, c.id)][0],
+            max(seen[(c.name, a.id)][0], seen[(c.name, b.id)][0])))
     got = c.recv_until(kept, "the unicast sent while charlie was down",
                        timeout=20)
     m = next(x for x in got if x["id"] == kept)
