@@ -97,7 +97,7 @@ replies = {
     'rep-status': {'rid': 2, 'ok': True, 'id': A, 'name': 'alpha', 'port': 47000, 'peers': 2,
                    'known': 3, 'groups': ['ops', 'lab'], 'stats': stats, 'inbox': 1},
     'rep-peers': {'rid': 3, 'ok': True, 'peers': [
-        {'id': B, 'name': 'beta', 'address': '10.0.0.2:47000', 'state': 'up', 'rtt_us': 420,
+        {'id': B, 'name': 'beta', 'address': '127.0.0.2:47000', 'state': 'up', 'rtt_us': 420,
          'outbound': True, 'msgs_sent': 1, 'msgs_received': 2, 'bytes_sent': 30,
          'bytes_received': 40, 'queued': 0},
         {'id': A, 'name': 'gamma', 'address': '', 'state': 'known', 'rtt_us': 0,
