@@ -17,10 +17,8 @@ import os
 import pwd
 import queue
 import random
-import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -29,6 +27,8 @@ import time
 import unittest
 
 import ctlclient
+import harness
+from harness import RUNNING
 
 CONFAB = os.path.abspath(sys.argv.pop(1)) if len(sys.argv) > 1 else "confab"
 # Sanitizer builds run slower; every deadline scales with this.
@@ -44,118 +44,14 @@ def confab(home, *args, timeout=30, input=None, **kw):
 
 # What `confab run` writes to stderr once it is up (cli/run.c): its control
 # socket is listening by then.
-RUNNING = "running; its id is"
-
-
-class Watch:
-    """The peer and group events of a running node, through its control
-    socket: subscribed to at once, so that none that comes later is
-    missed. Not "msg" events: those would take (mark read) messages."""
-
-    def __init__(self, node, timeout=10):
-        self.name = node.name
-        self.cl = ctlclient.Client(node.home, timeout * SCALE)
-        try:
-            reply, _ = self.cl.call({"op": "subscribe",
-                                     "events": ["peer", "group"]})
-        except BaseException:
-            self.cl.close()
-            raise
-        if not reply.get("ok"):
-            self.cl.close()
-            raise AssertionError("subscribe on %s: %r" % (self.name, reply))
-
-    def close(self):
-        self.cl.close()
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
-
-    def until(self, what, fn, timeout=10):
-        """Checks fn, and again after each event the node sends, until it
-        returns something true; fails at the deadline."""
-        deadline = time.monotonic() + timeout * SCALE
-        while True:
-            last = fn()
-            if last:
-                return last
-            left = deadline - time.monotonic()
-            if left <= 0:
-                break
-            self.cl.sock.settimeout(left)
-            try:
-                self.cl.next()
-            except socket.timeout:
-                break
-        raise AssertionError("timed out waiting for %s (last: %r)"
-                             % (what, last))
 
 
 def wait_state(node, what, fn, timeout=10):
     """Waits until fn (a check of peers or groups) holds: subscribes to
     node's peer and group events first, then checks fn again each time one
     comes (a change of peers or groups comes with one)."""
-    with Watch(node) as w:
-        return w.until(what, fn, timeout)
-
-
-class StderrPipe:
-    """A process's stderr (and stdout) through a pipe: a thread reads it for
-    the whole life of the process, so that it never blocks on a full pipe,
-    copies each line to a log file (if given), and keeps the text, so that
-    a test can wait for a line to come."""
-
-    def __init__(self, log=None):
-        self.rfd, self.wfd = os.pipe()
-        self.log = log
-        self.cond = threading.Condition()
-        self.buf = ""
-        self.eof = False
-        self.thread = None
-
-    def spawned(self):
-        """After Popen(stderr=self.wfd), whether or not it worked: the
-        child has its copy of the write end."""
-        os.close(self.wfd)
-        self.thread = threading.Thread(target=self._copy, daemon=True)
-        self.thread.start()
-
-    def _copy(self):
-        sink = open(self.log, "ab") if self.log else None
-        try:
-            with os.fdopen(self.rfd, "rb") as pipe:
-                for line in pipe:
-                    if sink is not None:
-                        sink.write(line)
-                        sink.flush()
-                    with self.cond:
-                        self.buf += line.decode(errors="replace")
-                        self.cond.notify_all()
-        finally:
-            if sink is not None:
-                sink.close()
-            with self.cond:
-                self.eof = True
-                self.cond.notify_all()
-
-    def text(self):
-        with self.cond:
-            return self.buf
-
-    def wait_for(self, what, timeout):
-        """Blocks until a line with `what` came (True), or the pipe ended
-        or the deadline passed without one (False)."""
-        with self.cond:
-            self.cond.wait_for(lambda: what in self.buf or self.eof, timeout)
-            return what in self.buf
-
-    def join(self, timeout):
-        """After the process ended: the rest is copied."""
-        if self.thread is not None:
-            self.thread.join(timeout)
+    with harness.Watch(node.home, timeout=timeout * SCALE) as w:
+        return w.until(what, fn, timeout * SCALE)
 
 
 def json_lines(text):
@@ -191,8 +87,8 @@ class Node:
 
     def start(self, *extra):
         """Starts `confab run`; its output goes to the log file through a
-        pipe (StderrPipe). wait_up waits for it to be up."""
-        self.err = StderrPipe(self.log)
+        pipe (harness.OutputPipe). wait_up waits for it to be up."""
+        self.err = harness.OutputPipe(self.log)
         try:
             self.proc = subprocess.Popen(
                 [CONFAB, "--home", self.home, "run", "--name", self.name,
@@ -715,7 +611,7 @@ class ThreeNodes(unittest.TestCase):
         p = confab(home, "status")
         self.assertEqual(p.returncode, 2)
         self.assertIn("no node is running", p.stderr)
-        err = StderrPipe()
+        err = harness.OutputPipe()
         try:
             node = subprocess.Popen(
                 [CONFAB, "--home", home, "run", "--bind", "127.0.0.1",

@@ -14,122 +14,17 @@ import os
 import random
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
-import threading
-import time
 import unittest
 
-import ctlclient
+import harness
+from harness import RUNNING
 
 CONFAB = sys.argv.pop(1) if len(sys.argv) > 1 else "confab"
 SCALE = float(os.environ.get("CONFAB_TEST_SCALE", "1"))
 
-
-# What `confab run` writes to stderr once it is up (cli/run.c): its control
-# socket is listening by then.
-RUNNING = "running; its id is"
-
-
-def deadline(seconds):
-    return time.monotonic() + seconds * SCALE
-
-
-class LogCopy:
-    """Reads a process's output from a pipe for the whole life of the
-    process (so that it never blocks on a full pipe), copies each line to
-    a log file, and keeps the text, so that a test can wait for a line."""
-
-    def __init__(self, rfd, log):
-        self.cond = threading.Condition()
-        self.buf = ""
-        self.eof = False
-        self.thread = threading.Thread(target=self._copy, args=(rfd, log),
-                                       daemon=True)
-        self.thread.start()
-
-    def _copy(self, rfd, log):
-        try:
-            with os.fdopen(rfd, "rb") as pipe:
-                for line in pipe:
-                    log.write(line)
-                    log.flush()
-                    with self.cond:
-                        self.buf += line.decode(errors="replace")
-                        self.cond.notify_all()
-        finally:
-            with self.cond:
-                self.eof = True
-                self.cond.notify_all()
-
-    def text(self):
-        with self.cond:
-            return self.buf
-
-    def wait_for(self, what, timeout):
-        """True once a line with `what` came; False if the pipe ended or
-        the deadline passed first."""
-        with self.cond:
-            self.cond.wait_for(lambda: what in self.buf or self.eof, timeout)
-            return what in self.buf
-
-    def join(self, timeout):
-        """After the process ended: the rest is copied."""
-        self.thread.join(timeout)
-
-
-class Watch:
-    """A node's peer events, through its control socket, subscribed to at
-    once so that none that comes later is missed (not "msg" events: those
-    would take messages)."""
-
-    def __init__(self, node, timeout=20):
-        self.cl = ctlclient.Client(node.home, timeout * SCALE)
-        self.seen = []
-        try:
-            reply, _ = self.cl.call({"op": "subscribe", "events": ["peer"]})
-        except BaseException:
-            self.cl.close()
-            raise
-        if not reply.get("ok"):
-            self.cl.close()
-            raise AssertionError("subscribe: %r" % reply)
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.cl.close()
-
-    def last_state(self, peer_id):
-        """The state the last peer event for peer_id (hex) said, or None."""
-        for e in reversed(self.seen):
-            if e.get("ev") == "peer" and e["id"].hex() == peer_id:
-                return e["state"]
-        return None
-
-    def until(self, what, fn, timeout=20):
-        """Checks fn, and again after each event, until it returns something
-        true; fails at the deadline."""
-        end = deadline(timeout)
-        while True:
-            last = fn()
-            if last:
-                return last
-            left = end - time.monotonic()
-            if left <= 0:
-                break
-            self.cl.sock.settimeout(left)
-            try:
-                m = self.cl.next()
-            except socket.timeout:
-                break
-            if "ev" in m:
-                self.seen.append(m)
-        raise AssertionError("timed out waiting for %s (last: %r)"
-                             % (what, last))
 
 
 class Node:
@@ -140,24 +35,20 @@ class Node:
         self.port = port
         self.proc = None
         self.out = None
-        self.log = open(os.path.join(home + ".log"), "ab")
+        self.log = home + ".log"
 
     def start(self):
         # Its output goes to the log through a pipe, so that the line that
         # says it is up can be waited for.
-        r, w = os.pipe()
+        self.out = harness.OutputPipe(self.log)
         try:
             self.proc = subprocess.Popen(
                 [CONFAB, "--home", self.home, "run", "--bind", "127.0.0.1",
                  "--broadcast", "127.255.255.255", "--discovery-port",
                  str(self.port), "--beacon-interval", "200"],
-                stdout=w, stderr=w)
-        except BaseException:
-            os.close(r)
-            raise
+                stdout=self.out.wfd, stderr=self.out.wfd)
         finally:
-            os.close(w)
-        self.out = LogCopy(r, self.log)
+            self.out.spawned()
         self.wait_up()
 
     def wait_up(self):
@@ -222,7 +113,6 @@ class DeliveryAcrossCrashes(unittest.TestCase):
     def tearDown(self):
         for n in (self.a, self.b):
             n.stop()
-            n.log.close()
         shutil.rmtree(self.dir, ignore_errors=True)
 
     def state_is(self, node, peer_id, state):
@@ -230,20 +120,21 @@ class DeliveryAcrossCrashes(unittest.TestCase):
                    for p in node.json("peers"))
 
     def wait_linked(self):
-        with Watch(self.a) as w:
+        with harness.Watch(self.a.home, ("peer",), 20 * SCALE) as w:
             w.until("a and b to link",
-                    lambda: self.state_is(self.a, self.b_id, "up"))
+                    lambda: self.state_is(self.a, self.b_id, "up"),
+                    20 * SCALE)
 
     def stop_and_wait_down(self, node, peer, peer_id):
         """Stops peer and waits until node has it down. Subscribed before
         the stop, so that its "down" event cannot be missed: `peers` shows
         "connecting" instead of "down" while a re-dial is under way, and
         that comes and goes without an event."""
-        with Watch(node) as w:
+        with harness.Watch(node.home, ("peer",), 20 * SCALE) as w:
             peer.stop()
             w.until("the peer to become down",
                     lambda: w.last_state(peer_id) == "down" or
-                    self.state_is(node, peer_id, "down"))
+                    self.state_is(node, peer_id, "down"), 20 * SCALE)
 
     def send(self, i):
         p = self.a.cli("send", self.b_id[:16], str(i))

@@ -42,10 +42,13 @@ import tempfile
 import threading
 import time
 
-# The control-socket client of the command-line tests (tests/cli).
+# The control-socket client and the node harness of the command-line tests
+# (tests/cli).
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
                                 "..", "cli"))
 import ctlclient  # noqa: E402
+import harness  # noqa: E402
+from harness import RUNNING  # noqa: E402
 
 SKIP = 77
 CONFAB = os.path.abspath(sys.argv[1]) if len(sys.argv) > 1 else None
@@ -60,9 +63,6 @@ DOWN_WITHIN = 30
 # A lost peer is re-dialed with a backoff of up to 30 s (redial_max_ms).
 REJOIN_WITHIN = 45
 T0 = time.monotonic()
-# What `confab run` writes to stderr once it is up (cli/run.c): its control
-# socket is listening by then.
-RUNNING = "running; its id is"
 
 
 class Skip(Exception):
@@ -79,55 +79,6 @@ def say(msg):
 
 def json_lines(text):
     return [json.loads(l) for l in text.splitlines() if l.strip()]
-
-
-class StderrPipe:
-    """A node's stderr (and stdout) through a pipe: a thread reads it for
-    the whole life of the process, so that it never blocks on a full pipe,
-    copies each line to the node's log file, and keeps the text, so that
-    the test can wait for a line to come."""
-
-    def __init__(self, log):
-        self.rfd, self.wfd = os.pipe()
-        self.log = log
-        self.cond = threading.Condition()
-        self.buf = ""
-        self.eof = False
-        self.thread = None
-
-    def spawned(self):
-        """After Popen(stderr=self.wfd), whether or not it worked: the
-        child has its copy of the write end."""
-        os.close(self.wfd)
-        self.thread = threading.Thread(target=self._copy, daemon=True)
-        self.thread.start()
-
-    def _copy(self):
-        try:
-            with open(self.log, "ab") as sink, \
-                    os.fdopen(self.rfd, "rb") as pipe:
-                for line in pipe:
-                    sink.write(line)
-                    sink.flush()
-                    with self.cond:
-                        self.buf += line.decode(errors="replace")
-                        self.cond.notify_all()
-        finally:
-            with self.cond:
-                self.eof = True
-                self.cond.notify_all()
-
-    def wait_for(self, what, timeout):
-        """Blocks until a line with `what` came (True), or the pipe ended
-        or the deadline passed without one (False)."""
-        with self.cond:
-            self.cond.wait_for(lambda: what in self.buf or self.eof, timeout)
-            return what in self.buf
-
-    def join(self, timeout):
-        """After the process ended: the rest is copied."""
-        if self.thread is not None:
-            self.thread.join(timeout)
 
 
 class Events:
@@ -381,9 +332,9 @@ class Node:
 
     def start(self):
         """Starts `confab run`; its output goes to the log file through a
-        pipe (StderrPipe). wait_up waits for it to be up."""
+        pipe (harness.OutputPipe). wait_up waits for it to be up."""
         # `ip netns exec` execs confab itself: proc is the node.
-        self.err = StderrPipe(self.log)
+        self.err = harness.OutputPipe(self.log)
         try:
             self.proc = subprocess.Popen(
                 self.cmd("run", "--name", self.name, "--beacon-interval",
