@@ -65,6 +65,14 @@ static inline void net_start(net_fixture *f, const confab_testnet_config *c)
     assert_int_equal(confab_testnet_start(f->tn), 0);
 }
 
+/* net_start, then waits (5 s, scaled) until every pair is linked. */
+static inline void net_start_meshed(net_fixture *f,
+                                    const confab_testnet_config *c)
+{
+    net_start(f, c);
+    assert_int_equal(confab_testnet_wait_mesh(f->tn, net_deadline(5000)), 0);
+}
+
 static inline void net_stop(net_fixture *f)
 {
     assert_int_equal(confab_testnet_free(f->tn), 0);

@@ -118,8 +118,7 @@ static void test_delivery_ten_thousand_through_cuts(void **state)
     net_fixture f;
     confab_testnet_config c;
     fast(&c, 2);
-    net_start(&f, &c);
-    assert_int_equal(confab_testnet_wait_mesh(f.tn, net_deadline(5000)), 0);
+    net_start_meshed(&f, &c);
     cutting cut = {.s = {.from = 0, .to = 1, .total = 10000},
                    .at = {1000, 3000, 5500, 8000}};
     assert_int_equal(confab_testnet_run_until(f.tn, cut_and_heal, &cut,
@@ -191,8 +190,7 @@ static void run_restart(unsigned who)
     char *dir = make_dir();
     fast(&c, 2);
     c.home_dir = dir;
-    net_start(&f, &c);
-    assert_int_equal(confab_testnet_wait_mesh(f.tn, net_deadline(5000)), 0);
+    net_start_meshed(&f, &c);
     restarting r = {.s = {.from = 1, .to = 0, .total = 3000},
                     .who = who,
                     .stop_at = 1000};
@@ -389,8 +387,7 @@ static void fill_home(const char *dir, char *home, size_t cap)
     fast(&c, 2);
     c.home_dir = dir;
     c.node.inbox_max = 1000;
-    net_start(&f, &c);
-    assert_int_equal(confab_testnet_wait_mesh(f.tn, net_deadline(5000)), 0);
+    net_start_meshed(&f, &c);
     for (unsigned i = 0; i < 20; i++)
         assert_int_equal(confab_send(confab_testnet_node(f.tn, 1),
                                      net_id(f.tn, 0), "stored", 6, NULL, NULL),
@@ -540,8 +537,7 @@ static void test_delivery_broadcast_is_best_effort(void **state)
     net_fixture f;
     confab_testnet_config c;
     fast(&c, 3);
-    net_start(&f, &c);
-    assert_int_equal(confab_testnet_wait_mesh(f.tn, net_deadline(5000)), 0);
+    net_start_meshed(&f, &c);
     /* 0 cannot reach 2 when it broadcasts. */
     confab_testnet_cut(f.tn, 0, 2);
     assert_int_equal(net_wait_count(f.tn, CONFAB_EV_PEER_DOWN, 0, 2, 1, 5000),

@@ -101,8 +101,7 @@ static void run_attack(int kind)
     confab_testnet_config c;
     net_config(&c, 2);
     c.static_mesh = true;
-    net_start(&f, &c);
-    assert_int_equal(confab_testnet_wait_mesh(f.tn, net_deadline(5000)), 0);
+    net_start_meshed(&f, &c);
     confab_node *n0 = confab_testnet_node(f.tn, 0);
     confab_stats before;
     confab_node_stats(n0, &before);

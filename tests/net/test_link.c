@@ -11,8 +11,7 @@ static void test_link_handshake_and_info(void **state)
     confab_testnet_config c;
     net_config(&c, 2);
     c.static_mesh = true;
-    net_start(&f, &c);
-    assert_int_equal(confab_testnet_wait_mesh(f.tn, net_deadline(5000)), 0);
+    net_start_meshed(&f, &c);
 
     /* Each side knows the other by name and address, and has measured a
      * round trip (a ping goes out as soon as a link is up). */
@@ -58,8 +57,7 @@ static void test_link_rtt_measured(void **state)
     confab_testnet_config c;
     net_config(&c, 2);
     c.static_mesh = true;
-    net_start(&f, &c);
-    assert_int_equal(confab_testnet_wait_mesh(f.tn, net_deadline(5000)), 0);
+    net_start_meshed(&f, &c);
     assert_int_equal(
         confab_testnet_run_until(f.tn, rtt_known, NULL, net_deadline(5000)),
         0);
@@ -73,8 +71,7 @@ static void test_link_unicast_both_ways(void **state)
     confab_testnet_config c;
     net_config(&c, 2);
     c.static_mesh = true;
-    net_start(&f, &c);
-    assert_int_equal(confab_testnet_wait_mesh(f.tn, net_deadline(5000)), 0);
+    net_start_meshed(&f, &c);
     confab_node *n0 = confab_testnet_node(f.tn, 0);
     confab_node *n1 = confab_testnet_node(f.tn, 1);
 
@@ -160,8 +157,7 @@ static void test_link_16mib_message_intact(void **state)
     c.static_mesh = true;
     c.event_cb = big_event;
     c.user = &b;
-    net_start(&f, &c);
-    assert_int_equal(confab_testnet_wait_mesh(f.tn, net_deadline(5000)), 0);
+    net_start_meshed(&f, &c);
 
     size_t len = CONFAB_DEFAULT_MAX_MESSAGE;
     uint8_t *body = malloc(len + 1);
@@ -210,8 +206,7 @@ static void test_link_16mib_hash_matches(void **state)
     c.static_mesh = true;
     c.event_cb = big_event;
     c.user = &b;
-    net_start(&f, &c);
-    assert_int_equal(confab_testnet_wait_mesh(f.tn, net_deadline(5000)), 0);
+    net_start_meshed(&f, &c);
     size_t len = CONFAB_DEFAULT_MAX_MESSAGE;
     uint8_t *body = malloc(len);
     assert_non_null(body);
@@ -235,8 +230,7 @@ static void test_link_send_errors(void **state)
     confab_testnet_config c;
     net_config(&c, 2);
     c.static_mesh = true;
-    net_start(&f, &c);
-    assert_int_equal(confab_testnet_wait_mesh(f.tn, net_deadline(5000)), 0);
+    net_start_meshed(&f, &c);
     confab_node *n0 = confab_testnet_node(f.tn, 0);
     uint8_t stranger[32];
     memset(stranger, 0x42, sizeof stranger);

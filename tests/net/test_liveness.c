@@ -18,8 +18,7 @@ static void test_liveness_reset_link_down_then_back(void **state)
     net_fixture f;
     confab_testnet_config c;
     fast_config(&c, 2);
-    net_start(&f, &c);
-    assert_int_equal(confab_testnet_wait_mesh(f.tn, net_deadline(5000)), 0);
+    net_start_meshed(&f, &c);
 
     /* n0 resets the link abruptly, as a crash of the connection would. */
     assert_int_equal(confab_testnet_drop(f.tn, 0, 1), 0);
@@ -47,8 +46,7 @@ static void test_liveness_silent_peer_times_out(void **state)
     net_fixture f;
     confab_testnet_config c;
     fast_config(&c, 3);
-    net_start(&f, &c);
-    assert_int_equal(confab_testnet_wait_mesh(f.tn, net_deadline(5000)), 0);
+    net_start_meshed(&f, &c);
 
     /* Cut 0-1: nothing passes, nothing is closed. Only silence tells
      * (counted from the last frame each side received, so no lower bound
@@ -80,8 +78,7 @@ static void test_liveness_stopped_node_says_bye(void **state)
     net_fixture f;
     confab_testnet_config c;
     fast_config(&c, 3);
-    net_start(&f, &c);
-    assert_int_equal(confab_testnet_wait_mesh(f.tn, net_deadline(5000)), 0);
+    net_start_meshed(&f, &c);
 
     assert_int_equal(confab_testnet_stop_node(f.tn, 0), 0);
     assert_int_equal(net_wait_count(f.tn, CONFAB_EV_PEER_DOWN, 1, 0, 1, 3000),
