@@ -211,6 +211,16 @@ typedef struct confab_config {
     unsigned peer_timeout_ms;    /* silent this long: down. 15000 */
     unsigned redial_min_ms;      /* first re-dial delay: 250 */
     unsigned redial_max_ms;      /* longest re-dial delay: 30000 */
+    /* Bounds on what a member, a stranger or a client can make the node
+     * hold (docs/SECURITY.md, "Bounds"). 0 means the default shown. */
+    /* links */
+
+    /* the peer table and who may join */
+
+    /* groups */
+
+    /* the store */
+
 
     /* Events and logs. event_cb may be NULL (then nothing is reported). */
     confab_event_cb event_cb;
@@ -489,6 +499,17 @@ typedef struct confab_stats {
     uint64_t duplicates_dropped;  /* received twice: dropped */
     uint64_t out_of_order_dropped;/* ahead of a gap: dropped, sent again */
     uint64_t expired;             /* unicasts whose time to live ran out */
+    /* bounds (docs/SECURITY.md, "Bounds"): the control socket */
+    uint64_t ctl_clients_cut;     /* control clients closed at a bound */
+
+    /* bounds: links and what a member can make one hold */
+
+    /* bounds: the peer table and who may join */
+
+    /* bounds: groups */
+
+    /* bounds: the store */
+
 } confab_stats;
 
 void confab_node_stats(const confab_node *node, confab_stats *out);

@@ -399,6 +399,16 @@ static void op_status(ctl_client *c, uint64_t rid)
         {"inbox_refused_full", st.inbox_refused_full},
         {"store_records_replayed", st.store_records_replayed},
         {"store_bytes_discarded", st.store_bytes_discarded},
+        /* bounds: the control socket */
+        {"ctl_clients_cut", st.ctl_clients_cut},
+        /* bounds: links */
+
+        /* bounds: the peer table and who may join */
+
+        /* bounds: groups */
+
+        /* bounds: the store */
+
     };
     size_t nc = sizeof counters / sizeof counters[0];
     wire_ctl_key(&b, "stats");
