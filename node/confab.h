@@ -223,8 +223,8 @@ typedef struct confab_config {
                                     forgotten: 30000 */
     unsigned dial_rate;          /* dials per second, node-wide, to peers
                                     never linked (addresses someone told
-                                    us): 10 */
-    unsigned dial_burst;         /* and at most this many at once: 32 */
+                                    us): 16 */
+    unsigned dial_burst;         /* and at most this many at once: 128 */
     unsigned max_handshakes_per_source; /* connections in handshake from
                                     one IP address: 8 */
 

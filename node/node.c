@@ -24,8 +24,8 @@
 /* bounds: the peer table and who may join */
 #define DEFAULT_KNOWN_PEERS    1024u
 #define DEFAULT_KNOWN_TTL_MS   30000u
-#define DEFAULT_DIAL_RATE      10u
-#define DEFAULT_DIAL_BURST     32u
+#define DEFAULT_DIAL_RATE      16u
+#define DEFAULT_DIAL_BURST     128u
 #define DEFAULT_HS_PER_SOURCE  8u
 
 void confab_config_init(confab_config *c)
