@@ -18,9 +18,6 @@
 #include <unistd.h>
 
 static const char allow_help[] =
-    "usage: confab allow [ID]\n"
-    "       confab deny ID\n"
-    "\n"
     "An allow-list narrows who may join below the network key: while there\n"
     "is one, only the nodes on it may link with this node; any other is\n"
     "refused at the handshake, its beacons are ignored and it is never\n"
@@ -196,6 +193,9 @@ static int allow_deny(cli_ctx *ctx, int argc, char **argv, bool allow)
     int c;
     while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
         if (c == 'h') {
+            fputs(allow ? "usage: confab allow [ID]\n       confab deny ID\n\n"
+                        : "usage: confab deny ID\n       confab allow [ID]\n\n",
+                  stdout);
             fputs(allow_help, stdout);
             return CLI_OK;
         }
