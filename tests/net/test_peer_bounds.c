@@ -307,7 +307,8 @@ static void test_peer_bounds_handshake_slots_per_source(void **state)
     /* A stranger at 127.0.0.2 opens more idle connections than there are
      * slots, and never says a word. */
     enum { HOLD = 24 };
-    rawpeer r[HOLD];
+    rawpeer *r = calloc(HOLD, sizeof *r); /* large: not on the stack */
+    assert_non_null(r);
     for (unsigned i = 0; i < HOLD; i++) {
         assert_int_equal(rawpeer_init(&r[i], NULL), 0);
         assert_int_equal(rawpeer_connect_from(&r[i], "127.0.0.2", port), 0);
@@ -330,6 +331,7 @@ static void test_peer_bounds_handshake_slots_per_source(void **state)
     good_peer_delivers(f.tn, 3);
     for (unsigned i = 0; i < HOLD; i++)
         rawpeer_free(&r[i]);
+    free(r);
     net_stop(&f);
 }
 
