@@ -538,11 +538,12 @@ int node_allow_set(confab_node *n, const uint8_t id[WIRE_NODE_ID_BYTES],
     bool fresh = a == NULL;
     if (fresh && (a = calloc(1, sizeof *a)) == NULL)
         return -ENOMEM;
+    bool was = list_find(a, id) != NULL;
     int rc = allow ? list_add(a, id) : 0;
     if (rc == 0 && n->home != NULL)
         rc = edit_file(n->home, id, allow, err, errlen);
     if (rc != 0) {
-        if (allow && !fresh && rc != -ENOSPC)
+        if (allow && !was && !fresh)
             list_remove(a, id); /* the file says no: neither does memory */
         if (fresh)
             list_free(a);

@@ -116,6 +116,7 @@ static bool pinned(const node_peer *p)
     return p->linked || p->conn_refs > 0 || p->conn != NULL ||
            p->dialing != NULL || p->switching || p->ob_head != NULL ||
            p->q_head != NULL || p->rx_epoch != 0 || p->tx_epoch != 0 ||
+           p->rx_next != 0 || p->ob_base != 0 ||
            p->n_groups > 0 || p->ack_waiting || p->delay_ms > 0;
 }
 
@@ -229,6 +230,15 @@ void node_peers_free(confab_node *n)
 }
 
 /* ---- second-hand dials --------------------------------------------------- */
+
+/* Whether p's address is only someone's word: it was never linked, and
+ * this node has no stream with it (none restored from the store, nothing
+ * in its outbox). */
+static bool second_hand(const node_peer *p)
+{
+    return !p->linked && p->rx_epoch == 0 && p->tx_epoch == 0 &&
+           p->ob_head == NULL;
+}
 
 /* A token bucket for dials to peers never linked: their addresses came
  * from a beacon or a PEERS entry, which any member can make up, so that
@@ -589,7 +599,7 @@ void node_peer_dial_now(confab_node *n, node_peer *p, uint64_t now)
     node_conn *c;
     if (!node_allowed(n, p->id))
         return; /* the allow-list refuses it: never dialed */
-    if (!p->linked && n->handshakes < n->cfg.max_handshakes &&
+    if (second_hand(p) && n->handshakes < n->cfg.max_handshakes &&
         !dial_token(n, now)) {
         /* Over the rate: try again once a token has come. */
         n->stats.dials_rate_limited++;
