@@ -126,13 +126,35 @@ static int wait_stat(confab_testnet *tn, unsigned node, size_t off,
 #define WAIT_STAT(tn, node, field, want, ms)                                   \
     wait_stat(tn, node, offsetof(confab_stats, field), want, ms)
 
+static bool linked_pair(confab_testnet *tn, void *arg)
+{
+    const unsigned *p = arg;
+    return confab_testnet_linked(tn, p[0], p[1]) &&
+           confab_testnet_linked(tn, p[1], p[0]);
+}
+
+/* Node j dials node 0 (a link that comes up after the flood). */
+static void dial_node0(net_fixture *f, unsigned j)
+{
+    char hp[32];
+    snprintf(hp, sizeof hp, "127.0.0.1:%u",
+             confab_node_port(confab_testnet_node(f->tn, 0)));
+    assert_int_equal(confab_node_dial(confab_testnet_node(f->tn, j), hp), 0);
+    unsigned pair[2] = {0, j};
+    assert_int_equal(confab_testnet_run_until(f->tn, linked_pair, pair,
+                                              net_deadline(5000)),
+                     0);
+}
+
 static void test_peer_bounds_peers_flood_capped(void **state)
 {
     (void)state;
     net_fixture f;
     confab_testnet_config c;
-    bounds_config(&c, 2);
-    net_start_meshed(&f, &c);
+    bounds_config(&c, 3);
+    c.static_mesh = false; /* node 1 links now, node 2 after the flood */
+    net_start(&f, &c);
+    dial_node0(&f, 1);
     flood a;
     memset(&a, 0, sizeof a);
     int dfd = dead_port(&a.dead);
@@ -164,7 +186,9 @@ static void test_peer_bounds_peers_flood_capped(void **state)
     assert_true(st.links_dialed - dialed0 <= 5u + 5u * secs);
 
     good_peer_delivers(f.tn, 20);
-    assert_true(known_of(f.tn, 0) <= KNOWN_MAX + 2);
+    /* A new good peer links meanwhile. */
+    dial_node0(&f, 2);
+    assert_true(known_of(f.tn, 0) <= KNOWN_MAX + 3);
     rawpeer_free(&a.r);
     close(dfd);
     net_stop(&f);
