@@ -181,7 +181,8 @@ node_peer *node_peer_learn(confab_node *n, const uint8_t id[WIRE_NODE_ID_BYTES])
                      "the peer table holds %zu peers never linked "
                      "(max_known_peers): forgetting the oldest to learn a "
                      "new one (%llu so far); a member may be announcing "
-                     "made-up peers",
+                     "made-up peers (if the network really is this large, "
+                     "raise max_known_peers)",
                      n->n_learned,
                      (unsigned long long)n->stats.peers_evicted);
         peer_forget(n, old);
