@@ -35,6 +35,8 @@ static const cli_cmd commands[] = {
     {"recv", cli_cmd_recv, "print the messages received"},
     {"chat", cli_cmd_chat, "chat with a peer, a group or everyone"},
     {"ping", cli_cmd_ping, "measure the round trip to a peer"},
+    {"allow", cli_cmd_allow, "let a node join, or list who may (allow-list)"},
+    {"deny", cli_cmd_deny, "take a node off the allow-list; close its links"},
     {"testnet", cli_cmd_testnet,
      "run a whole network of nodes in this process and report"},
 };

@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <sodium.h>
+#include <string.h>
 
 int sec_init(void)
 {
@@ -27,4 +28,16 @@ void sec_checksum(const void *a, size_t alen, const void *b, size_t blen,
     if (blen > 0)
         crypto_generichash_update(&st, b, blen);
     crypto_generichash_final(&st, out, SEC_CHECKSUM_BYTES);
+}
+
+uint64_t sec_shorthash(const uint8_t key[static SEC_SHORTHASH_KEY_BYTES],
+                       const void *in, size_t len)
+{
+    _Static_assert(crypto_shorthash_KEYBYTES == SEC_SHORTHASH_KEY_BYTES,
+                   "SipHash key size");
+    uint8_t out[crypto_shorthash_BYTES];
+    crypto_shorthash(out, in, len, key);
+    uint64_t h;
+    memcpy(&h, out, sizeof h);
+    return h;
 }

@@ -31,4 +31,12 @@ void sec_random(void *buf, size_t len);
 void sec_checksum(const void *a, size_t alen, const void *b, size_t blen,
                   uint8_t out[static SEC_CHECKSUM_BYTES]);
 
+#define SEC_SHORTHASH_KEY_BYTES 16u
+
+/* A keyed 64-bit hash of in[0..len) (SipHash-2-4, libsodium's
+ * crypto_shorthash): for hash tables whose keys a peer chooses, so that it
+ * cannot pick keys that collide without knowing key. Not a MAC. */
+uint64_t sec_shorthash(const uint8_t key[static SEC_SHORTHASH_KEY_BYTES],
+                       const void *in, size_t len);
+
 #endif

@@ -216,6 +216,17 @@ typedef struct confab_config {
     /* links */
 
     /* the peer table and who may join */
+    size_t max_known_peers;      /* peers heard of (beacon, PEERS) but never
+                                    linked, kept at once: 1024; at the
+                                    bound the one heard of longest ago goes */
+    unsigned known_peer_ttl_ms;  /* such a peer unheard this long is
+                                    forgotten: 30000 */
+    unsigned dial_rate;          /* dials per second, node-wide, to peers
+                                    never linked (addresses someone told
+                                    us): 16 */
+    unsigned dial_burst;         /* and at most this many at once: 128 */
+    unsigned max_handshakes_per_source; /* connections in handshake from
+                                    one IP address: 8 */
 
     /* groups */
 
@@ -429,6 +440,51 @@ __attribute__((warn_unused_result)) int
 confab_home_id(const char *home, uint8_t id[CONFAB_ID_BYTES], char *name,
                size_t name_cap, char *err, size_t errlen);
 
+/* ---- who may join (docs/SECURITY.md, "Who may join") ------------------ */
+
+#define CONFAB_MAX_ALLOW 16384u /* ids on an allow-list, at most */
+
+/* An allow-list narrows who may join below the network key. While a node
+ * has one, a node not on it is refused at the handshake (once its static
+ * key shows who it is; counted in handshakes_not_allowed), its beacons
+ * are ignored and it is never dialed. With a home directory the list is
+ * the file <home>/allow (one hex node id a line, '#' comments), read at
+ * start (a list that cannot be read keeps the node from starting) and
+ * written atomically on each change; without one it lives in memory.
+ * With no list, every holder of the network key may join. */
+
+/* Puts id on the list, starting one if there was none (then only the ids
+ * on it may join: links to any other node are closed at once). Allowing
+ * an id twice is fine. Returns 0, -ENOSPC (CONFAB_MAX_ALLOW ids already),
+ * -ENOMEM, or a file error (the log says which; the list is unchanged). */
+__attribute__((warn_unused_result)) int
+confab_allow(confab_node *node, const uint8_t id[CONFAB_ID_BYTES]);
+
+/* Takes id off the list and closes its links at once. A list left empty
+ * stays a list: no node may join until one is allowed (remove the file,
+ * with the node stopped, to let every member in again). Returns 0,
+ * -ENOENT (not on the list, or no list), -ENOMEM, or a file error. */
+__attribute__((warn_unused_result)) int
+confab_deny(confab_node *node, const uint8_t id[CONFAB_ID_BYTES]);
+
+/* Copies up to cap listed ids into ids (sorted) and sets *count to how
+ * many there are (which may exceed cap). Returns 0, or -ENOENT when the
+ * node has no list (every member may join). */
+int confab_allowed(const confab_node *node, uint8_t (*ids)[CONFAB_ID_BYTES],
+                   size_t cap, size_t *count);
+
+/* The same two on the list of a home directory whose node is not running
+ * (a running node reads its file only at start: change its list through
+ * the node). allow: 1 allow, 0 deny. Returns as confab_allow() and
+ * confab_deny(), with a sentence for a person in err. */
+__attribute__((warn_unused_result)) int
+confab_home_allow(const char *home, const uint8_t id[CONFAB_ID_BYTES],
+                  int allow, char *err, size_t errlen);
+/* Reads a home's list as confab_allowed() does; -ENOENT: no list. */
+__attribute__((warn_unused_result)) int
+confab_home_allowed(const char *home, uint8_t (*ids)[CONFAB_ID_BYTES],
+                    size_t cap, size_t *count, char *err, size_t errlen);
+
 /* ---- peers and counters ---------------------------------------------- */
 
 typedef enum confab_peer_state {
@@ -505,6 +561,16 @@ typedef struct confab_stats {
     /* bounds: links and what a member can make one hold */
 
     /* bounds: the peer table and who may join */
+    uint64_t peers_evicted;       /* never-linked peers dropped at
+                                     max_known_peers, oldest first */
+    uint64_t peers_expired;       /* never-linked peers unheard for
+                                     known_peer_ttl_ms */
+    uint64_t peers_refused_full;  /* not learned: every slot was pinned */
+    uint64_t dials_rate_limited;  /* dials to never-linked peers put off
+                                     by dial_rate */
+    uint64_t links_refused_source;/* over max_handshakes_per_source */
+    uint64_t handshakes_not_allowed; /* refused by the allow-list */
+    uint64_t beacons_not_allowed; /* from nodes not on the allow-list */
 
     /* bounds: groups */
 

@@ -380,6 +380,8 @@ static void conn_free(node_conn *c)
         c->peer->dialing = NULL;
     if (c->target != NULL && c->target->dialing == c)
         c->target->dialing = NULL;
+    if (c->peer != NULL)
+        node_peer_release(c->peer); /* the table may forget it now */
     node_list_del(&c->link);
     free(c);
     node_conns_gone(n);
@@ -556,6 +558,41 @@ static int conn_start_reading(node_conn *c)
     return uv_read_start((uv_stream_t *)&c->tcp, alloc_cb, read_cb);
 }
 
+/* Whether a and b are one source: one IPv4 address, or one IPv6 /64 (a
+ * host picks any address in its /64 at will). */
+static bool same_source(const struct sockaddr_storage *a,
+                        const struct sockaddr_storage *b)
+{
+    if (a->ss_family != b->ss_family)
+        return false;
+    if (a->ss_family == AF_INET)
+        return ((const struct sockaddr_in *)a)->sin_addr.s_addr ==
+               ((const struct sockaddr_in *)b)->sin_addr.s_addr;
+    if (a->ss_family == AF_INET6)
+        return memcmp(((const struct sockaddr_in6 *)a)->sin6_addr.s6_addr,
+                      ((const struct sockaddr_in6 *)b)->sin6_addr.s6_addr,
+                      8) == 0;
+    return false;
+}
+
+/* Accepted connections from the source of addr still in handshake (the
+ * one just accepted included). */
+static unsigned source_handshakes(const confab_node *n,
+                                  const struct sockaddr_storage *addr)
+{
+    unsigned k = 0;
+    for (const node_list *e = n->conns.next; e != &n->conns; e = e->next) {
+        const node_conn *c =
+            (const node_conn *)(const void *)((const char *)e -
+                                              offsetof(node_conn, link));
+        if (!c->outbound &&
+            (c->state == CONN_CONNECTING || c->state == CONN_HANDSHAKE) &&
+            same_source(&c->remote, addr))
+            k++;
+    }
+    return k;
+}
+
 int node_conn_accept(confab_node *n, uv_stream_t *server)
 {
     node_conn *c = conn_new(n, false);
@@ -585,6 +622,20 @@ int node_conn_accept(confab_node *n, uv_stream_t *server)
     }
     int alen = sizeof c->remote;
     uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&c->remote, &alen);
+    unsigned from = source_handshakes(n, &c->remote);
+    if (from > n->cfg.max_handshakes_per_source) {
+        /* One host may not take every handshake slot: others must still
+         * be able to link while it holds its share. */
+        uint64_t k = ++n->stats.links_refused_source;
+        char a[64];
+        node_format_addr(&c->remote, a, sizeof a);
+        node_log(n, (k & (k - 1)) == 0 ? CONFAB_LOG_WARN : CONFAB_LOG_DEBUG,
+                 "refusing a connection from %s: it has %u in handshake "
+                 "already (max_handshakes_per_source; %llu refused so far)",
+                 a, from - 1, (unsigned long long)k);
+        node_conn_abort(c, CONFAB_DOWN_CLOSED);
+        return -EBUSY;
+    }
     n->stats.links_accepted++;
     rc = node_hs_start(c);
     if (rc == 0)
@@ -632,6 +683,7 @@ int node_conn_dial(confab_node *n, const struct sockaddr_storage *addr,
         memcpy(c->expect_id, expect->id, sizeof c->expect_id);
         c->has_expect_id = true;
         c->peer = expect;
+        node_peer_hold(expect);
         expect->dialing = c;
     }
     if (target != NULL)

@@ -404,6 +404,13 @@ static void op_status(ctl_client *c, uint64_t rid)
         /* bounds: links */
 
         /* bounds: the peer table and who may join */
+        {"peers_evicted", st.peers_evicted},
+        {"peers_expired", st.peers_expired},
+        {"peers_refused_full", st.peers_refused_full},
+        {"dials_rate_limited", st.dials_rate_limited},
+        {"links_refused_source", st.links_refused_source},
+        {"handshakes_not_allowed", st.handshakes_not_allowed},
+        {"beacons_not_allowed", st.beacons_not_allowed},
 
         /* bounds: groups */
 
@@ -513,6 +520,45 @@ static void op_groups(ctl_client *c, uint64_t rid)
         wire_ctl_put_bool(&b, confab_is_member(n, names[i]));
     }
     free(names);
+    free(ids);
+    reply_done(c, &b);
+}
+
+/* the peer table and who may join: `allow` (with an id: allow it; without:
+ * the list) and `deny`. The reply is the list as it is now. */
+static void op_allow(ctl_client *c, uint64_t rid, const wire_ctl_map *m,
+                     bool allow)
+{
+    confab_node *n = c->ctl->node;
+    wire_bytes v;
+    int rc = wire_ctl_get_bin(m, "id", &v);
+    if ((rc == -ENOENT && !allow) || rc == -EPROTO ||
+        (rc == 0 && v.len != CONFAB_ID_BYTES)) {
+        reply_err(c, rid, -EINVAL, "the request needs id: a 32-byte node id");
+        return;
+    }
+    char err[600];
+    if (rc == 0 && (rc = node_allow_set(n, v.ptr, allow, err, sizeof err)) !=
+                       0) {
+        reply_err(c, rid, rc, "%s", err);
+        return;
+    }
+    size_t count = 0;
+    bool list = confab_allowed(n, NULL, 0, &count) == 0;
+    uint8_t(*ids)[CONFAB_ID_BYTES] = calloc(count ? count : 1, sizeof *ids);
+    if (ids == NULL) {
+        reply_err(c, rid, -ENOMEM, "out of memory");
+        return;
+    }
+    (void)confab_allowed(n, ids, count, &count);
+    wire_ctl_builder b;
+    reply_begin(&b, c->ctl, rid, 2);
+    wire_ctl_key(&b, "list");
+    wire_ctl_put_bool(&b, list);
+    wire_ctl_key(&b, "ids");
+    wire_ctl_array_begin(&b, (uint32_t)count);
+    for (size_t i = 0; i < count; i++)
+        wire_ctl_put_bin(&b, ids[i], CONFAB_ID_BYTES);
     free(ids);
     reply_done(c, &b);
 }
@@ -786,6 +832,8 @@ static void handle(ctl_client *c, const uint8_t *buf, size_t len)
     } else if (strcmp(name, "send") == 0 || strcmp(name, "broadcast") == 0 ||
                strcmp(name, "shout") == 0 || strcmp(name, "anycast") == 0) {
         op_send(c, rid, &m, name);
+    } else if (strcmp(name, "allow") == 0 || strcmp(name, "deny") == 0) {
+        op_allow(c, rid, &m, name[0] == 'a');
     } else if (strcmp(name, "ping") == 0) {
         op_ping(c, rid, &m);
     } else if (strcmp(name, "recv") == 0) {

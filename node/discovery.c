@@ -249,11 +249,16 @@ static void on_beacon(confab_node *n, const uint8_t *buf, size_t len,
     }
     if (node_beacon_blocked(n, b.id))
         return; /* a test cut this pair: as if the beacon never came */
-    n->stats.beacons_received++;
-    node_peer *p = node_peer_find(n, b.id);
-    bool fresh = p == NULL;
-    if (fresh && (p = node_peer_get(n, b.id)) == NULL)
+    if (!node_allowed(n, b.id)) {
+        /* Not on the allow-list: never learned, never dialed. */
+        drop(n, &n->stats.beacons_not_allowed);
         return;
+    }
+    n->stats.beacons_received++;
+    bool fresh = node_peer_find(n, b.id) == NULL;
+    node_peer *p = node_peer_learn(n, b.id);
+    if (p == NULL)
+        return; /* no room: every never-linked place is held */
     if (p->conn == NULL) {
         /* Not linked: the beacon tells us where it listens now. */
         struct sockaddr_in *a = (struct sockaddr_in *)&p->addr;

@@ -264,6 +264,18 @@ static int check_peer(node_conn *c, const node_hs *h)
         node_log(n, CONFAB_LOG_DEBUG, "refusing a link to ourselves");
         return -EPROTO;
     }
+    if (!node_allowed(n, h->remote)) {
+        /* Authenticated, and not welcome: the allow-list is narrower than
+         * the network key. Logged at the first refusals, then rarely. */
+        uint64_t k = ++n->stats.handshakes_not_allowed;
+        char sid[9];
+        node_short_id(h->remote, sid);
+        node_log(n, (k & (k - 1)) == 0 ? CONFAB_LOG_WARN : CONFAB_LOG_DEBUG,
+                 "refusing %s: not on the allow-list (%llu refused so far); "
+                 "'confab allow ID' lets a node in",
+                 sid, (unsigned long long)k);
+        return -EACCES;
+    }
     if (c->has_expect_id &&
         memcmp(h->remote, c->expect_id, WIRE_NODE_ID_BYTES) != 0) {
         char a[9], b[9];

@@ -21,6 +21,12 @@
 #define DEFAULT_PEER_TIMEOUT   15000u
 #define DEFAULT_REDIAL_MIN_MS  250u
 #define DEFAULT_REDIAL_MAX_MS  30000u
+/* bounds: the peer table and who may join */
+#define DEFAULT_KNOWN_PEERS    1024u
+#define DEFAULT_KNOWN_TTL_MS   30000u
+#define DEFAULT_DIAL_RATE      16u
+#define DEFAULT_DIAL_BURST     128u
+#define DEFAULT_HS_PER_SOURCE  8u
 
 void confab_config_init(confab_config *c)
 {
@@ -209,6 +215,8 @@ int confab_node_new(uv_loop_t *loop, const confab_config *config,
     node_list_init(&n->delayed);
 
     /* The peer table first: replaying the store makes peers. */
+    node_list_init(&n->learned);
+    node_random(n, n->peers_key, sizeof n->peers_key);
     n->peers_cap = 16;
     n->peers = calloc(n->peers_cap, sizeof *n->peers);
     if (n->peers == NULL)
@@ -240,6 +248,19 @@ int confab_node_new(uv_loop_t *loop, const confab_config *config,
     }
     if (c->redial_max_ms < c->redial_min_ms)
         c->redial_max_ms = c->redial_min_ms;
+    /* bounds: the peer table and who may join */
+    if (c->max_known_peers == 0)
+        c->max_known_peers = DEFAULT_KNOWN_PEERS;
+    if (c->known_peer_ttl_ms == 0)
+        c->known_peer_ttl_ms = DEFAULT_KNOWN_TTL_MS;
+    if (c->dial_rate == 0)
+        c->dial_rate = DEFAULT_DIAL_RATE;
+    if (c->dial_burst == 0)
+        c->dial_burst = DEFAULT_DIAL_BURST;
+    if (c->max_handshakes_per_source == 0)
+        c->max_handshakes_per_source = DEFAULT_HS_PER_SOURCE;
+    n->dial_tokens = (uint64_t)c->dial_burst * 1000u;
+    n->dial_refill_ms = node_now_ms(n);
 
     /* Keys given in the config come first, then the home's, then new
      * ones. */
@@ -269,6 +290,8 @@ int confab_node_new(uv_loop_t *loop, const confab_config *config,
         goto fail;
     if (n->home != NULL) {
         rc = node_home_open(n);
+        if (rc == 0)
+            rc = node_allow_load(n);
         if (rc == 0)
             rc = node_delivery_loaded(n);
         if (rc != 0)
@@ -403,6 +426,7 @@ static void tick_cb(uv_timer_t *t)
         if (n->peers[i] != NULL)
             node_peer_tick(n, n->peers[i], now);
     node_statics_tick(n, now);
+    node_peers_expire(n, now);
     node_pex_flush(n);
     node_groups_tick(n, now);
     node_delivery_tick(n, now);
@@ -719,6 +743,7 @@ void confab_node_free(confab_node *n)
     free(n->control_path);
     node_groups_free(n);
     node_peers_free(n);
+    node_allow_free(n);
     node_delivery_free(n);
     node_txbuf_free_all(n);
     free(n->statics);

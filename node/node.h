@@ -13,6 +13,7 @@
 #include "crypto/identity.h"
 #include "crypto/netkey.h"
 #include "crypto/noise.h"
+#include "crypto/sec.h"
 #include "wire/beacon.h"
 #include "wire/frame.h"
 #include "wire/msg.h"
@@ -254,6 +255,13 @@ struct node_peer {
     unsigned delay_ms;
     /* counters */
     uint64_t msgs_sent, msgs_received, bytes_sent, bytes_received;
+    /* the table's bounds (peer.c). A peer never linked is only an id and
+     * an address someone told us of: it expires and may be evicted, unless
+     * something still holds it (see peer.c, "pinned"). */
+    bool linked;              /* a link to it was established, ever */
+    unsigned conn_refs;       /* connections whose c->peer is this one */
+    uint64_t heard_ms;        /* loop time it was last heard of */
+    node_list learned_link;   /* in node->learned while never linked */
 };
 
 /* An anycast waiting for a member to acknowledge it (groups.c). */
@@ -398,6 +406,13 @@ struct confab_node {
     /* peer exchange (pex.c): peers that came up since the last PEERS */
     node_peer **pex_new;
     size_t pex_new_len, pex_new_cap;
+    /* bounds: the peer table and who may join (peer.c, allow.c) */
+    uint8_t peers_key[SEC_SHORTHASH_KEY_BYTES]; /* the table's hash key */
+    node_list learned;          /* never-linked peers, oldest heard first */
+    size_t n_learned;
+    uint64_t dial_tokens;       /* second-hand dials, in 1/1000 tokens */
+    uint64_t dial_refill_ms;    /* loop time of the last refill */
+    struct node_allow *allow;   /* the allow-list, NULL: none */
     /* the home directory, the store, the inbox, the control server */
     char *home;
     char *control_path;
@@ -478,7 +493,20 @@ size_t node_conn_tx_queued(const node_conn *c);
 /* peer.c */
 node_peer *node_peer_find(const confab_node *n,
                           const uint8_t id[WIRE_NODE_ID_BYTES]);
+/* The peer with that id, made if unknown (no bound: for a peer that
+ * proved its id in a handshake, or state from the store). NULL: -ENOMEM. */
 node_peer *node_peer_get(confab_node *n, const uint8_t id[WIRE_NODE_ID_BYTES]);
+/* The same for a peer someone told us of (a beacon, a PEERS entry): it
+ * counts as heard now, and a new one takes a place among the never-linked
+ * peers (max_known_peers), forgetting the oldest unpinned one when full.
+ * NULL when there is no room or memory. */
+node_peer *node_peer_learn(confab_node *n,
+                           const uint8_t id[WIRE_NODE_ID_BYTES]);
+/* Forgets the never-linked peers unheard for known_peer_ttl_ms. */
+void node_peers_expire(confab_node *n, uint64_t now);
+/* A connection points to p (c->peer): p is not forgotten meanwhile. */
+void node_peer_hold(node_peer *p);
+void node_peer_release(node_peer *p);
 void node_peers_free(confab_node *n);
 /* A connection finished its handshake; hello is the peer's HELLO. Returns
  * 0, or a negative errno when the connection must be closed. */
@@ -530,6 +558,21 @@ void node_discovery_extra_beacon(confab_node *n);
 /* The dial rule for a peer we learned of (beacon or PEERS) and are not
  * linked to: the smaller id dials now, the larger after the grace. */
 void node_discovered(confab_node *n, node_peer *p, uint64_t now);
+
+/* allow.c: the allow-list (docs/SECURITY.md, "Who may join") */
+typedef struct node_allow node_allow;
+/* True when id may join: no list, or it is on the list. */
+bool node_allowed(const confab_node *n, const uint8_t id[WIRE_NODE_ID_BYTES]);
+/* Reads <home>/allow, if there is one. Returns 0 or an error (logged): a
+ * list that cannot be read keeps the node from starting. */
+int node_allow_load(confab_node *n);
+void node_allow_free(confab_node *n);
+/* Allows or denies id: in memory and in the home's file (atomically),
+ * then closes the links the list now refuses. Returns 0, -ENOENT (deny:
+ * not listed), -ENOSPC, -ENOMEM or a file error; err (may be NULL) says
+ * what went wrong. */
+int node_allow_set(confab_node *n, const uint8_t id[WIRE_NODE_ID_BYTES],
+                   bool allow, char *err, size_t errlen);
 
 /* pex.c */
 /* A peer came up: send it our peers, and announce it to the others. */

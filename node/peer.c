@@ -11,19 +11,20 @@
 
 /* ---- the table -------------------------------------------------------- */
 
-/* Node ids are public keys, uniformly random: their first bytes hash. */
-static size_t id_hash(const uint8_t *id)
+/* Node ids are public keys, but a member chooses its own and can make up
+ * ids at will: an unkeyed hash of their first bytes would let it pick ids
+ * that all land in one run of slots. SipHash under a key of this node's
+ * own keeps their slots unpredictable. */
+static size_t id_hash(const confab_node *n, const uint8_t *id)
 {
-    uint64_t h;
-    memcpy(&h, id, sizeof h);
-    return (size_t)h;
+    return (size_t)sec_shorthash(n->peers_key, id, WIRE_NODE_ID_BYTES);
 }
 
 node_peer *node_peer_find(const confab_node *n,
                           const uint8_t id[WIRE_NODE_ID_BYTES])
 {
     size_t mask = n->peers_cap - 1;
-    for (size_t i = id_hash(id) & mask;; i = (i + 1) & mask) {
+    for (size_t i = id_hash(n, id) & mask;; i = (i + 1) & mask) {
         node_peer *p = n->peers[i];
         if (p == NULL)
             return NULL;
@@ -42,7 +43,7 @@ static int table_grow(confab_node *n)
         node_peer *p = n->peers[i];
         if (p == NULL)
             continue;
-        size_t j = id_hash(p->id) & (cap - 1);
+        size_t j = id_hash(n, p->id) & (cap - 1);
         while (t[j] != NULL)
             j = (j + 1) & (cap - 1);
         t[j] = p;
@@ -69,12 +70,140 @@ node_peer *node_peer_get(confab_node *n, const uint8_t id[WIRE_NODE_ID_BYTES])
     node_short_id(id, sid);
     snprintf(p->name, sizeof p->name, "node-%s", sid);
     size_t mask = n->peers_cap - 1;
-    size_t i = id_hash(id) & mask;
+    size_t i = id_hash(n, id) & mask;
     while (n->peers[i] != NULL)
         i = (i + 1) & mask;
     n->peers[i] = p;
     n->peers_len++;
+    /* Never linked yet: on the learned list, as just heard of. */
+    p->heard_ms = node_now_ms(n);
+    node_list_add_tail(&n->learned, &p->learned_link);
+    n->n_learned++;
     return p;
+}
+
+/* Takes p out of the open-addressed table: the entries after it in its
+ * run move back into the hole when their home slot allows (so that every
+ * lookup still finds them without tombstones). */
+static void table_remove(confab_node *n, const node_peer *p)
+{
+    size_t mask = n->peers_cap - 1;
+    size_t i = id_hash(n, p->id) & mask;
+    while (n->peers[i] != p)
+        i = (i + 1) & mask;
+    n->peers[i] = NULL;
+    for (size_t j = (i + 1) & mask; n->peers[j] != NULL; j = (j + 1) & mask) {
+        size_t home = id_hash(n, n->peers[j]->id) & mask;
+        /* May the entry at j move to the hole at i? Only if its home is
+         * not in the cyclic range (i, j]. */
+        bool stays = i <= j ? (home > i && home <= j) : (home > i || home <= j);
+        if (stays)
+            continue;
+        n->peers[i] = n->peers[j];
+        n->peers[j] = NULL;
+        i = j;
+    }
+    n->peers_len--;
+}
+
+/* A peer never linked may be forgotten only when nothing holds it: no
+ * connection points to it (a dial in flight, or one closing), nothing
+ * waits to be sent to it or acknowledged by it, the store keeps no stream
+ * state for it, and no test hook set its latency. Linked peers are held
+ * by anycasts, peer exchange and store waiters: they are never forgotten. */
+static bool pinned(const node_peer *p)
+{
+    return p->linked || p->conn_refs > 0 || p->conn != NULL ||
+           p->dialing != NULL || p->switching || p->ob_head != NULL ||
+           p->q_head != NULL || p->rx_epoch != 0 || p->tx_epoch != 0 ||
+           p->rx_next != 0 || p->ob_base != 0 ||
+           p->n_groups > 0 || p->ack_waiting || p->delay_ms > 0;
+}
+
+static void peer_forget(confab_node *n, node_peer *p)
+{
+    table_remove(n, p);
+    node_list_del(&p->learned_link);
+    n->n_learned--;
+    node_pex_forget(n, p);
+    node_peer_groups_free(p);
+    free(p);
+}
+
+void node_peer_hold(node_peer *p)
+{
+    p->conn_refs++;
+}
+
+void node_peer_release(node_peer *p)
+{
+    p->conn_refs--;
+}
+
+/* The peer is linked: from now on it stays. */
+static void peer_linked(confab_node *n, node_peer *p)
+{
+    if (p->linked)
+        return;
+    p->linked = true;
+    node_list_del(&p->learned_link);
+    n->n_learned--;
+}
+
+node_peer *node_peer_learn(confab_node *n, const uint8_t id[WIRE_NODE_ID_BYTES])
+{
+    uint64_t now = node_now_ms(n);
+    node_peer *p = node_peer_find(n, id);
+    if (p != NULL) {
+        if (!p->linked) { /* heard again: the newest now */
+            p->heard_ms = now;
+            node_list_del(&p->learned_link);
+            node_list_add_tail(&n->learned, &p->learned_link);
+        }
+        return p;
+    }
+    if (n->n_learned >= n->cfg.max_known_peers) {
+        /* Full: forget the one heard of longest ago that nothing holds. */
+        node_peer *old = NULL;
+        for (node_list *e = n->learned.next; e != &n->learned; e = e->next) {
+            node_peer *q = node_container_of(e, node_peer, learned_link);
+            if (!pinned(q)) {
+                old = q;
+                break;
+            }
+        }
+        if (old == NULL) {
+            n->stats.peers_refused_full++;
+            return NULL;
+        }
+        if (n->stats.peers_evicted++ % 1024u == 0)
+            node_log(n, CONFAB_LOG_WARN,
+                     "the peer table holds %zu peers never linked "
+                     "(max_known_peers): forgetting the oldest to learn a "
+                     "new one (%llu so far); a member may be announcing "
+                     "made-up peers (if the network really is this large, "
+                     "raise max_known_peers)",
+                     n->n_learned,
+                     (unsigned long long)n->stats.peers_evicted);
+        peer_forget(n, old);
+    }
+    return node_peer_get(n, id);
+}
+
+void node_peers_expire(confab_node *n, uint64_t now)
+{
+    uint64_t ttl = n->cfg.known_peer_ttl_ms;
+    node_list *e, *next;
+    for (e = n->learned.next; e != &n->learned; e = next) {
+        next = e->next;
+        node_peer *p = node_container_of(e, node_peer, learned_link);
+        if (now - p->heard_ms < ttl)
+            break; /* oldest first: the rest were heard later */
+        if (pinned(p))
+            continue;
+        n->stats.peers_expired++;
+        peer_forget(n, p);
+    }
 }
 
 void node_peers_free(confab_node *n)
@@ -97,6 +226,37 @@ void node_peers_free(confab_node *n)
     free(n->peers);
     n->peers = NULL;
     n->peers_cap = n->peers_len = 0;
+    node_list_init(&n->learned);
+    n->n_learned = 0;
+}
+
+/* ---- second-hand dials --------------------------------------------------- */
+
+/* Whether p's address is only someone's word: it was never linked, and
+ * this node has no stream with it (none restored from the store, nothing
+ * in its outbox). */
+static bool second_hand(const node_peer *p)
+{
+    return !p->linked && p->rx_epoch == 0 && p->tx_epoch == 0 &&
+           p->ob_head == NULL;
+}
+
+/* A token bucket for dials to peers never linked: their addresses came
+ * from a beacon or a PEERS entry, which any member can make up, so that
+ * the node cannot be made to dial a victim's address at will. */
+static bool dial_token(confab_node *n, uint64_t now)
+{
+    uint64_t cap = (uint64_t)n->cfg.dial_burst * 1000u;
+    if (now > n->dial_refill_ms) {
+        uint64_t add = (now - n->dial_refill_ms) * n->cfg.dial_rate;
+        n->dial_tokens = add >= cap - n->dial_tokens ? cap
+                                                     : n->dial_tokens + add;
+        n->dial_refill_ms = now;
+    }
+    if (n->dial_tokens < 1000u)
+        return false;
+    n->dial_tokens -= 1000u;
+    return true;
 }
 
 /* ---- backoff ---------------------------------------------------------- */
@@ -206,7 +366,11 @@ int node_peer_established(node_conn *c, const wire_hello *h)
     node_peer *p = node_peer_get(n, c->peer_id);
     if (p == NULL)
         return -ENOMEM;
-    c->peer = p;
+    if (c->peer != p) {
+        c->peer = p;
+        node_peer_hold(p);
+    }
+    peer_linked(n, p);
     memcpy(p->name, h->name.ptr, h->name.len);
     p->name[h->name.len] = '\0';
     p->boot = h->boot;
@@ -434,6 +598,15 @@ int confab_ping(confab_node *n, const uint8_t id[CONFAB_ID_BYTES],
 void node_peer_dial_now(confab_node *n, node_peer *p, uint64_t now)
 {
     node_conn *c;
+    if (!node_allowed(n, p->id))
+        return; /* the allow-list refuses it: never dialed */
+    if (second_hand(p) && n->handshakes < n->cfg.max_handshakes &&
+        !dial_token(n, now)) {
+        /* Over the rate: try again once a token has come. */
+        n->stats.dials_rate_limited++;
+        p->next_dial = now + 1000u / n->cfg.dial_rate + 1u;
+        return;
+    }
     int rc = node_conn_dial(n, &p->addr, p, NULL, &c);
     if (rc == -EAGAIN)
         return; /* too many handshakes now: the next tick tries again */

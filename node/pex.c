@@ -119,13 +119,15 @@ int node_pex_on_peers(node_conn *c, const wire_msg *m)
     uint64_t now = node_now_ms(n);
     while (wire_peers_next(&it, &e) == 1) {
         if (memcmp(e.id, n->identity->pk, WIRE_NODE_ID_BYTES) == 0 ||
-            node_peer_blocked(n, e.id))
+            node_peer_blocked(n, e.id) || !node_allowed(n, e.id))
             continue;
         node_peer *p = node_peer_find(n, e.id);
         if (p != NULL && (p->conn != NULL || p->switching))
             continue;
-        if (p == NULL && (p = node_peer_get(n, e.id)) == NULL)
-            return -ENOMEM;
+        /* Heard of: it takes a bounded place in the table (or none, when
+         * every place is held), and is dialed at the bounded rate. */
+        if ((p = node_peer_learn(n, e.id)) == NULL)
+            continue;
         if (!p->has_addr) {
             memset(&p->addr, 0, sizeof p->addr);
             if (e.addr_len == 4) {

@@ -205,6 +205,14 @@ static int member_create(confab_testnet *tn, tn_member *m)
     c.discovery_bind = "0.0.0.0";
     c.broadcast_addrs = loopback_broadcast;
     c.n_broadcast_addrs = 1;
+    /* the peer table and who may join: every node here is ours, so they
+     * dial each other as fast as the handshake cap allows unless the test
+     * sets a rate (the limit guards against a member's made-up addresses:
+     * tests/net/test_peer_bounds.c). */
+    if (c.dial_rate == 0)
+        c.dial_rate = 1000;
+    if (c.dial_burst == 0)
+        c.dial_burst = 1000;
     int rc = confab_node_new(tn->loop, &c, &m->node);
     if (rc == 0)
         memcpy(m->id, confab_node_id(m->node), CONFAB_ID_BYTES);

@@ -263,3 +263,54 @@ bool rawpeer_job_finished_cb(struct confab_testnet *tn, void *job)
     (void)tn;
     return rawpeer_job_finished(job);
 }
+
+/* the peer table and who may join */
+
+int rawpeer_connect_from(rawpeer *r, const char *src, uint16_t port)
+{
+    struct sockaddr_in a;
+    memset(&a, 0, sizeof a);
+    a.sin_family = AF_INET;
+    if (inet_pton(AF_INET, src, &a.sin_addr) != 1)
+        return -EINVAL;
+    r->fd = socket(AF_INET, SOCK_STREAM, 0);
+    if (r->fd < 0)
+        return -errno;
+    if (bind(r->fd, (struct sockaddr *)&a, sizeof a) != 0)
+        return -errno;
+    a.sin_port = htons(port);
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    int one = 1;
+    setsockopt(r->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    if (connect(r->fd, (struct sockaddr *)&a, sizeof a) != 0)
+        return -errno;
+    return 0;
+}
+
+int rawpeer_send_fake_peers(rawpeer *r, unsigned n, uint16_t port)
+{
+    if (n == 0 || n > 1024)
+        return -EINVAL;
+    static const uint8_t lo[4] = {127, 0, 0, 1};
+    wire_peer_entry *e = calloc(n, sizeof *e);
+    uint8_t(*ids)[WIRE_NODE_ID_BYTES] = calloc(n, sizeof *ids);
+    int rc = e != NULL && ids != NULL ? 0 : -ENOMEM;
+    if (rc == 0) {
+        sec_random(ids, n * sizeof *ids);
+        for (unsigned i = 0; i < n; i++) {
+            e[i].id = ids[i];
+            e[i].addr = lo;
+            e[i].addr_len = 4;
+            e[i].port = port;
+        }
+        wire_msg m;
+        memset(&m, 0, sizeof m);
+        m.type = WIRE_T_PEERS;
+        m.u.peers.count = n;
+        m.u.peers.entries = e;
+        rc = rawpeer_send_msg(r, &m);
+    }
+    free(e);
+    free(ids);
+    return rc;
+}

@@ -75,4 +75,13 @@ bool rawpeer_job_finished_cb(struct confab_testnet *tn, void *job);
 /* Joins the thread and returns fn's result. */
 int rawpeer_job_join(rawpeer_job *job);
 
+/* the peer table and who may join: */
+/* As rawpeer_connect, from the loopback address src (such as
+ * "127.0.0.2": all of 127/8 is local on Linux), so that the node sees
+ * another source than 127.0.0.1. */
+int rawpeer_connect_from(rawpeer *r, const char *src, uint16_t port);
+/* Sends a PEERS of n entries (at most 1024): fresh random ids, each at
+ * 127.0.0.1:port. */
+int rawpeer_send_fake_peers(rawpeer *r, unsigned n, uint16_t port);
+
 #endif

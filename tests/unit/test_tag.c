@@ -152,10 +152,32 @@ static void test_tag_checksum_known_answer(void **state)
     assert_memory_not_equal(b, want, 16);
 }
 
+/* sec_shorthash: SipHash-2-4 (the reference implementation's first two
+ * vectors: key 00..0f, messages "" and 00), keyed: ids that share their
+ * first bytes, which an unkeyed hash of those bytes would put in one
+ * slot, hash apart, and another key gives another hash. */
+static void test_tag_shorthash_keyed(void **state)
+{
+    (void)state;
+    uint8_t key[SEC_SHORTHASH_KEY_BYTES];
+    for (unsigned i = 0; i < sizeof key; i++)
+        key[i] = (uint8_t)i;
+    uint8_t zero = 0;
+    assert_true(sec_shorthash(key, &zero, 0) == 0x726fdb47dd0e0e31ull);
+    assert_true(sec_shorthash(key, &zero, 1) == 0x74f839c593dc67fdull);
+    uint8_t a[32] = {0}, b[32] = {0};
+    b[31] = 1;
+    assert_true(sec_shorthash(key, a, 32) != sec_shorthash(key, b, 32));
+    uint64_t h = sec_shorthash(key, a, 32);
+    key[0] ^= 1;
+    assert_true(sec_shorthash(key, a, 32) != h);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_tag_checksum_known_answer),
+        cmocka_unit_test(test_tag_shorthash_keyed),
         cmocka_unit_test(test_tag_known_answers),
         cmocka_unit_test(test_tag_known_answer_public_network),
         cmocka_unit_test(test_tag_verify_ok),
