@@ -553,7 +553,10 @@ void node_conn_bye(node_conn *c, uint64_t reason)
         m.type = WIRE_T_BYE;
         m.u.bye.reason = reason;
         if (node_conn_send_ctl(c, &m) != 0) {
-            node_conn_abort(c, CONFAB_DOWN_CLOSED);
+            if (c->tx_over)
+                cut_tx_full(c);
+            else
+                node_conn_abort(c, CONFAB_DOWN_CLOSED);
             return;
         }
         c->bye_sent = true;
