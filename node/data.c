@@ -420,26 +420,31 @@ static void deliver(node_conn *c, const wire_data *d, const char *group,
 
 /* ---- reassembly and its node-wide bound ------------------------------- */
 
+#define RATE_MIN_MS 1000u /* a body's rate counts at least this long */
+
 /* A fragmented body is allocated at its announced size when its first
  * part arrives, and counted at that size against cfg.reassembly_bytes,
  * for all links together: one partial body per link is the protocol's
  * limit, but links are as many as identities a member cares to make.
  *
  * At the bound the slowest bodies give way: those that received the
- * fewest bytes per millisecond since they began, the newcomer included
- * (its first part arrived in the last millisecond or so, so it is slowest
- * only against bodies that arrive faster still). A body that gives way is
- * dropped, not its link: the rest of its fragments are read and thrown
- * away and it is not delivered. A unicast then comes again from the
- * sender's outbox (its ACK never came), an anycast goes to another member,
- * a broadcast or multicast is lost (best effort). So memory held without
- * sending (the attack: a first part announcing 16 MiB, then nothing)
- * loses its room to a sender that is sending, and no sender that sends
- * faster than the others is starved for ever. */
+ * fewest bytes per second since they began, the newcomer included, where
+ * a body younger than a second counts as a second old. So a young body is
+ * measured by what it received (a first part and nothing more is slow,
+ * however new), an old one by its average rate; ties go against the
+ * newcomer. A body that gives way is dropped, not its link: the rest of
+ * its fragments are read and thrown away and it is not delivered. A
+ * unicast then comes again from the sender's outbox (its ACK never came),
+ * an anycast goes to another member, a broadcast or multicast is lost
+ * (best effort). So memory held without sending (the attack: a first
+ * part announcing 16 MiB, then nothing) loses its room to a sender that
+ * is sending, and a sender waits only for others that send faster. */
 
 static double body_rate(const node_conn *c, uint64_t now)
 {
-    uint64_t age = now - c->rx_big_t0 + 1;
+    uint64_t age = now - c->rx_big_t0;
+    if (age < RATE_MIN_MS)
+        age = RATE_MIN_MS;
     return (double)c->rx_big_len / (double)age;
 }
 

@@ -199,6 +199,7 @@ static void test_member_flood_sends_but_never_reads(void **state)
 #define IDENTITIES 8u
 #define BIG (16u * MIB) /* the default max_message */
 #define PART 60000u
+#define SQUAT 1024u /* what a squatter sends of its body */
 
 typedef struct squatters {
     uint16_t port;
@@ -210,7 +211,7 @@ typedef struct squatters {
 static int squat_job(rawpeer_job *job)
 {
     squatters *s = job->arg;
-    static uint8_t part[PART];
+    static uint8_t part[SQUAT];
     for (unsigned i = 0; i < IDENTITIES; i++) {
         rawpeer *r = &s->r[i];
         int rc = rawpeer_init(r, NULL);
@@ -228,7 +229,7 @@ static int squat_job(rawpeer_job *job)
         m.u.data.seq = 1;
         m.u.data.ts = 1;
         m.u.data.body.ptr = part;
-        m.u.data.body.len = PART;
+        m.u.data.body.len = SQUAT;
         m.u.data.fragmented = 1;
         m.u.data.size = BIG;
         rc = rawpeer_send_msg(r, &m);
