@@ -112,6 +112,9 @@ static void test_member_flood_pings_never_read(void **state)
     confab_testnet_config c;
     net_config(&c, 2);
     c.static_mesh = true;
+    /* Only the queue's bound may cut the flooder here, not its unanswered
+     * PING (the next test), however slowly the node runs (valgrind). */
+    c.node.peer_timeout_ms = net_deadline(120000);
     net_start_meshed(&f, &c);
     confab_node *n0 = confab_testnet_node(f.tn, 0);
     confab_stats before;
@@ -267,7 +270,7 @@ static void test_member_flood_partial_bodies(void **state)
     confab_testnet_config c;
     net_config(&c, 2);
     c.static_mesh = true;
-    c.node.peer_timeout_ms = 60000; /* the squatters are silent */
+    c.node.peer_timeout_ms = net_deadline(60000); /* squatters are silent */
     net_start_meshed(&f, &c);
     confab_node *n0 = confab_testnet_node(f.tn, 0);
     const uint64_t bound = 4ull * BIG; /* the default: 4 x max_message */
