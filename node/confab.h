@@ -214,6 +214,17 @@ typedef struct confab_config {
     /* Bounds on what a member, a stranger or a client can make the node
      * hold (docs/SECURITY.md, "Bounds"). 0 means the default shown. */
     /* links */
+    /* Bytes queued to send on one link and not yet taken by the kernel:
+     * the data lane's window (256 KiB) and the control messages a peer
+     * makes us send (PONG, ACK, PEERS, ...) together. A link whose queue
+     * would pass it does not read what it asks for and is cut. 1 MiB;
+     * less than 512 KiB is raised to that. */
+    size_t link_tx_bytes;
+    /* Bytes of message bodies being reassembled from fragments, all links
+     * together (each counts at its announced size). At the bound the
+     * slowest body is dropped (docs/PROTOCOL.md 8.4). 4 x max_message
+     * (64 MiB); less than max_message is raised to that. */
+    size_t reassembly_bytes;
 
     /* the peer table and who may join */
     size_t max_known_peers;      /* peers heard of (beacon, PEERS) but never
@@ -559,6 +570,16 @@ typedef struct confab_stats {
     uint64_t ctl_clients_cut;     /* control clients closed at a bound */
 
     /* bounds: links and what a member can make one hold */
+    uint64_t links_cut_tx_full;   /* cut: link_tx_bytes waited to be sent
+                                     (the peer does not read) */
+    uint64_t link_tx_peak;        /* most bytes one link's queue held */
+    uint64_t pings_unanswered;    /* cut: our PING had no PONG within the
+                                     peer timeout (sends, does not read) */
+    uint64_t reasm_bytes;         /* bodies in reassembly now, bytes */
+    uint64_t reasm_peak;          /* most bytes in reassembly at once */
+    uint64_t reasm_dropped;       /* bodies dropped at reassembly_bytes */
+    uint64_t bcast_repeats_dropped; /* broadcasts and multicasts received
+                                       again (same sender and id) */
 
     /* bounds: the peer table and who may join */
     uint64_t peers_evicted;       /* never-linked peers dropped at

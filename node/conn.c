@@ -116,6 +116,9 @@ static void tx_commit(node_conn *c, size_t payload_len)
         memmove(frame, frame + start, flen);
     t->len += (uint32_t)flen;
     c->tx_pending += flen;
+    size_t q = c->tx_pending + c->tx_inflight;
+    if (q > c->node->stats.link_tx_peak)
+        c->node->stats.link_tx_peak = q;
     c->t_tx = node_now_ms(c->node);
     node_conn_mark_dirty(c);
 }
@@ -146,12 +149,48 @@ static int encode_in_tail(node_conn *c, const wire_msg *m, size_t *len)
                            len);
 }
 
+/* Control messages are what a peer makes us send by sending (a PONG for
+ * each PING, ACKs, PEERS): unlike the data lane, which stops at its
+ * window, nothing else limits them. A peer that asks and never reads
+ * would have them pile up without end, so one link's transmit queue stops
+ * at link_tx_bytes: the message is refused and the link is cut at the
+ * next flush (not here: the caller may be walking the peers). */
+static bool tx_room(node_conn *c, const wire_msg *m)
+{
+    size_t lim = c->node->cfg.link_tx_bytes;
+    size_t q = node_conn_tx_queued(c);
+    size_t need = wire_msg_bound(m) + WIRE_FRAME_HEADROOM + WIRE_AEAD_TAG_BYTES;
+    if (!c->tx_over && q < lim && need <= lim - q)
+        return true;
+    c->tx_over = true;
+    node_conn_mark_dirty(c);
+    return false;
+}
+
+/* The cut of a link whose transmit queue reached its bound. */
+static void cut_tx_full(node_conn *c)
+{
+    confab_node *n = c->node;
+    char sid[9] = "?";
+    if (c->peer != NULL)
+        node_short_id(c->peer->id, sid);
+    n->stats.links_cut_tx_full++;
+    node_log(n, CONFAB_LOG_WARN,
+             "cutting the link to %s: %zu bytes wait to be sent to it "
+             "(link_tx_bytes %zu): it asks (PINGs, data to acknowledge) but "
+             "does not read the answers; it may link again once it reads",
+             sid, node_conn_tx_queued(c), n->cfg.link_tx_bytes);
+    node_conn_abort(c, CONFAB_DOWN_PROTOCOL);
+}
+
 int node_conn_send_ctl(node_conn *c, const wire_msg *m)
 {
     /* BYE is the last message on a link (PROTOCOL.md 8.1): after ours,
      * nothing (a PONG to the peer's late PING, say) may follow it. */
     if ((c->state != CONN_UP && c->state != CONN_DRAINING) || c->bye_sent)
         return -ENOTCONN;
+    if (!tx_room(c, m))
+        return -ENOBUFS;
     /* Control messages are small but for PEERS: try the tail block, then a
      * fresh small one, then one just big enough. */
     size_t len;
@@ -284,7 +323,13 @@ static int try_write_now(node_conn *c)
 
 void node_conn_flush(node_conn *c)
 {
-    if (c->state == CONN_CLOSING || c->paused)
+    if (c->state == CONN_CLOSING)
+        return;
+    if (c->tx_over) {
+        cut_tx_full(c);
+        return;
+    }
+    if (c->paused)
         return;
     /* What this flush frames it also writes: marking the connection dirty
      * again meanwhile would only cost an empty turn. Whatever it leaves
@@ -364,7 +409,7 @@ static void conn_free(node_conn *c)
         txbuf_put(n, b);
     }
     wire_frame_decoder_free(&c->dec);
-    free(c->rx_big);
+    node_data_reasm_free(c);
     free(c->hs_rest);
     node_conn_delay_free(c);
     node_hs_free(c->hs);
@@ -420,6 +465,8 @@ static void conn_abort(node_conn *c, confab_down_reason why, bool reset)
         c->node->stats.handshakes_failed++;
     node_conn_leave_handshake(c);
     c->state = CONN_CLOSING;
+    /* Its body in reassembly will never complete: give its room back. */
+    node_data_reasm_free(c);
     if (c->target != NULL && c->target->dialing == c)
         c->target->dialing = NULL;
     if (c->peer != NULL && c->peer->dialing == c)
@@ -457,8 +504,11 @@ void node_conn_pause(node_conn *c, bool paused)
     if (paused) {
         uv_read_stop((uv_stream_t *)&c->tcp);
     } else {
-        /* Silence while cut does not count against the peer. */
+        /* Silence while cut does not count against the peer, nor does
+         * the wait for the answer to a PING sent before the cut. */
         c->t_rx = node_now_ms(c->node);
+        if (c->peer != NULL && c->peer->conn == c && c->peer->ping_token)
+            c->peer->ping_sent_ms = c->t_rx;
         uv_read_start((uv_stream_t *)&c->tcp, alloc_cb, read_cb);
         node_conn_mark_dirty(c);
     }
@@ -505,7 +555,10 @@ void node_conn_bye(node_conn *c, uint64_t reason)
         m.type = WIRE_T_BYE;
         m.u.bye.reason = reason;
         if (node_conn_send_ctl(c, &m) != 0) {
-            node_conn_abort(c, CONFAB_DOWN_CLOSED);
+            if (c->tx_over)
+                cut_tx_full(c);
+            else
+                node_conn_abort(c, CONFAB_DOWN_CLOSED);
             return;
         }
         c->bye_sent = true;
@@ -933,11 +986,15 @@ void node_conn_tick(node_conn *c, uint64_t now)
         }
         break;
     case CONN_UP:
-        if (c->peer != NULL && c->peer->conn == c)
+        if (c->tx_over) /* a backstop: the flush cuts it first */
+            cut_tx_full(c);
+        else if (c->peer != NULL && c->peer->conn == c)
             node_peer_liveness(c, now);
         break;
     case CONN_DRAINING:
-        if (now - c->t_drain >= NODE_DRAIN_MS)
+        if (c->tx_over)
+            cut_tx_full(c);
+        else if (now - c->t_drain >= NODE_DRAIN_MS)
             node_conn_abort(c, CONFAB_DOWN_TIMEOUT);
         break;
     case CONN_CLOSING:

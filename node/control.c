@@ -402,6 +402,13 @@ static void op_status(ctl_client *c, uint64_t rid)
         /* bounds: the control socket */
         {"ctl_clients_cut", st.ctl_clients_cut},
         /* bounds: links */
+        {"links_cut_tx_full", st.links_cut_tx_full},
+        {"link_tx_peak", st.link_tx_peak},
+        {"pings_unanswered", st.pings_unanswered},
+        {"reasm_bytes", st.reasm_bytes},
+        {"reasm_peak", st.reasm_peak},
+        {"reasm_dropped", st.reasm_dropped},
+        {"bcast_repeats_dropped", st.bcast_repeats_dropped},
 
         /* bounds: the peer table and who may join */
         {"peers_evicted", st.peers_evicted},

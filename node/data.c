@@ -376,6 +376,9 @@ static void deliver(node_conn *c, const wire_data *d, const char *group,
     }
     if (d->kind == WIRE_K_UNICAST && !node_delivery_accept(c, d))
         return; /* a duplicate, ahead of a gap, or a place-holder */
+    bool bcast = d->kind == WIRE_K_BROADCAST || d->kind == WIRE_K_GROUP;
+    if (bcast && node_delivery_bcast_new(n, p, d->id) != 1)
+        return; /* a repeat, or no memory to remember it: best effort */
     if (d->kind == WIRE_K_ANYCAST) {
         int fresh = node_delivery_anycast_new(n, d->id);
         if (fresh < 0)
@@ -402,6 +405,8 @@ static void deliver(node_conn *c, const wire_data *d, const char *group,
         return; /* the store failed: not delivered, not acknowledged */
     if (d->kind == WIRE_K_UNICAST)
         node_delivery_delivered(c, d);
+    if (bcast)
+        node_delivery_bcast_seen(p, d->id);
     confab_event ev;
     memset(&ev, 0, sizeof ev);
     ev.type = CONFAB_EV_MESSAGE;
@@ -413,27 +418,151 @@ static void deliver(node_conn *c, const wire_data *d, const char *group,
         ack_anycast(c, d->id);
 }
 
-static int on_data(node_conn *c, const wire_data *d)
+/* ---- reassembly and its node-wide bound ------------------------------- */
+
+#define RATE_MIN_MS 1000u /* a body's rate counts at least this long */
+
+/* A fragmented body is allocated at its announced size when its first
+ * part arrives, and counted at that size against cfg.reassembly_bytes,
+ * for all links together: one partial body per link is the protocol's
+ * limit, but links are as many as identities a member cares to make.
+ *
+ * At the bound the slowest bodies give way: those that received the
+ * fewest bytes per second since they began, the newcomer included, where
+ * a body younger than a second counts as a second old. So a young body is
+ * measured by what it received (a first part and nothing more is slow,
+ * however new), an old one by its average rate; ties go against the
+ * newcomer. A body that gives way is dropped, not its link: the rest of
+ * its fragments are read and thrown away and it is not delivered. A
+ * unicast then comes again from the sender's outbox (its ACK never came),
+ * an anycast goes to another member, a broadcast or multicast is lost
+ * (best effort). So memory held without sending (the attack: a first
+ * part announcing 16 MiB, then nothing) loses its room to a sender that
+ * is sending, and a sender waits only for others that send faster. */
+
+static double body_rate(const node_conn *c, uint64_t now)
+{
+    uint64_t age = now - c->rx_big_t0;
+    if (age < RATE_MIN_MS)
+        age = RATE_MIN_MS;
+    return (double)c->rx_big_len / (double)age;
+}
+
+static void reasm_release(confab_node *n, size_t size)
+{
+    n->stats.reasm_bytes -= size;
+}
+
+/* Drops v's body (it gave way, or there was no memory for it). */
+static void reasm_drop(node_conn *v, const char *why)
+{
+    confab_node *n = v->node;
+    char sid[9] = "?";
+    if (v->peer != NULL)
+        node_short_id(v->peer->id, sid);
+    n->stats.reasm_dropped++;
+    node_log(n, CONFAB_LOG_WARN,
+             "dropping a %zu-byte message from %s in reassembly (%zu bytes "
+             "of it arrived): %s; a unicast is sent again, a broadcast is "
+             "lost (raise reassembly_bytes if this is normal traffic)",
+             v->rx_big_size, sid, v->rx_big_len, why);
+    if (v->rx_big != NULL) {
+        reasm_release(n, v->rx_big_size);
+        free(v->rx_big);
+        v->rx_big = NULL;
+    }
+}
+
+/* The body in reassembly (other than on c, which is the newcomer) that
+ * gives way first, or c itself when all the others are faster. */
+static node_conn *slowest_body(confab_node *n, node_conn *c, uint64_t now)
+{
+    node_conn *slow = c;
+    double r = body_rate(c, now);
+    for (node_list *e = n->conns.next; e != &n->conns; e = e->next) {
+        node_conn *o = node_container_of(e, node_conn, link);
+        if (o == c || o->rx_big == NULL)
+            continue;
+        double ro = body_rate(o, now);
+        if (ro < r) {
+            slow = o;
+            r = ro;
+        }
+    }
+    return slow;
+}
+
+/* Makes room for c's new body of c->rx_big_size bytes. False when c's
+ * body is the one that gives way. */
+static bool reasm_admit(node_conn *c, uint64_t now)
 {
     confab_node *n = c->node;
-    if (d->fragmented) {
-        /* One fragmented body at a time per link, within what we told the
-         * peer we accept. */
-        if (c->rx_big != NULL || d->size > n->cfg.max_message)
-            return -EPROTO;
-        c->rx_big = malloc(d->size);
-        if (c->rx_big == NULL)
-            return -ENOMEM;
-        memcpy(c->rx_big, d->body.ptr, d->body.len);
-        c->rx_big_len = d->body.len;
-        c->rx_big_size = d->size;
-        c->rx_big_hdr = *d;
-        copy_str(c->rx_big_group, &d->group);
-        c->rx_big_hdr.has_ct = d->has_ct;
-        if (d->has_ct)
-            copy_str(c->rx_big_ct, &d->ct);
+    size_t bound = n->cfg.reassembly_bytes;
+    while (n->stats.reasm_bytes > bound ||
+           c->rx_big_size > bound - n->stats.reasm_bytes) {
+        node_conn *v = slowest_body(n, c, now);
+        if (v == c)
+            return false;
+        reasm_drop(v, "the bodies in reassembly reached reassembly_bytes; "
+                      "it was the slowest");
+    }
+    return true;
+}
+
+void node_data_reasm_free(node_conn *c)
+{
+    if (c->rx_big != NULL) {
+        reasm_release(c->node, c->rx_big_size);
+        free(c->rx_big);
+        c->rx_big = NULL;
+    }
+    c->rx_big_size = 0;
+    c->rx_big_len = 0;
+}
+
+/* The first part of a fragmented body. */
+static int begin_body(node_conn *c, const wire_data *d)
+{
+    confab_node *n = c->node;
+    /* One fragmented body at a time per link, within what we told the
+     * peer we accept. */
+    if (c->rx_big_size != 0 || d->size > n->cfg.max_message)
+        return -EPROTO;
+    uint64_t now = node_now_ms(n);
+    c->rx_big_size = d->size;
+    c->rx_big_len = d->body.len;
+    c->rx_big_t0 = now;
+    c->rx_big_hdr = *d;
+    copy_str(c->rx_big_group, &d->group);
+    c->rx_big_hdr.has_ct = d->has_ct;
+    if (d->has_ct)
+        copy_str(c->rx_big_ct, &d->ct);
+    /* A repeat broadcast needs no room: it will not be delivered. */
+    bool bcast = d->kind == WIRE_K_BROADCAST || d->kind == WIRE_K_GROUP;
+    if (bcast && c->peer->bseen != NULL &&
+        node_delivery_bcast_new(n, c->peer, d->id) == 0)
+        return 0;
+    if (!reasm_admit(c, now)) {
+        reasm_drop(c, "the bodies in reassembly are at reassembly_bytes "
+                      "and arrive faster");
         return 0;
     }
+    c->rx_big = malloc(d->size);
+    if (c->rx_big == NULL) {
+        reasm_drop(c, "no memory");
+        return 0;
+    }
+    memcpy(c->rx_big, d->body.ptr, d->body.len);
+    n->stats.reasm_bytes += d->size;
+    if (n->stats.reasm_bytes > n->stats.reasm_peak)
+        n->stats.reasm_peak = n->stats.reasm_bytes;
+    return 0;
+}
+
+static int on_data(node_conn *c, const wire_data *d)
+{
+    if (d->fragmented)
+        return begin_body(c, d);
     char group[WIRE_MAX_GROUP + 1], ct[WIRE_MAX_CT + 1];
     copy_str(group, &d->group);
     if (d->has_ct)
@@ -445,20 +574,27 @@ static int on_data(node_conn *c, const wire_data *d)
 
 static int on_frag(node_conn *c, const wire_frag *f)
 {
-    if (c->rx_big == NULL ||
+    if (c->rx_big_size == 0 ||
         memcmp(f->id, c->rx_big_hdr.id, WIRE_ID_BYTES) != 0 ||
         f->off != c->rx_big_len ||
         f->data.len > c->rx_big_size - c->rx_big_len)
         return -EPROTO; /* out of order, or more than it announced */
-    memcpy(c->rx_big + c->rx_big_len, f->data.ptr, f->data.len);
+    if (c->rx_big != NULL)
+        memcpy(c->rx_big + c->rx_big_len, f->data.ptr, f->data.len);
     c->rx_big_len += f->data.len;
     if (c->rx_big_len < c->rx_big_size)
         return 0;
     uint8_t *body = c->rx_big;
+    size_t size = c->rx_big_size;
     c->rx_big = NULL;
+    c->rx_big_size = 0;
+    c->rx_big_len = 0;
+    if (body == NULL)
+        return 0; /* dropped on the way: all of it read, none delivered */
+    reasm_release(c->node, size);
     const wire_data *d = &c->rx_big_hdr;
     deliver(c, d, d->group.len ? c->rx_big_group : NULL,
-            d->has_ct ? c->rx_big_ct : NULL, body, c->rx_big_size);
+            d->has_ct ? c->rx_big_ct : NULL, body, size);
     free(body);
     return 0;
 }

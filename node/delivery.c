@@ -482,6 +482,51 @@ int node_delivery_anycast_new(confab_node *n, const uint8_t id[WIRE_ID_BYTES])
     return 1;
 }
 
+/* Broadcasts and multicasts are delivered at most once (PROTOCOL.md
+ * 12.6): each sender's last NODE_BCAST_WINDOW ids, a ring of 1 KiB made at
+ * the first one it sends (most peers never broadcast), kept as long as
+ * the peer. Per sender, so that one member's flood cannot push another's
+ * ids out; a linear scan, as 64 ids are 1 KiB. */
+static bool bcast_known(const node_bseen *w, const uint8_t id[WIRE_ID_BYTES])
+{
+    for (uint32_t i = 0; i < w->len; i++)
+        if (memcmp(w->ids[i], id, WIRE_ID_BYTES) == 0)
+            return true;
+    return false;
+}
+
+int node_delivery_bcast_new(confab_node *n, node_peer *p,
+                            const uint8_t id[WIRE_ID_BYTES])
+{
+    if (p->bseen == NULL) {
+        p->bseen = calloc(1, sizeof *p->bseen);
+        if (p->bseen == NULL)
+            return -ENOMEM;
+    }
+    if (bcast_known(p->bseen, id)) {
+        n->stats.bcast_repeats_dropped++;
+        return 0;
+    }
+    return 1;
+}
+
+void node_delivery_bcast_seen(node_peer *p, const uint8_t id[WIRE_ID_BYTES])
+{
+    node_bseen *w = p->bseen;
+    if (w == NULL)
+        return; /* not reached: node_delivery_bcast_new made it */
+    memcpy(w->ids[w->next], id, WIRE_ID_BYTES);
+    w->next = (w->next + 1) % NODE_BCAST_WINDOW;
+    if (w->len < NODE_BCAST_WINDOW)
+        w->len++;
+}
+
+void node_delivery_peer_free(node_peer *p)
+{
+    free(p->bseen);
+    p->bseen = NULL;
+}
+
 /* ---- time to live and overdue acknowledgements ------------------------ */
 
 void node_delivery_tick(confab_node *n, uint64_t now)

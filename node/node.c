@@ -261,6 +261,15 @@ int confab_node_new(uv_loop_t *loop, const confab_config *config,
         c->max_handshakes_per_source = DEFAULT_HS_PER_SOURCE;
     n->dial_tokens = (uint64_t)c->dial_burst * 1000u;
     n->dial_refill_ms = node_now_ms(n);
+    /* bounds: links */
+    if (c->link_tx_bytes == 0)
+        c->link_tx_bytes = NODE_LINK_TX_DEFAULT;
+    if (c->link_tx_bytes < NODE_LINK_TX_MIN)
+        c->link_tx_bytes = NODE_LINK_TX_MIN;
+    if (c->reassembly_bytes == 0)
+        c->reassembly_bytes = 4 * c->max_message;
+    if (c->reassembly_bytes < c->max_message)
+        c->reassembly_bytes = c->max_message;
 
     /* Keys given in the config come first, then the home's, then new
      * ones. */

@@ -60,6 +60,11 @@ static inline void node_list_del(node_list *e)
 #define NODE_TXBUF_SMALL  960u   /* a small transmit block (malloc: ~1 KiB) */
 #define NODE_TXBUF_LARGE  (WIRE_MAX_FRAME + 1024u) /* one full frame fits */
 #define NODE_TX_WINDOW    (256u * 1024u) /* bytes handed to libuv at once */
+/* One link's transmit queue (config link_tx_bytes): the data window, a
+ * frame over it, and room for control messages above them. */
+#define NODE_LINK_TX_DEFAULT (1024u * 1024u)
+#define NODE_LINK_TX_MIN     (512u * 1024u)
+#define NODE_BCAST_WINDOW 64u    /* broadcast ids remembered per sender */
 #define NODE_FRAG_CHUNK   (WIRE_MAX_PLAINTEXT - WIRE_FRAG_OVERHEAD - 64u)
 #define NODE_USER_PINGS   16u    /* outstanding confab_ping() per peer */
 #define NODE_PEX_CHUNK    64u    /* PEERS entries per message we send */
@@ -190,9 +195,14 @@ typedef struct node_conn {
     node_txbuf *tx_head, *tx_tail; /* filled, not yet handed to libuv */
     size_t tx_pending;         /* bytes in tx_head.. */
     size_t tx_inflight;        /* bytes handed to libuv, not yet written */
-    /* receive: a fragmented message being reassembled */
+    bool tx_over;              /* a control message found the queue at
+                                  link_tx_bytes: cut at the next flush */
+    /* receive: a fragmented message being reassembled (data.c). In
+     * progress while rx_big_size != 0; rx_big is NULL when the body was
+     * dropped at the node's bound: its fragments are read and discarded. */
     uint8_t *rx_big;
     size_t rx_big_len, rx_big_size;
+    uint64_t rx_big_t0;        /* loop ms of its first part */
     wire_data rx_big_hdr;      /* strings copied below */
     char rx_big_group[WIRE_MAX_GROUP + 1];
     char rx_big_ct[WIRE_MAX_CT + 1];
@@ -248,6 +258,9 @@ struct node_peer {
     uint64_t ping_sent_ms;    /* loop time of the last liveness ping */
     uint64_t srtt_us, rttvar_us;
     node_user_ping user_pings[NODE_USER_PINGS];
+    /* ids of the last broadcasts and multicasts delivered from it (made at
+     * the first; docs/PROTOCOL.md 12.6) */
+    struct node_bseen *bseen;
     /* groups it is a member of (as it told us), names owned */
     char **groups;
     uint16_t n_groups, cap_groups;
@@ -263,6 +276,13 @@ struct node_peer {
     uint64_t heard_ms;        /* loop time it was last heard of */
     node_list learned_link;   /* in node->learned while never linked */
 };
+
+/* The ids of the last NODE_BCAST_WINDOW broadcasts and multicasts
+ * delivered from one sender, a ring (delivery.c). */
+typedef struct node_bseen {
+    uint8_t ids[NODE_BCAST_WINDOW][WIRE_ID_BYTES];
+    uint32_t next, len;
+} node_bseen;
 
 /* An anycast waiting for a member to acknowledge it (groups.c). */
 typedef struct node_anycast {
@@ -627,6 +647,15 @@ void node_delivery_delivered(node_conn *c, const wire_data *d);
 /* An anycast: 1 deliver it, 0 already delivered (acknowledge again),
  * -ENOMEM no memory to remember it (neither: it will come again). */
 int node_delivery_anycast_new(confab_node *n, const uint8_t id[WIRE_ID_BYTES]);
+/* A broadcast or multicast from p: 1 new (then node_delivery_bcast_seen
+ * cannot fail), 0 a repeat (counted: drop it), -ENOMEM no memory for the
+ * window (drop it). */
+int node_delivery_bcast_new(confab_node *n, node_peer *p,
+                            const uint8_t id[WIRE_ID_BYTES]);
+/* It was delivered: remember its id. */
+void node_delivery_bcast_seen(node_peer *p, const uint8_t id[WIRE_ID_BYTES]);
+/* Frees what delivery keeps for p alone (its broadcast window). */
+void node_delivery_peer_free(node_peer *p);
 /* The end of a read: acknowledge what was delivered, once durable. */
 void node_delivery_read_done(node_conn *c);
 void node_delivery_tick(confab_node *n, uint64_t now);
@@ -746,6 +775,9 @@ void node_data_relink(node_peer *p);
 /* Handles one decrypted transport message on an established conn.
  * Returns 0, or -EPROTO when the conn must be cut. */
 int node_data_on_msg(node_conn *c, const wire_msg *m);
+/* Frees c's body in reassembly, if any, and gives its bytes back to the
+ * node's bound (the link closes). */
+void node_data_reasm_free(node_conn *c);
 void node_out_free(node_out *o);
 void node_body_unref(node_body *b);
 

@@ -127,6 +127,7 @@ static void peer_forget(confab_node *n, node_peer *p)
     n->n_learned--;
     node_pex_forget(n, p);
     node_peer_groups_free(p);
+    node_delivery_peer_free(p);
     free(p);
 }
 
@@ -221,6 +222,7 @@ void node_peers_free(confab_node *n)
         }
         node_pex_forget(n, p);
         node_peer_groups_free(p);
+        node_delivery_peer_free(p);
         free(p);
     }
     free(n->peers);
@@ -497,11 +499,26 @@ void node_peer_liveness(node_conn *c, uint64_t now)
 {
     confab_node *n = c->node;
     node_peer *p = c->peer;
+    char sid[9];
     if (now - c->t_rx >= n->cfg.peer_timeout_ms) {
-        char sid[9];
         node_short_id(p->id, sid);
         node_log(n, CONFAB_LOG_INFO, "peer %s silent for %u ms", sid,
                  n->cfg.peer_timeout_ms);
+        node_conn_abort(c, CONFAB_DOWN_TIMEOUT);
+        return;
+    }
+    /* Alive means reading too (PROTOCOL.md 8.3): a peer that keeps sending
+     * but has not answered our PING for as long is not reading what we
+     * send, and would hold the link (and whatever we queue for it) for
+     * ever. */
+    if (p->ping_token != 0 &&
+        now - p->ping_sent_ms >= n->cfg.peer_timeout_ms) {
+        node_short_id(p->id, sid);
+        n->stats.pings_unanswered++;
+        node_log(n, CONFAB_LOG_WARN,
+                 "cutting the link to %s: it sends but has not answered our "
+                 "PING for %u ms, so it does not read what we send",
+                 sid, n->cfg.peer_timeout_ms);
         node_conn_abort(c, CONFAB_DOWN_TIMEOUT);
         return;
     }

@@ -314,3 +314,66 @@ int rawpeer_send_fake_peers(rawpeer *r, unsigned n, uint16_t port)
     free(ids);
     return rc;
 }
+int rawpeer_send_ping(rawpeer *r, uint64_t n, const void *data, size_t len)
+{
+    static const uint8_t zeros[WIRE_MAX_PING_DATA];
+    if (len > sizeof zeros)
+        return -EMSGSIZE;
+    wire_msg m;
+    memset(&m, 0, sizeof m);
+    m.type = WIRE_T_PING;
+    m.u.ping.n = n;
+    m.u.ping.has_data = 1;
+    m.u.ping.data.ptr = data != NULL ? data : zeros;
+    m.u.ping.data.len = (uint32_t)len;
+    return rawpeer_send_msg(r, &m);
+}
+
+int rawpeer_send_body(rawpeer *r, uint8_t k, const uint8_t id[WIRE_ID_BYTES],
+                      uint64_t seq, const char *group, const uint8_t *body,
+                      size_t len, size_t part)
+{
+    wire_msg m;
+    memset(&m, 0, sizeof m);
+    m.type = WIRE_T_DATA;
+    wire_data *d = &m.u.data;
+    memcpy(d->id, id, WIRE_ID_BYTES);
+    d->kind = k;
+    d->seq = seq;
+    d->ts = 1;
+    if (group != NULL) {
+        d->group.ptr = (const uint8_t *)group;
+        d->group.len = (uint32_t)strlen(group);
+    }
+    size_t first = len < part ? len : part;
+    d->body.ptr = body;
+    d->body.len = (uint32_t)first;
+    d->fragmented = first < len;
+    d->size = len;
+    int rc = rawpeer_send_msg(r, &m);
+    for (size_t off = first; rc == 0 && off < len;) {
+        size_t n = len - off < part ? len - off : part;
+        memset(&m, 0, sizeof m);
+        m.type = WIRE_T_FRAG;
+        memcpy(m.u.frag.id, id, WIRE_ID_BYTES);
+        m.u.frag.off = off;
+        m.u.frag.data.ptr = body + off;
+        m.u.frag.data.len = (uint32_t)n;
+        rc = rawpeer_send_msg(r, &m);
+        off += n;
+    }
+    return rc;
+}
+
+int rawpeer_wait_hangup(rawpeer *r, int timeout_ms)
+{
+    /* POLLRDHUP reports the node's FIN even with unread bytes before it;
+     * POLLHUP and POLLERR a reset. */
+    struct pollfd pfd = {.fd = r->fd, .events = POLLRDHUP};
+    int pr = poll(&pfd, 1, timeout_ms);
+    if (pr == 0)
+        return -ETIMEDOUT;
+    if (pr < 0)
+        return -errno;
+    return (pfd.revents & (POLLRDHUP | POLLHUP | POLLERR)) ? 0 : -EPROTO;
+}

@@ -83,5 +83,16 @@ int rawpeer_connect_from(rawpeer *r, const char *src, uint16_t port);
 /* Sends a PEERS of n entries (at most 1024): fresh random ids, each at
  * 127.0.0.1:port. */
 int rawpeer_send_fake_peers(rawpeer *r, unsigned n, uint16_t port);
+/* Sends a PING with token n and len bytes of echo data (NULL: zeros). */
+int rawpeer_send_ping(rawpeer *r, uint64_t n, const void *data, size_t len);
+/* Sends a message of kind k (WIRE_K_*) with this id, seq and group (NULL
+ * for none): one DATA if len fits in part bytes, else a DATA holding the
+ * first part bytes and `size` len, then FRAGs of part bytes. */
+int rawpeer_send_body(rawpeer *r, uint8_t k, const uint8_t id[WIRE_ID_BYTES],
+                      uint64_t seq, const char *group, const uint8_t *body,
+                      size_t len, size_t part);
+/* 0 once the node has closed the connection, -ETIMEDOUT if it has not
+ * within timeout_ms. Reads nothing: what the node sent stays unread. */
+int rawpeer_wait_hangup(rawpeer *r, int timeout_ms);
 
 #endif
