@@ -213,6 +213,12 @@ static int member_create(confab_testnet *tn, tn_member *m)
         c.dial_rate = 1000;
     if (c.dial_burst == 0)
         c.dial_burst = 1000;
+    /* Every node here dials from 127.0.0.1: one source for the bound on
+     * handshakes per source address, which would make a large network
+     * mesh in waves of eight. */
+    if (c.max_handshakes_per_source == 0)
+        c.max_handshakes_per_source =
+            c.max_handshakes != 0 ? c.max_handshakes : 256;
     int rc = confab_node_new(tn->loop, &c, &m->node);
     if (rc == 0)
         memcpy(m->id, confab_node_id(m->node), CONFAB_ID_BYTES);
