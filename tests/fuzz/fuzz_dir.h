@@ -52,7 +52,7 @@ static void fuzz_dir_cleanup(void)
 
 /* The scratch directory (mode 0700), made on the first call; exits the
  * process if none can be made. */
-static const char *fuzz_dir(void)
+static inline const char *fuzz_dir(void)
 {
     if (fuzz_dir_path[0] != '\0')
         return fuzz_dir_path;
@@ -76,7 +76,7 @@ static const char *fuzz_dir(void)
 
 /* Writes data[0..size) to path (created or truncated, mode 0600).
  * Returns 0 or -1. */
-static int fuzz_write_file(const char *path, const uint8_t *data, size_t size)
+static inline int fuzz_write_file(const char *path, const uint8_t *data, size_t size)
 {
     int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
     if (fd < 0)
