@@ -75,4 +75,13 @@ bool rawpeer_job_finished_cb(struct confab_testnet *tn, void *job);
 /* Joins the thread and returns fn's result. */
 int rawpeer_job_join(rawpeer_job *job);
 
+/* added for tests/fuzz/fuzz_link.c */
+/* rawpeer_handshake with the HELLO payload of message 3 given as bytes
+ * (hello[0..len), sent as is, so it may break the rules). */
+int rawpeer_handshake_hello(rawpeer *r, const uint8_t *hello, size_t len);
+/* The next frame if one has fully arrived, without waiting: 0 with the
+ * frame in *f and *len (borrowed), -EAGAIN when none has yet, -EPIPE when
+ * the node closed the connection. */
+int rawpeer_poll_frame(rawpeer *r, const uint8_t **f, size_t *len);
+
 #endif
