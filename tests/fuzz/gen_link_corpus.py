@@ -110,3 +110,6 @@ write('hello-no-groups', hello(groups=[]), data(1, 1, k=3, g='ops'))
 write('hello-then-hello', hello(), hello(epoch=2))
 write('mixed', hello(epoch=5), data(1, 1), ping(1), join('lab'), data(2, 1, k=2, g='lab'),
       ack(seq=1), peers((ID1, LO, 1)), data(3, 2, body=b'z' * 300), ack(seq=2), leave('lab'), bye(0))
+# A peer with the largest id: the node dials it at once (and is refused:
+# fuzz_link lets it reach nothing but its own port).
+write('peers-dialed-at-once', peers((b'\xff' * 32, bytes([127, 0, 0, 2]), 9)), ping(1))
