@@ -150,3 +150,38 @@ write('many-keys', frame(pk({'k%02d' % i: i for i in range(65)})), 0, 0)
 write('negative-rid', frame(pk({'op': 'id', 'rid': -1})), 0, 0)
 write('nil-values', frame(pk({'op': NIL, 'rid': NIL, 'to': NIL, 'body': NIL, 'msgs': NIL, 'groups': NIL, 'stats': NIL})), 0, 0)
 write('wrong-types', frame(pk({'op': 1, 'rid': 'x', 'to': 'y', 'body': [1], 'msgs': {'a': 1}, 'groups': b'g', 'stats': [1, 'a', b'b', {}, [], NIL, True, -5]})), 3, 4)
+
+# The seed corpus of fuzz_control (tests/fuzz/corpus/control): what one
+# client writes to a node's control socket, with no prefix. The node of
+# fuzz_control knows the peer A (not linked), is in group "ops" and holds
+# three unread messages.
+CONTROL = os.path.join(os.path.dirname(OUT), 'control')
+os.makedirs(CONTROL, exist_ok=True)
+
+def control(name, stream):
+    with open(os.path.join(CONTROL, name), 'wb') as f:
+        f.write(stream)
+
+for name, m in reqs.items():
+    control(name, frame(pk(m)))
+control('all-requests', b''.join(frame(pk(m)) for m in reqs.values()))
+control('send-accepted', frame(pk({'op': 'send', 'rid': 1, 'to': A, 'body': b'x' * 300})))
+control('send-unknown-peer', frame(pk({'op': 'send', 'rid': 1, 'to': B, 'body': b'x'})))
+control('recv-some', frame(pk({'op': 'recv', 'rid': 1, 'max': 2})) +
+        frame(pk({'op': 'recv', 'rid': 2})))
+control('follow-unfollow', frame(pk({'op': 'recv', 'rid': 1, 'follow': True, 'max': 2})) +
+        frame(pk({'op': 'unfollow', 'rid': 2})) + frame(pk({'op': 'recv', 'rid': 3, 'max': 10})))
+control('subscribe-join-leave', frame(pk({'op': 'subscribe', 'rid': 1, 'events': ['group', 'peer']})) +
+        frame(pk(reqs['req-join'])) + frame(pk({'op': 'join', 'rid': 7, 'group': 'lab'})) +
+        frame(pk(reqs['req-leave'])) + frame(pk(reqs['req-groups'])) + frame(pk(reqs['req-status'])))
+control('join-many', b''.join(frame(pk({'op': 'join', 'rid': i, 'group': 'g%d' % i}))
+                              for i in range(40)))
+control('unknown-op', frame(pk({'op': 'reboot', 'rid': 1})))
+control('long-op', frame(pk({'op': 'x' * 40, 'rid': 1})))
+control('no-rid', frame(pk({'op': 'id'})) + frame(pk(reqs['req-id'])))
+control('no-op', frame(pk({'rid': 5})))
+control('bad-framing', frame(pk(reqs['req-id'])) + b'\xc6\x00\x00\x00\x01\x80')
+control('cut-frame', frame(pk(reqs['req-status']))[:-3])
+control('huge-map32', frame(b'\xdf\xff\xff\xff\xff'))
+control('ping-big-data', frame(pk({'op': 'ping', 'rid': 1, 'to': A, 'data': bytes(2000)})))
+control('wrong-types', frame(pk({'op': 'send', 'rid': 1, 'to': 'y', 'body': [1], 'ct': 5, 'wait': 'no'})))

@@ -376,4 +376,79 @@ int rawpeer_wait_hangup(rawpeer *r, int timeout_ms)
     if (pr < 0)
         return -errno;
     return (pfd.revents & (POLLRDHUP | POLLHUP | POLLERR)) ? 0 : -EPROTO;
+/* added for tests/fuzz/fuzz_link.c */
+
+int rawpeer_handshake_hello(rawpeer *r, const uint8_t *hello, size_t hlen)
+{
+    sec_noise *hs = NULL;
+    sec_noise_config c;
+    memset(&c, 0, sizeof c);
+    c.pattern = SEC_NOISE_XXPSK0;
+    c.initiator = 1;
+    c.prologue = (const uint8_t *)"confab/1";
+    c.prologue_len = 8;
+    c.static_sk = r->id->sk;
+    c.psk = r->netkey;
+    int rc = sec_noise_new(&c, &hs);
+    uint8_t *msg = malloc(WIRE_MAX_FRAME);
+    size_t len, plen;
+    const uint8_t *f;
+    if (rc == 0 && msg == NULL)
+        rc = -ENOMEM;
+    if (rc != 0)
+        goto out;
+    /* -> psk, e */
+    rc = sec_noise_write(hs, NULL, 0, msg, WIRE_MAX_FRAME, &len);
+    if (rc == 0)
+        rc = rawpeer_send_frame(r, msg, len);
+    if (rc != 0)
+        goto out;
+    /* <- e, ee, s, es + the node's HELLO */
+    rc = rawpeer_recv_frame(r, &f, &len, 5000);
+    if (rc == 0)
+        rc = sec_noise_read(hs, f, len, r->hello_buf, sizeof r->hello_buf,
+                            &plen);
+    if (rc == 0)
+        rc = wire_hello_decode(r->hello_buf, plen, &r->hello);
+    if (rc != 0)
+        goto out;
+    memcpy(r->peer_id, sec_noise_remote_static(hs), sizeof r->peer_id);
+    /* -> s, se + the given HELLO */
+    rc = sec_noise_write(hs, hello, hlen, msg, WIRE_MAX_FRAME, &len);
+    if (rc == 0)
+        rc = rawpeer_send_frame(r, msg, len);
+    if (rc == 0)
+        rc = sec_noise_split(hs, &r->tx, &r->rx);
+out:
+    free(msg);
+    sec_noise_free(hs);
+    return rc;
+}
+
+int rawpeer_poll_frame(rawpeer *r, const uint8_t **f, size_t *len)
+{
+    for (;;) {
+        if (r->in_off < r->in_len) {
+            const uint8_t *p = r->in + r->in_off;
+            size_t left = r->in_len - r->in_off;
+            int rc = wire_frame_decode(&r->dec, &p, &left, f, len);
+            r->in_off = r->in_len - left;
+            if (rc == 1) {
+                memcpy(r->frame, *f, *len);
+                *f = r->frame;
+                return 0;
+            }
+            if (rc < 0)
+                return rc;
+        }
+        ssize_t n = recv(r->fd, r->in, sizeof r->in, MSG_DONTWAIT);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+            return -EAGAIN;
+        if (n <= 0)
+            return -EPIPE;
+        r->in_len = (size_t)n;
+        r->in_off = 0;
+    }
 }

@@ -94,5 +94,13 @@ int rawpeer_send_body(rawpeer *r, uint8_t k, const uint8_t id[WIRE_ID_BYTES],
 /* 0 once the node has closed the connection, -ETIMEDOUT if it has not
  * within timeout_ms. Reads nothing: what the node sent stays unread. */
 int rawpeer_wait_hangup(rawpeer *r, int timeout_ms);
+/* added for tests/fuzz/fuzz_link.c */
+/* rawpeer_handshake with the HELLO payload of message 3 given as bytes
+ * (hello[0..len), sent as is, so it may break the rules). */
+int rawpeer_handshake_hello(rawpeer *r, const uint8_t *hello, size_t len);
+/* The next frame if one has fully arrived, without waiting: 0 with the
+ * frame in *f and *len (borrowed), -EAGAIN when none has yet, -EPIPE when
+ * the node closed the connection. */
+int rawpeer_poll_frame(rawpeer *r, const uint8_t **f, size_t *len);
 
 #endif
