@@ -376,6 +376,8 @@ int rawpeer_wait_hangup(rawpeer *r, int timeout_ms)
     if (pr < 0)
         return -errno;
     return (pfd.revents & (POLLRDHUP | POLLHUP | POLLERR)) ? 0 : -EPROTO;
+}
+
 /* added for tests/fuzz/fuzz_link.c */
 
 int rawpeer_handshake_hello(rawpeer *r, const uint8_t *hello, size_t hlen)
