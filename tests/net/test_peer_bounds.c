@@ -324,6 +324,8 @@ static void test_peer_bounds_handshake_slots_per_source(void **state)
     /* Few slots, and a long deadline: idle connections hold them for the
      * whole test, as a stranger reconnecting at once would. */
     c.node.max_handshakes = 16;
+    c.node.max_handshakes_per_source = 8; /* the library's default; a
+                                              testnet raises it */
     c.node.handshake_timeout_ms = 60000;
     net_start(&f, &c);
     uint16_t port = confab_node_port(confab_testnet_node(f.tn, 0));
