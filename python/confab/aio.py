@@ -30,7 +30,11 @@ class AsyncConnection:
     """One connection to a node's control socket, raw (dicts), for
     asyncio. A reader task hands each reply to the call waiting for its
     rid and queues events (at most max_events; past that the connection
-    is closed with ProtocolError rather than grow without bound)."""
+    is closed with ProtocolError rather than grow without bound).
+
+    Timeouts are timers on plain futures, not asyncio.wait_for: before
+    Python 3.12, wait_for can swallow a task's cancellation when the
+    reply comes at the same moment, and a cancelled reader must stop."""
 
     def __init__(self, path: str, reader: asyncio.StreamReader,
                  writer: asyncio.StreamWriter, max_message: int,
@@ -40,7 +44,8 @@ class AsyncConnection:
         self._writer = writer
         self._dec = P.Decoder(max_message)
         self._waiters: Dict[int, "asyncio.Future[Dict[str, Any]]"] = {}
-        self.events: "asyncio.Queue[Any]" = asyncio.Queue()
+        self._events: Deque[Dict[str, Any]] = collections.deque()
+        self._event_waiter: "Optional[asyncio.Future[None]]" = None
         self._max_events = max_events
         self._dead: Optional[ConfabError] = None
         self.rid = 0
@@ -74,7 +79,7 @@ class AsyncConnection:
                                  code="ECONNRESET", err=-errno.ECONNRESET)
         except ConfabError as e:
             err = e
-        except (OSError, asyncio.IncompleteReadError):
+        except OSError:
             err = ConnectionLost(P.lost_message(self.path),
                                  code="ECONNRESET", err=-errno.ECONNRESET)
         except asyncio.CancelledError:
@@ -83,15 +88,21 @@ class AsyncConnection:
                                  err=-errno.ECONNABORTED)
         self._fail(err)
 
+    def _wake(self) -> None:
+        w = self._event_waiter
+        if w is not None and not w.done():
+            w.set_result(None)
+
     def _dispatch(self, m: Dict[str, Any]) -> None:
         rid = m.get("rid")
         if "ev" in m and rid is None:
-            if self.events.qsize() >= self._max_events:
+            if len(self._events) >= self._max_events:
                 raise P.ProtocolError(
                     "more than %d events unread; closing the connection"
                     % self._max_events, code="ENOBUFS",
                     err=-errno.ENOBUFS)
-            self.events.put_nowait(m)
+            self._events.append(m)
+            self._wake()
             return
         fut = self._waiters.pop(rid, None) if isinstance(rid, int) else None
         if fut is not None and not fut.done():
@@ -104,7 +115,7 @@ class AsyncConnection:
             if not fut.done():
                 fut.set_exception(self._dead)
         self._waiters.clear()
-        self.events.put_nowait(self._dead)  # wakes a reader of events
+        self._wake()
         self._writer.close()
 
     async def send(self, msg: Dict[str, Any]
@@ -131,33 +142,44 @@ class AsyncConnection:
         """Sends a request and returns its reply (ok true or not); raises
         Timeout after timeout seconds, ConnectionLost if the node goes."""
         rid, fut = await self.send(msg)
+        timer = None
+        if timeout is not None:
+            timer = asyncio.get_running_loop().call_later(
+                timeout, lambda: fut.done() or fut.set_exception(_timeout()))
         try:
-            return await asyncio.wait_for(fut, timeout)
-        except asyncio.TimeoutError:
-            raise _timeout() from None
+            return await fut
         finally:
+            if timer is not None:
+                timer.cancel()
             self._waiters.pop(rid, None)
 
     async def next_event(self, timeout: Optional[float] = None
                          ) -> Optional[Dict[str, Any]]:
-        """The next event, None after timeout seconds without one."""
-        try:
-            m = await asyncio.wait_for(self.events.get(), timeout)
-        except asyncio.TimeoutError:
-            return None
-        if isinstance(m, ConfabError):
-            self.events.put_nowait(m)  # for the next reader too
-            raise m
-        return m
+        """The next event, None after timeout seconds without one; raises
+        the connection's end (ConnectionLost...) once none is left."""
+        loop = asyncio.get_running_loop()
+        deadline = None if timeout is None else loop.time() + timeout
+        while not self._events:
+            if self._dead is not None:
+                raise self._dead
+            left = None if deadline is None else deadline - loop.time()
+            if left is not None and left <= 0:
+                return None
+            w = self._event_waiter = loop.create_future()
+            timer = None if left is None else loop.call_later(
+                left, lambda: w.done() or w.set_result(None))
+            try:
+                await w
+            finally:
+                self._event_waiter = None
+                if timer is not None:
+                    timer.cancel()
+        return self._events.popleft()
 
     def pending_events(self) -> List[Dict[str, Any]]:
-        out = []
-        while not self.events.empty():
-            m = self.events.get_nowait()
-            if isinstance(m, ConfabError):
-                self.events.put_nowait(m)
-                break
-            out.append(m)
+        """The events queued now, taken."""
+        out = list(self._events)
+        self._events.clear()
         return out
 
     async def close(self) -> None:

@@ -302,20 +302,36 @@ def test_send_wait_without_outcome_times_out(abc, frozen):
 
 
 def test_node_stops_while_a_call_waits(net):
-    """A send with wait to a peer that does not acknowledge waits in the
-    node; the node stops (SIGTERM): the call ends with ConnectionLost,
-    not a hang."""
+    """A send with wait to a peer that does not acknowledge (SIGSTOP)
+    waits in the node; the node stops (SIGTERM): the call ends with
+    ConnectionLost, not a hang. Through a raw Connection first, where an
+    `id` request after the send proves the node is holding the send (it
+    answers a connection's requests in order); then through Node.send,
+    with the stop at whatever point the call has reached."""
     d = net.add("stopping%d" % len(net.nodes))
+    d2 = net.add("stopping%d" % len(net.nodes))
     f = Frozen(net.add("frozen%d" % len(net.nodes)))
     try:
-        stops_while_waiting(d, f.node)
+        with confab.Connection(d.home, scaled(20)) as conn:
+            conn.send({"op": "send", "to": f.node.id, "body": b"x",
+                       "wait": True})
+            rid = conn.send({"op": "id"})
+            reply = conn.next()  # the id's, not the send's: that one waits
+            assert reply["rid"] == rid and reply["name"] == d.name
+            d.stop()
+            with pytest.raises(confab.ConnectionLost) as e:
+                conn.next()
+            assert "did it stop?" in str(e.value)
+            assert e.value.exit_status == 2
+        with pytest.raises(confab.NodeNotRunning):
+            d.connect()
+        stops_while_waiting(d2, f.node)
     finally:
         f.close()
 
 
 def stops_while_waiting(d, frozen):
     node = d.connect()
-    before = next(p for p in node.peers() if p.id == frozen.id).msgs_sent
     err = queue.Queue()
 
     def call():
@@ -327,18 +343,11 @@ def stops_while_waiting(d, frozen):
 
     t = threading.Thread(target=call)
     t.start()
-    # The node has taken the request once it wrote the message out.
-    with d.connect() as watcher:
-        wait_until(watcher, "the message on its way", lambda: next(
-            p for p in watcher.peers() if p.id == frozen.id).msgs_sent
-            > before)
     d.stop()
     e = err.get(timeout=scaled(20))
     t.join(scaled(10))
     assert isinstance(e, confab.ConnectionLost), repr(e)
     assert "did it stop?" in str(e) and e.exit_status == 2
-    with pytest.raises(confab.NodeNotRunning):
-        d.connect()
 
 
 def test_raw_connection(net):
