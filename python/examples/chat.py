@@ -30,7 +30,7 @@ async def main(room, home):
     await node.close()
 
 p = argparse.ArgumentParser(description="a chat room over a confab group")
-p.add_argument("room")
+p.add_argument("room", type=lambda r: r[1:] if r[:1] == "#" else r)
 p.add_argument("--home", help="the node's home (default: confab's own)")
 a = p.parse_args()
 try:

@@ -212,18 +212,22 @@ class Lines:
             self.eof = True
             self.cond.notify_all()
 
-    def wait_for(self, pred, what, timeout=15):
+    def wait_for(self, pred, what, timeout=15, since=0):
+        """The index of the first line from line `since` on for which
+        pred holds; fails at the deadline or at the end of the output."""
+        def hit():
+            return next((i for i in range(since, len(self.lines))
+                         if pred(self.lines[i])), None)
         with self.cond:
-            ok = self.cond.wait_for(
-                lambda: any(pred(l) for l in self.lines) or self.eof,
-                scaled(timeout))
-            hit = [l for l in self.lines if pred(l)]
-            if not hit:
+            ok = self.cond.wait_for(lambda: hit() is not None or self.eof,
+                                    scaled(timeout))
+            i = hit()
+            if i is None:
                 raise AssertionError("timed out waiting for %s (%s); "
                                      "printed so far:\n%s" % (
                                          what, "ended" if ok else "deadline",
                                          "\n".join(self.lines)))
-            return hit[0]
+            return i
 
     def text(self):
         with self.cond:
