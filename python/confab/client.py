@@ -393,7 +393,13 @@ class MessageStream:
             return msgs[0]
         if self._conn is None:
             self._conn = self._node._connection()
-        m = self._take()
+        try:
+            m = self._take()
+        except BaseException:
+            # Interrupted while following (Ctrl-C, the node gone): end the
+            # follow, so that nothing is marked read for a dead stream.
+            self.close()
+            raise
         if m is None:
             self.close()
             raise StopIteration

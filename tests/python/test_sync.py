@@ -209,6 +209,32 @@ def test_messages_hands_out_only_what_it_takes(abc):
     assert [m.text for m in b.recv()] == ["second"]
 
 
+class Interrupt(Exception):
+    pass
+
+
+def test_messages_interrupted_takes_nothing(abc):
+    """Ctrl-C (here: a signal whose handler raises) while a stream waits
+    for a message: the stream ends its follow, so a message that comes
+    later stays unread instead of going to a stream nobody reads."""
+    a, b, _ = abc
+
+    def interrupt(signum, frame):
+        raise Interrupt()
+    old = signal.signal(signal.SIGALRM, interrupt)
+    stream = b.messages()
+    try:
+        signal.setitimer(signal.ITIMER_REAL, 0.2)
+        with pytest.raises(Interrupt):
+            next(stream)
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, old)
+    a.send("bravo", "after the interrupt")
+    assert b.status().inbox == 1
+    assert [m.text for m in b.recv()] == ["after the interrupt"]
+
+
 def test_events_iterator(net, abc):
     a, b, _ = abc
     with a.events(["group"], timeout=scaled(10)) as evs:
