@@ -8,7 +8,7 @@ import asyncio
 import collections
 import errno
 import os
-from typing import (Any, AsyncIterator, Awaitable, Callable, Deque, Dict,
+from typing import (Any, Callable, Deque, Dict,
                     List, Optional, Sequence, Tuple, Union)
 
 from . import _proto as P

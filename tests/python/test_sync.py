@@ -383,3 +383,31 @@ def test_raw_connection(net):
         assert events == []
         reply, _ = cl.call({"op": "no-such-op"})
         assert (reply["ok"], reply["code"]) == (False, "ENOTSUP")
+
+
+def test_python_m_confab(net, abc):
+    """The tiny command line, `python3 -m confab`, with the confab
+    command's exit statuses."""
+    import subprocess
+    import sys
+    from conftest import TOP
+    env = dict(os.environ, PYTHONPATH=os.path.join(TOP, "python"))
+
+    def pm(*args):
+        return subprocess.run([sys.executable, "-m", "confab", "--home",
+                               net[0].home, *args], capture_output=True,
+                              text=True, env=env, timeout=scaled(60))
+    p = pm("status")
+    assert p.returncode == 0 and "alpha: port " in p.stdout, p.stderr
+    p = pm("peers")
+    assert "bravo" in p.stdout and "charlie" in p.stdout
+    p = pm("send", "bravo", "from", "python")
+    assert p.returncode == 0 and p.stdout.startswith("delivered: message ")
+    assert [m.text for m in abc[1].recv()] == ["from python"]
+    p = pm("ping", "charlie")
+    assert p.returncode == 0 and " ms" in p.stdout
+    p = pm("send", "nobody", "x")
+    assert p.returncode == 3 and "no peer is named 'nobody'" in p.stderr
+    abc[2].send("alpha", "unread")
+    p = pm("recv")
+    assert p.returncode == 0 and "charlie (unicast): unread" in p.stdout
