@@ -91,9 +91,22 @@ class Connection:
         ProtocolError when it sends something broken."""
         if self._dead is not None:
             raise self._dead
-        deadline = None
-        if timeout is not _KEEP and timeout is not None:
-            deadline = time.monotonic() + timeout
+        if timeout is _KEEP:
+            return self._next(None, False)
+        # A timeout for this read only: the socket's own comes back after.
+        before = self.sock.gettimeout()
+        try:
+            return self._next(None if timeout is None
+                              else time.monotonic() + timeout, True)
+        finally:
+            if self._dead is None:
+                try:
+                    self.sock.settimeout(before)
+                except OSError:
+                    pass  # closed meanwhile by close() from another thread
+
+    def _next(self, deadline: Optional[float], timed: bool
+              ) -> Dict[str, Any]:
         while True:
             try:
                 m = self._dec.next()
@@ -101,7 +114,7 @@ class Connection:
                 raise self._lost(e) from None
             if m is not None:
                 return m
-            if timeout is not _KEEP:
+            if timed:
                 left = None if deadline is None else max(
                     0.0, deadline - time.monotonic())
                 if left == 0.0:
@@ -409,8 +422,11 @@ class MessageStream:
         conn = self._conn
         assert conn is not None
         self._following = True
-        reply, _ = conn.call({"op": "recv", "max": 1, "follow": True},
-                             self._node.timeout)
+        reply, early = conn.call({"op": "recv", "max": 1, "follow": True},
+                                 self._node.timeout)
+        # None come before the reply (no follow is on), but none is lost.
+        self._node._pending.extend(P.message(e.get("msg")) for e in early
+                                   if e.get("ev") == "msg")
         if reply.get("ok") is not True:
             raise error_from_reply(reply, "recv")
         msgs = P.messages(reply)

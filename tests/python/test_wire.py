@@ -390,6 +390,23 @@ def test_no_answer_is_a_timeout():
         fake.close()
 
 
+def test_a_timed_read_keeps_the_socket_timeout():
+    def script(f):
+        f.reply(f.request(), ok=True)
+
+    fake = FakeNode(script)
+    try:
+        conn = confab.Connection(fake.path, 7.0)
+        reply, _ = conn.call({"op": "id"}, timeout=scaled(20))
+        assert reply["name"] == "fake"
+        reply, _ = conn.call({"op": "status"}, timeout=scaled(20))
+        assert reply["ok"] is True
+        assert conn.sock.gettimeout() == 7.0
+        conn.close()
+    finally:
+        fake.close()
+
+
 def test_a_reply_over_the_bound_closes():
     def script(f):
         req = f.request()
