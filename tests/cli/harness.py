@@ -3,11 +3,15 @@ tests/netns): a node's output through a pipe, waited on line by line, and
 a node's peer and group events through its control socket, waited on with
 a deadline. Nothing here sleeps: every wait blocks on an event."""
 import os
-import socket
+import sys
 import threading
 import time
 
-import ctlclient
+# The confab Python package of this source tree (python/), for the control
+# socket, when it is not on the path already (meson sets PYTHONPATH).
+sys.path.append(os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                             "..", "..", "python"))
+import confab  # noqa: E402
 
 # What `confab run` says once it is up (its control socket listens then).
 RUNNING = "running; its id is"
@@ -79,7 +83,7 @@ class Watch:
     messages they carry. Timeouts are in seconds, already scaled."""
 
     def __init__(self, home, events=("peer", "group"), timeout=20):
-        self.cl = ctlclient.Client(home, timeout)
+        self.cl = confab.Connection(home, timeout)
         self.seen = []
         try:
             reply, _ = self.cl.call({"op": "subscribe",
@@ -118,10 +122,9 @@ class Watch:
             left = end - time.monotonic()
             if left <= 0:
                 break
-            self.cl.sock.settimeout(left)
             try:
-                m = self.cl.next()
-            except socket.timeout:
+                m = self.cl.next(left)
+            except confab.Timeout:
                 break
             if "ev" in m:
                 self.seen.append(m)

@@ -26,9 +26,9 @@ import threading
 import time
 import unittest
 
-import ctlclient
 import harness
 from harness import RUNNING
+from confab import Connection  # after harness: it puts python/ on the path
 
 CONFAB = os.path.abspath(sys.argv.pop(1)) if len(sys.argv) > 1 else "confab"
 # Sanitizer builds run slower; every deadline scales with this.
@@ -377,7 +377,7 @@ class ThreeNodes(unittest.TestCase):
         lost to a client that stopped reading). Through the control socket
         itself, to see every event the node sends."""
         self.c.drain()
-        with ctlclient.Client(self.c.home, 20 * SCALE) as cl:
+        with Connection(self.c.home, 20 * SCALE) as cl:
             reply, _ = cl.call({"op": "recv", "follow": True, "max": 1})
             self.assertTrue(reply["ok"], reply)
             self.assertEqual(reply["msgs"], [])
@@ -397,7 +397,7 @@ class ThreeNodes(unittest.TestCase):
         that comes later stays unread: how `recv --timeout` and `chat` end
         without marking read a message they never print."""
         self.c.drain()
-        with ctlclient.Client(self.c.home, 20 * SCALE) as cl:
+        with Connection(self.c.home, 20 * SCALE) as cl:
             reply, _ = cl.call({"op": "recv", "follow": True})
             self.assertTrue(reply["ok"], reply)
             r = self.a.json("send", "charlie", "followed", "--wait", "10")

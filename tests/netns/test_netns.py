@@ -42,12 +42,12 @@ import tempfile
 import threading
 import time
 
-# The control-socket client and the node harness of the command-line tests
-# (tests/cli).
+# The node harness of the command-line tests (tests/cli), and the confab
+# Python package (python/) for the control socket.
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
                                 "..", "cli"))
-import ctlclient  # noqa: E402
 import harness  # noqa: E402
+import confab  # noqa: E402
 from harness import RUNNING  # noqa: E402
 
 SKIP = 77
@@ -94,7 +94,7 @@ class Events:
         self.conns = []  # (node name, client, reader thread)
         try:
             for n in nodes:
-                cl = ctlclient.Client(n.home, timeout * SCALE)
+                cl = confab.Connection(n.home, timeout * SCALE)
                 self.conns.append((n.name, cl, None))
                 reply, early = cl.call({"op": "subscribe",
                                         "events": ["peer", "group"]})

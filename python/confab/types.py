@@ -1,0 +1,176 @@
+"""What the node's replies and events hold, as typed dataclasses.
+
+Ids are ``bytes``: a node id is 32 bytes (its X25519 public key), a
+message id 16. People see a node id as 64 lowercase hex digits and a short
+id as its first 8; the ``hex`` and ``short`` properties give those."""
+from __future__ import annotations
+
+import datetime as _dt
+from dataclasses import dataclass, field
+from typing import Dict, List, Optional, Union
+
+__all__ = [
+    "Message", "Peer", "Status", "Group", "SendResult", "BroadcastResult",
+    "AnycastResult", "PingResult", "PeerEvent", "GroupEvent", "Event",
+]
+
+
+@dataclass(frozen=True)
+class Message:
+    """A message this node received (docs/PROTOCOL.md 11.2, a message
+    map). ``kind`` is ``unicast``, ``broadcast``, ``group`` or
+    ``anycast``; ``group`` is set for the last two; ``ts`` is the sender's
+    clock in microseconds since 1970; ``ct`` the content type, if any."""
+
+    mid: bytes
+    sender: bytes
+    sender_name: str
+    kind: str
+    group: Optional[str]
+    seq: int
+    ts: int
+    ct: Optional[str]
+    body: bytes
+
+    @property
+    def text(self) -> str:
+        """The body as text (UTF-8; invalid bytes become U+FFFD)."""
+        return self.body.decode("utf-8", errors="replace")
+
+    @property
+    def sender_hex(self) -> str:
+        return self.sender.hex()
+
+    @property
+    def time(self) -> _dt.datetime:
+        """When it was sent, by the sender's clock (UTC)."""
+        return _dt.datetime.fromtimestamp(self.ts / 1e6, _dt.timezone.utc)
+
+
+@dataclass(frozen=True)
+class Peer:
+    """A peer this node knows. ``state`` is ``known``, ``connecting``,
+    ``up`` or ``down``; ``address`` is ``""`` when unknown; ``queued`` is
+    in bytes."""
+
+    id: bytes
+    name: str
+    address: str
+    state: str
+    rtt_us: int = 0
+    outbound: bool = False
+    msgs_sent: int = 0
+    msgs_received: int = 0
+    bytes_sent: int = 0
+    bytes_received: int = 0
+    queued: int = 0
+
+    @property
+    def hex(self) -> str:
+        return self.id.hex()
+
+    @property
+    def short(self) -> str:
+        return self.id.hex()[:8]
+
+    @property
+    def up(self) -> bool:
+        return self.state == "up"
+
+
+@dataclass(frozen=True)
+class Status:
+    """The node: its id and name, listening port, linked and known peers,
+    its groups, its counters (``stats``) and unread messages (``inbox``)."""
+
+    id: bytes
+    name: str
+    port: int
+    peers: int
+    known: int
+    groups: List[str]
+    stats: Dict[str, int] = field(default_factory=dict)
+    inbox: int = 0
+
+
+@dataclass(frozen=True)
+class Group:
+    """A group the node knows of: its linked members, and whether this
+    node is one (``joined``)."""
+
+    name: str
+    members: List[bytes]
+    joined: bool
+
+
+@dataclass(frozen=True)
+class SendResult:
+    """A unicast's message id, and with ``wait`` its outcome: ``sent``,
+    ``delivered``, ``expired`` or ``failed`` (None without wait)."""
+
+    mid: bytes
+    status: Optional[str] = None
+
+    @property
+    def delivered(self) -> bool:
+        return self.status == "delivered"
+
+
+@dataclass(frozen=True)
+class BroadcastResult:
+    """A broadcast's or shout's message id, and how many peers (members)
+    it was queued for."""
+
+    mid: bytes
+    sent: int
+
+
+@dataclass(frozen=True)
+class AnycastResult:
+    """An anycast's outcome: ``delivered`` (to ``member``) or ``failed``."""
+
+    mid: bytes
+    status: str
+    member: Optional[bytes] = None
+
+    @property
+    def delivered(self) -> bool:
+        return self.status == "delivered"
+
+
+@dataclass(frozen=True)
+class PingResult:
+    """A PONG: the round trip and the data it echoed."""
+
+    rtt_us: int
+    data: bytes
+
+    @property
+    def rtt(self) -> float:
+        """The round trip in seconds."""
+        return self.rtt_us / 1e6
+
+
+@dataclass(frozen=True)
+class PeerEvent:
+    """A peer came up or went down (``state``); for down, ``reason`` is
+    ``bye``, ``closed``, ``timeout``, ``protocol`` or ``stopping``."""
+
+    id: bytes
+    name: str
+    state: str
+    reason: Optional[str] = None
+    kind: str = "peer"
+
+
+@dataclass(frozen=True)
+class GroupEvent:
+    """A peer joined or left a group (``kind`` is ``join`` or ``leave``)."""
+
+    kind: str
+    id: bytes
+    name: str
+    group: str
+
+
+Event = Union[PeerEvent, GroupEvent]
