@@ -489,7 +489,7 @@ typedef struct confab_stats {
     uint64_t anycast_failovers;   /* an anycast moved to the next member */
     /* the store and the inbox */
     uint64_t store_records_replayed;  /* at start */
-    uint64_t store_bytes_discarded;   /* a torn or corrupt tail, at start */
+    uint64_t store_bytes_discarded;   /* damaged or torn, at start */
     uint64_t store_records_unknown;   /* of a newer version, ignored */
     uint64_t store_compactions;
     uint64_t inbox_refused_full;
@@ -509,6 +509,10 @@ typedef struct confab_stats {
     /* bounds: groups */
 
     /* bounds: the store */
+    uint64_t store_records_lost;  /* damaged records skipped, at start */
+    uint64_t store_epoch_restarts;/* new epochs after damage, at start */
+    uint64_t delivery_rebased;    /* a peer's stream found rolled back */
+    uint64_t inbox_reads_refused; /* a read mark could not be written */
 
 } confab_stats;
 
