@@ -455,7 +455,7 @@ static void lost(node_store *s, uint64_t off, int type, const uint8_t *ref,
         for (size_t i = 0; i < REF; i++)
             snprintf(hex + 2 * i, 3, "%02x", ref[i]);
     node_log(s->node, CONFAB_LOG_WARN,
-             "%s: the record at byte %llu %s: lost a %s record%s%s",
+             "%s: the record at byte %llu %s: lost one %s record%s%s",
              s->path, (unsigned long long)off, why,
              node_store_type_name(type), has_ref ? " about message " : "",
              hex);

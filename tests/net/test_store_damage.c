@@ -1,0 +1,500 @@
+/* test_store_damage.c: a store damaged between two runs of a node (a
+ * flipped byte, a cut) loses only the records the damage touched, says
+ * so, and never blackholes a sender: after the restart its new unicasts
+ * flow, and nothing is delivered twice. A sender whose accepted messages
+ * were lost reports them failed. A full disk, then a restart, hands out
+ * no message twice (docs/ARCHITECTURE.md, "The store"; docs/PROTOCOL.md
+ * 12.1 to 12.3). */
+#include "net.h"
+
+#include "node/node.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define HDR 33u
+#define SUM 16u
+#define MAXREC 512u
+#define MAXMSG 64u
+
+/* ---- the store file, as a stranger reads format 2 ---------------------- */
+
+typedef struct record {
+    off_t off;
+    size_t total;
+    uint8_t type;
+    uint8_t ref[16];
+} record;
+
+typedef struct store_walk {
+    record r[MAXREC];
+    unsigned n;
+    off_t size;
+} store_walk;
+
+static void walk(const char *path, store_walk *w)
+{
+    memset(w, 0, sizeof *w);
+    FILE *f = fopen(path, "rb");
+    assert_non_null(f);
+    uint8_t hdr[HDR];
+    while (fread(hdr, 1, sizeof hdr, f) == sizeof hdr) {
+        assert_int_equal(hdr[0], 0xe3); /* the magic: format 2 */
+        size_t len = (size_t)hdr[4] | (size_t)hdr[5] << 8 |
+                     (size_t)hdr[6] << 16 | (size_t)hdr[7] << 24;
+        assert_true(w->n < MAXREC);
+        record *r = &w->r[w->n++];
+        r->off = w->size;
+        r->total = HDR + len + SUM;
+        r->type = hdr[8];
+        memcpy(r->ref, hdr + 9, 16);
+        w->size += (off_t)r->total;
+        assert_int_equal(fseek(f, w->size, SEEK_SET), 0);
+    }
+    fclose(f);
+}
+
+/* The messages (by id) a node's inbox must hold after the damage: an
+ * INBOX_PUT the damage did not touch, with no INBOX_READ whose header
+ * survived (a read mark's header names the message: store.c). `hit` is
+ * the damaged record's index (-1: none), hit_at the offset in it; a cut
+ * at `cut` touches the record it falls in and loses those after it. */
+typedef struct idset {
+    uint8_t id[MAXMSG][16];
+    unsigned n;
+} idset;
+
+static bool idset_has(const idset *s, const uint8_t *id)
+{
+    for (unsigned i = 0; i < s->n; i++)
+        if (memcmp(s->id[i], id, 16) == 0)
+            return true;
+    return false;
+}
+
+static void idset_add(idset *s, const uint8_t *id)
+{
+    assert_true(s->n < MAXMSG);
+    memcpy(s->id[s->n++], id, 16);
+}
+
+static void expected_inbox(const store_walk *w, off_t at, bool cut,
+                           idset *out)
+{
+    idset puts = {0}, reads = {0};
+    memset(out, 0, sizeof *out);
+    for (unsigned i = 0; i < w->n; i++) {
+        const record *r = &w->r[i];
+        bool touched = cut ? r->off + (off_t)r->total > at
+                           : at >= r->off && at < r->off + (off_t)r->total;
+        bool header_whole = cut ? at >= r->off + (off_t)HDR
+                                : !touched || at >= r->off + (off_t)HDR;
+        if (r->type == NODE_REC_INBOX_PUT && !touched)
+            idset_add(&puts, r->ref);
+        if (r->type == NODE_REC_INBOX_READ && header_whole)
+            idset_add(&reads, r->ref);
+    }
+    for (unsigned i = 0; i < puts.n; i++)
+        if (!idset_has(&reads, puts.id[i]))
+            idset_add(out, puts.id[i]);
+}
+
+/* ---- the network ------------------------------------------------------- */
+
+static char *make_dir(void)
+{
+    char tmpl[] = "/tmp/confab-test-XXXXXX";
+    char *d = mkdtemp(tmpl);
+    assert_non_null(d);
+    char *copy = malloc(strlen(d) + 1);
+    assert_non_null(copy);
+    memcpy(copy, d, strlen(d) + 1);
+    return copy;
+}
+
+static void remove_dir(char *dir)
+{
+    char cmd[4200];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    assert_int_equal(system(cmd), 0);
+    free(dir);
+}
+
+/* Log lines that report a damaged store (one test at a time runs). */
+static unsigned damage_logged;
+
+static void grab_log(confab_node *node, confab_log_level level,
+                     const char *msg, void *user)
+{
+    if (level == CONFAB_LOG_WARN && strstr(msg, "records lost") != NULL)
+        damage_logged++;
+    net_log(node, level, msg, user);
+}
+
+static void fast(confab_testnet_config *c, const char *dir)
+{
+    net_config(c, 2);
+    c->static_mesh = true;
+    c->record_body_max = 16;
+    c->home_dir = dir;
+    c->node.inbox_max = 1000;
+    c->node.ping_interval_ms = 100;
+    c->node.peer_timeout_ms = 500;
+    c->node.redial_min_ms = 50;
+    c->node.redial_max_ms = 200;
+    c->node.log_cb = grab_log;
+}
+
+/* Sends unicasts numbered from..to-1 (the body is the number). */
+static void send_range(confab_testnet *tn, unsigned from, unsigned to,
+                       unsigned a, unsigned b, uint8_t ids[][16])
+{
+    for (unsigned i = a; i < b; i++) {
+        char body[16];
+        int len = snprintf(body, sizeof body, "%u", i);
+        assert_int_equal(confab_send(confab_testnet_node(tn, from),
+                                     net_id(tn, to), body, (size_t)len, NULL,
+                                     ids != NULL ? ids[i - a] : NULL),
+                         0);
+    }
+}
+
+/* How many unicasts numbered a..b-1 node `to` got from `from` since the
+ * events were cleared; fails on any other number, or one twice. */
+static unsigned got_range(confab_testnet *tn, unsigned to, unsigned from,
+                          unsigned a, unsigned b)
+{
+    const confab_testnet_event *ev;
+    size_t n = confab_testnet_events(tn, &ev);
+    unsigned seen[MAXMSG] = {0}, k = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (ev[i].type != CONFAB_EV_MESSAGE || ev[i].node != to ||
+            ev[i].peer != (int)from)
+            continue;
+        char text[16];
+        assert_true(ev[i].len < sizeof text);
+        memcpy(text, ev[i].body, ev[i].len);
+        text[ev[i].len] = '\0';
+        unsigned v = (unsigned)strtoul(text, NULL, 10);
+        if (v < a || v >= b)
+            fail_msg("message %u delivered again", v);
+        if (seen[v - a]++ != 0)
+            fail_msg("message %u delivered twice", v);
+        k++;
+    }
+    return k;
+}
+
+typedef struct range_arg {
+    unsigned to, from, a, b;
+} range_arg;
+
+static bool range_done(confab_testnet *tn, void *arg)
+{
+    range_arg *r = arg;
+    return got_range(tn, r->to, r->from, r->a, r->b) == r->b - r->a;
+}
+
+static bool stopped(confab_testnet *tn, void *arg)
+{
+    return confab_testnet_node(tn, *(unsigned *)arg)->state == NODE_STOPPED;
+}
+
+static void stop_node(confab_testnet *tn, unsigned i)
+{
+    assert_int_equal(confab_testnet_stop_node(tn, i), 0);
+    assert_int_equal(
+        confab_testnet_run_until(tn, stopped, &i, net_deadline(10000)), 0);
+}
+
+typedef struct inbox_ids {
+    idset s;
+    bool twice;
+} inbox_ids;
+
+static void take_id(const confab_message *m, void *user)
+{
+    inbox_ids *r = user;
+    r->twice |= idset_has(&r->s, m->id);
+    idset_add(&r->s, m->id);
+}
+
+/* ---- the receiver's store damaged -------------------------------------- */
+
+typedef enum damage { FLIP, CUT } damage;
+
+/* Where in the receiver's store to damage: a record of the given type
+ * (the k-th of it, -1 the last) at offset `in` within it. */
+typedef struct where {
+    damage how;
+    int type;     /* -1: any record */
+    int k;
+    size_t in;    /* bytes into the record; SIZE_MAX: its middle */
+} where;
+
+static off_t locate(const store_walk *w, const where *at)
+{
+    int k = 0;
+    const record *pick = NULL;
+    for (unsigned i = 0; i < w->n; i++) {
+        if (at->type >= 0 && w->r[i].type != at->type)
+            continue;
+        pick = &w->r[i];
+        if (at->k >= 0 && k++ == at->k)
+            break;
+    }
+    assert_non_null(pick);
+    size_t in = at->in == SIZE_MAX ? pick->total / 2 : at->in;
+    assert_true(in < pick->total);
+    return pick->off + (off_t)in;
+}
+
+static void damage_file(const char *path, damage how, off_t at)
+{
+    int fd = open(path, O_RDWR);
+    assert_true(fd >= 0);
+    if (how == CUT) {
+        assert_int_equal(ftruncate(fd, at), 0);
+    } else {
+        uint8_t b;
+        assert_int_equal(pread(fd, &b, 1, at), 1);
+        b ^= 0x20;
+        assert_int_equal(pwrite(fd, &b, 1, at), 1);
+    }
+    close(fd);
+}
+
+static void run_receiver_damage(const where *at)
+{
+    char *dir = make_dir();
+    net_fixture f;
+    confab_testnet_config c;
+    fast(&c, dir);
+    net_start_meshed(&f, &c);
+    /* 20 unicasts, all acknowledged; 5 of them read. */
+    send_range(f.tn, 1, 0, 0, 20, NULL);
+    assert_int_equal(net_wait_count(f.tn, CONFAB_EV_SEND, 1, 0, 20,
+                                    net_deadline(10000)),
+                     0);
+    inbox_ids before = {{{{0}}, 0}, false};
+    assert_int_equal(confab_inbox_read(confab_testnet_node(f.tn, 0), 5,
+                                       take_id, &before),
+                     5);
+    stop_node(f.tn, 0);
+
+    char path[4300];
+    snprintf(path, sizeof path, "%s/n0/store.log", dir);
+    store_walk w;
+    walk(path, &w);
+    off_t off = locate(&w, at);
+    idset want;
+    expected_inbox(&w, off, at->how == CUT, &want);
+    damage_file(path, at->how, off);
+    bool boundary = false;
+    for (unsigned i = 0; i < w.n; i++)
+        boundary |= at->how == CUT && w.r[i].off == off;
+
+    damage_logged = 0;
+    confab_testnet_clear_events(f.tn);
+    assert_int_equal(confab_testnet_restart_node(f.tn, 0), 0);
+    confab_node *n0 = confab_testnet_node(f.tn, 0);
+    confab_stats st;
+    confab_node_stats(n0, &st);
+    if (!boundary) {
+        /* The damage is found, counted and logged. */
+        assert_true(st.store_records_lost >= 1);
+        assert_true(damage_logged >= 1);
+    }
+    /* Every record the damage did not touch is still there: exactly the
+     * unread messages it did not touch are in the inbox, each once. */
+    inbox_ids after = {{{{0}}, 0}, false};
+    size_t left = confab_inbox_count(n0);
+    assert_int_equal(confab_inbox_read(n0, SIZE_MAX, take_id, &after), left);
+    assert_false(after.twice);
+    assert_int_equal(after.s.n, want.n);
+    for (unsigned i = 0; i < want.n; i++)
+        assert_true(idset_has(&after.s, want.id[i]));
+
+    /* The sender is not blackholed: its new unicasts flow, each once, and
+     * none of the old ones comes again. */
+    assert_int_equal(confab_testnet_wait_mesh(f.tn, net_deadline(5000)), 0);
+    send_range(f.tn, 1, 0, 20, 40, NULL);
+    range_arg r = {0, 1, 20, 40};
+    assert_int_equal(
+        confab_testnet_run_until(f.tn, range_done, &r, net_deadline(20000)),
+        0);
+    assert_int_equal(net_wait_count(f.tn, CONFAB_EV_SEND, 1, 0, 20,
+                                    net_deadline(10000)),
+                     0);
+    assert_int_equal(got_range(f.tn, 0, 1, 20, 40), 20);
+    net_stop(&f);
+    remove_dir(dir);
+}
+
+static void test_store_damage_receiver_flipped_byte(void **state)
+{
+    (void)state;
+    static const where at[] = {
+        {FLIP, NODE_REC_INBOX_PUT, 7, SIZE_MAX}, /* a message's body */
+        {FLIP, NODE_REC_INBOX_PUT, 12, 10},      /* a message's header */
+        {FLIP, NODE_REC_INBOX_READ, 2, SIZE_MAX},/* a read mark's body */
+        {FLIP, NODE_REC_RX, -1, 20},             /* the last RX's header */
+        {FLIP, NODE_REC_EPOCH, 0, SIZE_MAX},     /* the epoch */
+        {FLIP, -1, -1, SIZE_MAX},                /* the last record */
+    };
+    for (size_t i = 0; i < sizeof at / sizeof at[0]; i++)
+        run_receiver_damage(&at[i]);
+}
+
+static void test_store_damage_receiver_cut(void **state)
+{
+    (void)state;
+    static const where at[] = {
+        {CUT, NODE_REC_INBOX_PUT, 8, 0},        /* at a record boundary */
+        {CUT, NODE_REC_INBOX_PUT, 10, SIZE_MAX},/* inside a message */
+        {CUT, NODE_REC_INBOX_PUT, 3, 5},        /* inside a header */
+        {CUT, -1, -1, SIZE_MAX},                /* inside the last record */
+    };
+    for (size_t i = 0; i < sizeof at / sizeof at[0]; i++)
+        run_receiver_damage(&at[i]);
+}
+
+/* ---- the sender's store damaged ---------------------------------------- */
+
+static void durable(confab_node *n, void *user)
+{
+    (void)n;
+    *(bool *)user = true;
+}
+
+static bool flag_set(confab_testnet *tn, void *arg)
+{
+    (void)tn;
+    return *(bool *)arg;
+}
+
+static void test_store_damage_sender_reports_lost_sends(void **state)
+{
+    (void)state;
+    char *dir = make_dir();
+    net_fixture f;
+    confab_testnet_config c;
+    fast(&c, dir);
+    net_start_meshed(&f, &c);
+    /* 10 unicasts accepted while the link is cut: all in the outbox. */
+    confab_testnet_cut(f.tn, 0, 1);
+    uint8_t ids[10][16];
+    send_range(f.tn, 1, 0, 0, 10, ids);
+    bool done = false;
+    assert_int_equal(
+        confab_node_when_durable(confab_testnet_node(f.tn, 1), durable, &done),
+        0);
+    assert_int_equal(
+        confab_testnet_run_until(f.tn, flag_set, &done, net_deadline(10000)),
+        0);
+    stop_node(f.tn, 1);
+
+    /* One byte of the 4th message's record flipped. */
+    char path[4300];
+    snprintf(path, sizeof path, "%s/n1/store.log", dir);
+    store_walk w;
+    walk(path, &w);
+    where at = {FLIP, NODE_REC_OUT_PUT, 3, SIZE_MAX};
+    off_t off = locate(&w, &at);
+    damage_file(path, FLIP, off);
+
+    confab_testnet_clear_events(f.tn);
+    assert_int_equal(confab_testnet_restart_node(f.tn, 1), 0);
+    confab_testnet_heal(f.tn, 0, 1);
+    /* The lost one is reported failed; the 9 others are delivered, each
+     * once and in order, and reported delivered. */
+    assert_int_equal(net_wait_count(f.tn, CONFAB_EV_SEND, 1, -1, 10,
+                                    net_deadline(20000)),
+                     0);
+    const confab_testnet_event *ev;
+    size_t n = confab_testnet_events(f.tn, &ev);
+    unsigned failed = 0, delivered = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (ev[i].type != CONFAB_EV_SEND || ev[i].node != 1)
+            continue;
+        if (ev[i].status == CONFAB_FAILED) {
+            assert_memory_equal(ev[i].msg_id, ids[3], 16);
+            failed++;
+        } else {
+            assert_int_equal(ev[i].status, CONFAB_DELIVERED);
+            assert_memory_not_equal(ev[i].msg_id, ids[3], 16);
+            delivered++;
+        }
+    }
+    assert_int_equal(failed, 1);
+    assert_int_equal(delivered, 9);
+    const confab_testnet_event *got;
+    size_t m = confab_testnet_events(f.tn, &got);
+    unsigned next = 0;
+    for (size_t i = 0; i < m; i++) {
+        if (got[i].type != CONFAB_EV_MESSAGE || got[i].node != 0)
+            continue;
+        char text[16];
+        memcpy(text, got[i].body, got[i].len);
+        text[got[i].len] = '\0';
+        if (next == 3)
+            next++; /* the lost one */
+        assert_int_equal((unsigned)strtoul(text, NULL, 10), next);
+        next++;
+    }
+    assert_int_equal(next, 10);
+    net_stop(&f);
+    remove_dir(dir);
+}
+
+/* ---- a full disk ------------------------------------------------------- */
+
+static void test_store_damage_full_disk_reads_nothing_twice(void **state)
+{
+    (void)state;
+    char *dir = make_dir();
+    net_fixture f;
+    confab_testnet_config c;
+    fast(&c, dir);
+    net_start_meshed(&f, &c);
+    send_range(f.tn, 1, 0, 0, 20, NULL);
+    assert_int_equal(net_wait_count(f.tn, CONFAB_EV_SEND, 1, 0, 20,
+                                    net_deadline(10000)),
+                     0);
+    /* The disk fills: reading now cannot store its read marks. */
+    confab_node *n0 = confab_testnet_node(f.tn, 0);
+    assert_int_equal(node_fault_set_store_write(n0, -ENOSPC, 0), 0);
+    inbox_ids first = {{{{0}}, 0}, false};
+    size_t k = confab_inbox_read(n0, SIZE_MAX, take_id, &first);
+    assert_int_equal(k, first.s.n);
+    confab_stats st;
+    confab_node_stats(n0, &st);
+    assert_true(st.inbox_reads_refused >= 1);
+    assert_int_equal(node_inbox_read_error(n0), -ENOSPC);
+    stop_node(f.tn, 0);
+
+    /* Space again, and a restart: what was handed out is not handed out
+     * again, and what was not is, each once. */
+    assert_int_equal(confab_testnet_restart_node(f.tn, 0), 0);
+    n0 = confab_testnet_node(f.tn, 0);
+    inbox_ids second = first;
+    size_t left = confab_inbox_count(n0);
+    assert_int_equal(confab_inbox_read(n0, SIZE_MAX, take_id, &second), left);
+    assert_false(second.twice);
+    assert_int_equal(second.s.n, 20);
+    net_stop(&f);
+    remove_dir(dir);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_store_damage_receiver_flipped_byte),
+        cmocka_unit_test(test_store_damage_receiver_cut),
+        cmocka_unit_test(test_store_damage_sender_reports_lost_sends),
+        cmocka_unit_test(test_store_damage_full_disk_reads_nothing_twice),
+    };
+    return cmocka_run_group_tests_name("store_damage", tests, NULL, NULL);
+}
