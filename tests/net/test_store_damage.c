@@ -361,6 +361,77 @@ static void test_store_damage_receiver_cut(void **state)
         run_receiver_damage(&at[i]);
 }
 
+/* ---- a new epoch does not deliver twice -------------------------------- */
+
+typedef struct cut_at {
+    unsigned after; /* cut the link once node 0 got this many */
+    unsigned got;
+} cut_at;
+
+static void cut_on_delivery(confab_testnet *tn, unsigned node,
+                            const confab_event *ev, void *user)
+{
+    cut_at *c = user;
+    if (c == NULL || node != 0 || ev->type != CONFAB_EV_MESSAGE)
+        return;
+    if (++c->got == c->after)
+        confab_testnet_cut(tn, 0, 1); /* before this read's ACK goes */
+}
+
+static void test_store_damage_new_epoch_delivers_nothing_twice(void **state)
+{
+    (void)state;
+    char *dir = make_dir();
+    net_fixture f;
+    confab_testnet_config c;
+    fast(&c, dir);
+    cut_at cut = {.after = 10};
+    c.event_cb = cut_on_delivery;
+    c.user = &cut;
+    net_start_meshed(&f, &c);
+    /* 10 unicasts delivered (unread, in the inbox), the link cut before
+     * the last ACK: the sender still holds some of them. */
+    send_range(f.tn, 1, 0, 0, 10, NULL);
+    range_arg r = {0, 1, 0, 10};
+    assert_int_equal(
+        confab_testnet_run_until(f.tn, range_done, &r, net_deadline(10000)),
+        0);
+    stop_node(f.tn, 0);
+    /* A damaged header in the middle of the receiver's store: a new
+     * epoch, so the sender numbers its stream from 1 again and sends
+     * what it holds again. */
+    char path[4300];
+    snprintf(path, sizeof path, "%s/n0/store.log", dir);
+    store_walk w;
+    walk(path, &w);
+    where at = {FLIP, NODE_REC_GROUP_JOIN, 0, 0};
+    bool has_join = false;
+    for (unsigned i = 0; i < w.n; i++)
+        has_join |= w.r[i].type == NODE_REC_GROUP_JOIN;
+    if (!has_join)
+        at = (where){FLIP, NODE_REC_RX, 0, 4};
+    damage_file(path, FLIP, locate(&w, &at));
+    assert_int_equal(confab_testnet_restart_node(f.tn, 0), 0);
+    confab_stats st;
+    confab_node_stats(confab_testnet_node(f.tn, 0), &st);
+    assert_int_equal(st.store_epoch_restarts, 1);
+    confab_testnet_heal(f.tn, 0, 1);
+    /* The sender's outbox empties (what it held was delivered before,
+     * and is dropped by id), then new ones flow, each once. */
+    send_range(f.tn, 1, 0, 10, 20, NULL);
+    range_arg all = {0, 1, 0, 20};
+    assert_int_equal(
+        confab_testnet_run_until(f.tn, range_done, &all, net_deadline(20000)),
+        0);
+    assert_int_equal(net_wait_count(f.tn, CONFAB_EV_SEND, 1, 0, 20,
+                                    net_deadline(10000)),
+                     0);
+    assert_int_equal(got_range(f.tn, 0, 1, 0, 20), 20);
+    assert_int_equal(confab_inbox_count(confab_testnet_node(f.tn, 0)), 20);
+    net_stop(&f);
+    remove_dir(dir);
+}
+
 /* ---- the sender's store damaged ---------------------------------------- */
 
 static void durable(confab_node *n, void *user)
@@ -495,6 +566,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_store_damage_receiver_flipped_byte),
         cmocka_unit_test(test_store_damage_receiver_cut),
+        cmocka_unit_test(test_store_damage_new_epoch_delivers_nothing_twice),
         cmocka_unit_test(test_store_damage_sender_reports_lost_sends),
         cmocka_unit_test(test_store_damage_full_disk_reads_nothing_twice),
     };
