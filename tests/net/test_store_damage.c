@@ -7,6 +7,7 @@
  * 12.1 to 12.3). */
 #include "net.h"
 
+#include "crypto/sec.h"
 #include "node/node.h"
 
 #include <errno.h>
@@ -561,6 +562,74 @@ static void test_store_damage_full_disk_reads_nothing_twice(void **state)
     remove_dir(dir);
 }
 
+/* ---- format 1 ---------------------------------------------------------- */
+
+/* Appends a format 1 record: len (4) | type (1) | body | BLAKE2b-128. */
+static size_t v1_record(uint8_t *out, uint8_t type, const uint8_t *body,
+                        size_t len)
+{
+    out[0] = (uint8_t)len;
+    out[1] = out[2] = out[3] = 0;
+    out[4] = type;
+    memcpy(out + 5, body, len);
+    sec_checksum(out, 5, body, len, out + 5 + len);
+    return 5 + len + SUM;
+}
+
+static size_t open_home(const char *home, bool *member, confab_stats *st)
+{
+    uv_loop_t loop;
+    assert_int_equal(uv_loop_init(&loop), 0);
+    confab_config c;
+    confab_config_init(&c);
+    c.home = home;
+    c.bind_addr = "127.0.0.1";
+    c.log_cb = grab_log;
+    c.log_level = CONFAB_LOG_WARN;
+    confab_node *n;
+    assert_int_equal(confab_node_new(&loop, &c, &n), 0);
+    *member = confab_is_member(n, "ops") == 1;
+    confab_node_stats(n, st);
+    size_t v = (size_t)node_store_version(n->store);
+    confab_node_free(n); /* never started: nothing to stop */
+    assert_int_equal(uv_loop_close(&loop), 0);
+    return v;
+}
+
+static void test_store_damage_format_1_is_read_and_rewritten(void **state)
+{
+    (void)state;
+    assert_int_equal(sec_init(), 0);
+    char *dir = make_dir();
+    char path[4300];
+    snprintf(path, sizeof path, "%s/store.log", dir);
+    /* A store written by the version before: the epoch, a group joined. */
+    static const uint8_t epoch[] = {0x81, 0xa1, 'e', 0xcd, 0x12, 0x34};
+    static const uint8_t join[] = {0x81, 0xa1, 'g', 0xa3, 'o', 'p', 's'};
+    uint8_t file[256];
+    size_t len = v1_record(file, NODE_REC_EPOCH, epoch, sizeof epoch);
+    len += v1_record(file + len, NODE_REC_GROUP_JOIN, join, sizeof join);
+    FILE *fp = fopen(path, "wb");
+    assert_non_null(fp);
+    assert_int_equal(fwrite(file, 1, len, fp), len);
+    fclose(fp);
+
+    bool member;
+    confab_stats st;
+    assert_int_equal(open_home(dir, &member, &st), 1); /* read as format 1 */
+    assert_true(member);
+    assert_int_equal(st.store_records_replayed, 2);
+    assert_int_equal(st.store_records_lost, 0);
+    /* ... and rewritten as format 2, which the next start reads. */
+    store_walk w;
+    walk(path, &w); /* fails unless every record has the magic */
+    assert_true(w.n >= 2);
+    assert_int_equal(open_home(dir, &member, &st), 2);
+    assert_true(member);
+    assert_int_equal(st.store_records_lost, 0);
+    remove_dir(dir);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -569,6 +638,7 @@ int main(void)
         cmocka_unit_test(test_store_damage_new_epoch_delivers_nothing_twice),
         cmocka_unit_test(test_store_damage_sender_reports_lost_sends),
         cmocka_unit_test(test_store_damage_full_disk_reads_nothing_twice),
+        cmocka_unit_test(test_store_damage_format_1_is_read_and_rewritten),
     };
     return cmocka_run_group_tests_name("store_damage", tests, NULL, NULL);
 }
