@@ -32,6 +32,8 @@
 #define DEFAULT_OUTBOX ((size_t)1 << 30)
 #define MIN_RTO_MS 1000u
 #define SEEN_WINDOW 4096u /* anycast ids remembered */
+#define CHECK_SLACK 4096u /* unicasts checked by id after a restart, beyond
+                             the unread ones */
 
 static void emit_lost(confab_node *n);
 
@@ -351,8 +353,14 @@ void node_delivery_link_up(confab_node *n, node_peer *p, uint64_t epoch)
         /* It lost its state, or we never heard from it: a new stream.
          * What it sends again may include unicasts we delivered and it
          * never saw acknowledged: those the inbox holds are dropped. */
-        if (p->rx_epoch != 0 || p->rx_check_ids) {
-            p->rx_check_ids = n->inbox != NULL;
+        if (p->rx_epoch != 0 || p->rx_check_left != 0) {
+            /* What comes again is what the sender had not seen
+             * acknowledged: at most the unread ones and those read in
+             * the meantime, which a bound on the checks covers (each
+             * check walks the inbox). */
+            p->rx_check_left = n->inbox != NULL
+                                   ? confab_inbox_count(n) + CHECK_SLACK
+                                   : 0;
             p->rx_check_below = node_inbox_serial(n);
         }
         p->rx_epoch = epoch;
@@ -430,14 +438,17 @@ int node_delivery_on_ack(node_conn *c, const wire_ack *a)
             return 0; /* not a count anyone reaches: ignore it */
         char sid[9];
         node_short_id(p->id, sid);
-        node_log(n, CONFAB_LOG_WARN,
-                 "peer %s acknowledges up to %llu, beyond the %llu this node "
-                 "numbered: this node lost records of unicasts it sent; the "
-                 "stream goes on from %llu",
-                 sid, (unsigned long long)s,
-                 (unsigned long long)(p->ob_base + p->ob_count),
-                 (unsigned long long)s + 1);
         n->stats.delivery_rebased++;
+        /* Logged at the 1st, 2nd, 4th, ... time: a peer cannot flood the
+         * log with ACKs. */
+        if ((n->stats.delivery_rebased & (n->stats.delivery_rebased - 1)) == 0)
+            node_log(n, CONFAB_LOG_WARN,
+                     "peer %s acknowledges up to %llu, beyond the %llu this "
+                     "node numbered: this node lost records of unicasts it "
+                     "sent; the stream goes on from %llu",
+                     sid, (unsigned long long)s,
+                     (unsigned long long)(p->ob_base + p->ob_count),
+                     (unsigned long long)s + 1);
     }
     while (p->ob_head != NULL && p->ob_head->seq <= s) {
         node_out *o = outbox_pop(n, p);
@@ -486,14 +497,15 @@ int node_delivery_accept(node_conn *c, const wire_data *d)
         p->rx_acked = UINT64_MAX;
         return 0;
     }
-    if (p->rx_check_ids && !d->skip) {
+    if (p->rx_check_left != 0 && !d->skip) {
         /* The stream restarted: a unicast delivered under the old one
          * and still unread comes again if its ACK never reached the
          * sender. It takes its place in the stream, and is not
          * delivered twice. */
         int held = node_inbox_holds(n, p->id, d->id, p->rx_check_below);
+        p->rx_check_left--;
         if (held < 0)
-            p->rx_check_ids = false; /* nothing of the old stream unread */
+            p->rx_check_left = 0; /* nothing of the old stream unread */
         if (held > 0) {
             n->stats.duplicates_dropped++;
             p->rx_next++;
@@ -653,7 +665,7 @@ int node_delivery_state_lost(confab_node *n)
         node_peer *p = n->peers[i];
         if (p == NULL)
             continue;
-        p->rx_check_ids = p->rx_epoch != 0;
+        p->rx_check_left = p->rx_epoch != 0; /* made a bound at link up */
         p->rx_epoch = 0;
         p->rx_next = 1;
         p->rx_acked = 0;

@@ -241,8 +241,8 @@ struct node_peer {
     uint64_t rx_acked;        /* last seq we acknowledged */
     bool rx_dirty;            /* rx_next moved: record it */
     bool ack_waiting;         /* an ACK waits for the store */
-    bool rx_check_ids;        /* its stream restarted: drop what the inbox
-                                 already holds, by id */
+    uint64_t rx_check_left;   /* its stream restarted: unicasts still to
+                                 check by id against the unread inbox */
     uint64_t rx_check_below;  /* inbox serials of the old stream */
     node_conn *ack_first;     /* the link whose first ACK says whether it
                                  lost state (delivery.c) */
