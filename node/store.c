@@ -53,6 +53,7 @@
 #define MAX_RECORD ((size_t)64 << 20) /* larger than any body we write */
 #define BUF_CAP ((size_t)256 << 10)    /* records buffered in one turn */
 #define MAX_LOSSES 1024u               /* losses listed one by one */
+#define MAX_LOGGED 32u                 /* losses logged one by one */
 
 typedef struct store_waiter {
     struct store_waiter *next;
@@ -454,11 +455,12 @@ static void lost(node_store *s, uint64_t off, int type, const uint8_t *ref,
     if (has_ref)
         for (size_t i = 0; i < REF; i++)
             snprintf(hex + 2 * i, 3, "%02x", ref[i]);
-    node_log(s->node, CONFAB_LOG_WARN,
-             "%s: the record at byte %llu %s: lost one %s record%s%s",
-             s->path, (unsigned long long)off, why,
-             node_store_type_name(type), has_ref ? " about message " : "",
-             hex);
+    if (s->lost_records <= MAX_LOGGED) /* then only the summary */
+        node_log(s->node, CONFAB_LOG_WARN,
+                 "%s: the record at byte %llu %s: lost one %s record%s%s",
+                 s->path, (unsigned long long)off, why,
+                 node_store_type_name(type),
+                 has_ref ? " about message " : "", hex);
     if (s->n_losses == MAX_LOSSES)
         return; /* counted, not listed */
     if (s->losses == NULL) {

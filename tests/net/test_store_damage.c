@@ -15,8 +15,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define HDR 33u
-#define SUM 16u
+#define HDR    33u
+#define SUM    16u
 #define MAXREC 512u
 #define MAXMSG 64u
 
@@ -81,8 +81,7 @@ static void idset_add(idset *s, const uint8_t *id)
     memcpy(s->id[s->n++], id, 16);
 }
 
-static void expected_inbox(const store_walk *w, off_t at, bool cut,
-                           idset *out)
+static void expected_inbox(const store_walk *w, off_t at, bool cut, idset *out)
 {
     idset puts = {0}, reads = {0};
     memset(out, 0, sizeof *out);
@@ -126,8 +125,8 @@ static void remove_dir(char *dir)
 /* Log lines that report a damaged store (one test at a time runs). */
 static unsigned damage_logged;
 
-static void grab_log(confab_node *node, confab_log_level level,
-                     const char *msg, void *user)
+static void grab_log(confab_node *node, confab_log_level level, const char *msg,
+                     void *user)
 {
     if (level == CONFAB_LOG_WARN && strstr(msg, "records lost") != NULL)
         damage_logged++;
@@ -230,9 +229,9 @@ typedef enum damage { FLIP, CUT } damage;
  * (the k-th of it, -1 the last) at offset `in` within it. */
 typedef struct where {
     damage how;
-    int type;     /* -1: any record */
+    int type; /* -1: any record */
     int k;
-    size_t in;    /* bytes into the record; SIZE_MAX: its middle */
+    size_t in; /* bytes into the record; SIZE_MAX: its middle */
 } where;
 
 static off_t locate(const store_walk *w, const where *at)
@@ -276,13 +275,12 @@ static void run_receiver_damage(const where *at)
     net_start_meshed(&f, &c);
     /* 20 unicasts, all acknowledged; 5 of them read. */
     send_range(f.tn, 1, 0, 0, 20, NULL);
-    assert_int_equal(net_wait_count(f.tn, CONFAB_EV_SEND, 1, 0, 20,
-                                    net_deadline(10000)),
-                     0);
+    assert_int_equal(
+        net_wait_count(f.tn, CONFAB_EV_SEND, 1, 0, 20, net_deadline(10000)), 0);
     inbox_ids before = {{{{0}}, 0}, false};
-    assert_int_equal(confab_inbox_read(confab_testnet_node(f.tn, 0), 5,
-                                       take_id, &before),
-                     5);
+    assert_int_equal(
+        confab_inbox_read(confab_testnet_node(f.tn, 0), 5, take_id, &before),
+        5);
     stop_node(f.tn, 0);
 
     char path[4300];
@@ -324,11 +322,9 @@ static void run_receiver_damage(const where *at)
     send_range(f.tn, 1, 0, 20, 40, NULL);
     range_arg r = {0, 1, 20, 40};
     assert_int_equal(
-        confab_testnet_run_until(f.tn, range_done, &r, net_deadline(20000)),
-        0);
-    assert_int_equal(net_wait_count(f.tn, CONFAB_EV_SEND, 1, 0, 20,
-                                    net_deadline(10000)),
-                     0);
+        confab_testnet_run_until(f.tn, range_done, &r, net_deadline(20000)), 0);
+    assert_int_equal(
+        net_wait_count(f.tn, CONFAB_EV_SEND, 1, 0, 20, net_deadline(10000)), 0);
     assert_int_equal(got_range(f.tn, 0, 1, 20, 40), 20);
     net_stop(&f);
     remove_dir(dir);
@@ -338,12 +334,12 @@ static void test_store_damage_receiver_flipped_byte(void **state)
 {
     (void)state;
     static const where at[] = {
-        {FLIP, NODE_REC_INBOX_PUT, 7, SIZE_MAX}, /* a message's body */
-        {FLIP, NODE_REC_INBOX_PUT, 12, 10},      /* a message's header */
-        {FLIP, NODE_REC_INBOX_READ, 2, SIZE_MAX},/* a read mark's body */
-        {FLIP, NODE_REC_RX, -1, 20},             /* the last RX's header */
-        {FLIP, NODE_REC_EPOCH, 0, SIZE_MAX},     /* the epoch */
-        {FLIP, -1, -1, SIZE_MAX},                /* the last record */
+        {FLIP, NODE_REC_INBOX_PUT, 7, SIZE_MAX},  /* a message's body */
+        {FLIP, NODE_REC_INBOX_PUT, 12, 10},       /* a message's header */
+        {FLIP, NODE_REC_INBOX_READ, 2, SIZE_MAX}, /* a read mark's body */
+        {FLIP, NODE_REC_RX, -1, 20},              /* the last RX's header */
+        {FLIP, NODE_REC_EPOCH, 0, SIZE_MAX},      /* the epoch */
+        {FLIP, -1, -1, SIZE_MAX},                 /* the last record */
     };
     for (size_t i = 0; i < sizeof at / sizeof at[0]; i++)
         run_receiver_damage(&at[i]);
@@ -353,10 +349,10 @@ static void test_store_damage_receiver_cut(void **state)
 {
     (void)state;
     static const where at[] = {
-        {CUT, NODE_REC_INBOX_PUT, 8, 0},        /* at a record boundary */
-        {CUT, NODE_REC_INBOX_PUT, 10, SIZE_MAX},/* inside a message */
-        {CUT, NODE_REC_INBOX_PUT, 3, 5},        /* inside a header */
-        {CUT, -1, -1, SIZE_MAX},                /* inside the last record */
+        {CUT, NODE_REC_INBOX_PUT, 8, 0},         /* at a record boundary */
+        {CUT, NODE_REC_INBOX_PUT, 10, SIZE_MAX}, /* inside a message */
+        {CUT, NODE_REC_INBOX_PUT, 3, 5},         /* inside a header */
+        {CUT, -1, -1, SIZE_MAX},                 /* inside the last record */
     };
     for (size_t i = 0; i < sizeof at / sizeof at[0]; i++)
         run_receiver_damage(&at[i]);
@@ -395,8 +391,7 @@ static void test_store_damage_new_epoch_delivers_nothing_twice(void **state)
     send_range(f.tn, 1, 0, 0, 10, NULL);
     range_arg r = {0, 1, 0, 10};
     assert_int_equal(
-        confab_testnet_run_until(f.tn, range_done, &r, net_deadline(10000)),
-        0);
+        confab_testnet_run_until(f.tn, range_done, &r, net_deadline(10000)), 0);
     stop_node(f.tn, 0);
     /* A damaged header in the middle of the receiver's store: a new
      * epoch, so the sender numbers its stream from 1 again and sends
@@ -424,9 +419,8 @@ static void test_store_damage_new_epoch_delivers_nothing_twice(void **state)
     assert_int_equal(
         confab_testnet_run_until(f.tn, range_done, &all, net_deadline(20000)),
         0);
-    assert_int_equal(net_wait_count(f.tn, CONFAB_EV_SEND, 1, 0, 20,
-                                    net_deadline(10000)),
-                     0);
+    assert_int_equal(
+        net_wait_count(f.tn, CONFAB_EV_SEND, 1, 0, 20, net_deadline(10000)), 0);
     assert_int_equal(got_range(f.tn, 0, 1, 0, 20), 20);
     assert_int_equal(confab_inbox_count(confab_testnet_node(f.tn, 0)), 20);
     net_stop(&f);
@@ -482,9 +476,9 @@ static void test_store_damage_sender_reports_lost_sends(void **state)
     confab_testnet_heal(f.tn, 0, 1);
     /* The lost one is reported failed; the 9 others are delivered, each
      * once and in order, and reported delivered. */
-    assert_int_equal(net_wait_count(f.tn, CONFAB_EV_SEND, 1, -1, 10,
-                                    net_deadline(20000)),
-                     0);
+    assert_int_equal(
+        net_wait_count(f.tn, CONFAB_EV_SEND, 1, -1, 10, net_deadline(20000)),
+        0);
     const confab_testnet_event *ev;
     size_t n = confab_testnet_events(f.tn, &ev);
     unsigned failed = 0, delivered = 0;
@@ -532,9 +526,8 @@ static void test_store_damage_full_disk_reads_nothing_twice(void **state)
     fast(&c, dir);
     net_start_meshed(&f, &c);
     send_range(f.tn, 1, 0, 0, 20, NULL);
-    assert_int_equal(net_wait_count(f.tn, CONFAB_EV_SEND, 1, 0, 20,
-                                    net_deadline(10000)),
-                     0);
+    assert_int_equal(
+        net_wait_count(f.tn, CONFAB_EV_SEND, 1, 0, 20, net_deadline(10000)), 0);
     /* The disk fills: reading now cannot store its read marks. */
     confab_node *n0 = confab_testnet_node(f.tn, 0);
     assert_int_equal(node_fault_set_store_write(n0, -ENOSPC, 0), 0);

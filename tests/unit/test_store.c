@@ -14,9 +14,9 @@
 
 #include <cmocka.h>
 
-#define NREC 24u
-#define HDR 33u
-#define SUM 16u
+#define NREC   24u
+#define HDR    33u
+#define SUM    16u
 #define MAXREC 64u
 
 /* What replay handed back. */
@@ -75,8 +75,8 @@ static int collect(confab_node *n, uint8_t type, const uint8_t *ref,
 
 typedef struct fixture {
     tmpdir *t;
-    confab_node *node;        /* zeroed: never started */
-    off_t off[NREC + 1];      /* where each record starts; [NREC]: the end */
+    confab_node *node;   /* zeroed: never started */
+    off_t off[NREC + 1]; /* where each record starts; [NREC]: the end */
     uint8_t *pristine;
     size_t size;
 } fixture;
@@ -221,10 +221,11 @@ static void test_store_cut_anywhere_keeps_every_whole_record(void **state)
 {
     fixture *f = *state;
     /* Every offset of the first records, then every seventh, and the end. */
-    for (size_t cut = 0; cut <= f->size;
-         cut = cut == f->size ? cut + 1
-               : cut < (size_t)f->off[2] ? cut + 1
-               : cut + 7 > f->size ? f->size : cut + 7) {
+    for (size_t cut = 0; cut <= f->size; cut = cut == f->size ? cut + 1
+                                               : cut < (size_t)f->off[2]
+                                                   ? cut + 1
+                                               : cut + 7 > f->size ? f->size
+                                                                   : cut + 7) {
         put_file(f, f->pristine, cut);
         unsigned whole = 0;
         while (whole < NREC && (size_t)f->off[whole + 1] <= cut)
@@ -265,7 +266,8 @@ static void test_store_finds_records_after_a_torn_one(void **state)
         if (i != 5)
             assert_int_equal(s.idx[k++], (int)i);
     assert_int_equal(node_store_lost(st), 1);
-    assert_int_equal(f->node->stats.store_bytes_discarded, keep - (size_t)f->off[5]);
+    assert_int_equal(f->node->stats.store_bytes_discarded,
+                     keep - (size_t)f->off[5]);
     node_store_free(st);
     free(copy);
 }
@@ -283,7 +285,8 @@ static void test_store_garbage_between_records_is_skipped(void **state)
     for (size_t k = from; k < to; k++)
         copy[k] = k % 3 ? 0xe3 : (uint8_t)k;
     put_file(f, copy, f->size);
-    unsigned first = record_at(f, (off_t)from), last = record_at(f, (off_t)to - 1);
+    unsigned first = record_at(f, (off_t)from),
+             last = record_at(f, (off_t)to - 1);
     seen s;
     node_store *st = open_log(f, &s);
     assert_int_equal(s.n, NREC - (last - first + 1));
@@ -344,13 +347,12 @@ static void test_store_full_disk_fails_writes_cleanly(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_store_replays_every_record,
-                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(test_store_replays_every_record, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(
             test_store_flipped_byte_loses_only_its_record, setup, teardown),
         cmocka_unit_test_setup_teardown(
-            test_store_cut_anywhere_keeps_every_whole_record, setup,
-            teardown),
+            test_store_cut_anywhere_keeps_every_whole_record, setup, teardown),
         cmocka_unit_test_setup_teardown(
             test_store_finds_records_after_a_torn_one, setup, teardown),
         cmocka_unit_test_setup_teardown(
