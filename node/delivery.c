@@ -409,48 +409,15 @@ static void rebase(confab_node *n, node_peer *p, uint64_t seq)
         o->sent_ms = 0; /* what went out went with the old numbers */
 }
 
-int node_delivery_on_ack(node_conn *c, const wire_ack *a)
+/* Every unicast up to seq s was delivered: out of the outbox, reported;
+ * but never one accepted in this run and never sent (gen set, sent_ms
+ * not): an ACK cannot cover that one, and the caller sees it stayed. */
+static void pop_through(confab_node *n, node_peer *p, uint64_t s)
 {
-    confab_node *n = c->node;
-    node_peer *p = c->peer;
-    if (!a->has_seq)
-        return 0; /* only an anycast's, handled apart */
-    bool first = p->ack_first == c;
-    if (first)
-        p->ack_first = NULL;
-    if (first && a->seq < p->ob_base) {
-        rebase(n, p, a->seq);
-        resend(n, p);
-        if (p->conn != NULL)
-            node_conn_mark_dirty(p->conn);
-        return 0;
-    }
-    if (a->seq <= p->ob_base)
-        return 0; /* nothing new */
-    uint64_t s = a->seq;
     const uint8_t *last = NULL;
     uint8_t last_id[WIRE_ID_BYTES];
-    if (s > p->ob_base + p->ob_count) {
-        /* More than we numbered: we lost records of unicasts it has
-         * delivered (our store was cut). It has them all: take its
-         * count, so that what we send next is numbered after them. */
-        if (s - p->ob_base > (uint64_t)1 << 40)
-            return 0; /* not a count anyone reaches: ignore it */
-        char sid[9];
-        node_short_id(p->id, sid);
-        n->stats.delivery_rebased++;
-        /* Logged at the 1st, 2nd, 4th, ... time: a peer cannot flood the
-         * log with ACKs. */
-        if ((n->stats.delivery_rebased & (n->stats.delivery_rebased - 1)) == 0)
-            node_log(n, CONFAB_LOG_WARN,
-                     "peer %s acknowledges up to %llu, beyond the %llu this "
-                     "node numbered: this node lost records of unicasts it "
-                     "sent; the stream goes on from %llu",
-                     sid, (unsigned long long)s,
-                     (unsigned long long)(p->ob_base + p->ob_count),
-                     (unsigned long long)s + 1);
-    }
-    while (p->ob_head != NULL && p->ob_head->seq <= s) {
+    while (p->ob_head != NULL && p->ob_head->seq <= s &&
+           (p->ob_head->gen == 0 || p->ob_head->sent_ms != 0)) {
         node_out *o = outbox_pop(n, p);
         /* The base moves with each entry, before the event: its callback
          * may send again, and new numbers come from base + count. */
@@ -462,11 +429,67 @@ int node_delivery_on_ack(node_conn *c, const wire_ack *a)
         }
         release(o);
     }
-    if (s > p->ob_base)
-        p->ob_base = s; /* place-holders and all */
+    if (last == NULL)
+        return;
     /* With the id of the last one acknowledged: replay pops by it, so a
      * lost OUT_PUT before it cannot make it pop one too many. */
-    put_peer(n, NODE_REC_OUT_ACK, p, s, NULL, last);
+    put_peer(n, NODE_REC_OUT_ACK, p, p->ob_base, NULL, last);
+}
+
+/* It acknowledges s, and we have nothing it can have had up to s (an
+ * entry there was never sent, or the outbox ends before): our store lost
+ * records of unicasts it delivered (it was cut, or restored from a copy),
+ * so our numbers are behind its. What is left is numbered after s, where
+ * it expects it, instead of being dropped there as duplicates and
+ * reported delivered (docs/PROTOCOL.md 12.2). */
+static void ack_beyond(confab_node *n, node_peer *p, uint64_t s)
+{
+    char sid[9];
+    node_short_id(p->id, sid);
+    n->stats.delivery_rebased++;
+    /* Logged at the 1st, 2nd, 4th, ... time: a peer cannot flood the log
+     * with ACKs. */
+    if ((n->stats.delivery_rebased & (n->stats.delivery_rebased - 1)) == 0)
+        node_log(n, CONFAB_LOG_WARN,
+                 "peer %s acknowledges up to %llu, beyond what this node "
+                 "sent it (%llu): this node lost records of unicasts it "
+                 "sent; the stream goes on from %llu",
+                 sid, (unsigned long long)s, (unsigned long long)p->ob_base,
+                 (unsigned long long)s + 1);
+    renumber(p, s);
+    uint64_t base = s;
+    put_peer(n, NODE_REC_TX, p, p->tx_epoch, &base, NULL);
+    for (node_out *o = p->ob_head; o != NULL; o = o->ob_next)
+        o->sent_ms = 0; /* what went out went with the old numbers */
+}
+
+int node_delivery_on_ack(node_conn *c, const wire_ack *a)
+{
+    confab_node *n = c->node;
+    node_peer *p = c->peer;
+    if (!a->has_seq)
+        return 0; /* only an anycast's, handled apart */
+    bool first = p->ack_first == c;
+    uint64_t s = a->seq;
+    bool renumbered = false;
+    if (first)
+        p->ack_first = NULL;
+    if (first && s < p->ob_base) {
+        rebase(n, p, s);
+        renumbered = true;
+    } else if (s <= p->ob_base || s - p->ob_base > (uint64_t)1 << 40) {
+        return 0; /* nothing new, or not a count anyone reaches */
+    } else {
+        pop_through(n, p, s);
+        if (s > p->ob_base) {
+            ack_beyond(n, p, s);
+            renumbered = true;
+        }
+    }
+    if (renumbered && p->conn != NULL) {
+        resend(n, p); /* out again at once, with the new numbers */
+        node_conn_mark_dirty(p->conn);
+    }
     if (p->want_writable && p->ob_bytes <= n->cfg.send_queue_bytes / 2) {
         p->want_writable = false;
         confab_event ev;

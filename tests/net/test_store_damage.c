@@ -515,6 +515,44 @@ static void test_store_damage_sender_reports_lost_sends(void **state)
     remove_dir(dir);
 }
 
+static void test_store_damage_sender_cut_loses_no_new_send(void **state)
+{
+    (void)state;
+    char *dir = make_dir();
+    net_fixture f;
+    confab_testnet_config c;
+    fast(&c, dir);
+    net_start_meshed(&f, &c);
+    send_range(f.tn, 1, 0, 0, 20, NULL);
+    assert_int_equal(net_wait_count(f.tn, CONFAB_EV_SEND, 1, 0, 20,
+                                    net_deadline(10000)),
+                     0);
+    stop_node(f.tn, 1);
+    /* The sender's store cut at a record boundary before its first
+     * OUT_PUT: it does not know it sent anything (a cut there is
+     * invisible). */
+    char path[4300];
+    snprintf(path, sizeof path, "%s/n1/store.log", dir);
+    store_walk w;
+    walk(path, &w);
+    where at = {CUT, NODE_REC_OUT_PUT, 0, 0};
+    damage_file(path, CUT, locate(&w, &at));
+    assert_int_equal(confab_testnet_restart_node(f.tn, 1), 0);
+    assert_int_equal(confab_testnet_wait_mesh(f.tn, net_deadline(5000)), 0);
+    /* Its new unicasts are numbered after what the receiver has (its ACK
+     * says), not dropped there as duplicates and reported delivered. */
+    send_range(f.tn, 1, 0, 20, 40, NULL);
+    range_arg r = {0, 1, 0, 40};
+    assert_int_equal(
+        confab_testnet_run_until(f.tn, range_done, &r, net_deadline(20000)),
+        0);
+    confab_stats st;
+    confab_node_stats(confab_testnet_node(f.tn, 1), &st);
+    assert_true(st.delivery_rebased >= 1);
+    net_stop(&f);
+    remove_dir(dir);
+}
+
 /* ---- a full disk ------------------------------------------------------- */
 
 static void test_store_damage_full_disk_reads_nothing_twice(void **state)
@@ -630,6 +668,7 @@ int main(void)
         cmocka_unit_test(test_store_damage_receiver_cut),
         cmocka_unit_test(test_store_damage_new_epoch_delivers_nothing_twice),
         cmocka_unit_test(test_store_damage_sender_reports_lost_sends),
+        cmocka_unit_test(test_store_damage_sender_cut_loses_no_new_send),
         cmocka_unit_test(test_store_damage_full_disk_reads_nothing_twice),
         cmocka_unit_test(test_store_damage_format_1_is_read_and_rewritten),
     };
