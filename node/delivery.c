@@ -31,6 +31,8 @@
 #define DEFAULT_TTL_US ((uint64_t)24 * 3600 * 1000000)
 #define DEFAULT_OUTBOX ((size_t)1 << 30)
 #define MIN_RTO_MS 1000u
+#define LOW_ACK_FORGET_MS 30000u /* ACKs below the base this far apart are
+                                    not one rollback */
 #define SEEN_WINDOW 4096u /* anycast ids remembered */
 #define CHECK_SLACK 4096u /* unicasts checked by id after a restart, beyond
                              the unread ones */
@@ -378,19 +380,18 @@ void node_delivery_link_up(confab_node *n, node_peer *p, uint64_t epoch)
     }
     if (n->store != NULL)
         node_store_sync(n->store);
-    p->ack_first = p->conn;
+    p->low_ack_ms = 0;
     resend(n, p);
     /* Tell it where we are, so that it drops what we have at once. */
     p->rx_acked = UINT64_MAX;
     send_ack(n, p);
 }
 
-/* The first ACK on a link says where the receiver's stream stands. Below
- * our base (which moves only with its ACKs) means it lost delivery state
- * it had acknowledged (its store was cut or restored from a copy) and
- * now expects seq + 1: we number what it has not acknowledged from
- * there, instead of sending seqs it would drop as after a gap for ever
- * (docs/PROTOCOL.md 12.2). */
+/* ACKs below our base (which moves only with its ACKs) that keep coming
+ * mean it lost delivery state it had acknowledged (its store was cut or
+ * restored from a copy) and now expects seq + 1: we number what it has
+ * not acknowledged from there, instead of sending seqs it would drop as
+ * after a gap for ever (docs/PROTOCOL.md 12.2). */
 static void rebase(confab_node *n, node_peer *p, uint64_t seq)
 {
     char sid[9];
@@ -469,17 +470,27 @@ int node_delivery_on_ack(node_conn *c, const wire_ack *a)
     node_peer *p = c->peer;
     if (!a->has_seq)
         return 0; /* only an anycast's, handled apart */
-    bool first = p->ack_first == c;
     uint64_t s = a->seq;
     bool renumbered = false;
-    if (first)
-        p->ack_first = NULL;
-    if (first && s < p->ob_base) {
+    if (s < p->ob_base) {
+        /* Below what it acknowledged before: late, from a link being
+         * replaced, or it lost state. Only the second kind keeps coming
+         * (it drops what we send as after a gap, and says so again):
+         * rebase once such ACKs have kept coming for a retransmission
+         * timeout with none at or above the base between them. */
+        uint64_t now = node_now_ms(n) + 1; /* never 0 */
+        if (p->low_ack_ms == 0 || now < p->low_ack_ms ||
+            now - p->low_ack_ms > LOW_ACK_FORGET_MS)
+            p->low_ack_ms = now; /* the first, or a lone one long ago */
+        if (now - p->low_ack_ms < MIN_RTO_MS)
+            return 0;
+        p->low_ack_ms = 0;
         rebase(n, p, s);
         renumbered = true;
-    } else if (s <= p->ob_base || s - p->ob_base > (uint64_t)1 << 40) {
-        return 0; /* nothing new, or not a count anyone reaches */
     } else {
+        p->low_ack_ms = 0;
+        if (s == p->ob_base || s - p->ob_base > (uint64_t)1 << 40)
+            return 0; /* nothing new, or not a count anyone reaches */
         pop_through(n, p, s);
         if (s > p->ob_base) {
             ack_beyond(n, p, s);

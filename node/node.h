@@ -244,8 +244,8 @@ struct node_peer {
     uint64_t rx_check_left;   /* its stream restarted: unicasts still to
                                  check by id against the unread inbox */
     uint64_t rx_check_below;  /* inbox serials of the old stream */
-    node_conn *ack_first;     /* the link whose first ACK says whether it
-                                 lost state (delivery.c) */
+    uint64_t low_ack_ms;      /* loop ms of the first of the ACKs below
+                                 the base coming now (delivery.c) */
     /* liveness and round trip */
     uint64_t ping_token;      /* outstanding liveness ping, 0 if none */
     uint64_t ping_sent_us;
