@@ -21,7 +21,15 @@
  *
  * With a home directory every step is a record in the store, and nothing
  * is sent before its record is durable, so kill -9 loses nothing that was
- * accepted or acknowledged. */
+ * accepted or acknowledged.
+ *
+ * Damage to a store (docs/ARCHITECTURE.md, "What damage costs") never
+ * leaves a stream stuck: a loss that can shift the numbering draws a new
+ * epoch (node_delivery_state_lost); a receiver whose state was rolled
+ * back keeps acknowledging below our base, and we number the rest from
+ * its ACK (rebase); a sender rolled back gets an ACK covering what it
+ * never sent, and numbers the rest after it (ack_beyond). A restarted
+ * stream drops by id what the inbox still holds of the old one. */
 #include "node/node.h"
 
 #include <errno.h>
