@@ -68,7 +68,9 @@ typedef enum confab_send_status {
                              (anycast: the member in the event's peer) */
     CONFAB_EXPIRED = 4,   /* its time to live ran out before any receiver
                              acknowledged it */
-    CONFAB_FAILED = 2,    /* the node stopped, or the store failed, first */
+    CONFAB_FAILED = 2,    /* the node stopped, or the store failed, first;
+                             or (reported just after a start, with no
+                             peer) its record in the store was damaged */
 } confab_send_status;
 
 /* A message as received. Everything is borrowed until the callback
@@ -428,8 +430,10 @@ confab_node_when_durable(confab_node *node,
 size_t confab_inbox_count(const confab_node *node);
 
 /* Reads up to max unread messages, oldest first: cb runs for each (the
- * message is borrowed until it returns), and each is then marked read.
- * Returns how many were read. */
+ * message is borrowed until it returns), each marked read just before.
+ * Returns how many were read. With a home, a message is handed out only
+ * once its read mark is written: when it cannot be (a full disk), fewer
+ * are read, or none, and the rest stay unread. */
 size_t confab_inbox_read(confab_node *node, size_t max,
                          void (*cb)(const confab_message *msg, void *user),
                          void *user);
@@ -556,7 +560,7 @@ typedef struct confab_stats {
     uint64_t anycast_failovers;   /* an anycast moved to the next member */
     /* the store and the inbox */
     uint64_t store_records_replayed;  /* at start */
-    uint64_t store_bytes_discarded;   /* a torn or corrupt tail, at start */
+    uint64_t store_bytes_discarded;   /* damaged or torn, at start */
     uint64_t store_records_unknown;   /* of a newer version, ignored */
     uint64_t store_compactions;
     uint64_t inbox_refused_full;
@@ -596,6 +600,10 @@ typedef struct confab_stats {
     /* bounds: groups */
 
     /* bounds: the store */
+    uint64_t store_records_lost;  /* damaged records skipped, at start */
+    uint64_t store_epoch_restarts;/* new epochs after damage, at start */
+    uint64_t delivery_rebased;    /* a peer's stream found rolled back */
+    uint64_t inbox_reads_refused; /* a read mark could not be written */
 
 } confab_stats;
 

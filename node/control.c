@@ -422,6 +422,10 @@ static void op_status(ctl_client *c, uint64_t rid)
         /* bounds: groups */
 
         /* bounds: the store */
+        {"store_records_lost", st.store_records_lost},
+        {"store_epoch_restarts", st.store_epoch_restarts},
+        {"delivery_rebased", st.delivery_rebased},
+        {"inbox_reads_refused", st.inbox_reads_refused},
 
     };
     size_t nc = sizeof counters / sizeof counters[0];
@@ -734,6 +738,15 @@ static void op_recv(ctl_client *c, uint64_t rid, const wire_ctl_map *m)
         return;
     }
     bool bounded = max != UINT64_MAX;
+    if ((rc = node_inbox_read_error(c->ctl->node)) != 0) {
+        /* the store: a message is not handed out before its read mark
+         * is written (docs/ARCHITECTURE.md, "The store") */
+        reply_err(c, rid, rc,
+                  "the node cannot write its store (is the disk full?), so "
+                  "it cannot mark messages read: they stay unread until "
+                  "space is freed and the node restarted");
+        return;
+    }
     wire_ctl_builder b;
     reply_begin(&b, c->ctl, rid, 1);
     wire_ctl_key(&b, "msgs");

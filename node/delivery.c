@@ -21,7 +21,15 @@
  *
  * With a home directory every step is a record in the store, and nothing
  * is sent before its record is durable, so kill -9 loses nothing that was
- * accepted or acknowledged. */
+ * accepted or acknowledged.
+ *
+ * Damage to a store (docs/ARCHITECTURE.md, "What damage costs") never
+ * leaves a stream stuck: a loss that can shift the numbering draws a new
+ * epoch (node_delivery_state_lost); a receiver whose state was rolled
+ * back keeps acknowledging below our base, and we number the rest from
+ * its ACK (rebase); a sender rolled back gets an ACK covering what it
+ * never sent, and numbers the rest after it (ack_beyond). A restarted
+ * stream drops by id what the inbox still holds of the old one. */
 #include "node/node.h"
 
 #include <errno.h>
@@ -31,7 +39,13 @@
 #define DEFAULT_TTL_US ((uint64_t)24 * 3600 * 1000000)
 #define DEFAULT_OUTBOX ((size_t)1 << 30)
 #define MIN_RTO_MS 1000u
+#define LOW_ACK_FORGET_MS 30000u /* ACKs below the base this far apart are
+                                    not one rollback */
 #define SEEN_WINDOW 4096u /* anycast ids remembered */
+#define CHECK_SLACK 4096u /* unicasts checked by id after a restart, beyond
+                             the unread ones */
+
+static void emit_lost(confab_node *n);
 
 static size_t outbox_max(const confab_node *n)
 {
@@ -40,11 +54,14 @@ static size_t outbox_max(const confab_node *n)
 
 /* ---- records ---------------------------------------------------------- */
 
-static int put(confab_node *n, uint8_t type, const uint8_t *rec, size_t len)
+/* Appends a record; ref is the id of the message it is about, if any
+ * (the store keeps it readable when the body is damaged). */
+static int put(confab_node *n, uint8_t type, const uint8_t *ref,
+               const uint8_t *rec, size_t len)
 {
     if (n->store == NULL)
         return 0;
-    return node_store_append(n->store, type, rec, len);
+    return node_store_append_ref(n->store, type, ref, rec, len);
 }
 
 static int rec_epoch(confab_node *n, uint8_t *buf, size_t cap, size_t *len)
@@ -77,12 +94,12 @@ static int rec_peer(const node_peer *p, uint64_t a, const uint64_t *b,
 }
 
 static void put_peer(confab_node *n, uint8_t type, const node_peer *p,
-                     uint64_t a, const uint64_t *b)
+                     uint64_t a, const uint64_t *b, const uint8_t *ref)
 {
     uint8_t buf[96];
     size_t len;
     if (n->store != NULL && rec_peer(p, a, b, buf, sizeof buf, &len) == 0)
-        (void)put(n, type, buf, len);
+        (void)put(n, type, ref, buf, len);
 }
 
 static int rec_id(const uint8_t *id, uint8_t *buf, size_t cap, size_t *len)
@@ -182,6 +199,24 @@ static node_out *outbox_pop(confab_node *n, node_peer *p)
     return o;
 }
 
+/* Numbers p's outbox from base + 1 (its epoch or its base changed). */
+static void renumber(node_peer *p, uint64_t base)
+{
+    p->ob_base = base;
+    uint64_t seq = base;
+    for (node_out *o = p->ob_head; o != NULL; o = o->ob_next)
+        o->seq = ++seq;
+}
+
+/* The outbox entry of p with this id, or NULL. */
+static node_out *outbox_find(node_peer *p, const uint8_t *id)
+{
+    for (node_out *o = p->ob_head; o != NULL; o = o->ob_next)
+        if (memcmp(o->body->id, id, WIRE_ID_BYTES) == 0)
+            return o;
+    return NULL;
+}
+
 static void release(node_out *o)
 {
     if (!o->in_lane && !o->in_outbox)
@@ -268,7 +303,7 @@ int confab_send(confab_node *n, const uint8_t to[CONFAB_ID_BYTES],
     if (n->store != NULL) {
         size_t rlen;
         uint8_t *rec = rec_message(b, p->id, o->expires, &rlen);
-        rc = rec ? put(n, NODE_REC_OUT_PUT, rec, rlen) : -ENOMEM;
+        rc = rec ? put(n, NODE_REC_OUT_PUT, b->id, rec, rlen) : -ENOMEM;
         free(rec);
         if (rc != 0) {
             node_out_free(o);
@@ -325,53 +360,155 @@ static void send_ack(confab_node *n, node_peer *p)
 void node_delivery_link_up(confab_node *n, node_peer *p, uint64_t epoch)
 {
     if (p->rx_epoch != epoch) {
-        /* It lost its state, or we never heard from it: a new stream. */
+        /* It lost its state, or we never heard from it: a new stream.
+         * What it sends again may include unicasts we delivered and it
+         * never saw acknowledged: those the inbox holds are dropped. */
+        if (p->rx_epoch != 0 || p->rx_check_left != 0) {
+            /* What comes again is what the sender had not seen
+             * acknowledged: at most the unread ones and those read in
+             * the meantime, which a bound on the checks covers (each
+             * check walks the inbox). */
+            p->rx_check_left = n->inbox != NULL
+                                   ? confab_inbox_count(n) + CHECK_SLACK
+                                   : 0;
+            p->rx_check_below = node_inbox_serial(n);
+        }
         p->rx_epoch = epoch;
         p->rx_next = 1;
         p->rx_acked = 0;
         uint64_t next = 1;
-        put_peer(n, NODE_REC_RX, p, epoch, &next);
+        put_peer(n, NODE_REC_RX, p, epoch, &next, NULL);
     }
     if (p->tx_epoch != epoch) {
         /* It forgot our stream: number the outbox from 1 again. */
         p->tx_epoch = epoch;
-        p->ob_base = 0;
-        uint64_t seq = 0;
-        for (node_out *o = p->ob_head; o != NULL; o = o->ob_next)
-            o->seq = ++seq;
+        renumber(p, 0);
         uint64_t base = 0;
-        put_peer(n, NODE_REC_TX, p, epoch, &base);
+        put_peer(n, NODE_REC_TX, p, epoch, &base, NULL);
     }
     if (n->store != NULL)
         node_store_sync(n->store);
+    p->low_ack_ms = 0;
     resend(n, p);
     /* Tell it where we are, so that it drops what we have at once. */
     p->rx_acked = UINT64_MAX;
     send_ack(n, p);
 }
 
-int node_delivery_on_ack(node_conn *c, const wire_ack *a)
+/* ACKs below our base (which moves only with its ACKs) that keep coming
+ * mean it lost delivery state it had acknowledged (its store was cut or
+ * restored from a copy) and now expects seq + 1: we number what it has
+ * not acknowledged from there, instead of sending seqs it would drop as
+ * after a gap for ever (docs/PROTOCOL.md 12.2). */
+static void rebase(confab_node *n, node_peer *p, uint64_t seq)
 {
-    confab_node *n = c->node;
-    node_peer *p = c->peer;
-    if (!a->has_seq || a->seq <= p->ob_base)
-        return 0; /* nothing new (or only an anycast's, handled apart) */
-    uint64_t s = a->seq;
-    if (s > p->ob_base + p->ob_count)
-        s = p->ob_base + p->ob_count; /* more than we sent: take what is */
-    while (p->ob_head != NULL && p->ob_head->seq <= s) {
+    char sid[9];
+    node_short_id(p->id, sid);
+    node_log(n, CONFAB_LOG_WARN,
+             "peer %s acknowledges up to %llu, below the %llu it had "
+             "acknowledged: it lost part of its delivery state; the %zu "
+             "unicasts it has not acknowledged are numbered from %llu",
+             sid, (unsigned long long)seq, (unsigned long long)p->ob_base,
+             p->ob_count, (unsigned long long)seq + 1);
+    n->stats.delivery_rebased++;
+    renumber(p, seq);
+    uint64_t base = seq;
+    put_peer(n, NODE_REC_TX, p, p->tx_epoch, &base, NULL);
+    for (node_out *o = p->ob_head; o != NULL; o = o->ob_next)
+        o->sent_ms = 0; /* what went out went with the old numbers */
+}
+
+/* Every unicast up to seq s was delivered: out of the outbox, reported;
+ * but never one accepted in this run and never sent (gen set, sent_ms
+ * not): an ACK cannot cover that one, and the caller sees it stayed. */
+static void pop_through(confab_node *n, node_peer *p, uint64_t s)
+{
+    const uint8_t *last = NULL;
+    uint8_t last_id[WIRE_ID_BYTES];
+    while (p->ob_head != NULL && p->ob_head->seq <= s &&
+           (p->ob_head->gen == 0 || p->ob_head->sent_ms != 0)) {
         node_out *o = outbox_pop(n, p);
         /* The base moves with each entry, before the event: its callback
          * may send again, and new numbers come from base + count. */
         p->ob_base = o->seq;
+        memcpy(last_id, o->body->id, WIRE_ID_BYTES);
+        last = last_id;
         if (!o->skip) {
             emit_outcome(n, p, o, CONFAB_DELIVERED);
         }
         release(o);
     }
-    if (s > p->ob_base)
-        p->ob_base = s; /* place-holders and all */
-    put_peer(n, NODE_REC_OUT_ACK, p, s, NULL);
+    if (last == NULL)
+        return;
+    /* With the id of the last one acknowledged: replay pops by it, so a
+     * lost OUT_PUT before it cannot make it pop one too many. */
+    put_peer(n, NODE_REC_OUT_ACK, p, p->ob_base, NULL, last);
+}
+
+/* It acknowledges s, and we have nothing it can have had up to s (an
+ * entry there was never sent, or the outbox ends before): our store lost
+ * records of unicasts it delivered (it was cut, or restored from a copy),
+ * so our numbers are behind its. What is left is numbered after s, where
+ * it expects it, instead of being dropped there as duplicates and
+ * reported delivered (docs/PROTOCOL.md 12.2). */
+static void ack_beyond(confab_node *n, node_peer *p, uint64_t s)
+{
+    char sid[9];
+    node_short_id(p->id, sid);
+    n->stats.delivery_rebased++;
+    /* Logged at the 1st, 2nd, 4th, ... time: a peer cannot flood the log
+     * with ACKs. */
+    if ((n->stats.delivery_rebased & (n->stats.delivery_rebased - 1)) == 0)
+        node_log(n, CONFAB_LOG_WARN,
+                 "peer %s acknowledges up to %llu, beyond what this node "
+                 "sent it (%llu): this node lost records of unicasts it "
+                 "sent; the stream goes on from %llu",
+                 sid, (unsigned long long)s, (unsigned long long)p->ob_base,
+                 (unsigned long long)s + 1);
+    renumber(p, s);
+    uint64_t base = s;
+    put_peer(n, NODE_REC_TX, p, p->tx_epoch, &base, NULL);
+    for (node_out *o = p->ob_head; o != NULL; o = o->ob_next)
+        o->sent_ms = 0; /* what went out went with the old numbers */
+}
+
+int node_delivery_on_ack(node_conn *c, const wire_ack *a)
+{
+    confab_node *n = c->node;
+    node_peer *p = c->peer;
+    if (!a->has_seq)
+        return 0; /* only an anycast's, handled apart */
+    uint64_t s = a->seq;
+    bool renumbered = false;
+    if (s < p->ob_base) {
+        /* Below what it acknowledged before: late, from a link being
+         * replaced, or it lost state. Only the second kind keeps coming
+         * (it drops what we send as after a gap, and says so again):
+         * rebase once such ACKs have kept coming for a retransmission
+         * timeout with none at or above the base between them. */
+        uint64_t now = node_now_ms(n) + 1; /* never 0 */
+        if (p->low_ack_ms == 0 || now < p->low_ack_ms ||
+            now - p->low_ack_ms > LOW_ACK_FORGET_MS)
+            p->low_ack_ms = now; /* the first, or a lone one long ago */
+        if (now - p->low_ack_ms < MIN_RTO_MS)
+            return 0;
+        p->low_ack_ms = 0;
+        rebase(n, p, s);
+        renumbered = true;
+    } else {
+        p->low_ack_ms = 0;
+        if (s == p->ob_base || s - p->ob_base > (uint64_t)1 << 40)
+            return 0; /* nothing new, or not a count anyone reaches */
+        pop_through(n, p, s);
+        if (s > p->ob_base) {
+            ack_beyond(n, p, s);
+            renumbered = true;
+        }
+    }
+    if (renumbered && p->conn != NULL) {
+        resend(n, p); /* out again at once, with the new numbers */
+        node_conn_mark_dirty(p->conn);
+    }
     if (p->want_writable && p->ob_bytes <= n->cfg.send_queue_bytes / 2) {
         p->want_writable = false;
         confab_event ev;
@@ -401,6 +538,22 @@ int node_delivery_accept(node_conn *c, const wire_data *d)
         n->stats.out_of_order_dropped++;
         p->rx_acked = UINT64_MAX;
         return 0;
+    }
+    if (p->rx_check_left != 0 && !d->skip) {
+        /* The stream restarted: a unicast delivered under the old one
+         * and still unread comes again if its ACK never reached the
+         * sender. It takes its place in the stream, and is not
+         * delivered twice. */
+        int held = node_inbox_holds(n, p->id, d->id, p->rx_check_below);
+        p->rx_check_left--;
+        if (held < 0)
+            p->rx_check_left = 0; /* nothing of the old stream unread */
+        if (held > 0) {
+            n->stats.duplicates_dropped++;
+            p->rx_next++;
+            p->rx_dirty = true;
+            return 0;
+        }
     }
     if (d->skip) {
         p->rx_next++;
@@ -434,7 +587,7 @@ void node_delivery_read_done(node_conn *c)
     if (p->rx_dirty) {
         p->rx_dirty = false;
         uint64_t next = p->rx_next;
-        put_peer(n, NODE_REC_RX, p, p->rx_epoch, &next);
+        put_peer(n, NODE_REC_RX, p, p->rx_epoch, &next, NULL);
     }
     uint64_t s = p->rx_next ? p->rx_next - 1 : 0;
     if (s == p->rx_acked || p->ack_waiting)
@@ -478,7 +631,7 @@ int node_delivery_anycast_new(confab_node *n, const uint8_t id[WIRE_ID_BYTES])
     uint8_t buf[32];
     size_t len;
     if (n->store != NULL && rec_id(id, buf, sizeof buf, &len) == 0)
-        (void)put(n, NODE_REC_ANY_SEEN, buf, len);
+        (void)put(n, NODE_REC_ANY_SEEN, id, buf, len);
     return 1;
 }
 
@@ -532,6 +685,8 @@ void node_delivery_peer_free(node_peer *p)
 void node_delivery_tick(confab_node *n, uint64_t now)
 {
     uint64_t wall = node_clock_us(n);
+    if (n->n_lost_ids > 0)
+        emit_lost(n);
     for (size_t i = 0; i < n->peers_cap; i++) {
         node_peer *p = n->peers[i];
         if (p == NULL || p->ob_head == NULL)
@@ -546,7 +701,7 @@ void node_delivery_tick(confab_node *n, uint64_t now)
             size_t len;
             if (n->store != NULL && rec_id(o->body->id, buf, sizeof buf,
                                            &len) == 0)
-                (void)put(n, NODE_REC_OUT_EXPIRE, buf, len);
+                (void)put(n, NODE_REC_OUT_EXPIRE, o->body->id, buf, len);
             emit_outcome(n, p, o, CONFAB_EXPIRED);
         }
         /* An acknowledgement overdue on a live link: something after a
@@ -577,6 +732,84 @@ void node_delivery_free(confab_node *n)
 {
     free(n->seen);
     n->seen = NULL;
+    free(n->lost_ids);
+    n->lost_ids = NULL;
+    n->n_lost_ids = 0;
+    node_fault_free(n); /* the test hook on the store's writes */
+}
+
+int node_delivery_state_lost(confab_node *n)
+{
+    /* Both directions restart: every peer numbers its stream to us from
+     * 1 again (it sees the new epoch), so we expect 1 from each; and it
+     * expects 1 from us, so we number ours from 1 again (docs/PROTOCOL.md
+     * 12.1). What is in the outboxes is sent again. */
+    uint64_t old = n->epoch;
+    do
+        node_random(n, &n->epoch, sizeof n->epoch);
+    while (n->epoch == 0 || n->epoch == old);
+    for (size_t i = 0; i < n->peers_cap; i++) {
+        node_peer *p = n->peers[i];
+        if (p == NULL)
+            continue;
+        p->rx_check_left = p->rx_epoch != 0; /* made a bound at link up */
+        p->rx_epoch = 0;
+        p->rx_next = 1;
+        p->rx_acked = 0;
+        p->tx_epoch = 0;
+        renumber(p, 0);
+    }
+    node_log(n, CONFAB_LOG_WARN,
+             "the store lost part of this node's delivery state: it starts "
+             "a new epoch, so every peer restarts its stream to it and it "
+             "sends its unacknowledged unicasts again");
+    n->stats.store_epoch_restarts++;
+    uint8_t buf[32];
+    size_t len;
+    int rc = rec_epoch(n, buf, sizeof buf, &len);
+    if (rc == 0)
+        rc = put(n, NODE_REC_EPOCH, NULL, buf, len);
+    return rc;
+}
+
+void node_delivery_report_lost(confab_node *n, const uint8_t *id)
+{
+    /* Reported at the first tick, when the program listens. */
+    void *l = realloc(n->lost_ids, (n->n_lost_ids + 1) * sizeof *n->lost_ids);
+    if (l == NULL)
+        return;
+    n->lost_ids = l;
+    memcpy(n->lost_ids[n->n_lost_ids++], id, WIRE_ID_BYTES);
+}
+
+/* CONFAB_EV_SEND FAILED for each accepted unicast the store lost: its
+ * destination is unknown (it was in the damaged body), its id is not. */
+static void emit_lost(confab_node *n)
+{
+    for (size_t i = 0; i < n->n_lost_ids; i++) {
+        bool gone = true;
+        for (size_t j = 0; j < n->peers_cap && gone; j++)
+            gone = n->peers[j] == NULL ||
+                   outbox_find(n->peers[j], n->lost_ids[i]) == NULL;
+        if (!gone)
+            continue; /* another record of it survived */
+        char hex[2 * WIRE_ID_BYTES + 1];
+        for (size_t k = 0; k < WIRE_ID_BYTES; k++)
+            snprintf(hex + 2 * k, 3, "%02x", n->lost_ids[i][k]);
+        node_log(n, CONFAB_LOG_WARN,
+                 "unicast %s was accepted but its record in the store was "
+                 "damaged: it is reported failed (send it again)",
+                 hex);
+        confab_event ev;
+        memset(&ev, 0, sizeof ev);
+        ev.type = CONFAB_EV_SEND;
+        ev.msg_id = n->lost_ids[i];
+        ev.status = CONFAB_FAILED;
+        node_emit(n, &ev);
+    }
+    free(n->lost_ids);
+    n->lost_ids = NULL;
+    n->n_lost_ids = 0;
 }
 
 int node_delivery_loaded(confab_node *n)
@@ -590,7 +823,7 @@ int node_delivery_loaded(confab_node *n)
     size_t len;
     int rc = rec_epoch(n, buf, sizeof buf, &len);
     if (rc == 0)
-        rc = put(n, NODE_REC_EPOCH, buf, len);
+        rc = put(n, NODE_REC_EPOCH, NULL, buf, len);
     if (rc == 0)
         node_store_sync(n->store);
     return rc;
@@ -680,8 +913,14 @@ static node_body *record_body(confab_node *n, const rec_fields *f,
     return b;
 }
 
-int node_delivery_replay(confab_node *n, uint8_t type, const uint8_t *buf,
-                         size_t len)
+static bool ref_set(const uint8_t *ref)
+{
+    static const uint8_t zero[WIRE_ID_BYTES];
+    return ref != NULL && memcmp(ref, zero, WIRE_ID_BYTES) != 0;
+}
+
+int node_delivery_replay(confab_node *n, uint8_t type, const uint8_t *ref,
+                         const uint8_t *buf, size_t len)
 {
     rec_fields f;
     if (read_fields(buf, len, &f) != 0)
@@ -704,14 +943,30 @@ int node_delivery_replay(confab_node *n, uint8_t type, const uint8_t *buf,
         outbox_push(n, p, o);
         return 0;
     }
-    case NODE_REC_OUT_ACK:
+    case NODE_REC_OUT_ACK: {
         if ((p = record_peer(n, &f.p)) == NULL)
             return -EPROTO;
-        while (p->ob_head != NULL && p->ob_head->seq <= f.a)
-            release(outbox_pop(n, p));
+        /* By the id of the last one it acknowledged, when the record has
+         * it: numbers are positions, and a lost OUT_PUT before it would
+         * shift them. */
+        node_out *last = ref_set(ref) ? outbox_find(p, ref) : NULL;
+        if (last != NULL) {
+            node_out *o;
+            do {
+                o = outbox_pop(n, p);
+                release(o);
+            } while (o != last);
+        } else if (!ref_set(ref)) {
+            while (p->ob_head != NULL && p->ob_head->seq <= f.a)
+                release(outbox_pop(n, p));
+        }
+        /* (An id not in the outbox: its OUT_PUT was lost; nothing is
+         * popped by a number that may be shifted. What stays is sent
+         * again under a new epoch, and the receiver drops it by id.) */
         if (f.a > p->ob_base)
             p->ob_base = f.a;
         return 0;
+    }
     case NODE_REC_OUT_EXPIRE:
         if (f.id.len != WIRE_ID_BYTES)
             return -EPROTO;
@@ -725,10 +980,7 @@ int node_delivery_replay(confab_node *n, uint8_t type, const uint8_t *buf,
         if ((p = record_peer(n, &f.p)) == NULL || !f.has_b)
             return -EPROTO;
         p->tx_epoch = f.a;
-        p->ob_base = f.b;
-        uint64_t seq = f.b;
-        for (node_out *o = p->ob_head; o != NULL; o = o->ob_next)
-            o->seq = ++seq;
+        renumber(p, f.b);
         return 0;
     }
     case NODE_REC_RX:
@@ -787,19 +1039,23 @@ int node_delivery_dump(confab_node *n, int fd)
         for (node_out *o = p->ob_head; rc == 0 && o != NULL; o = o->ob_next) {
             size_t rl;
             uint8_t *rec = rec_message(o->body, p->id, o->expires, &rl);
-            rc = rec ? node_store_dump_put(fd, NODE_REC_OUT_PUT, rec, rl)
+            rc = rec ? node_store_dump_put_ref(n->store, fd, NODE_REC_OUT_PUT,
+                                               o->body->id, rec, rl)
                      : -ENOMEM;
             free(rec);
             if (rc == 0 && o->skip && rec_id(o->body->id, buf, sizeof buf,
                                              &len) == 0)
-                rc = node_store_dump_put(fd, NODE_REC_OUT_EXPIRE, buf, len);
+                rc = node_store_dump_put_ref(n->store, fd,
+                                             NODE_REC_OUT_EXPIRE,
+                                             o->body->id, buf, len);
         }
     }
     for (size_t i = 0; rc == 0 && i < n->seen_len; i++) {
         size_t k = (n->seen_next + SEEN_WINDOW - n->seen_len + i) % SEEN_WINDOW;
         rc = rec_id(n->seen[k], buf, sizeof buf, &len);
         if (rc == 0)
-            rc = node_store_dump_put(fd, NODE_REC_ANY_SEEN, buf, len);
+            rc = node_store_dump_put_ref(n->store, fd, NODE_REC_ANY_SEEN,
+                                         n->seen[k], buf, len);
     }
     if (rc == 0)
         rc = node_groups_anycast_dump(n, fd);
@@ -814,7 +1070,7 @@ int node_delivery_put_anycast(confab_node *n, const node_body *b,
         return 0;
     size_t len;
     uint8_t *rec = rec_message(b, NULL, expires, &len);
-    int rc = rec ? put(n, NODE_REC_ANY_PUT, rec, len) : -ENOMEM;
+    int rc = rec ? put(n, NODE_REC_ANY_PUT, b->id, rec, len) : -ENOMEM;
     free(rec);
     if (rc == 0)
         node_store_sync(n->store);
@@ -826,14 +1082,15 @@ void node_delivery_anycast_done(confab_node *n, const uint8_t *id)
     uint8_t buf[32];
     size_t len;
     if (n->store != NULL && rec_id(id, buf, sizeof buf, &len) == 0)
-        (void)put(n, NODE_REC_ANY_DONE, buf, len);
+        (void)put(n, NODE_REC_ANY_DONE, id, buf, len);
 }
 
 int node_delivery_dump_anycast(int fd, const node_body *b, uint64_t expires)
 {
     size_t len;
     uint8_t *rec = rec_message(b, NULL, expires, &len);
-    int rc = rec ? node_store_dump_put(fd, NODE_REC_ANY_PUT, rec, len)
+    int rc = rec ? node_store_dump_put_ref(NULL, fd, NODE_REC_ANY_PUT, b->id,
+                                           rec, len)
                  : -ENOMEM;
     free(rec);
     return rc;

@@ -219,9 +219,70 @@ int confab_home_id(const char *home, uint8_t id[CONFAB_ID_BYTES], char *name,
 
 /* ---- the node's home -------------------------------------------------- */
 
+static int dump_live(confab_node *n, int fd, void *arg);
+
+/* Whether losing a record of this type (not at the end of the log) can
+ * leave the numbering of a unicast stream wrong: an accepted message
+ * missing from the middle of an outbox shifts the seq of those behind
+ * it; a lost TX or EPOCH leaves the numbering under the wrong epoch. */
+static bool breaks_numbering(const node_store_loss *l)
+{
+    return !l->tail && (l->type < 0 || l->type == NODE_REC_OUT_PUT ||
+                        l->type == NODE_REC_TX || l->type == NODE_REC_EPOCH);
+}
+
+/* What the node does about damage replay found: accepted unicasts whose
+ * records were lost are reported failed; a stream whose numbering may be
+ * wrong restarts under a new epoch (docs/PROTOCOL.md 12.1); the log is
+ * rewritten whole (the damaged file kept beside it); and a format 1 log
+ * is rewritten as format 2. */
+static int after_damage(confab_node *n)
+{
+    node_store *s = n->store;
+    size_t nl;
+    const node_store_loss *l = node_store_losses(s, &nl);
+    bool lost = node_store_lost(s) > 0, restart = nl < node_store_lost(s);
+    bool mid = restart; /* damage with whole records after it */
+    for (size_t i = 0; i < nl; i++) {
+        if (l[i].type == NODE_REC_OUT_PUT && l[i].has_ref)
+            node_delivery_report_lost(n, l[i].ref);
+        /* A read mark whose body was damaged: its header still says
+         * which message was read. */
+        if (l[i].type == NODE_REC_INBOX_READ && l[i].has_ref)
+            node_inbox_mark_read(n, l[i].ref);
+        restart |= breaks_numbering(&l[i]);
+        mid |= !l[i].tail;
+    }
+    /* The epoch itself lost, with the rest of the state kept. */
+    restart |= lost && n->epoch == 0;
+    int rc = 0;
+    if (restart)
+        rc = node_delivery_state_lost(n);
+    /* Damage at the end only is already cut off (store.c). */
+    if (rc != 0 || (!mid && node_store_version(s) == 2))
+        return rc;
+    char keep[4200];
+    if (mid && (size_t)snprintf(keep, sizeof keep, "%s.damaged",
+                                 node_store_path(s)) < sizeof keep) {
+        /* The damaged file as it was, for a person to look at: a second
+         * name for it (no space needed), replacing an older one. */
+        (void)unlink(keep);
+        if (link(node_store_path(s), keep) == 0)
+            node_log(n, CONFAB_LOG_WARN,
+                     "the damaged store is kept as %s; the store is "
+                     "rewritten without the damage",
+                     keep);
+    }
+    rc = node_store_compact(s, dump_live, NULL);
+    if (rc != 0)
+        node_log(n, CONFAB_LOG_ERROR, "cannot rewrite %s: %s",
+                 node_store_path(s), uv_strerror(rc));
+    return rc;
+}
+
 /* Replays one record of the store into the node's state. */
-static int replay_record(confab_node *n, uint8_t type, const uint8_t *body,
-                         size_t len, void *arg)
+static int replay_record(confab_node *n, uint8_t type, const uint8_t *ref,
+                         const uint8_t *body, size_t len, void *arg)
 {
     (void)arg;
     switch (type) {
@@ -235,7 +296,7 @@ static int replay_record(confab_node *n, uint8_t type, const uint8_t *body,
         /* Delivery's records; node_delivery_replay() also ignores (and
          * counts) a type this version does not know, which a newer version
          * wrote. */
-        return node_delivery_replay(n, type, body, len);
+        return node_delivery_replay(n, type, ref, body, len);
     }
 }
 
@@ -265,7 +326,10 @@ int node_home_open(confab_node *n)
             node_log(n, CONFAB_LOG_ERROR, "%s", err);
         return rc;
     }
-    return node_store_open(n, home, replay_record, NULL, &n->store);
+    rc = node_store_open(n, home, replay_record, NULL, &n->store);
+    if (rc == 0)
+        rc = after_damage(n);
+    return rc;
 }
 
 /* ---- compaction -------------------------------------------------------- */

@@ -26,12 +26,14 @@ typedef struct inbox_msg {
     char ct[WIRE_MAX_CT + 1];
     uint64_t seq, ts;
     uint64_t epoch; /* the sender's, for a unicast: replay rebuilds rx_next */
+    uint64_t serial; /* its place in the inbox's order (not stored) */
     size_t len;
     uint8_t body[];
 } inbox_msg;
 
 struct node_inbox {
     inbox_msg *head, *tail;
+    uint64_t serial; /* the next message's */
     size_t count, bytes;
     size_t max_count, max_bytes;
 };
@@ -191,6 +193,7 @@ static inbox_msg *parse_put(const uint8_t *body, size_t len)
 
 static void push(node_inbox *ib, inbox_msg *m)
 {
+    m->serial = ib->serial++;
     if (ib->tail != NULL)
         ib->tail->next = m;
     else
@@ -235,7 +238,16 @@ int node_inbox_replay(confab_node *n, uint8_t type, const uint8_t *body,
         memcmp(key, "id", 2) != 0 || wire_mp_read_bin(&r, &id, &idlen) != 0 ||
         idlen != WIRE_ID_BYTES)
         return -EPROTO;
+    node_inbox_mark_read(n, id);
+    return 0;
+}
+
+void node_inbox_mark_read(confab_node *n, const uint8_t id[WIRE_ID_BYTES])
+{
+    node_inbox *ib = n->inbox;
     inbox_msg *prev = NULL;
+    if (ib == NULL)
+        return;
     for (inbox_msg *m = ib->head; m != NULL; prev = m, m = m->next) {
         if (memcmp(m->id, id, WIRE_ID_BYTES) != 0)
             continue;
@@ -248,9 +260,32 @@ int node_inbox_replay(confab_node *n, uint8_t type, const uint8_t *body,
         ib->count--;
         ib->bytes -= m->len;
         free(m);
-        break;
+        return;
     }
-    return 0;
+}
+
+int node_inbox_holds(const confab_node *n, const uint8_t *from,
+                     const uint8_t id[WIRE_ID_BYTES], uint64_t below)
+{
+    const node_inbox *ib = n->inbox;
+    int rc = -1;
+    if (ib == NULL)
+        return -1;
+    /* Linear, and only while a restarted stream has old messages unread. */
+    for (const inbox_msg *m = ib->head; m != NULL && m->serial < below;
+         m = m->next) {
+        if (memcmp(m->from, from, WIRE_NODE_ID_BYTES) != 0)
+            continue;
+        if (memcmp(m->id, id, WIRE_ID_BYTES) == 0)
+            return 1;
+        rc = 0;
+    }
+    return rc;
+}
+
+uint64_t node_inbox_serial(const confab_node *n)
+{
+    return n->inbox != NULL ? n->inbox->serial : 0;
 }
 
 /* ---- putting and reading ---------------------------------------------- */
@@ -290,8 +325,8 @@ int node_inbox_put(confab_node *n, const confab_message *msg, uint64_t epoch)
     if (n->store != NULL) {
         size_t len;
         uint8_t *rec = put_record(m, &len);
-        int rc = rec ? node_store_append(n->store, NODE_REC_INBOX_PUT, rec,
-                                         len)
+        int rc = rec ? node_store_append_ref(n->store, NODE_REC_INBOX_PUT,
+                                             m->id, rec, len)
                      : -ENOMEM;
         free(rec);
         if (rc != 0) {
@@ -318,6 +353,40 @@ static void to_message(const inbox_msg *m, confab_message *out)
     out->len = m->len;
 }
 
+/* Writes m's INBOX_READ to the file now (not at the end of the turn). */
+static int mark_read(confab_node *n, const inbox_msg *m)
+{
+    uint8_t rec[32];
+    wire_mp_writer w;
+    size_t len;
+    wire_mp_writer_init(&w, rec, sizeof rec);
+    wire_mp_write_map(&w, 1);
+    wire_mp_write_cstr(&w, "id");
+    wire_mp_write_bin(&w, m->id, WIRE_ID_BYTES);
+    int rc = wire_mp_writer_finish(&w, &len);
+    if (rc == 0)
+        rc = node_store_write_now(n->store, NODE_REC_INBOX_READ, m->id, rec,
+                                  len);
+    if (rc != 0) {
+        n->stats.inbox_reads_refused++;
+        if (n->stats.inbox_reads_refused == 1)
+            node_log(n, CONFAB_LOG_ERROR,
+                     "cannot mark messages read in the store (%s): the %zu "
+                     "unread messages stay in the inbox and are not handed "
+                     "out until the node can write its store (free some "
+                     "space and restart it)",
+                     uv_strerror(rc), n->inbox->count);
+    }
+    return rc;
+}
+
+int node_inbox_read_error(const confab_node *n)
+{
+    if (n->store == NULL || n->inbox == NULL || n->inbox->count == 0)
+        return 0;
+    return node_store_error(n->store);
+}
+
 size_t confab_inbox_read(confab_node *n, size_t max,
                          void (*cb)(const confab_message *msg, void *user),
                          void *user)
@@ -328,21 +397,14 @@ size_t confab_inbox_read(confab_node *n, size_t max,
         return 0;
     while (ib->head != NULL && k < max) {
         inbox_msg *m = ib->head;
+        /* The read mark is on file before the message is handed out: a
+         * message whose mark cannot be written (a full disk) stays unread
+         * and is not handed out, so a restart hands out nothing twice. */
+        if (n->store != NULL && mark_read(n, m) != 0)
+            break;
         confab_message msg;
         to_message(m, &msg);
         cb(&msg, user);
-        if (n->store != NULL) {
-            uint8_t rec[32];
-            wire_mp_writer w;
-            size_t len;
-            wire_mp_writer_init(&w, rec, sizeof rec);
-            wire_mp_write_map(&w, 1);
-            wire_mp_write_cstr(&w, "id");
-            wire_mp_write_bin(&w, m->id, WIRE_ID_BYTES);
-            if (wire_mp_writer_finish(&w, &len) == 0)
-                (void)node_store_append(n->store, NODE_REC_INBOX_READ, rec,
-                                        len);
-        }
         ib->head = m->next;
         if (ib->head == NULL)
             ib->tail = NULL;
@@ -364,7 +426,9 @@ int node_inbox_dump(confab_node *n, int fd)
     for (inbox_msg *m = n->inbox->head; m != NULL; m = m->next) {
         size_t len;
         uint8_t *rec = put_record(m, &len);
-        int rc = rec ? node_store_dump_put(fd, NODE_REC_INBOX_PUT, rec, len)
+        int rc = rec ? node_store_dump_put_ref(n->store, fd,
+                                               NODE_REC_INBOX_PUT, m->id, rec,
+                                               len)
                      : -ENOMEM;
         free(rec);
         if (rc != 0)

@@ -252,6 +252,11 @@ struct node_peer {
     uint64_t rx_acked;        /* last seq we acknowledged */
     bool rx_dirty;            /* rx_next moved: record it */
     bool ack_waiting;         /* an ACK waits for the store */
+    uint64_t rx_check_left;   /* its stream restarted: unicasts still to
+                                 check by id against the unread inbox */
+    uint64_t rx_check_below;  /* inbox serials of the old stream */
+    uint64_t low_ack_ms;      /* loop ms of the first of the ACKs below
+                                 the base coming now (delivery.c) */
     /* liveness and round trip */
     uint64_t ping_token;      /* outstanding liveness ping, 0 if none */
     uint64_t ping_sent_us;
@@ -401,6 +406,9 @@ struct confab_node {
     size_t ob_msgs;
     bool durable_waiting;       /* a store waiter will release the lanes */
     uint8_t (*seen)[WIRE_ID_BYTES]; /* anycast ids delivered (a ring) */
+    uint8_t (*lost_ids)[WIRE_ID_BYTES]; /* accepted unicasts whose records
+                                           the store lost: FAILED soon */
+    size_t n_lost_ids;
     size_t seen_next, seen_len;
     /* random bytes drawn ahead, for message ids and jitter (a getrandom
      * call per message cost an eighth of a sender's time) */
@@ -443,6 +451,8 @@ struct confab_node {
     /* test hooks: peers whose links or beacons are cut (testnet.c) */
     node_block *blocked;
     size_t n_blocked;
+    /* test hooks: faults injected into the node's own I/O (fault.c) */
+    struct node_fault *fault;
 };
 
 /* ---- internal API ----------------------------------------------------- */
@@ -659,8 +669,13 @@ void node_delivery_peer_free(node_peer *p);
 /* The end of a read: acknowledge what was delivered, once durable. */
 void node_delivery_read_done(node_conn *c);
 void node_delivery_tick(confab_node *n, uint64_t now);
-int node_delivery_replay(confab_node *n, uint8_t type, const uint8_t *body,
-                         size_t len);
+int node_delivery_replay(confab_node *n, uint8_t type, const uint8_t *ref,
+                         const uint8_t *body, size_t len);
+/* After damage to the store: the epoch is new (both sides restart their
+ * streams) and the accepted unicasts whose records were lost are reported
+ * failed at the next tick. */
+int node_delivery_state_lost(confab_node *n);
+void node_delivery_report_lost(confab_node *n, const uint8_t *id);
 /* After replay: make the epoch if the store had none. */
 int node_delivery_loaded(confab_node *n);
 int node_delivery_dump(confab_node *n, int fd);
@@ -682,9 +697,21 @@ void node_conn_delay_free(node_conn *c);
 void node_delay_cb(uv_timer_t *t);
 
 /* store.c */
+#define NODE_STORE_REF_BYTES 16u
+/* A record replay found damaged (docs/ARCHITECTURE.md, "The store"). */
+typedef struct node_store_loss {
+    uint64_t off;     /* where it began in the file */
+    int type;         /* its type; -1 when its header was damaged too */
+    bool has_ref;     /* ref holds the message id it was about */
+    bool tail;        /* nothing whole came after it */
+    uint8_t ref[NODE_STORE_REF_BYTES];
+} node_store_loss;
+/* Called for each record that verifies, in order; ref is the message id
+ * the record is about (zeros if none; NULL for a format 1 record). A
+ * non-zero return counts the record as damaged. */
 typedef int (*node_store_replay_cb)(confab_node *n, uint8_t type,
-                                    const uint8_t *body, size_t len,
-                                    void *arg);
+                                    const uint8_t *ref, const uint8_t *body,
+                                    size_t len, void *arg);
 int node_store_open(confab_node *n, const char *dir, node_store_replay_cb cb,
                     void *arg, node_store **out);
 /* Appends a record: while the node runs, into a buffer written out at the
@@ -693,6 +720,15 @@ int node_store_open(confab_node *n, const char *dir, node_store_replay_cb cb,
  * writes nothing more. */
 int node_store_append(node_store *s, uint8_t type, const uint8_t *body,
                       size_t len);
+/* The same, with the id of the message the record is about (16 bytes),
+ * which stays readable when the record's body is damaged. */
+int node_store_append_ref(node_store *s, uint8_t type, const uint8_t *ref,
+                          const uint8_t *body, size_t len);
+/* Writes a record to the file at once (with what is buffered before it):
+ * 0 once the write returned, or the error (-ENOSPC) that stopped the
+ * store. For what must be on file before it is acted on (a read mark). */
+int node_store_write_now(node_store *s, uint8_t type, const uint8_t *ref,
+                         const uint8_t *body, size_t len);
 /* Asks for an fsync of everything written so far (at the end of this loop
  * turn, while the node runs). */
 void node_store_sync(node_store *s);
@@ -704,6 +740,14 @@ void node_store_kick(node_store *s);
 int node_store_when_durable(node_store *s,
                             void (*cb)(confab_node *n, void *arg), void *arg);
 bool node_store_failed(const node_store *s);
+int node_store_error(const node_store *s); /* 0, or the sticky error */
+/* What replay found: the file's format (1 or 2), the records lost to
+ * damage (listed up to 1024; node_store_lost counts them all). */
+int node_store_version(const node_store *s);
+const node_store_loss *node_store_losses(const node_store *s, size_t *n);
+uint64_t node_store_lost(const node_store *s);
+const char *node_store_path(const node_store *s);
+const char *node_store_type_name(int type);
 uint64_t node_store_gen_written(const node_store *s);
 uint64_t node_store_gen_synced(const node_store *s);
 uint64_t node_store_size(const node_store *s);
@@ -711,9 +755,20 @@ int node_store_compact(node_store *s,
                        int (*dump)(confab_node *n, int fd, void *arg),
                        void *arg);
 int node_store_dump_put(int fd, uint8_t type, const uint8_t *body, size_t len);
+int node_store_dump_put_ref(node_store *s, int fd, uint8_t type,
+                            const uint8_t *ref, const uint8_t *body,
+                            size_t len);
 /* A last blocking fsync (the node stops). */
 void node_store_close(node_store *s);
 void node_store_free(node_store *s);
+
+/* fault.c: the one place tests inject faults into the node's own I/O */
+/* From now on, after `after` more writes succeed, the store's writes fail
+ * with err (-ENOSPC: a full disk); err 0 heals. Returns 0 or -ENOMEM. */
+int node_fault_set_store_write(confab_node *n, int err, uint64_t after);
+/* 0, or the error the store's next write must fail with. */
+int node_fault_store_write(confab_node *n);
+void node_fault_free(confab_node *n);
 
 /* home.c */
 int node_home_open(confab_node *n);
@@ -730,6 +785,19 @@ int node_inbox_put(confab_node *n, const confab_message *msg, uint64_t epoch);
 bool node_inbox_has_room(const confab_node *n, size_t len);
 int node_inbox_replay(confab_node *n, uint8_t type, const uint8_t *body,
                       size_t len);
+/* Whether an unread message with this id from this sender is in the inbox
+ * (a unicast sent again after its stream restarted). */
+/* 1: the inbox holds it; 0: not, but holds other messages from that
+ * sender put before serial `below`; -1: neither. */
+int node_inbox_holds(const confab_node *n, const uint8_t *from,
+                     const uint8_t id[WIRE_ID_BYTES], uint64_t below);
+/* Removes the message with this id (a read mark found at replay). */
+void node_inbox_mark_read(confab_node *n, const uint8_t id[WIRE_ID_BYTES]);
+/* 0, or why unread messages cannot be handed out (the store failed:
+ * -ENOSPC for a full disk). */
+int node_inbox_read_error(const confab_node *n);
+/* The serial the next message put in the inbox gets. */
+uint64_t node_inbox_serial(const confab_node *n);
 int node_inbox_dump(confab_node *n, int fd);
 size_t node_inbox_bytes(const confab_node *n);
 /* How many of the oldest unread messages (at most max) fit in budget bytes

@@ -1,0 +1,42 @@
+/* fault.c: the one place where tests inject faults into the node's own
+ * I/O (here: the store's writes, to play a full disk), so that no
+ * production struct carries test state beyond one pointer. */
+#include "node/node.h"
+
+#include <errno.h>
+#include <stdlib.h>
+
+struct node_fault {
+    int store_err;        /* the error the store's writes fail with */
+    uint64_t store_after; /* writes that still succeed before that */
+};
+
+int node_fault_set_store_write(confab_node *n, int err, uint64_t after)
+{
+    if (n->fault == NULL) {
+        n->fault = calloc(1, sizeof *n->fault);
+        if (n->fault == NULL)
+            return -ENOMEM;
+    }
+    n->fault->store_err = err;
+    n->fault->store_after = after;
+    return 0;
+}
+
+int node_fault_store_write(confab_node *n)
+{
+    struct node_fault *f = n->fault;
+    if (f == NULL || f->store_err == 0)
+        return 0;
+    if (f->store_after > 0) {
+        f->store_after--;
+        return 0;
+    }
+    return f->store_err;
+}
+
+void node_fault_free(confab_node *n)
+{
+    free(n->fault);
+    n->fault = NULL;
+}
