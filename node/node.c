@@ -48,8 +48,19 @@ void node_emit(confab_node *n, confab_event *ev)
         return;
     if (n->control != NULL)
         node_control_event(n, ev);
+    if (n->observer_cb != NULL)
+        n->observer_cb(n, ev, n->observer_user);
     if (n->cfg.event_cb != NULL)
         n->cfg.event_cb(n, ev, n->cfg.user);
+}
+
+void node_set_observer(confab_node *n,
+                       void (*cb)(confab_node *n, const confab_event *ev,
+                                  void *user),
+                       void *user)
+{
+    n->observer_cb = cb;
+    n->observer_user = user;
 }
 
 uint64_t node_now_ms(const confab_node *n)

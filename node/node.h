@@ -405,6 +405,9 @@ struct confab_node {
     node_store *store;
     node_inbox *inbox;
     node_control *control;
+    /* one more subscriber to every event: the web page (node/web.c) */
+    void (*observer_cb)(confab_node *n, const confab_event *ev, void *user);
+    void *observer_user;
     /* test hooks: peers whose links or beacons are cut (testnet.c) */
     node_block *blocked;
     size_t n_blocked;
@@ -416,6 +419,12 @@ struct confab_node {
 void node_log(confab_node *n, confab_log_level lvl, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 void node_emit(confab_node *n, confab_event *ev);
+/* Sets the one observer that sees every event node_emit() raises, after
+ * the control socket and before the program's callback (cb NULL: none). */
+void node_set_observer(confab_node *n,
+                       void (*cb)(confab_node *n, const confab_event *ev,
+                                  void *user),
+                       void *user);
 uint64_t node_now_ms(const confab_node *n);   /* loop time */
 uint64_t node_clock_us(const confab_node *n); /* wall clock (config) */
 uint64_t node_mono_us(void);                  /* monotonic, for RTT */
