@@ -116,5 +116,6 @@ int cli_cmd_groups(cli_ctx *ctx, int argc, char **argv);
 int cli_cmd_recv(cli_ctx *ctx, int argc, char **argv);
 int cli_cmd_chat(cli_ctx *ctx, int argc, char **argv);
 int cli_cmd_ping(cli_ctx *ctx, int argc, char **argv);
+int cli_cmd_monitor(cli_ctx *ctx, int argc, char **argv);
 
 #endif

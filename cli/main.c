@@ -37,6 +37,8 @@ static const cli_cmd commands[] = {
     {"ping", cli_cmd_ping, "measure the round trip to a peer"},
     {"testnet", cli_cmd_testnet,
      "run a whole network of nodes in this process and report"},
+    /* issue 15: the web page's events, on a terminal */
+    {"monitor", cli_cmd_monitor, "print the node's events as they happen"},
 };
 
 void cli_error(const cli_ctx *ctx, const char *fmt, ...)
