@@ -309,7 +309,8 @@ static int pace(run *r, unsigned k)
                    pattern_name[k]);
             fflush(stdout);
         }
-        r->step_wanted = false;
+        /* A click that came early (the page drew the mesh before the
+         * nodes all knew it) counts. */
         while (!r->step_wanted && !r->quit)
             (void)confab_testnet_run_until(r->tn, step_or_quit, r, 3600000u);
         r->step_wanted = false;

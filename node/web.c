@@ -90,11 +90,17 @@ static void sse_unlink(web_sse *s)
     s->prev = s->next = s;
 }
 
+static void timer_cb(uv_timer_t *t);
+
 static void sse_resume(web_sse *s)
 {
     if (s->suspended) {
         s->suspended = false;
         MHD_resume_connection(s->conn);
+        /* MHD takes a resumed connection back at its next run: make it
+         * soon, without waiting for some descriptor to wake it. */
+        if (s->web->started && !s->web->freeing)
+            uv_timer_start(&s->web->timer, timer_cb, 0, 0);
     }
 }
 
@@ -649,8 +655,6 @@ static enum MHD_Result access_cb(void *cls, struct MHD_Connection *conn,
 }
 
 /* ---- the loop ---------------------------------------------------------- */
-
-static void timer_cb(uv_timer_t *t);
 
 static void run_mhd(confab_web *w)
 {

@@ -85,7 +85,7 @@ function draw(s) {
   svg.dataset.nodes = n;
   svg.dataset.links = net.links.length;
   $("summary").textContent = n + " nodes, " + net.links.length + " links, " +
-      net.groups.length + " groups";
+      net.groups.length + (net.groups.length === 1 ? " group" : " groups");
   $("stepbox").hidden = !s.step;
   $("sendbox").hidden = !s.allow_send;
   document.body.dataset.drawn = "1";
@@ -188,7 +188,12 @@ function onEvent(ev) {
     p.dataset.step = ev.step;
     p.textContent = ev.text || "";
     $("next").disabled = ev.state === "sending" || ev.state === "finished";
-    if (ev.state === "done") reload(0);
+    // The patterns done this round, for a reader that looks later (the
+    // next one's "waiting" comes right after a "done").
+    const done = new Set((p.dataset.done || "").split(" ").filter(Boolean));
+    if (ev.step === 1 && ev.state === "sending") done.clear();
+    if (ev.state === "done") { done.add(ev.pattern); reload(0); }
+    p.dataset.done = [...done].join(" ");
     break;
   }
   }
