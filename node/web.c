@@ -21,6 +21,7 @@
 #define DEF_IDLE_S 10u
 #define HEARTBEAT_MS 15000u
 #define MAX_SEND_BODY 4096u
+#define SSE_SNDBUF (32 << 10)
 
 typedef struct web_sse {
     struct web_sse *prev, *next;
@@ -497,6 +498,15 @@ static enum MHD_Result get_events(confab_web *w, struct MHD_Connection *conn)
     w->st.sse_clients++;
     MHD_add_response_header(r, "Content-Type", "text/event-stream");
     MHD_add_response_header(r, "Cache-Control", "no-store");
+    /* A fixed, small socket buffer: what a page has not read then waits
+     * in our queue, where max_queued bounds it, and not in a kernel buffer
+     * that autotuning grows to megabytes. */
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+    int sndbuf = SSE_SNDBUF;
+    if (ci != NULL)
+        (void)setsockopt(ci->connect_fd, SOL_SOCKET, SO_SNDBUF, &sndbuf,
+                         sizeof sndbuf);
     static const char hello[] = "retry: 2000\ndata: {\"t\":\"hello\"}\n\n";
     sse_push(s, hello, sizeof hello - 1);
     enum MHD_Result rc = MHD_queue_response(conn, 200, r);
@@ -866,8 +876,9 @@ int confab_web_write_report(confab_web *w, FILE *f, const char *title,
     web_buf_puts(&b, "</style></head>\n<body class=\"report\"><h1>");
     web_buf_html(&b, title);
     web_buf_printf(&b, "</h1>\n<p id=\"summary\">%zu nodes, %zu links, %zu "
-                       "groups</p>\n",
-                   v.n_nodes, v.n_links, v.n_groups);
+                       "group%s</p>\n",
+                   v.n_nodes, v.n_links, v.n_groups,
+                   v.n_groups == 1 ? "" : "s");
     web_view_svg(&v, &b);
     if (txt != NULL) {
         web_buf_puts(&b, "<pre id=\"report\">");
