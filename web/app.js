@@ -118,20 +118,25 @@ function light(id, kind) {
                              2500));
 }
 
+// A packet flies from sender to receiver; the receiver lights up when it
+// lands. The landing is on a timer, not on animation frames, which a
+// hidden tab (or a headless browser between screenshots) does not run.
 function fly(from, to, kind) {
   const a = byId.get(from), b = byId.get(to);
   if (!a || !b) { light(to, kind); return; }
   const dot = el("circle", {class: "pkt " + kind, r: 6, cx: a.x, cy: a.y},
                  layer.packets);
   const t0 = performance.now(), ms = 700;
+  let landed = false;
   function step(t) {
+    if (landed) return;
     const f = Math.min(1, (t - t0) / ms);
     dot.setAttribute("cx", a.x + (b.x - a.x) * f);
     dot.setAttribute("cy", a.y + (b.y - a.y) * f);
     if (f < 1) requestAnimationFrame(step);
-    else { dot.remove(); light(to, kind); }
   }
   requestAnimationFrame(step);
+  setTimeout(() => { landed = true; dot.remove(); light(to, kind); }, ms);
 }
 
 function name(id) {
