@@ -700,6 +700,13 @@ int cli_cmd_testnet(cli_ctx *ctx, int argc, char **argv)
             goto out;
         }
     }
+    if (r.quit) {
+        /* Ctrl-C before the patterns were all sent: no summary of half a
+         * run. */
+        fprintf(stderr, "confab: stopped before the four patterns were "
+                        "done\n");
+        goto out;
+    }
     if (group_first == 0)
         group_first = r.n_ex;
     rc = rc == CLI_TIMEOUT ? -ETIMEDOUT : 0;

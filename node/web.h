@@ -93,7 +93,7 @@ void confab_web_stats_get(const confab_web *web, confab_web_stats *out);
 
 /* Writes a self-contained HTML report of the network now (one file, the
  * network as an inline SVG, no script needed) to f, with title and the
- * lines of text (may be NULL) under it. Returns 0 or -EIO. */
+ * lines of text (may be NULL) under it. Returns 0, -ENOMEM or -EIO. */
 int confab_web_write_report(confab_web *web, FILE *f, const char *title,
                             const char *text);
 
