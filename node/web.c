@@ -303,6 +303,26 @@ static void on_node_event(confab_node *n, const confab_event *ev, void *user)
     web_buf_free(&b);
 }
 
+/* A message framed for a peer: the page draws its path from here. */
+static void on_node_sent(confab_node *n, const uint8_t *peer, unsigned kind,
+                         const uint8_t *msg_id, const char *group, void *user)
+{
+    confab_web *w = user;
+    if (w->sse.next == &w->sse)
+        return;
+    web_buf b = {0};
+    web_buf_printf(&b, "data: {\"t\":\"sent\",\"kind\":\"%s\"",
+                   kind_name((confab_kind)kind));
+    put_id(&b, "node", confab_node_id(n));
+    put_id(&b, "peer", peer);
+    put_mid(&b, msg_id);
+    web_buf_puts(&b, ",\"group\":");
+    web_buf_json_str(&b, group ? group : "");
+    web_buf_puts(&b, "}\n\n");
+    broadcast_event(w, &b);
+    web_buf_free(&b);
+}
+
 void confab_web_note(confab_web *w, const char *json)
 {
     web_buf b = {0};
@@ -797,7 +817,8 @@ int confab_web_add_node(confab_web *w, confab_node *node)
         return -ENOMEM;
     w->nodes = p;
     p[w->n_nodes++] = node;
-    node_set_observer(node, on_node_event, w);
+    node_observer o = {on_node_event, on_node_sent, w};
+    node_set_observer(node, &o);
     return 0;
 }
 
@@ -913,7 +934,7 @@ void confab_web_free(confab_web *w)
         return;
     w->freeing = true;
     for (size_t i = 0; i < w->n_nodes; i++)
-        node_set_observer(w->nodes[i], NULL, NULL);
+        node_set_observer(w->nodes[i], NULL);
     for (web_sse *s = w->sse.next; s != &w->sse; s = s->next) {
         s->cut = true;
         sse_resume(s);

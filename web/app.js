@@ -21,6 +21,7 @@ const byId = new Map();    // node id -> {x, y, el, name}
 const got = new Map();     // node id -> Set of kinds it received
 const sent = new Map();    // node id -> Set of kinds it sent
 const lastLit = new Map(); // node id -> timer
+const flown = new Map();   // mid + receiver -> when its path was drawn
 
 function el(name, attrs, parent) {
   const e = document.createElementNS(SVGNS, name);
@@ -107,7 +108,8 @@ function add(map, id, kind) {
   mark(id);
 }
 
-function light(id, kind) {
+function light(id, kind, delay) {
+  if (delay) { setTimeout(() => light(id, kind), delay); return; }
   const p = byId.get(id);
   if (!p || !p.el) return;
   for (const k of ["unicast", "broadcast", "shout", "anycast"])
@@ -121,9 +123,9 @@ function light(id, kind) {
 // A packet flies from sender to receiver; the receiver lights up when it
 // lands. The landing is on a timer, not on animation frames, which a
 // hidden tab (or a headless browser between screenshots) does not run.
-function fly(from, to, kind) {
+function fly(from, to, kind, quiet) {
   const a = byId.get(from), b = byId.get(to);
-  if (!a || !b) { light(to, kind); return; }
+  if (!a || !b) { if (!quiet) light(to, kind); return; }
   const dot = el("circle", {class: "pkt " + kind, r: 6, cx: a.x, cy: a.y},
                  layer.packets);
   const t0 = performance.now(), ms = 700;
@@ -136,7 +138,10 @@ function fly(from, to, kind) {
     if (f < 1) requestAnimationFrame(step);
   }
   requestAnimationFrame(step);
-  setTimeout(() => { landed = true; dot.remove(); light(to, kind); }, ms);
+  // quiet: the receiver is shown, and lights up when it says it got it
+  // (an anycast member that does not take it stays dark).
+  setTimeout(() => { landed = true; dot.remove();
+                     if (!quiet) light(to, kind); }, ms);
 }
 
 function name(id) {
@@ -166,10 +171,24 @@ function onEvent(ev) {
   case "hello":
     reload(0);
     break;
+  case "sent": {
+    // A message framed for a peer: its path, drawn from the sender (an
+    // anycast's failover shows as a second path to the next member).
+    add(sent, ev.node, ev.kind);
+    const key = ev.mid + ev.peer;
+    flown.set(key, performance.now());
+    fly(ev.node, ev.peer, ev.kind, byId.has(ev.peer) &&
+        (byId.get(ev.peer).el || {}).classList &&
+        !byId.get(ev.peer).el.classList.contains("remote"));
+    if (flown.size > 5000) flown.clear();
+    break;
+  }
   case "msg":
     add(got, ev.node, ev.kind);
     add(sent, ev.from, ev.kind);
-    fly(ev.from, ev.node, ev.kind);
+    // Drawn already from the sender's side when the sender is shown.
+    if (flown.delete(ev.mid + ev.node)) light(ev.node, ev.kind, 700);
+    else fly(ev.from, ev.node, ev.kind, false);
     // Received before /state listed it: light it once drawn.
     if (!byId.has(ev.node)) reload(200);
     log(ev.kind + " " + name(ev.from) + " -> " + name(ev.node) +
