@@ -4,6 +4,7 @@
  * on the loop (suite 'web'; the browser tests are the Python ones). */
 #include "node/web_int.h"
 
+#include "node/node.h"
 #include "node/testnet.h"
 
 #include <setjmp.h>
@@ -137,12 +138,98 @@ static void test_web_view_of_a_testnet(void **state)
     assert_int_equal(uv_loop_close(&loop), 0);
 }
 
+/* What the observer saw node 0 frame: the anycast's attempts, in order. */
+typedef struct sent_log {
+    int peers[8];
+    size_t n;
+    confab_testnet *tn;
+} sent_log;
+
+static void on_sent(confab_node *n, const uint8_t *peer, unsigned kind,
+                    const uint8_t *msg_id, const char *group, void *user)
+{
+    sent_log *l = user;
+    (void)n;
+    (void)msg_id;
+    if (kind == CONFAB_ANYCAST && strcmp(group, "g") == 0 && l->n < 8)
+        l->peers[l->n++] = confab_testnet_index(l->tn, peer);
+}
+
+static bool rtts_known(confab_testnet *tn, void *arg)
+{
+    (void)arg;
+    confab_node *n0 = confab_testnet_node(tn, 0);
+    for (unsigned j = 1; j < 3; j++) {
+        confab_peer_info pi;
+        if (confab_peer(n0, confab_node_id(confab_testnet_node(tn, j)),
+                        &pi) != 0 ||
+            pi.rtt_us == 0)
+            return false;
+    }
+    return confab_group_members(n0, "g", NULL, 0) == 2;
+}
+
+static bool anycast_settled(confab_testnet *tn, void *arg)
+{
+    (void)arg;
+    return confab_testnet_count(tn, CONFAB_EV_SEND, 0, -1) > 0;
+}
+
+/* An anycast that fails over shows as two paths: the observer sees it
+ * framed for the nearest member (which answers too late), then for the
+ * next, which takes it. */
+static void test_web_sees_anycast_failover(void **state)
+{
+    (void)state;
+    uv_loop_t loop;
+    assert_int_equal(uv_loop_init(&loop), 0);
+    confab_testnet_config c;
+    confab_testnet_config_init(&c);
+    c.nodes = 3;
+    c.seed = 16;
+    c.static_mesh = true;
+    c.node.ping_interval_ms = 50;
+    c.node.anycast_timeout_ms = 300;
+    c.node.peer_timeout_ms = 60000;
+    confab_testnet *tn;
+    assert_int_equal(confab_testnet_new(&loop, &c, &tn), 0);
+    const char *g[] = {"g"};
+    assert_int_equal(confab_testnet_set_groups(tn, 1, g, 1), 0);
+    assert_int_equal(confab_testnet_set_groups(tn, 2, g, 1), 0);
+    /* n2 is farther: n1 is the nearest member. */
+    assert_int_equal(confab_testnet_set_latency(tn, 0, 2, 40), 0);
+    assert_int_equal(confab_testnet_start(tn), 0);
+    assert_int_equal(confab_testnet_wait_mesh(tn, 10000), 0);
+    assert_int_equal(confab_testnet_run_until(tn, rtts_known, NULL, 10000),
+                     0);
+    sent_log l = {.tn = tn};
+    node_observer o = {NULL, on_sent, &l};
+    node_set_observer(confab_testnet_node(tn, 0), &o);
+    /* n1 hears it a second late, long after its turn: the anycast moves
+     * on to n2. */
+    assert_int_equal(confab_testnet_set_latency(tn, 0, 1, 1000), 0);
+    assert_int_equal(confab_anycast(confab_testnet_node(tn, 0), "g", "job",
+                                    3, NULL, NULL),
+                     0);
+    assert_int_equal(
+        confab_testnet_run_until(tn, anycast_settled, NULL, 10000), 0);
+    assert_int_equal(l.n, 2);
+    assert_int_equal(l.peers[0], 1);
+    assert_int_equal(l.peers[1], 2);
+    assert_int_equal(confab_testnet_count(tn, CONFAB_EV_MESSAGE, 2, 0), 1);
+    node_set_observer(confab_testnet_node(tn, 0), NULL);
+    assert_int_equal(confab_testnet_free(tn), 0);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    assert_int_equal(uv_loop_close(&loop), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_web_metrics_cover_stats),
         cmocka_unit_test(test_web_text_escaped),
         cmocka_unit_test(test_web_view_of_a_testnet),
+        cmocka_unit_test(test_web_sees_anycast_failover),
     };
     return cmocka_run_group_tests_name("web", tests, NULL, NULL);
 }
