@@ -283,7 +283,8 @@ int web_view_build(web_view *v, confab_node *const *nodes, size_t n)
         web_vnode *w = &v->nodes[i];
         if (w->name[0] == '\0')
             web_short_id(w->id, w->name);
-        qsort(w->groups, w->n_groups, sizeof *w->groups, cmp_str);
+        if (w->n_groups > 1)
+            qsort(w->groups, w->n_groups, sizeof *w->groups, cmp_str);
         for (size_t g = 0; g < w->n_groups && rc == 0; g++)
             rc = set_add(&v->groups, &v->n_groups, w->groups[g]);
     }
