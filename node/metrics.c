@@ -62,6 +62,16 @@ static const stat_metric stats[] = {
     C(out_of_order_dropped, "Messages ahead of a gap, dropped."),
     C(expired, "Unicasts whose time to live ran out."),
     C(ctl_clients_cut, "Control clients closed at a bound."),
+    /* The bounds' counters, as they land in confab_stats under the same
+     * labels: */
+    /* bounds: links and what a member can make one hold */
+
+    /* bounds: the peer table and who may join */
+
+    /* bounds: groups */
+
+    /* bounds: the store */
+
 };
 
 #undef C
