@@ -134,6 +134,30 @@ class TestMetrics(unittest.TestCase):
         self.assertIn('<script src="/app.js">', page)
         self.assertNotRegex(page, r"https?://")
 
+    def test_page_sends_only_when_allowed(self):
+        c = Node(os.path.join(self.tmp, "c"), "c", "--web=127.0.0.1:0",
+                 "--web-allow-send", "--peer", "127.0.0.1:%d" % self.a.port)
+        try:
+            with harness.Watch(self.a.home, ("peer", "traffic"),
+                               10 * SCALE) as w:
+                w.until("c linked to a", lambda: any(
+                    e.get("ev") == "peer" and e.get("name") == "c" and
+                    e.get("state") == "up" for e in w.seen), 20 * SCALE)
+                url = c.url + "/api/send?kind=broadcast&body=from%20the%20page"
+                status, _ = get(url, {}, "POST")
+                self.assertEqual(status, 403, "no X-Confab: not the page")
+                status, body = get(url, {"X-Confab": "1"}, "POST")
+                self.assertEqual((status, body), (200, "sent\n"))
+                m = w.until("the page's broadcast at a", lambda: [
+                    e for e in w.seen if e.get("ev") == "traffic" and
+                    e.get("what") == "msg"], 20 * SCALE)
+                self.assertEqual(m[0]["kind"], "broadcast")
+                self.assertEqual(m[0]["len"], len("from the page"))
+            status, s = get(c.url + "/state")
+            self.assertTrue(json.loads(s)["allow_send"])
+        finally:
+            self.assertEqual(c.stop(), 0)
+
     def test_monitor_streams_traffic(self):
         mon = subprocess.Popen([CONFAB, "--home", self.b.home, "--json",
                                 "monitor", "--count", "1"],
