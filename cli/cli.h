@@ -118,5 +118,6 @@ int cli_cmd_chat(cli_ctx *ctx, int argc, char **argv);
 int cli_cmd_ping(cli_ctx *ctx, int argc, char **argv);
 int cli_cmd_allow(cli_ctx *ctx, int argc, char **argv);
 int cli_cmd_deny(cli_ctx *ctx, int argc, char **argv);
+int cli_cmd_monitor(cli_ctx *ctx, int argc, char **argv);
 
 #endif

@@ -39,6 +39,8 @@ static const cli_cmd commands[] = {
     {"deny", cli_cmd_deny, "take a node off the allow-list; close its links"},
     {"testnet", cli_cmd_testnet,
      "run a whole network of nodes in this process and report"},
+    /* issue 15: the web page's events, on a terminal */
+    {"monitor", cli_cmd_monitor, "print the node's events as they happen"},
 };
 
 void cli_error(const cli_ctx *ctx, const char *fmt, ...)

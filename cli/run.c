@@ -4,6 +4,7 @@
 #include "cli/client.h"
 
 #include "node/confab.h"
+#include "node/web.h"
 
 #include <errno.h>
 #include <getopt.h>
@@ -19,6 +20,7 @@
 typedef struct run_state {
     uv_loop_t loop;
     confab_node *node;
+    confab_web *web; /* --web, or NULL */
     uv_signal_t sigint, sigterm;
     bool stopping;
     int exit_code;
@@ -68,8 +70,42 @@ static void on_signal(uv_signal_t *h, int signum)
         return;
     s->stopping = true;
     fprintf(stderr, "confab: stopping (saying goodbye to the peers)\n");
+    confab_web_free(s->web); /* before the node it shows */
+    s->web = NULL;
     if (confab_node_stop(s->node, on_stopped, s) != 0)
         on_stopped(s->node, s);
+}
+
+/* --web: the page and /metrics of this node (node/web.h). */
+static int start_web(cli_ctx *ctx, run_state *s, const char *addr,
+                     bool allow_send)
+{
+    confab_web_config wc;
+    confab_web_config_init(&wc);
+    wc.addr = addr;
+    wc.allow_send = allow_send;
+    wc.log_cb = log_cb;
+    int rc = confab_web_new(&s->loop, &wc, &s->web);
+    if (rc == 0)
+        rc = confab_web_add_node(s->web, s->node);
+    if (rc == 0)
+        rc = confab_web_start(s->web);
+    if (rc != 0) {
+        cli_error(ctx, "cannot serve the page on %s (%s); give another "
+                       "address with --web=HOST:PORT",
+                  addr, confab_strerror(rc));
+        confab_web_free(s->web);
+        s->web = NULL;
+        return -1;
+    }
+    const char *end = addr[0] == '[' ? strchr(addr, ']') : strrchr(addr, ':');
+    int hl = end == NULL ? (int)strlen(addr) : (int)(end - addr) +
+                                                   (addr[0] == '[');
+    fprintf(stderr, "confab: web page at http://%.*s:%u/ (%s), metrics at "
+                    "/metrics\n",
+            hl, addr, confab_web_port(s->web),
+            allow_send ? "it may send" : "read-only");
+    return 0;
 }
 
 static void run_help(FILE *f)
@@ -80,6 +116,7 @@ static void run_help(FILE *f)
         "                  [--no-discovery] [--peer HOST:PORT]...\n"
         "                  [--beacon-interval MS]\n"
         "                  [--log-level error|warn|info|debug]\n"
+        "                  [--web[=ADDR]] [--web-allow-send]\n"
         "\n"
         "Runs a node in the foreground until interrupted (Ctrl-C or SIGTERM),\n"
         "logging to stderr. It makes an identity in the home directory on\n"
@@ -97,7 +134,13 @@ static void run_help(FILE *f)
         "  --peer HOST:PORT      a peer to dial whether or not discovery finds\n"
         "                        it (repeatable)\n"
         "  --beacon-interval MS  time between beacons (default 1000)\n"
-        "  --log-level LEVEL     error, warn, info (default) or debug\n",
+        "  --log-level LEVEL     error, warn, info (default) or debug\n"
+        "  --web[=ADDR]          serve a live page of the network and\n"
+        "                        /metrics on ADDR (default 127.0.0.1:8474);\n"
+        "                        anything but loopback must be named here\n"
+        "                        (see docs/SECURITY.md)\n"
+        "  --web-allow-send      let the page send messages (it is\n"
+        "                        read-only otherwise)\n",
         f);
 }
 
@@ -113,9 +156,13 @@ int cli_cmd_run(cli_ctx *ctx, int argc, char **argv)
         {"peer", required_argument, NULL, 'P'},
         {"beacon-interval", required_argument, NULL, 'i'},
         {"log-level", required_argument, NULL, 'l'},
+        {"web", optional_argument, NULL, 'w'},
+        {"web-allow-send", no_argument, NULL, 'A'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
+    const char *web_addr = NULL;
+    bool web_send = false;
     confab_config cfg;
     confab_config_init(&cfg);
     cfg.discovery = 1;
@@ -185,6 +232,12 @@ int cli_cmd_run(cli_ctx *ctx, int argc, char **argv)
                 return CLI_USAGE;
             }
             break;
+        case 'w':
+            web_addr = optarg ? optarg : "127.0.0.1:8474";
+            break;
+        case 'A':
+            web_send = true;
+            break;
         case 'h':
             run_help(stdout);
             return CLI_OK;
@@ -246,6 +299,15 @@ int cli_cmd_run(cli_ctx *ctx, int argc, char **argv)
     s.sigint.data = s.sigterm.data = &s;
     uv_signal_start(&s.sigint, on_signal, SIGINT);
     uv_signal_start(&s.sigterm, on_signal, SIGTERM);
+    if (web_addr != NULL && start_web(ctx, &s, web_addr, web_send) != 0) {
+        s.stopping = true;
+        if (confab_node_stop(s.node, on_stopped, &s) != 0)
+            on_stopped(s.node, &s);
+        uv_run(&s.loop, UV_RUN_DEFAULT);
+        confab_node_free(s.node);
+        (void)uv_loop_close(&s.loop);
+        return CLI_FAILED;
+    }
     char hex[65];
     confab_id_hex(confab_node_id(s.node), hex);
     fprintf(stderr,

@@ -5,15 +5,18 @@
 #include "cli/cli.h"
 
 #include "node/testnet.h"
+#include "node/web.h"
 
 #include <errno.h>
 #include <getopt.h>
 #include <json-c/json.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #define MAX_NODES 500u
 #define DEFAULT_NODES 5u
+#define DEFAULT_WEB "127.0.0.1:8474"
 
 /* One message the run expects to arrive, once, at one node. */
 typedef struct expect {
@@ -34,6 +37,19 @@ typedef struct run {
     expect *ex;
     size_t n_ex;
     size_t cap_ex;
+    unsigned timeout_ms;
+    uv_loop_t *loop;
+    /* --web, --step, --html */
+    confab_web *web;
+    const char *web_addr;
+    size_t web_sse_max;
+    bool step;
+    bool step_wanted; /* a click or a key asked for the next pattern */
+    bool quit;        /* Ctrl-C, SIGTERM or q */
+    uv_tty_t tty;
+    bool tty_open;
+    uv_signal_t sigint, sigterm;
+    bool signals_open;
 } run;
 
 static int add_expect(run *r, const uint8_t id[CONFAB_MSG_ID_BYTES],
@@ -124,10 +140,337 @@ static void short_hex(const uint8_t *id, char out[9])
     out[8] = '\0';
 }
 
+/* ---- the patterns, one at a time, and the page -------------------------- */
+
+#define N_PATTERNS 4u
+static const char *const pattern_name[N_PATTERNS] = {"unicast", "broadcast",
+                                                     "shout", "anycast"};
+static const char *const pattern_caption[N_PATTERNS] = {
+    "Unicast: every node sends one message to the next one, one path each.",
+    "Broadcast: n0 sends one message that reaches every other node.",
+    "Multicast: the odd nodes join group \"" DEMO_GROUP "\"; n0, not a "
+    "member, shouts to it: only the members get it.",
+    "Anycast: n0 sends one job to group \"" DEMO_GROUP "\": exactly one "
+    "member, the nearest, takes it.",
+};
+
+/* Tells the page where the run is: {"t":"step", ...}. */
+static void note(run *r, unsigned k, const char *state, const char *text)
+{
+    if (r->web == NULL)
+        return;
+    json_object *o = json_object_new_object();
+    json_object_object_add(o, "t", json_object_new_string("step"));
+    json_object_object_add(o, "step", json_object_new_int64(k + 1));
+    json_object_object_add(o, "of", json_object_new_int64(N_PATTERNS));
+    json_object_object_add(o, "pattern",
+                           json_object_new_string(pattern_name[k]));
+    json_object_object_add(o, "state", json_object_new_string(state));
+    json_object_object_add(o, "text", json_object_new_string(text));
+    confab_web_note(r->web,
+                    json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
+    json_object_put(o);
+}
+
+static int send_unicasts(cli_ctx *ctx, run *r)
+{
+    for (unsigned i = 0; i < r->n; i++) {
+        unsigned to = (i + 1) % r->n;
+        char body[96];
+        int len = snprintf(body, sizeof body, "hello n%u, from n%u", to, i);
+        uint8_t id[CONFAB_MSG_ID_BYTES];
+        confab_send_opts o = {.content_type = "text/plain"};
+        int rc = confab_send(confab_testnet_node(r->tn, i),
+                             confab_node_id(confab_testnet_node(r->tn, to)),
+                             body, (size_t)len, &o, id);
+        if (rc != 0 || add_expect(r, id, i, to, "unicast") != 0) {
+            cli_error(ctx, "n%u could not send to n%u: %s", i, to,
+                      confab_strerror(rc));
+            return -1;
+        }
+    }
+    return 0;
+}
+
+static int send_broadcast(cli_ctx *ctx, run *r)
+{
+    uint8_t id[CONFAB_MSG_ID_BYTES];
+    const char *hello = "hello everybody, from n0";
+    int rc = confab_broadcast(confab_testnet_node(r->tn, 0), hello,
+                              strlen(hello), NULL, id, NULL);
+    if (rc != 0) {
+        cli_error(ctx, "n0 could not broadcast: %s", confab_strerror(rc));
+        return -1;
+    }
+    for (unsigned j = 1; j < r->n; j++)
+        if (add_expect(r, id, 0, j, "broadcast") != 0)
+            return -1;
+    return 0;
+}
+
+/* The odd nodes join the group (once: joining again is a no-op), and n0
+ * waits until it knows them all. */
+static int join_group(cli_ctx *ctx, run *r)
+{
+    for (unsigned i = 1; i < r->n; i += 2)
+        if (confab_join(confab_testnet_node(r->tn, i), DEMO_GROUP) != 0)
+            return -1;
+    if (confab_testnet_run_until(r->tn, group_ready, r, r->timeout_ms) != 0) {
+        cli_error(ctx, "the group's members were not known in time");
+        return CLI_TIMEOUT;
+    }
+    return 0;
+}
+
+static int send_group(cli_ctx *ctx, run *r, bool anycast)
+{
+    int rc = join_group(ctx, r);
+    if (rc != 0)
+        return rc;
+    uint8_t id[CONFAB_MSG_ID_BYTES];
+    if (!anycast) {
+        const char *shout = "hello group demo, from n0";
+        rc = confab_shout(confab_testnet_node(r->tn, 0), DEMO_GROUP, shout,
+                          strlen(shout), NULL, id, NULL);
+        for (unsigned i = 1; rc == 0 && i < r->n; i += 2)
+            rc = add_expect(r, id, 0, i, "shout");
+    } else {
+        const char *job = "a job for the nearest member of demo";
+        rc = confab_anycast(confab_testnet_node(r->tn, 0), DEMO_GROUP, job,
+                            strlen(job), NULL, id);
+        if (rc == 0)
+            rc = add_expect(r, id, 0, ANY_MEMBER, "anycast");
+    }
+    if (rc != 0) {
+        cli_error(ctx, "n0 could not send to the group: %s",
+                  confab_strerror(rc));
+        return -1;
+    }
+    return 0;
+}
+
+/* Sends pattern k and waits for it to arrive. Returns 0, CLI_TIMEOUT or
+ * another CLI code. */
+static int do_pattern(cli_ctx *ctx, run *r, unsigned k)
+{
+    if (k >= 2 && r->n < 3)
+        return 0; /* a group needs a member besides the sender */
+    note(r, k, "sending", pattern_caption[k]);
+    size_t first = r->n_ex;
+    int rc = k == 0   ? send_unicasts(ctx, r)
+             : k == 1 ? send_broadcast(ctx, r)
+                      : send_group(ctx, r, k == 3);
+    if (rc != 0)
+        return rc == CLI_TIMEOUT ? CLI_TIMEOUT : CLI_FAILED;
+    rc = confab_testnet_run_until(r->tn, all_arrived, r, r->timeout_ms);
+    tally(r);
+    size_t got = 0;
+    for (size_t i = first; i < r->n_ex; i++)
+        got += r->ex[i].got > 0;
+    char text[160];
+    if (k == 3 && got == 1)
+        snprintf(text, sizeof text, "n%u took it.", r->ex[first].at);
+    else
+        snprintf(text, sizeof text, "%zu of %zu arrived.", got,
+                 r->n_ex - first);
+    note(r, k, rc == 0 ? "done" : "late", text);
+    if (r->step && r->web == NULL)
+        printf("  %s %s\n", pattern_caption[k], text);
+    return rc == 0 ? 0 : CLI_TIMEOUT;
+}
+
+static bool step_or_quit(confab_testnet *tn, void *arg)
+{
+    run *r = arg;
+    (void)tn;
+    return r->step_wanted || r->quit;
+}
+
+static bool quitting(confab_testnet *tn, void *arg)
+{
+    run *r = arg;
+    (void)tn;
+    return r->quit;
+}
+
+/* Before pattern k: with --step, waits for a click or a key; with --web
+ * alone, leaves the page a moment to show the last one. Returns 0, or
+ * -ECANCELED when asked to quit. */
+static int pace(run *r, unsigned k)
+{
+    if (r->step) {
+        char text[160];
+        snprintf(text, sizeof text,
+                 "Next: %s. Press a key or click Next to send it.",
+                 pattern_name[k]);
+        note(r, k, "waiting", text);
+        if (r->tty_open) {
+            printf("[press a key for the %s pattern, q to quit]\n",
+                   pattern_name[k]);
+            fflush(stdout);
+        }
+        /* A click that came early (the page drew the mesh before the
+         * nodes all knew it) counts. */
+        while (!r->step_wanted && !r->quit)
+            (void)confab_testnet_run_until(r->tn, step_or_quit, r, 3600000u);
+        r->step_wanted = false;
+    } else if (r->web != NULL && k > 0) {
+        (void)confab_testnet_run_until(r->tn, quitting, r, 2500u);
+    }
+    return r->quit ? -ECANCELED : 0;
+}
+
+static void on_step(confab_web *web, void *user)
+{
+    run *r = user;
+    (void)web;
+    r->step_wanted = true;
+}
+
+static void on_quit_signal(uv_signal_t *h, int signum)
+{
+    run *r = h->data;
+    (void)signum;
+    r->quit = true;
+}
+
+static void tty_alloc(uv_handle_t *h, size_t size, uv_buf_t *buf)
+{
+    static char keys[64];
+    (void)h;
+    (void)size;
+    *buf = uv_buf_init(keys, sizeof keys);
+}
+
+static void tty_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
+{
+    run *r = s->data;
+    for (ssize_t i = 0; i < n; i++) {
+        if (buf->base[i] == 'q' || buf->base[i] == 3 || buf->base[i] == 4)
+            r->quit = true;
+        else
+            r->step_wanted = true;
+    }
+    if (n < 0)
+        uv_read_stop(s);
+}
+
+static void web_log(confab_node *node, confab_log_level level,
+                    const char *msg, void *user)
+{
+    (void)node;
+    (void)user;
+    if (level <= CONFAB_LOG_WARN)
+        fprintf(stderr, "confab: %s\n", msg);
+}
+
+/* Starts the page (--web) and the keyboard and signals (--web, --step). */
+static int web_setup(cli_ctx *ctx, run *r, uint64_t seed)
+{
+    uv_loop_t *loop = r->loop;
+    uv_signal_init(loop, &r->sigint);
+    uv_signal_init(loop, &r->sigterm);
+    r->sigint.data = r->sigterm.data = r;
+    uv_signal_start(&r->sigint, on_quit_signal, SIGINT);
+    uv_signal_start(&r->sigterm, on_quit_signal, SIGTERM);
+    r->signals_open = true;
+    if (r->step && isatty(STDIN_FILENO) &&
+        uv_tty_init(loop, &r->tty, STDIN_FILENO, 1) == 0) {
+        r->tty_open = true;
+        r->tty.data = r;
+        uv_tty_set_mode(&r->tty, UV_TTY_MODE_RAW);
+        uv_read_start((uv_stream_t *)&r->tty, tty_alloc, tty_read);
+    }
+    if (r->web_addr == NULL)
+        return 0;
+    confab_web_config wc;
+    confab_web_config_init(&wc);
+    wc.addr = r->web_addr;
+    wc.max_queued = r->web_sse_max;
+    wc.step_cb = r->step ? on_step : NULL;
+    wc.user = r;
+    wc.log_cb = web_log;
+    int rc = confab_web_new(loop, &wc, &r->web);
+    for (unsigned i = 0; rc == 0 && i < r->n; i++)
+        rc = confab_web_add_node(r->web, confab_testnet_node(r->tn, i));
+    if (rc == 0)
+        rc = confab_web_start(r->web);
+    if (rc != 0) {
+        cli_error(ctx, "cannot serve the page on %s: %s; give another "
+                       "address with --web=HOST:PORT",
+                  r->web_addr, confab_strerror(rc));
+        return -1;
+    }
+    char run_json[96];
+    snprintf(run_json, sizeof run_json,
+             "{\"kind\":\"testnet\",\"nodes\":%u,\"seed\":%llu}", r->n,
+             (unsigned long long)seed);
+    confab_web_set_run(r->web, run_json);
+    /* The host as given: "127.0.0.1" of "127.0.0.1:0", "[::1]" of
+     * "[::1]:0". */
+    const char *a = r->web_addr;
+    const char *end = a[0] == '[' ? strchr(a, ']') : strrchr(a, ':');
+    int hl = end == NULL ? (int)strlen(a) : (int)(end - a) + (a[0] == '[');
+    fprintf(stderr, "confab: the page is at http://%.*s:%u/ (Ctrl-C stops)\n",
+            hl, a, confab_web_port(r->web));
+    return 0;
+}
+
+static void web_teardown(run *r)
+{
+    confab_web_free(r->web);
+    r->web = NULL;
+    if (r->tty_open) {
+        uv_tty_reset_mode();
+        uv_close((uv_handle_t *)&r->tty, NULL);
+        r->tty_open = false;
+    }
+    if (r->signals_open) {
+        uv_close((uv_handle_t *)&r->sigint, NULL);
+        uv_close((uv_handle_t *)&r->sigterm, NULL);
+        r->signals_open = false;
+    }
+}
+
+/* Writes the report of --html: the network as an inline SVG and what
+ * arrived. */
+static int write_html(cli_ctx *ctx, run *r, const char *path,
+                      const char *text)
+{
+    confab_web *web = r->web;
+    if (web == NULL) {
+        confab_web_config wc;
+        confab_web_config_init(&wc);
+        int rc = confab_web_new(r->loop, &wc, &web);
+        for (unsigned i = 0; rc == 0 && i < r->n; i++)
+            rc = confab_web_add_node(web, confab_testnet_node(r->tn, i));
+        if (rc != 0) {
+            confab_web_free(web);
+            return -1;
+        }
+    }
+    FILE *f = fopen(path, "w");
+    int rc = -1;
+    if (f != NULL) {
+        char title[80];
+        snprintf(title, sizeof title, "confab testnet: %u nodes", r->n);
+        rc = confab_web_write_report(web, f, title, text);
+        if (fclose(f) != 0)
+            rc = -1;
+    }
+    if (web != r->web)
+        confab_web_free(web);
+    if (rc != 0)
+        cli_error(ctx, "cannot write the report to '%s'; check the path",
+                  path);
+    return rc;
+}
+
 static void help(FILE *f)
 {
     fputs("usage: confab testnet [--nodes N] [--seed S] [--timeout SECONDS]"
           " [--json]\n"
+          "                      [--web[=ADDR]] [--step] [--html FILE]\n"
           "\n"
           "Runs N nodes (default 5, at most 500) in this process, on\n"
           "127.0.0.1 only: they find each other by UDP broadcast to\n"
@@ -143,7 +486,14 @@ static void help(FILE *f)
           "  --timeout SECONDS how long to wait for the mesh and for the\n"
           "                    messages (default 30)\n"
           "  --json            one JSON object: nodes, mesh_ms, sent,\n"
-          "                    delivered, lost, duplicates, p50_us, p99_us\n"
+          "                    delivered, lost, duplicates, p50_us, p99_us\n"          "  --web[=ADDR]      serve a live page of the network on ADDR\n"
+          "                    (default " DEFAULT_WEB "), and keep serving\n"
+          "                    it after the run until Ctrl-C\n"
+          "  --step            wait for a key or a click on the page before\n"
+          "                    each pattern\n"
+          "  --html FILE       write a self-contained report of the run\n"
+          "  --web-sse-max N   bytes queued for a page that does not read\n"
+          "                    before it is cut (default 1 MiB)\n"
           "\n"
           "Exit status: 0 when every message arrived exactly once; 4 when\n"
           "the mesh or a message did not come in time; 6 when a message\n"
@@ -159,9 +509,16 @@ int cli_cmd_testnet(cli_ctx *ctx, int argc, char **argv)
         {"seed", required_argument, NULL, 's'},
         {"timeout", required_argument, NULL, 't'},
         {"json", no_argument, NULL, 'j'},
+        {"web", optional_argument, NULL, 'w'},
+        {"step", no_argument, NULL, 'S'},
+        {"html", required_argument, NULL, 'H'},
+        {"web-sse-max", required_argument, NULL, 'Q'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
+    const char *web_addr = NULL, *html = NULL;
+    bool step = false;
+    uint64_t sse_max = 0;
     optind = 1;
     opterr = 0;
     int c;
@@ -192,6 +549,23 @@ int cli_cmd_testnet(cli_ctx *ctx, int argc, char **argv)
         case 'j':
             ctx->json = true;
             break;
+        case 'w':
+            web_addr = optarg ? optarg : DEFAULT_WEB;
+            break;
+        case 'S':
+            step = true;
+            break;
+        case 'H':
+            html = optarg;
+            break;
+        case 'Q':
+            if (cli_parse_u64(optarg, 1024, 1u << 30, &sse_max) != 0) {
+                cli_error(ctx, "--web-sse-max takes bytes from 1024 to "
+                               "1073741824, not '%s'",
+                          optarg);
+                return CLI_USAGE;
+            }
+            break;
         case 'h':
             help(stdout);
             return CLI_OK;
@@ -205,6 +579,11 @@ int cli_cmd_testnet(cli_ctx *ctx, int argc, char **argv)
         cli_error(ctx, "testnet takes no arguments ('%s'); try 'confab "
                        "testnet --help'",
                   argv[optind]);
+        return CLI_USAGE;
+    }
+    if (step && web_addr == NULL && !isatty(STDIN_FILENO)) {
+        cli_error(ctx, "--step waits for a key on a terminal or a click on "
+                       "the page: give --web, or run it on a terminal");
         return CLI_USAGE;
     }
     if (seed == 0) {
@@ -228,6 +607,11 @@ int cli_cmd_testnet(cli_ctx *ctx, int argc, char **argv)
     run r;
     memset(&r, 0, sizeof r);
     r.n = (unsigned)nodes;
+    r.loop = &loop;
+    r.timeout_ms = (unsigned)timeout_s * 1000u;
+    r.web_addr = web_addr;
+    r.web_sse_max = (size_t)sse_max;
+    r.step = step;
     int rc = confab_testnet_new(&loop, &cfg, &r.tn);
     if (rc == -EMFILE) {
         cli_error(ctx, "%u nodes need about %llu open files but the limit "
@@ -251,6 +635,7 @@ int cli_cmd_testnet(cli_ctx *ctx, int argc, char **argv)
                r.n, r.n == 1 ? "" : "s", (unsigned long long)seed,
                (unsigned long long)seed);
     }
+    int exit_code = CLI_OK;
     uint64_t t0 = uv_hrtime();
     rc = confab_testnet_start(r.tn);
     if (rc != 0) {
@@ -259,6 +644,10 @@ int cli_cmd_testnet(cli_ctx *ctx, int argc, char **argv)
         uv_run(&loop, UV_RUN_DEFAULT);
         (void)uv_loop_close(&loop);
         return CLI_FAILED;
+    }
+    if ((web_addr != NULL || step) && web_setup(ctx, &r, seed) != 0) {
+        exit_code = CLI_FAILED;
+        goto out;
     }
     if (human) {
         unsigned show = r.n <= 10 ? r.n : 10;
@@ -278,7 +667,6 @@ int cli_cmd_testnet(cli_ctx *ctx, int argc, char **argv)
                confab_testnet_discovery_port(r.tn));
         fflush(stdout);
     }
-    int exit_code = CLI_OK;
     unsigned links = r.n * (r.n - 1) / 2;
     rc = confab_testnet_wait_mesh(r.tn, (unsigned)timeout_s * 1000u);
     double mesh_ms = (double)(uv_hrtime() - t0) / 1e6;
@@ -294,82 +682,35 @@ int cli_cmd_testnet(cli_ctx *ctx, int argc, char **argv)
                "other.\n\n",
                cli_paint(ctx, "32", "full mesh", buf, sizeof buf), mesh_ms,
                links, links == 1 ? "" : "s");
+    fflush(stdout);
 
-    /* Unicast: node i to node i+1. */
-    if (r.n >= 2) {
-        if (human)
-            printf("Unicast: every node sends one message to the next.\n");
-        for (unsigned i = 0; i < r.n; i++) {
-            unsigned to = (i + 1) % r.n;
-            char body[96];
-            int len = snprintf(body, sizeof body, "hello n%u, from n%u", to, i);
-            uint8_t id[CONFAB_MSG_ID_BYTES];
-            confab_send_opts o = {.content_type = "text/plain"};
-            rc = confab_send(confab_testnet_node(r.tn, i),
-                             confab_node_id(confab_testnet_node(r.tn, to)),
-                             body, (size_t)len, &o, id);
-            if (rc != 0 || add_expect(&r, id, i, to, "unicast") != 0) {
-                cli_error(ctx, "n%u could not send to n%u: %s", i, to,
-                          confab_strerror(rc));
-                exit_code = CLI_FAILED;
-                goto out;
-            }
-        }
-        /* Broadcast: node 0 to everybody. */
-        uint8_t id[CONFAB_MSG_ID_BYTES];
-        size_t sent = 0;
-        const char *hello = "hello everybody, from n0";
-        rc = confab_broadcast(confab_testnet_node(r.tn, 0), hello,
-                              strlen(hello), NULL, id, &sent);
+    /* The four patterns, one after the other: each is sent, then waited
+     * for, so that the page shows them apart. */
+    size_t group_first = 0;
+    for (unsigned k = 0; k < N_PATTERNS && r.n >= 2; k++) {
+        if (pace(&r, k) != 0)
+            break;
+        if (k == 2)
+            group_first = r.n_ex;
+        rc = do_pattern(ctx, &r, k);
+        if (rc == CLI_TIMEOUT)
+            break; /* the summary says what did not arrive */
         if (rc != 0) {
-            cli_error(ctx, "n0 could not broadcast: %s", confab_strerror(rc));
-            exit_code = CLI_FAILED;
-            goto out;
-        }
-        for (unsigned j = 1; j < r.n; j++)
-            if (add_expect(&r, id, 0, j, "broadcast") != 0) {
-                exit_code = CLI_FAILED;
-                goto out;
-            }
-    }
-    /* Multicast and anycast: the odd nodes join a group; n0, not a member,
-     * shouts to it, then sends one anycast, which the nearest member
-     * takes. */
-    size_t group_first = r.n_ex;
-    if (r.n >= 3) {
-        for (unsigned i = 1; i < r.n; i += 2)
-            if (confab_join(confab_testnet_node(r.tn, i), DEMO_GROUP) != 0) {
-                exit_code = CLI_FAILED;
-                goto out;
-            }
-        if (confab_testnet_run_until(r.tn, group_ready, &r,
-                                     (unsigned)timeout_s * 1000u) != 0) {
-            cli_error(ctx, "the group's members were not known in time");
-            exit_code = CLI_TIMEOUT;
-            goto out;
-        }
-        uint8_t id[CONFAB_MSG_ID_BYTES];
-        const char *shout = "hello group demo, from n0";
-        rc = confab_shout(confab_testnet_node(r.tn, 0), DEMO_GROUP, shout,
-                          strlen(shout), NULL, id, NULL);
-        for (unsigned i = 1; rc == 0 && i < r.n; i += 2)
-            rc = add_expect(&r, id, 0, i, "shout");
-        const char *job = "a job for the nearest member of demo";
-        if (rc == 0)
-            rc = confab_anycast(confab_testnet_node(r.tn, 0), DEMO_GROUP, job,
-                                strlen(job), NULL, id);
-        if (rc == 0)
-            rc = add_expect(&r, id, 0, ANY_MEMBER, "anycast");
-        if (rc != 0) {
-            cli_error(ctx, "n0 could not send to the group: %s",
-                      confab_strerror(rc));
             exit_code = CLI_FAILED;
             goto out;
         }
     }
-    if (r.n >= 2)
-        rc = confab_testnet_run_until(r.tn, all_arrived, &r,
-                                      (unsigned)timeout_s * 1000u);
+    if (r.quit) {
+        /* Ctrl-C before the patterns were all sent: no summary of half a
+         * run. */
+        fprintf(stderr, "confab: stopped before the four patterns were "
+                        "done\n");
+        goto out;
+    }
+    if (group_first == 0)
+        group_first = r.n_ex;
+    rc = rc == CLI_TIMEOUT ? -ETIMEDOUT : 0;
+
     size_t extra = tally(&r);
     size_t delivered = 0;
     uint64_t *lat = calloc(r.n_ex ? r.n_ex : 1, sizeof *lat);
@@ -387,6 +728,7 @@ int cli_cmd_testnet(cli_ctx *ctx, int argc, char **argv)
     size_t lost = r.n_ex - delivered;
 
     if (human && r.n >= 2) {
+        printf("Unicast: every node sends one message to the next.\n");
         unsigned show = r.n <= 10 ? r.n : 10;
         for (size_t k = 0; k < r.n_ex && k < show; k++) {
             expect *e = &r.ex[k];
@@ -466,7 +808,56 @@ int cli_cmd_testnet(cli_ctx *ctx, int argc, char **argv)
                    : cli_paint(ctx, "31", "some messages went astray", buf,
                                sizeof buf));
     }
+    fflush(stdout);
+    if (html != NULL) {
+        char text[1024];
+        size_t sent_by[N_PATTERNS] = {0}, got_by[N_PATTERNS] = {0};
+        for (size_t k = 0; k < r.n_ex; k++) {
+            unsigned p = k < r.n ? 0 : k < group_first ? 1
+                                   : k + 1 < r.n_ex    ? 2
+                                                       : 3;
+            sent_by[p]++;
+            got_by[p] += r.ex[k].got > 0;
+        }
+        int len = snprintf(text, sizeof text,
+                           "%u nodes, %u links, full mesh in %.0f ms.\n"
+                           "seed %llu\n",
+                           r.n, links, mesh_ms, (unsigned long long)seed);
+        for (unsigned p = 0; p < N_PATTERNS && len > 0 &&
+                             (size_t)len < sizeof text;
+             p++)
+            len += snprintf(text + len, sizeof text - (size_t)len,
+                            "%s\n  %zu of %zu arrived%s\n",
+                            pattern_caption[p], got_by[p], sent_by[p],
+                            p == 3 && got_by[p] == 1 ? " (one member)" : "");
+        if (len > 0 && (size_t)len < sizeof text)
+            snprintf(text + len, sizeof text - (size_t)len,
+                     "messages sent %zu, delivered %zu, lost %zu, "
+                     "duplicated %zu\n",
+                     r.n_ex, delivered, lost, extra);
+        if (write_html(ctx, &r, html, text) != 0 && exit_code == CLI_OK)
+            exit_code = CLI_FAILED;
+    }
+    if (r.web != NULL) {
+        /* The page stays: a teacher goes on clicking through the patterns
+         * again (--step), or looks, until Ctrl-C. */
+        fprintf(stderr, "confab: still serving the page; Ctrl-C stops\n");
+        for (unsigned k = 0; !r.quit; k = (k + 1) % N_PATTERNS) {
+            if (!r.step) {
+                (void)confab_testnet_run_until(r.tn, quitting, &r, 3600000u);
+                continue;
+            }
+            if (pace(&r, k) != 0)
+                break;
+            if (k == 0) { /* a new round: forget the last one */
+                confab_testnet_clear_events(r.tn);
+                r.n_ex = 0;
+            }
+            (void)do_pattern(ctx, &r, k);
+        }
+    }
 out:
+    web_teardown(&r);
     free(r.ex);
     if (confab_testnet_free(r.tn) != 0 && exit_code == CLI_OK)
         exit_code = CLI_FAILED;

@@ -34,6 +34,7 @@ typedef struct ctl_client {
     bool follow;    /* consumes messages as events */
     size_t follow_left; /* how many more (SIZE_MAX: no end) */
     bool sub_peer, sub_group;
+    bool sub_traffic; /* the web page's events (issue 15) */
     size_t out_bytes;
 } ctl_client;
 
@@ -780,7 +781,7 @@ static void op_subscribe(ctl_client *c, uint64_t rid, const wire_ctl_map *m)
     if (wire_ctl_get_array(m, "events", &it, &count) != 0) {
         reply_err(c, rid, -EINVAL,
                   "subscribe needs events: an array of \"msg\", \"peer\", "
-                  "\"group\"");
+                  "\"group\", \"traffic\"");
         return;
     }
     bool msg = false, peer = false, group = false;
@@ -793,6 +794,8 @@ static void op_subscribe(ctl_client *c, uint64_t rid, const wire_ctl_map *m)
             peer = true;
         else if (e.len == 5 && memcmp(e.ptr, "group", 5) == 0)
             group = true;
+        else if (e.len == 7 && memcmp(e.ptr, "traffic", 7) == 0)
+            c->sub_traffic = true;
         else
             rc = -1;
         if (rc < 0)
@@ -800,7 +803,8 @@ static void op_subscribe(ctl_client *c, uint64_t rid, const wire_ctl_map *m)
     }
     if (rc != 0) {
         reply_err(c, rid, -EINVAL,
-                  "unknown event kind; the kinds are msg, peer and group");
+                  "unknown event kind; the kinds are msg, peer, group and "
+                  "traffic");
         return;
     }
     if (msg)
@@ -984,11 +988,63 @@ static void on_outcome(node_control *ctl, const confab_event *ev)
     }
 }
 
+/* "traffic" events (issue 15: the web page and `confab monitor`): every
+ * message as it arrives, without marking it read, every send outcome and
+ * every measured round trip, for clients that watch rather than read. */
+static void traffic_event(node_control *ctl, const confab_event *ev)
+{
+    const confab_message *m = ev->message;
+    bool msg = ev->type == CONFAB_EV_MESSAGE && m != NULL;
+    bool out = ev->type == CONFAB_EV_SEND;
+    if (!msg && !out && ev->type != CONFAB_EV_PONG)
+        return;
+    for (node_list *e = ctl->clients.next; e != &ctl->clients; e = e->next) {
+        ctl_client *c = node_container_of(e, ctl_client, link);
+        if (!c->sub_traffic || c->closing)
+            continue;
+        wire_ctl_builder b;
+        bool peer = !msg && ev->peer != NULL;
+        event_begin(&b, ctl, "traffic", (msg ? 6u : out ? 3u : 2u) + peer);
+        wire_ctl_key(&b, "what");
+        wire_ctl_put_cstr(&b, msg ? "msg" : out ? "outcome" : "rtt");
+        if (msg) {
+            wire_ctl_key(&b, "kind");
+            wire_ctl_put_cstr(&b, kind_name(m->kind));
+            wire_ctl_key(&b, "from");
+            wire_ctl_put_bin(&b, m->from, CONFAB_ID_BYTES);
+            wire_ctl_key(&b, "group");
+            wire_ctl_put_cstr(&b, m->group ? m->group : "");
+            wire_ctl_key(&b, "len");
+            wire_ctl_put_uint(&b, m->len);
+        }
+        if (msg || out) {
+            wire_ctl_key(&b, "mid");
+            wire_ctl_put_bin(&b, msg ? m->id : ev->msg_id,
+                             CONFAB_MSG_ID_BYTES);
+        }
+        if (out) {
+            wire_ctl_key(&b, "status");
+            wire_ctl_put_cstr(&b, status_name(ev->status));
+        }
+        if (ev->type == CONFAB_EV_PONG) {
+            wire_ctl_key(&b, "rtt_us");
+            wire_ctl_put_uint(&b, ev->rtt_us);
+        }
+        if (peer) {
+            wire_ctl_key(&b, "id");
+            wire_ctl_put_bin(&b, ev->peer, CONFAB_ID_BYTES);
+        }
+        send_map(c, &b);
+        wire_ctl_builder_free(&b);
+    }
+}
+
 void node_control_event(confab_node *n, const confab_event *ev)
 {
     node_control *ctl = n->control;
     if (ctl == NULL)
         return;
+    traffic_event(ctl, ev);
     switch (ev->type) {
     case CONFAB_EV_MESSAGE: {
         /* As many as the most wanting follower takes: each message read

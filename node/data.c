@@ -265,6 +265,9 @@ void node_data_fill(node_conn *c)
         p->q_bytes -= b->len + NODE_MSG_OVERHEAD;
         p->msgs_sent++;
         n->stats.msgs_sent++;
+        if (n->observer.sent != NULL && !o->skip) /* the web page */
+            n->observer.sent(n, p->id, b->kind, b->id, b->group,
+                             n->observer.user);
         if (unicast)
             node_delivery_sent(p, o, node_now_ms(n)); /* kept till its ACK */
         else

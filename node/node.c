@@ -54,8 +54,18 @@ void node_emit(confab_node *n, confab_event *ev)
         return;
     if (n->control != NULL)
         node_control_event(n, ev);
+    if (n->observer.event != NULL)
+        n->observer.event(n, ev, n->observer.user);
     if (n->cfg.event_cb != NULL)
         n->cfg.event_cb(n, ev, n->cfg.user);
+}
+
+void node_set_observer(confab_node *n, const node_observer *o)
+{
+    if (o != NULL)
+        n->observer = *o;
+    else
+        memset(&n->observer, 0, sizeof n->observer);
 }
 
 uint64_t node_now_ms(const confab_node *n)

@@ -348,6 +348,19 @@ typedef enum node_state {
     NODE_STOPPED = 3,
 } node_state;
 
+/* One observer of the node, the web page (node/web.c): it sees every
+ * event node_emit() raises (after the control socket, before the
+ * program's callback), and every message as it is framed for a peer, so
+ * that it can draw the path each one takes (an anycast's failover too).
+ * Either callback may be NULL. */
+typedef struct node_observer {
+    void (*event)(confab_node *n, const confab_event *ev, void *user);
+    /* kind: WIRE_K_*; group: "" when none. Borrowed for the call. */
+    void (*sent)(confab_node *n, const uint8_t *peer, unsigned kind,
+                 const uint8_t *msg_id, const char *group, void *user);
+    void *user;
+} node_observer;
+
 struct confab_node {
     uv_loop_t *loop;
     node_state state;
@@ -448,6 +461,8 @@ struct confab_node {
     node_store *store;
     node_inbox *inbox;
     node_control *control;
+    /* one more subscriber to every event: the web page (node/web.c) */
+    node_observer observer;
     /* test hooks: peers whose links or beacons are cut (testnet.c) */
     node_block *blocked;
     size_t n_blocked;
@@ -461,6 +476,8 @@ struct confab_node {
 void node_log(confab_node *n, confab_log_level lvl, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 void node_emit(confab_node *n, confab_event *ev);
+/* Sets the one observer (copied; NULL: none). */
+void node_set_observer(confab_node *n, const node_observer *o);
 uint64_t node_now_ms(const confab_node *n);   /* loop time */
 uint64_t node_clock_us(const confab_node *n); /* wall clock (config) */
 uint64_t node_mono_us(void);                  /* monotonic, for RTT */

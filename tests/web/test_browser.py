@@ -1,0 +1,93 @@
+"""Headless Chromium against `confab testnet --web --step` on 127.0.0.1:
+the page draws the network, a click sends each of the four patterns, and
+the DOM says which nodes got each: every node for the unicasts (one from
+its neighbour), every other node for the broadcast, exactly the group's
+members for the shout, exactly one member for the anycast. Screenshots go
+to the build directory.
+
+usage: test_browser.py CONFAB OUTDIR [NODES]"""
+import os
+import sys
+import unittest
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+import cdp  # noqa: E402
+import webtest  # noqa: E402
+
+CONFAB, OUTDIR = sys.argv[1], sys.argv[2]
+NODES = int(sys.argv[3]) if len(sys.argv) > 3 else 5
+
+GOT = ("[...document.querySelectorAll('.node')].filter(n => "
+       "(n.dataset.got || '').split(' ').includes('%s'))"
+       ".map(n => n.dataset.name).sort()")
+
+
+def names(nums):
+    return sorted("n%d" % i for i in nums)
+
+
+class TestBrowser(unittest.TestCase):
+    def setUp(self):
+        self.net = webtest.Testnet(CONFAB, "--nodes", str(NODES), "--seed",
+                                   "15", "--step", "--timeout", "120")
+        self.addCleanup(self.stop_net)
+        self.browser = cdp.Browser()
+        self.addCleanup(self.browser.quit)
+
+    def stop_net(self):
+        self.assertEqual(self.net.stop(), 0, self.net.out.text()[-3000:])
+
+    def step(self, pattern):
+        b = self.browser
+        b.eval("document.getElementById('next').click()")
+        b.wait("(document.getElementById('step').dataset.done || '')"
+               ".split(' ').includes('%s')" % pattern, 60,
+               "the %s pattern to arrive" % pattern)
+        return b.eval(GOT % pattern)
+
+    def test_patterns_light_the_right_nodes(self):
+        b = self.browser
+        links = NODES * (NODES - 1) // 2
+        b.goto(self.net.url + "/")
+        b.wait("document.getElementById('net').dataset.nodes === '%d' && "
+               "document.getElementById('net').dataset.links === '%d' && "
+               "document.getElementById('conn').dataset.state === 'live'" %
+               (NODES, links), 60, "the full mesh drawn, events live")
+        self.assertFalse(b.eval("document.getElementById('stepbox').hidden"))
+        # Each node is drawn once, as a circle with its name.
+        self.assertEqual(b.eval("[...document.querySelectorAll('.node')]"
+                                ".map(n => n.dataset.name).sort()"),
+                         names(range(NODES)))
+
+        self.assertEqual(self.step("unicast"), names(range(NODES)))
+
+        got = self.step("broadcast")
+        # Mid-broadcast: the packets fly from n0, the nodes light up.
+        b.screenshot(os.path.join(OUTDIR, "web-%d-broadcast.png" % NODES))
+        self.assertEqual(got, names(range(1, NODES)), "all but the sender")
+        self.assertIn("broadcast", b.eval(
+            "document.querySelector('.node[data-name=n0]').dataset.sent"))
+        b.wait("document.querySelectorAll('.node.lit-broadcast').length "
+               "=== %d" % (NODES - 1), 10, "every receiver lit")
+        b.screenshot(os.path.join(OUTDIR,
+                                  "web-%d-broadcast-lit.png" % NODES))
+        if NODES < 3:
+            return
+
+        members = names(range(1, NODES, 2))
+        self.assertEqual(self.step("shout"), members,
+                         "exactly the members of the group")
+        # The page shows who is in the group (rings drawn from /state).
+        b.wait("[...document.querySelectorAll('.node')].filter(n => "
+               "n.dataset.groups === 'demo').length === %d" % len(members),
+               10, "the members drawn with their group")
+
+        got = self.step("anycast")
+        self.assertEqual(len(got), 1, "exactly one member took it: %r" % got)
+        self.assertIn(got[0], members)
+        b.screenshot(os.path.join(OUTDIR, "web-%d-anycast.png" % NODES))
+
+
+if __name__ == "__main__":
+    unittest.main(argv=sys.argv[:1], verbosity=2)
