@@ -218,6 +218,19 @@ typedef struct confab_config {
     /* the peer table and who may join */
 
     /* groups */
+    unsigned max_groups_per_member; /* groups one peer may be in (its
+                                       HELLO and JOINs): 256, the most */
+    size_t max_memberships;      /* peers' group memberships in all: 65536 */
+    /* (and the control socket, whose bounds have no label of their own) */
+    unsigned ctl_max_clients;    /* control clients at once: 64 */
+    unsigned ctl_max_waits;      /* per client, requests waiting for an
+                                    outcome (send --wait, anycast, ping): 1024 */
+    size_t ctl_events_max;       /* per client, bytes of unread events
+                                    (peer, join, leave): 4 MiB */
+    size_t ctl_out_total;        /* bytes queued to all control clients:
+                                    256 MiB */
+    size_t ctl_held_total;       /* bytes of unfinished requests, all
+                                    clients: 64 MiB */
 
     /* the store */
 
@@ -507,6 +520,9 @@ typedef struct confab_stats {
     /* bounds: the peer table and who may join */
 
     /* bounds: groups */
+    uint64_t group_members_cut;   /* links cut: over max_groups_per_member */
+    uint64_t group_total_cut;     /* links cut: over max_memberships */
+    uint64_t group_memberships;   /* peers' memberships held, now */
 
     /* bounds: the store */
 
