@@ -519,6 +519,9 @@ static void op_status(ctl_client *c, uint64_t rid)
         /* bounds: the peer table and who may join */
 
         /* bounds: groups */
+        {"group_members_cut", st.group_members_cut},
+        {"group_total_cut", st.group_total_cut},
+        {"group_memberships", st.group_memberships},
 
         /* bounds: the store */
 
@@ -595,38 +598,28 @@ static void op_peers(ctl_client *c, uint64_t rid)
 
 static void op_groups(ctl_client *c, uint64_t rid)
 {
-    confab_node *n = c->ctl->node;
-    size_t total = confab_groups(n, NULL, 0);
-    const char **names = calloc(total ? total : 1, sizeof *names);
-    size_t cap_ids = n->peers_len ? n->peers_len : 1;
-    uint8_t(*ids)[CONFAB_ID_BYTES] = calloc(cap_ids, sizeof *ids);
-    if (names == NULL || ids == NULL) {
-        free(names);
-        free(ids);
+    node_group_list l;
+    if (node_groups_list(c->ctl->node, &l) != 0) {
         reply_err(c, rid, -ENOMEM, "out of memory");
         return;
     }
-    total = confab_groups(n, names, total);
     wire_ctl_builder b;
     reply_begin(&b, c->ctl, rid, 1);
     wire_ctl_key(&b, "groups");
-    wire_ctl_array_begin(&b, (uint32_t)total);
-    for (size_t i = 0; i < total; i++) {
-        size_t k = confab_group_members(n, names[i], ids, cap_ids);
-        if (k > cap_ids)
-            k = cap_ids;
+    wire_ctl_array_begin(&b, (uint32_t)l.n);
+    for (size_t i = 0; i < l.n; i++) {
+        const node_group_row *g = &l.rows[i];
         wire_ctl_map_begin(&b, 3);
         wire_ctl_key(&b, "group");
-        wire_ctl_put_cstr(&b, names[i]);
+        wire_ctl_put_cstr(&b, g->name);
         wire_ctl_key(&b, "members");
-        wire_ctl_array_begin(&b, (uint32_t)k);
-        for (size_t j = 0; j < k; j++)
-            wire_ctl_put_bin(&b, ids[j], CONFAB_ID_BYTES);
+        wire_ctl_array_begin(&b, (uint32_t)g->count);
+        for (size_t j = 0; j < g->count; j++)
+            wire_ctl_put_bin(&b, l.members[g->first + j], CONFAB_ID_BYTES);
         wire_ctl_key(&b, "self");
-        wire_ctl_put_bool(&b, confab_is_member(n, names[i]));
+        wire_ctl_put_bool(&b, g->self);
     }
-    free(names);
-    free(ids);
+    node_group_list_free(&l);
     reply_done(c, &b);
 }
 

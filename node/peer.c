@@ -91,7 +91,7 @@ void node_peers_free(confab_node *n)
             node_out_free(o);
         }
         node_pex_forget(n, p);
-        node_peer_groups_free(p);
+        node_peer_groups_free(n, p);
         free(p);
     }
     free(n->peers);
