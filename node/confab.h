@@ -514,6 +514,7 @@ typedef struct confab_stats {
     uint64_t expired;             /* unicasts whose time to live ran out */
     /* bounds (docs/SECURITY.md, "Bounds"): the control socket */
     uint64_t ctl_clients_cut;     /* control clients closed at a bound */
+    uint64_t ctl_clients;         /* control clients connected, now */
 
     /* bounds: links and what a member can make one hold */
 

@@ -514,6 +514,7 @@ static void op_status(ctl_client *c, uint64_t rid)
         {"store_bytes_discarded", st.store_bytes_discarded},
         /* bounds: the control socket */
         {"ctl_clients_cut", st.ctl_clients_cut},
+        {"ctl_clients", st.ctl_clients},
         /* bounds: links */
 
         /* bounds: the peer table and who may join */
@@ -1176,6 +1177,7 @@ static void client_close(ctl_client *c)
     c->closing = true;
     node_control *ctl = c->ctl;
     ctl->n_clients--;
+    ctl->node->stats.ctl_clients = ctl->n_clients;
     ctl->out_total -= c->out_bytes;
     ctl->held_total -= c->held;
     c->held = 0;
@@ -1286,6 +1288,7 @@ static void on_client(uv_stream_t *server, int status)
     c->ctl = ctl;
     node_list_add_tail(&ctl->clients, &c->link);
     ctl->n_clients++;
+    n->stats.ctl_clients = ctl->n_clients;
     n->open_handles++;
     wire_ctl_reader_init(&c->reader, n->cfg.max_message + ((size_t)64 << 10));
     if (uv_accept(server, (uv_stream_t *)&c->pipe) != 0) {

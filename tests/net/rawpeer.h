@@ -75,4 +75,11 @@ bool rawpeer_job_finished_cb(struct confab_testnet *tn, void *job);
 /* Joins the thread and returns fn's result. */
 int rawpeer_job_join(rawpeer_job *job);
 
+/* rawpeer_handshake(), its HELLO listing groups[0..n) (at most 256 are
+ * valid; more make a HELLO the node must refuse). */
+int rawpeer_handshake_groups(rawpeer *r, const char *name,
+                             const char *const *groups, size_t n);
+/* Sends JOIN (join) or LEAVE for group. */
+int rawpeer_send_group(rawpeer *r, bool join, const char *group);
+
 #endif
