@@ -426,5 +426,8 @@ int main(void)
         cmocka_unit_test(test_control_queued_total_cut),
         cmocka_unit_test(test_control_unfinished_requests_cut),
     };
+    /* CMOCKA_TEST_FILTER=name runs only the tests matching it. */
+    if (getenv("CMOCKA_TEST_FILTER") != NULL)
+        cmocka_set_test_filter(getenv("CMOCKA_TEST_FILTER"));
     return cmocka_run_group_tests_name("control_bounds", tests, NULL, NULL);
 }

@@ -313,5 +313,8 @@ int main(void)
         cmocka_unit_test(test_group_bounds_hello_over_member_bound),
         cmocka_unit_test(test_group_bounds_memberships_in_all),
     };
+    /* CMOCKA_TEST_FILTER=name runs only the tests matching it. */
+    if (getenv("CMOCKA_TEST_FILTER") != NULL)
+        cmocka_set_test_filter(getenv("CMOCKA_TEST_FILTER"));
     return cmocka_run_group_tests_name("group_bounds", tests, NULL, NULL);
 }
