@@ -374,9 +374,10 @@ size_t confab_my_groups(const confab_node *node, const char **out,
 size_t confab_group_members(const confab_node *node, const char *group,
                             uint8_t (*ids)[CONFAB_ID_BYTES], size_t cap);
 
-/* Every group known here (this node's and its linked peers'), each once:
- * fills out[0..cap) with borrowed names (valid until the loop runs again)
- * and returns how many there are. */
+/* Every group known here (this node's and its linked peers'), each once,
+ * sorted by name: fills out[0..cap) with borrowed names (valid until the
+ * loop runs again) and returns how many there are (0 when out of memory).
+ * It costs one sort of the memberships (bounded by max_memberships). */
 size_t confab_groups(const confab_node *node, const char **out, size_t cap);
 
 /* Multicast: sends body to every linked member of group, each once; not
