@@ -33,6 +33,7 @@ typedef struct tclient {
     int last_ok;
     uint32_t last_count;       /* entries of its "groups" or "msgs" array */
     size_t event_bytes;        /* body bytes of msg events read */
+    size_t event_frames;       /* events of any kind read */
     size_t n_msgs;             /* messages read: events and in replies */
     size_t msg_bytes;          /* their body bytes */
 } tclient;
@@ -128,6 +129,7 @@ static inline void tc_take(tclient *t, const uint8_t *msg, size_t len)
     assert_int_equal(wire_ctl_parse(msg, len, &m), 0);
     wire_bytes ev;
     if (wire_ctl_get_str(&m, "ev", &ev) == 0) {
+        t->event_frames++;
         wire_ctl_map mm;
         wire_bytes body;
         if (ev.len == 3 && memcmp(ev.ptr, "msg", 3) == 0 &&

@@ -194,6 +194,23 @@ typedef struct toggler {
     rawpeer r;
 } toggler;
 
+/* A PING and its PONG: the node has handled all sent before (flow
+ * control, so that a subscriber that reads keeps up). */
+static int round_trip(rawpeer *r, uint64_t n)
+{
+    wire_msg m;
+    memset(&m, 0, sizeof m);
+    m.type = WIRE_T_PING;
+    m.u.ping.n = n;
+    int rc = rawpeer_send_msg(r, &m);
+    while (rc == 0) {
+        rc = rawpeer_recv_msg(r, &m, 10000);
+        if (rc == 0 && m.type == WIRE_T_PONG && m.u.ping.n == n)
+            return 0;
+    }
+    return rc;
+}
+
 /* A member that joins and leaves one group again and again: each is an
  * event for a subscriber. */
 static int toggle_job(rawpeer_job *job)
@@ -211,8 +228,37 @@ static int toggle_job(rawpeer_job *job)
         rc = rawpeer_send_group(&t->r, true, g);
         if (rc == 0)
             rc = rawpeer_send_group(&t->r, false, g);
+        if (rc == 0 && i % 500 == 499)
+            rc = round_trip(&t->r, i);
     }
     return rc;
+}
+
+typedef struct reading_while {
+    rawpeer_job *job;
+    tclient *t;
+} reading_while;
+
+/* Reads t while the job runs, until it is done and every event came. */
+static bool read_until_done(confab_testnet *tn, void *arg)
+{
+    (void)tn;
+    reading_while *r = arg;
+    tc_pump(r->t);
+    return rawpeer_job_finished(r->job);
+}
+
+typedef struct frames_at {
+    tclient *t;
+    size_t want;
+} frames_at;
+
+static bool frames_reached(confab_testnet *tn, void *arg)
+{
+    (void)tn;
+    frames_at *f = arg;
+    tc_pump(f->t);
+    return f->t->eof || f->t->event_frames >= f->want;
 }
 
 static void test_control_events_unread_cut(void **state)
@@ -235,6 +281,21 @@ static void test_control_events_unread_cut(void **state)
     tc_queue(&sub, &b);
     tc_wait_replies(cn.srv, &sub, 1, 0, 5000);
     assert_true(sub.last_ok);
+    /* A second subscriber, after it in the node's list, reads: the event
+     * fan-out goes on past the one it cuts. */
+    tclient reader;
+    tc_open(&reader, cn.path);
+    wire_ctl_builder_init(&b, 4096);
+    wire_ctl_map_begin(&b, 3);
+    wire_ctl_key(&b, "op");
+    wire_ctl_put_cstr(&b, "subscribe");
+    wire_ctl_key(&b, "rid");
+    wire_ctl_put_uint(&b, 1);
+    wire_ctl_key(&b, "events");
+    wire_ctl_array_begin(&b, 1);
+    wire_ctl_put_cstr(&b, "group");
+    tc_queue(&reader, &b);
+    tc_wait_replies(cn.srv, &reader, 1, 0, 5000);
 
     /* About 130 bytes an event: 60,000 of them are over the 4 MiB of
      * unread events a client may leave (and under the old 128 MiB). */
@@ -244,13 +305,20 @@ static void test_control_events_unread_cut(void **state)
     tg.pairs = 30000;
     rawpeer_job job;
     rawpeer_job_start(&job, toggle_job, &tg);
-    assert_int_equal(confab_testnet_run_until(cn.srv, rawpeer_job_finished_cb,
-                                              &job, net_deadline(60000)),
+    reading_while rw = {&job, &reader};
+    assert_int_equal(confab_testnet_run_until(cn.srv, read_until_done, &rw,
+                                              net_deadline(60000)),
                      0);
     assert_int_equal(rawpeer_job_join(&job), 0);
-    /* The subscriber never read: it is cut, and counted. */
+    /* The subscriber never read: it is cut, and counted; the one that
+     * reads is not. */
     assert_int_equal(tc_wait_eof(cn.srv, &sub, 10000), 0);
     assert_int_equal(ctl_net_stats(&cn).ctl_clients_cut, 1);
+    frames_at fa = {&reader, 2 * (size_t)tg.pairs};
+    assert_int_equal(confab_testnet_run_until(cn.srv, frames_reached, &fa,
+                                              net_deadline(30000)),
+                     0);
+    assert_false(reader.eof);
     /* Another client and the good peer are served. */
     tclient other;
     tc_open(&other, cn.path);
@@ -260,6 +328,7 @@ static void test_control_events_unread_cut(void **state)
     ctl_net_send(&cn, 3, 100, 10000);
     rawpeer_free(&tg.r);
     tc_close(&sub);
+    tc_close(&reader);
     tc_close(&other);
     ctl_net_stop(&cn);
 }
