@@ -242,6 +242,19 @@ typedef struct confab_config {
                                     one IP address: 8 */
 
     /* groups */
+    unsigned max_groups_per_member; /* groups one peer may be in (its
+                                       HELLO and JOINs): 256, the most */
+    size_t max_memberships;      /* peers' group memberships in all: 65536 */
+    /* (and the control socket, whose bounds have no label of their own) */
+    unsigned ctl_max_clients;    /* control clients at once: 64 */
+    unsigned ctl_max_waits;      /* per client, requests waiting for an
+                                    outcome (send --wait, anycast, ping): 1024 */
+    size_t ctl_events_max;       /* per client, bytes of unread events
+                                    (peer, join, leave): 4 MiB */
+    size_t ctl_out_total;        /* bytes queued to all control clients:
+                                    256 MiB */
+    size_t ctl_held_total;       /* bytes of unfinished requests, all
+                                    clients: 64 MiB */
 
     /* the store */
 
@@ -385,9 +398,10 @@ size_t confab_my_groups(const confab_node *node, const char **out,
 size_t confab_group_members(const confab_node *node, const char *group,
                             uint8_t (*ids)[CONFAB_ID_BYTES], size_t cap);
 
-/* Every group known here (this node's and its linked peers'), each once:
- * fills out[0..cap) with borrowed names (valid until the loop runs again)
- * and returns how many there are. */
+/* Every group known here (this node's and its linked peers'), each once,
+ * sorted by name: fills out[0..cap) with borrowed names (valid until the
+ * loop runs again) and returns how many there are (0 when out of memory).
+ * It costs one sort of the memberships (bounded by max_memberships). */
 size_t confab_groups(const confab_node *node, const char **out, size_t cap);
 
 /* Multicast: sends body to every linked member of group, each once; not
@@ -572,6 +586,7 @@ typedef struct confab_stats {
     uint64_t expired;             /* unicasts whose time to live ran out */
     /* bounds (docs/SECURITY.md, "Bounds"): the control socket */
     uint64_t ctl_clients_cut;     /* control clients closed at a bound */
+    uint64_t ctl_clients;         /* control clients connected, now */
 
     /* bounds: links and what a member can make one hold */
     uint64_t links_cut_tx_full;   /* cut: link_tx_bytes waited to be sent
@@ -598,6 +613,9 @@ typedef struct confab_stats {
     uint64_t beacons_not_allowed; /* from nodes not on the allow-list */
 
     /* bounds: groups */
+    uint64_t group_members_cut;   /* links cut: over max_groups_per_member */
+    uint64_t group_total_cut;     /* links cut: over max_memberships */
+    uint64_t group_memberships;   /* peers' memberships held, now */
 
     /* bounds: the store */
     uint64_t store_records_lost;  /* damaged records skipped, at start */

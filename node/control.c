@@ -20,8 +20,14 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-#define CLIENT_OUT_MAX ((size_t)128 << 20) /* then a slow client is cut */
 #define PING_TIMEOUT_MS 5000u
+/* A follower with this much unwritten gets no more msg events until half
+ * of it is written: the messages wait, unread, in the inbox (bounded by
+ * inbox_max), instead of in its queue. */
+#define FOLLOW_HIGH ((size_t)4 << 20)
+/* Waits for the store (a send answered once durable) end at the next
+ * fsync; this many at once means the disk is stuck or the client abuses. */
+#define ACCEPT_WAITS_MAX 65536u
 #define RECV_BUDGET ((size_t)32 << 20)     /* bodies in one recv reply */
 #define RECV_MAX 10000u                    /* messages in one recv reply */
 
@@ -35,7 +41,13 @@ typedef struct ctl_client {
     size_t follow_left; /* how many more (SIZE_MAX: no end) */
     bool sub_peer, sub_group;
     bool sub_traffic; /* the web page's events (issue 15) */
-    size_t out_bytes;
+    bool msg_held;  /* msg events held back by FOLLOW_HIGH */
+    bool in_batch;  /* takes the msg events being pushed */
+    size_t out_bytes;  /* queued to it, not yet written */
+    size_t ev_bytes;   /* of which events (not msg events): never asked for */
+    size_t held;       /* bytes of a request being read (reader buffers) */
+    size_t n_waits;    /* send --wait, anycast and ping waits */
+    size_t n_accepts;  /* sends waiting for the store */
 } ctl_client;
 
 enum { WAIT_SEND = 1, WAIT_ANYCAST = 2, WAIT_PING = 3, WAIT_ACCEPT = 4 };
@@ -55,8 +67,14 @@ struct node_control {
     confab_node *node;
     uv_pipe_t server;
     bool open;
+    /* A client stays in clients from its accept to its close callback,
+     * also while closing (then every walk skips it): a walk may close any
+     * client, and none is freed before the walk is over. */
     node_list clients;
     node_list waits;
+    size_t n_clients;     /* not closing */
+    size_t out_total;     /* bytes queued to clients not closing */
+    size_t held_total;    /* bytes of requests being read, in all */
     char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
     uint64_t next_wait_id;
     uint8_t rbuf[65536];
@@ -67,10 +85,17 @@ typedef struct ctl_write {
     uv_write_t req;
     ctl_client *client;
     size_t len;
+    bool event;
     uint8_t data[];
 } ctl_write;
 
+/* What a map sent to a client is, for the bounds. */
+enum { SEND_REPLY = 0, SEND_EVENT = 1, SEND_MSG = 2 };
+
 static void client_close(ctl_client *c);
+static void count_held(ctl_client *c);
+static void client_cut(ctl_client *c, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
 
 /* ---- writing ---------------------------------------------------------- */
 
@@ -79,13 +104,72 @@ static void write_cb(uv_write_t *req, int status)
     ctl_write *w = (ctl_write *)req;
     ctl_client *c = w->client;
     c->out_bytes -= w->len;
+    if (w->event)
+        c->ev_bytes -= w->len;
+    if (!c->closing)
+        c->ctl->out_total -= w->len;
     free(w);
-    if (status < 0 && status != UV_ECANCELED)
+    if (status < 0 && status != UV_ECANCELED) {
         client_close(c);
+        return;
+    }
+    /* A follower that reads again gets what waited in the inbox. */
+    if (!c->closing && c->msg_held && c->out_bytes < FOLLOW_HIGH / 2) {
+        c->msg_held = false;
+        node_control_event(c->ctl->node,
+                           &(confab_event){.type = CONFAB_EV_MESSAGE});
+    }
+}
+
+/* The client (not closing) with the most bytes queued, counting extra
+ * more for c. */
+static ctl_client *largest_queue(node_control *ctl, ctl_client *c,
+                                 size_t extra)
+{
+    ctl_client *big = NULL;
+    size_t most = 0;
+    for (node_list *e = ctl->clients.next; e != &ctl->clients; e = e->next) {
+        ctl_client *k = node_container_of(e, ctl_client, link);
+        size_t q = k->out_bytes + (k == c ? extra : 0);
+        if (!k->closing && (big == NULL || q > most)) {
+            big = k;
+            most = q;
+        }
+    }
+    return big;
+}
+
+/* The bounds on what waits to be written (docs/SECURITY.md, "Bounds"):
+ * events a client never asked for, per client; everything, node-wide.
+ * Returns false when c was cut. */
+static bool room_to_send(ctl_client *c, size_t flen, int kind)
+{
+    node_control *ctl = c->ctl;
+    const confab_config *cfg = &ctl->node->cfg;
+    if (kind == SEND_EVENT && flen > cfg->ctl_events_max - c->ev_bytes) {
+        client_cut(c,
+                   "a control client does not read its events (%zu bytes "
+                   "wait, at most %zu); closing it. A program that "
+                   "subscribes must read what it subscribed to",
+                   c->ev_bytes, cfg->ctl_events_max);
+        return false;
+    }
+    while (!c->closing && flen > cfg->ctl_out_total - ctl->out_total) {
+        ctl_client *big = largest_queue(ctl, c, flen);
+        if (big == NULL)
+            big = c; /* not reached: c itself is not closing */
+        client_cut(big,
+                   "the control clients leave %zu bytes unread, over the "
+                   "bound of %zu (ctl_out_total); closing the one that "
+                   "holds the most (%zu bytes). Clients must read their "
+                   "replies",
+                   ctl->out_total, cfg->ctl_out_total, big->out_bytes);
+    }
+    return !c->closing;
 }
 
 /* Frames and writes the map built in b. */
-static void send_map(ctl_client *c, const wire_ctl_builder *b)
+static void send_map(ctl_client *c, const wire_ctl_builder *b, int kind)
 {
     if (c->closing)
         return;
@@ -94,12 +178,8 @@ static void send_map(ctl_client *c, const wire_ctl_builder *b)
         return;
     }
     size_t flen = wire_ctl_framed_len(b->len);
-    if (c->out_bytes + flen > CLIENT_OUT_MAX) {
-        node_log(c->ctl->node, CONFAB_LOG_WARN,
-                 "a control client reads too slowly; closing it");
-        client_close(c);
+    if (!room_to_send(c, flen, kind))
         return;
-    }
     ctl_write *w = malloc(sizeof *w + flen);
     if (w == NULL ||
         wire_ctl_frame(b->buf, b->len, w->data, flen, &w->len) != 0) {
@@ -108,6 +188,7 @@ static void send_map(ctl_client *c, const wire_ctl_builder *b)
         return;
     }
     w->client = c;
+    w->event = kind == SEND_EVENT;
     uv_buf_t buf = uv_buf_init((char *)w->data, (unsigned)w->len);
     if (uv_write(&w->req, (uv_stream_t *)&c->pipe, &buf, 1, write_cb) != 0) {
         free(w);
@@ -115,6 +196,9 @@ static void send_map(ctl_client *c, const wire_ctl_builder *b)
         return;
     }
     c->out_bytes += w->len;
+    c->ctl->out_total += w->len;
+    if (w->event)
+        c->ev_bytes += w->len;
 }
 
 static size_t builder_limit(const node_control *ctl)
@@ -136,7 +220,7 @@ static void reply_begin(wire_ctl_builder *b, const node_control *ctl,
 
 static void reply_done(ctl_client *c, wire_ctl_builder *b)
 {
-    send_map(c, b);
+    send_map(c, b, SEND_REPLY);
     wire_ctl_builder_free(b);
 }
 
@@ -333,6 +417,31 @@ static void send_error(ctl_client *c, uint64_t rid, int rc,
     }
 }
 
+/* Whether c may start one more wait of kind; cuts it at the bound. Waits
+ * for an outcome (send --wait, anycast) have no deadline of the node's,
+ * so their number is bounded per client. */
+static bool wait_room(ctl_client *c, int kind)
+{
+    const confab_config *cfg = &c->ctl->node->cfg;
+    if (kind == WAIT_ACCEPT && c->n_accepts >= ACCEPT_WAITS_MAX) {
+        client_cut(c,
+                   "a control client has %zu sends waiting for the store, "
+                   "the most at once; closing it. Is the disk stuck?",
+                   c->n_accepts);
+        return false;
+    }
+    if (kind != WAIT_ACCEPT && c->n_waits >= cfg->ctl_max_waits) {
+        client_cut(c,
+                   "a control client has %zu requests waiting for an "
+                   "outcome (send --wait, anycast, ping), the most at once "
+                   "(ctl_max_waits); closing it. Wait for answers before "
+                   "asking more",
+                   c->n_waits);
+        return false;
+    }
+    return true;
+}
+
 static ctl_wait *add_wait(ctl_client *c, uint64_t rid, int kind,
                           const uint8_t *mid, uint64_t token)
 {
@@ -349,6 +458,10 @@ static ctl_wait *add_wait(ctl_client *c, uint64_t rid, int kind,
         memcpy(w->mid, mid, CONFAB_MSG_ID_BYTES);
     w->token = token;
     w->deadline = node_now_ms(c->ctl->node) + PING_TIMEOUT_MS;
+    if (kind == WAIT_ACCEPT)
+        c->n_accepts++;
+    else
+        c->n_waits++;
     node_list_add_tail(&c->ctl->waits, &w->link);
     return w;
 }
@@ -402,6 +515,7 @@ static void op_status(ctl_client *c, uint64_t rid)
         {"store_bytes_discarded", st.store_bytes_discarded},
         /* bounds: the control socket */
         {"ctl_clients_cut", st.ctl_clients_cut},
+        {"ctl_clients", st.ctl_clients},
         /* bounds: links */
         {"links_cut_tx_full", st.links_cut_tx_full},
         {"link_tx_peak", st.link_tx_peak},
@@ -421,6 +535,9 @@ static void op_status(ctl_client *c, uint64_t rid)
         {"beacons_not_allowed", st.beacons_not_allowed},
 
         /* bounds: groups */
+        {"group_members_cut", st.group_members_cut},
+        {"group_total_cut", st.group_total_cut},
+        {"group_memberships", st.group_memberships},
 
         /* bounds: the store */
         {"store_records_lost", st.store_records_lost},
@@ -501,38 +618,28 @@ static void op_peers(ctl_client *c, uint64_t rid)
 
 static void op_groups(ctl_client *c, uint64_t rid)
 {
-    confab_node *n = c->ctl->node;
-    size_t total = confab_groups(n, NULL, 0);
-    const char **names = calloc(total ? total : 1, sizeof *names);
-    size_t cap_ids = n->peers_len ? n->peers_len : 1;
-    uint8_t(*ids)[CONFAB_ID_BYTES] = calloc(cap_ids, sizeof *ids);
-    if (names == NULL || ids == NULL) {
-        free(names);
-        free(ids);
+    node_group_list l;
+    if (node_groups_list(c->ctl->node, &l) != 0) {
         reply_err(c, rid, -ENOMEM, "out of memory");
         return;
     }
-    total = confab_groups(n, names, total);
     wire_ctl_builder b;
     reply_begin(&b, c->ctl, rid, 1);
     wire_ctl_key(&b, "groups");
-    wire_ctl_array_begin(&b, (uint32_t)total);
-    for (size_t i = 0; i < total; i++) {
-        size_t k = confab_group_members(n, names[i], ids, cap_ids);
-        if (k > cap_ids)
-            k = cap_ids;
+    wire_ctl_array_begin(&b, (uint32_t)l.n);
+    for (size_t i = 0; i < l.n; i++) {
+        const node_group_row *g = &l.rows[i];
         wire_ctl_map_begin(&b, 3);
         wire_ctl_key(&b, "group");
-        wire_ctl_put_cstr(&b, names[i]);
+        wire_ctl_put_cstr(&b, g->name);
         wire_ctl_key(&b, "members");
-        wire_ctl_array_begin(&b, (uint32_t)k);
-        for (size_t j = 0; j < k; j++)
-            wire_ctl_put_bin(&b, ids[j], CONFAB_ID_BYTES);
+        wire_ctl_array_begin(&b, (uint32_t)g->count);
+        for (size_t j = 0; j < g->count; j++)
+            wire_ctl_put_bin(&b, l.members[g->first + j], CONFAB_ID_BYTES);
         wire_ctl_key(&b, "self");
-        wire_ctl_put_bool(&b, confab_is_member(n, names[i]));
+        wire_ctl_put_bool(&b, g->self);
     }
-    free(names);
-    free(ids);
+    node_group_list_free(&l);
     reply_done(c, &b);
 }
 
@@ -622,7 +729,7 @@ static void accepted_cb(confab_node *n, void *user)
         return;
     for (node_list *e = ctl->waits.next; e != &ctl->waits; e = e->next) {
         ctl_wait *w = node_container_of(e, ctl_wait, link);
-        if (w->kind == WAIT_ACCEPT && w->id == id) {
+        if (w->kind == WAIT_ACCEPT && w->id == id && !w->client->closing) {
             reply_mid(w->client, w->rid, w->mid, NULL, 0);
             finish_wait(w);
             return;
@@ -651,6 +758,8 @@ static void op_send(ctl_client *c, uint64_t rid, const wire_ctl_map *m,
         (void)wire_ctl_get_bool(m, "wait", &wait);
         (void)wire_ctl_get_uint(m, "ttl_ms", &ttl);
         o.ttl_ms = ttl;
+        if (!wait_room(c, wait ? WAIT_SEND : WAIT_ACCEPT))
+            return;
         rc = confab_send(n, to, body.ptr, body.len, &o, mid);
         if (rc != 0) {
             send_error(c, rid, rc, to, NULL);
@@ -686,6 +795,8 @@ static void op_send(ctl_client *c, uint64_t rid, const wire_ctl_map *m,
             reply_mid(c, rid, mid, "sent", sent);
         return;
     }
+    if (!wait_room(c, WAIT_ANYCAST))
+        return;
     rc = confab_anycast(n, g, body.ptr, body.len, &o, mid);
     if (rc != 0)
         send_error(c, rid, rc, NULL, g);
@@ -705,6 +816,8 @@ static void op_ping(ctl_client *c, uint64_t rid, const wire_ctl_map *m)
         return;
     }
     uint64_t token;
+    if (!wait_room(c, WAIT_PING))
+        return;
     rc = confab_ping(c->ctl->node, to, data.ptr, data.len, &token);
     if (rc != 0)
         send_error(c, rid, rc, to, NULL);
@@ -893,19 +1006,39 @@ typedef struct push_arg {
     node_control *ctl;
 } push_arg;
 
+/* How many msg events c takes in the next batch: none while its queue is
+ * over FOLLOW_HIGH (they wait, unread, in the inbox until it reads:
+ * write_cb), else what fits under FOLLOW_HIGH, at least one. */
+static size_t msgs_wanted(ctl_client *c)
+{
+    if (c->closing || !c->follow || c->follow_left == 0)
+        return 0;
+    if (c->out_bytes >= FOLLOW_HIGH) {
+        c->msg_held = true;
+        return 0;
+    }
+    confab_node *n = c->ctl->node;
+    size_t k = node_inbox_fit(n, c->follow_left, FOLLOW_HIGH - c->out_bytes);
+    if (k < c->follow_left && k < confab_inbox_count(n))
+        c->msg_held = true; /* the rest once it has read these */
+    return k;
+}
+
 static void push_message(const confab_message *m, void *user)
 {
     push_arg *a = user;
+    /* Closing a client leaves it in the list (client_close), so the walk
+     * goes on safely from it. */
     for (node_list *e = a->ctl->clients.next; e != &a->ctl->clients;
          e = e->next) {
         ctl_client *c = node_container_of(e, ctl_client, link);
-        if (!c->follow || c->follow_left == 0 || c->closing)
+        if (!c->in_batch || c->closing || !c->follow || c->follow_left == 0)
             continue;
         wire_ctl_builder b;
         event_begin(&b, a->ctl, "msg", 1);
         wire_ctl_key(&b, "msg");
         put_message(&b, m);
-        send_map(c, &b);
+        send_map(c, &b, SEND_MSG);
         wire_ctl_builder_free(&b);
         if (c->follow_left != SIZE_MAX && --c->follow_left == 0)
             c->follow = false;
@@ -945,14 +1078,22 @@ static const char *status_name(confab_send_status s)
 static void finish_wait(ctl_wait *w)
 {
     /* A store waiter may still hold its id: it finds nothing later. */
+    if (w->kind == WAIT_ACCEPT)
+        w->client->n_accepts--;
+    else
+        w->client->n_waits--;
     node_list_del(&w->link);
     free(w);
 }
 
 static void on_outcome(node_control *ctl, const confab_event *ev)
 {
+    /* It answers one wait and returns: the walk never goes on from a wait
+     * it freed. A closing client's waits are freed with it. */
     for (node_list *e = ctl->waits.next; e != &ctl->waits; e = e->next) {
         ctl_wait *w = node_container_of(e, ctl_wait, link);
+        if (w->client->closing)
+            continue;
         if (ev->type == CONFAB_EV_PONG) {
             if (w->kind != WAIT_PING || w->token != ev->token)
                 continue;
@@ -1034,7 +1175,7 @@ static void traffic_event(node_control *ctl, const confab_event *ev)
             wire_ctl_key(&b, "id");
             wire_ctl_put_bin(&b, ev->peer, CONFAB_ID_BYTES);
         }
-        send_map(c, &b);
+        send_map(c, &b, SEND_EVENT);
         wire_ctl_builder_free(&b);
     }
 }
@@ -1048,19 +1189,24 @@ void node_control_event(confab_node *n, const confab_event *ev)
     switch (ev->type) {
     case CONFAB_EV_MESSAGE: {
         /* As many as the most wanting follower takes: each message read
-         * goes to at least one. */
+         * goes to at least one. A follower that reads too slowly sits the
+         * batch out. */
         size_t want = 0;
-        for (node_list *e = ctl->clients.next; e != &ctl->clients;
-             e = e->next) {
+        node_list *e;
+        for (e = ctl->clients.next; e != &ctl->clients; e = e->next) {
             ctl_client *c = node_container_of(e, ctl_client, link);
-            if (c->follow && !c->closing && c->follow_left > want)
-                want = c->follow_left;
+            size_t k = msgs_wanted(c);
+            c->in_batch = k > 0;
+            if (k > want)
+                want = k;
         }
-        if (want == 0)
-            return; /* it waits in the inbox */
-        push_arg a = {ctl};
-        (void)confab_inbox_read(n, want, push_message, &a);
-        return;
+        if (want > 0) {
+            push_arg a = {ctl};
+            (void)confab_inbox_read(n, want, push_message, &a);
+        }
+        for (e = ctl->clients.next; e != &ctl->clients; e = e->next)
+            node_container_of(e, ctl_client, link)->in_batch = false;
+        return; /* the rest waits in the inbox */
     }
     case CONFAB_EV_SEND:
     case CONFAB_EV_PONG:
@@ -1101,7 +1247,7 @@ void node_control_event(confab_node *n, const confab_event *ev)
         wire_ctl_put_bin(&b, ev->peer, CONFAB_ID_BYTES);
         wire_ctl_key(&b, "name");
         wire_ctl_put_cstr(&b, ev->peer_name ? ev->peer_name : "");
-        send_map(c, &b);
+        send_map(c, &b, SEND_EVENT);
         wire_ctl_builder_free(&b);
     }
 }
@@ -1113,7 +1259,10 @@ void node_control_tick(confab_node *n, uint64_t now)
     for (e = ctl->waits.next; e != &ctl->waits; e = next) {
         next = e->next;
         ctl_wait *w = node_container_of(e, ctl_wait, link);
-        if (w->kind == WAIT_PING && now >= w->deadline) {
+        /* Replying may close the client, which frees none of its waits
+         * (client_closed does), so next stays good. */
+        if (w->kind == WAIT_PING && now >= w->deadline &&
+            !w->client->closing) {
             reply_err(w->client, w->rid, -ETIMEDOUT,
                       "no answer to the ping within %u s; the peer may be "
                       "gone",
@@ -1128,7 +1277,18 @@ void node_control_tick(confab_node *n, uint64_t now)
 static void client_closed(uv_handle_t *h)
 {
     ctl_client *c = h->data;
-    confab_node *n = c->ctl->node;
+    node_control *ctl = c->ctl;
+    confab_node *n = ctl->node;
+    /* Its waits and its place in the list go only now: no walk is running
+     * in a close callback. */
+    node_list *e, *next;
+    for (e = ctl->waits.next; e != &ctl->waits; e = next) {
+        next = e->next;
+        ctl_wait *w = node_container_of(e, ctl_wait, link);
+        if (w->client == c)
+            finish_wait(w);
+    }
+    node_list_del(&c->link);
     wire_ctl_reader_free(&c->reader);
     free(c);
     node_handle_closed(n);
@@ -1139,15 +1299,28 @@ static void client_close(ctl_client *c)
     if (c->closing)
         return;
     c->closing = true;
-    node_list_del(&c->link);
-    node_list *e, *next;
-    for (e = c->ctl->waits.next; e != &c->ctl->waits; e = next) {
-        next = e->next;
-        ctl_wait *w = node_container_of(e, ctl_wait, link);
-        if (w->client == c)
-            finish_wait(w);
-    }
+    node_control *ctl = c->ctl;
+    ctl->n_clients--;
+    ctl->node->stats.ctl_clients = ctl->n_clients;
+    ctl->out_total -= c->out_bytes;
+    ctl->held_total -= c->held;
+    c->held = 0;
     uv_close((uv_handle_t *)&c->pipe, client_closed);
+}
+
+/* Closes c at a bound, saying why, and counts it. */
+static void client_cut(ctl_client *c, const char *fmt, ...)
+{
+    if (c->closing)
+        return;
+    char msg[400];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    node_log(c->ctl->node, CONFAB_LOG_WARN, "%s", msg);
+    c->ctl->node->stats.ctl_clients_cut++;
+    client_close(c);
 }
 
 static void client_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
@@ -1188,6 +1361,38 @@ static void client_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
                  uv_strerror(rc));
         client_close(c);
     }
+    if (!c->closing)
+        count_held(c);
+}
+
+/* Requests being read, node-wide: each client may hold one of up to the
+ * largest message plus 64 KiB, so many at once are bounded in all, by
+ * cutting the one that holds the most. */
+static void count_held(ctl_client *c)
+{
+    node_control *ctl = c->ctl;
+    size_t max = ctl->node->cfg.ctl_held_total;
+    size_t now = c->reader.cap + c->reader.dec.cap;
+    ctl->held_total = ctl->held_total - c->held + now;
+    c->held = now;
+    while (ctl->held_total > max) {
+        ctl_client *big = NULL;
+        for (node_list *e = ctl->clients.next; e != &ctl->clients;
+             e = e->next) {
+            ctl_client *k = node_container_of(e, ctl_client, link);
+            if (!k->closing && (big == NULL || k->held > big->held))
+                big = k;
+        }
+        if (big == NULL) {
+            ctl->held_total = 0; /* not reached: c itself is counted */
+            return;
+        }
+        client_cut(big,
+                   "the control clients hold %zu bytes of unfinished "
+                   "requests, over the bound of %zu (ctl_held_total); "
+                   "closing the one that holds the most (%zu bytes)",
+                   ctl->held_total, max, big->held);
+    }
 }
 
 static void on_client(uv_stream_t *server, int status)
@@ -1206,10 +1411,19 @@ static void on_client(uv_stream_t *server, int status)
     c->pipe.data = c;
     c->ctl = ctl;
     node_list_add_tail(&ctl->clients, &c->link);
+    ctl->n_clients++;
+    n->stats.ctl_clients = ctl->n_clients;
     n->open_handles++;
     wire_ctl_reader_init(&c->reader, n->cfg.max_message + ((size_t)64 << 10));
     if (uv_accept(server, (uv_stream_t *)&c->pipe) != 0) {
         client_close(c);
+        return;
+    }
+    if (ctl->n_clients > n->cfg.ctl_max_clients) {
+        client_cut(c,
+                   "refused a control connection: %zu clients are connected, "
+                   "the most at once (ctl_max_clients); close one first",
+                   ctl->n_clients - 1);
         return;
     }
     /* Only this node's user may drive it. */
@@ -1312,8 +1526,8 @@ void node_control_stop(confab_node *n)
     if (ctl == NULL || !ctl->open)
         return;
     ctl->open = false;
-    while (!node_list_empty(&ctl->clients))
-        client_close(node_container_of(ctl->clients.next, ctl_client, link));
+    for (node_list *e = ctl->clients.next; e != &ctl->clients; e = e->next)
+        client_close(node_container_of(e, ctl_client, link));
     uv_close((uv_handle_t *)&ctl->server, server_closed);
     unlink(ctl->path);
 }

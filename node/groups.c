@@ -6,7 +6,11 @@
  * JOIN and LEAVE messages; the members of a group are the linked peers
  * that say they are in it. Groups are few per node (at most 256) and
  * peers tens to hundreds, so membership is kept as plain lists per peer
- * and found by scanning. */
+ * and found by scanning. What a member can make us hold is bounded: groups
+ * per member (max_groups_per_member) and memberships in all
+ * (max_memberships); a member past either loses its link. Listing every
+ * group sorts the memberships once (node_groups_list), never comparing
+ * each group with each other one. */
 #include "node/node.h"
 
 #include <errno.h>
@@ -115,11 +119,54 @@ static void emit_group(confab_node *n, node_peer *p, confab_event_type type,
 
 /* ---- a peer's membership ---------------------------------------------- */
 
-static int peer_add(node_peer *p, const uint8_t *g, size_t len)
+static void peer_remove(confab_node *n, node_peer *p, size_t i)
 {
+    free(p->groups[i]);
+    p->groups[i] = p->groups[--p->n_groups];
+    n->stats.group_memberships--;
+}
+
+void node_peer_groups_free(confab_node *n, node_peer *p)
+{
+    n->stats.group_memberships -= p->n_groups;
+    for (size_t i = 0; i < p->n_groups; i++)
+        free(p->groups[i]);
+    free(p->groups);
+    p->groups = NULL;
+    p->n_groups = p->cap_groups = 0;
+}
+
+/* Forgets what p said it is in. */
+static void peer_clear(confab_node *n, node_peer *p)
+{
+    node_peer_groups_free(n, p);
+}
+
+/* At the node-wide bound, the memberships of peers that are not linked go
+ * first: they are no members now, and their next HELLO says again what
+ * they are in. So members that left cannot lock new ones out. */
+static void reclaim_unlinked(confab_node *n)
+{
+    for (size_t i = 0; i < n->peers_cap; i++) {
+        node_peer *p = n->peers[i];
+        if (p != NULL && p->n_groups > 0 && !node_peer_linked(p))
+            peer_clear(n, p);
+    }
+}
+
+/* Adds a group to p's membership. Returns 0, -ENOMEM, -ENOSPC (p is in
+ * max_groups_per_member groups) or -EDQUOT (max_memberships in all). */
+static int peer_add(confab_node *n, node_peer *p, const uint8_t *g,
+                    size_t len)
+{
+    if (p->n_groups >= n->cfg.max_groups_per_member)
+        return -ENOSPC;
+    if (n->stats.group_memberships >= n->cfg.max_memberships) {
+        reclaim_unlinked(n);
+        if (n->stats.group_memberships >= n->cfg.max_memberships)
+            return -EDQUOT;
+    }
     if (p->n_groups == p->cap_groups) {
-        if (p->cap_groups >= WIRE_MAX_GROUPS)
-            return -ENOSPC;
         uint16_t cap = p->cap_groups ? (uint16_t)(p->cap_groups * 2) : 4;
         if (cap > WIRE_MAX_GROUPS)
             cap = WIRE_MAX_GROUPS;
@@ -133,22 +180,33 @@ static int peer_add(node_peer *p, const uint8_t *g, size_t len)
     if (d == NULL)
         return -ENOMEM;
     p->groups[p->n_groups++] = d;
+    n->stats.group_memberships++;
     return 0;
 }
 
-static void peer_remove(node_peer *p, size_t i)
+/* p went past a group bound (peer_add's error): say so, count it, and
+ * forget its groups; the caller cuts its link. */
+static int over_bound(confab_node *n, node_peer *p, int rc)
 {
-    free(p->groups[i]);
-    p->groups[i] = p->groups[--p->n_groups];
-}
-
-void node_peer_groups_free(node_peer *p)
-{
-    for (size_t i = 0; i < p->n_groups; i++)
-        free(p->groups[i]);
-    free(p->groups);
-    p->groups = NULL;
-    p->n_groups = p->cap_groups = 0;
+    char sid[9];
+    node_short_id(p->id, sid);
+    if (rc == -ENOSPC) {
+        n->stats.group_members_cut++;
+        node_log(n, CONFAB_LOG_WARN,
+                 "cutting the link to %s (%s): it claims more than %u "
+                 "groups, the most one member may be in "
+                 "(max_groups_per_member)",
+                 sid, p->name, n->cfg.max_groups_per_member);
+    } else {
+        n->stats.group_total_cut++;
+        node_log(n, CONFAB_LOG_WARN,
+                 "cutting the link to %s (%s): the linked peers are in %zu "
+                 "groups in all, the most this node holds "
+                 "(max_memberships); raise it if the network is that big",
+                 sid, p->name, n->cfg.max_memberships);
+    }
+    peer_clear(n, p);
+    return -EPROTO;
 }
 
 static void anycast_member_left(confab_node *n, node_peer *p,
@@ -167,7 +225,7 @@ int node_groups_from_hello(confab_node *n, node_peer *p, const wire_hello *h)
         if (!still) {
             char name[WIRE_MAX_GROUP + 1];
             memcpy(name, p->groups[i], strlen(p->groups[i]) + 1);
-            peer_remove(p, i);
+            peer_remove(n, p, i);
             anycast_member_left(n, p, name);
             emit_group(n, p, CONFAB_EV_LEAVE, name);
         }
@@ -178,7 +236,9 @@ int node_groups_from_hello(confab_node *n, node_peer *p, const wire_hello *h)
     while (wire_groups_next(&it, &g) == 1) {
         if (find(p->groups, p->n_groups, (const char *)g.ptr, g.len) >= 0)
             continue;
-        int rc = peer_add(p, g.ptr, g.len);
+        int rc = peer_add(n, p, g.ptr, g.len);
+        if (rc == -ENOSPC || rc == -EDQUOT)
+            return over_bound(n, p, rc);
         if (rc != 0)
             return rc;
         emit_group(n, p, CONFAB_EV_JOIN, p->groups[p->n_groups - 1]);
@@ -338,30 +398,92 @@ size_t confab_group_members(const confab_node *n, const char *group,
     return k;
 }
 
-static size_t add_unique(const char **out, size_t cap, size_t k,
-                         const char *g)
+/* ---- listing every group ----------------------------------------------- */
+
+typedef struct membership {
+    const char *group;
+    const node_peer *peer; /* NULL: this node */
+} membership;
+
+static int by_group(const void *a, const void *b)
 {
-    for (size_t i = 0; i < k && i < cap; i++)
-        if (strcmp(out[i], g) == 0)
-            return k;
-    if (k < cap)
-        out[k] = g;
-    return k + 1;
+    const membership *x = a, *y = b;
+    int c = strcmp(x->group, y->group);
+    if (c != 0)
+        return c;
+    if (x->peer == NULL || y->peer == NULL)
+        return (x->peer != NULL) - (y->peer != NULL); /* this node first */
+    return memcmp(x->peer->id, y->peer->id, WIRE_NODE_ID_BYTES);
 }
 
-size_t confab_groups(const confab_node *n, const char **out, size_t cap)
+/* Every group known here, each once, sorted by name: one pass over the
+ * memberships, one sort (M log M for M memberships, with M bounded by
+ * max_memberships), one pass to cut it into groups. Comparing each group
+ * with every other one (what this replaced) blocked the loop for seconds
+ * at 100 members of 256 groups each. */
+int node_groups_list(const confab_node *n, node_group_list *out)
 {
+    memset(out, 0, sizeof *out);
+    size_t m = n->n_groups;
+    for (size_t i = 0; i < n->peers_cap; i++) {
+        const node_peer *p = n->peers[i];
+        if (p != NULL && node_peer_linked(p))
+            m += p->n_groups;
+    }
+    membership *all = malloc((m ? m : 1) * sizeof *all);
+    out->rows = malloc((m ? m : 1) * sizeof *out->rows);
+    out->members = malloc((m ? m : 1) * sizeof *out->members);
+    if (all == NULL || out->rows == NULL || out->members == NULL) {
+        free(all);
+        node_group_list_free(out);
+        return -ENOMEM;
+    }
     size_t k = 0;
     for (size_t i = 0; i < n->n_groups; i++)
-        k = add_unique(out, cap, k, n->groups[i]);
+        all[k++] = (membership){n->groups[i], NULL};
     for (size_t i = 0; i < n->peers_cap; i++) {
         const node_peer *p = n->peers[i];
         if (p == NULL || !node_peer_linked(p))
             continue;
         for (size_t j = 0; j < p->n_groups; j++)
-            k = add_unique(out, cap, k, p->groups[j]);
+            all[k++] = (membership){p->groups[j], p};
     }
-    return k;
+    qsort(all, m, sizeof *all, by_group);
+    node_group_row *row = NULL;
+    for (size_t i = 0; i < m; i++) {
+        if (row == NULL || strcmp(row->name, all[i].group) != 0) {
+            row = &out->rows[out->n++];
+            *row = (node_group_row){all[i].group, false, out->n_members, 0};
+        }
+        if (all[i].peer == NULL) {
+            row->self = true;
+        } else if (row->count == 0 ||
+                   out->members[out->n_members - 1] != all[i].peer->id) {
+            out->members[out->n_members++] = all[i].peer->id;
+            row->count++;
+        }
+    }
+    free(all);
+    return 0;
+}
+
+void node_group_list_free(node_group_list *l)
+{
+    free(l->rows);
+    free(l->members);
+    memset(l, 0, sizeof *l);
+}
+
+size_t confab_groups(const confab_node *n, const char **out, size_t cap)
+{
+    node_group_list l;
+    if (node_groups_list(n, &l) != 0)
+        return 0; /* out of memory: nothing to show */
+    for (size_t i = 0; i < l.n && i < cap; i++)
+        out[i] = l.rows[i].name;
+    size_t total = l.n;
+    node_group_list_free(&l);
+    return total;
 }
 
 /* ---- multicast -------------------------------------------------------- */
@@ -691,9 +813,9 @@ int node_groups_on_msg(node_conn *c, const wire_msg *m)
     if (m->type == WIRE_T_JOIN) {
         if (i >= 0)
             return 0;
-        int rc = peer_add(p, g->ptr, g->len);
-        if (rc == -ENOSPC)
-            return -EPROTO; /* more groups than a HELLO may carry */
+        int rc = peer_add(n, p, g->ptr, g->len);
+        if (rc == -ENOSPC || rc == -EDQUOT)
+            return over_bound(n, p, rc);
         if (rc != 0)
             return rc;
         emit_group(n, p, CONFAB_EV_JOIN, p->groups[p->n_groups - 1]);
@@ -704,7 +826,7 @@ int node_groups_on_msg(node_conn *c, const wire_msg *m)
     char name[WIRE_MAX_GROUP + 1];
     memcpy(name, g->ptr, g->len);
     name[g->len] = '\0';
-    peer_remove(p, (size_t)i);
+    peer_remove(n, p, (size_t)i);
     anycast_member_left(n, p, name);
     emit_group(n, p, CONFAB_EV_LEAVE, name);
     return 0;

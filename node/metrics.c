@@ -62,6 +62,7 @@ static const stat_metric stats[] = {
     C(out_of_order_dropped, "Messages ahead of a gap, dropped."),
     C(expired, "Unicasts whose time to live ran out."),
     C(ctl_clients_cut, "Control clients closed at a bound."),
+    G(ctl_clients, "Control clients connected now."),
     /* The bounds' counters, as they land in confab_stats under the same
      * labels: */
     /* bounds: links and what a member can make one hold */
@@ -83,6 +84,9 @@ static const stat_metric stats[] = {
     C(beacons_not_allowed, "Beacons dropped: from nodes not on the allow-list."),
 
     /* bounds: groups */
+    C(group_members_cut, "Links cut: a member past max_groups_per_member."),
+    C(group_total_cut, "Links cut: memberships in all past max_memberships."),
+    G(group_memberships, "Group memberships of peers held now."),
 
     /* bounds: the store */
     C(store_records_lost, "Damaged store records skipped at start."),

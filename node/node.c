@@ -27,6 +27,13 @@
 #define DEFAULT_DIAL_RATE      16u
 #define DEFAULT_DIAL_BURST     128u
 #define DEFAULT_HS_PER_SOURCE  8u
+/* bounds: groups, and the control socket (docs/SECURITY.md, "Bounds") */
+#define DEFAULT_MEMBERSHIPS    65536u
+#define DEFAULT_CTL_CLIENTS    64u
+#define DEFAULT_CTL_WAITS      1024u
+#define DEFAULT_CTL_EVENTS     ((size_t)4 << 20)
+#define DEFAULT_CTL_OUT        ((size_t)256 << 20)
+#define DEFAULT_CTL_HELD       ((size_t)64 << 20)
 
 void confab_config_init(confab_config *c)
 {
@@ -280,6 +287,22 @@ int confab_node_new(uv_loop_t *loop, const confab_config *config,
         c->reassembly_bytes = 4 * c->max_message;
     if (c->reassembly_bytes < c->max_message)
         c->reassembly_bytes = c->max_message;
+    /* bounds: groups, and the control socket */
+    if (c->max_groups_per_member == 0 ||
+        c->max_groups_per_member > WIRE_MAX_GROUPS)
+        c->max_groups_per_member = WIRE_MAX_GROUPS;
+    if (c->max_memberships == 0)
+        c->max_memberships = DEFAULT_MEMBERSHIPS;
+    if (c->ctl_max_clients == 0)
+        c->ctl_max_clients = DEFAULT_CTL_CLIENTS;
+    if (c->ctl_max_waits == 0)
+        c->ctl_max_waits = DEFAULT_CTL_WAITS;
+    if (c->ctl_events_max == 0)
+        c->ctl_events_max = DEFAULT_CTL_EVENTS;
+    if (c->ctl_out_total == 0)
+        c->ctl_out_total = DEFAULT_CTL_OUT;
+    if (c->ctl_held_total == 0)
+        c->ctl_held_total = DEFAULT_CTL_HELD;
 
     /* Keys given in the config come first, then the home's, then new
      * ones. */

@@ -641,9 +641,28 @@ void node_groups_tick(confab_node *n, uint64_t now);
 /* Ends every pending anycast (the node stops): FAILED. */
 void node_groups_stop(confab_node *n);
 void node_groups_free(confab_node *n);
-void node_peer_groups_free(node_peer *p);
+/* Frees what p said it is in, and takes it off the node's count of
+ * memberships (the bound max_memberships). */
+void node_peer_groups_free(confab_node *n, node_peer *p);
 bool node_peer_in_group(const node_peer *p, const char *group);
 int node_groups_check_name(const char *group, size_t *len);
+/* Every group known here (this node's and its linked peers'), sorted by
+ * name, each with its linked members (sorted by id): rows[i]'s are
+ * members[rows[i].first ..) for rows[i].count. Names and ids are borrowed
+ * until the loop runs again. Returns 0 or -ENOMEM. */
+typedef struct node_group_row {
+    const char *name;
+    bool self;          /* this node is a member */
+    size_t first, count;
+} node_group_row;
+typedef struct node_group_list {
+    node_group_row *rows;
+    size_t n;
+    const uint8_t **members;
+    size_t n_members;
+} node_group_list;
+int node_groups_list(const confab_node *n, node_group_list *out);
+void node_group_list_free(node_group_list *l);
 
 /* delivery.c: the reliable unicast stream (docs/PROTOCOL.md section 12) */
 enum {

@@ -126,7 +126,7 @@ static void peer_forget(confab_node *n, node_peer *p)
     node_list_del(&p->learned_link);
     n->n_learned--;
     node_pex_forget(n, p);
-    node_peer_groups_free(p);
+    node_peer_groups_free(n, p);
     node_delivery_peer_free(p);
     free(p);
 }
@@ -221,7 +221,7 @@ void node_peers_free(confab_node *n)
             node_out_free(o);
         }
         node_pex_forget(n, p);
-        node_peer_groups_free(p);
+        node_peer_groups_free(n, p);
         node_delivery_peer_free(p);
         free(p);
     }

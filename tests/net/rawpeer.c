@@ -454,3 +454,81 @@ int rawpeer_poll_frame(rawpeer *r, const uint8_t **f, size_t *len)
         r->in_off = 0;
     }
 }
+
+/* The whole handshake as rawpeer_handshake(), with a HELLO that lists
+ * groups[0..n) (a member of those groups from its first message). */
+int rawpeer_handshake_groups(rawpeer *r, const char *name,
+                             const char *const *groups, size_t n)
+{
+    sec_noise *hs = NULL;
+    sec_noise_config c;
+    memset(&c, 0, sizeof c);
+    c.pattern = SEC_NOISE_XXPSK0;
+    c.initiator = 1;
+    c.prologue = (const uint8_t *)"confab/1";
+    c.prologue_len = 8;
+    c.static_sk = r->id->sk;
+    c.psk = r->netkey;
+    wire_bytes *g = calloc(n ? n : 1, sizeof *g);
+    size_t cap = 256 + n * (WIRE_MAX_GROUP + 3);
+    uint8_t *hello = malloc(cap);
+    uint8_t *msg = malloc(cap + 128);
+    size_t len, plen, hlen;
+    const uint8_t *f;
+    int rc = g && hello && msg ? sec_noise_new(&c, &hs) : -ENOMEM;
+    if (rc != 0)
+        goto out;
+    /* -> psk, e */
+    rc = sec_noise_write(hs, NULL, 0, msg, cap + 128, &len);
+    if (rc == 0)
+        rc = rawpeer_send_frame(r, msg, len);
+    if (rc != 0)
+        goto out;
+    /* <- e, ee, s, es + the node's HELLO */
+    rc = rawpeer_recv_frame(r, &f, &len, 5000);
+    if (rc == 0)
+        rc = sec_noise_read(hs, f, len, r->hello_buf, sizeof r->hello_buf,
+                            &plen);
+    if (rc == 0)
+        rc = wire_hello_decode(r->hello_buf, plen, &r->hello);
+    if (rc != 0)
+        goto out;
+    memcpy(r->peer_id, sec_noise_remote_static(hs), sizeof r->peer_id);
+    /* -> s, se + our HELLO */
+    for (size_t i = 0; i < n; i++) {
+        g[i].ptr = (const uint8_t *)groups[i];
+        g[i].len = (uint32_t)strlen(groups[i]);
+    }
+    wire_hello h;
+    memset(&h, 0, sizeof h);
+    h.version = 1;
+    h.name.ptr = (const uint8_t *)name;
+    h.name.len = (uint32_t)strlen(name);
+    h.max = 1u << 24;
+    h.ngroups = (uint32_t)n;
+    h.groups = g;
+    rc = wire_hello_encode(&h, hello, cap, &hlen);
+    if (rc == 0)
+        rc = sec_noise_write(hs, hello, hlen, msg, cap + 128, &len);
+    if (rc == 0)
+        rc = rawpeer_send_frame(r, msg, len);
+    if (rc == 0)
+        rc = sec_noise_split(hs, &r->tx, &r->rx);
+out:
+    sec_noise_free(hs);
+    free(g);
+    free(hello);
+    free(msg);
+    return rc;
+}
+
+/* Sends JOIN (join true) or LEAVE for group. */
+int rawpeer_send_group(rawpeer *r, bool join, const char *group)
+{
+    wire_msg m;
+    memset(&m, 0, sizeof m);
+    m.type = join ? WIRE_T_JOIN : WIRE_T_LEAVE;
+    m.u.group.group.ptr = (const uint8_t *)group;
+    m.u.group.group.len = (uint32_t)strlen(group);
+    return rawpeer_send_msg(r, &m);
+}

@@ -103,4 +103,11 @@ int rawpeer_handshake_hello(rawpeer *r, const uint8_t *hello, size_t len);
  * the node closed the connection. */
 int rawpeer_poll_frame(rawpeer *r, const uint8_t **f, size_t *len);
 
+/* rawpeer_handshake(), its HELLO listing groups[0..n) (at most 256 are
+ * valid; more make a HELLO the node must refuse). */
+int rawpeer_handshake_groups(rawpeer *r, const char *name,
+                             const char *const *groups, size_t n);
+/* Sends JOIN (join) or LEAVE for group. */
+int rawpeer_send_group(rawpeer *r, bool join, const char *group);
+
 #endif
