@@ -191,6 +191,12 @@ static void test_control_waits_at_bound(void **state)
 typedef struct toggler {
     uint16_t port;
     unsigned pairs;
+    /* When set, the events a subscriber that reads has seen: the toggler
+     * stays at most `window` events ahead of it, so that subscriber's
+     * backlog stays under the bound however slowly its thread runs
+     * (valgrind), while one that never reads still passes it. */
+    struct reader_arg *seen;
+    size_t window;
     rawpeer r;
 } toggler;
 
@@ -209,6 +215,33 @@ static int round_trip(rawpeer *r, uint64_t n)
             return 0;
     }
     return rc;
+}
+
+/* A subscriber that reads on a thread of its own, as a program would,
+ * until it has `want` events or the node closes it (or 60 s pass). It
+ * tells how far it got through a condition variable. */
+typedef struct reader_arg {
+    tclient *t;
+    size_t want;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    size_t seen; /* t->event_frames, under mu */
+    bool done;
+} reader_arg;
+
+/* Waits until the reader has seen at least sent - window events (or is
+ * done): 0, or -ETIMEDOUT after 60 s (scaled). */
+static int reader_wait(reader_arg *a, size_t sent, size_t window)
+{
+    struct timespec end;
+    clock_gettime(CLOCK_REALTIME, &end);
+    end.tv_sec += net_deadline(60000) / 1000;
+    int rc = 0;
+    pthread_mutex_lock(&a->mu);
+    while (rc == 0 && !a->done && sent > a->seen + window)
+        rc = pthread_cond_timedwait(&a->cv, &a->mu, &end);
+    pthread_mutex_unlock(&a->mu);
+    return rc == 0 ? 0 : -ETIMEDOUT;
 }
 
 /* A member that joins and leaves one group again and again: each is an
@@ -230,16 +263,12 @@ static int toggle_job(rawpeer_job *job)
             rc = rawpeer_send_group(&t->r, false, g);
         if (rc == 0 && i % 500 == 499)
             rc = round_trip(&t->r, i);
+        if (rc == 0 && t->seen != NULL)
+            rc = reader_wait(t->seen, 2u * (size_t)(i + 1), t->window);
     }
     return rc;
 }
 
-/* A subscriber that reads on a thread of its own, as a program would,
- * until it has `want` events or the node closes it (or 60 s pass). */
-typedef struct reader_arg {
-    tclient *t;
-    size_t want;
-} reader_arg;
 
 static int reader_job(rawpeer_job *job)
 {
@@ -250,15 +279,31 @@ static int reader_job(rawpeer_job *job)
         struct pollfd pfd = {.fd = a->t->fd, .events = POLLIN};
         (void)poll(&pfd, 1, 100);
         tc_pump(a->t);
+        pthread_mutex_lock(&a->mu);
+        a->seen = a->t->event_frames;
+        pthread_cond_broadcast(&a->cv);
+        pthread_mutex_unlock(&a->mu);
     }
+    pthread_mutex_lock(&a->mu);
+    a->done = true;
+    pthread_cond_broadcast(&a->cv);
+    pthread_mutex_unlock(&a->mu);
     return a->t->eof ? -EPIPE : 0;
+}
+
+/* The toggler below never answers the node's PINGs (it reads only its
+ * own PONGs); under valgrind the test outlasts the peer timeout, after
+ * which the node rightly cuts a peer that does not read. */
+static void patient(confab_config *c)
+{
+    c->peer_timeout_ms = 600000;
 }
 
 static void test_control_events_unread_cut(void **state)
 {
     (void)state;
     ctl_net cn;
-    ctl_net_start(&cn, NULL);
+    ctl_net_start(&cn, patient);
     tclient sub;
     tc_open(&sub, cn.path);
     wire_ctl_builder b;
@@ -292,14 +337,24 @@ static void test_control_events_unread_cut(void **state)
 
     /* About 130 bytes an event: 60,000 of them are over the 4 MiB of
      * unread events a client may leave (and under the old 128 MiB). */
-    toggler tg;
-    memset(&tg, 0, sizeof tg);
-    tg.port = confab_node_port(ctl_net_node(&cn));
-    tg.pairs = 30000;
-    reader_arg ra = {&reader, 2 * (size_t)tg.pairs};
+    toggler *tgp = calloc(1, sizeof *tgp); /* a rawpeer: not on the stack */
+    reader_arg *rap = calloc(1, sizeof *rap);
+    assert_non_null(tgp);
+    assert_non_null(rap);
+    toggler *const tg = tgp;
+    reader_arg *const ra = rap;
+    tg->port = confab_node_port(ctl_net_node(&cn));
+    tg->pairs = 30000;
+    ra->t = &reader;
+    ra->want = 2 * (size_t)tg->pairs;
+    pthread_mutex_init(&ra->mu, NULL);
+    pthread_cond_init(&ra->cv, NULL);
+    /* 8,000 events (about 1 MiB) ahead of the reader at most. */
+    tg->seen = ra;
+    tg->window = 8000;
     rawpeer_job rjob, job;
-    rawpeer_job_start(&rjob, reader_job, &ra);
-    rawpeer_job_start(&job, toggle_job, &tg);
+    rawpeer_job_start(&rjob, reader_job, ra);
+    rawpeer_job_start(&job, toggle_job, tg);
     assert_int_equal(confab_testnet_run_until(cn.srv, rawpeer_job_finished_cb,
                                               &job, net_deadline(60000)),
                      0);
@@ -310,7 +365,7 @@ static void test_control_events_unread_cut(void **state)
     /* The subscriber that reads got every event and was not cut... */
     assert_int_equal(rawpeer_job_join(&rjob), 0);
     assert_false(reader.eof);
-    assert_true(reader.event_frames >= ra.want);
+    assert_true(reader.event_frames >= ra->want);
     /* ...the one that never read was, and counted. */
     assert_int_equal(tc_wait_eof(cn.srv, &sub, 10000), 0);
     assert_int_equal(ctl_net_stats(&cn).ctl_clients_cut, 1);
@@ -321,7 +376,11 @@ static void test_control_events_unread_cut(void **state)
     tc_wait_replies(cn.srv, &other, 1, 0, 5000);
     assert_true(other.last_ok);
     ctl_net_send(&cn, 3, 100, 10000);
-    rawpeer_free(&tg.r);
+    rawpeer_free(&tg->r);
+    pthread_mutex_destroy(&rap->mu);
+    pthread_cond_destroy(&rap->cv);
+    free(tgp);
+    free(rap);
     tc_close(&sub);
     tc_close(&reader);
     tc_close(&other);
