@@ -243,13 +243,16 @@ static int after_damage(confab_node *n)
     const node_store_loss *l = node_store_losses(s, &nl);
     bool lost = node_store_lost(s) > 0, restart = nl < node_store_lost(s);
     bool mid = restart; /* damage with whole records after it */
+    bool applied = false; /* a lost record's header changed the state */
     for (size_t i = 0; i < nl; i++) {
         if (l[i].type == NODE_REC_OUT_PUT && l[i].has_ref)
             node_delivery_report_lost(n, l[i].ref);
         /* A read mark whose body was damaged: its header still says
          * which message was read. */
-        if (l[i].type == NODE_REC_INBOX_READ && l[i].has_ref)
+        if (l[i].type == NODE_REC_INBOX_READ && l[i].has_ref) {
             node_inbox_mark_read(n, l[i].ref);
+            applied = true;
+        }
         restart |= breaks_numbering(&l[i]);
         mid |= !l[i].tail;
     }
@@ -258,8 +261,11 @@ static int after_damage(confab_node *n)
     int rc = 0;
     if (restart)
         rc = node_delivery_state_lost(n);
-    /* Damage at the end only is already cut off (store.c). */
-    if (rc != 0 || (!mid && node_store_version(s) == 2))
+    /* Damage at the end only is already cut off (store.c), unless what a
+     * lost record's header said was applied: the log no longer holds it
+     * (a read mark cut off with the tail), so it is rewritten from the
+     * state, or the next start would hand that message out again. */
+    if (rc != 0 || (!mid && !applied && node_store_version(s) == 2))
         return rc;
     char keep[4200];
     if (mid && (size_t)snprintf(keep, sizeof keep, "%s.damaged",

@@ -16,6 +16,7 @@
  *     replay, so they must be found after whatever damage was there). */
 #include <errno.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -103,6 +104,16 @@ static void snapshot(confab_node *n, state *s)
     s->outbox = st.outbox_msgs;
 }
 
+/* FUZZ_LOG=1: the node's log on stderr, to see what it made of an input. */
+static void log_cb(confab_node *node, confab_log_level level, const char *msg,
+                   void *user)
+{
+    (void)node;
+    (void)level;
+    (void)user;
+    fprintf(stderr, "node: %s\n", msg);
+}
+
 static int open_node(uv_loop_t *loop, confab_node **n)
 {
     static const uint8_t sk[CONFAB_KEY_BYTES] = {1, 2, 3, 4, 5, 6, 7, 8};
@@ -113,6 +124,10 @@ static int open_node(uv_loop_t *loop, confab_node **n)
     c.home = home;
     c.inbox_max = 100000;
     c.log_level = CONFAB_LOG_ERROR;
+    if (getenv("FUZZ_LOG") != NULL) {
+        c.log_cb = log_cb;
+        c.log_level = CONFAB_LOG_DEBUG;
+    }
     c.clock_us = fixed_clock;
     c.random = fixed_random;
     return confab_node_new(loop, &c, n);
