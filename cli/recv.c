@@ -287,8 +287,7 @@ int cli_cmd_recv(cli_ctx *ctx, int argc, char **argv)
             break;
         uint64_t now = cli_now_ms();
         bool timed_out = timeout_ms >= 0 && now >= deadline;
-        if (!ending &&
-            ((count == 0 && !follow && got > 0) || timed_out)) {
+        if (!ending && ((count == 0 && !follow && got > 0) || timed_out)) {
             cli_request(&cl, &b, "unfollow", 0, &rid);
             rc = cli_send(&cl, &b);
             wire_ctl_builder_free(&b);

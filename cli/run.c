@@ -91,18 +91,20 @@ static int start_web(cli_ctx *ctx, run_state *s, const char *addr,
     if (rc == 0)
         rc = confab_web_start(s->web);
     if (rc != 0) {
-        cli_error(ctx, "cannot serve the page on %s (%s); give another "
-                       "address with --web=HOST:PORT",
+        cli_error(ctx,
+                  "cannot serve the page on %s (%s); give another "
+                  "address with --web=HOST:PORT",
                   addr, confab_strerror(rc));
         confab_web_free(s->web);
         s->web = NULL;
         return -1;
     }
     const char *end = addr[0] == '[' ? strchr(addr, ']') : strrchr(addr, ':');
-    int hl = end == NULL ? (int)strlen(addr) : (int)(end - addr) +
-                                                   (addr[0] == '[');
-    fprintf(stderr, "confab: web page at http://%.*s:%u/ (%s), metrics at "
-                    "/metrics\n",
+    int hl =
+        end == NULL ? (int)strlen(addr) : (int)(end - addr) + (addr[0] == '[');
+    fprintf(stderr,
+            "confab: web page at http://%.*s:%u/ (%s), metrics at "
+            "/metrics\n",
             hl, addr, confab_web_port(s->web),
             allow_send ? "it may send" : "read-only");
     return 0;
@@ -123,7 +125,8 @@ static void run_help(FILE *f)
         "first use, finds peers by UDP broadcast on the LAN, and serves the\n"
         "other confab commands on <home>/control.sock.\n"
         "\n"
-        "  --name NAME           the name peers see (default: the one given to\n"
+        "  --name NAME           the name peers see (default: the one given "
+        "to\n"
         "                        'confab init', else node-<short id>)\n"
         "  --bind ADDR           address to accept links on (default 0.0.0.0)\n"
         "  --port N              TCP port (default 0: any free port)\n"
@@ -131,7 +134,8 @@ static void run_help(FILE *f)
         "  --broadcast ADDR      where beacons go (repeatable; default: the\n"
         "                        broadcast address of every interface)\n"
         "  --no-discovery        no beacons: only --peer links\n"
-        "  --peer HOST:PORT      a peer to dial whether or not discovery finds\n"
+        "  --peer HOST:PORT      a peer to dial whether or not discovery "
+        "finds\n"
         "                        it (repeatable)\n"
         "  --beacon-interval MS  time between beacons (default 1000)\n"
         "  --log-level LEVEL     error, warn, info (default) or debug\n"
@@ -209,8 +213,9 @@ int cli_cmd_run(cli_ctx *ctx, int argc, char **argv)
             break;
         case 'i':
             if (cli_parse_u64(optarg, 10, 3600000, &v) != 0) {
-                cli_error(ctx, "--beacon-interval takes milliseconds from 10 "
-                               "to 3600000, not '%s'",
+                cli_error(ctx,
+                          "--beacon-interval takes milliseconds from 10 "
+                          "to 3600000, not '%s'",
                           optarg);
                 return CLI_USAGE;
             }
@@ -226,8 +231,9 @@ int cli_cmd_run(cli_ctx *ctx, int argc, char **argv)
             else if (strcmp(optarg, "debug") == 0)
                 cfg.log_level = CONFAB_LOG_DEBUG;
             else {
-                cli_error(ctx, "--log-level is error, warn, info or debug, "
-                               "not '%s'",
+                cli_error(ctx,
+                          "--log-level is error, warn, info or debug, "
+                          "not '%s'",
                           optarg);
                 return CLI_USAGE;
             }
@@ -248,8 +254,9 @@ int cli_cmd_run(cli_ctx *ctx, int argc, char **argv)
         }
     }
     if (optind < argc) {
-        cli_error(ctx, "run takes no arguments ('%s'); try 'confab run "
-                       "--help'",
+        cli_error(ctx,
+                  "run takes no arguments ('%s'); try 'confab run "
+                  "--help'",
                   argv[optind]);
         return CLI_USAGE;
     }
@@ -386,8 +393,8 @@ int cli_cmd_init(cli_ctx *ctx, int argc, char **argv)
         json_object_object_add(o, "home", json_object_new_string(home));
         json_object_object_add(o, "private_network",
                                json_object_new_boolean(private_network));
-        printf("%s\n", json_object_to_json_string_ext(o,
-                                                      JSON_C_TO_STRING_PLAIN));
+        printf("%s\n",
+               json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
         json_object_put(o);
     } else {
         printf("made %s\n  id   %s\n", home, hex);
@@ -429,8 +436,8 @@ int cli_cmd_id(cli_ctx *ctx, int argc, char **argv)
         json_object *o = json_object_new_object();
         json_object_object_add(o, "id", json_object_new_string(hex));
         json_object_object_add(o, "name", json_object_new_string(nm));
-        printf("%s\n", json_object_to_json_string_ext(o,
-                                                      JSON_C_TO_STRING_PLAIN));
+        printf("%s\n",
+               json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
         json_object_put(o);
     } else {
         printf("%s\n", hex);

@@ -14,17 +14,17 @@
 #include <string.h>
 #include <unistd.h>
 
-#define MAX_NODES 500u
+#define MAX_NODES     500u
 #define DEFAULT_NODES 5u
-#define DEFAULT_WEB "127.0.0.1:8474"
+#define DEFAULT_WEB   "127.0.0.1:8474"
 
 /* One message the run expects to arrive, once, at one node. */
 typedef struct expect {
     uint8_t id[CONFAB_MSG_ID_BYTES];
-    unsigned from, to;  /* to: UINT32_MAX for an anycast (any one member) */
-    const char *what;   /* "unicast", "broadcast", "shout", "anycast" */
-    unsigned got;       /* times it arrived */
-    unsigned at;        /* where (the last time) */
+    unsigned from, to; /* to: UINT32_MAX for an anycast (any one member) */
+    const char *what;  /* "unicast", "broadcast", "shout", "anycast" */
+    unsigned got;      /* times it arrived */
+    unsigned at;       /* where (the last time) */
     uint64_t latency_us;
 } expect;
 
@@ -355,8 +355,8 @@ static void tty_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
         uv_read_stop(s);
 }
 
-static void web_log(confab_node *node, confab_log_level level,
-                    const char *msg, void *user)
+static void web_log(confab_node *node, confab_log_level level, const char *msg,
+                    void *user)
 {
     (void)node;
     (void)user;
@@ -396,8 +396,9 @@ static int web_setup(cli_ctx *ctx, run *r, uint64_t seed)
     if (rc == 0)
         rc = confab_web_start(r->web);
     if (rc != 0) {
-        cli_error(ctx, "cannot serve the page on %s: %s; give another "
-                       "address with --web=HOST:PORT",
+        cli_error(ctx,
+                  "cannot serve the page on %s: %s; give another "
+                  "address with --web=HOST:PORT",
                   r->web_addr, confab_strerror(rc));
         return -1;
     }
@@ -434,8 +435,7 @@ static void web_teardown(run *r)
 
 /* Writes the report of --html: the network as an inline SVG and what
  * arrived. */
-static int write_html(cli_ctx *ctx, run *r, const char *path,
-                      const char *text)
+static int write_html(cli_ctx *ctx, run *r, const char *path, const char *text)
 {
     confab_web *web = r->web;
     if (web == NULL) {
@@ -461,8 +461,7 @@ static int write_html(cli_ctx *ctx, run *r, const char *path,
     if (web != r->web)
         confab_web_free(web);
     if (rc != 0)
-        cli_error(ctx, "cannot write the report to '%s'; check the path",
-                  path);
+        cli_error(ctx, "cannot write the report to '%s'; check the path", path);
     return rc;
 }
 
@@ -486,7 +485,8 @@ static void help(FILE *f)
           "  --timeout SECONDS how long to wait for the mesh and for the\n"
           "                    messages (default 30)\n"
           "  --json            one JSON object: nodes, mesh_ms, sent,\n"
-          "                    delivered, lost, duplicates, p50_us, p99_us\n"          "  --web[=ADDR]      serve a live page of the network on ADDR\n"
+          "                    delivered, lost, duplicates, p50_us, p99_us\n"
+          "  --web[=ADDR]      serve a live page of the network on ADDR\n"
           "                    (default " DEFAULT_WEB "), and keep serving\n"
           "                    it after the run until Ctrl-C\n"
           "  --step            wait for a key or a click on the page before\n"
@@ -540,8 +540,9 @@ int cli_cmd_testnet(cli_ctx *ctx, int argc, char **argv)
             break;
         case 't':
             if (cli_parse_u64(optarg, 1, 3600, &timeout_s) != 0) {
-                cli_error(ctx, "--timeout takes seconds from 1 to 3600, not "
-                               "'%s'",
+                cli_error(ctx,
+                          "--timeout takes seconds from 1 to 3600, not "
+                          "'%s'",
                           optarg);
                 return CLI_USAGE;
             }
@@ -560,8 +561,9 @@ int cli_cmd_testnet(cli_ctx *ctx, int argc, char **argv)
             break;
         case 'Q':
             if (cli_parse_u64(optarg, 1024, 1u << 30, &sse_max) != 0) {
-                cli_error(ctx, "--web-sse-max takes bytes from 1024 to "
-                               "1073741824, not '%s'",
+                cli_error(ctx,
+                          "--web-sse-max takes bytes from 1024 to "
+                          "1073741824, not '%s'",
                           optarg);
                 return CLI_USAGE;
             }
@@ -576,8 +578,9 @@ int cli_cmd_testnet(cli_ctx *ctx, int argc, char **argv)
         }
     }
     if (optind < argc) {
-        cli_error(ctx, "testnet takes no arguments ('%s'); try 'confab "
-                       "testnet --help'",
+        cli_error(ctx,
+                  "testnet takes no arguments ('%s'); try 'confab "
+                  "testnet --help'",
                   argv[optind]);
         return CLI_USAGE;
     }
@@ -614,8 +617,9 @@ int cli_cmd_testnet(cli_ctx *ctx, int argc, char **argv)
     r.step = step;
     int rc = confab_testnet_new(&loop, &cfg, &r.tn);
     if (rc == -EMFILE) {
-        cli_error(ctx, "%u nodes need about %llu open files but the limit "
-                       "is lower; raise it (ulimit -n) or use fewer nodes",
+        cli_error(ctx,
+                  "%u nodes need about %llu open files but the limit "
+                  "is lower; raise it (ulimit -n) or use fewer nodes",
                   r.n, (unsigned long long)r.n * (r.n + 2) + 64);
         return CLI_FAILED;
     }
@@ -671,8 +675,9 @@ int cli_cmd_testnet(cli_ctx *ctx, int argc, char **argv)
     rc = confab_testnet_wait_mesh(r.tn, (unsigned)timeout_s * 1000u);
     double mesh_ms = (double)(uv_hrtime() - t0) / 1e6;
     if (rc != 0) {
-        cli_error(ctx, "the nodes did not all link within %llu s; try a "
-                       "longer --timeout, or fewer --nodes",
+        cli_error(ctx,
+                  "the nodes did not all link within %llu s; try a "
+                  "longer --timeout, or fewer --nodes",
                   (unsigned long long)timeout_s);
         exit_code = CLI_TIMEOUT;
         goto out;
@@ -738,8 +743,7 @@ int cli_cmd_testnet(cli_ctx *ctx, int argc, char **argv)
                        (unsigned long long)e->latency_us);
             else
                 printf("  %-10s %s\n", buf2,
-                       cli_paint(ctx, "31", "did not arrive", buf,
-                                 sizeof buf));
+                       cli_paint(ctx, "31", "did not arrive", buf, sizeof buf));
         }
         if (show < r.n)
             printf("  ... and %u more\n", r.n - show);
@@ -763,8 +767,8 @@ int cli_cmd_testnet(cli_ctx *ctx, int argc, char **argv)
             if (any->got > 0)
                 printf("  n%u took it.\n", any->at);
             else
-                printf("  %s\n", cli_paint(ctx, "31", "nobody took it", buf,
-                                           sizeof buf));
+                printf("  %s\n",
+                       cli_paint(ctx, "31", "nobody took it", buf, sizeof buf));
         }
         printf("\n");
     }
@@ -777,8 +781,7 @@ int cli_cmd_testnet(cli_ctx *ctx, int argc, char **argv)
         json_object *o = json_object_new_object();
         json_object_object_add(o, "nodes", json_object_new_int64(r.n));
         json_object_object_add(o, "links", json_object_new_int64(links));
-        json_object_object_add(o, "seed",
-                               json_object_new_uint64(seed));
+        json_object_object_add(o, "seed", json_object_new_uint64(seed));
         json_object_object_add(o, "mesh_ms",
                                json_object_new_int64((int64_t)mesh_ms));
         json_object_object_add(o, "sent",
@@ -790,7 +793,8 @@ int cli_cmd_testnet(cli_ctx *ctx, int argc, char **argv)
                                json_object_new_int64((int64_t)extra));
         json_object_object_add(o, "p50_us", json_object_new_uint64(p50));
         json_object_object_add(o, "p99_us", json_object_new_uint64(p99));
-        printf("%s\n", json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
+        printf("%s\n",
+               json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
         json_object_put(o);
     } else {
         printf("%s\n", cli_paint(ctx, "1", "Summary", buf, sizeof buf));
@@ -813,9 +817,10 @@ int cli_cmd_testnet(cli_ctx *ctx, int argc, char **argv)
         char text[1024];
         size_t sent_by[N_PATTERNS] = {0}, got_by[N_PATTERNS] = {0};
         for (size_t k = 0; k < r.n_ex; k++) {
-            unsigned p = k < r.n ? 0 : k < group_first ? 1
-                                   : k + 1 < r.n_ex    ? 2
-                                                       : 3;
+            unsigned p = k < r.n           ? 0
+                         : k < group_first ? 1
+                         : k + 1 < r.n_ex  ? 2
+                                           : 3;
             sent_by[p]++;
             got_by[p] += r.ex[k].got > 0;
         }
@@ -823,12 +828,11 @@ int cli_cmd_testnet(cli_ctx *ctx, int argc, char **argv)
                            "%u nodes, %u links, full mesh in %.0f ms.\n"
                            "seed %llu\n",
                            r.n, links, mesh_ms, (unsigned long long)seed);
-        for (unsigned p = 0; p < N_PATTERNS && len > 0 &&
-                             (size_t)len < sizeof text;
-             p++)
+        for (unsigned p = 0;
+             p < N_PATTERNS && len > 0 && (size_t)len < sizeof text; p++)
             len += snprintf(text + len, sizeof text - (size_t)len,
-                            "%s\n  %zu of %zu arrived%s\n",
-                            pattern_caption[p], got_by[p], sent_by[p],
+                            "%s\n  %zu of %zu arrived%s\n", pattern_caption[p],
+                            got_by[p], sent_by[p],
                             p == 3 && got_by[p] == 1 ? " (one member)" : "");
         if (len > 0 && (size_t)len < sizeof text)
             snprintf(text + len, sizeof text - (size_t)len,

@@ -145,8 +145,7 @@ static int encode_in_tail(node_conn *c, const wire_msg *m, size_t *len)
     size_t cap = t->cap - t->len - over;
     if (cap > WIRE_MAX_PLAINTEXT)
         cap = WIRE_MAX_PLAINTEXT;
-    return wire_msg_encode(m, t->data + t->len + WIRE_FRAME_HEADROOM, cap,
-                           len);
+    return wire_msg_encode(m, t->data + t->len + WIRE_FRAME_HEADROOM, cap, len);
 }
 
 /* Control messages are what a peer makes us send by sending (a PONG for
@@ -295,8 +294,7 @@ static int try_write_now(node_conn *c)
     if (n == UV_EAGAIN || n == 0)
         return 0;
     if (n < 0) {
-        node_log(c->node, CONFAB_LOG_DEBUG, "write failed: %s",
-                 uv_strerror(n));
+        node_log(c->node, CONFAB_LOG_DEBUG, "write failed: %s", uv_strerror(n));
         node_conn_abort(c, CONFAB_DOWN_CLOSED);
         return -1;
     }
@@ -364,8 +362,8 @@ void node_conn_flush(node_conn *c)
         first->req.data = c;
         c->tx_pending -= bytes;
         c->tx_inflight += bytes;
-        int rc = uv_write(&first->req, (uv_stream_t *)&c->tcp, bufs, nb,
-                          write_cb);
+        int rc =
+            uv_write(&first->req, (uv_stream_t *)&c->tcp, bufs, nb, write_cb);
         if (rc != 0) {
             /* No callback will come: account for the blocks here. */
             c->tx_inflight -= bytes;
@@ -381,8 +379,8 @@ void node_conn_flush(node_conn *c)
         c->flushing = false;
         if (c->tx_head != NULL)
             node_conn_mark_dirty(c);
-    } else if (c->state == CONN_UP && c->tx_inflight == 0 &&
-               c->peer != NULL && c->peer->q_head != NULL) {
+    } else if (c->state == CONN_UP && c->tx_inflight == 0 && c->peer != NULL &&
+               c->peer->q_head != NULL) {
         /* All written at once and more waits: frame it on the next turn
          * (with a write in flight, its callback does that). */
         c->flushing = false;

@@ -246,8 +246,8 @@ void node_data_fill(node_conn *c)
             m.u.frag.data.len = (uint32_t)chunk;
             bound = WIRE_FRAG_OVERHEAD + chunk;
         }
-        int rc = node_conn_send_data(c, &m, bound,
-                                     p->q_bytes > NODE_TXBUF_SMALL);
+        int rc =
+            node_conn_send_data(c, &m, bound, p->q_bytes > NODE_TXBUF_SMALL);
         if (rc != 0) {
             node_log(n, CONFAB_LOG_ERROR, "cannot frame a message: %s",
                      uv_strerror(rc));
@@ -579,8 +579,7 @@ static int on_frag(node_conn *c, const wire_frag *f)
 {
     if (c->rx_big_size == 0 ||
         memcmp(f->id, c->rx_big_hdr.id, WIRE_ID_BYTES) != 0 ||
-        f->off != c->rx_big_len ||
-        f->data.len > c->rx_big_size - c->rx_big_len)
+        f->off != c->rx_big_len || f->data.len > c->rx_big_size - c->rx_big_len)
         return -EPROTO; /* out of order, or more than it announced */
     if (c->rx_big != NULL)
         memcpy(c->rx_big + c->rx_big_len, f->data.ptr, f->data.len);

@@ -38,12 +38,14 @@
 
 #define DEFAULT_TTL_US ((uint64_t)24 * 3600 * 1000000)
 #define DEFAULT_OUTBOX ((size_t)1 << 30)
-#define MIN_RTO_MS 1000u
-#define LOW_ACK_FORGET_MS 30000u /* ACKs below the base this far apart are
-                                    not one rollback */
+#define MIN_RTO_MS     1000u
+#define LOW_ACK_FORGET_MS                                                      \
+    30000u                /* ACKs below the base this far apart are            \
+                             not one rollback */
 #define SEEN_WINDOW 4096u /* anycast ids remembered */
-#define CHECK_SLACK 4096u /* unicasts checked by id after a restart, beyond
-                             the unread ones */
+#define CHECK_SLACK                                                            \
+    4096u /* unicasts checked by id after a restart, beyond                    \
+             the unread ones */
 
 static void emit_lost(confab_node *n);
 
@@ -155,8 +157,8 @@ static uint8_t *rec_message(const node_body *b, const uint8_t *to,
 /* ---- sending ---------------------------------------------------------- */
 
 /* CONFAB_EV_SEND: the unicast o to p was delivered, or expired. */
-static void emit_outcome(confab_node *n, const node_peer *p,
-                         const node_out *o, confab_send_status st)
+static void emit_outcome(confab_node *n, const node_peer *p, const node_out *o,
+                         confab_send_status st)
 {
     confab_event ev;
     memset(&ev, 0, sizeof ev);
@@ -244,9 +246,9 @@ static void wait_durable(confab_node *n)
 {
     if (n->store != NULL && !n->durable_waiting &&
         node_store_when_durable(n->store, lanes_durable, NULL) == 0)
-        n->durable_waiting = !node_store_failed(n->store) &&
-                             node_store_gen_synced(n->store) <
-                                 node_store_gen_written(n->store);
+        n->durable_waiting =
+            !node_store_failed(n->store) &&
+            node_store_gen_synced(n->store) < node_store_gen_written(n->store);
 }
 
 int confab_node_when_durable(confab_node *n,
@@ -297,8 +299,8 @@ int confab_send(confab_node *n, const uint8_t to[CONFAB_ID_BYTES],
         free(b);
         return -ENOMEM;
     }
-    uint64_t ttl = opts != NULL && opts->ttl_ms ? opts->ttl_ms * 1000u
-                                                : DEFAULT_TTL_US;
+    uint64_t ttl =
+        opts != NULL && opts->ttl_ms ? opts->ttl_ms * 1000u : DEFAULT_TTL_US;
     o->expires = b->ts + ttl;
     if (n->store != NULL) {
         size_t rlen;
@@ -368,9 +370,8 @@ void node_delivery_link_up(confab_node *n, node_peer *p, uint64_t epoch)
              * acknowledged: at most the unread ones and those read in
              * the meantime, which a bound on the checks covers (each
              * check walks the inbox). */
-            p->rx_check_left = n->inbox != NULL
-                                   ? confab_inbox_count(n) + CHECK_SLACK
-                                   : 0;
+            p->rx_check_left =
+                n->inbox != NULL ? confab_inbox_count(n) + CHECK_SLACK : 0;
             p->rx_check_below = node_inbox_serial(n);
         }
         p->rx_epoch = epoch;
@@ -699,8 +700,8 @@ void node_delivery_tick(confab_node *n, uint64_t now)
             n->stats.expired++;
             uint8_t buf[32];
             size_t len;
-            if (n->store != NULL && rec_id(o->body->id, buf, sizeof buf,
-                                           &len) == 0)
+            if (n->store != NULL &&
+                rec_id(o->body->id, buf, sizeof buf, &len) == 0)
                 (void)put(n, NODE_REC_OUT_EXPIRE, o->body->id, buf, len);
             emit_outcome(n, p, o, CONFAB_EXPIRED);
         }
@@ -710,9 +711,8 @@ void node_delivery_tick(confab_node *n, uint64_t now)
         uint64_t rto = 4 * p->srtt_us / 1000u;
         if (rto < MIN_RTO_MS)
             rto = MIN_RTO_MS;
-        if (h != NULL && !h->in_lane && h->sent_ms != 0 &&
-            p->conn != NULL && p->conn->state == CONN_UP &&
-            now - h->sent_ms >= rto) {
+        if (h != NULL && !h->in_lane && h->sent_ms != 0 && p->conn != NULL &&
+            p->conn->state == CONN_UP && now - h->sent_ms >= rto) {
             resend(n, p);
             node_conn_mark_dirty(p->conn);
         }
@@ -892,8 +892,7 @@ static node_peer *record_peer(confab_node *n, const wire_bytes *id)
 }
 
 /* Rebuilds a message body from an OUT_PUT or ANY_PUT record. */
-static node_body *record_body(confab_node *n, const rec_fields *f,
-                              uint8_t kind)
+static node_body *record_body(confab_node *n, const rec_fields *f, uint8_t kind)
 {
     if (f->id.len != WIRE_ID_BYTES || f->g.len > WIRE_MAX_GROUP ||
         f->ct.len > WIRE_MAX_CT || f->body.len > n->cfg.max_message)
@@ -1043,10 +1042,9 @@ int node_delivery_dump(confab_node *n, int fd)
                                                o->body->id, rec, rl)
                      : -ENOMEM;
             free(rec);
-            if (rc == 0 && o->skip && rec_id(o->body->id, buf, sizeof buf,
-                                             &len) == 0)
-                rc = node_store_dump_put_ref(n->store, fd,
-                                             NODE_REC_OUT_EXPIRE,
+            if (rc == 0 && o->skip &&
+                rec_id(o->body->id, buf, sizeof buf, &len) == 0)
+                rc = node_store_dump_put_ref(n->store, fd, NODE_REC_OUT_EXPIRE,
                                              o->body->id, buf, len);
         }
     }

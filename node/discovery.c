@@ -351,8 +351,8 @@ static int open_socket(confab_node *n, int *fd_out)
 
 int node_discovery_start(confab_node *n)
 {
-    n->discovery_port = n->cfg.discovery_port ? n->cfg.discovery_port
-                                              : DEFAULT_DISCOVERY_PORT;
+    n->discovery_port =
+        n->cfg.discovery_port ? n->cfg.discovery_port : DEFAULT_DISCOVERY_PORT;
     int rc = 0;
     if (n->cfg.n_broadcast_addrs > 0)
         rc = set_fixed_targets(n);

@@ -18,7 +18,7 @@
 #include <string.h>
 
 #define DEFAULT_ANYCAST_TIMEOUT_MS 2000u
-#define MAX_ANYCASTS 4096u /* pending at once */
+#define MAX_ANYCASTS               4096u /* pending at once */
 
 /* ---- names ------------------------------------------------------------ */
 
@@ -156,8 +156,7 @@ static void reclaim_unlinked(confab_node *n)
 
 /* Adds a group to p's membership. Returns 0, -ENOMEM, -ENOSPC (p is in
  * max_groups_per_member groups) or -EDQUOT (max_memberships in all). */
-static int peer_add(confab_node *n, node_peer *p, const uint8_t *g,
-                    size_t len)
+static int peer_add(confab_node *n, node_peer *p, const uint8_t *g, size_t len)
 {
     if (p->n_groups >= n->cfg.max_groups_per_member)
         return -ENOSPC;
@@ -294,8 +293,8 @@ int node_groups_replay(confab_node *n, uint8_t type, const uint8_t *body,
     wire_mp_reader_init(&r, body, len);
     if (wire_mp_check(body, len, 1) != 0 || wire_mp_read_map(&r, &count) != 0 ||
         count != 1 || wire_mp_read_str(&r, &key, &klen) != 0 || klen != 1 ||
-        key[0] != 'g' || wire_mp_read_str(&r, &g, &glen) != 0 ||
-        glen == 0 || glen > WIRE_MAX_GROUP)
+        key[0] != 'g' || wire_mp_read_str(&r, &g, &glen) != 0 || glen == 0 ||
+        glen > WIRE_MAX_GROUP)
         return -EPROTO;
     char name[WIRE_MAX_GROUP + 1];
     memcpy(name, g, glen);
@@ -658,9 +657,9 @@ int confab_anycast(confab_node *n, const char *group, const void *body,
     }
     b->refs = 1;
     a->body = b;
-    a->expires = b->ts + (opts != NULL && opts->ttl_ms
-                              ? opts->ttl_ms * 1000u
-                              : (uint64_t)24 * 3600 * 1000000);
+    a->expires =
+        b->ts + (opts != NULL && opts->ttl_ms ? opts->ttl_ms * 1000u
+                                              : (uint64_t)24 * 3600 * 1000000);
     rc = node_delivery_put_anycast(n, b, a->expires);
     if (rc != 0) {
         node_body_unref(b);
@@ -675,8 +674,7 @@ int confab_anycast(confab_node *n, const char *group, const void *body,
     return 0;
 }
 
-int node_groups_anycast_restore(confab_node *n, node_body *b,
-                                uint64_t expires)
+int node_groups_anycast_restore(confab_node *n, node_body *b, uint64_t expires)
 {
     node_anycast *a = calloc(1, sizeof *a);
     if (a == NULL) {
@@ -713,8 +711,7 @@ int node_groups_anycast_dump(confab_node *n, int fd)
     return 0;
 }
 
-static void anycast_member_left(confab_node *n, node_peer *p,
-                                const char *group)
+static void anycast_member_left(confab_node *n, node_peer *p, const char *group)
 {
     node_list *e, *next;
     for (e = n->anycasts.next; e != &n->anycasts; e = next) {
@@ -769,8 +766,8 @@ void node_groups_free(confab_node *n)
 {
     if (n->anycasts.next != NULL)
         while (!node_list_empty(&n->anycasts))
-            anycast_free(n, node_container_of(n->anycasts.next, node_anycast,
-                                              link));
+            anycast_free(
+                n, node_container_of(n->anycasts.next, node_anycast, link));
     for (size_t i = 0; i < n->n_groups; i++)
         free(n->groups[i]);
     free(n->groups);

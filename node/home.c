@@ -57,8 +57,10 @@ static int check_home(const char *home, char *err, size_t errlen)
     }
     struct stat st;
     if (stat(home, &st) != 0 || !S_ISDIR(st.st_mode)) {
-        snprintf(err, errlen, "the home %s is not a directory; choose "
-                              "another with --home", home);
+        snprintf(err, errlen,
+                 "the home %s is not a directory; choose "
+                 "another with --home",
+                 home);
         return -ENOTDIR;
     }
     if (st.st_uid != geteuid()) {
@@ -155,8 +157,9 @@ int confab_home_init(const char *home, const char *name, int private_network,
         if (len == 0 || len > WIRE_MAX_NAME ||
             !wire_utf8_valid((const uint8_t *)name, len) ||
             strchr(name, '\n') != NULL) {
-            snprintf(err, errlen, "a name is 1 to %u bytes of UTF-8 on one "
-                                  "line",
+            snprintf(err, errlen,
+                     "a name is 1 to %u bytes of UTF-8 on one "
+                     "line",
                      WIRE_MAX_NAME);
             return -EINVAL;
         }
@@ -189,8 +192,7 @@ int confab_home_init(const char *home, const char *name, int private_network,
         FILE *f = rc == 0 ? fopen(path, "w") : NULL;
         if (f == NULL || fprintf(f, "%s\n", name) < 0 || fclose(f) != 0) {
             rc = -errno;
-            snprintf(err, errlen, "cannot write %s: %s", path,
-                     uv_strerror(rc));
+            snprintf(err, errlen, "cannot write %s: %s", path, uv_strerror(rc));
         }
     }
     return rc;
@@ -263,7 +265,7 @@ static int after_damage(confab_node *n)
         return rc;
     char keep[4200];
     if (mid && (size_t)snprintf(keep, sizeof keep, "%s.damaged",
-                                 node_store_path(s)) < sizeof keep) {
+                                node_store_path(s)) < sizeof keep) {
         /* The damaged file as it was, for a person to look at: a second
          * name for it (no space needed), replacing an older one. */
         (void)unlink(keep);
@@ -358,8 +360,8 @@ void node_home_tick(confab_node *n, uint64_t now)
     uint64_t live = node_inbox_bytes(n) +
                     (uint64_t)confab_inbox_count(n) * 256u +
                     (uint64_t)n->n_groups * 80u + n->ob_total +
-                    (uint64_t)n->ob_msgs * 256u + (uint64_t)n->peers_len * 200u +
-                    (uint64_t)n->seen_len * 40u;
+                    (uint64_t)n->ob_msgs * 256u +
+                    (uint64_t)n->peers_len * 200u + (uint64_t)n->seen_len * 40u;
     uint64_t size = node_store_size(n->store);
     if (size < COMPACT_MIN || size < 4 * live)
         return;

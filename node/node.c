@@ -13,27 +13,27 @@
 #include <string.h>
 #include <time.h>
 
-#define DEFAULT_MAX_MESSAGE    CONFAB_DEFAULT_MAX_MESSAGE
-#define DEFAULT_QUEUE_BYTES    (32u << 20)
-#define DEFAULT_HANDSHAKES     256u
-#define DEFAULT_HS_TIMEOUT_MS  5000u
-#define DEFAULT_PING_MS        2000u
-#define DEFAULT_PEER_TIMEOUT   15000u
-#define DEFAULT_REDIAL_MIN_MS  250u
-#define DEFAULT_REDIAL_MAX_MS  30000u
+#define DEFAULT_MAX_MESSAGE   CONFAB_DEFAULT_MAX_MESSAGE
+#define DEFAULT_QUEUE_BYTES   (32u << 20)
+#define DEFAULT_HANDSHAKES    256u
+#define DEFAULT_HS_TIMEOUT_MS 5000u
+#define DEFAULT_PING_MS       2000u
+#define DEFAULT_PEER_TIMEOUT  15000u
+#define DEFAULT_REDIAL_MIN_MS 250u
+#define DEFAULT_REDIAL_MAX_MS 30000u
 /* bounds: the peer table and who may join */
-#define DEFAULT_KNOWN_PEERS    1024u
-#define DEFAULT_KNOWN_TTL_MS   30000u
-#define DEFAULT_DIAL_RATE      16u
-#define DEFAULT_DIAL_BURST     128u
-#define DEFAULT_HS_PER_SOURCE  8u
+#define DEFAULT_KNOWN_PEERS   1024u
+#define DEFAULT_KNOWN_TTL_MS  30000u
+#define DEFAULT_DIAL_RATE     16u
+#define DEFAULT_DIAL_BURST    128u
+#define DEFAULT_HS_PER_SOURCE 8u
 /* bounds: groups, and the control socket (docs/SECURITY.md, "Bounds") */
-#define DEFAULT_MEMBERSHIPS    65536u
-#define DEFAULT_CTL_CLIENTS    64u
-#define DEFAULT_CTL_WAITS      1024u
-#define DEFAULT_CTL_EVENTS     ((size_t)4 << 20)
-#define DEFAULT_CTL_OUT        ((size_t)256 << 20)
-#define DEFAULT_CTL_HELD       ((size_t)64 << 20)
+#define DEFAULT_MEMBERSHIPS 65536u
+#define DEFAULT_CTL_CLIENTS 64u
+#define DEFAULT_CTL_WAITS   1024u
+#define DEFAULT_CTL_EVENTS  ((size_t)4 << 20)
+#define DEFAULT_CTL_OUT     ((size_t)256 << 20)
+#define DEFAULT_CTL_HELD    ((size_t)64 << 20)
 
 void confab_config_init(confab_config *c)
 {
@@ -398,8 +398,8 @@ int confab_node_new(uv_loop_t *loop, const confab_config *config,
             uint16_t port;
             if (c->static_peers[i] == NULL ||
                 parse_static(&n->statics[i], c->static_peers[i]) != 0 ||
-                split_host_port(c->static_peers[i], host, sizeof host,
-                                &port) != 0) {
+                split_host_port(c->static_peers[i], host, sizeof host, &port) !=
+                    0) {
                 node_log(n, CONFAB_LOG_ERROR,
                          "static peer '%s' is not HOST:PORT (for example "
                          "127.0.0.1:47000 or [::1]:47000)",
@@ -853,8 +853,7 @@ int confab_node_dial(confab_node *n, const char *host_port)
     return node_conn_dial(n, &ss, NULL, NULL, &c);
 }
 
-int node_split_host_port(const char *hp, char *host, size_t cap,
-                         uint16_t *port)
+int node_split_host_port(const char *hp, char *host, size_t cap, uint16_t *port)
 {
     return split_host_port(hp, host, cap, port);
 }

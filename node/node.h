@@ -55,21 +55,21 @@ static inline void node_list_del(node_list *e)
     e->prev = e->next = e;
 }
 
-#define NODE_PROLOGUE     "confab/1"
-#define NODE_HS_MSG1_LEN  48u    /* e (32) + tag of the empty payload (16) */
-#define NODE_TXBUF_SMALL  960u   /* a small transmit block (malloc: ~1 KiB) */
-#define NODE_TXBUF_LARGE  (WIRE_MAX_FRAME + 1024u) /* one full frame fits */
-#define NODE_TX_WINDOW    (256u * 1024u) /* bytes handed to libuv at once */
+#define NODE_PROLOGUE    "confab/1"
+#define NODE_HS_MSG1_LEN 48u  /* e (32) + tag of the empty payload (16) */
+#define NODE_TXBUF_SMALL 960u /* a small transmit block (malloc: ~1 KiB) */
+#define NODE_TXBUF_LARGE (WIRE_MAX_FRAME + 1024u) /* one full frame fits */
+#define NODE_TX_WINDOW   (256u * 1024u) /* bytes handed to libuv at once */
 /* One link's transmit queue (config link_tx_bytes): the data window, a
  * frame over it, and room for control messages above them. */
 #define NODE_LINK_TX_DEFAULT (1024u * 1024u)
 #define NODE_LINK_TX_MIN     (512u * 1024u)
-#define NODE_BCAST_WINDOW 64u    /* broadcast ids remembered per sender */
-#define NODE_FRAG_CHUNK   (WIRE_MAX_PLAINTEXT - WIRE_FRAG_OVERHEAD - 64u)
-#define NODE_USER_PINGS   16u    /* outstanding confab_ping() per peer */
-#define NODE_PEX_CHUNK    64u    /* PEERS entries per message we send */
-#define NODE_DRAIN_MS     5000u  /* longest wait for a peer's BYE */
-#define NODE_STOP_GRACE_MS 1000u /* longest wait for writes at stop */
+#define NODE_BCAST_WINDOW    64u /* broadcast ids remembered per sender */
+#define NODE_FRAG_CHUNK      (WIRE_MAX_PLAINTEXT - WIRE_FRAG_OVERHEAD - 64u)
+#define NODE_USER_PINGS      16u   /* outstanding confab_ping() per peer */
+#define NODE_PEX_CHUNK       64u   /* PEERS entries per message we send */
+#define NODE_DRAIN_MS        5000u /* longest wait for a peer's BYE */
+#define NODE_STOP_GRACE_MS   1000u /* longest wait for writes at stop */
 
 /* ---- outgoing data ---------------------------------------------------- */
 
@@ -82,12 +82,12 @@ typedef struct node_out {
     struct node_out *ob_next; /* in the peer's outbox (unicast) */
     struct node_body *body;
     uint64_t seq;
-    size_t off;               /* body bytes already framed */
+    size_t off; /* body bytes already framed */
     bool in_lane, in_outbox;
-    bool skip;                /* expired: sent as a place-holder */
-    uint64_t expires;         /* wall clock, microseconds */
-    uint64_t gen;             /* store generation of its record */
-    uint64_t sent_ms;         /* loop time it was last sent; 0: never */
+    bool skip;        /* expired: sent as a place-holder */
+    uint64_t expires; /* wall clock, microseconds */
+    uint64_t gen;     /* store generation of its record */
+    uint64_t sent_ms; /* loop time it was last sent; 0: never */
 } node_out;
 
 /* A message body and its header, shared by the per-peer queue entries of
@@ -108,7 +108,7 @@ typedef struct node_body {
     const char *group; /* "" when none */
     const char *ct;    /* "" when none */
     node_out own;
-    uint8_t bytes[];   /* len bytes of body, then group and ct */
+    uint8_t bytes[]; /* len bytes of body, then group and ct */
 } node_body;
 
 /* What a queued message costs besides its body, counted against the send
@@ -161,26 +161,26 @@ typedef struct node_delayed {
 } node_delayed;
 
 typedef struct node_conn {
-    uv_tcp_t tcp;              /* tcp.data = this */
+    uv_tcp_t tcp; /* tcp.data = this */
     confab_node *node;
-    node_list link;            /* in node->conns */
+    node_list link; /* in node->conns */
     node_conn_state state;
     bool outbound;
     bool bye_sent, bye_received;
-    bool dirty;                /* in node->dirty, waiting for a flush */
-    bool flushing;             /* in node_conn_flush(): stays clean */
+    bool dirty;    /* in node->dirty, waiting for a flush */
+    bool flushing; /* in node_conn_flush(): stays clean */
     node_list dirty_link;
-    node_peer *peer;           /* known once the handshake reveals it */
-    node_static *target;       /* the static peer this dial serves, if any */
+    node_peer *peer;     /* known once the handshake reveals it */
+    node_static *target; /* the static peer this dial serves, if any */
     uint8_t expect_id[WIRE_NODE_ID_BYTES]; /* dialed a known peer */
     bool has_expect_id;
-    uint8_t peer_id[WIRE_NODE_ID_BYTES];   /* learned in the handshake */
-    uint8_t hs_hash[16];       /* prefix of the handshake hash: the tie-break
-                                  between two links dialed by one side */
-    node_hs *hs;               /* during the handshake (handshake.c) */
-    bool hs_busy;              /* a handshake step is on the thread pool */
-    bool free_deferred;        /* closed while a step ran: free after it */
-    uint8_t *hs_rest;          /* bytes read behind a handshake message */
+    uint8_t peer_id[WIRE_NODE_ID_BYTES]; /* learned in the handshake */
+    uint8_t hs_hash[16]; /* prefix of the handshake hash: the tie-break
+                            between two links dialed by one side */
+    node_hs *hs;         /* during the handshake (handshake.c) */
+    bool hs_busy;        /* a handshake step is on the thread pool */
+    bool free_deferred;  /* closed while a step ran: free after it */
+    uint8_t *hs_rest;    /* bytes read behind a handshake message */
     size_t hs_rest_len;
     sec_cipher tx, rx;
     wire_frame_decoder dec;
@@ -188,22 +188,22 @@ typedef struct node_conn {
     uv_connect_t connect_req;
     uv_shutdown_t shutdown_req;
     bool shutting_down;
-    bool paused;               /* cut by a test: neither read nor written */
+    bool paused; /* cut by a test: neither read nor written */
     node_delayed *delayed_head, *delayed_tail; /* a test's added latency */
-    node_list delay_link;      /* in node->delayed while it has some */
+    node_list delay_link; /* in node->delayed while it has some */
     /* transmit */
     node_txbuf *tx_head, *tx_tail; /* filled, not yet handed to libuv */
-    size_t tx_pending;         /* bytes in tx_head.. */
-    size_t tx_inflight;        /* bytes handed to libuv, not yet written */
-    bool tx_over;              /* a control message found the queue at
-                                  link_tx_bytes: cut at the next flush */
+    size_t tx_pending;             /* bytes in tx_head.. */
+    size_t tx_inflight;            /* bytes handed to libuv, not yet written */
+    bool tx_over;                  /* a control message found the queue at
+                                      link_tx_bytes: cut at the next flush */
     /* receive: a fragmented message being reassembled (data.c). In
      * progress while rx_big_size != 0; rx_big is NULL when the body was
      * dropped at the node's bound: its fragments are read and discarded. */
     uint8_t *rx_big;
     size_t rx_big_len, rx_big_size;
-    uint64_t rx_big_t0;        /* loop ms of its first part */
-    wire_data rx_big_hdr;      /* strings copied below */
+    uint64_t rx_big_t0;   /* loop ms of its first part */
+    wire_data rx_big_hdr; /* strings copied below */
     char rx_big_group[WIRE_MAX_GROUP + 1];
     char rx_big_ct[WIRE_MAX_CT + 1];
     /* times, in loop milliseconds */
@@ -221,21 +221,21 @@ struct node_peer {
     uint8_t id[WIRE_NODE_ID_BYTES];
     char name[WIRE_MAX_NAME + 1];
     confab_peer_state state;
-    node_conn *conn;          /* the link used for sending */
-    node_conn *dialing;       /* our outbound attempt, if any */
-    bool switching;           /* lost the link to the tie-break, winner pending */
+    node_conn *conn;    /* the link used for sending */
+    node_conn *dialing; /* our outbound attempt, if any */
+    bool switching;     /* lost the link to the tie-break, winner pending */
     uint64_t switch_deadline;
     /* where it accepts links */
     struct sockaddr_storage addr;
     bool has_addr;
     uint64_t boot;
-    uint64_t max_body;        /* from its HELLO */
-    uint64_t grace_deadline;  /* larger id: dial if still unlinked then */
-    bool heard;               /* learned from a beacon or PEERS */
+    uint64_t max_body;       /* from its HELLO */
+    uint64_t grace_deadline; /* larger id: dial if still unlinked then */
+    bool heard;              /* learned from a beacon or PEERS */
     /* re-dial */
     unsigned backoff_ms;
     uint64_t next_dial;
-    bool redial;              /* this node is the one that re-dials it */
+    bool redial; /* this node is the one that re-dials it */
     /* send queue (data lane) */
     node_out *q_head, *q_tail;
     size_t q_bytes;
@@ -244,23 +244,23 @@ struct node_peer {
     /* the reliable unicast stream to it (delivery.c) */
     node_out *ob_head, *ob_tail; /* outbox: accepted, not acknowledged */
     size_t ob_count, ob_bytes;
-    uint64_t ob_base;         /* last seq it acknowledged (cumulative) */
-    uint64_t tx_epoch;        /* its epoch our numbering is for */
+    uint64_t ob_base;  /* last seq it acknowledged (cumulative) */
+    uint64_t tx_epoch; /* its epoch our numbering is for */
     /* the reliable unicast stream from it */
-    uint64_t rx_epoch;        /* its epoch rx_next is for */
-    uint64_t rx_next;         /* next seq to deliver */
-    uint64_t rx_acked;        /* last seq we acknowledged */
-    bool rx_dirty;            /* rx_next moved: record it */
-    bool ack_waiting;         /* an ACK waits for the store */
-    uint64_t rx_check_left;   /* its stream restarted: unicasts still to
-                                 check by id against the unread inbox */
-    uint64_t rx_check_below;  /* inbox serials of the old stream */
-    uint64_t low_ack_ms;      /* loop ms of the first of the ACKs below
-                                 the base coming now (delivery.c) */
+    uint64_t rx_epoch;       /* its epoch rx_next is for */
+    uint64_t rx_next;        /* next seq to deliver */
+    uint64_t rx_acked;       /* last seq we acknowledged */
+    bool rx_dirty;           /* rx_next moved: record it */
+    bool ack_waiting;        /* an ACK waits for the store */
+    uint64_t rx_check_left;  /* its stream restarted: unicasts still to
+                                check by id against the unread inbox */
+    uint64_t rx_check_below; /* inbox serials of the old stream */
+    uint64_t low_ack_ms;     /* loop ms of the first of the ACKs below
+                                the base coming now (delivery.c) */
     /* liveness and round trip */
-    uint64_t ping_token;      /* outstanding liveness ping, 0 if none */
+    uint64_t ping_token; /* outstanding liveness ping, 0 if none */
     uint64_t ping_sent_us;
-    uint64_t ping_sent_ms;    /* loop time of the last liveness ping */
+    uint64_t ping_sent_ms; /* loop time of the last liveness ping */
     uint64_t srtt_us, rttvar_us;
     node_user_ping user_pings[NODE_USER_PINGS];
     /* ids of the last broadcasts and multicasts delivered from it (made at
@@ -276,10 +276,10 @@ struct node_peer {
     /* the table's bounds (peer.c). A peer never linked is only an id and
      * an address someone told us of: it expires and may be evicted, unless
      * something still holds it (see peer.c, "pinned"). */
-    bool linked;              /* a link to it was established, ever */
-    unsigned conn_refs;       /* connections whose c->peer is this one */
-    uint64_t heard_ms;        /* loop time it was last heard of */
-    node_list learned_link;   /* in node->learned while never linked */
+    bool linked;            /* a link to it was established, ever */
+    unsigned conn_refs;     /* connections whose c->peer is this one */
+    uint64_t heard_ms;      /* loop time it was last heard of */
+    node_list learned_link; /* in node->learned while never linked */
 };
 
 /* The ids of the last NODE_BCAST_WINDOW broadcasts and multicasts
@@ -291,13 +291,13 @@ typedef struct node_bseen {
 
 /* An anycast waiting for a member to acknowledge it (groups.c). */
 typedef struct node_anycast {
-    node_list link;            /* in node->anycasts */
-    node_body *body;           /* kind WIRE_K_ANYCAST, group set */
-    node_peer *member;         /* the member that has it now */
-    uint64_t deadline;         /* loop ms: then the next member */
-    node_peer **tried;         /* members that had it */
+    node_list link;    /* in node->anycasts */
+    node_body *body;   /* kind WIRE_K_ANYCAST, group set */
+    node_peer *member; /* the member that has it now */
+    uint64_t deadline; /* loop ms: then the next member */
+    node_peer **tried; /* members that had it */
     size_t n_tried, cap_tried;
-    uint64_t expires;          /* wall clock, microseconds */
+    uint64_t expires; /* wall clock, microseconds */
 } node_anycast;
 
 /* A configured static peer: dialed whether or not discovery finds it. */
@@ -317,8 +317,8 @@ struct node_static {
 
 /* ---- discovery -------------------------------------------------------- */
 
-#define NODE_RATE_SLOTS     64u  /* sources tracked by the beacon limiter */
-#define NODE_RATE_BEACONS   8u   /* beacons a source may send per second */
+#define NODE_RATE_SLOTS      64u /* sources tracked by the beacon limiter */
+#define NODE_RATE_BEACONS    8u  /* beacons a source may send per second */
 #define NODE_EXTRA_BEACON_MS 50u /* at most one extra beacon this often */
 
 /* A per-source beacon counter: a fixed table hashed by address, so a
@@ -364,7 +364,7 @@ typedef struct node_observer {
 struct confab_node {
     uv_loop_t *loop;
     node_state state;
-    confab_config cfg;          /* pointers in it are NULLed; copies below */
+    confab_config cfg; /* pointers in it are NULLed; copies below */
     char name[WIRE_MAX_NAME + 1];
     char bind_addr[64];
     sec_identity *identity;
@@ -376,7 +376,7 @@ struct confab_node {
     uv_idle_t flusher;
     uv_check_t flush_check;
     bool flush_armed;
-    unsigned open_handles;      /* closed handles still to call back */
+    unsigned open_handles; /* closed handles still to call back */
     unsigned tick_ms;
     confab_stop_cb stop_cb;
     void *stop_user;
@@ -388,7 +388,7 @@ struct confab_node {
     /* groups this node is a member of, names owned */
     char **groups;
     size_t n_groups;
-    node_list anycasts;         /* pending anycasts */
+    node_list anycasts; /* pending anycasts */
     size_t n_anycasts;
     /* test hook: links whose reading a test delays */
     uv_timer_t delay_timer;
@@ -406,7 +406,7 @@ struct confab_node {
     unsigned handshakes;
     /* the read buffer of every connection (never held across callbacks;
      * frames are decrypted in place in it) */
-    uint8_t *rxbuf;             /* WIRE_MAX_FRAME + 1 */
+    uint8_t *rxbuf; /* WIRE_MAX_FRAME + 1 */
     bool rxbuf_busy;
     /* recycled transmit blocks: [0] small, [1] large */
     node_txbuf *txfree[2];
@@ -414,10 +414,10 @@ struct confab_node {
     uint64_t token_seq;
     confab_stats stats;
     /* delivery (delivery.c) */
-    uint64_t epoch;             /* this node's delivery state's identity */
-    size_t ob_total;            /* bytes in every peer's outbox */
+    uint64_t epoch;  /* this node's delivery state's identity */
+    size_t ob_total; /* bytes in every peer's outbox */
     size_t ob_msgs;
-    bool durable_waiting;       /* a store waiter will release the lanes */
+    bool durable_waiting;           /* a store waiter will release the lanes */
     uint8_t (*seen)[WIRE_ID_BYTES]; /* anycast ids delivered (a ring) */
     uint8_t (*lost_ids)[WIRE_ID_BYTES]; /* accepted unicasts whose records
                                            the store lost: FAILED soon */
@@ -436,9 +436,9 @@ struct confab_node {
     char discovery_bind[64];
     uint8_t beacon[WIRE_BEACON_MAX];
     size_t beacon_len;
-    struct sockaddr_in *bcast;    /* where beacons go */
+    struct sockaddr_in *bcast; /* where beacons go */
     size_t n_bcast;
-    bool bcast_fixed;             /* configured, not read from interfaces */
+    bool bcast_fixed; /* configured, not read from interfaces */
     uint8_t beacon_rx[WIRE_BEACON_MAX + 1];
     bool beacon_rx_busy;
     uint64_t last_extra_beacon;
@@ -449,11 +449,11 @@ struct confab_node {
     size_t pex_new_len, pex_new_cap;
     /* bounds: the peer table and who may join (peer.c, allow.c) */
     uint8_t peers_key[SEC_SHORTHASH_KEY_BYTES]; /* the table's hash key */
-    node_list learned;          /* never-linked peers, oldest heard first */
+    node_list learned; /* never-linked peers, oldest heard first */
     size_t n_learned;
-    uint64_t dial_tokens;       /* second-hand dials, in 1/1000 tokens */
-    uint64_t dial_refill_ms;    /* loop time of the last refill */
-    struct node_allow *allow;   /* the allow-list, NULL: none */
+    uint64_t dial_tokens;     /* second-hand dials, in 1/1000 tokens */
+    uint64_t dial_refill_ms;  /* loop time of the last refill */
+    struct node_allow *allow; /* the allow-list, NULL: none */
     /* the home directory, the store, the inbox, the control server */
     char *home;
     char *control_path;
@@ -652,7 +652,7 @@ int node_groups_check_name(const char *group, size_t *len);
  * until the loop runs again. Returns 0 or -ENOMEM. */
 typedef struct node_group_row {
     const char *name;
-    bool self;          /* this node is a member */
+    bool self; /* this node is a member */
     size_t first, count;
 } node_group_row;
 typedef struct node_group_list {
@@ -721,8 +721,7 @@ int node_delivery_put_anycast(confab_node *n, const node_body *b,
 void node_delivery_anycast_done(confab_node *n, const uint8_t *id);
 int node_delivery_dump_anycast(int fd, const node_body *b, uint64_t expires);
 /* groups.c: anycasts in the store */
-int node_groups_anycast_restore(confab_node *n, node_body *b,
-                                uint64_t expires);
+int node_groups_anycast_restore(confab_node *n, node_body *b, uint64_t expires);
 void node_groups_anycast_forget(confab_node *n, const uint8_t *id);
 int node_groups_anycast_dump(confab_node *n, int fd);
 
@@ -736,10 +735,10 @@ void node_delay_cb(uv_timer_t *t);
 #define NODE_STORE_REF_BYTES 16u
 /* A record replay found damaged (docs/ARCHITECTURE.md, "The store"). */
 typedef struct node_store_loss {
-    uint64_t off;     /* where it began in the file */
-    int type;         /* its type; -1 when its header was damaged too */
-    bool has_ref;     /* ref holds the message id it was about */
-    bool tail;        /* nothing whole came after it */
+    uint64_t off; /* where it began in the file */
+    int type;     /* its type; -1 when its header was damaged too */
+    bool has_ref; /* ref holds the message id it was about */
+    bool tail;    /* nothing whole came after it */
     uint8_t ref[NODE_STORE_REF_BYTES];
 } node_store_loss;
 /* Called for each record that verifies, in order; ref is the message id

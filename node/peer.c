@@ -116,8 +116,8 @@ static bool pinned(const node_peer *p)
     return p->linked || p->conn_refs > 0 || p->conn != NULL ||
            p->dialing != NULL || p->switching || p->ob_head != NULL ||
            p->q_head != NULL || p->rx_epoch != 0 || p->tx_epoch != 0 ||
-           p->rx_next != 0 || p->ob_base != 0 ||
-           p->n_groups > 0 || p->ack_waiting || p->delay_ms > 0;
+           p->rx_next != 0 || p->ob_base != 0 || p->n_groups > 0 ||
+           p->ack_waiting || p->delay_ms > 0;
 }
 
 static void peer_forget(confab_node *n, node_peer *p)
@@ -184,8 +184,7 @@ node_peer *node_peer_learn(confab_node *n, const uint8_t id[WIRE_NODE_ID_BYTES])
                      "new one (%llu so far); a member may be announcing "
                      "made-up peers (if the network really is this large, "
                      "raise max_known_peers)",
-                     n->n_learned,
-                     (unsigned long long)n->stats.peers_evicted);
+                     n->n_learned, (unsigned long long)n->stats.peers_evicted);
         peer_forget(n, old);
     }
     return node_peer_get(n, id);
@@ -251,8 +250,8 @@ static bool dial_token(confab_node *n, uint64_t now)
     uint64_t cap = (uint64_t)n->cfg.dial_burst * 1000u;
     if (now > n->dial_refill_ms) {
         uint64_t add = (now - n->dial_refill_ms) * n->cfg.dial_rate;
-        n->dial_tokens = add >= cap - n->dial_tokens ? cap
-                                                     : n->dial_tokens + add;
+        n->dial_tokens =
+            add >= cap - n->dial_tokens ? cap : n->dial_tokens + add;
         n->dial_refill_ms = now;
     }
     if (n->dial_tokens < 1000u)
@@ -414,8 +413,8 @@ int node_peer_established(node_conn *c, const wire_hello *h)
             p->state = CONFAB_PEER_UP;
             char a[64];
             node_format_addr(&c->remote, a, sizeof a);
-            node_log(n, CONFAB_LOG_INFO, "peer %s (%s) up, %s %s", sid,
-                     p->name, c->outbound ? "dialed" : "accepted from", a);
+            node_log(n, CONFAB_LOG_INFO, "peer %s (%s) up, %s %s", sid, p->name,
+                     c->outbound ? "dialed" : "accepted from", a);
             emit_peer(n, p, CONFAB_EV_PEER_UP, 0);
         }
         node_data_relink(p);
@@ -511,8 +510,7 @@ void node_peer_liveness(node_conn *c, uint64_t now)
      * but has not answered our PING for as long is not reading what we
      * send, and would hold the link (and whatever we queue for it) for
      * ever. */
-    if (p->ping_token != 0 &&
-        now - p->ping_sent_ms >= n->cfg.peer_timeout_ms) {
+    if (p->ping_token != 0 && now - p->ping_sent_ms >= n->cfg.peer_timeout_ms) {
         node_short_id(p->id, sid);
         n->stats.pings_unanswered++;
         node_log(n, CONFAB_LOG_WARN,
@@ -652,8 +650,7 @@ void node_peer_tick(confab_node *n, node_peer *p, uint64_t now)
     }
 }
 
-static void on_resolved(uv_getaddrinfo_t *req, int status,
-                        struct addrinfo *res)
+static void on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
 {
     node_static *s = req->data;
     s->resolving = false;
@@ -697,8 +694,7 @@ static void static_resolve(confab_node *n, node_static *s)
     hints.ai_family = AF_UNSPEC;
     hints.ai_socktype = SOCK_STREAM;
     s->gai.data = s;
-    if (uv_getaddrinfo(n->loop, &s->gai, on_resolved, host, NULL, &hints) ==
-        0)
+    if (uv_getaddrinfo(n->loop, &s->gai, on_resolved, host, NULL, &hints) == 0)
         s->resolving = true;
 }
 
@@ -712,8 +708,8 @@ void node_statics_tick(confab_node *n, uint64_t now)
             continue;
         if (s->has_id) {
             node_peer *p = node_peer_find(n, s->id);
-            if (p != NULL && (p->conn != NULL || p->switching ||
-                              p->dialing != NULL)) {
+            if (p != NULL &&
+                (p->conn != NULL || p->switching || p->dialing != NULL)) {
                 s->backoff_ms = 0;
                 continue;
             }
@@ -784,7 +780,7 @@ int confab_peer(const confab_node *n, const uint8_t id[CONFAB_ID_BYTES],
 /* ---- test hooks ------------------------------------------------------- */
 
 unsigned node_blocked_what(const confab_node *n,
-                             const uint8_t id[WIRE_NODE_ID_BYTES])
+                           const uint8_t id[WIRE_NODE_ID_BYTES])
 {
     for (size_t i = 0; i < n->n_blocked; i++)
         if (memcmp(n->blocked[i].id, id, WIRE_NODE_ID_BYTES) == 0)

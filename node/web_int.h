@@ -32,15 +32,15 @@ void web_short_id(const uint8_t id[CONFAB_ID_BYTES], char out[17]);
 typedef struct web_vnode {
     uint8_t id[CONFAB_ID_BYTES];
     char name[CONFAB_MAX_NAME + 1];
-    bool local;       /* one of the nodes shown (else a peer of one) */
-    bool up;          /* local, or linked to a local node */
+    bool local; /* one of the nodes shown (else a peer of one) */
+    bool up;    /* local, or linked to a local node */
     char **groups;
     size_t n_groups;
 } web_vnode;
 
 typedef struct web_vlink {
-    size_t a, b;      /* indexes into nodes */
-    uint64_t rtt_us;  /* 0: not measured yet */
+    size_t a, b;     /* indexes into nodes */
+    uint64_t rtt_us; /* 0: not measured yet */
 } web_vlink;
 
 typedef struct web_view {
@@ -48,7 +48,7 @@ typedef struct web_view {
     size_t n_nodes;
     web_vlink *links;
     size_t n_links;
-    char **groups;    /* every group, sorted */
+    char **groups; /* every group, sorted */
     size_t n_groups;
 } web_view;
 
