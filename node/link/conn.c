@@ -1,11 +1,12 @@
-/* conn.c: one TCP connection: dial or accept, the Noise XXpsk0 handshake,
+/* Layer link (node/LAYERS).
+ * conn.c: one TCP connection: dial or accept, the Noise XXpsk0 handshake,
  * reading frames, transmit blocks and their writes, goodbye and close.
  *
  * Life cycle (docs/ARCHITECTURE.md draws it):
  *   CONNECTING -> HANDSHAKE -> UP -> DRAINING -> CLOSING -> freed
  * Any error jumps to CLOSING. A connection is freed only in the close
  * callback of its TCP handle, after libuv has cancelled its writes. */
-#include "node/node.h"
+#include "node/messaging/messaging.h"
 
 #include "crypto/sec.h"
 

@@ -1,6 +1,7 @@
-/* node.c: a node's life cycle: configuration, start, stop, the periodic
+/* Layer api (node/LAYERS).
+ * node.c: a node's life cycle: configuration, start, stop, the periodic
  * tick, logging and events. */
-#include "node/node.h"
+#include "node/app/app.h"
 
 #include "crypto/sec.h"
 

@@ -1,4 +1,5 @@
-/* handshake.c: the Noise_XXpsk0_25519_ChaChaPoly_BLAKE2b handshake of one
+/* Layer link (node/LAYERS).
+ * handshake.c: the Noise_XXpsk0_25519_ChaChaPoly_BLAKE2b handshake of one
  * connection (docs/PROTOCOL.md section 3), its crypto run on libuv's
  * thread pool.
  *
@@ -20,7 +21,7 @@
  * buffer, because memory a pool thread mallocs lands in that thread's own
  * glibc arena, where it fragments and stays resident (a network of 100
  * nodes held 70 MB more that way). */
-#include "node/node.h"
+#include "node/peers/peers.h"
 
 #include <errno.h>
 #include <stdlib.h>

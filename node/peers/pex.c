@@ -1,4 +1,5 @@
-/* pex.c: peer exchange. Over an authenticated link, peers tell each other
+/* Layer peers (node/LAYERS).
+ * pex.c: peer exchange. Over an authenticated link, peers tell each other
  * which peers they are linked to (docs/PROTOCOL.md section 9.3), so a node
  * that heard one beacon reaches the rest, and nodes whose beacons do not
  * reach each other still mesh through a common peer.
@@ -7,7 +8,7 @@
  * it in one PEERS per tick that lists every peer that came up since the
  * last one, so a network forming does not send a message per link per
  * peer. */
-#include "node/node.h"
+#include "node/peers/peers.h"
 
 #include <errno.h>
 #include <stdlib.h>

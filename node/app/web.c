@@ -1,11 +1,12 @@
-/* web.c: the HTTP server of the live page and of /metrics (node/web.h):
+/* Layer app (node/LAYERS).
+ * web.c: the HTTP server of the live page and of /metrics (node/web.h):
  * libmicrohttpd in its external-loop mode, driven from the node's libuv
  * loop (its epoll descriptor under a uv_poll_t, its timeout on a
  * uv_timer_t), so it needs no thread and never touches a node from
  * another one. */
-#include "node/web_int.h"
+#include "node/app/web_int.h"
 
-#include "node/node.h"
+#include "node/app/app.h"
 
 #include <arpa/inet.h>
 #include <errno.h>

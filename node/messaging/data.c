@@ -1,8 +1,9 @@
-/* data.c: application messages: the send calls, each peer's data lane
+/* Layer messaging (node/LAYERS).
+ * data.c: application messages: the send calls, each peer's data lane
  * (framed lazily so a large body is fragmented as the socket drains, and
  * control frames never wait behind it), send outcomes, and the receive
  * side with reassembly of fragmented bodies. */
-#include "node/node.h"
+#include "node/messaging/messaging.h"
 
 #include <errno.h>
 #include <stdlib.h>

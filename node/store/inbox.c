@@ -1,4 +1,5 @@
-/* inbox.c: messages kept until someone reads them (the `confab` command's
+/* Layer store (node/LAYERS).
+ * inbox.c: messages kept until someone reads them (the `confab` command's
  * `recv` and `chat`, or a program through confab_inbox_read()).
  *
  * Every message delivered while the inbox is on is appended to it; with a
@@ -6,7 +7,7 @@
  * reading one appends INBOX_READ, so a restart finds the unread ones
  * again. The inbox is bounded in messages and bytes; a message that does
  * not fit is refused (and counted), never silently lost from within. */
-#include "node/node.h"
+#include "node/messaging/messaging.h"
 
 #include <errno.h>
 #include <stdlib.h>

@@ -1,4 +1,5 @@
-/* home.c: the node's home directory: its identity (made on first use),
+/* Layer api (node/LAYERS).
+ * home.c: the node's home directory: its identity (made on first use),
  * its network key, its name, and the store (store.c) with the records of
  * the inbox and the groups it is in.
  *
@@ -8,7 +9,7 @@
  *   <home>/name        the node's name, one line (confab init --name)
  *   <home>/store.log   the store
  *   <home>/control.sock the control socket, while `confab run` runs */
-#include "node/node.h"
+#include "node/api/api.h"
 
 #include "crypto/identity.h"
 #include "crypto/netkey.h"

@@ -1,7 +1,8 @@
-/* web_view.c: the network as the shown nodes see it (nodes, links with
+/* Layer app (node/LAYERS).
+ * web_view.c: the network as the shown nodes see it (nodes, links with
  * their round trip, groups), as JSON for the page and as an SVG for the
  * report. */
-#include "node/web_int.h"
+#include "node/app/web_int.h"
 
 #include <math.h>
 #include <stdlib.h>

@@ -1,4 +1,5 @@
-/* store.c: the node's log on disk, `<home>/store.log`: an append-only
+/* Layer store (node/LAYERS).
+ * store.c: the node's log on disk, `<home>/store.log`: an append-only
  * sequence of checksummed records (docs/ARCHITECTURE.md, "The store").
  *
  *   record (format 2) = magic (4: e3 c0 fa b2) | len (4, little-endian) |
@@ -28,7 +29,7 @@
  * When the log holds much more than is live, it is compacted: the live
  * records are written to a new file, which is synced and renamed over the
  * old. */
-#include "node/node.h"
+#include "node/messaging/messaging.h"
 
 #include "crypto/sec.h"
 

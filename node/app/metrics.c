@@ -1,11 +1,12 @@
-/* metrics.c: the node's counters in the Prometheus text exposition format
+/* Layer app (node/LAYERS).
+ * metrics.c: the node's counters in the Prometheus text exposition format
  * (version 0.0.4), for /metrics. Names are stable: confab_<field of
  * confab_stats>, with _total for counters; every sample carries the node's
  * name as the label node (a testnet shows many nodes). docs/WEB.md lists
  * them. */
-#include "node/web_int.h"
+#include "node/app/web_int.h"
 
-#include "node/node.h"
+#include "node/app/app.h"
 
 #include <stddef.h>
 #include <stdlib.h>

@@ -1,4 +1,5 @@
-/* allow.c: who may join, narrower than the network key: the allow-list of
+/* Layer peers (node/LAYERS).
+ * allow.c: who may join, narrower than the network key: the allow-list of
  * node ids (docs/SECURITY.md, "Who may join").
  *
  * While a node has a list, a node not on it is refused at the handshake
@@ -14,7 +15,7 @@
  * is allowed or denied, keeping every other line and comment as it was.
  * The file must belong to the user and be writable by no one else: anyone
  * who can write it can let themselves in. */
-#include "node/node.h"
+#include "node/peers/peers.h"
 
 #include <errno.h>
 #include <fcntl.h>

@@ -1,7 +1,8 @@
-/* testnet.c: a whole confab network in one process (node/testnet.h). */
+/* Layer app (node/LAYERS).
+ * testnet.c: a whole confab network in one process (node/testnet.h). */
 #include "node/testnet.h"
 
-#include "node/node.h"
+#include "node/app/app.h"
 
 #include <errno.h>
 #include <sodium.h>

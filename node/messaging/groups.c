@@ -1,4 +1,5 @@
-/* groups.c: named groups: membership (this node's and its peers'), JOIN
+/* Layer messaging (node/LAYERS).
+ * groups.c: named groups: membership (this node's and its peers'), JOIN
  * and LEAVE, the HELLO's group list, multicast (shout) and anycast to the
  * nearest member with failover (docs/PROTOCOL.md section 10).
  *
@@ -11,7 +12,7 @@
  * (max_memberships); a member past either loses its link. Listing every
  * group sorts the memberships once (node_groups_list), never comparing
  * each group with each other one. */
-#include "node/node.h"
+#include "node/messaging/messaging.h"
 
 #include <errno.h>
 #include <stdlib.h>

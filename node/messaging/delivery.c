@@ -1,4 +1,5 @@
-/* delivery.c: unicast that loses nothing (docs/PROTOCOL.md section 12).
+/* Layer messaging (node/LAYERS).
+ * delivery.c: unicast that loses nothing (docs/PROTOCOL.md section 12).
  *
  * Sender: every accepted unicast goes into the peer's outbox and stays
  * there until the peer acknowledges it or its time to live runs out. Its
@@ -30,7 +31,7 @@
  * its ACK (rebase); a sender rolled back gets an ACK covering what it
  * never sent, and numbers the rest after it (ack_beyond). A restarted
  * stream drops by id what the inbox still holds of the old one. */
-#include "node/node.h"
+#include "node/messaging/messaging.h"
 
 #include <errno.h>
 #include <stdlib.h>

@@ -1,4 +1,5 @@
-/* control.c: the control socket (docs/PROTOCOL.md section 11): the
+/* Layer app (node/LAYERS).
+ * control.c: the control socket (docs/PROTOCOL.md section 11): the
  * `confab` command's way into a running node.
  *
  * A Unix socket in the home directory (mode 0700); only the node's own
@@ -6,7 +7,7 @@
  * one reply each; some replies wait for an outcome (send --wait, anycast,
  * ping). Clients that follow or subscribe get events: messages (which
  * they consume from the inbox), peers up and down, joins and leaves. */
-#include "node/node.h"
+#include "node/app/app.h"
 
 #include "wire/ctl.h"
 

@@ -1,4 +1,5 @@
-/* web_int.h: what the web server's files share (node/web.c, the view of
+/* Layer app (node/LAYERS).
+ * web_int.h: what the web server's files share (node/web.c, the view of
  * the network in web_view.c, the Prometheus text in metrics.c). Private to
  * node/. */
 #ifndef CONFAB_WEB_INT_H

@@ -1,9 +1,10 @@
-/* peer.c: the peers a node knows: the table, the one link per pair (the
+/* Layer peers (node/LAYERS).
+ * peer.c: the peers a node knows: the table, the one link per pair (the
  * tie-break), up and down, liveness, re-dial with backoff, static peers.
  *
  * A peer outlives its links: it keeps the address to re-dial, its queue
  * while the link changes hands, and its counters. */
-#include "node/node.h"
+#include "node/messaging/messaging.h"
 
 #include <errno.h>
 #include <stdlib.h>

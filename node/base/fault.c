@@ -1,7 +1,8 @@
-/* fault.c: the one place where tests inject faults into the node's own
+/* Layer base (node/LAYERS).
+ * fault.c: the one place where tests inject faults into the node's own
  * I/O (here: the store's writes, to play a full disk), so that no
  * production struct carries test state beyond one pointer. */
-#include "node/node.h"
+#include "node/base/base.h"
 
 #include <errno.h>
 #include <stdlib.h>

@@ -1,10 +1,11 @@
-/* discovery.c: finding peers by UDP broadcast: sending beacons, hearing
+/* Layer peers (node/LAYERS).
+ * discovery.c: finding peers by UDP broadcast: sending beacons, hearing
  * them, and the dial rule (docs/PROTOCOL.md sections 6 and 9).
  *
  * Every node binds the discovery port with SO_REUSEADDR and SO_REUSEPORT,
  * so several nodes on one host all hear a broadcast. A beacon is tagged
  * under the network key: nodes of another network never hear each other. */
-#include "node/node.h"
+#include "node/peers/peers.h"
 
 #include "crypto/tag.h"
 
