@@ -37,8 +37,8 @@ static void help(op o, FILE *f)
               "up to 16 MiB.\n"
               "\n"
               "  --file PATH        send this file instead of TEXT\n"
-              "  --wait [SECONDS]   wait for the outcome (sent: written to\n"
-              "                     the link; delivered: acknowledged), at\n"
+              "  --wait [SECONDS]   wait for the outcome (delivered:\n"
+              "                     acknowledged; expired; failed), at\n"
               "                     most SECONDS (default 30); exit 4 after\n"
               "\n"
               "Text that starts with '-' goes after '--'. With --json:\n"
@@ -384,9 +384,6 @@ static int run(cli_ctx *ctx, op o, int argc, char **argv)
             else if (strcmp(st, "delivered") == 0)
                 snprintf(line, sizeof line, "delivered to %s in %s ms", who,
                          ms);
-            else if (strcmp(st, "sent") == 0)
-                snprintf(line, sizeof line,
-                         "sent to %s: written to the link in %s ms", who, ms);
             else
                 snprintf(line, sizeof line, "%s: %s", st, who);
             break;

@@ -1,7 +1,7 @@
 /* Layer api (node/LAYERS).
  * node.c: a node's life cycle: configuration, start, stop, the periodic
  * tick, logging and events. */
-#include "node/app/app.h"
+#include "node/api/api.h"
 
 #include "crypto/sec.h"
 
@@ -60,8 +60,9 @@ void node_emit(confab_node *n, confab_event *ev)
 {
     if (n->state != NODE_RUNNING)
         return;
-    if (n->control != NULL)
-        node_control_event(n, ev);
+    for (const node_service *const *s = node_services; *s != NULL; s++)
+        if ((*s)->event != NULL)
+            (*s)->event(n, ev);
     if (n->observer.event != NULL)
         n->observer.event(n, ev, n->observer.user);
     if (n->cfg.event_cb != NULL)
@@ -474,8 +475,9 @@ static void tick_cb(uv_timer_t *t)
     node_groups_tick(n, now);
     node_delivery_tick(n, now);
     node_home_tick(n, now);
-    if (n->control != NULL)
-        node_control_tick(n, now);
+    for (const node_service *const *s = node_services; *s != NULL; s++)
+        if ((*s)->tick != NULL)
+            (*s)->tick(n, now);
     /* Write what the tick queued now (pings, a batch of PEERS to every
      * peer) rather than on the next turn: every node's tick fires in the
      * same turn, and a hundred nodes' batches at once would all wait in
@@ -503,6 +505,24 @@ static void flush_check_cb(uv_check_t *h)
     node_flush_all(h->data);
 }
 
+/* The services (node_services[]) start in order; the first error stops. */
+static int services_start(confab_node *n)
+{
+    for (const node_service *const *s = node_services; *s != NULL; s++) {
+        int rc = (*s)->start != NULL ? (*s)->start(n) : 0;
+        if (rc != 0)
+            return rc;
+    }
+    return 0;
+}
+
+static void services_stop(confab_node *n)
+{
+    for (const node_service *const *s = node_services; *s != NULL; s++)
+        if ((*s)->stop != NULL)
+            (*s)->stop(n);
+}
+
 static unsigned clamp_tick(const confab_config *c)
 {
     unsigned t = c->ping_interval_ms;
@@ -518,6 +538,17 @@ static unsigned clamp_tick(const confab_config *c)
     if (t > 250)
         t = 250;
     return t;
+}
+
+/* A start that failed once the listener was open closes it, so that stop
+ * and free complete (a listener left open kept stop from ever calling
+ * back). */
+static int start_failed(confab_node *n, int rc)
+{
+    uv_close((uv_handle_t *)&n->listener, on_handle_close);
+    n->listening = false;
+    n->state = NODE_STOPPED; /* after the close callback runs */
+    return rc;
 }
 
 int confab_node_start(confab_node *n)
@@ -548,10 +579,7 @@ int confab_node_start(confab_node *n)
     if (rc != 0) {
         node_log(n, CONFAB_LOG_ERROR, "cannot listen on %s port %u: %s",
                  n->bind_addr, n->cfg.port, uv_strerror(rc));
-        uv_close((uv_handle_t *)&n->listener, on_handle_close);
-        n->listening = false;
-        n->state = NODE_STOPPED; /* after the close callback runs */
-        return rc;
+        return start_failed(n, rc);
     }
     struct sockaddr_storage bound;
     int blen = sizeof bound;
@@ -561,7 +589,7 @@ int confab_node_start(confab_node *n)
                         : ((struct sockaddr_in *)&bound)->sin_port);
     rc = node_hello_encode(n);
     if (rc != 0)
-        return rc;
+        return start_failed(n, rc);
 
     uv_timer_init(n->loop, &n->tick);
     n->tick.data = n;
@@ -580,8 +608,8 @@ int confab_node_start(confab_node *n)
     uv_timer_start(&n->tick, tick_cb, n->tick_ms, n->tick_ms);
     n->state = NODE_RUNNING;
     if ((n->cfg.discovery && (rc = node_discovery_start(n)) != 0) ||
-        (n->control_path != NULL && (rc = node_control_start(n)) != 0)) {
-        node_control_stop(n);
+        (rc = services_start(n)) != 0) {
+        services_stop(n);
         /* Undo the start: the caller stops and frees as usual. */
         node_discovery_stop(n);
         uv_close((uv_handle_t *)&n->listener, on_handle_close);
@@ -728,7 +756,7 @@ int confab_node_stop(confab_node *n, confab_stop_cb cb, void *user)
         n->listening = false;
     }
     node_discovery_stop(n);
-    node_control_stop(n);
+    services_stop(n);
     /* Say goodbye on every link; handshakes are cut at once. */
     node_list *e, *next;
     for (e = n->conns.next; e != &n->conns; e = next) {
@@ -777,7 +805,9 @@ void confab_node_free(confab_node *n)
 {
     if (n == NULL)
         return;
-    node_control_free(n);
+    for (const node_service *const *s = node_services; *s != NULL; s++)
+        if ((*s)->free != NULL)
+            (*s)->free(n);
     if (n->store != NULL)
         node_store_close(n->store);
     node_store_free(n->store);

@@ -227,6 +227,23 @@ struct confab_node {
     struct node_fault *fault;
 };
 
+/* A part of the node above the api layer that the node starts, ticks,
+ * stops and frees, and that sees every event before the observer and the
+ * program do: the control socket. The api layer reaches it only through
+ * node_services[] (node/app/services.c), a table resolved when the
+ * library is linked, so that it names no function of a layer above it.
+ * Any member may be NULL. */
+typedef struct node_service {
+    const char *name;
+    int (*start)(confab_node *n); /* 0: started, or not configured */
+    void (*stop)(confab_node *n);
+    void (*free)(confab_node *n);
+    void (*tick)(confab_node *n, uint64_t now);
+    void (*event)(confab_node *n, const confab_event *ev);
+} node_service;
+/* NULL-terminated, in the order they see events. */
+extern const node_service *const node_services[];
+
 /* ---- the functions of base (node/base/base.c, fault.c) ---- */
 
 void node_log(confab_node *n, confab_log_level lvl, const char *fmt, ...)
@@ -251,6 +268,11 @@ int node_format_addr(const struct sockaddr_storage *ss, char *out, size_t cap);
 int node_fault_set_store_write(confab_node *n, int err, uint64_t after);
 /* 0, or the error the store's next write must fail with. */
 int node_fault_store_write(confab_node *n);
+/* The next count accepted connections find no memory for their state
+ * (node_conn_accept's failure path). Returns 0 or -ENOMEM. */
+int node_fault_set_accept_alloc(confab_node *n, uint64_t count);
+/* True when this accepted connection must find no memory. */
+bool node_fault_accept_alloc(confab_node *n);
 void node_fault_free(confab_node *n);
 
 #endif

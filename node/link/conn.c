@@ -645,17 +645,24 @@ static unsigned source_handshakes(const confab_node *n,
     return k;
 }
 
+static void reject_closed(uv_handle_t *h)
+{
+    free(h);
+}
+
 int node_conn_accept(confab_node *n, uv_stream_t *server)
 {
-    node_conn *c = conn_new(n, false);
+    node_conn *c = node_fault_accept_alloc(n) ? NULL : conn_new(n, false);
     if (c == NULL) {
-        /* Take the connection off the backlog and drop it. */
-        uv_tcp_t tmp;
-        if (uv_tcp_init(n->loop, &tmp) == 0) {
-            if (uv_accept(server, (uv_stream_t *)&tmp) == 0)
-                uv_close((uv_handle_t *)&tmp, NULL);
-            else
-                uv_close((uv_handle_t *)&tmp, NULL);
+        /* Take the connection off the backlog and drop it. The handle
+         * lives until its close callback: one on the stack would be gone
+         * before libuv is done with it. */
+        uv_tcp_t *tmp = malloc(sizeof *tmp);
+        if (tmp != NULL && uv_tcp_init(n->loop, tmp) == 0) {
+            (void)uv_accept(server, (uv_stream_t *)tmp);
+            uv_close((uv_handle_t *)tmp, reject_closed);
+        } else {
+            free(tmp);
         }
         return -ENOMEM;
     }

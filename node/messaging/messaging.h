@@ -13,7 +13,6 @@
 #include "node/store/store.h"
 
 #define NODE_BCAST_WINDOW 64u /* broadcast ids remembered per sender */
-#define NODE_FRAG_CHUNK   (WIRE_MAX_PLAINTEXT - WIRE_FRAG_OVERHEAD - 64u)
 
 /* ---- outgoing data ---------------------------------------------------- */
 
