@@ -466,9 +466,9 @@ static void tick_cb(uv_timer_t *t)
         next = e->next;
         node_conn_tick(node_container_of(e, node_conn, link), now);
     }
-    for (size_t i = 0; i < n->peers_cap; i++)
-        if (n->peers[i] != NULL)
-            node_peer_tick(n, n->peers[i], now);
+    node_peer *p;
+    node_peer_each (n, p)
+        node_peer_tick(n, p, now);
     node_statics_tick(n, now);
     node_peers_expire(n, now);
     node_pex_flush(n);
@@ -768,9 +768,9 @@ int confab_node_stop(confab_node *n, confab_stop_cb cb, void *user)
             node_conn_abort(c, CONFAB_DOWN_STOPPING);
     }
     node_groups_stop(n);
-    for (size_t i = 0; i < n->peers_cap; i++)
-        if (n->peers[i] != NULL)
-            node_data_drop_lane(n, n->peers[i]);
+    node_peer *p;
+    node_peer_each (n, p)
+        node_data_drop_lane(n, p);
     node_flush_all(n);
     /* The tick timer becomes the grace timer. */
     uv_timer_stop(&n->tick);
@@ -850,8 +850,9 @@ void confab_node_stats(const confab_node *n, confab_stats *out)
 {
     *out = n->stats;
     uint64_t up = 0;
-    for (size_t i = 0; i < n->peers_cap; i++)
-        if (n->peers[i] != NULL && n->peers[i]->state == CONFAB_PEER_UP)
+    const node_peer *p;
+    node_peer_each (n, p)
+        if (p->state == CONFAB_PEER_UP)
             up++;
     out->peers_up = up;
     uint64_t links = 0;

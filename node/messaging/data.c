@@ -118,7 +118,7 @@ void node_lane_push(node_peer *p, node_out *o)
 
 bool node_peer_linked(const node_peer *p)
 {
-    return (p->conn != NULL && p->conn->state == CONN_UP) || p->switching;
+    return node_peer_up(p) || p->switching;
 }
 
 int node_enqueue(node_peer *p, node_body *b, uint64_t seq)
@@ -150,9 +150,9 @@ int confab_broadcast(confab_node *n, const void *body, size_t len,
     if (b == NULL)
         return -ENOMEM;
     b->refs = 1; /* held by this call until the loop ends */
-    for (size_t i = 0; i < n->peers_cap; i++) {
-        node_peer *p = n->peers[i];
-        if (p == NULL || !node_peer_linked(p) || len > p->max_body)
+    node_peer *p;
+    node_peer_each (n, p) {
+        if (!node_peer_linked(p) || len > p->max_body)
             continue;
         if (!node_peer_has_room(n, p, len)) {
             p->want_writable = true;
@@ -335,7 +335,7 @@ static void send_any_ack(confab_node *n, void *arg)
     any_ack *a = arg;
     node_peer *p = a->peer;
     (void)n;
-    if (p->conn != NULL && p->conn->state == CONN_UP) {
+    if (node_peer_up(p)) {
         wire_msg ack;
         memset(&ack, 0, sizeof ack);
         ack.type = WIRE_T_ACK;
@@ -602,26 +602,44 @@ static int on_frag(node_conn *c, const wire_frag *f)
     return 0;
 }
 
+static int on_data_msg(node_conn *c, const wire_msg *m)
+{
+    return on_data(c, &m->u.data);
+}
+
+static int on_frag_msg(node_conn *c, const wire_msg *m)
+{
+    return on_frag(c, &m->u.frag);
+}
+
+/* An ACK carries a seq for the unicast stream (delivery.c), an id for an
+ * anycast (groups.c), or both: each part goes straight to its owner. */
+static int on_ack_msg(node_conn *c, const wire_msg *m)
+{
+    if (m->u.ack.has_seq)
+        (void)node_delivery_on_ack(c, &m->u.ack);
+    if (m->u.ack.has_id)
+        return node_groups_on_anycast_ack(c, &m->u.ack);
+    return 0;
+}
+
+/* The one owner of each message type on an established link, by type
+ * (docs/ARCHITECTURE.md, "Who owns what"). BYE is the link's own
+ * (node/link/conn.c) and never reaches this table. */
+static int (*const msg_handlers[])(node_conn *c, const wire_msg *m) = {
+    [WIRE_T_DATA] = on_data_msg,         [WIRE_T_FRAG] = on_frag_msg,
+    [WIRE_T_ACK] = on_ack_msg,           [WIRE_T_PING] = node_peer_on_ping,
+    [WIRE_T_PONG] = node_peer_on_ping,   [WIRE_T_JOIN] = node_groups_on_msg,
+    [WIRE_T_LEAVE] = node_groups_on_msg, [WIRE_T_PEERS] = node_pex_on_peers,
+};
+
 int node_data_on_msg(node_conn *c, const wire_msg *m)
 {
     if (c->peer == NULL)
         return -EPROTO;
-    switch (m->type) {
-    case WIRE_T_DATA:
-        return on_data(c, &m->u.data);
-    case WIRE_T_FRAG:
-        return on_frag(c, &m->u.frag);
-    case WIRE_T_PING:
-    case WIRE_T_PONG:
-        return node_peer_on_ping(c, m);
-    case WIRE_T_PEERS:
-        return node_pex_on_peers(c, m);
-    case WIRE_T_ACK:
-    case WIRE_T_JOIN:
-    case WIRE_T_LEAVE:
-        return node_groups_on_msg(c, m);
-    default:
-        /* Types this version does not know: the protocol says ignore. */
+    /* Types this version does not know: the protocol says ignore. */
+    if (m->type >= sizeof msg_handlers / sizeof msg_handlers[0] ||
+        msg_handlers[m->type] == NULL)
         return 0;
-    }
+    return msg_handlers[m->type](c, m);
 }

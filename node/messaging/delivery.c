@@ -236,9 +236,9 @@ static void lanes_durable(confab_node *n, void *arg)
 {
     (void)arg;
     n->durable_waiting = false;
-    for (size_t i = 0; i < n->peers_cap; i++) {
-        node_peer *p = n->peers[i];
-        if (p != NULL && p->q_head != NULL && p->conn != NULL)
+    node_peer *p;
+    node_peer_each (n, p) {
+        if (p->q_head != NULL && p->conn != NULL)
             node_conn_mark_dirty(p->conn);
     }
 }
@@ -347,8 +347,7 @@ static void resend(confab_node *n, node_peer *p)
 static void send_ack(confab_node *n, node_peer *p)
 {
     uint64_t s = p->rx_next ? p->rx_next - 1 : 0;
-    if (p->conn == NULL || p->conn->state != CONN_UP ||
-        (s == p->rx_acked && s != 0))
+    if (!node_peer_up(p) || (s == p->rx_acked && s != 0))
         return;
     wire_msg m;
     memset(&m, 0, sizeof m);
@@ -689,9 +688,9 @@ void node_delivery_tick(confab_node *n, uint64_t now)
     uint64_t wall = node_clock_us(n);
     if (n->n_lost_ids > 0)
         emit_lost(n);
-    for (size_t i = 0; i < n->peers_cap; i++) {
-        node_peer *p = n->peers[i];
-        if (p == NULL || p->ob_head == NULL)
+    node_peer *p;
+    node_peer_each (n, p) {
+        if (p->ob_head == NULL)
             continue;
         for (node_out *o = p->ob_head; o != NULL; o = o->ob_next) {
             if (o->skip || wall < o->expires)
@@ -712,8 +711,8 @@ void node_delivery_tick(confab_node *n, uint64_t now)
         uint64_t rto = 4 * p->srtt_us / 1000u;
         if (rto < MIN_RTO_MS)
             rto = MIN_RTO_MS;
-        if (h != NULL && !h->in_lane && h->sent_ms != 0 && p->conn != NULL &&
-            p->conn->state == CONN_UP && now - h->sent_ms >= rto) {
+        if (h != NULL && !h->in_lane && h->sent_ms != 0 && node_peer_up(p) &&
+            now - h->sent_ms >= rto) {
             resend(n, p);
             node_conn_mark_dirty(p->conn);
         }
@@ -749,10 +748,8 @@ int node_delivery_state_lost(confab_node *n)
     do
         node_random(n, &n->epoch, sizeof n->epoch);
     while (n->epoch == 0 || n->epoch == old);
-    for (size_t i = 0; i < n->peers_cap; i++) {
-        node_peer *p = n->peers[i];
-        if (p == NULL)
-            continue;
+    node_peer *p;
+    node_peer_each (n, p) {
         p->rx_check_left = p->rx_epoch != 0; /* made a bound at link up */
         p->rx_epoch = 0;
         p->rx_next = 1;
@@ -789,9 +786,12 @@ static void emit_lost(confab_node *n)
 {
     for (size_t i = 0; i < n->n_lost_ids; i++) {
         bool gone = true;
-        for (size_t j = 0; j < n->peers_cap && gone; j++)
-            gone = n->peers[j] == NULL ||
-                   outbox_find(n->peers[j], n->lost_ids[i]) == NULL;
+        node_peer *p;
+        node_peer_each (n, p)
+            if (outbox_find(p, n->lost_ids[i]) != NULL) {
+                gone = false;
+                break;
+            }
         if (!gone)
             continue; /* another record of it survived */
         char hex[2 * WIRE_ID_BYTES + 1];
@@ -970,9 +970,8 @@ int node_delivery_replay(confab_node *n, uint8_t type, const uint8_t *ref,
     case NODE_REC_OUT_EXPIRE:
         if (f.id.len != WIRE_ID_BYTES)
             return -EPROTO;
-        for (size_t i = 0; i < n->peers_cap; i++)
-            for (node_out *o = n->peers[i] ? n->peers[i]->ob_head : NULL;
-                 o != NULL; o = o->ob_next)
+        node_peer_each (n, p)
+            for (node_out *o = p->ob_head; o != NULL; o = o->ob_next)
                 if (memcmp(o->body->id, f.id.ptr, WIRE_ID_BYTES) == 0)
                     o->skip = true;
         return 0;
@@ -1020,10 +1019,10 @@ int node_delivery_dump(confab_node *n, int fd)
     int rc = rec_epoch(n, buf, sizeof buf, &len);
     if (rc == 0)
         rc = node_store_dump_put(fd, NODE_REC_EPOCH, buf, len);
-    for (size_t i = 0; rc == 0 && i < n->peers_cap; i++) {
-        node_peer *p = n->peers[i];
-        if (p == NULL)
-            continue;
+    node_peer *p;
+    node_peer_each (n, p) {
+        if (rc != 0)
+            break;
         if (p->rx_epoch != 0 && rc == 0) {
             uint64_t next = p->rx_next;
             rc = rec_peer(p, p->rx_epoch, &next, buf, sizeof buf, &len);

@@ -79,7 +79,10 @@ typedef struct node_anycast {
 int node_hello_encode(confab_node *n);
 /* The groups a peer's HELLO lists replace what we knew of it. */
 int node_groups_from_hello(confab_node *n, node_peer *p, const wire_hello *h);
+/* JOIN and LEAVE from a peer. */
 int node_groups_on_msg(node_conn *c, const wire_msg *m);
+/* An ACK with an id: the member acknowledged the anycast it holds. */
+int node_groups_on_anycast_ack(node_conn *c, const wire_ack *ack);
 /* A peer went down: its anycasts go to the next member. */
 void node_groups_peer_down(confab_node *n, node_peer *p);
 void node_groups_tick(confab_node *n, uint64_t now);

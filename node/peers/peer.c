@@ -40,10 +40,8 @@ static int table_grow(confab_node *n)
     node_peer **t = calloc(cap, sizeof *t);
     if (t == NULL)
         return -ENOMEM;
-    for (size_t i = 0; i < n->peers_cap; i++) {
-        node_peer *p = n->peers[i];
-        if (p == NULL)
-            continue;
+    node_peer *p;
+    node_peer_each (n, p) {
         size_t j = id_hash(n, p->id) & (cap - 1);
         while (t[j] != NULL)
             j = (j + 1) & (cap - 1);
@@ -209,10 +207,8 @@ void node_peers_expire(confab_node *n, uint64_t now)
 
 void node_peers_free(confab_node *n)
 {
-    for (size_t i = 0; i < n->peers_cap; i++) {
-        node_peer *p = n->peers[i];
-        if (p == NULL)
-            continue;
+    node_peer *p;
+    node_peer_each (n, p) {
         node_data_drop_lane(n, p);
         while (p->ob_head != NULL) { /* what it never acknowledged */
             node_out *o = p->ob_head;
@@ -593,7 +589,7 @@ int confab_ping(confab_node *n, const uint8_t id[CONFAB_ID_BYTES],
     node_peer *p = node_peer_find(n, id);
     if (p == NULL)
         return -ESRCH;
-    if (p->conn == NULL || p->conn->state != CONN_UP)
+    if (!node_peer_up(p))
         return -ENOTCONN;
     node_user_ping *slot = NULL;
     for (unsigned i = 0; i < NODE_USER_PINGS && slot == NULL; i++)
@@ -758,11 +754,10 @@ void confab_peers(const confab_node *n, confab_peer_info *out, size_t cap,
                   size_t *count)
 {
     size_t k = 0;
-    for (size_t i = 0; i < n->peers_cap; i++) {
-        if (n->peers[i] == NULL)
-            continue;
+    const node_peer *p;
+    node_peer_each (n, p) {
         if (k < cap)
-            node_peer_info(n->peers[i], &out[k]);
+            node_peer_info(p, &out[k]);
         k++;
     }
     *count = k;

@@ -110,6 +110,32 @@ typedef struct node_block {
 } node_block;
 
 /* peer.c */
+/* True when p has an established link that carries messages: the one
+ * test of "up" (a link being switched after the tie-break is not; see
+ * node_peer_linked for the lane's wider view). */
+static inline bool node_peer_up(const node_peer *p)
+{
+    return p->conn != NULL && p->conn->state == CONN_UP;
+}
+
+/* The peer table's one iterator: the first peer at slot *i or after (*i
+ * moves to it), or NULL at the end. */
+static inline node_peer *node_peer_next(const confab_node *n, size_t *i)
+{
+    for (; *i < n->peers_cap; ++*i)
+        if (n->peers[*i] != NULL)
+            return n->peers[*i];
+    return NULL;
+}
+
+/* Every peer of the table, p a variable of the caller:
+ *     node_peer *p;
+ *     node_peer_each (n, p) { ... }
+ * break works; the body must not add peers (the table may grow). */
+#define node_peer_each(n, p)                                                   \
+    for (size_t node_slot_ = 0;                                                \
+         ((p) = node_peer_next((n), &node_slot_)) != NULL; node_slot_++)
+
 node_peer *node_peer_find(const confab_node *n,
                           const uint8_t id[WIRE_NODE_ID_BYTES]);
 /* The peer with that id, made if unknown (no bound: for a peer that
