@@ -198,8 +198,8 @@ void node_discovered(confab_node *n, node_peer *p, uint64_t now)
 /* The limit is per source: an address and the node id it claims. Every
  * node on a host beacons from the same address and port (the discovery
  * port), so the address alone would make one source of them all. */
-static bool rate_ok(confab_node *n, const struct sockaddr_in *src,
-                    const uint8_t *id, uint64_t now)
+bool node_beacon_rate_ok(confab_node *n, const struct sockaddr_in *src,
+                         const uint8_t *id, uint64_t now)
 {
     uint32_t ip = src->sin_addr.s_addr;
     uint16_t port = src->sin_port;
@@ -240,7 +240,7 @@ static void on_beacon(confab_node *n, const uint8_t *buf, size_t len,
         drop(n, &n->stats.beacons_own);
         return;
     }
-    if (!rate_ok(n, src, b.id, now)) {
+    if (!node_beacon_rate_ok(n, src, b.id, now)) {
         drop(n, &n->stats.beacons_rate_limited);
         return;
     }

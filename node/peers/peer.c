@@ -319,7 +319,7 @@ static const uint8_t *dialer_of(const node_conn *c)
  * sides keep the one dialed by the smaller node id. Two links dialed by the
  * same side are told apart by their handshake hashes, which both ends
  * share. */
-static node_conn *pick_winner(node_conn *a, node_conn *b)
+node_conn *node_tie_break(node_conn *a, node_conn *b)
 {
     int d = memcmp(dialer_of(a), dialer_of(b), WIRE_NODE_ID_BYTES);
     if (d < 0)
@@ -423,7 +423,7 @@ int node_peer_established(node_conn *c, const wire_hello *h)
     } else {
         n->stats.duplicate_links++;
         node_conn *old = p->conn;
-        node_conn *win = pick_winner(old, c);
+        node_conn *win = node_tie_break(old, c);
         node_conn *lose = win == c ? old : c;
         node_log(n, CONFAB_LOG_DEBUG, "two links to %s: keeping the one %s",
                  sid, win->outbound ? "we dialed" : "it dialed");

@@ -174,6 +174,9 @@ void node_peer_info(const node_peer *p, confab_peer_info *info);
 void node_peer_rtt_sample(node_peer *p, uint64_t rtt_us);
 /* Answers a PING, or takes the round trip of a PONG. */
 int node_peer_on_ping(node_conn *c, const wire_msg *m);
+/* The tie-break of DESIGN.md: of two links to one peer (both
+ * established), the one both ends keep. */
+node_conn *node_tie_break(node_conn *a, node_conn *b);
 void node_backoff_next(confab_node *n, unsigned *backoff_ms,
                        uint64_t *next_dial, uint64_t now);
 
@@ -199,6 +202,10 @@ int node_discovery_start(confab_node *n);
 void node_discovery_stop(confab_node *n);
 /* Asks for one extra beacon soon (coalesced), after hearing a new peer. */
 void node_discovery_extra_beacon(confab_node *n);
+/* The beacon limiter: true while the source (address and claimed id) has
+ * sent at most NODE_RATE_BEACONS in the second that began at its first. */
+bool node_beacon_rate_ok(confab_node *n, const struct sockaddr_in *src,
+                         const uint8_t *id, uint64_t now);
 /* The dial rule for a peer we learned of (beacon or PEERS) and are not
  * linked to: the smaller id dials now, the larger after the grace. */
 void node_discovered(confab_node *n, node_peer *p, uint64_t now);
