@@ -209,38 +209,10 @@ static int split_host_port(const char *hp, char *host, size_t cap,
     return 0;
 }
 
-int confab_node_new(uv_loop_t *loop, const confab_config *config,
-                    confab_node **out)
+/* The config's limits left 0 ("the default") get their values here, at
+ * creation. Returns 0 or -EINVAL (logged). */
+static int resolve_defaults(confab_node *n)
 {
-    if (loop == NULL || config == NULL || out == NULL)
-        return -EINVAL;
-    if (sec_init() != 0)
-        return -ENOSYS;
-    /* libuv writes with write(2): a peer that closed its end would raise
-     * SIGPIPE, whose default kills the process. Ignore it unless the
-     * program chose a disposition of its own. */
-    struct sigaction sa;
-    if (sigaction(SIGPIPE, NULL, &sa) == 0 && sa.sa_handler == SIG_DFL)
-        signal(SIGPIPE, SIG_IGN);
-    confab_node *n = calloc(1, sizeof *n);
-    if (n == NULL)
-        return -ENOMEM;
-    int rc = -ENOMEM;
-    n->loop = loop;
-    n->cfg = *config;
-    node_list_init(&n->conns);
-    node_list_init(&n->dirty);
-    node_list_init(&n->anycasts);
-    node_list_init(&n->delayed);
-
-    /* The peer table first: replaying the store makes peers. */
-    node_list_init(&n->learned);
-    node_random(n, n->peers_key, sizeof n->peers_key);
-    n->peers_cap = 16;
-    n->peers = calloc(n->peers_cap, sizeof *n->peers);
-    if (n->peers == NULL)
-        goto fail;
-
     confab_config *c = &n->cfg;
     if (c->max_message == 0)
         c->max_message = DEFAULT_MAX_MESSAGE;
@@ -262,8 +234,7 @@ int confab_node_new(uv_loop_t *loop, const confab_config *config,
         node_log(n, CONFAB_LOG_ERROR,
                  "max_message must be between %u and %u bytes",
                  WIRE_MIN_MAX_BODY, UINT32_MAX);
-        rc = -EINVAL;
-        goto fail;
+        return -EINVAL;
     }
     if (c->redial_max_ms < c->redial_min_ms)
         c->redial_max_ms = c->redial_min_ms;
@@ -305,6 +276,92 @@ int confab_node_new(uv_loop_t *loop, const confab_config *config,
         c->ctl_out_total = DEFAULT_CTL_OUT;
     if (c->ctl_held_total == 0)
         c->ctl_held_total = DEFAULT_CTL_HELD;
+    return 0;
+}
+
+/* The configured static peers, parsed (HOST:PORT). Returns 0, -ENOMEM
+ * or -EINVAL (logged). */
+static int statics_from_config(confab_node *n)
+{
+    const confab_config *c = &n->cfg;
+    if (c->n_static_peers > 0) {
+        n->statics = calloc(c->n_static_peers, sizeof *n->statics);
+        if (n->statics == NULL)
+            return -ENOMEM;
+        for (size_t i = 0; i < c->n_static_peers; i++) {
+            char host[256];
+            uint16_t port;
+            if (c->static_peers[i] == NULL ||
+                parse_static(&n->statics[i], c->static_peers[i]) != 0 ||
+                split_host_port(c->static_peers[i], host, sizeof host, &port) !=
+                    0) {
+                node_log(n, CONFAB_LOG_ERROR,
+                         "static peer '%s' is not HOST:PORT (for example "
+                         "127.0.0.1:47000 or [::1]:47000)",
+                         c->static_peers[i] ? c->static_peers[i] : "(null)");
+                return -EINVAL;
+            }
+            n->statics[i].node = n;
+            n->n_statics++;
+        }
+    }
+    return 0;
+}
+
+/* Joins the configured groups. Returns 0 or an error (logged). */
+static int groups_from_config(confab_node *n)
+{
+    const confab_config *c = &n->cfg;
+    for (size_t i = 0; i < c->n_groups; i++) {
+        int rc = c->groups[i] ? confab_join(n, c->groups[i]) : -EINVAL;
+        if (rc != 0) {
+            node_log(n, CONFAB_LOG_ERROR,
+                     "group '%s' cannot be joined: a group name is 1 to %u "
+                     "bytes of UTF-8, and a node is in at most %u groups",
+                     c->groups[i] ? c->groups[i] : "(null)", WIRE_MAX_GROUP,
+                     WIRE_MAX_GROUPS);
+            return rc;
+        }
+    }
+    return 0;
+}
+
+int confab_node_new(uv_loop_t *loop, const confab_config *config,
+                    confab_node **out)
+{
+    if (loop == NULL || config == NULL || out == NULL)
+        return -EINVAL;
+    if (sec_init() != 0)
+        return -ENOSYS;
+    /* libuv writes with write(2): a peer that closed its end would raise
+     * SIGPIPE, whose default kills the process. Ignore it unless the
+     * program chose a disposition of its own. */
+    struct sigaction sa;
+    if (sigaction(SIGPIPE, NULL, &sa) == 0 && sa.sa_handler == SIG_DFL)
+        signal(SIGPIPE, SIG_IGN);
+    confab_node *n = calloc(1, sizeof *n);
+    if (n == NULL)
+        return -ENOMEM;
+    int rc = -ENOMEM;
+    n->loop = loop;
+    n->cfg = *config;
+    node_list_init(&n->conns);
+    node_list_init(&n->dirty);
+    node_list_init(&n->anycasts);
+    node_list_init(&n->delayed);
+
+    /* The peer table first: replaying the store makes peers. */
+    node_list_init(&n->learned);
+    node_random(n, n->peers_key, sizeof n->peers_key);
+    n->peers_cap = 16;
+    n->peers = calloc(n->peers_cap, sizeof *n->peers);
+    if (n->peers == NULL)
+        goto fail;
+
+    confab_config *c = &n->cfg;
+    rc = resolve_defaults(n);
+    if (rc != 0)
+        goto fail;
 
     /* Keys given in the config come first, then the home's, then new
      * ones. */
@@ -389,43 +446,14 @@ int confab_node_new(uv_loop_t *loop, const confab_config *config,
     memcpy(n->bind_addr, bind, strlen(bind) + 1);
     c->bind_addr = NULL;
 
-    if (c->n_static_peers > 0) {
-        n->statics = calloc(c->n_static_peers, sizeof *n->statics);
-        if (n->statics == NULL) {
-            rc = -ENOMEM;
-            goto fail;
-        }
-        for (size_t i = 0; i < c->n_static_peers; i++) {
-            char host[256];
-            uint16_t port;
-            if (c->static_peers[i] == NULL ||
-                parse_static(&n->statics[i], c->static_peers[i]) != 0 ||
-                split_host_port(c->static_peers[i], host, sizeof host, &port) !=
-                    0) {
-                node_log(n, CONFAB_LOG_ERROR,
-                         "static peer '%s' is not HOST:PORT (for example "
-                         "127.0.0.1:47000 or [::1]:47000)",
-                         c->static_peers[i] ? c->static_peers[i] : "(null)");
-                rc = -EINVAL;
-                goto fail;
-            }
-            n->statics[i].node = n;
-            n->n_statics++;
-        }
-    }
+    rc = statics_from_config(n);
+    if (rc != 0)
+        goto fail;
     c->static_peers = NULL;
 
-    for (size_t i = 0; i < c->n_groups; i++) {
-        rc = c->groups[i] ? confab_join(n, c->groups[i]) : -EINVAL;
-        if (rc != 0) {
-            node_log(n, CONFAB_LOG_ERROR,
-                     "group '%s' cannot be joined: a group name is 1 to %u "
-                     "bytes of UTF-8, and a node is in at most %u groups",
-                     c->groups[i] ? c->groups[i] : "(null)", WIRE_MAX_GROUP,
-                     WIRE_MAX_GROUPS);
-            goto fail;
-        }
-    }
+    rc = groups_from_config(n);
+    if (rc != 0)
+        goto fail;
     c->groups = NULL;
 
     n->rxbuf = malloc(WIRE_MAX_FRAME + 1);
