@@ -288,19 +288,11 @@ static int replay_record(confab_node *n, uint8_t type, const uint8_t *ref,
                          const uint8_t *body, size_t len, void *arg)
 {
     (void)arg;
-    switch (type) {
-    case NODE_REC_INBOX_PUT:
-    case NODE_REC_INBOX_READ:
-        return node_inbox_replay(n, type, body, len);
-    case NODE_REC_GROUP_JOIN:
-    case NODE_REC_GROUP_LEAVE:
-        return node_groups_replay(n, type, body, len);
-    default:
-        /* Delivery's records; node_delivery_replay() also ignores (and
-         * counts) a type this version does not know, which a newer version
-         * wrote. */
-        return node_delivery_replay(n, type, ref, body, len);
-    }
+    if (type <= NODE_REC_MAX && node_record_types[type].replay != NULL)
+        return node_record_types[type].replay(n, type, ref, body, len);
+    /* A type this version does not know, which a newer version wrote:
+     * node_delivery_replay() ignores it and counts it, as before. */
+    return node_delivery_replay(n, type, ref, body, len);
 }
 
 int node_home_open(confab_node *n)

@@ -421,28 +421,11 @@ static int fsync_dir(const char *dir)
     return rc;
 }
 
-static const char *const type_names[] = {
-    [NODE_REC_INBOX_PUT] = "INBOX_PUT",
-    [NODE_REC_INBOX_READ] = "INBOX_READ",
-    [NODE_REC_GROUP_JOIN] = "GROUP_JOIN",
-    [NODE_REC_GROUP_LEAVE] = "GROUP_LEAVE",
-    [NODE_REC_EPOCH] = "EPOCH",
-    [NODE_REC_OUT_PUT] = "OUT_PUT",
-    [NODE_REC_OUT_ACK] = "OUT_ACK",
-    [NODE_REC_OUT_EXPIRE] = "OUT_EXPIRE",
-    [NODE_REC_TX] = "TX",
-    [NODE_REC_RX] = "RX",
-    [NODE_REC_ANY_PUT] = "ANY_PUT",
-    [NODE_REC_ANY_DONE] = "ANY_DONE",
-    [NODE_REC_ANY_SEEN] = "ANY_SEEN",
-};
-
 const char *node_store_type_name(int type)
 {
-    if (type < 0 || (size_t)type >= sizeof type_names / sizeof type_names[0] ||
-        type_names[type] == NULL)
+    if (type < 0 || type > NODE_REC_MAX || node_record_types[type].name == NULL)
         return "unknown";
-    return type_names[type];
+    return node_record_types[type].name;
 }
 
 /* Notes one lost record: type -1 when its header was damaged too. */

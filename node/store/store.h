@@ -11,16 +11,13 @@
 
 #include "node/base/base.h"
 
-/* Record types of the store (store.c). */
+/* The record types of the store, one list; each has one owner, which
+ * writes and replays it: node_record_types[] (node/api/records.c). */
 enum {
     NODE_REC_INBOX_PUT = 1,   /* a delivered message, unread */
     NODE_REC_INBOX_READ = 2,  /* it was read */
     NODE_REC_GROUP_JOIN = 3,  /* this node joined a group */
     NODE_REC_GROUP_LEAVE = 4, /* and left it */
-};
-
-/* Record types of delivery (node/messaging/delivery.c). */
-enum {
     NODE_REC_EPOCH = 10,      /* this node's epoch */
     NODE_REC_OUT_PUT = 11,    /* a unicast accepted */
     NODE_REC_OUT_ACK = 12,    /* a peer acknowledged up to a seq */
@@ -30,7 +27,21 @@ enum {
     NODE_REC_ANY_PUT = 16,    /* an anycast accepted */
     NODE_REC_ANY_DONE = 17,   /* and finished */
     NODE_REC_ANY_SEEN = 18,   /* an anycast id delivered here */
+    NODE_REC_MAX = 18,
 };
+
+/* One record type: its name (the log, `confab status`) and its owner's
+ * replay (ref: the message id it is about, zeros if none, NULL for a
+ * format 1 record). A type with no entry is one a newer version wrote. */
+typedef struct node_record_type {
+    const char *name;
+    const char *owner; /* the file that writes and replays it */
+    int (*replay)(confab_node *n, uint8_t type, const uint8_t *ref,
+                  const uint8_t *body, size_t len);
+} node_record_type;
+/* Defined above the store (node/api/records.c), where every owner is
+ * known; the store reads only the names. */
+extern const node_record_type node_record_types[NODE_REC_MAX + 1];
 
 /* store.c */
 #define NODE_STORE_REF_BYTES 16u
