@@ -209,6 +209,15 @@ static int split_host_port(const char *hp, char *host, size_t cap,
     return 0;
 }
 
+/* The link's hooks: what a link hands up goes to the data lane
+ * (messaging/data.c) and to delivery (messaging/delivery.c). */
+static const node_link_ops link_ops = {
+    node_data_fill,
+    node_data_on_msg,
+    node_delivery_read_done,
+    node_data_reasm_free,
+};
+
 /* The config's limits left 0 ("the default") get their values here, at
  * creation. Returns 0 or -EINVAL (logged). */
 static int resolve_defaults(confab_node *n)
@@ -344,6 +353,7 @@ int confab_node_new(uv_loop_t *loop, const confab_config *config,
         return -ENOMEM;
     int rc = -ENOMEM;
     n->loop = loop;
+    n->link_ops = &link_ops;
     n->cfg = *config;
     node_list_init(&n->conns);
     node_list_init(&n->dirty);

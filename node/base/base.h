@@ -120,6 +120,8 @@ typedef struct node_observer {
 
 struct confab_node {
     uv_loop_t *loop;
+    /* what its links hand up (node/link/link.h; set at creation) */
+    const struct node_link_ops *link_ops;
     node_state state;
     confab_config cfg; /* pointers in it are NULLed; copies below */
     char name[WIRE_MAX_NAME + 1];

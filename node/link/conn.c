@@ -6,7 +6,7 @@
  *   CONNECTING -> HANDSHAKE -> UP -> DRAINING -> CLOSING -> freed
  * Any error jumps to CLOSING. A connection is freed only in the close
  * callback of its TCP handle, after libuv has cancelled its writes. */
-#include "node/messaging/messaging.h"
+#include "node/peers/peers.h"
 
 #include "crypto/sec.h"
 
@@ -335,7 +335,7 @@ void node_conn_flush(node_conn *c)
      * behind marks it again below. */
     c->flushing = true;
     if (c->state == CONN_UP)
-        node_data_fill(c);
+        c->node->link_ops->fill(c);
     /* Behind a write in flight, bytes must queue behind it. */
     if (c->tx_head != NULL && c->tx_inflight == 0 && try_write_now(c) != 0) {
         c->flushing = false;
@@ -408,7 +408,7 @@ static void conn_free(node_conn *c)
         txbuf_put(n, b);
     }
     wire_frame_decoder_free(&c->dec);
-    node_data_reasm_free(c);
+    n->link_ops->closing(c);
     free(c->hs_rest);
     node_conn_delay_free(c);
     node_hs_free(c->hs);
@@ -465,7 +465,7 @@ static void conn_abort(node_conn *c, confab_down_reason why, bool reset)
     node_conn_leave_handshake(c);
     c->state = CONN_CLOSING;
     /* Its body in reassembly will never complete: give its room back. */
-    node_data_reasm_free(c);
+    c->node->link_ops->closing(c);
     if (c->target != NULL && c->target->dialing == c)
         c->target->dialing = NULL;
     if (c->peer != NULL && c->peer->dialing == c)
@@ -795,7 +795,7 @@ static int conn_on_frame(node_conn *c, const uint8_t *f, size_t len)
                                  : WIRE_BYE_OTHER);
         return 0;
     default:
-        return node_data_on_msg(c, &m);
+        return c->node->link_ops->message(c, &m);
     }
 }
 
@@ -828,7 +828,7 @@ static void conn_feed(node_conn *c, const uint8_t *p, size_t left)
     }
     /* What this read delivered is acknowledged (once durable). */
     if (c->state == CONN_UP)
-        node_delivery_read_done(c);
+        c->node->link_ops->read_ended(c);
     /* A small frame split across reads left a buffer behind: free it now.
      * A large one (bulk transfer) is kept for the next frame, and freed by
      * the tick once the link is idle. */

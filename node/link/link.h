@@ -105,6 +105,23 @@ typedef struct node_conn {
 
 /* handshake.c */
 #define NODE_HS_ASYNC 1 /* node_hs_on_frame: a step went to the pool */
+/* What a link hands up to the layers above it, instead of calling them:
+ * one table per node (confab_node.link_ops), filled by the api layer at
+ * creation (node/api/node.c). The peer table is still reached directly
+ * (node/LAYERS: debt). */
+typedef struct node_link_ops {
+    /* Frame what waits for c's peer into c's transmit blocks. */
+    void (*fill)(node_conn *c);
+    /* One decrypted message other than BYE on an established link: 0, or
+     * -EPROTO when the link must be cut. */
+    int (*message)(node_conn *c, const wire_msg *m);
+    /* The end of one read on an established link. */
+    void (*read_ended)(node_conn *c);
+    /* c is closing: what the layers above keep for it goes (a body in
+     * reassembly gives its room back). May run twice. */
+    void (*closing)(node_conn *c);
+} node_link_ops;
+
 /* Begins the handshake of a connected or accepted connection. */
 int node_hs_start(node_conn *c);
 /* Hands a handshake frame to the next step: NODE_HS_ASYNC, or an error
