@@ -218,6 +218,44 @@ static const node_link_ops link_ops = {
     node_data_reasm_free,
 };
 
+/* The peer table's hooks, in the order the layers above need them. */
+static int peer_up(confab_node *n, node_peer *p, const wire_hello *h)
+{
+    node_data_relink(p);
+    node_delivery_link_up(n, p, h->epoch);
+    node_pex_peer_up(n, p);
+    return node_groups_from_hello(n, p, h);
+}
+
+static void peer_down(confab_node *n, node_peer *p)
+{
+    node_data_drop_lane(n, p);
+    node_groups_peer_down(n, p);
+}
+
+/* A peer forgotten while the node runs holds no queue (it is not pinned);
+ * at node_peers_free it may: its lane and its outbox go first. */
+static void peer_forget(confab_node *n, node_peer *p)
+{
+    node_data_drop_lane(n, p);
+    while (p->ob_head != NULL) { /* what it never acknowledged */
+        node_out *o = p->ob_head;
+        p->ob_head = o->ob_next;
+        o->in_outbox = false;
+        node_out_release(o);
+    }
+    node_pex_forget(n, p);
+    node_peer_groups_free(n, p);
+    node_delivery_peer_free(p);
+}
+
+static const node_peer_ops peer_ops = {
+    node_data_relink,
+    peer_up,
+    peer_down,
+    peer_forget,
+};
+
 /* The config's limits left 0 ("the default") get their values here, at
  * creation. Returns 0 or -EINVAL (logged). */
 static int resolve_defaults(confab_node *n)
@@ -354,6 +392,7 @@ int confab_node_new(uv_loop_t *loop, const confab_config *config,
     int rc = -ENOMEM;
     n->loop = loop;
     n->link_ops = &link_ops;
+    n->peer_ops = &peer_ops;
     n->cfg = *config;
     node_list_init(&n->conns);
     node_list_init(&n->dirty);

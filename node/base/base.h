@@ -122,6 +122,8 @@ struct confab_node {
     uv_loop_t *loop;
     /* what its links hand up (node/link/link.h; set at creation) */
     const struct node_link_ops *link_ops;
+    /* what its peer table hands up (node/peers/peers.h) */
+    const struct node_peer_ops *peer_ops;
     node_state state;
     confab_config cfg; /* pointers in it are NULLed; copies below */
     char name[WIRE_MAX_NAME + 1];

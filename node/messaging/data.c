@@ -17,12 +17,20 @@ void node_body_unref(node_body *b)
         free(b);
 }
 
-void node_out_free(node_out *o)
+static void out_free(node_out *o)
 {
     node_body *b = o->body;
     if (o != &b->own)
         free(o);
     node_body_unref(b);
+}
+
+/* The one release path of a queue entry: it is freed once it is in
+ * neither the data lane nor the outbox (a unicast is in both). */
+void node_out_release(node_out *o)
+{
+    if (!o->in_lane && !o->in_outbox)
+        out_free(o);
 }
 
 int node_check_opts(const confab_send_opts *opts, size_t *ct_len)
@@ -221,7 +229,7 @@ void node_data_fill(node_conn *c)
                 p->q_tail = NULL;
             p->q_bytes -= b->len + NODE_MSG_OVERHEAD;
             o->in_lane = false;
-            node_out_free(o);
+            node_out_release(o);
             continue;
         }
         if (unicast && o->off == 0 && !node_delivery_ready(n, o))
@@ -272,7 +280,7 @@ void node_data_fill(node_conn *c)
         if (unicast)
             node_delivery_sent(p, o, node_now_ms(n)); /* kept till its ACK */
         else
-            node_out_free(o);
+            node_out_release(o);
     }
     /* Unicasts make room by being acknowledged (delivery.c); this is for
      * broadcasts and shouts, which leave once they are framed. */
@@ -302,7 +310,7 @@ void node_data_drop_lane(confab_node *n, node_peer *p)
         /* A unicast stays in the outbox for the next link; anything else
          * (best effort, or an anycast, which groups.c moves on) goes. */
         if (!o->in_outbox)
-            node_out_free(o);
+            node_out_release(o);
         o = next;
     }
 }

@@ -220,12 +220,6 @@ static node_out *outbox_find(node_peer *p, const uint8_t *id)
     return NULL;
 }
 
-static void release(node_out *o)
-{
-    if (!o->in_lane && !o->in_outbox)
-        node_out_free(o);
-}
-
 bool node_delivery_ready(const confab_node *n, const node_out *o)
 {
     return n->store == NULL || o->gen <= node_store_gen_synced(n->store);
@@ -309,7 +303,7 @@ int confab_send(confab_node *n, const uint8_t to[CONFAB_ID_BYTES],
         rc = rec ? put(n, NODE_REC_OUT_PUT, b->id, rec, rlen) : -ENOMEM;
         free(rec);
         if (rc != 0) {
-            node_out_free(o);
+            node_out_release(o); /* never queued */
             return rc == -ENOMEM ? rc : -EIO;
         }
         o->gen = node_store_gen_written(n->store);
@@ -437,7 +431,7 @@ static void pop_through(confab_node *n, node_peer *p, uint64_t s)
         if (!o->skip) {
             emit_outcome(n, p, o, CONFAB_DELIVERED);
         }
-        release(o);
+        node_out_release(o);
     }
     if (last == NULL)
         return;
@@ -954,11 +948,11 @@ int node_delivery_replay(confab_node *n, uint8_t type, const uint8_t *ref,
             node_out *o;
             do {
                 o = outbox_pop(n, p);
-                release(o);
+                node_out_release(o);
             } while (o != last);
         } else if (!ref_set(ref)) {
             while (p->ob_head != NULL && p->ob_head->seq <= f.a)
-                release(outbox_pop(n, p));
+                node_out_release(outbox_pop(n, p));
         }
         /* (An id not in the outbox: its OUT_PUT was lost; nothing is
          * popped by a number that may be shifted. What stays is sent

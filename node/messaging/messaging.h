@@ -196,7 +196,8 @@ int node_data_on_msg(node_conn *c, const wire_msg *m);
 /* Frees c's body in reassembly, if any, and gives its bytes back to the
  * node's bound (the link closes). */
 void node_data_reasm_free(node_conn *c);
-void node_out_free(node_out *o);
+/* Frees o once it is in neither its peer's data lane nor its outbox. */
+void node_out_release(node_out *o);
 void node_body_unref(node_body *b);
 
 #endif

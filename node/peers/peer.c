@@ -4,7 +4,7 @@
  *
  * A peer outlives its links: it keeps the address to re-dial, its queue
  * while the link changes hands, and its counters. */
-#include "node/messaging/messaging.h"
+#include "node/peers/peers.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -124,9 +124,7 @@ static void peer_forget(confab_node *n, node_peer *p)
     table_remove(n, p);
     node_list_del(&p->learned_link);
     n->n_learned--;
-    node_pex_forget(n, p);
-    node_peer_groups_free(n, p);
-    node_delivery_peer_free(p);
+    n->peer_ops->forget(n, p);
     free(p);
 }
 
@@ -209,16 +207,7 @@ void node_peers_free(confab_node *n)
 {
     node_peer *p;
     node_peer_each (n, p) {
-        node_data_drop_lane(n, p);
-        while (p->ob_head != NULL) { /* what it never acknowledged */
-            node_out *o = p->ob_head;
-            p->ob_head = o->ob_next;
-            o->in_outbox = false;
-            node_out_free(o);
-        }
-        node_pex_forget(n, p);
-        node_peer_groups_free(n, p);
-        node_delivery_peer_free(p);
+        n->peer_ops->forget(n, p);
         free(p);
     }
     free(n->peers);
@@ -302,8 +291,7 @@ static void peer_down(confab_node *n, node_peer *p, confab_down_reason why)
     node_short_id(p->id, sid);
     node_log(n, CONFAB_LOG_INFO, "peer %s (%s) down", sid, p->name);
     emit_peer(n, p, CONFAB_EV_PEER_DOWN, why);
-    node_data_drop_lane(n, p);
-    node_groups_peer_down(n, p);
+    n->peer_ops->down(n, p);
     if (p->redial && p->has_addr && n->state == NODE_RUNNING) {
         p->backoff_ms = 0;
         node_backoff_next(n, &p->backoff_ms, &p->next_dial, node_now_ms(n));
@@ -414,10 +402,7 @@ int node_peer_established(node_conn *c, const wire_hello *h)
                      c->outbound ? "dialed" : "accepted from", a);
             emit_peer(n, p, CONFAB_EV_PEER_UP, 0);
         }
-        node_data_relink(p);
-        node_delivery_link_up(n, p, h->epoch);
-        node_pex_peer_up(n, p);
-        int rc = node_groups_from_hello(n, p, h);
+        int rc = n->peer_ops->up(n, p, h);
         if (rc != 0)
             return rc;
     } else {
@@ -429,7 +414,7 @@ int node_peer_established(node_conn *c, const wire_hello *h)
                  sid, win->outbound ? "we dialed" : "it dialed");
         if (win == c) {
             p->conn = c;
-            node_data_relink(p);
+            n->peer_ops->relinked(p);
         }
         node_conn_bye(lose, WIRE_BYE_DUPLICATE);
     }
@@ -445,7 +430,7 @@ void node_peer_conn_lost(node_conn *c, confab_down_reason why)
     if (p->conn != c)
         return; /* a link that lost the tie-break: nobody noticed it */
     p->conn = NULL;
-    node_data_relink(p);
+    c->node->peer_ops->relinked(p);
     if (c->node->state == NODE_STOPPING)
         why = CONFAB_DOWN_STOPPING;
     peer_down(c->node, p, why);
@@ -458,7 +443,7 @@ void node_peer_bye_received(node_conn *c, uint64_t reason)
     if (p == NULL || p->conn != c)
         return;
     p->conn = NULL;
-    node_data_relink(p);
+    n->peer_ops->relinked(p);
     if (reason == WIRE_BYE_DUPLICATE) {
         /* The peer kept another link, which has not finished its handshake
          * here yet: wait for it, keeping the queue. */

@@ -136,6 +136,23 @@ static inline node_peer *node_peer_next(const confab_node *n, size_t *i)
     for (size_t node_slot_ = 0;                                                \
          ((p) = node_peer_next((n), &node_slot_)) != NULL; node_slot_++)
 
+/* What the layers above do when a peer changes, instead of the peer table
+ * calling them: one table per node (confab_node.peer_ops), filled by the
+ * api layer at creation (node/api/node.c), which calls the data lane,
+ * delivery, peer exchange and groups in a fixed order. */
+typedef struct node_peer_ops {
+    /* The link p sends on changed (up, lost, switched). */
+    void (*relinked)(node_peer *p);
+    /* A first link to p is up; h is its HELLO. 0, or an error that
+     * closes the link. */
+    int (*up)(confab_node *n, node_peer *p, const wire_hello *h);
+    /* p went down (after the event was raised). */
+    void (*down)(confab_node *n, node_peer *p);
+    /* p is forgotten (never linked, expired or evicted) or the node is
+     * freed: what the layers above keep for it goes. */
+    void (*forget)(confab_node *n, node_peer *p);
+} node_peer_ops;
+
 node_peer *node_peer_find(const confab_node *n,
                           const uint8_t id[WIRE_NODE_ID_BYTES]);
 /* The peer with that id, made if unknown (no bound: for a peer that
