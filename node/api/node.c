@@ -373,6 +373,60 @@ static int groups_from_config(confab_node *n)
     return 0;
 }
 
+/* Keys given in the config come first, then the home's, then new ones;
+ * the inbox, the home (its store replayed), the control socket's path.
+ * Returns 0 or an error (logged where the cause is not plain). */
+static int keys_and_home(confab_node *n)
+{
+    const confab_config *c = &n->cfg;
+    int rc = 0;
+    if (c->identity_sk != NULL)
+        rc = sec_identity_from_secret(c->identity_sk, &n->identity);
+    if (rc == 0 && c->network_key != NULL)
+        rc = sec_netkey_from_bytes(c->network_key, &n->netkey);
+    if (rc != 0)
+        return rc;
+    if (c->inbox_max > 0 || c->control_path != NULL) {
+        rc = node_inbox_init(n);
+        if (rc != 0)
+            return rc;
+    }
+    if (c->home != NULL) {
+        size_t hl = strlen(c->home);
+        n->home = malloc(hl + 1);
+        if (n->home == NULL)
+            return -ENOMEM;
+        memcpy(n->home, c->home, hl + 1);
+    }
+    rc = node_delivery_init(n);
+    if (rc != 0)
+        return rc;
+    if (n->home != NULL) {
+        rc = node_home_open(n);
+        if (rc == 0)
+            rc = node_allow_load(n);
+        if (rc == 0)
+            rc = node_delivery_loaded(n);
+        if (rc != 0)
+            return rc;
+    }
+    if (c->control_path != NULL) {
+        size_t pl = strlen(c->control_path);
+        n->control_path = malloc(pl + 1);
+        if (n->control_path == NULL)
+            return -ENOMEM;
+        memcpy(n->control_path, c->control_path, pl + 1);
+    }
+    if (n->identity == NULL &&
+        (rc = sec_identity_generate(&n->identity)) != 0) {
+        node_log(n, CONFAB_LOG_ERROR, "identity: %s", uv_strerror(rc));
+        return rc;
+    }
+    if (n->netkey == NULL && (rc = sec_netkey_public(&n->netkey)) != 0)
+        return rc;
+    return 0;
+}
+
 int confab_node_new(uv_loop_t *loop, const confab_config *config,
                     confab_node **out)
 {
@@ -412,56 +466,8 @@ int confab_node_new(uv_loop_t *loop, const confab_config *config,
     if (rc != 0)
         goto fail;
 
-    /* Keys given in the config come first, then the home's, then new
-     * ones. */
-    rc = 0;
-    if (c->identity_sk != NULL)
-        rc = sec_identity_from_secret(c->identity_sk, &n->identity);
-    if (rc == 0 && c->network_key != NULL)
-        rc = sec_netkey_from_bytes(c->network_key, &n->netkey);
+    rc = keys_and_home(n);
     if (rc != 0)
-        goto fail;
-    if (c->inbox_max > 0 || c->control_path != NULL) {
-        rc = node_inbox_init(n);
-        if (rc != 0)
-            goto fail;
-    }
-    if (c->home != NULL) {
-        size_t hl = strlen(c->home);
-        n->home = malloc(hl + 1);
-        if (n->home == NULL) {
-            rc = -ENOMEM;
-            goto fail;
-        }
-        memcpy(n->home, c->home, hl + 1);
-    }
-    rc = node_delivery_init(n);
-    if (rc != 0)
-        goto fail;
-    if (n->home != NULL) {
-        rc = node_home_open(n);
-        if (rc == 0)
-            rc = node_allow_load(n);
-        if (rc == 0)
-            rc = node_delivery_loaded(n);
-        if (rc != 0)
-            goto fail;
-    }
-    if (c->control_path != NULL) {
-        size_t pl = strlen(c->control_path);
-        n->control_path = malloc(pl + 1);
-        if (n->control_path == NULL) {
-            rc = -ENOMEM;
-            goto fail;
-        }
-        memcpy(n->control_path, c->control_path, pl + 1);
-    }
-    if (n->identity == NULL &&
-        (rc = sec_identity_generate(&n->identity)) != 0) {
-        node_log(n, CONFAB_LOG_ERROR, "identity: %s", uv_strerror(rc));
-        goto fail;
-    }
-    if (n->netkey == NULL && (rc = sec_netkey_public(&n->netkey)) != 0)
         goto fail;
     c->identity_sk = NULL;
     c->network_key = NULL;
