@@ -120,10 +120,10 @@ static int via_node(cli_ctx *ctx, const uint8_t *id, bool allow)
     wire_iter it;
     uint32_t count = 0;
     uint8_t *ids = NULL;
-    if (rc == CLI_OK && (wire_ctl_get_bool(&r, "list", &list) != 0 ||
-                         wire_ctl_get_array(&r, "ids", &it, &count) != 0 ||
-                         (ids = malloc(count ? count * CONFAB_ID_BYTES
-                                             : 1)) == NULL)) {
+    if (rc == CLI_OK &&
+        (wire_ctl_get_bool(&r, "list", &list) != 0 ||
+         wire_ctl_get_array(&r, "ids", &it, &count) != 0 ||
+         (ids = malloc(count ? count * CONFAB_ID_BYTES : 1)) == NULL)) {
         cli_error(ctx, "the node sent a malformed allow-list");
         rc = CLI_FAILED;
     }
@@ -166,8 +166,8 @@ static int via_file(cli_ctx *ctx, const char *home, const uint8_t *id,
     if (ids == NULL)
         return CLI_FAILED;
     if (rc == 0)
-        rc = confab_home_allowed(home, (uint8_t(*)[CONFAB_ID_BYTES])ids,
-                                 count, &count, err, sizeof err);
+        rc = confab_home_allowed(home, (uint8_t(*)[CONFAB_ID_BYTES])ids, count,
+                                 &count, err, sizeof err);
     if (rc != 0 && rc != -ENOENT) {
         cli_error(ctx, "%s", err);
         free(ids);

@@ -40,8 +40,8 @@ static void help(FILE *f)
  * hex, numbers as numbers. */
 static json_object *to_json(const wire_ctl_map *m)
 {
-    static const char *const strs[] = {"ev", "name", "state", "reason",
-                                       "group", "what", "kind", "status"};
+    static const char *const strs[] = {"ev",    "name", "state", "reason",
+                                       "group", "what", "kind",  "status"};
     static const char *const bins[] = {"id", "from", "mid"};
     static const char *const uints[] = {"len", "rtt_us"};
     json_object *o = json_object_new_object();
@@ -65,8 +65,7 @@ static json_object *to_json(const wire_ctl_map *m)
 static const char *field(json_object *o, const char *k)
 {
     json_object *v;
-    return json_object_object_get_ex(o, k, &v) ? json_object_get_string(v)
-                                               : "";
+    return json_object_object_get_ex(o, k, &v) ? json_object_get_string(v) : "";
 }
 
 static void print_human(json_object *o)

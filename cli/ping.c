@@ -105,6 +105,67 @@ static int ping_once(cli_client *c, const uint8_t *to, uint64_t seq,
     }
 }
 
+/* One line for one ping: its round trip (rtt NULL: no answer). */
+static void print_reply(const cli_ctx *ctx, const cli_peer *p, const char *name,
+                        const char *sid, uint64_t seq, const uint64_t *rtt,
+                        size_t bytes)
+{
+    if (ctx->json) {
+        json_object *o = json_object_new_object();
+        json_object_object_add(o, "seq", json_object_new_uint64(seq));
+        json_object_object_add(o, "peer", cli_json_hex(p->id, CONFAB_ID_BYTES));
+        json_object_object_add(o, "name", json_object_new_string(p->name));
+        json_object_object_add(o, "bytes", json_object_new_uint64(bytes));
+        json_object_object_add(
+            o, "rtt_us", rtt != NULL ? json_object_new_uint64(*rtt) : NULL);
+        cli_json_print(o);
+    } else if (rtt != NULL) {
+        char ms[32];
+        cli_fmt_ms(*rtt, ms, sizeof ms);
+        printf("%zu bytes from %s (%s): seq=%llu time=%s ms\n", bytes, name,
+               sid, (unsigned long long)seq, ms);
+    } else {
+        printf("no answer from %s (%s): seq=%llu\n", name, sid,
+               (unsigned long long)seq);
+    }
+}
+
+/* The statistics at the end. */
+static void print_stats(const cli_ctx *ctx, const char *name, const char *sid,
+                        const stats *s)
+{
+    uint64_t lost_pct = s->sent ? (s->sent - s->received) * 100u / s->sent : 0;
+    if (ctx->json) {
+        json_object *o = json_object_new_object();
+        json_object_object_add(o, "sent", json_object_new_uint64(s->sent));
+        json_object_object_add(o, "received",
+                               json_object_new_uint64(s->received));
+        json_object_object_add(o, "lost_percent",
+                               json_object_new_uint64(lost_pct));
+        json_object_object_add(
+            o, "min_us", s->received ? json_object_new_uint64(s->min) : NULL);
+        json_object_object_add(
+            o, "avg_us",
+            s->received ? json_object_new_uint64(s->sum / s->received) : NULL);
+        json_object_object_add(
+            o, "max_us", s->received ? json_object_new_uint64(s->max) : NULL);
+        cli_json_print(o);
+    } else {
+        printf("\n--- %s (%s) ping statistics ---\n", name, sid);
+        printf("%llu sent, %llu received, %llu%% lost",
+               (unsigned long long)s->sent, (unsigned long long)s->received,
+               (unsigned long long)lost_pct);
+        if (s->received > 0) {
+            char a[32], b[32], m[32];
+            cli_fmt_ms(s->min, a, sizeof a);
+            cli_fmt_ms(s->sum / s->received, b, sizeof b);
+            cli_fmt_ms(s->max, m, sizeof m);
+            printf("; rtt min/avg/max = %s/%s/%s ms", a, b, m);
+        }
+        putchar('\n');
+    }
+}
+
 int cli_cmd_ping(cli_ctx *ctx, int argc, char **argv)
 {
     static const struct option opts[] = {
@@ -197,25 +258,7 @@ int cli_cmd_ping(cli_ctx *ctx, int argc, char **argv)
             s.min = rtt < s.min ? rtt : s.min;
             s.max = rtt > s.max ? rtt : s.max;
         }
-        if (ctx->json) {
-            json_object *o = json_object_new_object();
-            json_object_object_add(o, "seq", json_object_new_uint64(seq));
-            json_object_object_add(o, "peer",
-                                   cli_json_hex(p->id, CONFAB_ID_BYTES));
-            json_object_object_add(o, "name", json_object_new_string(p->name));
-            json_object_object_add(o, "bytes", json_object_new_uint64(bytes));
-            json_object_object_add(o, "rtt_us",
-                                   r == 1 ? json_object_new_uint64(rtt) : NULL);
-            cli_json_print(o);
-        } else if (r == 1) {
-            char ms[32];
-            cli_fmt_ms(rtt, ms, sizeof ms);
-            printf("%zu bytes from %s (%s): seq=%llu time=%s ms\n", bytes, name,
-                   sid, (unsigned long long)seq, ms);
-        } else {
-            printf("no answer from %s (%s): seq=%llu\n", name, sid,
-                   (unsigned long long)seq);
-        }
+        print_reply(ctx, p, name, sid, seq, r == 1 ? &rtt : NULL, bytes);
         fflush(stdout);
         if (seq < count)
             sleep_until(t0 + (uint64_t)interval_ms);
@@ -224,36 +267,7 @@ int cli_cmd_ping(cli_ctx *ctx, int argc, char **argv)
     if (rc != CLI_OK && s.sent <= 1)
         goto out; /* refused at once: the error says it all */
 
-    uint64_t lost_pct = s.sent ? (s.sent - s.received) * 100u / s.sent : 0;
-    if (ctx->json) {
-        json_object *o = json_object_new_object();
-        json_object_object_add(o, "sent", json_object_new_uint64(s.sent));
-        json_object_object_add(o, "received",
-                               json_object_new_uint64(s.received));
-        json_object_object_add(o, "lost_percent",
-                               json_object_new_uint64(lost_pct));
-        json_object_object_add(
-            o, "min_us", s.received ? json_object_new_uint64(s.min) : NULL);
-        json_object_object_add(
-            o, "avg_us",
-            s.received ? json_object_new_uint64(s.sum / s.received) : NULL);
-        json_object_object_add(
-            o, "max_us", s.received ? json_object_new_uint64(s.max) : NULL);
-        cli_json_print(o);
-    } else {
-        printf("\n--- %s (%s) ping statistics ---\n", name, sid);
-        printf("%llu sent, %llu received, %llu%% lost",
-               (unsigned long long)s.sent, (unsigned long long)s.received,
-               (unsigned long long)lost_pct);
-        if (s.received > 0) {
-            char a[32], b[32], m[32];
-            cli_fmt_ms(s.min, a, sizeof a);
-            cli_fmt_ms(s.sum / s.received, b, sizeof b);
-            cli_fmt_ms(s.max, m, sizeof m);
-            printf("; rtt min/avg/max = %s/%s/%s ms", a, b, m);
-        }
-        putchar('\n');
-    }
+    print_stats(ctx, name, sid, &s);
     if (rc == CLI_OK && s.received == 0) {
         cli_error(ctx, "no answer from %s", name);
         rc = CLI_TIMEOUT;

@@ -165,7 +165,15 @@ static int print_msgs(const cli_ctx *ctx, const wire_ctl_map *r)
     return rc == 0 ? n : -EPROTO;
 }
 
-int cli_cmd_recv(cli_ctx *ctx, int argc, char **argv)
+/* What the command line asks for. */
+typedef struct recv_opts {
+    bool follow;
+    uint64_t count; /* 0: no bound */
+    int timeout_ms; /* -1: none */
+} recv_opts;
+
+/* Reads the options into o: -1 to go on, else the exit code. */
+static int recv_parse(cli_ctx *ctx, int argc, char **argv, recv_opts *o)
 {
     static const struct option opts[] = {
         {"follow", no_argument, NULL, 'f'},
@@ -219,6 +227,49 @@ int cli_cmd_recv(cli_ctx *ctx, int argc, char **argv)
                   argv[optind]);
         return CLI_USAGE;
     }
+    *o = (recv_opts){follow, count, timeout_ms};
+    return -1;
+}
+
+/* One recv request: the unread messages (following from then on with
+ * follow), at most max (0: no bound), printed; *got counts them. */
+static int recv_request(cli_ctx *ctx, cli_client *cl, bool follow, uint64_t max,
+                        uint64_t *got)
+{
+    wire_ctl_builder b;
+    wire_ctl_map r;
+    uint64_t rid;
+    cli_request(cl, &b, "recv", (follow ? 1 : 0) + (max > 0 ? 1 : 0), &rid);
+    if (follow) {
+        wire_ctl_key(&b, "follow");
+        wire_ctl_put_bool(&b, 1);
+    }
+    if (max > 0) {
+        wire_ctl_key(&b, "max");
+        wire_ctl_put_uint(&b, max);
+    }
+    int rc = cli_call(cl, &b, rid, &r, 10000);
+    wire_ctl_builder_free(&b);
+    if (rc != CLI_OK)
+        return rc;
+    int n = print_msgs(ctx, &r);
+    if (n < 0) {
+        cli_error(ctx, "the node sent a malformed message list");
+        return CLI_FAILED;
+    }
+    *got += (uint64_t)n;
+    return CLI_OK;
+}
+
+int cli_cmd_recv(cli_ctx *ctx, int argc, char **argv)
+{
+    recv_opts o;
+    int early = recv_parse(ctx, argc, argv, &o);
+    if (early >= 0)
+        return early;
+    bool follow = o.follow;
+    uint64_t count = o.count;
+    int timeout_ms = o.timeout_ms;
     bool waits = follow || count > 0 || timeout_ms >= 0;
     uint64_t deadline =
         timeout_ms >= 0 ? cli_now_ms() + (uint64_t)timeout_ms : 0;
@@ -233,22 +284,9 @@ int cli_cmd_recv(cli_ctx *ctx, int argc, char **argv)
 
     /* First the unread messages, without following: a follow that ended
      * at --count would take (and mark read) messages it never prints. */
-    cli_request(&cl, &b, "recv", count > 0 ? 1 : 0, &rid);
-    if (count > 0) {
-        wire_ctl_key(&b, "max");
-        wire_ctl_put_uint(&b, count);
-    }
-    rc = cli_call(&cl, &b, rid, &r, 10000);
-    wire_ctl_builder_free(&b);
+    rc = recv_request(ctx, &cl, false, count, &got);
     if (rc != CLI_OK)
         goto out;
-    int n = print_msgs(ctx, &r);
-    if (n < 0) {
-        cli_error(ctx, "the node sent a malformed message list");
-        rc = CLI_FAILED;
-        goto out;
-    }
-    got += (uint64_t)n;
     if (!waits || (count > 0 && got >= count) ||
         (!follow && count == 0 && got > 0)) {
         if (got == 0 && !ctx->json && !waits)
@@ -258,24 +296,9 @@ int cli_cmd_recv(cli_ctx *ctx, int argc, char **argv)
 
     /* Then follow: what came in meanwhile is in the reply, the rest
      * arrives as events. */
-    cli_request(&cl, &b, "recv", count > 0 ? 2 : 1, &rid);
-    wire_ctl_key(&b, "follow");
-    wire_ctl_put_bool(&b, 1);
-    if (count > 0) {
-        wire_ctl_key(&b, "max");
-        wire_ctl_put_uint(&b, count - got);
-    }
-    rc = cli_call(&cl, &b, rid, &r, 10000);
-    wire_ctl_builder_free(&b);
+    rc = recv_request(ctx, &cl, true, count > 0 ? count - got : 0, &got);
     if (rc != CLI_OK)
         goto out;
-    n = print_msgs(ctx, &r);
-    if (n < 0) {
-        cli_error(ctx, "the node sent a malformed message list");
-        rc = CLI_FAILED;
-        goto out;
-    }
-    got += (uint64_t)n;
     /* Ending, the command asks the node to stop following (`unfollow`)
      * and prints every message until the answer: those the node sent (and
      * so marked read) before it. With --count the node sends no more than
@@ -287,8 +310,7 @@ int cli_cmd_recv(cli_ctx *ctx, int argc, char **argv)
             break;
         uint64_t now = cli_now_ms();
         bool timed_out = timeout_ms >= 0 && now >= deadline;
-        if (!ending &&
-            ((count == 0 && !follow && got > 0) || timed_out)) {
+        if (!ending && ((count == 0 && !follow && got > 0) || timed_out)) {
             cli_request(&cl, &b, "unfollow", 0, &rid);
             rc = cli_send(&cl, &b);
             wire_ctl_builder_free(&b);

@@ -91,18 +91,20 @@ static int start_web(cli_ctx *ctx, run_state *s, const char *addr,
     if (rc == 0)
         rc = confab_web_start(s->web);
     if (rc != 0) {
-        cli_error(ctx, "cannot serve the page on %s (%s); give another "
-                       "address with --web=HOST:PORT",
+        cli_error(ctx,
+                  "cannot serve the page on %s (%s); give another "
+                  "address with --web=HOST:PORT",
                   addr, confab_strerror(rc));
         confab_web_free(s->web);
         s->web = NULL;
         return -1;
     }
     const char *end = addr[0] == '[' ? strchr(addr, ']') : strrchr(addr, ':');
-    int hl = end == NULL ? (int)strlen(addr) : (int)(end - addr) +
-                                                   (addr[0] == '[');
-    fprintf(stderr, "confab: web page at http://%.*s:%u/ (%s), metrics at "
-                    "/metrics\n",
+    int hl =
+        end == NULL ? (int)strlen(addr) : (int)(end - addr) + (addr[0] == '[');
+    fprintf(stderr,
+            "confab: web page at http://%.*s:%u/ (%s), metrics at "
+            "/metrics\n",
             hl, addr, confab_web_port(s->web),
             allow_send ? "it may send" : "read-only");
     return 0;
@@ -123,7 +125,8 @@ static void run_help(FILE *f)
         "first use, finds peers by UDP broadcast on the LAN, and serves the\n"
         "other confab commands on <home>/control.sock.\n"
         "\n"
-        "  --name NAME           the name peers see (default: the one given to\n"
+        "  --name NAME           the name peers see (default: the one given "
+        "to\n"
         "                        'confab init', else node-<short id>)\n"
         "  --bind ADDR           address to accept links on (default 0.0.0.0)\n"
         "  --port N              TCP port (default 0: any free port)\n"
@@ -131,7 +134,8 @@ static void run_help(FILE *f)
         "  --broadcast ADDR      where beacons go (repeatable; default: the\n"
         "                        broadcast address of every interface)\n"
         "  --no-discovery        no beacons: only --peer links\n"
-        "  --peer HOST:PORT      a peer to dial whether or not discovery finds\n"
+        "  --peer HOST:PORT      a peer to dial whether or not discovery "
+        "finds\n"
         "                        it (repeatable)\n"
         "  --beacon-interval MS  time between beacons (default 1000)\n"
         "  --log-level LEVEL     error, warn, info (default) or debug\n"
@@ -144,7 +148,32 @@ static void run_help(FILE *f)
         f);
 }
 
-int cli_cmd_run(cli_ctx *ctx, int argc, char **argv)
+/* A --log-level: 0, or -1 when it names no level. */
+static int parse_level(const char *s, confab_log_level *out)
+{
+    static const char *const names[] = {"error", "warn", "info", "debug"};
+    static const confab_log_level levels[] = {
+        CONFAB_LOG_ERROR, CONFAB_LOG_WARN, CONFAB_LOG_INFO, CONFAB_LOG_DEBUG};
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
+        if (strcmp(s, names[i]) == 0) {
+            *out = levels[i];
+            return 0;
+        }
+    return -1;
+}
+
+/* What the command line asks for; the lists are kept here, the config
+ * points to them. */
+typedef struct run_opts {
+    confab_config cfg;
+    const char *bcast[MAX_LIST], *peers[MAX_LIST];
+    size_t nb, np;
+    const char *web_addr;
+    bool web_send;
+} run_opts;
+
+/* Reads the options into o: -1 to go on, else the exit code. */
+static int run_parse(cli_ctx *ctx, int argc, char **argv, run_opts *o)
 {
     static const struct option opts[] = {
         {"name", required_argument, NULL, 'n'},
@@ -161,13 +190,9 @@ int cli_cmd_run(cli_ctx *ctx, int argc, char **argv)
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
-    const char *web_addr = NULL;
-    bool web_send = false;
-    confab_config cfg;
-    confab_config_init(&cfg);
-    cfg.discovery = 1;
-    const char *bcast[MAX_LIST], *peers[MAX_LIST];
-    size_t nb = 0, np = 0;
+    memset(o, 0, sizeof *o);
+    confab_config_init(&o->cfg);
+    o->cfg.discovery = 1;
     uint64_t v;
     optind = 1;
     opterr = 0;
@@ -175,10 +200,10 @@ int cli_cmd_run(cli_ctx *ctx, int argc, char **argv)
     while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
         switch (c) {
         case 'n':
-            cfg.name = optarg;
+            o->cfg.name = optarg;
             break;
         case 'b':
-            cfg.bind_addr = optarg;
+            o->cfg.bind_addr = optarg;
             break;
         case 'p':
         case 'd':
@@ -188,55 +213,49 @@ int cli_cmd_run(cli_ctx *ctx, int argc, char **argv)
                 return CLI_USAGE;
             }
             if (c == 'p')
-                cfg.port = (uint16_t)v;
+                o->cfg.port = (uint16_t)v;
             else
-                cfg.discovery_port = (uint16_t)v;
+                o->cfg.discovery_port = (uint16_t)v;
             break;
         case 'B':
         case 'P':
-            if ((c == 'B' ? nb : np) >= MAX_LIST) {
+            if ((c == 'B' ? o->nb : o->np) >= MAX_LIST) {
                 cli_error(ctx, "at most %d --%s options", MAX_LIST,
                           c == 'B' ? "broadcast" : "peer");
                 return CLI_USAGE;
             }
             if (c == 'B')
-                bcast[nb++] = optarg;
+                o->bcast[o->nb++] = optarg;
             else
-                peers[np++] = optarg;
+                o->peers[o->np++] = optarg;
             break;
         case 'N':
-            cfg.discovery = 0;
+            o->cfg.discovery = 0;
             break;
         case 'i':
             if (cli_parse_u64(optarg, 10, 3600000, &v) != 0) {
-                cli_error(ctx, "--beacon-interval takes milliseconds from 10 "
-                               "to 3600000, not '%s'",
+                cli_error(ctx,
+                          "--beacon-interval takes milliseconds from 10 "
+                          "to 3600000, not '%s'",
                           optarg);
                 return CLI_USAGE;
             }
-            cfg.beacon_interval_ms = (unsigned)v;
+            o->cfg.beacon_interval_ms = (unsigned)v;
             break;
         case 'l':
-            if (strcmp(optarg, "error") == 0)
-                cfg.log_level = CONFAB_LOG_ERROR;
-            else if (strcmp(optarg, "warn") == 0)
-                cfg.log_level = CONFAB_LOG_WARN;
-            else if (strcmp(optarg, "info") == 0)
-                cfg.log_level = CONFAB_LOG_INFO;
-            else if (strcmp(optarg, "debug") == 0)
-                cfg.log_level = CONFAB_LOG_DEBUG;
-            else {
-                cli_error(ctx, "--log-level is error, warn, info or debug, "
-                               "not '%s'",
+            if (parse_level(optarg, &o->cfg.log_level) != 0) {
+                cli_error(ctx,
+                          "--log-level is error, warn, info or debug, "
+                          "not '%s'",
                           optarg);
                 return CLI_USAGE;
             }
             break;
         case 'w':
-            web_addr = optarg ? optarg : "127.0.0.1:8474";
+            o->web_addr = optarg ? optarg : "127.0.0.1:8474";
             break;
         case 'A':
-            web_send = true;
+            o->web_send = true;
             break;
         case 'h':
             run_help(stdout);
@@ -248,25 +267,38 @@ int cli_cmd_run(cli_ctx *ctx, int argc, char **argv)
         }
     }
     if (optind < argc) {
-        cli_error(ctx, "run takes no arguments ('%s'); try 'confab run "
-                       "--help'",
+        cli_error(ctx,
+                  "run takes no arguments ('%s'); try 'confab run "
+                  "--help'",
                   argv[optind]);
         return CLI_USAGE;
     }
-    if (nb > 0 && cfg.discovery == 0) {
+    if (o->nb > 0 && o->cfg.discovery == 0) {
         cli_error(ctx, "--broadcast and --no-discovery contradict each other");
         return CLI_USAGE;
     }
+    return -1;
+}
+
+int cli_cmd_run(cli_ctx *ctx, int argc, char **argv)
+{
+    run_opts o;
+    int early = run_parse(ctx, argc, argv, &o);
+    if (early >= 0)
+        return early;
+    confab_config cfg = o.cfg;
+    const char *web_addr = o.web_addr;
+    bool web_send = o.web_send;
     char home[4096], sock[4200];
     if (cli_home(ctx, home, sizeof home) != 0)
         return CLI_USAGE;
     snprintf(sock, sizeof sock, "%s/control.sock", home);
     cfg.home = home;
     cfg.control_path = sock;
-    cfg.broadcast_addrs = bcast;
-    cfg.n_broadcast_addrs = nb;
-    cfg.static_peers = peers;
-    cfg.n_static_peers = np;
+    cfg.broadcast_addrs = o.bcast;
+    cfg.n_broadcast_addrs = o.nb;
+    cfg.static_peers = o.peers;
+    cfg.n_static_peers = o.np;
     cfg.log_cb = log_cb;
 
     run_state s;
@@ -386,8 +418,8 @@ int cli_cmd_init(cli_ctx *ctx, int argc, char **argv)
         json_object_object_add(o, "home", json_object_new_string(home));
         json_object_object_add(o, "private_network",
                                json_object_new_boolean(private_network));
-        printf("%s\n", json_object_to_json_string_ext(o,
-                                                      JSON_C_TO_STRING_PLAIN));
+        printf("%s\n",
+               json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
         json_object_put(o);
     } else {
         printf("made %s\n  id   %s\n", home, hex);
@@ -429,8 +461,8 @@ int cli_cmd_id(cli_ctx *ctx, int argc, char **argv)
         json_object *o = json_object_new_object();
         json_object_object_add(o, "id", json_object_new_string(hex));
         json_object_object_add(o, "name", json_object_new_string(nm));
-        printf("%s\n", json_object_to_json_string_ext(o,
-                                                      JSON_C_TO_STRING_PLAIN));
+        printf("%s\n",
+               json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
         json_object_put(o);
     } else {
         printf("%s\n", hex);

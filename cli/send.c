@@ -37,8 +37,8 @@ static void help(op o, FILE *f)
               "up to 16 MiB.\n"
               "\n"
               "  --file PATH        send this file instead of TEXT\n"
-              "  --wait [SECONDS]   wait for the outcome (sent: written to\n"
-              "                     the link; delivered: acknowledged), at\n"
+              "  --wait [SECONDS]   wait for the outcome (delivered:\n"
+              "                     acknowledged; expired; failed), at\n"
               "                     most SECONDS (default 30); exit 4 after\n"
               "\n"
               "Text that starts with '-' goes after '--'. With --json:\n"
@@ -224,6 +224,100 @@ static void peer_label(const cli_peer *p, const uint8_t *id, char *out,
         snprintf(out, cap, "%s", sid);
 }
 
+/* What the node answered, copied out of its reply. */
+typedef struct outcome {
+    wire_bytes mid, member;
+    const char *st; /* the status, "" if none */
+    uint64_t sent;
+    bool has_status, has_member;
+    uint64_t took_us;
+} outcome;
+
+static void print_json(op o, const req *q, const cli_peer *to,
+                       const cli_peer *mp, const outcome *oc)
+{
+    json_object *j = json_object_new_object();
+    json_object_object_add(j, "id", cli_json_hex(oc->mid.ptr, oc->mid.len));
+    if (o == OP_SEND)
+        json_object_object_add(j, "to", cli_json_hex(to->id, CONFAB_ID_BYTES));
+    if (o == OP_SHOUT || o == OP_ANYCAST)
+        json_object_object_add(j, "group", json_object_new_string(q->target));
+    if (o == OP_BROADCAST || o == OP_SHOUT)
+        json_object_object_add(j, "sent", json_object_new_uint64(oc->sent));
+    if (oc->has_status)
+        json_object_object_add(j, "status", json_object_new_string(oc->st));
+    if (o == OP_ANYCAST) {
+        json_object_object_add(
+            j, "member",
+            oc->has_member ? cli_json_hex(oc->member.ptr, oc->member.len)
+                           : NULL);
+        json_object_object_add(j, "member_name",
+                               mp != NULL ? json_object_new_string(mp->name)
+                                          : NULL);
+    }
+    cli_json_print(j);
+}
+
+static void print_line(cli_ctx *ctx, op o, const req *q, const cli_peer *to,
+                       const cli_peer *mp, const outcome *oc)
+{
+    char who[CONFAB_MAX_NAME + 32], line[512], ms[32];
+    cli_fmt_ms(oc->took_us, ms, sizeof ms);
+    switch (o) {
+    case OP_SEND:
+        peer_label(to, to->id, who, sizeof who);
+        if (!oc->has_status)
+            snprintf(line, sizeof line, "sent to %s", who);
+        else if (strcmp(oc->st, "delivered") == 0)
+            snprintf(line, sizeof line, "delivered to %s in %s ms", who, ms);
+        else
+            snprintf(line, sizeof line, "%s: %s", oc->st, who);
+        break;
+    case OP_BROADCAST:
+        snprintf(line, sizeof line, "sent to %llu peer%s",
+                 (unsigned long long)oc->sent, oc->sent == 1 ? "" : "s");
+        break;
+    case OP_SHOUT:
+        snprintf(line, sizeof line, "sent to %llu member%s of #%s",
+                 (unsigned long long)oc->sent, oc->sent == 1 ? "" : "s",
+                 q->target);
+        break;
+    case OP_ANYCAST:
+        if (oc->has_member) {
+            peer_label(mp, oc->member.ptr, who, sizeof who);
+            snprintf(line, sizeof line,
+                     "delivered to %s, a member of #%s, in %s ms", who,
+                     q->target, ms);
+        } else {
+            snprintf(line, sizeof line, "%s: #%s", oc->st, q->target);
+        }
+        break;
+    }
+    print_id_line(ctx, line, &oc->mid);
+}
+
+/* The exit code of an outcome, with what went wrong said. */
+static int outcome_exit(cli_ctx *ctx, op o, const req *q, const outcome *oc)
+{
+    int rc = CLI_OK;
+    if (oc->has_status && strcmp(oc->st, "failed") == 0) {
+        if (o == OP_ANYCAST)
+            cli_error(ctx, "no member of #%s could take the message",
+                      q->target);
+        else
+            cli_error(ctx,
+                      "the link to %s was lost before the message was "
+                      "written; it was not sent",
+                      q->target);
+        rc = CLI_FAILED;
+    } else if (oc->has_status && strcmp(oc->st, "expired") == 0) {
+        cli_error(ctx, "the message expired before %s acknowledged it",
+                  q->target);
+        rc = CLI_TIMEOUT;
+    }
+    return rc;
+}
+
 static int run(cli_ctx *ctx, op o, int argc, char **argv)
 {
     char *owned = NULL;
@@ -351,85 +445,16 @@ static int run(cli_ctx *ctx, op o, int argc, char **argv)
     wire_bytes mid = {mid_b, CONFAB_MSG_ID_BYTES};
     wire_bytes member = {member_b, CONFAB_ID_BYTES};
 
-    if (ctx->json) {
-        json_object *j = json_object_new_object();
-        json_object_object_add(j, "id", cli_json_hex(mid.ptr, mid.len));
-        if (o == OP_SEND)
-            json_object_object_add(j, "to",
-                                   cli_json_hex(to->id, CONFAB_ID_BYTES));
-        if (o == OP_SHOUT || o == OP_ANYCAST)
-            json_object_object_add(j, "group",
-                                   json_object_new_string(q.target));
-        if (o == OP_BROADCAST || o == OP_SHOUT)
-            json_object_object_add(j, "sent", json_object_new_uint64(sent));
-        if (has_status)
-            json_object_object_add(j, "status", json_object_new_string(st));
-        if (o == OP_ANYCAST) {
-            json_object_object_add(
-                j, "member",
-                has_member ? cli_json_hex(member.ptr, member.len) : NULL);
-            json_object_object_add(j, "member_name",
-                                   mp != NULL ? json_object_new_string(mp->name)
-                                              : NULL);
-        }
-        cli_json_print(j);
-    } else {
-        char who[CONFAB_MAX_NAME + 32], line[512], ms[32];
-        cli_fmt_ms(took_us, ms, sizeof ms);
-        switch (o) {
-        case OP_SEND:
-            peer_label(to, to->id, who, sizeof who);
-            if (!has_status)
-                snprintf(line, sizeof line, "sent to %s", who);
-            else if (strcmp(st, "delivered") == 0)
-                snprintf(line, sizeof line, "delivered to %s in %s ms", who,
-                         ms);
-            else if (strcmp(st, "sent") == 0)
-                snprintf(line, sizeof line,
-                         "sent to %s: written to the link in %s ms", who, ms);
-            else
-                snprintf(line, sizeof line, "%s: %s", st, who);
-            break;
-        case OP_BROADCAST:
-            snprintf(line, sizeof line, "sent to %llu peer%s",
-                     (unsigned long long)sent, sent == 1 ? "" : "s");
-            break;
-        case OP_SHOUT:
-            snprintf(line, sizeof line, "sent to %llu member%s of #%s",
-                     (unsigned long long)sent, sent == 1 ? "" : "s", q.target);
-            break;
-        case OP_ANYCAST:
-            if (has_member) {
-                peer_label(mp, member.ptr, who, sizeof who);
-                snprintf(line, sizeof line,
-                         "delivered to %s, a member of #%s, in %s ms", who,
-                         q.target, ms);
-            } else {
-                snprintf(line, sizeof line, "%s: #%s", st, q.target);
-            }
-            break;
-        }
-        print_id_line(ctx, line, &mid);
-    }
+    outcome oc = {mid, member, st, sent, has_status, has_member, took_us};
+    if (ctx->json)
+        print_json(o, &q, to, mp, &oc);
+    else
+        print_line(ctx, o, &q, to, mp, &oc);
     if ((o == OP_BROADCAST || o == OP_SHOUT) && sent == 0 && !ctx->json)
         fprintf(stderr, "%s: note: %s\n", ctx->prog,
                 o == OP_BROADCAST ? "no peer is linked, so nobody got it"
                                   : "no linked peer is a member of the group");
-    rc = CLI_OK;
-    if (has_status && strcmp(st, "failed") == 0) {
-        if (o == OP_ANYCAST)
-            cli_error(ctx, "no member of #%s could take the message", q.target);
-        else
-            cli_error(ctx,
-                      "the link to %s was lost before the message was "
-                      "written; it was not sent",
-                      q.target);
-        rc = CLI_FAILED;
-    } else if (has_status && strcmp(st, "expired") == 0) {
-        cli_error(ctx, "the message expired before %s acknowledged it",
-                  q.target);
-        rc = CLI_TIMEOUT;
-    }
+    rc = outcome_exit(ctx, o, &q, &oc);
 out:
     if (connected)
         cli_close(&cl);

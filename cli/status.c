@@ -61,9 +61,8 @@ int cli_cmd_status(cli_ctx *ctx, int argc, char **argv)
         json_object *ga = json_object_new_array();
         if (wire_ctl_get_array(&r, "groups", &it, &ng) == 0)
             while (wire_ctl_next_str(&it, &g) == 1)
-                json_object_array_add(
-                    ga, json_object_new_string_len((const char *)g.ptr,
-                                                   (int)g.len));
+                json_object_array_add(ga, json_object_new_string_len(
+                                              (const char *)g.ptr, (int)g.len));
         json_object_object_add(o, "groups", ga);
         json_object *so = json_object_new_object();
         if (has_stats) {
@@ -82,8 +81,8 @@ int cli_cmd_status(cli_ctx *ctx, int argc, char **argv)
             }
         }
         json_object_object_add(o, "counters", so);
-        printf("%s\n", json_object_to_json_string_ext(o,
-                                                      JSON_C_TO_STRING_PLAIN));
+        printf("%s\n",
+               json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
         json_object_put(o);
     } else {
         printf("node    %.*s\nid      %s\nport    %llu\npeers   %llu linked, "
@@ -107,8 +106,8 @@ int cli_cmd_status(cli_ctx *ctx, int argc, char **argv)
             while (wire_ctl_walk_next(&w, &k, &val) == 1) {
                 uint64_t v;
                 if (wire_mp_read_uint(val, &v) == 0)
-                    printf("  %-24.*s %llu\n", (int)k.len,
-                           (const char *)k.ptr, (unsigned long long)v);
+                    printf("  %-24.*s %llu\n", (int)k.len, (const char *)k.ptr,
+                           (unsigned long long)v);
             }
         }
     }

@@ -14,17 +14,17 @@
 #include <string.h>
 #include <unistd.h>
 
-#define MAX_NODES 500u
+#define MAX_NODES     500u
 #define DEFAULT_NODES 5u
-#define DEFAULT_WEB "127.0.0.1:8474"
+#define DEFAULT_WEB   "127.0.0.1:8474"
 
 /* One message the run expects to arrive, once, at one node. */
 typedef struct expect {
     uint8_t id[CONFAB_MSG_ID_BYTES];
-    unsigned from, to;  /* to: UINT32_MAX for an anycast (any one member) */
-    const char *what;   /* "unicast", "broadcast", "shout", "anycast" */
-    unsigned got;       /* times it arrived */
-    unsigned at;        /* where (the last time) */
+    unsigned from, to; /* to: UINT32_MAX for an anycast (any one member) */
+    const char *what;  /* "unicast", "broadcast", "shout", "anycast" */
+    unsigned got;      /* times it arrived */
+    unsigned at;       /* where (the last time) */
     uint64_t latency_us;
 } expect;
 
@@ -355,8 +355,8 @@ static void tty_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
         uv_read_stop(s);
 }
 
-static void web_log(confab_node *node, confab_log_level level,
-                    const char *msg, void *user)
+static void web_log(confab_node *node, confab_log_level level, const char *msg,
+                    void *user)
 {
     (void)node;
     (void)user;
@@ -396,8 +396,9 @@ static int web_setup(cli_ctx *ctx, run *r, uint64_t seed)
     if (rc == 0)
         rc = confab_web_start(r->web);
     if (rc != 0) {
-        cli_error(ctx, "cannot serve the page on %s: %s; give another "
-                       "address with --web=HOST:PORT",
+        cli_error(ctx,
+                  "cannot serve the page on %s: %s; give another "
+                  "address with --web=HOST:PORT",
                   r->web_addr, confab_strerror(rc));
         return -1;
     }
@@ -434,8 +435,7 @@ static void web_teardown(run *r)
 
 /* Writes the report of --html: the network as an inline SVG and what
  * arrived. */
-static int write_html(cli_ctx *ctx, run *r, const char *path,
-                      const char *text)
+static int write_html(cli_ctx *ctx, run *r, const char *path, const char *text)
 {
     confab_web *web = r->web;
     if (web == NULL) {
@@ -461,8 +461,7 @@ static int write_html(cli_ctx *ctx, run *r, const char *path,
     if (web != r->web)
         confab_web_free(web);
     if (rc != 0)
-        cli_error(ctx, "cannot write the report to '%s'; check the path",
-                  path);
+        cli_error(ctx, "cannot write the report to '%s'; check the path", path);
     return rc;
 }
 
@@ -486,7 +485,8 @@ static void help(FILE *f)
           "  --timeout SECONDS how long to wait for the mesh and for the\n"
           "                    messages (default 30)\n"
           "  --json            one JSON object: nodes, mesh_ms, sent,\n"
-          "                    delivered, lost, duplicates, p50_us, p99_us\n"          "  --web[=ADDR]      serve a live page of the network on ADDR\n"
+          "                    delivered, lost, duplicates, p50_us, p99_us\n"
+          "  --web[=ADDR]      serve a live page of the network on ADDR\n"
           "                    (default " DEFAULT_WEB "), and keep serving\n"
           "                    it after the run until Ctrl-C\n"
           "  --step            wait for a key or a click on the page before\n"
@@ -501,7 +501,15 @@ static void help(FILE *f)
           f);
 }
 
-int cli_cmd_testnet(cli_ctx *ctx, int argc, char **argv)
+/* What the command line asks for. */
+typedef struct tn_opts {
+    uint64_t nodes, seed, timeout_s, sse_max;
+    const char *web_addr, *html;
+    bool step;
+} tn_opts;
+
+/* Reads the options into o: -1 to go on, else the exit code (usage, help). */
+static int parse_opts(cli_ctx *ctx, int argc, char **argv, tn_opts *o)
 {
     uint64_t nodes = DEFAULT_NODES, seed = 0, timeout_s = 30;
     static const struct option opts[] = {
@@ -540,8 +548,9 @@ int cli_cmd_testnet(cli_ctx *ctx, int argc, char **argv)
             break;
         case 't':
             if (cli_parse_u64(optarg, 1, 3600, &timeout_s) != 0) {
-                cli_error(ctx, "--timeout takes seconds from 1 to 3600, not "
-                               "'%s'",
+                cli_error(ctx,
+                          "--timeout takes seconds from 1 to 3600, not "
+                          "'%s'",
                           optarg);
                 return CLI_USAGE;
             }
@@ -560,8 +569,9 @@ int cli_cmd_testnet(cli_ctx *ctx, int argc, char **argv)
             break;
         case 'Q':
             if (cli_parse_u64(optarg, 1024, 1u << 30, &sse_max) != 0) {
-                cli_error(ctx, "--web-sse-max takes bytes from 1024 to "
-                               "1073741824, not '%s'",
+                cli_error(ctx,
+                          "--web-sse-max takes bytes from 1024 to "
+                          "1073741824, not '%s'",
                           optarg);
                 return CLI_USAGE;
             }
@@ -576,8 +586,9 @@ int cli_cmd_testnet(cli_ctx *ctx, int argc, char **argv)
         }
     }
     if (optind < argc) {
-        cli_error(ctx, "testnet takes no arguments ('%s'); try 'confab "
-                       "testnet --help'",
+        cli_error(ctx,
+                  "testnet takes no arguments ('%s'); try 'confab "
+                  "testnet --help'",
                   argv[optind]);
         return CLI_USAGE;
     }
@@ -592,6 +603,149 @@ int cli_cmd_testnet(cli_ctx *ctx, int argc, char **argv)
         if (seed == 0)
             seed = 1;
     }
+    *o = (tn_opts){nodes, seed, timeout_s, sse_max, web_addr, html, step};
+    return -1;
+}
+
+/* What each of the four patterns did, for a person. */
+static void print_patterns(cli_ctx *ctx, run *r, size_t group_first)
+{
+    char buf[128], buf2[128];
+    printf("Unicast: every node sends one message to the next.\n");
+    unsigned show = r->n <= 10 ? r->n : 10;
+    for (size_t k = 0; k < r->n_ex && k < show; k++) {
+        expect *e = &r->ex[k];
+        snprintf(buf2, sizeof buf2, "n%u -> n%u", e->from, e->to);
+        if (e->got > 0)
+            printf("  %-10s arrived after %llu us\n", buf2,
+                   (unsigned long long)e->latency_us);
+        else
+            printf("  %-10s %s\n", buf2,
+                   cli_paint(ctx, "31", "did not arrive", buf, sizeof buf));
+    }
+    if (show < r->n)
+        printf("  ... and %u more\n", r->n - show);
+    unsigned bgot = 0;
+    for (size_t k = r->n; k < group_first; k++)
+        bgot += r->ex[k].got > 0;
+    printf("\nBroadcast: n0 sends one message to everybody.\n"
+           "  %u of %u other nodes got it.\n",
+           bgot, r->n - 1);
+    if (group_first < r->n_ex) {
+        unsigned sgot = 0, members = r->n / 2;
+        for (size_t k = group_first; k + 1 < r->n_ex; k++)
+            sgot += r->ex[k].got > 0;
+        expect *any = &r->ex[r->n_ex - 1];
+        printf("\nMulticast: the odd nodes join group \"%s\"; n0 (not a "
+               "member) shouts to it.\n"
+               "  %u of %u members got it; nobody else did.\n",
+               DEMO_GROUP, sgot, members);
+        printf("\nAnycast: n0 sends one job to the group: exactly one "
+               "member, the nearest, takes it.\n");
+        if (any->got > 0)
+            printf("  n%u took it.\n", any->at);
+        else
+            printf("  %s\n",
+                   cli_paint(ctx, "31", "nobody took it", buf, sizeof buf));
+    }
+    printf("\n");
+}
+
+/* The numbers of a run. */
+typedef struct tn_result {
+    unsigned links;
+    uint64_t seed;
+    double mesh_ms;
+    size_t delivered, lost, extra;
+    uint64_t p50, p99;
+} tn_result;
+
+/* The summary: JSON, or lines for a person. */
+static void print_summary(cli_ctx *ctx, const run *r, const tn_result *t,
+                          int exit_code)
+{
+    char buf[128];
+    if (ctx->json) {
+        json_object *o = json_object_new_object();
+        json_object_object_add(o, "nodes", json_object_new_int64(r->n));
+        json_object_object_add(o, "links", json_object_new_int64(t->links));
+        json_object_object_add(o, "seed", json_object_new_uint64(t->seed));
+        json_object_object_add(o, "mesh_ms",
+                               json_object_new_int64((int64_t)t->mesh_ms));
+        json_object_object_add(o, "sent",
+                               json_object_new_int64((int64_t)r->n_ex));
+        json_object_object_add(o, "delivered",
+                               json_object_new_int64((int64_t)t->delivered));
+        json_object_object_add(o, "lost",
+                               json_object_new_int64((int64_t)t->lost));
+        json_object_object_add(o, "duplicates",
+                               json_object_new_int64((int64_t)t->extra));
+        json_object_object_add(o, "p50_us", json_object_new_uint64(t->p50));
+        json_object_object_add(o, "p99_us", json_object_new_uint64(t->p99));
+        printf("%s\n",
+               json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
+        json_object_put(o);
+    } else {
+        printf("%s\n", cli_paint(ctx, "1", "Summary", buf, sizeof buf));
+        printf("  nodes %u, links %u, full mesh in %.0f ms\n", r->n, t->links,
+               t->mesh_ms);
+        printf("  messages sent %zu, delivered %zu, lost %zu, duplicated %zu"
+               "\n",
+               r->n_ex, t->delivered, t->lost, t->extra);
+        printf("  delivery latency p50 %llu us, p99 %llu us\n",
+               (unsigned long long)t->p50, (unsigned long long)t->p99);
+        printf("  %s\n",
+               exit_code == CLI_OK
+                   ? cli_paint(ctx, "32", "every message arrived exactly once",
+                               buf, sizeof buf)
+                   : cli_paint(ctx, "31", "some messages went astray", buf,
+                               sizeof buf));
+    }
+    fflush(stdout);
+}
+
+/* The page with the run's summary (--html). Returns 0 or -1 (said). */
+static int summary_html(cli_ctx *ctx, run *r, const char *html,
+                        const tn_result *t, size_t group_first)
+{
+    char text[1024];
+    size_t sent_by[N_PATTERNS] = {0}, got_by[N_PATTERNS] = {0};
+    for (size_t k = 0; k < r->n_ex; k++) {
+        unsigned p = k < r->n          ? 0
+                     : k < group_first ? 1
+                     : k + 1 < r->n_ex ? 2
+                                       : 3;
+        sent_by[p]++;
+        got_by[p] += r->ex[k].got > 0;
+    }
+    int len = snprintf(text, sizeof text,
+                       "%u nodes, %u links, full mesh in %.0f ms.\n"
+                       "seed %llu\n",
+                       r->n, t->links, t->mesh_ms, (unsigned long long)t->seed);
+    for (unsigned p = 0; p < N_PATTERNS && len > 0 && (size_t)len < sizeof text;
+         p++)
+        len += snprintf(text + len, sizeof text - (size_t)len,
+                        "%s\n  %zu of %zu arrived%s\n", pattern_caption[p],
+                        got_by[p], sent_by[p],
+                        p == 3 && got_by[p] == 1 ? " (one member)" : "");
+    if (len > 0 && (size_t)len < sizeof text)
+        snprintf(text + len, sizeof text - (size_t)len,
+                 "messages sent %zu, delivered %zu, lost %zu, "
+                 "duplicated %zu\n",
+                 r->n_ex, t->delivered, t->lost, t->extra);
+    return write_html(ctx, r, html, text);
+}
+
+int cli_cmd_testnet(cli_ctx *ctx, int argc, char **argv)
+{
+    tn_opts o;
+    int early = parse_opts(ctx, argc, argv, &o);
+    if (early >= 0)
+        return early;
+    uint64_t nodes = o.nodes, seed = o.seed, timeout_s = o.timeout_s;
+    uint64_t sse_max = o.sse_max;
+    const char *web_addr = o.web_addr, *html = o.html;
+    bool step = o.step;
 
     uv_loop_t loop;
     if (uv_loop_init(&loop) != 0) {
@@ -614,8 +768,9 @@ int cli_cmd_testnet(cli_ctx *ctx, int argc, char **argv)
     r.step = step;
     int rc = confab_testnet_new(&loop, &cfg, &r.tn);
     if (rc == -EMFILE) {
-        cli_error(ctx, "%u nodes need about %llu open files but the limit "
-                       "is lower; raise it (ulimit -n) or use fewer nodes",
+        cli_error(ctx,
+                  "%u nodes need about %llu open files but the limit "
+                  "is lower; raise it (ulimit -n) or use fewer nodes",
                   r.n, (unsigned long long)r.n * (r.n + 2) + 64);
         return CLI_FAILED;
     }
@@ -623,7 +778,7 @@ int cli_cmd_testnet(cli_ctx *ctx, int argc, char **argv)
         cli_error(ctx, "cannot create the nodes: %s", confab_strerror(rc));
         return CLI_FAILED;
     }
-    char buf[128], buf2[128];
+    char buf[128];
     bool human = !ctx->json;
     if (human) {
         printf("%s\n\n",
@@ -671,8 +826,9 @@ int cli_cmd_testnet(cli_ctx *ctx, int argc, char **argv)
     rc = confab_testnet_wait_mesh(r.tn, (unsigned)timeout_s * 1000u);
     double mesh_ms = (double)(uv_hrtime() - t0) / 1e6;
     if (rc != 0) {
-        cli_error(ctx, "the nodes did not all link within %llu s; try a "
-                       "longer --timeout, or fewer --nodes",
+        cli_error(ctx,
+                  "the nodes did not all link within %llu s; try a "
+                  "longer --timeout, or fewer --nodes",
                   (unsigned long long)timeout_s);
         exit_code = CLI_TIMEOUT;
         goto out;
@@ -727,117 +883,18 @@ int cli_cmd_testnet(cli_ctx *ctx, int argc, char **argv)
     free(lat);
     size_t lost = r.n_ex - delivered;
 
-    if (human && r.n >= 2) {
-        printf("Unicast: every node sends one message to the next.\n");
-        unsigned show = r.n <= 10 ? r.n : 10;
-        for (size_t k = 0; k < r.n_ex && k < show; k++) {
-            expect *e = &r.ex[k];
-            snprintf(buf2, sizeof buf2, "n%u -> n%u", e->from, e->to);
-            if (e->got > 0)
-                printf("  %-10s arrived after %llu us\n", buf2,
-                       (unsigned long long)e->latency_us);
-            else
-                printf("  %-10s %s\n", buf2,
-                       cli_paint(ctx, "31", "did not arrive", buf,
-                                 sizeof buf));
-        }
-        if (show < r.n)
-            printf("  ... and %u more\n", r.n - show);
-        unsigned bgot = 0;
-        for (size_t k = r.n; k < group_first; k++)
-            bgot += r.ex[k].got > 0;
-        printf("\nBroadcast: n0 sends one message to everybody.\n"
-               "  %u of %u other nodes got it.\n",
-               bgot, r.n - 1);
-        if (group_first < r.n_ex) {
-            unsigned sgot = 0, members = r.n / 2;
-            for (size_t k = group_first; k + 1 < r.n_ex; k++)
-                sgot += r.ex[k].got > 0;
-            expect *any = &r.ex[r.n_ex - 1];
-            printf("\nMulticast: the odd nodes join group \"%s\"; n0 (not a "
-                   "member) shouts to it.\n"
-                   "  %u of %u members got it; nobody else did.\n",
-                   DEMO_GROUP, sgot, members);
-            printf("\nAnycast: n0 sends one job to the group: exactly one "
-                   "member, the nearest, takes it.\n");
-            if (any->got > 0)
-                printf("  n%u took it.\n", any->at);
-            else
-                printf("  %s\n", cli_paint(ctx, "31", "nobody took it", buf,
-                                           sizeof buf));
-        }
-        printf("\n");
-    }
+    if (human && r.n >= 2)
+        print_patterns(ctx, &r, group_first);
     if (lost > 0 || rc != 0)
         exit_code = CLI_TIMEOUT;
     else if (extra > 0)
         exit_code = CLI_FAILED;
 
-    if (ctx->json) {
-        json_object *o = json_object_new_object();
-        json_object_object_add(o, "nodes", json_object_new_int64(r.n));
-        json_object_object_add(o, "links", json_object_new_int64(links));
-        json_object_object_add(o, "seed",
-                               json_object_new_uint64(seed));
-        json_object_object_add(o, "mesh_ms",
-                               json_object_new_int64((int64_t)mesh_ms));
-        json_object_object_add(o, "sent",
-                               json_object_new_int64((int64_t)r.n_ex));
-        json_object_object_add(o, "delivered",
-                               json_object_new_int64((int64_t)delivered));
-        json_object_object_add(o, "lost", json_object_new_int64((int64_t)lost));
-        json_object_object_add(o, "duplicates",
-                               json_object_new_int64((int64_t)extra));
-        json_object_object_add(o, "p50_us", json_object_new_uint64(p50));
-        json_object_object_add(o, "p99_us", json_object_new_uint64(p99));
-        printf("%s\n", json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
-        json_object_put(o);
-    } else {
-        printf("%s\n", cli_paint(ctx, "1", "Summary", buf, sizeof buf));
-        printf("  nodes %u, links %u, full mesh in %.0f ms\n", r.n, links,
-               mesh_ms);
-        printf("  messages sent %zu, delivered %zu, lost %zu, duplicated %zu"
-               "\n",
-               r.n_ex, delivered, lost, extra);
-        printf("  delivery latency p50 %llu us, p99 %llu us\n",
-               (unsigned long long)p50, (unsigned long long)p99);
-        printf("  %s\n",
-               exit_code == CLI_OK
-                   ? cli_paint(ctx, "32", "every message arrived exactly once",
-                               buf, sizeof buf)
-                   : cli_paint(ctx, "31", "some messages went astray", buf,
-                               sizeof buf));
-    }
-    fflush(stdout);
-    if (html != NULL) {
-        char text[1024];
-        size_t sent_by[N_PATTERNS] = {0}, got_by[N_PATTERNS] = {0};
-        for (size_t k = 0; k < r.n_ex; k++) {
-            unsigned p = k < r.n ? 0 : k < group_first ? 1
-                                   : k + 1 < r.n_ex    ? 2
-                                                       : 3;
-            sent_by[p]++;
-            got_by[p] += r.ex[k].got > 0;
-        }
-        int len = snprintf(text, sizeof text,
-                           "%u nodes, %u links, full mesh in %.0f ms.\n"
-                           "seed %llu\n",
-                           r.n, links, mesh_ms, (unsigned long long)seed);
-        for (unsigned p = 0; p < N_PATTERNS && len > 0 &&
-                             (size_t)len < sizeof text;
-             p++)
-            len += snprintf(text + len, sizeof text - (size_t)len,
-                            "%s\n  %zu of %zu arrived%s\n",
-                            pattern_caption[p], got_by[p], sent_by[p],
-                            p == 3 && got_by[p] == 1 ? " (one member)" : "");
-        if (len > 0 && (size_t)len < sizeof text)
-            snprintf(text + len, sizeof text - (size_t)len,
-                     "messages sent %zu, delivered %zu, lost %zu, "
-                     "duplicated %zu\n",
-                     r.n_ex, delivered, lost, extra);
-        if (write_html(ctx, &r, html, text) != 0 && exit_code == CLI_OK)
-            exit_code = CLI_FAILED;
-    }
+    tn_result res = {links, seed, mesh_ms, delivered, lost, extra, p50, p99};
+    print_summary(ctx, &r, &res, exit_code);
+    if (html != NULL && summary_html(ctx, &r, html, &res, group_first) != 0 &&
+        exit_code == CLI_OK)
+        exit_code = CLI_FAILED;
     if (r.web != NULL) {
         /* The page stays: a teacher goes on clicking through the patterns
          * again (--step), or looks, until Ctrl-C. */

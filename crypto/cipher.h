@@ -17,9 +17,9 @@
 
 typedef struct sec_cipher {
     uint8_t k[SEC_KEY_BYTES];
-    uint64_t n;    /* next nonce */
-    int has_key;   /* 0: empty CipherState (passes plaintext through) */
-    int failed;    /* sticky */
+    uint64_t n;  /* next nonce */
+    int has_key; /* 0: empty CipherState (passes plaintext through) */
+    int failed;  /* sticky */
 } sec_cipher;
 
 /* Sets the key and resets the counter. */

@@ -16,7 +16,8 @@ typedef struct sec_identity {
 
 /* Makes a new random identity (crypto_box_keypair). *out is owned by the
  * caller: release it with sec_identity_free(). Returns 0 or -ENOMEM. */
-__attribute__((warn_unused_result)) int sec_identity_generate(sec_identity **out);
+__attribute__((warn_unused_result)) int
+sec_identity_generate(sec_identity **out);
 
 /* Makes the identity whose secret key is sk (the public key is derived).
  * Used for reproducible identities in tests. Returns 0, -ENOMEM, or -EINVAL
@@ -40,8 +41,9 @@ sec_identity_save(const sec_identity *id, const char *path, char *err,
  * checksum or a public key that does not match the secret (-EPROTO). A
  * missing file is -ENOENT. On failure err holds a sentence for a person:
  * what is wrong and how to fix it. */
-__attribute__((warn_unused_result)) int
-sec_identity_load(const char *path, sec_identity **out, char *err,
-                  size_t errlen);
+__attribute__((warn_unused_result)) int sec_identity_load(const char *path,
+                                                          sec_identity **out,
+                                                          char *err,
+                                                          size_t errlen);
 
 #endif

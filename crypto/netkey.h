@@ -13,7 +13,7 @@
 #define SEC_PUBLIC_NETWORK_STRING "confab public network v1"
 
 typedef struct sec_netkey {
-    uint8_t *key; /* SEC_KEY_BYTES, sodium_malloc */
+    uint8_t *key;  /* SEC_KEY_BYTES, sodium_malloc */
     int is_public; /* 1 for the well-known public network key */
 } sec_netkey;
 
@@ -35,9 +35,10 @@ void sec_netkey_free(sec_netkey *k);
 /* Save and load, with the same rules and error reporting as the identity
  * (crypto/identity.h): mode 0600, atomic, refused when readable by others,
  * size/magic/checksum checked. */
-__attribute__((warn_unused_result)) int
-sec_netkey_save(const sec_netkey *k, const char *path, char *err,
-                size_t errlen);
+__attribute__((warn_unused_result)) int sec_netkey_save(const sec_netkey *k,
+                                                        const char *path,
+                                                        char *err,
+                                                        size_t errlen);
 __attribute__((warn_unused_result)) int
 sec_netkey_load(const char *path, sec_netkey **out, char *err, size_t errlen);
 

@@ -2,7 +2,8 @@
  * 25519, ChaChaPoly and BLAKE2b (Noise Protocol Framework, revision 34).
  *
  *   XX:      -> e               XXpsk0: -> psk, e        XXpsk3: -> e
- *            <- e, ee, s, es            <- e, ee, s, es          <- e, ee, s, es
+ *            <- e, ee, s, es            <- e, ee, s, es          <- e, ee, s,
+ * es
  *            -> s, se                   -> s, se                 -> s, se, psk
  *
  * confab links use XXpsk0 (docs/PROTOCOL.md section 3); XX and XXpsk3 are
@@ -27,12 +28,12 @@ typedef enum sec_noise_pattern {
 
 typedef struct sec_noise_config {
     sec_noise_pattern pattern;
-    int initiator;                     /* 1 initiator, 0 responder */
-    const uint8_t *prologue;           /* may be NULL when prologue_len is 0 */
+    int initiator;           /* 1 initiator, 0 responder */
+    const uint8_t *prologue; /* may be NULL when prologue_len is 0 */
     size_t prologue_len;
-    const uint8_t *static_sk;          /* our static secret key, 32 bytes */
-    const uint8_t *psk;                /* 32 bytes; required for psk patterns */
-    const uint8_t *ephemeral_sk;       /* NULL: random. Set only by tests. */
+    const uint8_t *static_sk;    /* our static secret key, 32 bytes */
+    const uint8_t *psk;          /* 32 bytes; required for psk patterns */
+    const uint8_t *ephemeral_sk; /* NULL: random. Set only by tests. */
     /* Its public key, 32 bytes, or NULL to derive it. A node passes its
      * identity's, which saves one X25519 operation per handshake; it must
      * be the public key of static_sk. */
@@ -43,8 +44,8 @@ typedef struct sec_noise sec_noise;
 
 /* Starts a handshake. Returns 0, -EINVAL (a missing key, or a psk with XX),
  * or -ENOMEM. Copies everything it needs from c. */
-__attribute__((warn_unused_result)) int
-sec_noise_new(const sec_noise_config *c, sec_noise **out);
+__attribute__((warn_unused_result)) int sec_noise_new(const sec_noise_config *c,
+                                                      sec_noise **out);
 
 /* The same, in storage the caller provides: hs points to sec_noise_size()
  * bytes aligned as malloc aligns. Allocates nothing (so it may run on a
@@ -73,8 +74,8 @@ sec_noise_write(sec_noise *hs, const uint8_t *payload, size_t payload_len,
  * SEC_NOISE_MAX_MSG or the payload does not fit in cap. After any error
  * the handshake is failed and refuses further use. */
 __attribute__((warn_unused_result)) int
-sec_noise_read(sec_noise *hs, const uint8_t *msg, size_t len,
-               uint8_t *payload, size_t cap, size_t *payload_len);
+sec_noise_read(sec_noise *hs, const uint8_t *msg, size_t len, uint8_t *payload,
+               size_t cap, size_t *payload_len);
 
 /* 1 when all three messages have been written and read. */
 int sec_noise_done(const sec_noise *hs);

@@ -32,13 +32,13 @@
 extern "C" {
 #endif
 
-#define CONFAB_ID_BYTES     32u /* a node id: its X25519 public key */
-#define CONFAB_MSG_ID_BYTES 16u /* a message id */
-#define CONFAB_KEY_BYTES    32u /* a secret key or the network key */
-#define CONFAB_MAX_NAME     64u /* node name, bytes */
-#define CONFAB_MAX_CT       128u /* content type, bytes */
-#define CONFAB_MAX_GROUP    64u /* group name, bytes (at least 1) */
-#define CONFAB_MAX_GROUPS   256u /* groups one node may be a member of */
+#define CONFAB_ID_BYTES            32u  /* a node id: its X25519 public key */
+#define CONFAB_MSG_ID_BYTES        16u  /* a message id */
+#define CONFAB_KEY_BYTES           32u  /* a secret key or the network key */
+#define CONFAB_MAX_NAME            64u  /* node name, bytes */
+#define CONFAB_MAX_CT              128u /* content type, bytes */
+#define CONFAB_MAX_GROUP           64u  /* group name, bytes (at least 1) */
+#define CONFAB_MAX_GROUPS          256u /* groups one node may be a member of */
 #define CONFAB_DEFAULT_MAX_MESSAGE (16u << 20) /* 16 MiB */
 
 typedef struct confab_node confab_node;
@@ -77,12 +77,12 @@ typedef enum confab_send_status {
  * returns. */
 typedef struct confab_message {
     uint8_t id[CONFAB_MSG_ID_BYTES];
-    const uint8_t *from;     /* CONFAB_ID_BYTES: the sender */
-    const char *from_name;   /* the sender's name, NUL-terminated */
+    const uint8_t *from;   /* CONFAB_ID_BYTES: the sender */
+    const char *from_name; /* the sender's name, NUL-terminated */
     confab_kind kind;
-    const char *group;       /* NULL unless CONFAB_GROUP or CONFAB_ANYCAST */
-    uint64_t seq;            /* the sender's sequence number */
-    uint64_t ts_us;          /* the sender's clock, microseconds since 1970 */
+    const char *group;        /* NULL unless CONFAB_GROUP or CONFAB_ANYCAST */
+    uint64_t seq;             /* the sender's sequence number */
+    uint64_t ts_us;           /* the sender's clock, microseconds since 1970 */
     const char *content_type; /* NULL when none was given */
     const uint8_t *body;
     size_t len;
@@ -111,17 +111,17 @@ typedef enum confab_event_type {
 
 typedef struct confab_event {
     confab_event_type type;
-    const uint8_t *peer;     /* CONFAB_ID_BYTES */
+    const uint8_t *peer; /* CONFAB_ID_BYTES */
     const char *peer_name;
     confab_down_reason reason;
     const confab_message *message;
-    const uint8_t *msg_id;   /* CONFAB_MSG_ID_BYTES */
+    const uint8_t *msg_id; /* CONFAB_MSG_ID_BYTES */
     confab_send_status status;
     uint64_t token;
     uint64_t rtt_us;
     const uint8_t *data;
     size_t len;
-    const char *group;       /* JOIN, LEAVE; anycast outcomes */
+    const char *group; /* JOIN, LEAVE; anycast outcomes */
 } confab_event;
 
 typedef void (*confab_event_cb)(confab_node *node, const confab_event *ev,
@@ -181,11 +181,11 @@ typedef struct confab_config {
      * that is up and can broadcast, read again before each beacon, unless
      * broadcast_addrs names the targets (tests use "127.255.255.255"). */
     int discovery;
-    uint16_t discovery_port;        /* 0: 47474 */
-    const char *discovery_bind;     /* NULL: "0.0.0.0" */
+    uint16_t discovery_port;    /* 0: 47474 */
+    const char *discovery_bind; /* NULL: "0.0.0.0" */
     const char *const *broadcast_addrs;
     size_t n_broadcast_addrs;
-    unsigned beacon_interval_ms;    /* 0: 1000, jittered by +-25% */
+    unsigned beacon_interval_ms; /* 0: 1000, jittered by +-25% */
     /* How long the node with the larger id waits for the smaller one to
      * dial after hearing of it, before dialing itself. 0: two beacon
      * intervals. */
@@ -205,14 +205,14 @@ typedef struct confab_config {
     size_t outbox_bytes;
 
     /* Limits. 0 means the default shown. */
-    size_t max_message;          /* largest body sent or accepted: 16 MiB */
-    size_t send_queue_bytes;     /* per peer, bytes waiting to be sent: 32 MiB */
-    unsigned max_handshakes;     /* connections still in handshake: 256 */
+    size_t max_message;      /* largest body sent or accepted: 16 MiB */
+    size_t send_queue_bytes; /* per peer, bytes waiting to be sent: 32 MiB */
+    unsigned max_handshakes; /* connections still in handshake: 256 */
     unsigned handshake_timeout_ms; /* 5000 */
-    unsigned ping_interval_ms;   /* ping a peer idle this long: 2000 */
-    unsigned peer_timeout_ms;    /* silent this long: down. 15000 */
-    unsigned redial_min_ms;      /* first re-dial delay: 250 */
-    unsigned redial_max_ms;      /* longest re-dial delay: 30000 */
+    unsigned ping_interval_ms;     /* ping a peer idle this long: 2000 */
+    unsigned peer_timeout_ms;      /* silent this long: down. 15000 */
+    unsigned redial_min_ms;        /* first re-dial delay: 250 */
+    unsigned redial_max_ms;        /* longest re-dial delay: 30000 */
     /* Bounds on what a member, a stranger or a client can make the node
      * hold (docs/SECURITY.md, "Bounds"). 0 means the default shown. */
     /* links */
@@ -229,41 +229,40 @@ typedef struct confab_config {
     size_t reassembly_bytes;
 
     /* the peer table and who may join */
-    size_t max_known_peers;      /* peers heard of (beacon, PEERS) but never
-                                    linked, kept at once: 1024; at the
-                                    bound the one heard of longest ago goes */
-    unsigned known_peer_ttl_ms;  /* such a peer unheard this long is
-                                    forgotten: 30000 */
-    unsigned dial_rate;          /* dials per second, node-wide, to peers
-                                    never linked (addresses someone told
-                                    us): 16 */
-    unsigned dial_burst;         /* and at most this many at once: 128 */
+    size_t max_known_peers;     /* peers heard of (beacon, PEERS) but never
+                                   linked, kept at once: 1024; at the
+                                   bound the one heard of longest ago goes */
+    unsigned known_peer_ttl_ms; /* such a peer unheard this long is
+                                   forgotten: 30000 */
+    unsigned dial_rate;         /* dials per second, node-wide, to peers
+                                   never linked (addresses someone told
+                                   us): 16 */
+    unsigned dial_burst;        /* and at most this many at once: 128 */
     unsigned max_handshakes_per_source; /* connections in handshake from
                                     one IP address: 8 */
 
     /* groups */
     unsigned max_groups_per_member; /* groups one peer may be in (its
                                        HELLO and JOINs): 256, the most */
-    size_t max_memberships;      /* peers' group memberships in all: 65536 */
+    size_t max_memberships;         /* peers' group memberships in all: 65536 */
     /* (and the control socket, whose bounds have no label of their own) */
-    unsigned ctl_max_clients;    /* control clients at once: 64 */
-    unsigned ctl_max_waits;      /* per client, requests waiting for an
-                                    outcome (send --wait, anycast, ping): 1024 */
-    size_t ctl_events_max;       /* per client, bytes of unread events
-                                    (peer, join, leave): 4 MiB */
-    size_t ctl_out_total;        /* bytes queued to all control clients:
-                                    256 MiB */
-    size_t ctl_held_total;       /* bytes of unfinished requests, all
-                                    clients: 64 MiB */
+    unsigned ctl_max_clients; /* control clients at once: 64 */
+    unsigned ctl_max_waits;   /* per client, requests waiting for an
+                                 outcome (send --wait, anycast, ping): 1024 */
+    size_t ctl_events_max;    /* per client, bytes of unread events
+                                 (peer, join, leave): 4 MiB */
+    size_t ctl_out_total;     /* bytes queued to all control clients:
+                                 256 MiB */
+    size_t ctl_held_total;    /* bytes of unfinished requests, all
+                                 clients: 64 MiB */
 
     /* the store */
-
 
     /* Events and logs. event_cb may be NULL (then nothing is reported). */
     confab_event_cb event_cb;
     confab_log_cb log_cb; /* NULL: no logs */
     confab_log_level log_level;
-    void *user;           /* passed to the callbacks */
+    void *user; /* passed to the callbacks */
 
     /* The environment, for reproducible tests. NULL: libsodium's
      * randombytes_buf and the wall clock. */
@@ -324,8 +323,8 @@ void confab_id_hex(const uint8_t id[CONFAB_ID_BYTES], char out[65]);
 
 /* Dials HOST:PORT (as in static_peers). The outcome is a CONFAB_EV_PEER_UP
  * if it leads to a new link. Returns 0 or -EINVAL. */
-__attribute__((warn_unused_result)) int
-confab_node_dial(confab_node *node, const char *host_port);
+__attribute__((warn_unused_result)) int confab_node_dial(confab_node *node,
+                                                         const char *host_port);
 
 /* ---- sending ---------------------------------------------------------- */
 
@@ -377,20 +376,19 @@ confab_ping(confab_node *node, const uint8_t peer[CONFAB_ID_BYTES],
  * new link. Joining a group twice is fine. Returns 0, -EINVAL (not UTF-8
  * or empty), -EMSGSIZE (over 64 bytes), -ENOSPC (already in
  * CONFAB_MAX_GROUPS groups). */
-__attribute__((warn_unused_result)) int
-confab_join(confab_node *node, const char *group);
+__attribute__((warn_unused_result)) int confab_join(confab_node *node,
+                                                    const char *group);
 
 /* Leaves a group. Returns 0, -ENOENT (not a member), -EINVAL. */
-__attribute__((warn_unused_result)) int
-confab_leave(confab_node *node, const char *group);
+__attribute__((warn_unused_result)) int confab_leave(confab_node *node,
+                                                     const char *group);
 
 /* 1 if this node is a member of group, else 0. */
 int confab_is_member(const confab_node *node, const char *group);
 
 /* The groups this node is in: fills out[0..cap) with borrowed names (valid
  * until the next join or leave) and returns how many there are. */
-size_t confab_my_groups(const confab_node *node, const char **out,
-                        size_t cap);
+size_t confab_my_groups(const confab_node *node, const char **out, size_t cap);
 
 /* The linked peers that are members of group: fills ids[0..cap) and
  * returns how many there are (which may exceed cap). This node itself is
@@ -409,9 +407,9 @@ size_t confab_groups(const confab_node *node, const char **out, size_t cap);
  * no member), -EINVAL, -EMSGSIZE; *n_sent (may be NULL) is how many
  * members it was queued for. */
 __attribute__((warn_unused_result)) int
-confab_shout(confab_node *node, const char *group, const void *body,
-             size_t len, const confab_send_opts *opts,
-             uint8_t msg_id[CONFAB_MSG_ID_BYTES], size_t *n_sent);
+confab_shout(confab_node *node, const char *group, const void *body, size_t len,
+             const confab_send_opts *opts, uint8_t msg_id[CONFAB_MSG_ID_BYTES],
+             size_t *n_sent);
 
 /* Anycast: sends body to exactly one linked member of group, the one with
  * the lowest smoothed round trip (ties: the smaller id; members not yet
@@ -435,8 +433,7 @@ confab_anycast(confab_node *node, const char *group, const void *body,
  * -EIO when the store failed (cb then never runs). */
 __attribute__((warn_unused_result)) int
 confab_node_when_durable(confab_node *node,
-                         void (*cb)(confab_node *node, void *user),
-                         void *user);
+                         void (*cb)(confab_node *node, void *user), void *user);
 
 /* ---- the inbox -------------------------------------------------------- */
 
@@ -527,12 +524,12 @@ typedef struct confab_peer_info {
     uint8_t id[CONFAB_ID_BYTES];
     char name[CONFAB_MAX_NAME + 1];
     confab_peer_state state;
-    char address[48];   /* "IP:PORT" where it accepts links, "" if unknown */
-    int outbound;       /* 1 if this node dialed the current link */
-    uint64_t rtt_us;    /* smoothed round trip, 0 before the first sample */
+    char address[48]; /* "IP:PORT" where it accepts links, "" if unknown */
+    int outbound;     /* 1 if this node dialed the current link */
+    uint64_t rtt_us;  /* smoothed round trip, 0 before the first sample */
     uint64_t msgs_sent, msgs_received;
     uint64_t bytes_sent, bytes_received; /* on the wire, frames included */
-    size_t queued_bytes; /* waiting to be sent */
+    size_t queued_bytes;                 /* waiting to be sent */
     size_t outbox_msgs;  /* unicasts to it not yet acknowledged */
     size_t outbox_bytes; /* their bodies and overhead */
 } confab_peer_info;
@@ -549,79 +546,79 @@ confab_peer(const confab_node *node, const uint8_t id[CONFAB_ID_BYTES],
 
 typedef struct confab_stats {
     uint64_t peers_up;
-    uint64_t links_open;          /* connections now, in any state */
+    uint64_t links_open; /* connections now, in any state */
     uint64_t links_accepted, links_dialed;
-    uint64_t handshakes_failed;   /* incl. wrong network key */
+    uint64_t handshakes_failed; /* incl. wrong network key */
     uint64_t handshakes_timed_out;
-    uint64_t links_refused_busy;  /* over max_handshakes */
-    uint64_t duplicate_links;     /* closed by the tie-break */
-    uint64_t protocol_errors;     /* links cut for a protocol error */
+    uint64_t links_refused_busy; /* over max_handshakes */
+    uint64_t duplicate_links;    /* closed by the tie-break */
+    uint64_t protocol_errors;    /* links cut for a protocol error */
     uint64_t msgs_sent, msgs_received;
     uint64_t bytes_sent, bytes_received;
-    uint64_t sends_refused_full;  /* -EAGAIN results */
+    uint64_t sends_refused_full; /* -EAGAIN results */
     uint64_t pings_sent, pongs_received;
     /* discovery */
     uint64_t beacons_sent;
-    uint64_t beacons_received;    /* accepted: well formed, tagged, new */
-    uint64_t beacons_dropped;     /* all dropped beacons, of which: */
-    uint64_t beacons_malformed;   /* bad shape or over 512 bytes */
-    uint64_t beacons_bad_tag;     /* another network key, or forged */
-    uint64_t beacons_own;         /* this node's own */
-    uint64_t beacons_rate_limited;/* over the per-source rate */
+    uint64_t beacons_received;     /* accepted: well formed, tagged, new */
+    uint64_t beacons_dropped;      /* all dropped beacons, of which: */
+    uint64_t beacons_malformed;    /* bad shape or over 512 bytes */
+    uint64_t beacons_bad_tag;      /* another network key, or forged */
+    uint64_t beacons_own;          /* this node's own */
+    uint64_t beacons_rate_limited; /* over the per-source rate */
     uint64_t peers_msgs_sent, peers_msgs_received; /* peer exchange */
     /* groups */
-    uint64_t group_msgs_dropped;  /* for a group this node is not in */
-    uint64_t anycast_failovers;   /* an anycast moved to the next member */
+    uint64_t group_msgs_dropped; /* for a group this node is not in */
+    uint64_t anycast_failovers;  /* an anycast moved to the next member */
     /* the store and the inbox */
-    uint64_t store_records_replayed;  /* at start */
-    uint64_t store_bytes_discarded;   /* damaged or torn, at start */
-    uint64_t store_records_unknown;   /* of a newer version, ignored */
+    uint64_t store_records_replayed; /* at start */
+    uint64_t store_bytes_discarded;  /* damaged or torn, at start */
+    uint64_t store_records_unknown;  /* of a newer version, ignored */
     uint64_t store_compactions;
     uint64_t inbox_refused_full;
     /* delivery */
-    uint64_t outbox_msgs;         /* unicasts waiting for an ACK, now */
-    uint64_t retransmits;         /* unicasts sent again */
-    uint64_t duplicates_dropped;  /* received twice: dropped */
-    uint64_t out_of_order_dropped;/* ahead of a gap: dropped, sent again */
-    uint64_t expired;             /* unicasts whose time to live ran out */
+    uint64_t outbox_msgs;          /* unicasts waiting for an ACK, now */
+    uint64_t retransmits;          /* unicasts sent again */
+    uint64_t duplicates_dropped;   /* received twice: dropped */
+    uint64_t out_of_order_dropped; /* ahead of a gap: dropped, sent again */
+    uint64_t expired;              /* unicasts whose time to live ran out */
     /* bounds (docs/SECURITY.md, "Bounds"): the control socket */
-    uint64_t ctl_clients_cut;     /* control clients closed at a bound */
-    uint64_t ctl_clients;         /* control clients connected, now */
+    uint64_t ctl_clients_cut; /* control clients closed at a bound */
+    uint64_t ctl_clients;     /* control clients connected, now */
 
     /* bounds: links and what a member can make one hold */
-    uint64_t links_cut_tx_full;   /* cut: link_tx_bytes waited to be sent
-                                     (the peer does not read) */
-    uint64_t link_tx_peak;        /* most bytes one link's queue held */
-    uint64_t pings_unanswered;    /* cut: our PING had no PONG within the
-                                     peer timeout (sends, does not read) */
-    uint64_t reasm_bytes;         /* bodies in reassembly now, bytes */
-    uint64_t reasm_peak;          /* most bytes in reassembly at once */
-    uint64_t reasm_dropped;       /* bodies dropped at reassembly_bytes */
+    uint64_t links_cut_tx_full;     /* cut: link_tx_bytes waited to be sent
+                                       (the peer does not read) */
+    uint64_t link_tx_peak;          /* most bytes one link's queue held */
+    uint64_t pings_unanswered;      /* cut: our PING had no PONG within the
+                                       peer timeout (sends, does not read) */
+    uint64_t reasm_bytes;           /* bodies in reassembly now, bytes */
+    uint64_t reasm_peak;            /* most bytes in reassembly at once */
+    uint64_t reasm_dropped;         /* bodies dropped at reassembly_bytes */
     uint64_t bcast_repeats_dropped; /* broadcasts and multicasts received
                                        again (same sender and id) */
 
     /* bounds: the peer table and who may join */
-    uint64_t peers_evicted;       /* never-linked peers dropped at
-                                     max_known_peers, oldest first */
-    uint64_t peers_expired;       /* never-linked peers unheard for
-                                     known_peer_ttl_ms */
-    uint64_t peers_refused_full;  /* not learned: every slot was pinned */
-    uint64_t dials_rate_limited;  /* dials to never-linked peers put off
-                                     by dial_rate */
-    uint64_t links_refused_source;/* over max_handshakes_per_source */
+    uint64_t peers_evicted;          /* never-linked peers dropped at
+                                        max_known_peers, oldest first */
+    uint64_t peers_expired;          /* never-linked peers unheard for
+                                        known_peer_ttl_ms */
+    uint64_t peers_refused_full;     /* not learned: every slot was pinned */
+    uint64_t dials_rate_limited;     /* dials to never-linked peers put off
+                                        by dial_rate */
+    uint64_t links_refused_source;   /* over max_handshakes_per_source */
     uint64_t handshakes_not_allowed; /* refused by the allow-list */
-    uint64_t beacons_not_allowed; /* from nodes not on the allow-list */
+    uint64_t beacons_not_allowed;    /* from nodes not on the allow-list */
 
     /* bounds: groups */
-    uint64_t group_members_cut;   /* links cut: over max_groups_per_member */
-    uint64_t group_total_cut;     /* links cut: over max_memberships */
-    uint64_t group_memberships;   /* peers' memberships held, now */
+    uint64_t group_members_cut; /* links cut: over max_groups_per_member */
+    uint64_t group_total_cut;   /* links cut: over max_memberships */
+    uint64_t group_memberships; /* peers' memberships held, now */
 
     /* bounds: the store */
-    uint64_t store_records_lost;  /* damaged records skipped, at start */
-    uint64_t store_epoch_restarts;/* new epochs after damage, at start */
-    uint64_t delivery_rebased;    /* a peer's stream found rolled back */
-    uint64_t inbox_reads_refused; /* a read mark could not be written */
+    uint64_t store_records_lost;   /* damaged records skipped, at start */
+    uint64_t store_epoch_restarts; /* new epochs after damage, at start */
+    uint64_t delivery_rebased;     /* a peer's stream found rolled back */
+    uint64_t inbox_reads_refused;  /* a read mark could not be written */
 
 } confab_stats;
 

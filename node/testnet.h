@@ -22,8 +22,8 @@ extern "C" {
 typedef struct confab_testnet confab_testnet;
 
 typedef struct confab_testnet_config {
-    unsigned nodes;      /* how many nodes, at least 1 */
-    uint64_t seed;       /* identities derive from it; 0: random */
+    unsigned nodes; /* how many nodes, at least 1 */
+    uint64_t seed;  /* identities derive from it; 0: random */
     /* Link the nodes by static peers: node i dials nodes 0..i-1. */
     bool static_mesh;
     /* Let the nodes find each other by beacons to 127.255.255.255 on a
@@ -50,19 +50,19 @@ typedef struct confab_testnet_config {
 /* One recorded event, with everything copied. */
 typedef struct confab_testnet_event {
     confab_event_type type;
-    unsigned node;       /* the node that raised it */
-    int peer;            /* index of the peer in the testnet, or -1 */
+    unsigned node; /* the node that raised it */
+    int peer;      /* index of the peer in the testnet, or -1 */
     uint8_t peer_id[CONFAB_ID_BYTES];
     confab_down_reason reason;
     confab_send_status status;
     uint8_t msg_id[CONFAB_MSG_ID_BYTES];
-    confab_kind kind;    /* messages */
+    confab_kind kind; /* messages */
     char group[65];
     uint64_t seq;
-    uint64_t sent_us;    /* the sender's timestamp */
-    uint64_t at_us;      /* when it was recorded (wall clock) */
-    size_t len;          /* the whole body's length */
-    uint8_t *body;       /* its first record_body_max bytes (owned) */
+    uint64_t sent_us; /* the sender's timestamp */
+    uint64_t at_us;   /* when it was recorded (wall clock) */
+    size_t len;       /* the whole body's length */
+    uint8_t *body;    /* its first record_body_max bytes (owned) */
     uint64_t token, rtt_us;
 } confab_testnet_event;
 
@@ -88,7 +88,8 @@ int confab_testnet_set_groups(confab_testnet *tn, unsigned i,
                               const char *const *groups, size_t n);
 
 /* Starts every node. Returns 0 or the first node's error. */
-__attribute__((warn_unused_result)) int confab_testnet_start(confab_testnet *tn);
+__attribute__((warn_unused_result)) int
+confab_testnet_start(confab_testnet *tn);
 
 /* Stops every node, runs the loop until all have stopped (or 10 s pass),
  * and frees the testnet. Returns 0 or -ETIMEDOUT. */

@@ -54,14 +54,14 @@ typedef struct confab_web_config {
 } confab_web_config;
 
 typedef struct confab_web_stats {
-    uint64_t requests;        /* answered */
-    uint64_t conns_open;      /* now */
-    uint64_t conns_refused;   /* over max_conns or max_conns_per_source */
-    uint64_t conns_cut;       /* closed before a request was answered: over
-                                 max_request, malformed, or idle */
-    uint64_t sse_clients;     /* now */
-    uint64_t sse_cut;         /* event-stream clients cut at max_queued */
-    uint64_t sse_queued_bytes;/* now, all clients */
+    uint64_t requests;         /* answered */
+    uint64_t conns_open;       /* now */
+    uint64_t conns_refused;    /* over max_conns or max_conns_per_source */
+    uint64_t conns_cut;        /* closed before a request was answered: over
+                                  max_request, malformed, or idle */
+    uint64_t sse_clients;      /* now */
+    uint64_t sse_cut;          /* event-stream clients cut at max_queued */
+    uint64_t sse_queued_bytes; /* now, all clients */
 } confab_web_stats;
 
 void confab_web_config_init(confab_web_config *c);
@@ -73,8 +73,8 @@ confab_web_new(uv_loop_t *loop, const confab_web_config *c, confab_web **out);
 
 /* Shows node (borrowed: detach it with confab_web_free() before freeing
  * the node) and sees every event it raises. Returns 0 or -ENOMEM. */
-__attribute__((warn_unused_result)) int
-confab_web_add_node(confab_web *web, confab_node *node);
+__attribute__((warn_unused_result)) int confab_web_add_node(confab_web *web,
+                                                            confab_node *node);
 
 /* Binds and listens. Returns 0 or a negative errno (-EADDRINUSE...). */
 __attribute__((warn_unused_result)) int confab_web_start(confab_web *web);

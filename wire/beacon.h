@@ -28,9 +28,10 @@ typedef struct wire_beacon {
  * *tagged_len. b->tag is ignored. Returns 0, -EINVAL (a field out of range)
  * or -EMSGSIZE. Compute the tag over buf[0..*tagged_len), then call
  * wire_beacon_append_tag(). */
-__attribute__((warn_unused_result)) int
-wire_beacon_encode(const wire_beacon *b, uint8_t *buf, size_t cap,
-                   size_t *tagged_len);
+__attribute__((warn_unused_result)) int wire_beacon_encode(const wire_beacon *b,
+                                                           uint8_t *buf,
+                                                           size_t cap,
+                                                           size_t *tagged_len);
 
 /* Appends the tag element after the tagged part; *len is the whole
  * beacon's length. Returns 0 or -EMSGSIZE. */
@@ -43,8 +44,9 @@ wire_beacon_append_tag(uint8_t *buf, size_t cap, size_t tagged_len,
  * and *tagged_len set to the length of the bytes the tag covers, or
  * -EPROTO (too long, bad shape, wrong magic or version, trailing bytes).
  * The caller must still verify b->tag over buf[0..*tagged_len). */
-__attribute__((warn_unused_result)) int
-wire_beacon_decode(const uint8_t *buf, size_t len, wire_beacon *b,
-                   size_t *tagged_len);
+__attribute__((warn_unused_result)) int wire_beacon_decode(const uint8_t *buf,
+                                                           size_t len,
+                                                           wire_beacon *b,
+                                                           size_t *tagged_len);
 
 #endif

@@ -43,8 +43,8 @@ enum {
 };
 
 static const char *const msg_keys[K_COUNT] = {
-    "t",    "id",   "k",   "seq",  "ts", "g",     "ct",
-    "body", "size", "off", "data", "n",  "peers", "r", "skip",
+    "t",    "id",  "k",    "seq", "ts",    "g", "ct",   "body",
+    "size", "off", "data", "n",   "peers", "r", "skip",
 };
 
 #define BIT(k) (1u << (k))
@@ -328,8 +328,7 @@ static uint32_t type_keys(uint64_t t)
     switch (t) {
     case WIRE_T_DATA:
         return BIT(K_T) | BIT(K_ID) | BIT(K_K) | BIT(K_SEQ) | BIT(K_TS) |
-               BIT(K_G) | BIT(K_CT) | BIT(K_BODY) | BIT(K_SIZE) |
-               BIT(K_SKIP);
+               BIT(K_G) | BIT(K_CT) | BIT(K_BODY) | BIT(K_SIZE) | BIT(K_SKIP);
     case WIRE_T_FRAG:
         return BIT(K_T) | BIT(K_ID) | BIT(K_OFF) | BIT(K_DATA);
     case WIRE_T_ACK:

@@ -19,16 +19,16 @@
 #include <stdint.h>
 
 #define WIRE_VERSION        1u
-#define WIRE_ID_BYTES       16u   /* message id */
-#define WIRE_NODE_ID_BYTES  32u   /* node id: an X25519 public key */
-#define WIRE_AEAD_TAG_BYTES 16u   /* a transport message's Poly1305 tag */
+#define WIRE_ID_BYTES       16u /* message id */
+#define WIRE_NODE_ID_BYTES  32u /* node id: an X25519 public key */
+#define WIRE_AEAD_TAG_BYTES 16u /* a transport message's Poly1305 tag */
 #define WIRE_MAX_PLAINTEXT  (WIRE_MAX_FRAME - WIRE_AEAD_TAG_BYTES)
-#define WIRE_MAX_NAME       64u   /* node name, bytes */
-#define WIRE_MAX_GROUP      64u   /* group name, bytes (at least 1) */
-#define WIRE_MAX_GROUPS     256u  /* groups in a HELLO */
-#define WIRE_MAX_CT         128u  /* content type, bytes */
-#define WIRE_MAX_PEERS      1024u /* entries in a PEERS message */
-#define WIRE_MAX_PING_DATA  1024u /* echo data in PING/PONG */
+#define WIRE_MAX_NAME       64u    /* node name, bytes */
+#define WIRE_MAX_GROUP      64u    /* group name, bytes (at least 1) */
+#define WIRE_MAX_GROUPS     256u   /* groups in a HELLO */
+#define WIRE_MAX_CT         128u   /* content type, bytes */
+#define WIRE_MAX_PEERS      1024u  /* entries in a PEERS message */
+#define WIRE_MAX_PING_DATA  1024u  /* echo data in PING/PONG */
 #define WIRE_MIN_MAX_BODY   65536u /* smallest `max` a HELLO may announce */
 
 /* Bytes a DATA map takes beyond its group, content type and body. */
@@ -93,16 +93,16 @@ typedef struct wire_hello {
 
 typedef struct wire_data {
     uint8_t id[WIRE_ID_BYTES];
-    uint8_t kind;        /* WIRE_K_* */
+    uint8_t kind; /* WIRE_K_* */
     uint64_t seq;
     uint64_t ts;
-    wire_bytes group;    /* len 0 when absent (kinds 0 and 1) */
+    wire_bytes group; /* len 0 when absent (kinds 0 and 1) */
     int has_ct;
     wire_bytes ct;
     wire_bytes body;
-    int fragmented;      /* `size` present */
-    uint64_t size;       /* whole body length: body.len unless fragmented */
-    int skip;            /* an expired unicast's place: count, deliver nothing */
+    int fragmented; /* `size` present */
+    uint64_t size;  /* whole body length: body.len unless fragmented */
+    int skip;       /* an expired unicast's place: count, deliver nothing */
 } wire_data;
 
 typedef struct wire_frag {

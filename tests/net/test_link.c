@@ -2,7 +2,93 @@
  * both ways with outcomes, a 16 MiB message intact, limits, peer info. */
 #include "net.h"
 
+#include "node/node.h"
+
 #include <sodium.h>
+
+/* Plain TCP clients of a node, counting the connections the node closed. */
+typedef struct reject_client {
+    uv_tcp_t tcp;
+    uv_connect_t req;
+    char buf[64];
+    unsigned *closed;
+} reject_client;
+
+static void reject_alloc(uv_handle_t *h, size_t want, uv_buf_t *b)
+{
+    (void)want;
+    reject_client *rc = h->data;
+    *b = uv_buf_init(rc->buf, sizeof rc->buf);
+}
+
+static void reject_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *b)
+{
+    (void)b;
+    reject_client *rc = s->data;
+    if (nread < 0) {
+        (*rc->closed)++;
+        uv_close((uv_handle_t *)s, NULL);
+    }
+}
+
+static void reject_connected(uv_connect_t *req, int status)
+{
+    reject_client *rc = req->data;
+    if (status != 0) {
+        (*rc->closed)++;
+        uv_close((uv_handle_t *)&rc->tcp, NULL);
+        return;
+    }
+    uv_read_start((uv_stream_t *)&rc->tcp, reject_alloc, reject_read);
+}
+
+static bool rejects_closed(confab_testnet *tn, void *arg)
+{
+    (void)tn;
+    return *(unsigned *)arg == 3;
+}
+
+/* A connection accepted when there is no memory for it is closed, with
+ * the handle that took it off the backlog alive until libuv is done with
+ * it (it was a stack variable closed after its function returned), and
+ * the node goes on serving and stops cleanly. */
+static void test_link_accept_without_memory(void **state)
+{
+    (void)state;
+    net_fixture f;
+    confab_testnet_config c;
+    net_config(&c, 2);
+    c.static_mesh = true;
+    net_start_meshed(&f, &c);
+    confab_node *n0 = confab_testnet_node(f.tn, 0);
+    assert_int_equal(node_fault_set_accept_alloc(n0, 3), 0);
+
+    struct sockaddr_in to;
+    assert_int_equal(uv_ip4_addr("127.0.0.1", confab_node_port(n0), &to), 0);
+    reject_client cl[3];
+    unsigned closed = 0;
+    for (int i = 0; i < 3; i++) {
+        cl[i].closed = &closed;
+        assert_int_equal(uv_tcp_init(&f.loop, &cl[i].tcp), 0);
+        cl[i].tcp.data = &cl[i];
+        cl[i].req.data = &cl[i];
+        assert_int_equal(uv_tcp_connect(&cl[i].req, &cl[i].tcp,
+                                        (const struct sockaddr *)&to,
+                                        reject_connected),
+                         0);
+    }
+    assert_int_equal(confab_testnet_run_until(f.tn, rejects_closed, &closed,
+                                              net_deadline(5000)),
+                     0);
+    /* Still serving: a message crosses the link. */
+    uint8_t mid[CONFAB_MSG_ID_BYTES];
+    assert_int_equal(confab_send(confab_testnet_node(f.tn, 1), net_id(f.tn, 0),
+                                 "after", 5, NULL, mid),
+                     0);
+    assert_int_equal(net_wait_count(f.tn, CONFAB_EV_MESSAGE, 0, 1, 1, 5000),
+                     0);
+    net_stop(&f);
+}
 
 static void test_link_handshake_and_info(void **state)
 {
@@ -264,6 +350,7 @@ int main(void)
         cmocka_unit_test(test_link_16mib_message_intact),
         cmocka_unit_test(test_link_16mib_hash_matches),
         cmocka_unit_test(test_link_send_errors),
+        cmocka_unit_test(test_link_accept_without_memory),
     };
     return cmocka_run_group_tests_name("link", tests, NULL, NULL);
 }

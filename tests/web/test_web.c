@@ -2,7 +2,7 @@
  * name every counter, text is escaped for JSON and HTML, the view of a
  * network (nodes, links, groups) and its SVG, and the server's life cycle
  * on the loop (suite 'web'; the browser tests are the Python ones). */
-#include "node/web_int.h"
+#include "node/app/web_int.h"
 
 #include "node/node.h"
 #include "node/testnet.h"

@@ -1,4 +1,5 @@
-/* delivery.c: unicast that loses nothing (docs/PROTOCOL.md section 12).
+/* Layer messaging (node/LAYERS).
+ * delivery.c: unicast that loses nothing (docs/PROTOCOL.md section 12).
  *
  * Sender: every accepted unicast goes into the peer's outbox and stays
  * there until the peer acknowledges it or its time to live runs out. Its
@@ -30,7 +31,7 @@
  * its ACK (rebase); a sender rolled back gets an ACK covering what it
  * never sent, and numbers the rest after it (ack_beyond). A restarted
  * stream drops by id what the inbox still holds of the old one. */
-#include "node/node.h"
+#include "node/messaging/messaging.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -38,12 +39,14 @@
 
 #define DEFAULT_TTL_US ((uint64_t)24 * 3600 * 1000000)
 #define DEFAULT_OUTBOX ((size_t)1 << 30)
-#define MIN_RTO_MS 1000u
-#define LOW_ACK_FORGET_MS 30000u /* ACKs below the base this far apart are
-                                    not one rollback */
+#define MIN_RTO_MS     1000u
+#define LOW_ACK_FORGET_MS                                                      \
+    30000u                /* ACKs below the base this far apart are            \
+                             not one rollback */
 #define SEEN_WINDOW 4096u /* anycast ids remembered */
-#define CHECK_SLACK 4096u /* unicasts checked by id after a restart, beyond
-                             the unread ones */
+#define CHECK_SLACK                                                            \
+    4096u /* unicasts checked by id after a restart, beyond                    \
+             the unread ones */
 
 static void emit_lost(confab_node *n);
 
@@ -155,8 +158,8 @@ static uint8_t *rec_message(const node_body *b, const uint8_t *to,
 /* ---- sending ---------------------------------------------------------- */
 
 /* CONFAB_EV_SEND: the unicast o to p was delivered, or expired. */
-static void emit_outcome(confab_node *n, const node_peer *p,
-                         const node_out *o, confab_send_status st)
+static void emit_outcome(confab_node *n, const node_peer *p, const node_out *o,
+                         confab_send_status st)
 {
     confab_event ev;
     memset(&ev, 0, sizeof ev);
@@ -217,12 +220,6 @@ static node_out *outbox_find(node_peer *p, const uint8_t *id)
     return NULL;
 }
 
-static void release(node_out *o)
-{
-    if (!o->in_lane && !o->in_outbox)
-        node_out_free(o);
-}
-
 bool node_delivery_ready(const confab_node *n, const node_out *o)
 {
     return n->store == NULL || o->gen <= node_store_gen_synced(n->store);
@@ -233,9 +230,9 @@ static void lanes_durable(confab_node *n, void *arg)
 {
     (void)arg;
     n->durable_waiting = false;
-    for (size_t i = 0; i < n->peers_cap; i++) {
-        node_peer *p = n->peers[i];
-        if (p != NULL && p->q_head != NULL && p->conn != NULL)
+    node_peer *p;
+    node_peer_each (n, p) {
+        if (p->q_head != NULL && p->conn != NULL)
             node_conn_mark_dirty(p->conn);
     }
 }
@@ -244,9 +241,9 @@ static void wait_durable(confab_node *n)
 {
     if (n->store != NULL && !n->durable_waiting &&
         node_store_when_durable(n->store, lanes_durable, NULL) == 0)
-        n->durable_waiting = !node_store_failed(n->store) &&
-                             node_store_gen_synced(n->store) <
-                                 node_store_gen_written(n->store);
+        n->durable_waiting =
+            !node_store_failed(n->store) &&
+            node_store_gen_synced(n->store) < node_store_gen_written(n->store);
 }
 
 int confab_node_when_durable(confab_node *n,
@@ -297,8 +294,8 @@ int confab_send(confab_node *n, const uint8_t to[CONFAB_ID_BYTES],
         free(b);
         return -ENOMEM;
     }
-    uint64_t ttl = opts != NULL && opts->ttl_ms ? opts->ttl_ms * 1000u
-                                                : DEFAULT_TTL_US;
+    uint64_t ttl =
+        opts != NULL && opts->ttl_ms ? opts->ttl_ms * 1000u : DEFAULT_TTL_US;
     o->expires = b->ts + ttl;
     if (n->store != NULL) {
         size_t rlen;
@@ -306,7 +303,7 @@ int confab_send(confab_node *n, const uint8_t to[CONFAB_ID_BYTES],
         rc = rec ? put(n, NODE_REC_OUT_PUT, b->id, rec, rlen) : -ENOMEM;
         free(rec);
         if (rc != 0) {
-            node_out_free(o);
+            node_out_release(o); /* never queued */
             return rc == -ENOMEM ? rc : -EIO;
         }
         o->gen = node_store_gen_written(n->store);
@@ -344,8 +341,7 @@ static void resend(confab_node *n, node_peer *p)
 static void send_ack(confab_node *n, node_peer *p)
 {
     uint64_t s = p->rx_next ? p->rx_next - 1 : 0;
-    if (p->conn == NULL || p->conn->state != CONN_UP ||
-        (s == p->rx_acked && s != 0))
+    if (!node_peer_up(p) || (s == p->rx_acked && s != 0))
         return;
     wire_msg m;
     memset(&m, 0, sizeof m);
@@ -368,9 +364,8 @@ void node_delivery_link_up(confab_node *n, node_peer *p, uint64_t epoch)
              * acknowledged: at most the unread ones and those read in
              * the meantime, which a bound on the checks covers (each
              * check walks the inbox). */
-            p->rx_check_left = n->inbox != NULL
-                                   ? confab_inbox_count(n) + CHECK_SLACK
-                                   : 0;
+            p->rx_check_left =
+                n->inbox != NULL ? confab_inbox_count(n) + CHECK_SLACK : 0;
             p->rx_check_below = node_inbox_serial(n);
         }
         p->rx_epoch = epoch;
@@ -436,7 +431,7 @@ static void pop_through(confab_node *n, node_peer *p, uint64_t s)
         if (!o->skip) {
             emit_outcome(n, p, o, CONFAB_DELIVERED);
         }
-        release(o);
+        node_out_release(o);
     }
     if (last == NULL)
         return;
@@ -687,9 +682,9 @@ void node_delivery_tick(confab_node *n, uint64_t now)
     uint64_t wall = node_clock_us(n);
     if (n->n_lost_ids > 0)
         emit_lost(n);
-    for (size_t i = 0; i < n->peers_cap; i++) {
-        node_peer *p = n->peers[i];
-        if (p == NULL || p->ob_head == NULL)
+    node_peer *p;
+    node_peer_each (n, p) {
+        if (p->ob_head == NULL)
             continue;
         for (node_out *o = p->ob_head; o != NULL; o = o->ob_next) {
             if (o->skip || wall < o->expires)
@@ -699,8 +694,8 @@ void node_delivery_tick(confab_node *n, uint64_t now)
             n->stats.expired++;
             uint8_t buf[32];
             size_t len;
-            if (n->store != NULL && rec_id(o->body->id, buf, sizeof buf,
-                                           &len) == 0)
+            if (n->store != NULL &&
+                rec_id(o->body->id, buf, sizeof buf, &len) == 0)
                 (void)put(n, NODE_REC_OUT_EXPIRE, o->body->id, buf, len);
             emit_outcome(n, p, o, CONFAB_EXPIRED);
         }
@@ -710,8 +705,7 @@ void node_delivery_tick(confab_node *n, uint64_t now)
         uint64_t rto = 4 * p->srtt_us / 1000u;
         if (rto < MIN_RTO_MS)
             rto = MIN_RTO_MS;
-        if (h != NULL && !h->in_lane && h->sent_ms != 0 &&
-            p->conn != NULL && p->conn->state == CONN_UP &&
+        if (h != NULL && !h->in_lane && h->sent_ms != 0 && node_peer_up(p) &&
             now - h->sent_ms >= rto) {
             resend(n, p);
             node_conn_mark_dirty(p->conn);
@@ -748,10 +742,8 @@ int node_delivery_state_lost(confab_node *n)
     do
         node_random(n, &n->epoch, sizeof n->epoch);
     while (n->epoch == 0 || n->epoch == old);
-    for (size_t i = 0; i < n->peers_cap; i++) {
-        node_peer *p = n->peers[i];
-        if (p == NULL)
-            continue;
+    node_peer *p;
+    node_peer_each (n, p) {
         p->rx_check_left = p->rx_epoch != 0; /* made a bound at link up */
         p->rx_epoch = 0;
         p->rx_next = 1;
@@ -788,9 +780,12 @@ static void emit_lost(confab_node *n)
 {
     for (size_t i = 0; i < n->n_lost_ids; i++) {
         bool gone = true;
-        for (size_t j = 0; j < n->peers_cap && gone; j++)
-            gone = n->peers[j] == NULL ||
-                   outbox_find(n->peers[j], n->lost_ids[i]) == NULL;
+        node_peer *p;
+        node_peer_each (n, p)
+            if (outbox_find(p, n->lost_ids[i]) != NULL) {
+                gone = false;
+                break;
+            }
         if (!gone)
             continue; /* another record of it survived */
         char hex[2 * WIRE_ID_BYTES + 1];
@@ -892,8 +887,7 @@ static node_peer *record_peer(confab_node *n, const wire_bytes *id)
 }
 
 /* Rebuilds a message body from an OUT_PUT or ANY_PUT record. */
-static node_body *record_body(confab_node *n, const rec_fields *f,
-                              uint8_t kind)
+static node_body *record_body(confab_node *n, const rec_fields *f, uint8_t kind)
 {
     if (f->id.len != WIRE_ID_BYTES || f->g.len > WIRE_MAX_GROUP ||
         f->ct.len > WIRE_MAX_CT || f->body.len > n->cfg.max_message)
@@ -954,11 +948,11 @@ int node_delivery_replay(confab_node *n, uint8_t type, const uint8_t *ref,
             node_out *o;
             do {
                 o = outbox_pop(n, p);
-                release(o);
+                node_out_release(o);
             } while (o != last);
         } else if (!ref_set(ref)) {
             while (p->ob_head != NULL && p->ob_head->seq <= f.a)
-                release(outbox_pop(n, p));
+                node_out_release(outbox_pop(n, p));
         }
         /* (An id not in the outbox: its OUT_PUT was lost; nothing is
          * popped by a number that may be shifted. What stays is sent
@@ -970,9 +964,8 @@ int node_delivery_replay(confab_node *n, uint8_t type, const uint8_t *ref,
     case NODE_REC_OUT_EXPIRE:
         if (f.id.len != WIRE_ID_BYTES)
             return -EPROTO;
-        for (size_t i = 0; i < n->peers_cap; i++)
-            for (node_out *o = n->peers[i] ? n->peers[i]->ob_head : NULL;
-                 o != NULL; o = o->ob_next)
+        node_peer_each (n, p)
+            for (node_out *o = p->ob_head; o != NULL; o = o->ob_next)
                 if (memcmp(o->body->id, f.id.ptr, WIRE_ID_BYTES) == 0)
                     o->skip = true;
         return 0;
@@ -1020,10 +1013,10 @@ int node_delivery_dump(confab_node *n, int fd)
     int rc = rec_epoch(n, buf, sizeof buf, &len);
     if (rc == 0)
         rc = node_store_dump_put(fd, NODE_REC_EPOCH, buf, len);
-    for (size_t i = 0; rc == 0 && i < n->peers_cap; i++) {
-        node_peer *p = n->peers[i];
-        if (p == NULL)
-            continue;
+    node_peer *p;
+    node_peer_each (n, p) {
+        if (rc != 0)
+            break;
         if (p->rx_epoch != 0 && rc == 0) {
             uint64_t next = p->rx_next;
             rc = rec_peer(p, p->rx_epoch, &next, buf, sizeof buf, &len);
@@ -1043,10 +1036,9 @@ int node_delivery_dump(confab_node *n, int fd)
                                                o->body->id, rec, rl)
                      : -ENOMEM;
             free(rec);
-            if (rc == 0 && o->skip && rec_id(o->body->id, buf, sizeof buf,
-                                             &len) == 0)
-                rc = node_store_dump_put_ref(n->store, fd,
-                                             NODE_REC_OUT_EXPIRE,
+            if (rc == 0 && o->skip &&
+                rec_id(o->body->id, buf, sizeof buf, &len) == 0)
+                rc = node_store_dump_put_ref(n->store, fd, NODE_REC_OUT_EXPIRE,
                                              o->body->id, buf, len);
         }
     }

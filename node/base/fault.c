@@ -1,7 +1,8 @@
-/* fault.c: the one place where tests inject faults into the node's own
+/* Layer base (node/LAYERS).
+ * fault.c: the one place where tests inject faults into the node's own
  * I/O (here: the store's writes, to play a full disk), so that no
  * production struct carries test state beyond one pointer. */
-#include "node/node.h"
+#include "node/base/base.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -9,7 +10,15 @@
 struct node_fault {
     int store_err;        /* the error the store's writes fail with */
     uint64_t store_after; /* writes that still succeed before that */
+    uint64_t accept_fail; /* accepted connections still to find no memory */
 };
+
+static struct node_fault *fault_get(confab_node *n)
+{
+    if (n->fault == NULL)
+        n->fault = calloc(1, sizeof *n->fault);
+    return n->fault;
+}
 
 int node_fault_set_store_write(confab_node *n, int err, uint64_t after)
 {
@@ -33,6 +42,24 @@ int node_fault_store_write(confab_node *n)
         return 0;
     }
     return f->store_err;
+}
+
+int node_fault_set_accept_alloc(confab_node *n, uint64_t count)
+{
+    struct node_fault *f = fault_get(n);
+    if (f == NULL)
+        return -ENOMEM;
+    f->accept_fail = count;
+    return 0;
+}
+
+bool node_fault_accept_alloc(confab_node *n)
+{
+    struct node_fault *f = n->fault;
+    if (f == NULL || f->accept_fail == 0)
+        return false;
+    f->accept_fail--;
+    return true;
 }
 
 void node_fault_free(confab_node *n)

@@ -1,6 +1,7 @@
-/* node.c: a node's life cycle: configuration, start, stop, the periodic
+/* Layer api (node/LAYERS).
+ * node.c: a node's life cycle: configuration, start, stop, the periodic
  * tick, logging and events. */
-#include "node/node.h"
+#include "node/api/api.h"
 
 #include "crypto/sec.h"
 
@@ -13,27 +14,27 @@
 #include <string.h>
 #include <time.h>
 
-#define DEFAULT_MAX_MESSAGE    CONFAB_DEFAULT_MAX_MESSAGE
-#define DEFAULT_QUEUE_BYTES    (32u << 20)
-#define DEFAULT_HANDSHAKES     256u
-#define DEFAULT_HS_TIMEOUT_MS  5000u
-#define DEFAULT_PING_MS        2000u
-#define DEFAULT_PEER_TIMEOUT   15000u
-#define DEFAULT_REDIAL_MIN_MS  250u
-#define DEFAULT_REDIAL_MAX_MS  30000u
+#define DEFAULT_MAX_MESSAGE   CONFAB_DEFAULT_MAX_MESSAGE
+#define DEFAULT_QUEUE_BYTES   (32u << 20)
+#define DEFAULT_HANDSHAKES    256u
+#define DEFAULT_HS_TIMEOUT_MS 5000u
+#define DEFAULT_PING_MS       2000u
+#define DEFAULT_PEER_TIMEOUT  15000u
+#define DEFAULT_REDIAL_MIN_MS 250u
+#define DEFAULT_REDIAL_MAX_MS 30000u
 /* bounds: the peer table and who may join */
-#define DEFAULT_KNOWN_PEERS    1024u
-#define DEFAULT_KNOWN_TTL_MS   30000u
-#define DEFAULT_DIAL_RATE      16u
-#define DEFAULT_DIAL_BURST     128u
-#define DEFAULT_HS_PER_SOURCE  8u
+#define DEFAULT_KNOWN_PEERS   1024u
+#define DEFAULT_KNOWN_TTL_MS  30000u
+#define DEFAULT_DIAL_RATE     16u
+#define DEFAULT_DIAL_BURST    128u
+#define DEFAULT_HS_PER_SOURCE 8u
 /* bounds: groups, and the control socket (docs/SECURITY.md, "Bounds") */
-#define DEFAULT_MEMBERSHIPS    65536u
-#define DEFAULT_CTL_CLIENTS    64u
-#define DEFAULT_CTL_WAITS      1024u
-#define DEFAULT_CTL_EVENTS     ((size_t)4 << 20)
-#define DEFAULT_CTL_OUT        ((size_t)256 << 20)
-#define DEFAULT_CTL_HELD       ((size_t)64 << 20)
+#define DEFAULT_MEMBERSHIPS 65536u
+#define DEFAULT_CTL_CLIENTS 64u
+#define DEFAULT_CTL_WAITS   1024u
+#define DEFAULT_CTL_EVENTS  ((size_t)4 << 20)
+#define DEFAULT_CTL_OUT     ((size_t)256 << 20)
+#define DEFAULT_CTL_HELD    ((size_t)64 << 20)
 
 void confab_config_init(confab_config *c)
 {
@@ -59,8 +60,9 @@ void node_emit(confab_node *n, confab_event *ev)
 {
     if (n->state != NODE_RUNNING)
         return;
-    if (n->control != NULL)
-        node_control_event(n, ev);
+    for (const node_service *const *s = node_services; *s != NULL; s++)
+        if ((*s)->event != NULL)
+            (*s)->event(n, ev);
     if (n->observer.event != NULL)
         n->observer.event(n, ev, n->observer.user);
     if (n->cfg.event_cb != NULL)
@@ -207,38 +209,57 @@ static int split_host_port(const char *hp, char *host, size_t cap,
     return 0;
 }
 
-int confab_node_new(uv_loop_t *loop, const confab_config *config,
-                    confab_node **out)
+/* The link's hooks: what a link hands up goes to the data lane
+ * (messaging/data.c) and to delivery (messaging/delivery.c). */
+static const node_link_ops link_ops = {
+    node_data_fill,
+    node_data_on_msg,
+    node_delivery_read_done,
+    node_data_reasm_free,
+};
+
+/* The peer table's hooks, in the order the layers above need them. */
+static int peer_up(confab_node *n, node_peer *p, const wire_hello *h)
 {
-    if (loop == NULL || config == NULL || out == NULL)
-        return -EINVAL;
-    if (sec_init() != 0)
-        return -ENOSYS;
-    /* libuv writes with write(2): a peer that closed its end would raise
-     * SIGPIPE, whose default kills the process. Ignore it unless the
-     * program chose a disposition of its own. */
-    struct sigaction sa;
-    if (sigaction(SIGPIPE, NULL, &sa) == 0 && sa.sa_handler == SIG_DFL)
-        signal(SIGPIPE, SIG_IGN);
-    confab_node *n = calloc(1, sizeof *n);
-    if (n == NULL)
-        return -ENOMEM;
-    int rc = -ENOMEM;
-    n->loop = loop;
-    n->cfg = *config;
-    node_list_init(&n->conns);
-    node_list_init(&n->dirty);
-    node_list_init(&n->anycasts);
-    node_list_init(&n->delayed);
+    node_data_relink(p);
+    node_delivery_link_up(n, p, h->epoch);
+    node_pex_peer_up(n, p);
+    return node_groups_from_hello(n, p, h);
+}
 
-    /* The peer table first: replaying the store makes peers. */
-    node_list_init(&n->learned);
-    node_random(n, n->peers_key, sizeof n->peers_key);
-    n->peers_cap = 16;
-    n->peers = calloc(n->peers_cap, sizeof *n->peers);
-    if (n->peers == NULL)
-        goto fail;
+static void peer_down(confab_node *n, node_peer *p)
+{
+    node_data_drop_lane(n, p);
+    node_groups_peer_down(n, p);
+}
 
+/* A peer forgotten while the node runs holds no queue (it is not pinned);
+ * at node_peers_free it may: its lane and its outbox go first. */
+static void peer_forget(confab_node *n, node_peer *p)
+{
+    node_data_drop_lane(n, p);
+    while (p->ob_head != NULL) { /* what it never acknowledged */
+        node_out *o = p->ob_head;
+        p->ob_head = o->ob_next;
+        o->in_outbox = false;
+        node_out_release(o);
+    }
+    node_pex_forget(n, p);
+    node_peer_groups_free(n, p);
+    node_delivery_peer_free(p);
+}
+
+static const node_peer_ops peer_ops = {
+    node_data_relink,
+    peer_up,
+    peer_down,
+    peer_forget,
+};
+
+/* The config's limits left 0 ("the default") get their values here, at
+ * creation. Returns 0 or -EINVAL (logged). */
+static int resolve_defaults(confab_node *n)
+{
     confab_config *c = &n->cfg;
     if (c->max_message == 0)
         c->max_message = DEFAULT_MAX_MESSAGE;
@@ -260,8 +281,7 @@ int confab_node_new(uv_loop_t *loop, const confab_config *config,
         node_log(n, CONFAB_LOG_ERROR,
                  "max_message must be between %u and %u bytes",
                  WIRE_MIN_MAX_BODY, UINT32_MAX);
-        rc = -EINVAL;
-        goto fail;
+        return -EINVAL;
     }
     if (c->redial_max_ms < c->redial_min_ms)
         c->redial_max_ms = c->redial_min_ms;
@@ -303,33 +323,84 @@ int confab_node_new(uv_loop_t *loop, const confab_config *config,
         c->ctl_out_total = DEFAULT_CTL_OUT;
     if (c->ctl_held_total == 0)
         c->ctl_held_total = DEFAULT_CTL_HELD;
+    return 0;
+}
 
-    /* Keys given in the config come first, then the home's, then new
-     * ones. */
-    rc = 0;
+/* The configured static peers, parsed (HOST:PORT). Returns 0, -ENOMEM
+ * or -EINVAL (logged). */
+static int statics_from_config(confab_node *n)
+{
+    const confab_config *c = &n->cfg;
+    if (c->n_static_peers > 0) {
+        n->statics = calloc(c->n_static_peers, sizeof *n->statics);
+        if (n->statics == NULL)
+            return -ENOMEM;
+        for (size_t i = 0; i < c->n_static_peers; i++) {
+            char host[256];
+            uint16_t port;
+            if (c->static_peers[i] == NULL ||
+                parse_static(&n->statics[i], c->static_peers[i]) != 0 ||
+                split_host_port(c->static_peers[i], host, sizeof host, &port) !=
+                    0) {
+                node_log(n, CONFAB_LOG_ERROR,
+                         "static peer '%s' is not HOST:PORT (for example "
+                         "127.0.0.1:47000 or [::1]:47000)",
+                         c->static_peers[i] ? c->static_peers[i] : "(null)");
+                return -EINVAL;
+            }
+            n->statics[i].node = n;
+            n->n_statics++;
+        }
+    }
+    return 0;
+}
+
+/* Joins the configured groups. Returns 0 or an error (logged). */
+static int groups_from_config(confab_node *n)
+{
+    const confab_config *c = &n->cfg;
+    for (size_t i = 0; i < c->n_groups; i++) {
+        int rc = c->groups[i] ? confab_join(n, c->groups[i]) : -EINVAL;
+        if (rc != 0) {
+            node_log(n, CONFAB_LOG_ERROR,
+                     "group '%s' cannot be joined: a group name is 1 to %u "
+                     "bytes of UTF-8, and a node is in at most %u groups",
+                     c->groups[i] ? c->groups[i] : "(null)", WIRE_MAX_GROUP,
+                     WIRE_MAX_GROUPS);
+            return rc;
+        }
+    }
+    return 0;
+}
+
+/* Keys given in the config come first, then the home's, then new ones;
+ * the inbox, the home (its store replayed), the control socket's path.
+ * Returns 0 or an error (logged where the cause is not plain). */
+static int keys_and_home(confab_node *n)
+{
+    const confab_config *c = &n->cfg;
+    int rc = 0;
     if (c->identity_sk != NULL)
         rc = sec_identity_from_secret(c->identity_sk, &n->identity);
     if (rc == 0 && c->network_key != NULL)
         rc = sec_netkey_from_bytes(c->network_key, &n->netkey);
     if (rc != 0)
-        goto fail;
+        return rc;
     if (c->inbox_max > 0 || c->control_path != NULL) {
         rc = node_inbox_init(n);
         if (rc != 0)
-            goto fail;
+            return rc;
     }
     if (c->home != NULL) {
         size_t hl = strlen(c->home);
         n->home = malloc(hl + 1);
-        if (n->home == NULL) {
-            rc = -ENOMEM;
-            goto fail;
-        }
+        if (n->home == NULL)
+            return -ENOMEM;
         memcpy(n->home, c->home, hl + 1);
     }
     rc = node_delivery_init(n);
     if (rc != 0)
-        goto fail;
+        return rc;
     if (n->home != NULL) {
         rc = node_home_open(n);
         if (rc == 0)
@@ -337,23 +408,66 @@ int confab_node_new(uv_loop_t *loop, const confab_config *config,
         if (rc == 0)
             rc = node_delivery_loaded(n);
         if (rc != 0)
-            goto fail;
+            return rc;
     }
     if (c->control_path != NULL) {
         size_t pl = strlen(c->control_path);
         n->control_path = malloc(pl + 1);
-        if (n->control_path == NULL) {
-            rc = -ENOMEM;
-            goto fail;
-        }
+        if (n->control_path == NULL)
+            return -ENOMEM;
         memcpy(n->control_path, c->control_path, pl + 1);
     }
     if (n->identity == NULL &&
         (rc = sec_identity_generate(&n->identity)) != 0) {
         node_log(n, CONFAB_LOG_ERROR, "identity: %s", uv_strerror(rc));
-        goto fail;
+        return rc;
     }
     if (n->netkey == NULL && (rc = sec_netkey_public(&n->netkey)) != 0)
+        return rc;
+    return 0;
+}
+
+int confab_node_new(uv_loop_t *loop, const confab_config *config,
+                    confab_node **out)
+{
+    if (loop == NULL || config == NULL || out == NULL)
+        return -EINVAL;
+    if (sec_init() != 0)
+        return -ENOSYS;
+    /* libuv writes with write(2): a peer that closed its end would raise
+     * SIGPIPE, whose default kills the process. Ignore it unless the
+     * program chose a disposition of its own. */
+    struct sigaction sa;
+    if (sigaction(SIGPIPE, NULL, &sa) == 0 && sa.sa_handler == SIG_DFL)
+        signal(SIGPIPE, SIG_IGN);
+    confab_node *n = calloc(1, sizeof *n);
+    if (n == NULL)
+        return -ENOMEM;
+    int rc = -ENOMEM;
+    n->loop = loop;
+    n->link_ops = &link_ops;
+    n->peer_ops = &peer_ops;
+    n->cfg = *config;
+    node_list_init(&n->conns);
+    node_list_init(&n->dirty);
+    node_list_init(&n->anycasts);
+    node_list_init(&n->delayed);
+
+    /* The peer table first: replaying the store makes peers. */
+    node_list_init(&n->learned);
+    node_random(n, n->peers_key, sizeof n->peers_key);
+    n->peers_cap = 16;
+    n->peers = calloc(n->peers_cap, sizeof *n->peers);
+    if (n->peers == NULL)
+        goto fail;
+
+    confab_config *c = &n->cfg;
+    rc = resolve_defaults(n);
+    if (rc != 0)
+        goto fail;
+
+    rc = keys_and_home(n);
+    if (rc != 0)
         goto fail;
     c->identity_sk = NULL;
     c->network_key = NULL;
@@ -387,43 +501,14 @@ int confab_node_new(uv_loop_t *loop, const confab_config *config,
     memcpy(n->bind_addr, bind, strlen(bind) + 1);
     c->bind_addr = NULL;
 
-    if (c->n_static_peers > 0) {
-        n->statics = calloc(c->n_static_peers, sizeof *n->statics);
-        if (n->statics == NULL) {
-            rc = -ENOMEM;
-            goto fail;
-        }
-        for (size_t i = 0; i < c->n_static_peers; i++) {
-            char host[256];
-            uint16_t port;
-            if (c->static_peers[i] == NULL ||
-                parse_static(&n->statics[i], c->static_peers[i]) != 0 ||
-                split_host_port(c->static_peers[i], host, sizeof host,
-                                &port) != 0) {
-                node_log(n, CONFAB_LOG_ERROR,
-                         "static peer '%s' is not HOST:PORT (for example "
-                         "127.0.0.1:47000 or [::1]:47000)",
-                         c->static_peers[i] ? c->static_peers[i] : "(null)");
-                rc = -EINVAL;
-                goto fail;
-            }
-            n->statics[i].node = n;
-            n->n_statics++;
-        }
-    }
+    rc = statics_from_config(n);
+    if (rc != 0)
+        goto fail;
     c->static_peers = NULL;
 
-    for (size_t i = 0; i < c->n_groups; i++) {
-        rc = c->groups[i] ? confab_join(n, c->groups[i]) : -EINVAL;
-        if (rc != 0) {
-            node_log(n, CONFAB_LOG_ERROR,
-                     "group '%s' cannot be joined: a group name is 1 to %u "
-                     "bytes of UTF-8, and a node is in at most %u groups",
-                     c->groups[i] ? c->groups[i] : "(null)", WIRE_MAX_GROUP,
-                     WIRE_MAX_GROUPS);
-            goto fail;
-        }
-    }
+    rc = groups_from_config(n);
+    if (rc != 0)
+        goto fail;
     c->groups = NULL;
 
     n->rxbuf = malloc(WIRE_MAX_FRAME + 1);
@@ -464,17 +549,18 @@ static void tick_cb(uv_timer_t *t)
         next = e->next;
         node_conn_tick(node_container_of(e, node_conn, link), now);
     }
-    for (size_t i = 0; i < n->peers_cap; i++)
-        if (n->peers[i] != NULL)
-            node_peer_tick(n, n->peers[i], now);
+    node_peer *p;
+    node_peer_each (n, p)
+        node_peer_tick(n, p, now);
     node_statics_tick(n, now);
     node_peers_expire(n, now);
     node_pex_flush(n);
     node_groups_tick(n, now);
     node_delivery_tick(n, now);
     node_home_tick(n, now);
-    if (n->control != NULL)
-        node_control_tick(n, now);
+    for (const node_service *const *s = node_services; *s != NULL; s++)
+        if ((*s)->tick != NULL)
+            (*s)->tick(n, now);
     /* Write what the tick queued now (pings, a batch of PEERS to every
      * peer) rather than on the next turn: every node's tick fires in the
      * same turn, and a hundred nodes' batches at once would all wait in
@@ -502,6 +588,24 @@ static void flush_check_cb(uv_check_t *h)
     node_flush_all(h->data);
 }
 
+/* The services (node_services[]) start in order; the first error stops. */
+static int services_start(confab_node *n)
+{
+    for (const node_service *const *s = node_services; *s != NULL; s++) {
+        int rc = (*s)->start != NULL ? (*s)->start(n) : 0;
+        if (rc != 0)
+            return rc;
+    }
+    return 0;
+}
+
+static void services_stop(confab_node *n)
+{
+    for (const node_service *const *s = node_services; *s != NULL; s++)
+        if ((*s)->stop != NULL)
+            (*s)->stop(n);
+}
+
 static unsigned clamp_tick(const confab_config *c)
 {
     unsigned t = c->ping_interval_ms;
@@ -517,6 +621,17 @@ static unsigned clamp_tick(const confab_config *c)
     if (t > 250)
         t = 250;
     return t;
+}
+
+/* A start that failed once the listener was open closes it, so that stop
+ * and free complete (a listener left open kept stop from ever calling
+ * back). */
+static int start_failed(confab_node *n, int rc)
+{
+    uv_close((uv_handle_t *)&n->listener, on_handle_close);
+    n->listening = false;
+    n->state = NODE_STOPPED; /* after the close callback runs */
+    return rc;
 }
 
 int confab_node_start(confab_node *n)
@@ -547,10 +662,7 @@ int confab_node_start(confab_node *n)
     if (rc != 0) {
         node_log(n, CONFAB_LOG_ERROR, "cannot listen on %s port %u: %s",
                  n->bind_addr, n->cfg.port, uv_strerror(rc));
-        uv_close((uv_handle_t *)&n->listener, on_handle_close);
-        n->listening = false;
-        n->state = NODE_STOPPED; /* after the close callback runs */
-        return rc;
+        return start_failed(n, rc);
     }
     struct sockaddr_storage bound;
     int blen = sizeof bound;
@@ -560,7 +672,7 @@ int confab_node_start(confab_node *n)
                         : ((struct sockaddr_in *)&bound)->sin_port);
     rc = node_hello_encode(n);
     if (rc != 0)
-        return rc;
+        return start_failed(n, rc);
 
     uv_timer_init(n->loop, &n->tick);
     n->tick.data = n;
@@ -579,8 +691,8 @@ int confab_node_start(confab_node *n)
     uv_timer_start(&n->tick, tick_cb, n->tick_ms, n->tick_ms);
     n->state = NODE_RUNNING;
     if ((n->cfg.discovery && (rc = node_discovery_start(n)) != 0) ||
-        (n->control_path != NULL && (rc = node_control_start(n)) != 0)) {
-        node_control_stop(n);
+        (rc = services_start(n)) != 0) {
+        services_stop(n);
         /* Undo the start: the caller stops and frees as usual. */
         node_discovery_stop(n);
         uv_close((uv_handle_t *)&n->listener, on_handle_close);
@@ -727,7 +839,7 @@ int confab_node_stop(confab_node *n, confab_stop_cb cb, void *user)
         n->listening = false;
     }
     node_discovery_stop(n);
-    node_control_stop(n);
+    services_stop(n);
     /* Say goodbye on every link; handshakes are cut at once. */
     node_list *e, *next;
     for (e = n->conns.next; e != &n->conns; e = next) {
@@ -739,9 +851,9 @@ int confab_node_stop(confab_node *n, confab_stop_cb cb, void *user)
             node_conn_abort(c, CONFAB_DOWN_STOPPING);
     }
     node_groups_stop(n);
-    for (size_t i = 0; i < n->peers_cap; i++)
-        if (n->peers[i] != NULL)
-            node_data_drop_lane(n, n->peers[i]);
+    node_peer *p;
+    node_peer_each (n, p)
+        node_data_drop_lane(n, p);
     node_flush_all(n);
     /* The tick timer becomes the grace timer. */
     uv_timer_stop(&n->tick);
@@ -776,7 +888,9 @@ void confab_node_free(confab_node *n)
 {
     if (n == NULL)
         return;
-    node_control_free(n);
+    for (const node_service *const *s = node_services; *s != NULL; s++)
+        if ((*s)->free != NULL)
+            (*s)->free(n);
     if (n->store != NULL)
         node_store_close(n->store);
     node_store_free(n->store);
@@ -819,8 +933,9 @@ void confab_node_stats(const confab_node *n, confab_stats *out)
 {
     *out = n->stats;
     uint64_t up = 0;
-    for (size_t i = 0; i < n->peers_cap; i++)
-        if (n->peers[i] != NULL && n->peers[i]->state == CONFAB_PEER_UP)
+    const node_peer *p;
+    node_peer_each (n, p)
+        if (p->state == CONFAB_PEER_UP)
             up++;
     out->peers_up = up;
     uint64_t links = 0;
@@ -853,8 +968,7 @@ int confab_node_dial(confab_node *n, const char *host_port)
     return node_conn_dial(n, &ss, NULL, NULL, &c);
 }
 
-int node_split_host_port(const char *hp, char *host, size_t cap,
-                         uint16_t *port)
+int node_split_host_port(const char *hp, char *host, size_t cap, uint16_t *port)
 {
     return split_host_port(hp, host, cap, port);
 }

@@ -1,8 +1,9 @@
-/* data.c: application messages: the send calls, each peer's data lane
+/* Layer messaging (node/LAYERS).
+ * data.c: application messages: the send calls, each peer's data lane
  * (framed lazily so a large body is fragmented as the socket drains, and
  * control frames never wait behind it), send outcomes, and the receive
  * side with reassembly of fragmented bodies. */
-#include "node/node.h"
+#include "node/messaging/messaging.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -16,12 +17,20 @@ void node_body_unref(node_body *b)
         free(b);
 }
 
-void node_out_free(node_out *o)
+static void out_free(node_out *o)
 {
     node_body *b = o->body;
     if (o != &b->own)
         free(o);
     node_body_unref(b);
+}
+
+/* The one release path of a queue entry: it is freed once it is in
+ * neither the data lane nor the outbox (a unicast is in both). */
+void node_out_release(node_out *o)
+{
+    if (!o->in_lane && !o->in_outbox)
+        out_free(o);
 }
 
 int node_check_opts(const confab_send_opts *opts, size_t *ct_len)
@@ -117,7 +126,7 @@ void node_lane_push(node_peer *p, node_out *o)
 
 bool node_peer_linked(const node_peer *p)
 {
-    return (p->conn != NULL && p->conn->state == CONN_UP) || p->switching;
+    return node_peer_up(p) || p->switching;
 }
 
 int node_enqueue(node_peer *p, node_body *b, uint64_t seq)
@@ -149,9 +158,9 @@ int confab_broadcast(confab_node *n, const void *body, size_t len,
     if (b == NULL)
         return -ENOMEM;
     b->refs = 1; /* held by this call until the loop ends */
-    for (size_t i = 0; i < n->peers_cap; i++) {
-        node_peer *p = n->peers[i];
-        if (p == NULL || !node_peer_linked(p) || len > p->max_body)
+    node_peer *p;
+    node_peer_each (n, p) {
+        if (!node_peer_linked(p) || len > p->max_body)
             continue;
         if (!node_peer_has_room(n, p, len)) {
             p->want_writable = true;
@@ -220,7 +229,7 @@ void node_data_fill(node_conn *c)
                 p->q_tail = NULL;
             p->q_bytes -= b->len + NODE_MSG_OVERHEAD;
             o->in_lane = false;
-            node_out_free(o);
+            node_out_release(o);
             continue;
         }
         if (unicast && o->off == 0 && !node_delivery_ready(n, o))
@@ -246,8 +255,8 @@ void node_data_fill(node_conn *c)
             m.u.frag.data.len = (uint32_t)chunk;
             bound = WIRE_FRAG_OVERHEAD + chunk;
         }
-        int rc = node_conn_send_data(c, &m, bound,
-                                     p->q_bytes > NODE_TXBUF_SMALL);
+        int rc =
+            node_conn_send_data(c, &m, bound, p->q_bytes > NODE_TXBUF_SMALL);
         if (rc != 0) {
             node_log(n, CONFAB_LOG_ERROR, "cannot frame a message: %s",
                      uv_strerror(rc));
@@ -271,7 +280,7 @@ void node_data_fill(node_conn *c)
         if (unicast)
             node_delivery_sent(p, o, node_now_ms(n)); /* kept till its ACK */
         else
-            node_out_free(o);
+            node_out_release(o);
     }
     /* Unicasts make room by being acknowledged (delivery.c); this is for
      * broadcasts and shouts, which leave once they are framed. */
@@ -301,7 +310,7 @@ void node_data_drop_lane(confab_node *n, node_peer *p)
         /* A unicast stays in the outbox for the next link; anything else
          * (best effort, or an anycast, which groups.c moves on) goes. */
         if (!o->in_outbox)
-            node_out_free(o);
+            node_out_release(o);
         o = next;
     }
 }
@@ -334,7 +343,7 @@ static void send_any_ack(confab_node *n, void *arg)
     any_ack *a = arg;
     node_peer *p = a->peer;
     (void)n;
-    if (p->conn != NULL && p->conn->state == CONN_UP) {
+    if (node_peer_up(p)) {
         wire_msg ack;
         memset(&ack, 0, sizeof ack);
         ack.type = WIRE_T_ACK;
@@ -579,8 +588,7 @@ static int on_frag(node_conn *c, const wire_frag *f)
 {
     if (c->rx_big_size == 0 ||
         memcmp(f->id, c->rx_big_hdr.id, WIRE_ID_BYTES) != 0 ||
-        f->off != c->rx_big_len ||
-        f->data.len > c->rx_big_size - c->rx_big_len)
+        f->off != c->rx_big_len || f->data.len > c->rx_big_size - c->rx_big_len)
         return -EPROTO; /* out of order, or more than it announced */
     if (c->rx_big != NULL)
         memcpy(c->rx_big + c->rx_big_len, f->data.ptr, f->data.len);
@@ -602,26 +610,44 @@ static int on_frag(node_conn *c, const wire_frag *f)
     return 0;
 }
 
+static int on_data_msg(node_conn *c, const wire_msg *m)
+{
+    return on_data(c, &m->u.data);
+}
+
+static int on_frag_msg(node_conn *c, const wire_msg *m)
+{
+    return on_frag(c, &m->u.frag);
+}
+
+/* An ACK carries a seq for the unicast stream (delivery.c), an id for an
+ * anycast (groups.c), or both: each part goes straight to its owner. */
+static int on_ack_msg(node_conn *c, const wire_msg *m)
+{
+    if (m->u.ack.has_seq)
+        (void)node_delivery_on_ack(c, &m->u.ack);
+    if (m->u.ack.has_id)
+        return node_groups_on_anycast_ack(c, &m->u.ack);
+    return 0;
+}
+
+/* The one owner of each message type on an established link, by type
+ * (docs/ARCHITECTURE.md, "Who owns what"). BYE is the link's own
+ * (node/link/conn.c) and never reaches this table. */
+static int (*const msg_handlers[])(node_conn *c, const wire_msg *m) = {
+    [WIRE_T_DATA] = on_data_msg,         [WIRE_T_FRAG] = on_frag_msg,
+    [WIRE_T_ACK] = on_ack_msg,           [WIRE_T_PING] = node_peer_on_ping,
+    [WIRE_T_PONG] = node_peer_on_ping,   [WIRE_T_JOIN] = node_groups_on_msg,
+    [WIRE_T_LEAVE] = node_groups_on_msg, [WIRE_T_PEERS] = node_pex_on_peers,
+};
+
 int node_data_on_msg(node_conn *c, const wire_msg *m)
 {
     if (c->peer == NULL)
         return -EPROTO;
-    switch (m->type) {
-    case WIRE_T_DATA:
-        return on_data(c, &m->u.data);
-    case WIRE_T_FRAG:
-        return on_frag(c, &m->u.frag);
-    case WIRE_T_PING:
-    case WIRE_T_PONG:
-        return node_peer_on_ping(c, m);
-    case WIRE_T_PEERS:
-        return node_pex_on_peers(c, m);
-    case WIRE_T_ACK:
-    case WIRE_T_JOIN:
-    case WIRE_T_LEAVE:
-        return node_groups_on_msg(c, m);
-    default:
-        /* Types this version does not know: the protocol says ignore. */
+    /* Types this version does not know: the protocol says ignore. */
+    if (m->type >= sizeof msg_handlers / sizeof msg_handlers[0] ||
+        msg_handlers[m->type] == NULL)
         return 0;
-    }
+    return msg_handlers[m->type](c, m);
 }

@@ -1,4 +1,5 @@
-/* handshake.c: the Noise_XXpsk0_25519_ChaChaPoly_BLAKE2b handshake of one
+/* Layer link (node/LAYERS).
+ * handshake.c: the Noise_XXpsk0_25519_ChaChaPoly_BLAKE2b handshake of one
  * connection (docs/PROTOCOL.md section 3), its crypto run on libuv's
  * thread pool.
  *
@@ -20,7 +21,7 @@
  * buffer, because memory a pool thread mallocs lands in that thread's own
  * glibc arena, where it fragments and stays resident (a network of 100
  * nodes held 70 MB more that way). */
-#include "node/node.h"
+#include "node/peers/peers.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -40,19 +41,19 @@ struct node_hs {
     /* inputs of the step */
     hs_step step;
     sec_noise_config cfg;
-    uint8_t *in;          /* the peer's message, copied */
+    uint8_t *in; /* the peer's message, copied */
     size_t in_len;
-    uint8_t *hello;       /* our HELLO, copied (groups may change meanwhile) */
+    uint8_t *hello; /* our HELLO, copied (groups may change meanwhile) */
     size_t hello_len;
     /* outputs */
     int rc;
-    uint8_t *out;         /* our next message */
+    uint8_t *out; /* our next message */
     size_t out_cap, out_len;
-    uint8_t *payload;     /* the peer's HELLO */
+    uint8_t *payload; /* the peer's HELLO */
     size_t payload_len;
     uint8_t remote[WIRE_NODE_ID_BYTES];
     bool has_remote;
-    bool done;            /* split: tx, rx and hash are set */
+    bool done; /* split: tx, rx and hash are set */
     sec_cipher tx, rx;
     uint8_t hash[SEC_HASH_BYTES];
     bool noise_ready;
@@ -84,8 +85,8 @@ void node_hs_free(node_hs *h)
 
 static int write_msg(node_hs *h)
 {
-    return sec_noise_write(h->noise, h->hello, h->hello_len, h->out,
-                           h->out_cap, &h->out_len);
+    return sec_noise_write(h->noise, h->hello, h->hello_len, h->out, h->out_cap,
+                           &h->out_len);
 }
 
 static int read_msg(node_hs *h)
@@ -231,8 +232,8 @@ int node_hs_start(node_conn *c)
     h->cfg.psk = n->netkey->key;
     c->hs = h;
     c->state = CONN_HANDSHAKE;
-    wire_frame_decoder_init(&c->dec, c->outbound ? WIRE_MAX_FRAME
-                                                 : NODE_HS_MSG1_LEN);
+    wire_frame_decoder_init(&c->dec,
+                            c->outbound ? WIRE_MAX_FRAME : NODE_HS_MSG1_LEN);
     /* The responder waits for message 1 before doing any work. */
     return c->outbound ? queue_step(c, HS_INIT_1, NULL, 0) : 0;
 }
@@ -281,8 +282,8 @@ static int check_peer(node_conn *c, const node_hs *h)
         char a[9], b[9];
         node_short_id(c->expect_id, a);
         node_short_id(h->remote, b);
-        node_log(n, CONFAB_LOG_INFO,
-                 "dialed %s but reached %s at that address", a, b);
+        node_log(n, CONFAB_LOG_INFO, "dialed %s but reached %s at that address",
+                 a, b);
         return -EPROTO;
     }
     return 0;

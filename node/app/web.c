@@ -1,11 +1,12 @@
-/* web.c: the HTTP server of the live page and of /metrics (node/web.h):
+/* Layer app (node/LAYERS).
+ * web.c: the HTTP server of the live page and of /metrics (node/web.h):
  * libmicrohttpd in its external-loop mode, driven from the node's libuv
  * loop (its epoll descriptor under a uv_poll_t, its timeout on a
  * uv_timer_t), so it needs no thread and never touches a node from
  * another one. */
-#include "node/web_int.h"
+#include "node/app/web_int.h"
 
-#include "node/node.h"
+#include "node/app/app.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -14,20 +15,20 @@
 #include <string.h>
 #include <sys/socket.h>
 
-#define DEF_MAX_CONNS 64u
+#define DEF_MAX_CONNS      64u
 #define DEF_MAX_PER_SOURCE 16u
-#define DEF_MAX_REQUEST (16u << 10)
-#define DEF_MAX_QUEUED (1u << 20)
-#define DEF_IDLE_S 10u
-#define HEARTBEAT_MS 15000u
-#define MAX_SEND_BODY 4096u
-#define SSE_SNDBUF (32 << 10)
+#define DEF_MAX_REQUEST    (16u << 10)
+#define DEF_MAX_QUEUED     (1u << 20)
+#define DEF_IDLE_S         10u
+#define HEARTBEAT_MS       15000u
+#define MAX_SEND_BODY      4096u
+#define SSE_SNDBUF         (32 << 10)
 
 typedef struct web_sse {
     struct web_sse *prev, *next;
     confab_web *web;
     struct MHD_Connection *conn;
-    char *q;           /* bytes not yet given to MHD: q[off..len) */
+    char *q; /* bytes not yet given to MHD: q[off..len) */
     size_t off, len, cap;
     bool suspended;
     bool cut;
@@ -55,8 +56,8 @@ struct confab_web {
     uint16_t port;
     confab_node **nodes;
     size_t n_nodes;
-    web_sse sse;       /* list head */
-    web_source *src;   /* max_conns entries */
+    web_sse sse;     /* list head */
+    web_source *src; /* max_conns entries */
     confab_web_stats st;
     char *run_json;
     uint64_t last_refusal_log;
@@ -466,15 +467,15 @@ static enum MHD_Result text(struct MHD_Connection *conn, unsigned status,
                  MHD_RESPMEM_MUST_COPY);
 }
 
-static enum MHD_Result reply_buf(struct MHD_Connection *conn,
-                                 const char *type, web_buf *b)
+static enum MHD_Result reply_buf(struct MHD_Connection *conn, const char *type,
+                                 web_buf *b)
 {
     if (b->failed) {
         web_buf_free(b);
         return text(conn, 500, "out of memory\n");
     }
-    enum MHD_Result rc = reply(conn, 200, type, b->p ? b->p : "", b->len,
-                               MHD_RESPMEM_MUST_FREE);
+    enum MHD_Result rc =
+        reply(conn, 200, type, b->p ? b->p : "", b->len, MHD_RESPMEM_MUST_FREE);
     if (rc == MHD_NO)
         free(b->p);
     return rc;
@@ -486,8 +487,9 @@ static enum MHD_Result get_state(confab_web *w, struct MHD_Connection *conn)
     if (web_view_build(&v, w->nodes, w->n_nodes) != 0)
         return text(conn, 500, "out of memory\n");
     web_buf b = {0};
-    web_buf_printf(&b, "{\"step\":%s,\"allow_send\":%s,\"shown\":%zu,"
-                       "\"network\":",
+    web_buf_printf(&b,
+                   "{\"step\":%s,\"allow_send\":%s,\"shown\":%zu,"
+                   "\"network\":",
                    w->cfg.step_cb ? "true" : "false",
                    w->cfg.allow_send ? "true" : "false", w->n_nodes);
     web_view_json(&v, &b);
@@ -539,20 +541,22 @@ static enum MHD_Result get_events(confab_web *w, struct MHD_Connection *conn)
 static enum MHD_Result post_send(confab_web *w, struct MHD_Connection *conn)
 {
     if (!w->cfg.allow_send)
-        return text(conn, 403, "this page is read-only: start the node "
-                               "with --web-allow-send to send from it\n");
-    const char *kind = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND,
-                                                   "kind");
-    const char *body = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND,
-                                                   "body");
-    const char *group = MHD_lookup_connection_value(
-        conn, MHD_GET_ARGUMENT_KIND, "group");
-    const char *to = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND,
-                                                 "to");
+        return text(conn, 403,
+                    "this page is read-only: start the node "
+                    "with --web-allow-send to send from it\n");
+    const char *kind =
+        MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "kind");
+    const char *body =
+        MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "body");
+    const char *group =
+        MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "group");
+    const char *to =
+        MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "to");
     if (kind == NULL || body == NULL || strlen(body) > MAX_SEND_BODY ||
         w->n_nodes == 0)
-        return text(conn, 400, "send needs kind and body (at most 4096 "
-                               "bytes)\n");
+        return text(conn, 400,
+                    "send needs kind and body (at most 4096 "
+                    "bytes)\n");
     confab_node *n = w->nodes[0];
     size_t len = strlen(body);
     int rc = -EINVAL;
@@ -647,8 +651,7 @@ static enum MHD_Result route(confab_web *w, struct MHD_Connection *conn,
     if (strcmp(url, "/metrics") == 0) {
         web_buf b = {0};
         node_metrics_write(&b, w->nodes, w->n_nodes, &w->st);
-        return reply_buf(conn, "text/plain; version=0.0.4; charset=utf-8",
-                         &b);
+        return reply_buf(conn, "text/plain; version=0.0.4; charset=utf-8", &b);
     }
     const web_asset *a = asset(url);
     if (a != NULL)
@@ -764,8 +767,7 @@ static bool is_loopback(const struct sockaddr_storage *ss, bool v6)
         return (ntohl(a->sin_addr.s_addr) >> 24) == 127;
     }
     const struct sockaddr_in6 *a = (const struct sockaddr_in6 *)ss;
-    return memcmp(&a->sin6_addr, &in6addr_loopback, sizeof a->sin6_addr) ==
-           0;
+    return memcmp(&a->sin6_addr, &in6addr_loopback, sizeof a->sin6_addr) == 0;
 }
 
 int confab_web_new(uv_loop_t *loop, const confab_web_config *c,
@@ -786,8 +788,7 @@ int confab_web_new(uv_loop_t *loop, const confab_web_config *c,
         w->cfg.max_queued = DEF_MAX_QUEUED;
     if (w->cfg.idle_timeout_s == 0)
         w->cfg.idle_timeout_s = DEF_IDLE_S;
-    snprintf(w->addr, sizeof w->addr, "%s",
-             c->addr ? c->addr : "127.0.0.1:0");
+    snprintf(w->addr, sizeof w->addr, "%s", c->addr ? c->addr : "127.0.0.1:0");
     w->cfg.addr = w->addr;
     w->sse.prev = w->sse.next = &w->sse;
     w->src = calloc(w->cfg.max_conns, sizeof *w->src);
@@ -896,8 +897,9 @@ int confab_web_write_report(confab_web *w, FILE *f, const char *title,
         web_buf_put(&b, (const char *)css->data, css->len);
     web_buf_puts(&b, "</style></head>\n<body class=\"report\"><h1>");
     web_buf_html(&b, title);
-    web_buf_printf(&b, "</h1>\n<p id=\"summary\">%zu nodes, %zu links, %zu "
-                       "group%s</p>\n",
+    web_buf_printf(&b,
+                   "</h1>\n<p id=\"summary\">%zu nodes, %zu links, %zu "
+                   "group%s</p>\n",
                    v.n_nodes, v.n_links, v.n_groups,
                    v.n_groups == 1 ? "" : "s");
     web_view_svg(&v, &b);

@@ -1,4 +1,5 @@
-/* inbox.c: messages kept until someone reads them (the `confab` command's
+/* Layer store (node/LAYERS).
+ * inbox.c: messages kept until someone reads them (the `confab` command's
  * `recv` and `chat`, or a program through confab_inbox_read()).
  *
  * Every message delivered while the inbox is on is appended to it; with a
@@ -6,13 +7,13 @@
  * reading one appends INBOX_READ, so a restart finds the unread ones
  * again. The inbox is bounded in messages and bytes; a message that does
  * not fit is refused (and counted), never silently lost from within. */
-#include "node/node.h"
+#include "node/messaging/messaging.h"
 
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
-#define DEFAULT_INBOX_MAX 10000u
+#define DEFAULT_INBOX_MAX   10000u
 #define DEFAULT_INBOX_BYTES ((size_t)256 << 20)
 
 typedef struct inbox_msg {
@@ -25,7 +26,7 @@ typedef struct inbox_msg {
     char group[WIRE_MAX_GROUP + 1];
     char ct[WIRE_MAX_CT + 1];
     uint64_t seq, ts;
-    uint64_t epoch; /* the sender's, for a unicast: replay rebuilds rx_next */
+    uint64_t epoch;  /* the sender's, for a unicast: replay rebuilds rx_next */
     uint64_t serial; /* its place in the inbox's order (not stored) */
     size_t len;
     uint8_t body[];
@@ -43,8 +44,8 @@ int node_inbox_init(confab_node *n)
     n->inbox = calloc(1, sizeof *n->inbox);
     if (n->inbox == NULL)
         return -ENOMEM;
-    n->inbox->max_count = n->cfg.inbox_max ? n->cfg.inbox_max
-                                           : DEFAULT_INBOX_MAX;
+    n->inbox->max_count =
+        n->cfg.inbox_max ? n->cfg.inbox_max : DEFAULT_INBOX_MAX;
     n->inbox->max_bytes = DEFAULT_INBOX_BYTES;
     return 0;
 }
@@ -426,9 +427,8 @@ int node_inbox_dump(confab_node *n, int fd)
     for (inbox_msg *m = n->inbox->head; m != NULL; m = m->next) {
         size_t len;
         uint8_t *rec = put_record(m, &len);
-        int rc = rec ? node_store_dump_put_ref(n->store, fd,
-                                               NODE_REC_INBOX_PUT, m->id, rec,
-                                               len)
+        int rc = rec ? node_store_dump_put_ref(n->store, fd, NODE_REC_INBOX_PUT,
+                                               m->id, rec, len)
                      : -ENOMEM;
         free(rec);
         if (rc != 0)

@@ -1,4 +1,5 @@
-/* groups.c: named groups: membership (this node's and its peers'), JOIN
+/* Layer messaging (node/LAYERS).
+ * groups.c: named groups: membership (this node's and its peers'), JOIN
  * and LEAVE, the HELLO's group list, multicast (shout) and anycast to the
  * nearest member with failover (docs/PROTOCOL.md section 10).
  *
@@ -11,14 +12,14 @@
  * (max_memberships); a member past either loses its link. Listing every
  * group sorts the memberships once (node_groups_list), never comparing
  * each group with each other one. */
-#include "node/node.h"
+#include "node/messaging/messaging.h"
 
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
 #define DEFAULT_ANYCAST_TIMEOUT_MS 2000u
-#define MAX_ANYCASTS 4096u /* pending at once */
+#define MAX_ANYCASTS               4096u /* pending at once */
 
 /* ---- names ------------------------------------------------------------ */
 
@@ -147,17 +148,16 @@ static void peer_clear(confab_node *n, node_peer *p)
  * they are in. So members that left cannot lock new ones out. */
 static void reclaim_unlinked(confab_node *n)
 {
-    for (size_t i = 0; i < n->peers_cap; i++) {
-        node_peer *p = n->peers[i];
-        if (p != NULL && p->n_groups > 0 && !node_peer_linked(p))
+    node_peer *p;
+    node_peer_each (n, p) {
+        if (p->n_groups > 0 && !node_peer_linked(p))
             peer_clear(n, p);
     }
 }
 
 /* Adds a group to p's membership. Returns 0, -ENOMEM, -ENOSPC (p is in
  * max_groups_per_member groups) or -EDQUOT (max_memberships in all). */
-static int peer_add(confab_node *n, node_peer *p, const uint8_t *g,
-                    size_t len)
+static int peer_add(confab_node *n, node_peer *p, const uint8_t *g, size_t len)
 {
     if (p->n_groups >= n->cfg.max_groups_per_member)
         return -ENOSPC;
@@ -255,9 +255,9 @@ static void tell_peers(confab_node *n, uint64_t type, const char *group)
     m.type = type;
     m.u.group.group.ptr = (const uint8_t *)group;
     m.u.group.group.len = (uint32_t)strlen(group);
-    for (size_t i = 0; i < n->peers_cap; i++) {
-        node_peer *p = n->peers[i];
-        if (p != NULL && p->conn != NULL && p->conn->state == CONN_UP)
+    node_peer *p;
+    node_peer_each (n, p) {
+        if (node_peer_up(p))
             (void)node_conn_send_ctl(p->conn, &m);
     }
 }
@@ -294,8 +294,8 @@ int node_groups_replay(confab_node *n, uint8_t type, const uint8_t *body,
     wire_mp_reader_init(&r, body, len);
     if (wire_mp_check(body, len, 1) != 0 || wire_mp_read_map(&r, &count) != 0 ||
         count != 1 || wire_mp_read_str(&r, &key, &klen) != 0 || klen != 1 ||
-        key[0] != 'g' || wire_mp_read_str(&r, &g, &glen) != 0 ||
-        glen == 0 || glen > WIRE_MAX_GROUP)
+        key[0] != 'g' || wire_mp_read_str(&r, &g, &glen) != 0 || glen == 0 ||
+        glen > WIRE_MAX_GROUP)
         return -EPROTO;
     char name[WIRE_MAX_GROUP + 1];
     memcpy(name, g, glen);
@@ -387,9 +387,9 @@ size_t confab_group_members(const confab_node *n, const char *group,
     size_t k = 0;
     if (group == NULL)
         return 0;
-    for (size_t i = 0; i < n->peers_cap; i++) {
-        const node_peer *p = n->peers[i];
-        if (p == NULL || !node_peer_linked(p) || !node_peer_in_group(p, group))
+    const node_peer *p;
+    node_peer_each (n, p) {
+        if (!node_peer_linked(p) || !node_peer_in_group(p, group))
             continue;
         if (k < cap)
             memcpy(ids[k], p->id, CONFAB_ID_BYTES);
@@ -425,9 +425,9 @@ int node_groups_list(const confab_node *n, node_group_list *out)
 {
     memset(out, 0, sizeof *out);
     size_t m = n->n_groups;
-    for (size_t i = 0; i < n->peers_cap; i++) {
-        const node_peer *p = n->peers[i];
-        if (p != NULL && node_peer_linked(p))
+    const node_peer *p;
+    node_peer_each (n, p) {
+        if (node_peer_linked(p))
             m += p->n_groups;
     }
     membership *all = malloc((m ? m : 1) * sizeof *all);
@@ -441,9 +441,8 @@ int node_groups_list(const confab_node *n, node_group_list *out)
     size_t k = 0;
     for (size_t i = 0; i < n->n_groups; i++)
         all[k++] = (membership){n->groups[i], NULL};
-    for (size_t i = 0; i < n->peers_cap; i++) {
-        const node_peer *p = n->peers[i];
-        if (p == NULL || !node_peer_linked(p))
+    node_peer_each (n, p) {
+        if (!node_peer_linked(p))
             continue;
         for (size_t j = 0; j < p->n_groups; j++)
             all[k++] = (membership){p->groups[j], p};
@@ -508,10 +507,12 @@ int confab_shout(confab_node *n, const char *group, const void *body,
     if (b == NULL)
         return -ENOMEM;
     b->refs = 1;
-    for (size_t i = 0; i < n->peers_cap && rc == 0; i++) {
-        node_peer *p = n->peers[i];
-        if (p == NULL || !node_peer_linked(p) ||
-            !node_peer_in_group(p, group) || len > p->max_body)
+    node_peer *p;
+    node_peer_each (n, p) {
+        if (rc != 0)
+            break;
+        if (!node_peer_linked(p) || !node_peer_in_group(p, group) ||
+            len > p->max_body)
             continue;
         if (!node_peer_has_room(n, p, len)) {
             p->want_writable = true;
@@ -546,11 +547,10 @@ static node_peer *nearest(confab_node *n, const char *group,
                           const node_anycast *a, size_t len)
 {
     node_peer *best = NULL;
-    for (size_t i = 0; i < n->peers_cap; i++) {
-        node_peer *p = n->peers[i];
-        if (p == NULL || p->conn == NULL || p->conn->state != CONN_UP ||
-            !node_peer_in_group(p, group) || len > p->max_body ||
-            (a != NULL && tried(a, p)))
+    node_peer *p;
+    node_peer_each (n, p) {
+        if (!node_peer_up(p) || !node_peer_in_group(p, group) ||
+            len > p->max_body || (a != NULL && tried(a, p)))
             continue;
         if (best == NULL) {
             best = p;
@@ -658,9 +658,9 @@ int confab_anycast(confab_node *n, const char *group, const void *body,
     }
     b->refs = 1;
     a->body = b;
-    a->expires = b->ts + (opts != NULL && opts->ttl_ms
-                              ? opts->ttl_ms * 1000u
-                              : (uint64_t)24 * 3600 * 1000000);
+    a->expires =
+        b->ts + (opts != NULL && opts->ttl_ms ? opts->ttl_ms * 1000u
+                                              : (uint64_t)24 * 3600 * 1000000);
     rc = node_delivery_put_anycast(n, b, a->expires);
     if (rc != 0) {
         node_body_unref(b);
@@ -675,8 +675,7 @@ int confab_anycast(confab_node *n, const char *group, const void *body,
     return 0;
 }
 
-int node_groups_anycast_restore(confab_node *n, node_body *b,
-                                uint64_t expires)
+int node_groups_anycast_restore(confab_node *n, node_body *b, uint64_t expires)
 {
     node_anycast *a = calloc(1, sizeof *a);
     if (a == NULL) {
@@ -713,8 +712,7 @@ int node_groups_anycast_dump(confab_node *n, int fd)
     return 0;
 }
 
-static void anycast_member_left(confab_node *n, node_peer *p,
-                                const char *group)
+static void anycast_member_left(confab_node *n, node_peer *p, const char *group)
 {
     node_list *e, *next;
     for (e = n->anycasts.next; e != &n->anycasts; e = next) {
@@ -769,8 +767,8 @@ void node_groups_free(confab_node *n)
 {
     if (n->anycasts.next != NULL)
         while (!node_list_empty(&n->anycasts))
-            anycast_free(n, node_container_of(n->anycasts.next, node_anycast,
-                                              link));
+            anycast_free(
+                n, node_container_of(n->anycasts.next, node_anycast, link));
     for (size_t i = 0; i < n->n_groups; i++)
         free(n->groups[i]);
     free(n->groups);
@@ -782,14 +780,10 @@ void node_groups_free(confab_node *n)
 
 /* ---- messages --------------------------------------------------------- */
 
-static int on_ack(node_conn *c, const wire_ack *ack)
+int node_groups_on_anycast_ack(node_conn *c, const wire_ack *ack)
 {
     confab_node *n = c->node;
     node_peer *p = c->peer;
-    if (ack->has_seq)
-        (void)node_delivery_on_ack(c, ack); /* the unicast stream */
-    if (!ack->has_id)
-        return 0;
     node_list *e;
     for (e = n->anycasts.next; e != &n->anycasts; e = e->next) {
         node_anycast *a = node_container_of(e, node_anycast, link);
@@ -806,8 +800,6 @@ int node_groups_on_msg(node_conn *c, const wire_msg *m)
 {
     confab_node *n = c->node;
     node_peer *p = c->peer;
-    if (m->type == WIRE_T_ACK)
-        return on_ack(c, &m->u.ack);
     const wire_bytes *g = &m->u.group.group;
     ssize_t i = find(p->groups, p->n_groups, (const char *)g->ptr, g->len);
     if (m->type == WIRE_T_JOIN) {

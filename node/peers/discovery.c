@@ -1,10 +1,11 @@
-/* discovery.c: finding peers by UDP broadcast: sending beacons, hearing
+/* Layer peers (node/LAYERS).
+ * discovery.c: finding peers by UDP broadcast: sending beacons, hearing
  * them, and the dial rule (docs/PROTOCOL.md sections 6 and 9).
  *
  * Every node binds the discovery port with SO_REUSEADDR and SO_REUSEPORT,
  * so several nodes on one host all hear a broadcast. A beacon is tagged
  * under the network key: nodes of another network never hear each other. */
-#include "node/node.h"
+#include "node/peers/peers.h"
 
 #include "crypto/tag.h"
 
@@ -197,8 +198,8 @@ void node_discovered(confab_node *n, node_peer *p, uint64_t now)
 /* The limit is per source: an address and the node id it claims. Every
  * node on a host beacons from the same address and port (the discovery
  * port), so the address alone would make one source of them all. */
-static bool rate_ok(confab_node *n, const struct sockaddr_in *src,
-                    const uint8_t *id, uint64_t now)
+bool node_beacon_rate_ok(confab_node *n, const struct sockaddr_in *src,
+                         const uint8_t *id, uint64_t now)
 {
     uint32_t ip = src->sin_addr.s_addr;
     uint16_t port = src->sin_port;
@@ -239,7 +240,7 @@ static void on_beacon(confab_node *n, const uint8_t *buf, size_t len,
         drop(n, &n->stats.beacons_own);
         return;
     }
-    if (!rate_ok(n, src, b.id, now)) {
+    if (!node_beacon_rate_ok(n, src, b.id, now)) {
         drop(n, &n->stats.beacons_rate_limited);
         return;
     }
@@ -351,8 +352,8 @@ static int open_socket(confab_node *n, int *fd_out)
 
 int node_discovery_start(confab_node *n)
 {
-    n->discovery_port = n->cfg.discovery_port ? n->cfg.discovery_port
-                                              : DEFAULT_DISCOVERY_PORT;
+    n->discovery_port =
+        n->cfg.discovery_port ? n->cfg.discovery_port : DEFAULT_DISCOVERY_PORT;
     int rc = 0;
     if (n->cfg.n_broadcast_addrs > 0)
         rc = set_fixed_targets(n);

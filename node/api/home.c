@@ -1,4 +1,5 @@
-/* home.c: the node's home directory: its identity (made on first use),
+/* Layer api (node/LAYERS).
+ * home.c: the node's home directory: its identity (made on first use),
  * its network key, its name, and the store (store.c) with the records of
  * the inbox and the groups it is in.
  *
@@ -8,7 +9,7 @@
  *   <home>/name        the node's name, one line (confab init --name)
  *   <home>/store.log   the store
  *   <home>/control.sock the control socket, while `confab run` runs */
-#include "node/node.h"
+#include "node/api/api.h"
 
 #include "crypto/identity.h"
 #include "crypto/netkey.h"
@@ -57,8 +58,10 @@ static int check_home(const char *home, char *err, size_t errlen)
     }
     struct stat st;
     if (stat(home, &st) != 0 || !S_ISDIR(st.st_mode)) {
-        snprintf(err, errlen, "the home %s is not a directory; choose "
-                              "another with --home", home);
+        snprintf(err, errlen,
+                 "the home %s is not a directory; choose "
+                 "another with --home",
+                 home);
         return -ENOTDIR;
     }
     if (st.st_uid != geteuid()) {
@@ -155,8 +158,9 @@ int confab_home_init(const char *home, const char *name, int private_network,
         if (len == 0 || len > WIRE_MAX_NAME ||
             !wire_utf8_valid((const uint8_t *)name, len) ||
             strchr(name, '\n') != NULL) {
-            snprintf(err, errlen, "a name is 1 to %u bytes of UTF-8 on one "
-                                  "line",
+            snprintf(err, errlen,
+                     "a name is 1 to %u bytes of UTF-8 on one "
+                     "line",
                      WIRE_MAX_NAME);
             return -EINVAL;
         }
@@ -189,8 +193,7 @@ int confab_home_init(const char *home, const char *name, int private_network,
         FILE *f = rc == 0 ? fopen(path, "w") : NULL;
         if (f == NULL || fprintf(f, "%s\n", name) < 0 || fclose(f) != 0) {
             rc = -errno;
-            snprintf(err, errlen, "cannot write %s: %s", path,
-                     uv_strerror(rc));
+            snprintf(err, errlen, "cannot write %s: %s", path, uv_strerror(rc));
         }
     }
     return rc;
@@ -269,7 +272,7 @@ static int after_damage(confab_node *n)
         return rc;
     char keep[4200];
     if (mid && (size_t)snprintf(keep, sizeof keep, "%s.damaged",
-                                 node_store_path(s)) < sizeof keep) {
+                                node_store_path(s)) < sizeof keep) {
         /* The damaged file as it was, for a person to look at: a second
          * name for it (no space needed), replacing an older one. */
         (void)unlink(keep);
@@ -291,19 +294,11 @@ static int replay_record(confab_node *n, uint8_t type, const uint8_t *ref,
                          const uint8_t *body, size_t len, void *arg)
 {
     (void)arg;
-    switch (type) {
-    case NODE_REC_INBOX_PUT:
-    case NODE_REC_INBOX_READ:
-        return node_inbox_replay(n, type, body, len);
-    case NODE_REC_GROUP_JOIN:
-    case NODE_REC_GROUP_LEAVE:
-        return node_groups_replay(n, type, body, len);
-    default:
-        /* Delivery's records; node_delivery_replay() also ignores (and
-         * counts) a type this version does not know, which a newer version
-         * wrote. */
-        return node_delivery_replay(n, type, ref, body, len);
-    }
+    if (type <= NODE_REC_MAX && node_record_types[type].replay != NULL)
+        return node_record_types[type].replay(n, type, ref, body, len);
+    /* A type this version does not know, which a newer version wrote:
+     * node_delivery_replay() ignores it and counts it, as before. */
+    return node_delivery_replay(n, type, ref, body, len);
 }
 
 int node_home_open(confab_node *n)
@@ -364,8 +359,8 @@ void node_home_tick(confab_node *n, uint64_t now)
     uint64_t live = node_inbox_bytes(n) +
                     (uint64_t)confab_inbox_count(n) * 256u +
                     (uint64_t)n->n_groups * 80u + n->ob_total +
-                    (uint64_t)n->ob_msgs * 256u + (uint64_t)n->peers_len * 200u +
-                    (uint64_t)n->seen_len * 40u;
+                    (uint64_t)n->ob_msgs * 256u +
+                    (uint64_t)n->peers_len * 200u + (uint64_t)n->seen_len * 40u;
     uint64_t size = node_store_size(n->store);
     if (size < COMPACT_MIN || size < 4 * live)
         return;

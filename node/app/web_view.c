@@ -1,7 +1,8 @@
-/* web_view.c: the network as the shown nodes see it (nodes, links with
+/* Layer app (node/LAYERS).
+ * web_view.c: the network as the shown nodes see it (nodes, links with
  * their round trip, groups), as JSON for the page and as an SVG for the
  * report. */
-#include "node/web_int.h"
+#include "node/app/web_int.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -168,9 +169,8 @@ static long find_or_add(web_view *v, id_index **idx, const uint8_t *id,
                         const char *name)
 {
     id_index key = {id, 0};
-    id_index *hit = v->n_nodes ? bsearch(&key, *idx, v->n_nodes, sizeof key,
-                                         cmp_id)
-                               : NULL;
+    id_index *hit =
+        v->n_nodes ? bsearch(&key, *idx, v->n_nodes, sizeof key, cmp_id) : NULL;
     if (hit != NULL)
         return (long)hit->i;
     web_vnode *nn = realloc(v->nodes, (v->n_nodes + 1) * sizeof *nn);
@@ -192,8 +192,7 @@ static long find_or_add(web_view *v, id_index **idx, const uint8_t *id,
     return (long)(v->n_nodes - 1);
 }
 
-static int add_link(web_view *v, size_t *cap, size_t a, size_t b,
-                    uint64_t rtt)
+static int add_link(web_view *v, size_t *cap, size_t a, size_t b, uint64_t rtt)
 {
     if (v->n_links == *cap) {
         size_t c = *cap ? *cap * 2 : 64;
@@ -209,8 +208,8 @@ static int add_link(web_view *v, size_t *cap, size_t a, size_t b,
 
 /* The peers of local node li: their links (each pair once: from the local
  * node listed first) and the groups its peers are in. */
-static int add_peers(web_view *v, id_index **idx, size_t li,
-                     confab_node *node, size_t *link_cap)
+static int add_peers(web_view *v, id_index **idx, size_t li, confab_node *node,
+                     size_t *link_cap)
 {
     size_t count = 0;
     confab_peers(node, NULL, 0, &count);

@@ -1,25 +1,32 @@
-/* metrics.c: the node's counters in the Prometheus text exposition format
+/* Layer app (node/LAYERS).
+ * metrics.c: the node's counters in the Prometheus text exposition format
  * (version 0.0.4), for /metrics. Names are stable: confab_<field of
  * confab_stats>, with _total for counters; every sample carries the node's
  * name as the label node (a testnet shows many nodes). docs/WEB.md lists
  * them. */
-#include "node/web_int.h"
+#include "node/app/web_int.h"
 
-#include "node/node.h"
+#include "node/app/app.h"
 
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
 typedef struct stat_metric {
-    const char *name;  /* the field of confab_stats */
-    bool gauge;        /* a level now, not a count since start */
+    const char *name; /* the field of confab_stats */
+    bool gauge;       /* a level now, not a count since start */
     size_t off;
     const char *help;
 } stat_metric;
 
-#define C(f, h) {#f, false, offsetof(confab_stats, f), h}
-#define G(f, h) {#f, true, offsetof(confab_stats, f), h}
+#define C(f, h)                                                                \
+    {                                                                          \
+#f, false, offsetof(confab_stats, f), h                                \
+    }
+#define G(f, h)                                                                \
+    {                                                                          \
+#f, true, offsetof(confab_stats, f), h                                 \
+    }
 
 /* Every field of confab_stats, in its order. A new counter needs a row
  * here: test_web_metrics_cover_stats fails until it has one. */
@@ -52,7 +59,8 @@ static const stat_metric stats[] = {
     C(group_msgs_dropped, "Group messages dropped: not a member."),
     C(anycast_failovers, "Anycasts moved on to the next member."),
     C(store_records_replayed, "Store records replayed at start."),
-    C(store_bytes_discarded, "Store bytes discarded at start: torn or corrupt."),
+    C(store_bytes_discarded,
+      "Store bytes discarded at start: torn or corrupt."),
     C(store_records_unknown, "Store records of a newer version, ignored."),
     C(store_compactions, "Store compactions."),
     C(inbox_refused_full, "Messages refused: the inbox was full."),
@@ -66,22 +74,28 @@ static const stat_metric stats[] = {
     /* The bounds' counters, as they land in confab_stats under the same
      * labels: */
     /* bounds: links and what a member can make one hold */
-    C(links_cut_tx_full, "Links cut: link_tx_bytes waited to be sent (the peer does not read)."),
+    C(links_cut_tx_full,
+      "Links cut: link_tx_bytes waited to be sent (the peer does not read)."),
     G(link_tx_peak, "Most bytes one link's transmit queue held."),
-    C(pings_unanswered, "Links cut: a PING had no PONG within the peer timeout."),
+    C(pings_unanswered,
+      "Links cut: a PING had no PONG within the peer timeout."),
     G(reasm_bytes, "Bytes of bodies in reassembly now."),
     G(reasm_peak, "Most bytes of bodies in reassembly at once."),
     C(reasm_dropped, "Bodies dropped at the reassembly bound."),
-    C(bcast_repeats_dropped, "Broadcasts and multicasts received again, dropped."),
+    C(bcast_repeats_dropped,
+      "Broadcasts and multicasts received again, dropped."),
 
     /* bounds: the peer table and who may join */
     C(peers_evicted, "Never-linked peers dropped at max_known_peers."),
     C(peers_expired, "Never-linked peers forgotten after known_peer_ttl_ms."),
-    C(peers_refused_full, "Peers not learned: every place in the table was held."),
+    C(peers_refused_full,
+      "Peers not learned: every place in the table was held."),
     C(dials_rate_limited, "Dials to never-linked peers put off by dial_rate."),
-    C(links_refused_source, "Connections refused: over max_handshakes_per_source."),
+    C(links_refused_source,
+      "Connections refused: over max_handshakes_per_source."),
     C(handshakes_not_allowed, "Handshakes refused by the allow-list."),
-    C(beacons_not_allowed, "Beacons dropped: from nodes not on the allow-list."),
+    C(beacons_not_allowed,
+      "Beacons dropped: from nodes not on the allow-list."),
 
     /* bounds: groups */
     C(group_members_cut, "Links cut: a member past max_groups_per_member."),
@@ -140,18 +154,22 @@ typedef struct peer_metric {
 
 static const peer_metric peer_metrics[] = {
     {"peer_up", true, "1 while the peer is linked, else 0."},
-    {"peer_rtt_seconds", true, "Smoothed round trip to the peer; 0 before "
-                               "the first sample."},
+    {"peer_rtt_seconds", true,
+     "Smoothed round trip to the peer; 0 before "
+     "the first sample."},
     {"peer_msgs_sent_total", false, "Messages sent to the peer."},
     {"peer_msgs_received_total", false, "Messages received from the peer."},
-    {"peer_bytes_sent_total", false, "Bytes sent to the peer, frames "
-                                     "included."},
-    {"peer_bytes_received_total", false, "Bytes received from the peer, "
-                                         "frames included."},
+    {"peer_bytes_sent_total", false,
+     "Bytes sent to the peer, frames "
+     "included."},
+    {"peer_bytes_received_total", false,
+     "Bytes received from the peer, "
+     "frames included."},
     {"peer_queued_bytes", true, "Bytes waiting to be sent to the peer."},
     {"peer_outbox_msgs", true, "Unicasts to the peer not yet acknowledged."},
-    {"peer_outbox_bytes", true, "Bytes of the unicasts to the peer not yet "
-                                "acknowledged."},
+    {"peer_outbox_bytes", true,
+     "Bytes of the unicasts to the peer not yet "
+     "acknowledged."},
 };
 
 static void peer_value(web_buf *b, size_t k, const confab_peer_info *p)
@@ -164,8 +182,8 @@ static void peer_value(web_buf *b, size_t k, const confab_peer_info *p)
         web_buf_printf(b, "%.6f", (double)p->rtt_us / 1e6);
         return;
     }
-    uint64_t v[] = {p->msgs_sent,    p->msgs_received, p->bytes_sent,
-                    p->bytes_received, p->queued_bytes, p->outbox_msgs,
+    uint64_t v[] = {p->msgs_sent,      p->msgs_received, p->bytes_sent,
+                    p->bytes_received, p->queued_bytes,  p->outbox_msgs,
                     p->outbox_bytes};
     web_buf_printf(b, "%llu", (unsigned long long)v[k - 2]);
 }
@@ -187,8 +205,7 @@ static void peers_write(web_buf *b, confab_node *const *nodes, size_t n)
         }
         confab_peers(nodes[i], pi[i], count[i], &count[i]);
     }
-    for (size_t k = 0; k < sizeof peer_metrics / sizeof peer_metrics[0];
-         k++) {
+    for (size_t k = 0; k < sizeof peer_metrics / sizeof peer_metrics[0]; k++) {
         family(b, peer_metrics[k].name, peer_metrics[k].gauge,
                peer_metrics[k].help);
         for (size_t i = 0; i < n; i++)

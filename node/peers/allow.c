@@ -1,4 +1,5 @@
-/* allow.c: who may join, narrower than the network key: the allow-list of
+/* Layer peers (node/LAYERS).
+ * allow.c: who may join, narrower than the network key: the allow-list of
  * node ids (docs/SECURITY.md, "Who may join").
  *
  * While a node has a list, a node not on it is refused at the handshake
@@ -14,7 +15,7 @@
  * is allowed or denied, keeping every other line and comment as it was.
  * The file must belong to the user and be writable by no one else: anyone
  * who can write it can let themselves in. */
-#include "node/node.h"
+#include "node/peers/peers.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -30,8 +31,8 @@
 #define ALLOW_FILE      "allow"
 #define ALLOW_MAX_BYTES ((size_t)1 << 20) /* the file, at most */
 #define ALLOW_MAX_LINE  512u              /* one line, at most */
-#define ALLOW_HEADER                                                          \
-    "# confab allow-list: only the node ids below may join (confab(1),\n"    \
+#define ALLOW_HEADER                                                           \
+    "# confab allow-list: only the node ids below may join (confab(1),\n"      \
     "# 'confab allow'). One id a line; '#' starts a comment.\n"
 
 struct node_allow {
@@ -83,8 +84,7 @@ static void list_remove(node_allow *a, const uint8_t *id)
     if (f == NULL)
         return;
     size_t i = (size_t)(f - a->ids[0]) / WIRE_NODE_ID_BYTES;
-    memmove(a->ids[i], a->ids[i + 1],
-            (a->len - i - 1) * sizeof a->ids[0]);
+    memmove(a->ids[i], a->ids[i + 1], (a->len - i - 1) * sizeof a->ids[0]);
     a->len--;
 }
 
@@ -123,8 +123,8 @@ static int parse_line(const char *s, size_t len, uint8_t id[WIRE_NODE_ID_BYTES])
                 return -1;
         if (len > 64 && s[64] != ' ' && s[64] != '\t' && s[64] != '#')
             return -1;
-        if (sodium_hex2bin(id, WIRE_NODE_ID_BYTES, s, 64, NULL, NULL,
-                           NULL) != 0)
+        if (sodium_hex2bin(id, WIRE_NODE_ID_BYTES, s, 64, NULL, NULL, NULL) !=
+            0)
             return -1;
     }
     bool has_id = i == 64;
@@ -193,8 +193,7 @@ static int read_file(const char *path, char **text, size_t *len, char *err,
                  strerror(-rc));
     } else if (!S_ISREG(st.st_mode)) {
         rc = -EINVAL;
-        snprintf(err, errlen, "the allow-list %s is not a regular file",
-                 path);
+        snprintf(err, errlen, "the allow-list %s is not a regular file", path);
     } else if (st.st_uid != geteuid()) {
         rc = -EACCES;
         snprintf(err, errlen,
@@ -231,8 +230,8 @@ static int read_file(const char *path, char **text, size_t *len, char *err,
             break;
         } else if ((got += (size_t)r) > ALLOW_MAX_BYTES) {
             rc = -EFBIG;
-            snprintf(err, errlen, "the allow-list %s is over %zu bytes",
-                     path, ALLOW_MAX_BYTES);
+            snprintf(err, errlen, "the allow-list %s is over %zu bytes", path,
+                     ALLOW_MAX_BYTES);
         }
     }
     close(fd);
@@ -246,8 +245,7 @@ static int read_file(const char *path, char **text, size_t *len, char *err,
     return 0;
 }
 
-static int collect(const uint8_t *id, const char *line, size_t llen,
-                   void *arg)
+static int collect(const uint8_t *id, const char *line, size_t llen, void *arg)
 {
     (void)line;
     (void)llen;
@@ -377,8 +375,8 @@ fail:
 /* Allows or denies id in the file of home, keeping every other line.
  * Returns 0 (also when nothing changed: *changed false), -ENOENT (deny:
  * not listed, or no list) or an error with a sentence in err. */
-static int edit_file(const char *home, const uint8_t *id, bool allow,
-                     char *err, size_t errlen)
+static int edit_file(const char *home, const uint8_t *id, bool allow, char *err,
+                     size_t errlen)
 {
     char path[4096];
     if (home_path(path, sizeof path, home) != 0) {
@@ -402,8 +400,8 @@ static int edit_file(const char *home, const uint8_t *id, bool allow,
         return rc;
     }
     node_allow *cur = NULL;
-    if (text != NULL && (rc = parse_list(path, text, len, &cur, err,
-                                          errlen)) != 0) {
+    if (text != NULL &&
+        (rc = parse_list(path, text, len, &cur, err, errlen)) != 0) {
         free(text);
         return rc;
     }
@@ -489,8 +487,7 @@ int node_allow_load(confab_node *n)
     }
     list_free(n->allow);
     n->allow = a;
-    node_log(n, CONFAB_LOG_INFO, "allow-list: %zu node ids may join",
-             a->len);
+    node_log(n, CONFAB_LOG_INFO, "allow-list: %zu node ids may join", a->len);
     return 0;
 }
 

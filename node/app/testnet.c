@@ -1,7 +1,8 @@
-/* testnet.c: a whole confab network in one process (node/testnet.h). */
+/* Layer app (node/LAYERS).
+ * testnet.c: a whole confab network in one process (node/testnet.h). */
 #include "node/testnet.h"
 
-#include "node/node.h"
+#include "node/app/app.h"
 
 #include <errno.h>
 #include <sodium.h>
@@ -558,8 +559,7 @@ int confab_testnet_restart_node(confab_testnet *tn, unsigned i)
     if (i >= tn->n || tn->m[i].running)
         return -EINVAL;
     tn_member *m = &tn->m[i];
-    if (m->stopping &&
-        confab_testnet_run_until(tn, member_idle, m, 10000) != 0)
+    if (m->stopping && confab_testnet_run_until(tn, member_idle, m, 10000) != 0)
         return -ETIMEDOUT;
     /* Copy the cut links of the old node to the new one. */
     confab_node *old = m->node;

@@ -1,4 +1,5 @@
-/* control.c: the control socket (docs/PROTOCOL.md section 11): the
+/* Layer app (node/LAYERS).
+ * control.c: the control socket (docs/PROTOCOL.md section 11): the
  * `confab` command's way into a running node.
  *
  * A Unix socket in the home directory (mode 0700); only the node's own
@@ -6,7 +7,7 @@
  * one reply each; some replies wait for an outcome (send --wait, anycast,
  * ping). Clients that follow or subscribe get events: messages (which
  * they consume from the inbox), peers up and down, joins and leaves. */
-#include "node/node.h"
+#include "node/app/app.h"
 
 #include "wire/ctl.h"
 
@@ -28,8 +29,8 @@
 /* Waits for the store (a send answered once durable) end at the next
  * fsync; this many at once means the disk is stuck or the client abuses. */
 #define ACCEPT_WAITS_MAX 65536u
-#define RECV_BUDGET ((size_t)32 << 20)     /* bodies in one recv reply */
-#define RECV_MAX 10000u                    /* messages in one recv reply */
+#define RECV_BUDGET      ((size_t)32 << 20) /* bodies in one recv reply */
+#define RECV_MAX         10000u             /* messages in one recv reply */
 
 typedef struct ctl_client {
     uv_pipe_t pipe;
@@ -37,17 +38,17 @@ typedef struct ctl_client {
     node_list link;
     wire_ctl_reader reader;
     bool closing;
-    bool follow;    /* consumes messages as events */
+    bool follow;        /* consumes messages as events */
     size_t follow_left; /* how many more (SIZE_MAX: no end) */
     bool sub_peer, sub_group;
     bool sub_traffic; /* the web page's events (issue 15) */
-    bool msg_held;  /* msg events held back by FOLLOW_HIGH */
-    bool in_batch;  /* takes the msg events being pushed */
-    size_t out_bytes;  /* queued to it, not yet written */
-    size_t ev_bytes;   /* of which events (not msg events): never asked for */
-    size_t held;       /* bytes of a request being read (reader buffers) */
-    size_t n_waits;    /* send --wait, anycast and ping waits */
-    size_t n_accepts;  /* sends waiting for the store */
+    bool msg_held;    /* msg events held back by FOLLOW_HIGH */
+    bool in_batch;    /* takes the msg events being pushed */
+    size_t out_bytes; /* queued to it, not yet written */
+    size_t ev_bytes;  /* of which events (not msg events): never asked for */
+    size_t held;      /* bytes of a request being read (reader buffers) */
+    size_t n_waits;   /* send --wait, anycast and ping waits */
+    size_t n_accepts; /* sends waiting for the store */
 } ctl_client;
 
 enum { WAIT_SEND = 1, WAIT_ANYCAST = 2, WAIT_PING = 3, WAIT_ACCEPT = 4 };
@@ -56,7 +57,7 @@ typedef struct ctl_wait {
     node_list link;
     ctl_client *client;
     uint64_t rid;
-    uint64_t id;       /* for a store waiter to find it again */
+    uint64_t id; /* for a store waiter to find it again */
     int kind;
     uint8_t mid[CONFAB_MSG_ID_BYTES];
     uint64_t token;
@@ -72,9 +73,9 @@ struct node_control {
      * client, and none is freed before the walk is over. */
     node_list clients;
     node_list waits;
-    size_t n_clients;     /* not closing */
-    size_t out_total;     /* bytes queued to clients not closing */
-    size_t held_total;    /* bytes of requests being read, in all */
+    size_t n_clients;  /* not closing */
+    size_t out_total;  /* bytes queued to clients not closing */
+    size_t held_total; /* bytes of requests being read, in all */
     char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
     uint64_t next_wait_id;
     uint8_t rbuf[65536];
@@ -123,8 +124,7 @@ static void write_cb(uv_write_t *req, int status)
 
 /* The client (not closing) with the most bytes queued, counting extra
  * more for c. */
-static ctl_client *largest_queue(node_control *ctl, ctl_client *c,
-                                 size_t extra)
+static ctl_client *largest_queue(node_control *ctl, ctl_client *c, size_t extra)
 {
     ctl_client *big = NULL;
     size_t most = 0;
@@ -332,8 +332,8 @@ static int get_body(ctl_client *c, uint64_t rid, const wire_ctl_map *m,
     rc = wire_ctl_get_str(m, "ct", &v);
     if (rc == 0) {
         if (v.len > WIRE_MAX_CT) {
-            reply_err(c, rid, -EMSGSIZE,
-                      "the content type is over %u bytes", WIRE_MAX_CT);
+            reply_err(c, rid, -EMSGSIZE, "the content type is over %u bytes",
+                      WIRE_MAX_CT);
             return -1;
         }
         memcpy(ct, v.ptr, v.len);
@@ -375,8 +375,8 @@ static int get_peer(ctl_client *c, uint64_t rid, const wire_ctl_map *m,
     return 0;
 }
 
-static void send_error(ctl_client *c, uint64_t rid, int rc,
-                       const uint8_t *peer, const char *group)
+static void send_error(ctl_client *c, uint64_t rid, int rc, const uint8_t *peer,
+                       const char *group)
 {
     char hex[65] = "";
     if (peer != NULL)
@@ -657,8 +657,8 @@ static void op_allow(ctl_client *c, uint64_t rid, const wire_ctl_map *m,
         return;
     }
     char err[600];
-    if (rc == 0 && (rc = node_allow_set(n, v.ptr, allow, err, sizeof err)) !=
-                       0) {
+    if (rc == 0 &&
+        (rc = node_allow_set(n, v.ptr, allow, err, sizeof err)) != 0) {
         reply_err(c, rid, rc, "%s", err);
         return;
     }
@@ -693,8 +693,9 @@ static void op_join_leave(ctl_client *c, uint64_t rid, const wire_ctl_map *m,
     if (rc == -ENOENT)
         reply_err(c, rid, rc, "this node is not a member of group %s", g);
     else if (rc == -ENOSPC)
-        reply_err(c, rid, rc, "this node is in %u groups already; leave one "
-                              "first",
+        reply_err(c, rid, rc,
+                  "this node is in %u groups already; leave one "
+                  "first",
                   WIRE_MAX_GROUPS);
     else if (rc != 0)
         reply_err(c, rid, rc, "group names are 1 to %u bytes of UTF-8",
@@ -926,8 +927,8 @@ static void op_subscribe(ctl_client *c, uint64_t rid, const wire_ctl_map *m)
     c->sub_group = c->sub_group || group;
     reply_ok(c, rid);
     if (msg)
-        node_control_event(c->ctl->node, &(confab_event){
-                                             .type = CONFAB_EV_MESSAGE});
+        node_control_event(c->ctl->node,
+                           &(confab_event){.type = CONFAB_EV_MESSAGE});
 }
 
 static void handle(ctl_client *c, const uint8_t *buf, size_t len)
@@ -1110,9 +1111,8 @@ static void on_outcome(node_control *ctl, const confab_event *ev)
         if ((w->kind != WAIT_SEND && w->kind != WAIT_ANYCAST) ||
             memcmp(w->mid, ev->msg_id, CONFAB_MSG_ID_BYTES) != 0)
             continue;
-        bool member = w->kind == WAIT_ANYCAST && ev->status ==
-                                                     CONFAB_DELIVERED &&
-                      ev->peer != NULL;
+        bool member = w->kind == WAIT_ANYCAST &&
+                      ev->status == CONFAB_DELIVERED && ev->peer != NULL;
         wire_ctl_builder b;
         reply_begin(&b, ctl, w->rid, member ? 3 : 2);
         wire_ctl_key(&b, "mid");
@@ -1160,8 +1160,7 @@ static void traffic_event(node_control *ctl, const confab_event *ev)
         }
         if (msg || out) {
             wire_ctl_key(&b, "mid");
-            wire_ctl_put_bin(&b, msg ? m->id : ev->msg_id,
-                             CONFAB_MSG_ID_BYTES);
+            wire_ctl_put_bin(&b, msg ? m->id : ev->msg_id, CONFAB_MSG_ID_BYTES);
         }
         if (out) {
             wire_ctl_key(&b, "status");
@@ -1220,8 +1219,8 @@ void node_control_event(confab_node *n, const confab_event *ev)
     case CONFAB_EV_WRITABLE:
         return;
     }
-    bool peer_ev = ev->type == CONFAB_EV_PEER_UP ||
-                   ev->type == CONFAB_EV_PEER_DOWN;
+    bool peer_ev =
+        ev->type == CONFAB_EV_PEER_UP || ev->type == CONFAB_EV_PEER_DOWN;
     for (node_list *e = ctl->clients.next; e != &ctl->clients; e = e->next) {
         ctl_client *c = node_container_of(e, ctl_client, link);
         if (c->closing || (peer_ev && !c->sub_peer) ||
@@ -1261,8 +1260,7 @@ void node_control_tick(confab_node *n, uint64_t now)
         ctl_wait *w = node_container_of(e, ctl_wait, link);
         /* Replying may close the client, which frees none of its waits
          * (client_closed does), so next stays good. */
-        if (w->kind == WAIT_PING && now >= w->deadline &&
-            !w->client->closing) {
+        if (w->kind == WAIT_PING && now >= w->deadline && !w->client->closing) {
             reply_err(w->client, w->rid, -ETIMEDOUT,
                       "no answer to the ping within %u s; the peer may be "
                       "gone",

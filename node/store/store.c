@@ -1,4 +1,5 @@
-/* store.c: the node's log on disk, `<home>/store.log`: an append-only
+/* Layer store (node/LAYERS).
+ * store.c: the node's log on disk, `<home>/store.log`: an append-only
  * sequence of checksummed records (docs/ARCHITECTURE.md, "The store").
  *
  *   record (format 2) = magic (4: e3 c0 fa b2) | len (4, little-endian) |
@@ -28,7 +29,7 @@
  * When the log holds much more than is live, it is compacted: the live
  * records are written to a new file, which is synced and renamed over the
  * old. */
-#include "node/node.h"
+#include "node/messaging/messaging.h"
 
 #include "crypto/sec.h"
 
@@ -41,17 +42,17 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define MAGIC0 0xe3u
-#define MAGIC1 0xc0u
-#define MAGIC2 0xfau
-#define MAGIC3 0xb2u /* over 4: no format 1 length (at most 64 MiB) has it */
-#define REF NODE_STORE_REF_BYTES
-#define HSUM 8u
-#define HDR (4u + 4u + 1u + REF + HSUM) /* 33 */
-#define V1_HDR 5u
-#define SUM SEC_CHECKSUM_BYTES
-#define MAX_RECORD ((size_t)64 << 20) /* larger than any body we write */
-#define BUF_CAP ((size_t)256 << 10)    /* records buffered in one turn */
+#define MAGIC0     0xe3u
+#define MAGIC1     0xc0u
+#define MAGIC2     0xfau
+#define MAGIC3     0xb2u /* over 4: no format 1 length (at most 64 MiB) has it */
+#define REF        NODE_STORE_REF_BYTES
+#define HSUM       8u
+#define HDR        (4u + 4u + 1u + REF + HSUM) /* 33 */
+#define V1_HDR     5u
+#define SUM        SEC_CHECKSUM_BYTES
+#define MAX_RECORD ((size_t)64 << 20)  /* larger than any body we write */
+#define BUF_CAP    ((size_t)256 << 10) /* records buffered in one turn */
 #define MAX_LOSSES 1024u               /* losses listed one by one */
 #define MAX_LOGGED 32u                 /* losses logged one by one */
 
@@ -68,22 +69,22 @@ struct node_store {
     char tmp_path[4096];
     char dir[4096];
     int fd;
-    uint64_t size;          /* bytes in the file */
-    uint64_t gen_written;   /* records appended */
-    uint64_t gen_synced;    /* covered by a completed fsync */
-    uint64_t gen_syncing;   /* covered by the fsync in flight */
+    uint64_t size;        /* bytes in the file */
+    uint64_t gen_written; /* records appended */
+    uint64_t gen_synced;  /* covered by a completed fsync */
+    uint64_t gen_syncing; /* covered by the fsync in flight */
     bool syncing;
-    bool sync_again;        /* writes came during the fsync in flight */
-    bool sync_wanted;       /* start an fsync at the end of the turn */
-    uint8_t *buf;           /* records not yet written (BUF_CAP) */
+    bool sync_again;  /* writes came during the fsync in flight */
+    bool sync_wanted; /* start an fsync at the end of the turn */
+    uint8_t *buf;     /* records not yet written (BUF_CAP) */
     size_t buf_len;
     bool closing;
     uv_fs_t fsync_req;
     store_waiter *wait_head, *wait_tail;
-    int error;              /* a failed write or fsync: sticky */
+    int error; /* a failed write or fsync: sticky */
     /* what replay found */
-    int version;            /* of the file as found: 1 or 2 */
-    uint64_t tail_off;      /* damage from here to the end: cut off */
+    int version;       /* of the file as found: 1 or 2 */
+    uint64_t tail_off; /* damage from here to the end: cut off */
     node_store_loss *losses;
     size_t n_losses;
     uint64_t lost_records, lost_unknown, bytes_skipped;
@@ -420,22 +421,11 @@ static int fsync_dir(const char *dir)
     return rc;
 }
 
-static const char *const type_names[] = {
-    [NODE_REC_INBOX_PUT] = "INBOX_PUT",   [NODE_REC_INBOX_READ] = "INBOX_READ",
-    [NODE_REC_GROUP_JOIN] = "GROUP_JOIN", [NODE_REC_GROUP_LEAVE] = "GROUP_LEAVE",
-    [NODE_REC_EPOCH] = "EPOCH",           [NODE_REC_OUT_PUT] = "OUT_PUT",
-    [NODE_REC_OUT_ACK] = "OUT_ACK",       [NODE_REC_OUT_EXPIRE] = "OUT_EXPIRE",
-    [NODE_REC_TX] = "TX",                 [NODE_REC_RX] = "RX",
-    [NODE_REC_ANY_PUT] = "ANY_PUT",       [NODE_REC_ANY_DONE] = "ANY_DONE",
-    [NODE_REC_ANY_SEEN] = "ANY_SEEN",
-};
-
 const char *node_store_type_name(int type)
 {
-    if (type < 0 || (size_t)type >= sizeof type_names / sizeof type_names[0] ||
-        type_names[type] == NULL)
+    if (type < 0 || type > NODE_REC_MAX || node_record_types[type].name == NULL)
         return "unknown";
-    return type_names[type];
+    return node_record_types[type].name;
 }
 
 /* Notes one lost record: type -1 when its header was damaged too. */
@@ -459,8 +449,8 @@ static void lost(node_store *s, uint64_t off, int type, const uint8_t *ref,
         node_log(s->node, CONFAB_LOG_WARN,
                  "%s: the record at byte %llu %s: lost one %s record%s%s",
                  s->path, (unsigned long long)off, why,
-                 node_store_type_name(type),
-                 has_ref ? " about message " : "", hex);
+                 node_store_type_name(type), has_ref ? " about message " : "",
+                 hex);
     if (s->n_losses == MAX_LOSSES)
         return; /* counted, not listed */
     if (s->losses == NULL) {
@@ -479,8 +469,7 @@ static void lost(node_store *s, uint64_t off, int type, const uint8_t *ref,
 
 static bool magic_at(const uint8_t *p)
 {
-    return p[0] == MAGIC0 && p[1] == MAGIC1 && p[2] == MAGIC2 &&
-           p[3] == MAGIC3;
+    return p[0] == MAGIC0 && p[1] == MAGIC1 && p[2] == MAGIC2 && p[3] == MAGIC3;
 }
 
 /* Whether a format 2 header that verifies starts at p (HDR bytes there). */
@@ -491,7 +480,8 @@ static bool header_ok(const uint8_t *p)
     uint8_t h[SUM];
     sec_checksum(p, HDR - HSUM, NULL, 0, h);
     /* damage, not a secret: memcmp */
-    return memcmp(h, p + HDR - HSUM, HSUM) == 0 && get_le32(p + 4) <= MAX_RECORD;
+    return memcmp(h, p + HDR - HSUM, HSUM) == 0 &&
+           get_le32(p + 4) <= MAX_RECORD;
 }
 
 /* The next offset at or after from where a header verifies; size if none. */
@@ -768,8 +758,7 @@ int node_store_compact(node_store *s,
 }
 
 int node_store_dump_put_ref(node_store *s, int fd, uint8_t type,
-                            const uint8_t *ref, const uint8_t *body,
-                            size_t len)
+                            const uint8_t *ref, const uint8_t *body, size_t len)
 {
     (void)s;
     return append_fd(NULL, fd, type, ref, body, len);

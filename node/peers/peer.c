@@ -1,9 +1,10 @@
-/* peer.c: the peers a node knows: the table, the one link per pair (the
+/* Layer peers (node/LAYERS).
+ * peer.c: the peers a node knows: the table, the one link per pair (the
  * tie-break), up and down, liveness, re-dial with backoff, static peers.
  *
  * A peer outlives its links: it keeps the address to re-dial, its queue
  * while the link changes hands, and its counters. */
-#include "node/node.h"
+#include "node/peers/peers.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -39,10 +40,8 @@ static int table_grow(confab_node *n)
     node_peer **t = calloc(cap, sizeof *t);
     if (t == NULL)
         return -ENOMEM;
-    for (size_t i = 0; i < n->peers_cap; i++) {
-        node_peer *p = n->peers[i];
-        if (p == NULL)
-            continue;
+    node_peer *p;
+    node_peer_each (n, p) {
         size_t j = id_hash(n, p->id) & (cap - 1);
         while (t[j] != NULL)
             j = (j + 1) & (cap - 1);
@@ -116,8 +115,8 @@ static bool pinned(const node_peer *p)
     return p->linked || p->conn_refs > 0 || p->conn != NULL ||
            p->dialing != NULL || p->switching || p->ob_head != NULL ||
            p->q_head != NULL || p->rx_epoch != 0 || p->tx_epoch != 0 ||
-           p->rx_next != 0 || p->ob_base != 0 ||
-           p->n_groups > 0 || p->ack_waiting || p->delay_ms > 0;
+           p->rx_next != 0 || p->ob_base != 0 || p->n_groups > 0 ||
+           p->ack_waiting || p->delay_ms > 0;
 }
 
 static void peer_forget(confab_node *n, node_peer *p)
@@ -125,9 +124,7 @@ static void peer_forget(confab_node *n, node_peer *p)
     table_remove(n, p);
     node_list_del(&p->learned_link);
     n->n_learned--;
-    node_pex_forget(n, p);
-    node_peer_groups_free(n, p);
-    node_delivery_peer_free(p);
+    n->peer_ops->forget(n, p);
     free(p);
 }
 
@@ -184,8 +181,7 @@ node_peer *node_peer_learn(confab_node *n, const uint8_t id[WIRE_NODE_ID_BYTES])
                      "new one (%llu so far); a member may be announcing "
                      "made-up peers (if the network really is this large, "
                      "raise max_known_peers)",
-                     n->n_learned,
-                     (unsigned long long)n->stats.peers_evicted);
+                     n->n_learned, (unsigned long long)n->stats.peers_evicted);
         peer_forget(n, old);
     }
     return node_peer_get(n, id);
@@ -209,20 +205,9 @@ void node_peers_expire(confab_node *n, uint64_t now)
 
 void node_peers_free(confab_node *n)
 {
-    for (size_t i = 0; i < n->peers_cap; i++) {
-        node_peer *p = n->peers[i];
-        if (p == NULL)
-            continue;
-        node_data_drop_lane(n, p);
-        while (p->ob_head != NULL) { /* what it never acknowledged */
-            node_out *o = p->ob_head;
-            p->ob_head = o->ob_next;
-            o->in_outbox = false;
-            node_out_free(o);
-        }
-        node_pex_forget(n, p);
-        node_peer_groups_free(n, p);
-        node_delivery_peer_free(p);
+    node_peer *p;
+    node_peer_each (n, p) {
+        n->peer_ops->forget(n, p);
         free(p);
     }
     free(n->peers);
@@ -251,8 +236,8 @@ static bool dial_token(confab_node *n, uint64_t now)
     uint64_t cap = (uint64_t)n->cfg.dial_burst * 1000u;
     if (now > n->dial_refill_ms) {
         uint64_t add = (now - n->dial_refill_ms) * n->cfg.dial_rate;
-        n->dial_tokens = add >= cap - n->dial_tokens ? cap
-                                                     : n->dial_tokens + add;
+        n->dial_tokens =
+            add >= cap - n->dial_tokens ? cap : n->dial_tokens + add;
         n->dial_refill_ms = now;
     }
     if (n->dial_tokens < 1000u)
@@ -306,8 +291,7 @@ static void peer_down(confab_node *n, node_peer *p, confab_down_reason why)
     node_short_id(p->id, sid);
     node_log(n, CONFAB_LOG_INFO, "peer %s (%s) down", sid, p->name);
     emit_peer(n, p, CONFAB_EV_PEER_DOWN, why);
-    node_data_drop_lane(n, p);
-    node_groups_peer_down(n, p);
+    n->peer_ops->down(n, p);
     if (p->redial && p->has_addr && n->state == NODE_RUNNING) {
         p->backoff_ms = 0;
         node_backoff_next(n, &p->backoff_ms, &p->next_dial, node_now_ms(n));
@@ -323,7 +307,7 @@ static const uint8_t *dialer_of(const node_conn *c)
  * sides keep the one dialed by the smaller node id. Two links dialed by the
  * same side are told apart by their handshake hashes, which both ends
  * share. */
-static node_conn *pick_winner(node_conn *a, node_conn *b)
+node_conn *node_tie_break(node_conn *a, node_conn *b)
 {
     int d = memcmp(dialer_of(a), dialer_of(b), WIRE_NODE_ID_BYTES);
     if (d < 0)
@@ -414,26 +398,23 @@ int node_peer_established(node_conn *c, const wire_hello *h)
             p->state = CONFAB_PEER_UP;
             char a[64];
             node_format_addr(&c->remote, a, sizeof a);
-            node_log(n, CONFAB_LOG_INFO, "peer %s (%s) up, %s %s", sid,
-                     p->name, c->outbound ? "dialed" : "accepted from", a);
+            node_log(n, CONFAB_LOG_INFO, "peer %s (%s) up, %s %s", sid, p->name,
+                     c->outbound ? "dialed" : "accepted from", a);
             emit_peer(n, p, CONFAB_EV_PEER_UP, 0);
         }
-        node_data_relink(p);
-        node_delivery_link_up(n, p, h->epoch);
-        node_pex_peer_up(n, p);
-        int rc = node_groups_from_hello(n, p, h);
+        int rc = n->peer_ops->up(n, p, h);
         if (rc != 0)
             return rc;
     } else {
         n->stats.duplicate_links++;
         node_conn *old = p->conn;
-        node_conn *win = pick_winner(old, c);
+        node_conn *win = node_tie_break(old, c);
         node_conn *lose = win == c ? old : c;
         node_log(n, CONFAB_LOG_DEBUG, "two links to %s: keeping the one %s",
                  sid, win->outbound ? "we dialed" : "it dialed");
         if (win == c) {
             p->conn = c;
-            node_data_relink(p);
+            n->peer_ops->relinked(p);
         }
         node_conn_bye(lose, WIRE_BYE_DUPLICATE);
     }
@@ -449,7 +430,7 @@ void node_peer_conn_lost(node_conn *c, confab_down_reason why)
     if (p->conn != c)
         return; /* a link that lost the tie-break: nobody noticed it */
     p->conn = NULL;
-    node_data_relink(p);
+    c->node->peer_ops->relinked(p);
     if (c->node->state == NODE_STOPPING)
         why = CONFAB_DOWN_STOPPING;
     peer_down(c->node, p, why);
@@ -462,7 +443,7 @@ void node_peer_bye_received(node_conn *c, uint64_t reason)
     if (p == NULL || p->conn != c)
         return;
     p->conn = NULL;
-    node_data_relink(p);
+    n->peer_ops->relinked(p);
     if (reason == WIRE_BYE_DUPLICATE) {
         /* The peer kept another link, which has not finished its handshake
          * here yet: wait for it, keeping the queue. */
@@ -511,8 +492,7 @@ void node_peer_liveness(node_conn *c, uint64_t now)
      * but has not answered our PING for as long is not reading what we
      * send, and would hold the link (and whatever we queue for it) for
      * ever. */
-    if (p->ping_token != 0 &&
-        now - p->ping_sent_ms >= n->cfg.peer_timeout_ms) {
+    if (p->ping_token != 0 && now - p->ping_sent_ms >= n->cfg.peer_timeout_ms) {
         node_short_id(p->id, sid);
         n->stats.pings_unanswered++;
         node_log(n, CONFAB_LOG_WARN,
@@ -594,7 +574,7 @@ int confab_ping(confab_node *n, const uint8_t id[CONFAB_ID_BYTES],
     node_peer *p = node_peer_find(n, id);
     if (p == NULL)
         return -ESRCH;
-    if (p->conn == NULL || p->conn->state != CONN_UP)
+    if (!node_peer_up(p))
         return -ENOTCONN;
     node_user_ping *slot = NULL;
     for (unsigned i = 0; i < NODE_USER_PINGS && slot == NULL; i++)
@@ -652,8 +632,7 @@ void node_peer_tick(confab_node *n, node_peer *p, uint64_t now)
     }
 }
 
-static void on_resolved(uv_getaddrinfo_t *req, int status,
-                        struct addrinfo *res)
+static void on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
 {
     node_static *s = req->data;
     s->resolving = false;
@@ -697,8 +676,7 @@ static void static_resolve(confab_node *n, node_static *s)
     hints.ai_family = AF_UNSPEC;
     hints.ai_socktype = SOCK_STREAM;
     s->gai.data = s;
-    if (uv_getaddrinfo(n->loop, &s->gai, on_resolved, host, NULL, &hints) ==
-        0)
+    if (uv_getaddrinfo(n->loop, &s->gai, on_resolved, host, NULL, &hints) == 0)
         s->resolving = true;
 }
 
@@ -712,8 +690,8 @@ void node_statics_tick(confab_node *n, uint64_t now)
             continue;
         if (s->has_id) {
             node_peer *p = node_peer_find(n, s->id);
-            if (p != NULL && (p->conn != NULL || p->switching ||
-                              p->dialing != NULL)) {
+            if (p != NULL &&
+                (p->conn != NULL || p->switching || p->dialing != NULL)) {
                 s->backoff_ms = 0;
                 continue;
             }
@@ -761,11 +739,10 @@ void confab_peers(const confab_node *n, confab_peer_info *out, size_t cap,
                   size_t *count)
 {
     size_t k = 0;
-    for (size_t i = 0; i < n->peers_cap; i++) {
-        if (n->peers[i] == NULL)
-            continue;
+    const node_peer *p;
+    node_peer_each (n, p) {
         if (k < cap)
-            node_peer_info(n->peers[i], &out[k]);
+            node_peer_info(p, &out[k]);
         k++;
     }
     *count = k;
@@ -784,7 +761,7 @@ int confab_peer(const confab_node *n, const uint8_t id[CONFAB_ID_BYTES],
 /* ---- test hooks ------------------------------------------------------- */
 
 unsigned node_blocked_what(const confab_node *n,
-                             const uint8_t id[WIRE_NODE_ID_BYTES])
+                           const uint8_t id[WIRE_NODE_ID_BYTES])
 {
     for (size_t i = 0; i < n->n_blocked; i++)
         if (memcmp(n->blocked[i].id, id, WIRE_NODE_ID_BYTES) == 0)

@@ -1,4 +1,5 @@
-/* web_int.h: what the web server's files share (node/web.c, the view of
+/* Layer app (node/LAYERS).
+ * web_int.h: what the web server's files share (node/web.c, the view of
  * the network in web_view.c, the Prometheus text in metrics.c). Private to
  * node/. */
 #ifndef CONFAB_WEB_INT_H
@@ -32,15 +33,15 @@ void web_short_id(const uint8_t id[CONFAB_ID_BYTES], char out[17]);
 typedef struct web_vnode {
     uint8_t id[CONFAB_ID_BYTES];
     char name[CONFAB_MAX_NAME + 1];
-    bool local;       /* one of the nodes shown (else a peer of one) */
-    bool up;          /* local, or linked to a local node */
+    bool local; /* one of the nodes shown (else a peer of one) */
+    bool up;    /* local, or linked to a local node */
     char **groups;
     size_t n_groups;
 } web_vnode;
 
 typedef struct web_vlink {
-    size_t a, b;      /* indexes into nodes */
-    uint64_t rtt_us;  /* 0: not measured yet */
+    size_t a, b;     /* indexes into nodes */
+    uint64_t rtt_us; /* 0: not measured yet */
 } web_vlink;
 
 typedef struct web_view {
@@ -48,7 +49,7 @@ typedef struct web_view {
     size_t n_nodes;
     web_vlink *links;
     size_t n_links;
-    char **groups;    /* every group, sorted */
+    char **groups; /* every group, sorted */
     size_t n_groups;
 } web_view;
 

@@ -1,11 +1,12 @@
-/* conn.c: one TCP connection: dial or accept, the Noise XXpsk0 handshake,
+/* Layer link (node/LAYERS).
+ * conn.c: one TCP connection: dial or accept, the Noise XXpsk0 handshake,
  * reading frames, transmit blocks and their writes, goodbye and close.
  *
  * Life cycle (docs/ARCHITECTURE.md draws it):
  *   CONNECTING -> HANDSHAKE -> UP -> DRAINING -> CLOSING -> freed
  * Any error jumps to CLOSING. A connection is freed only in the close
  * callback of its TCP handle, after libuv has cancelled its writes. */
-#include "node/node.h"
+#include "node/peers/peers.h"
 
 #include "crypto/sec.h"
 
@@ -145,8 +146,7 @@ static int encode_in_tail(node_conn *c, const wire_msg *m, size_t *len)
     size_t cap = t->cap - t->len - over;
     if (cap > WIRE_MAX_PLAINTEXT)
         cap = WIRE_MAX_PLAINTEXT;
-    return wire_msg_encode(m, t->data + t->len + WIRE_FRAME_HEADROOM, cap,
-                           len);
+    return wire_msg_encode(m, t->data + t->len + WIRE_FRAME_HEADROOM, cap, len);
 }
 
 /* Control messages are what a peer makes us send by sending (a PONG for
@@ -295,8 +295,7 @@ static int try_write_now(node_conn *c)
     if (n == UV_EAGAIN || n == 0)
         return 0;
     if (n < 0) {
-        node_log(c->node, CONFAB_LOG_DEBUG, "write failed: %s",
-                 uv_strerror(n));
+        node_log(c->node, CONFAB_LOG_DEBUG, "write failed: %s", uv_strerror(n));
         node_conn_abort(c, CONFAB_DOWN_CLOSED);
         return -1;
     }
@@ -336,7 +335,7 @@ void node_conn_flush(node_conn *c)
      * behind marks it again below. */
     c->flushing = true;
     if (c->state == CONN_UP)
-        node_data_fill(c);
+        c->node->link_ops->fill(c);
     /* Behind a write in flight, bytes must queue behind it. */
     if (c->tx_head != NULL && c->tx_inflight == 0 && try_write_now(c) != 0) {
         c->flushing = false;
@@ -364,8 +363,8 @@ void node_conn_flush(node_conn *c)
         first->req.data = c;
         c->tx_pending -= bytes;
         c->tx_inflight += bytes;
-        int rc = uv_write(&first->req, (uv_stream_t *)&c->tcp, bufs, nb,
-                          write_cb);
+        int rc =
+            uv_write(&first->req, (uv_stream_t *)&c->tcp, bufs, nb, write_cb);
         if (rc != 0) {
             /* No callback will come: account for the blocks here. */
             c->tx_inflight -= bytes;
@@ -381,8 +380,8 @@ void node_conn_flush(node_conn *c)
         c->flushing = false;
         if (c->tx_head != NULL)
             node_conn_mark_dirty(c);
-    } else if (c->state == CONN_UP && c->tx_inflight == 0 &&
-               c->peer != NULL && c->peer->q_head != NULL) {
+    } else if (c->state == CONN_UP && c->tx_inflight == 0 && c->peer != NULL &&
+               c->peer->q_head != NULL) {
         /* All written at once and more waits: frame it on the next turn
          * (with a write in flight, its callback does that). */
         c->flushing = false;
@@ -409,7 +408,7 @@ static void conn_free(node_conn *c)
         txbuf_put(n, b);
     }
     wire_frame_decoder_free(&c->dec);
-    node_data_reasm_free(c);
+    n->link_ops->closing(c);
     free(c->hs_rest);
     node_conn_delay_free(c);
     node_hs_free(c->hs);
@@ -466,7 +465,7 @@ static void conn_abort(node_conn *c, confab_down_reason why, bool reset)
     node_conn_leave_handshake(c);
     c->state = CONN_CLOSING;
     /* Its body in reassembly will never complete: give its room back. */
-    node_data_reasm_free(c);
+    c->node->link_ops->closing(c);
     if (c->target != NULL && c->target->dialing == c)
         c->target->dialing = NULL;
     if (c->peer != NULL && c->peer->dialing == c)
@@ -646,17 +645,24 @@ static unsigned source_handshakes(const confab_node *n,
     return k;
 }
 
+static void reject_closed(uv_handle_t *h)
+{
+    free(h);
+}
+
 int node_conn_accept(confab_node *n, uv_stream_t *server)
 {
-    node_conn *c = conn_new(n, false);
+    node_conn *c = node_fault_accept_alloc(n) ? NULL : conn_new(n, false);
     if (c == NULL) {
-        /* Take the connection off the backlog and drop it. */
-        uv_tcp_t tmp;
-        if (uv_tcp_init(n->loop, &tmp) == 0) {
-            if (uv_accept(server, (uv_stream_t *)&tmp) == 0)
-                uv_close((uv_handle_t *)&tmp, NULL);
-            else
-                uv_close((uv_handle_t *)&tmp, NULL);
+        /* Take the connection off the backlog and drop it. The handle
+         * lives until its close callback: one on the stack would be gone
+         * before libuv is done with it. */
+        uv_tcp_t *tmp = malloc(sizeof *tmp);
+        if (tmp != NULL && uv_tcp_init(n->loop, tmp) == 0) {
+            (void)uv_accept(server, (uv_stream_t *)tmp);
+            uv_close((uv_handle_t *)tmp, reject_closed);
+        } else {
+            free(tmp);
         }
         return -ENOMEM;
     }
@@ -789,7 +795,7 @@ static int conn_on_frame(node_conn *c, const uint8_t *f, size_t len)
                                  : WIRE_BYE_OTHER);
         return 0;
     default:
-        return node_data_on_msg(c, &m);
+        return c->node->link_ops->message(c, &m);
     }
 }
 
@@ -822,7 +828,7 @@ static void conn_feed(node_conn *c, const uint8_t *p, size_t left)
     }
     /* What this read delivered is acknowledged (once durable). */
     if (c->state == CONN_UP)
-        node_delivery_read_done(c);
+        c->node->link_ops->read_ended(c);
     /* A small frame split across reads left a buffer behind: free it now.
      * A large one (bulk transfer) is kept for the next frame, and freed by
      * the tick once the link is idle. */

@@ -1,4 +1,5 @@
-/* pex.c: peer exchange. Over an authenticated link, peers tell each other
+/* Layer peers (node/LAYERS).
+ * pex.c: peer exchange. Over an authenticated link, peers tell each other
  * which peers they are linked to (docs/PROTOCOL.md section 9.3), so a node
  * that heard one beacon reaches the rest, and nodes whose beacons do not
  * reach each other still mesh through a common peer.
@@ -7,7 +8,7 @@
  * it in one PEERS per tick that lists every peer that came up since the
  * last one, so a network forming does not send a message per link per
  * peer. */
-#include "node/node.h"
+#include "node/peers/peers.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -15,7 +16,7 @@
 
 static bool announceable(const node_peer *p)
 {
-    return p->conn != NULL && p->conn->state == CONN_UP && p->has_addr;
+    return node_peer_up(p) && p->has_addr;
 }
 
 static void fill_entry(wire_peer_entry *e, const node_peer *p)
@@ -69,10 +70,10 @@ void node_pex_peer_up(confab_node *n, node_peer *p)
     node_peer **all = malloc(n->peers_len * sizeof *all + 1);
     if (all != NULL) {
         size_t k = 0;
-        for (size_t i = 0; i < n->peers_cap; i++)
-            if (n->peers[i] != NULL && n->peers[i] != p &&
-                announceable(n->peers[i]))
-                all[k++] = n->peers[i];
+        node_peer *q;
+        node_peer_each (n, q)
+            if (q != p && announceable(q))
+                all[k++] = q;
         if (k > 0) {
             send_list(n, p->conn, all, k);
             /* Out now, so that many links coming up in one turn do not
@@ -102,9 +103,9 @@ void node_pex_flush(confab_node *n)
 {
     if (n->pex_new_len == 0 || n->state != NODE_RUNNING)
         return;
-    for (size_t i = 0; i < n->peers_cap; i++) {
-        node_peer *q = n->peers[i];
-        if (q != NULL && q->conn != NULL && q->conn->state == CONN_UP)
+    node_peer *q;
+    node_peer_each (n, q) {
+        if (node_peer_up(q))
             send_list(n, q->conn, n->pex_new, n->pex_new_len);
     }
     n->pex_new_len = 0;
