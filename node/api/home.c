@@ -245,7 +245,7 @@ static int after_damage(confab_node *n)
     size_t nl;
     const node_store_loss *l = node_store_losses(s, &nl);
     bool lost = node_store_lost(s) > 0, restart = nl < node_store_lost(s);
-    bool mid = restart; /* damage with whole records after it */
+    bool mid = restart;   /* damage with whole records after it */
     bool applied = false; /* a lost record's header changed the state */
     for (size_t i = 0; i < nl; i++) {
         if (l[i].type == NODE_REC_OUT_PUT && l[i].has_ref)
