@@ -7,7 +7,8 @@
  * reading one appends INBOX_READ, so a restart finds the unread ones
  * again. The inbox is bounded in messages and bytes; a message that does
  * not fit is refused (and counted), never silently lost from within. */
-#include "node/messaging/messaging.h"
+#include "node/peers/peers.h"
+#include "node/store/store.h"
 
 #include <errno.h>
 #include <stdlib.h>
