@@ -210,12 +210,14 @@ static int split_host_port(const char *hp, char *host, size_t cap,
 }
 
 /* The link's hooks: what a link hands up goes to the data lane
- * (messaging/data.c) and to delivery (messaging/delivery.c). */
+ * (messaging/data.c), to delivery (messaging/delivery.c) and to the peer
+ * table (peers/peer.c, peers/allow.c). */
 static const node_link_ops link_ops = {
-    node_data_fill,
-    node_data_on_msg,
-    node_delivery_read_done,
-    node_data_reasm_free,
+    node_data_fill,         node_data_on_msg,       node_delivery_read_done,
+    node_data_reasm_free,   node_peer_link_dialing, node_allowed,
+    node_peer_established,  node_peer_bye_received, node_peer_link_ended,
+    node_peer_link_freed,   node_peer_link_tick,    node_peer_link_resumed,
+    node_peer_link_counted, node_peer_link_more,    node_peer_link_delay_ms,
 };
 
 /* The peer table's hooks, in the order the layers above need them. */

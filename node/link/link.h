@@ -3,8 +3,7 @@
  * Framing, the Noise handshake (its steps on the libuv thread pool), the
  * transport ciphers and the transmit blocks of one connection. A link
  * knows no peer table and no message but its own control messages; what it
- * hears above that it hands up (today by direct calls, issue #11 step 3:
- * an ops table).
+ * hears above that it hands up through an ops table (node_link_ops).
  *
  * Who may include it: node/link/ and the layers above it (node/LAYERS). */
 #ifndef CONFAB_NODE_LINK_LINK_H
@@ -107,8 +106,7 @@ typedef struct node_conn {
 #define NODE_HS_ASYNC 1 /* node_hs_on_frame: a step went to the pool */
 /* What a link hands up to the layers above it, instead of calling them:
  * one table per node (confab_node.link_ops), filled by the api layer at
- * creation (node/api/node.c). The peer table is still reached directly
- * (node/LAYERS: debt). */
+ * creation (node/api/node.c). */
 typedef struct node_link_ops {
     /* Frame what waits for c's peer into c's transmit blocks. */
     void (*fill)(node_conn *c);
@@ -120,6 +118,33 @@ typedef struct node_link_ops {
     /* c is closing: what the layers above keep for it goes (a body in
      * reassembly gives its room back). May run twice. */
     void (*closing)(node_conn *c);
+    /* The peers' side (node/peers/peer.c). c->peer and c->target are the
+     * table's: the link holds them and never looks inside. */
+    /* A dial begins: c->peer (a known peer expected at the other end) or
+     * c->target (a static peer), either may be NULL, point to c now. */
+    void (*dialing)(node_conn *c);
+    /* Whether the node id a handshake authenticated may link. */
+    bool (*allowed)(const confab_node *n, const uint8_t id[WIRE_NODE_ID_BYTES]);
+    /* c finished its handshake; hello is the peer's HELLO. 0, or a
+     * negative errno when c must be closed. */
+    int (*established)(node_conn *c, const wire_hello *hello);
+    /* The peer of c said BYE(reason). */
+    void (*bye)(node_conn *c, uint64_t reason);
+    /* c is aborted; was is its state before: the table forgets the dial
+     * or the link. */
+    void (*ended)(node_conn *c, node_conn_state was, confab_down_reason why);
+    /* c is freed: nothing above may point to it any more. */
+    void (*freed)(node_conn *c);
+    /* A tick of c, established, with a peer. */
+    void (*tick)(node_conn *c, uint64_t now);
+    /* c came back from a test's cut (node_conn_pause). */
+    void (*resumed)(node_conn *c);
+    /* Bytes written and read on c, frames included. */
+    void (*counted)(node_conn *c, size_t sent, size_t received);
+    /* Whether more waits to be framed for c's peer. */
+    bool (*more)(const node_conn *c);
+    /* The latency a test adds to what c reads (ms), 0 for none. */
+    unsigned (*delay_ms)(const node_conn *c);
 } node_link_ops;
 
 /* Begins the handshake of a connected or accepted connection. */
