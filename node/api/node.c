@@ -213,11 +213,15 @@ static int split_host_port(const char *hp, char *host, size_t cap,
  * (messaging/data.c), to delivery (messaging/delivery.c) and to the peer
  * table (peers/peer.c, peers/allow.c). */
 static const node_link_ops link_ops = {
-    node_data_fill,         node_data_on_msg,       node_delivery_read_done,
-    node_data_reasm_free,   node_peer_link_dialing, node_allowed,
-    node_peer_established,  node_peer_bye_received, node_peer_link_ended,
-    node_peer_link_freed,   node_peer_link_tick,    node_peer_link_resumed,
-    node_peer_link_counted, node_peer_link_more,    node_peer_link_delay_ms,
+    node_data_pull,          node_data_pushed,
+    node_data_pulled,        node_data_on_msg,
+    node_delivery_read_done, node_data_reasm_free,
+    node_peer_link_dialing,  node_allowed,
+    node_peer_established,   node_peer_bye_received,
+    node_peer_link_ended,    node_peer_link_freed,
+    node_peer_link_tick,     node_peer_link_resumed,
+    node_peer_link_counted,  node_peer_link_more,
+    node_peer_link_delay_ms,
 };
 
 /* The peer table's hooks, in the order the layers above need them. */
@@ -727,7 +731,7 @@ int confab_node_start(confab_node *n)
 void node_conn_mark_dirty(node_conn *c)
 {
     confab_node *n = c->node;
-    if (c->dirty || c->flushing || c->state == CONN_CLOSING)
+    if (c->dirty || c->state == CONN_CLOSING)
         return;
     c->dirty = true;
     node_list_add_tail(&n->dirty, &c->dirty_link);

@@ -105,7 +105,9 @@ static uint8_t *tx_begin(node_conn *c, size_t max_payload, bool bulk)
  * pointed. The header goes into the headroom; a short (bin 8) header
  * leaves one spare byte, closed up by moving the frame down so that the
  * block stays one contiguous run of frames. */
-static void tx_commit(node_conn *c, size_t payload_len)
+/* Seals the frame begun by tx_begin; mark: the link must be flushed for
+ * it (not when the flush itself framed it: that flush writes it). */
+static void tx_seal(node_conn *c, size_t payload_len, bool mark)
 {
     node_txbuf *t = c->tx_tail;
     uint8_t *frame = t->data + t->len;
@@ -121,7 +123,13 @@ static void tx_commit(node_conn *c, size_t payload_len)
     if (q > c->node->stats.link_tx_peak)
         c->node->stats.link_tx_peak = q;
     c->t_tx = node_now_ms(c->node);
-    node_conn_mark_dirty(c);
+    if (mark)
+        node_conn_mark_dirty(c);
+}
+
+static void tx_commit(node_conn *c, size_t payload_len)
+{
+    tx_seal(c, payload_len, true);
 }
 
 /* Queues a handshake message: a frame holding msg unencrypted. */
@@ -219,8 +227,12 @@ int node_conn_send_ctl(node_conn *c, const wire_msg *m)
     return 0;
 }
 
-int node_conn_send_data(node_conn *c, const wire_msg *m, size_t bound,
-                        bool bulk)
+/* Encodes m (plaintext at most bound bytes), encrypts and queues it in
+ * order on the data lane, from inside a flush (the link stays clean);
+ * bulk asks for a large block when a new one is needed. Returns 0,
+ * -ENOMEM or -EMSGSIZE. */
+static int conn_frame_data(node_conn *c, const wire_msg *m, size_t bound,
+                           bool bulk)
 {
     if (bound > WIRE_MAX_PLAINTEXT)
         bound = WIRE_MAX_PLAINTEXT;
@@ -234,8 +246,27 @@ int node_conn_send_data(node_conn *c, const wire_msg *m, size_t bound,
     rc = sec_cipher_encrypt(&c->tx, NULL, 0, p, len, p);
     if (rc != 0)
         return rc;
-    tx_commit(c, len + WIRE_AEAD_TAG_BYTES);
+    tx_seal(c, len + WIRE_AEAD_TAG_BYTES, false);
     return 0;
+}
+
+/* Frames what the layer above has for c's peer, while the window has
+ * room (node_link_ops pull). */
+static void conn_pull(node_conn *c)
+{
+    const node_link_ops *ops = c->node->link_ops;
+    node_frame f;
+    while (node_conn_tx_queued(c) < NODE_TX_WINDOW && ops->pull(c, &f)) {
+        int rc = conn_frame_data(c, &f.m, f.bound, f.bulk);
+        if (rc != 0) {
+            node_log(c->node, CONFAB_LOG_ERROR, "cannot frame a message: %s",
+                     uv_strerror(rc));
+            node_conn_abort(c, CONFAB_DOWN_CLOSED);
+            return;
+        }
+        ops->pushed(c, &f);
+    }
+    ops->pulled(c);
 }
 
 size_t node_conn_tx_queued(const node_conn *c)
@@ -328,15 +359,12 @@ void node_conn_flush(node_conn *c)
     }
     if (c->paused)
         return;
-    /* What this flush frames it also writes: marking the connection dirty
-     * again meanwhile would only cost an empty turn. Whatever it leaves
-     * behind marks it again below. */
-    c->flushing = true;
+    /* What this flush frames it also writes (conn_pull does not mark the
+     * link dirty); whatever it leaves behind marks it again below. */
     if (c->state == CONN_UP)
-        c->node->link_ops->fill(c);
+        conn_pull(c);
     /* Behind a write in flight, bytes must queue behind it. */
     if (c->tx_head != NULL && c->tx_inflight == 0 && try_write_now(c) != 0) {
-        c->flushing = false;
         return;
     }
     if (c->tx_head != NULL) {
@@ -371,21 +399,17 @@ void node_conn_flush(node_conn *c)
                 txbuf_put(c->node, x);
                 x = next;
             }
-            c->flushing = false;
             node_conn_abort(c, CONFAB_DOWN_CLOSED);
             return;
         }
-        c->flushing = false;
         if (c->tx_head != NULL)
             node_conn_mark_dirty(c);
     } else if (c->state == CONN_UP && c->tx_inflight == 0 &&
                c->node->link_ops->more(c)) {
         /* All written at once and more waits: frame it on the next turn
          * (with a write in flight, its callback does that). */
-        c->flushing = false;
         node_conn_mark_dirty(c);
     }
-    c->flushing = false;
     if (c->state == CONN_DRAINING)
         conn_close_after_flush(c);
 }

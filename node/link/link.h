@@ -59,8 +59,7 @@ typedef struct node_conn {
     node_conn_state state;
     bool outbound;
     bool bye_sent, bye_received;
-    bool dirty;    /* in node->dirty, waiting for a flush */
-    bool flushing; /* in node_conn_flush(): stays clean */
+    bool dirty; /* in node->dirty, waiting for a flush */
     node_list dirty_link;
     node_peer *peer;     /* known once the handshake reveals it */
     node_static *target; /* the static peer this dial serves, if any */
@@ -107,9 +106,22 @@ typedef struct node_conn {
 /* What a link hands up to the layers above it, instead of calling them:
  * one table per node (confab_node.link_ops), filled by the api layer at
  * creation (node/api/node.c). */
+/* One message the link pulls from above to frame on the data lane. */
+typedef struct node_frame {
+    wire_msg m;
+    size_t bound; /* m's plaintext is at most this */
+    bool bulk;    /* ask for a large block when a new one is needed */
+    size_t chunk; /* the puller's: how much of its message m carries */
+} node_frame;
+
 typedef struct node_link_ops {
-    /* Frame what waits for c's peer into c's transmit blocks. */
-    void (*fill)(node_conn *c);
+    /* The link pulls what waits for c's peer while its window has room:
+     * pull gives the next message (false: none now), pushed says it is
+     * framed (queued on c), pulled ends one pull. The link frames; the
+     * layer above never sends from inside a flush. */
+    bool (*pull)(node_conn *c, node_frame *f);
+    void (*pushed)(node_conn *c, const node_frame *f);
+    void (*pulled)(node_conn *c);
     /* One decrypted message other than BYE on an established link: 0, or
      * -EPROTO when the link must be cut. */
     int (*message)(node_conn *c, const wire_msg *m);
@@ -185,11 +197,6 @@ void node_flush_all(confab_node *n);
 bool node_flush_arm(confab_node *n);
 void node_conn_tick(node_conn *c, uint64_t now);
 void node_txbuf_free_all(confab_node *n);
-/* Encodes m (plaintext at most bound bytes), encrypts and queues it in
- * order on the data lane; bulk asks for a large block when a new one is
- * needed. Returns 0, -ENOMEM or -EMSGSIZE. */
-int node_conn_send_data(node_conn *c, const wire_msg *m, size_t bound,
-                        bool bulk);
 /* Bytes queued on c and not yet written to the socket. */
 size_t node_conn_tx_queued(const node_conn *c);
 

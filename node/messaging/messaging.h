@@ -182,9 +182,11 @@ void node_lane_push(node_peer *p, node_out *o);
 node_out *node_out_new(node_body *b, uint64_t seq);
 bool node_peer_linked(const node_peer *p);
 bool node_peer_has_room(const confab_node *n, const node_peer *p, size_t len);
-/* Frames the next part of the data lane of c's peer into c's transmit
- * blocks, within the window. */
-void node_data_fill(node_conn *c);
+/* The link's pull (node_link_ops): the next part of the data lane of c's
+ * peer, the part framed, the end of a pull. */
+bool node_data_pull(node_conn *c, node_frame *f);
+void node_data_pushed(node_conn *c, const node_frame *f);
+void node_data_pulled(node_conn *c);
 /* Empties p's data lane (its link is gone): unicasts stay in the outbox,
  * anything else is dropped. */
 void node_data_drop_lane(confab_node *n, node_peer *p);
