@@ -180,6 +180,9 @@ int node_enqueue(node_peer *p, node_body *b, uint64_t seq);
 void node_lane_push(node_peer *p, node_out *o);
 /* A queue entry for body b (taking a reference), or NULL. */
 node_out *node_out_new(node_body *b, uint64_t seq);
+/* How long a unicast or anycast sent with opts may wait for its ACK, in
+ * microseconds (opts NULL or ttl_ms 0: the default, 24 hours). */
+uint64_t node_send_ttl_us(const confab_send_opts *opts);
 bool node_peer_linked(const node_peer *p);
 bool node_peer_has_room(const confab_node *n, const node_peer *p, size_t len);
 /* The link's pull (node_link_ops): the next part of the data lane of c's

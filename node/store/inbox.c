@@ -14,7 +14,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define DEFAULT_INBOX_MAX   10000u
 #define DEFAULT_INBOX_BYTES ((size_t)256 << 20)
 
 typedef struct inbox_msg {
@@ -45,8 +44,7 @@ int node_inbox_init(confab_node *n)
     n->inbox = calloc(1, sizeof *n->inbox);
     if (n->inbox == NULL)
         return -ENOMEM;
-    n->inbox->max_count =
-        n->cfg.inbox_max ? n->cfg.inbox_max : DEFAULT_INBOX_MAX;
+    n->inbox->max_count = n->cfg.inbox_max;
     n->inbox->max_bytes = DEFAULT_INBOX_BYTES;
     return 0;
 }
