@@ -507,7 +507,8 @@ static int set_target(chat *ch, const char *arg)
     return rc;
 }
 
-int cli_cmd_chat(cli_ctx *ctx, int argc, char **argv)
+/* The options: CLI_OK to go on, -1 after --help, or CLI_USAGE. */
+static int chat_parse(cli_ctx *ctx, int argc, char **argv)
 {
     static const struct option opts[] = {
         {"help", no_argument, NULL, 'h'},
@@ -519,7 +520,7 @@ int cli_cmd_chat(cli_ctx *ctx, int argc, char **argv)
     while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
         if (c == 'h') {
             help(stdout);
-            return CLI_OK;
+            return -1;
         }
         cli_error(ctx, "unknown option '%s'; try 'confab chat --help'",
                   argv[optind - 1]);
@@ -530,54 +531,38 @@ int cli_cmd_chat(cli_ctx *ctx, int argc, char **argv)
                        "chat --help'");
         return CLI_USAGE;
     }
-    chat *ch = calloc(1, sizeof *ch);
-    if (ch == NULL || (ch->line = malloc(LINE_MAX_BYTES + 1)) == NULL) {
-        free(ch);
-        cli_error(ctx, "out of memory");
-        return CLI_FAILED;
-    }
-    ch->ctx = ctx;
-    ch->tty = isatty(STDIN_FILENO) && isatty(STDOUT_FILENO) && !ctx->json;
-    int rc = cli_connect(ctx, &ch->c);
-    if (rc != CLI_OK) {
-        free(ch->line);
-        free(ch);
-        return rc;
-    }
-    rc = set_target(ch, optind < argc ? argv[optind] : NULL);
+    return CLI_OK;
+}
+
+/* Subscribes to messages, peers and groups. */
+static int chat_subscribe(chat *ch)
+{
+    /* Unread messages come first, as events, right after the reply. */
+    wire_ctl_builder b;
     wire_ctl_map r;
-    if (rc == CLI_OK) {
-        /* Unread messages come first, as events, right after the reply. */
-        wire_ctl_builder b;
-        uint64_t rid;
-        cli_request(&ch->c, &b, "subscribe", 1, &rid);
-        wire_ctl_key(&b, "events");
-        wire_ctl_array_begin(&b, 3);
-        wire_ctl_put_cstr(&b, "msg");
-        wire_ctl_put_cstr(&b, "peer");
-        wire_ctl_put_cstr(&b, "group");
-        rc = cli_call(&ch->c, &b, rid, &r, CALL_MS);
-        wire_ctl_builder_free(&b);
-    }
-    if (rc != CLI_OK)
-        goto out;
+    uint64_t rid;
+    cli_request(&ch->c, &b, "subscribe", 1, &rid);
+    wire_ctl_key(&b, "events");
+    wire_ctl_array_begin(&b, 3);
+    wire_ctl_put_cstr(&b, "msg");
+    wire_ctl_put_cstr(&b, "peer");
+    wire_ctl_put_cstr(&b, "group");
+    int rc = cli_call(&ch->c, &b, rid, &r, CALL_MS);
+    wire_ctl_builder_free(&b);
+    return rc;
+}
 
-    struct sigaction sa, old_int, old_term, old_winch;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = on_signal;
-    sigemptyset(&sa.sa_mask);
-    sigaction(SIGINT, &sa, &old_int);
-    sigaction(SIGTERM, &sa, &old_term);
-    sigaction(SIGWINCH, &sa, &old_winch);
-
-    the_chat = ch;
+/* Reads lines and events until the chat ends (quit, Ctrl-D, a signal or
+ * an error in ch->rc). */
+static void chat_loop(chat *ch)
+{
     if (ch->tty) {
         setlocale(LC_CTYPE, "");
         printf("chatting with %s; /help for commands, /quit or Ctrl-D to "
                "leave\n",
                ch->label);
         fflush(stdout);
-        rl_catch_signals = 0; /* ours above: they end the chat cleanly */
+        rl_catch_signals = 0; /* ours: they end the chat cleanly */
         rl_readline_name = "confab";
         using_history();
         rl_callback_handler_install(ch->prompt, on_readline);
@@ -617,6 +602,12 @@ int cli_cmd_chat(cli_ctx *ctx, int argc, char **argv)
         if (got_signal)
             fputc('\n', stdout);
     }
+}
+
+/* Ends the chat with the node: follows no more, waits for the replies
+ * still due, leaves a group joined for the chat. */
+static void chat_finish(chat *ch)
+{
     /* The replies still due say whether the last lines went out. The
      * node marks a message read as it sends it: it stops at `unfollow`,
      * and the messages it sent before answering are printed before the
@@ -631,8 +622,46 @@ int cli_cmd_chat(cli_ctx *ctx, int argc, char **argv)
     while (ch->n_pend > 0 && ch->rc == CLI_OK &&
            (now = cli_now_ms()) < deadline)
         pump(ch, (int)(deadline - now));
+    wire_ctl_map r;
     if (ch->joined_here && ch->rc == CLI_OK)
         (void)call(ch, "leave", ch->group, &r);
+}
+
+int cli_cmd_chat(cli_ctx *ctx, int argc, char **argv)
+{
+    int rc = chat_parse(ctx, argc, argv);
+    if (rc != CLI_OK)
+        return rc < 0 ? CLI_OK : rc;
+    chat *ch = calloc(1, sizeof *ch);
+    if (ch == NULL || (ch->line = malloc(LINE_MAX_BYTES + 1)) == NULL) {
+        free(ch);
+        cli_error(ctx, "out of memory");
+        return CLI_FAILED;
+    }
+    ch->ctx = ctx;
+    ch->tty = isatty(STDIN_FILENO) && isatty(STDOUT_FILENO) && !ctx->json;
+    rc = cli_connect(ctx, &ch->c);
+    if (rc != CLI_OK) {
+        free(ch->line);
+        free(ch);
+        return rc;
+    }
+    rc = set_target(ch, optind < argc ? argv[optind] : NULL);
+    if (rc == CLI_OK)
+        rc = chat_subscribe(ch);
+    if (rc != CLI_OK)
+        goto out;
+
+    struct sigaction sa, old_int, old_term, old_winch;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_signal;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, &old_int);
+    sigaction(SIGTERM, &sa, &old_term);
+    sigaction(SIGWINCH, &sa, &old_winch);
+    the_chat = ch;
+    chat_loop(ch);
+    chat_finish(ch);
     rc = ch->rc;
     sigaction(SIGINT, &old_int, NULL);
     sigaction(SIGTERM, &old_term, NULL);

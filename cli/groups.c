@@ -96,6 +96,61 @@ int cli_cmd_leave(cli_ctx *ctx, int argc, char **argv)
     return join_leave(ctx, argc, argv, false);
 }
 
+/* One group of the listing as a JSON object on its own line. */
+static void group_json(const wire_bytes *name, int self, wire_iter *mit)
+{
+    wire_bytes id;
+    json_object *o = json_object_new_object();
+    json_object *m = json_object_new_array();
+    json_object_object_add(o, "group", cli_json_bytes(name->ptr, name->len));
+    while (wire_ctl_next_bin(mit, &id) == 1)
+        json_object_array_add(m, cli_json_hex(id.ptr, id.len));
+    json_object_object_add(o, "members", m);
+    json_object_object_add(o, "self", json_object_new_boolean(self));
+    cli_json_print(o);
+}
+
+/* One group of the listing as a line: its name, then its members, named
+ * from peers where known. */
+static void group_text(cli_ctx *ctx, const cli_peers *peers,
+                       const wire_bytes *name, int self, wire_iter *mit)
+{
+    wire_bytes id;
+    cli_sgr(ctx, stdout, "1");
+    putchar('#');
+    cli_put_text(stdout, name->ptr, name->len, NULL);
+    cli_sgr(ctx, stdout, "0");
+    for (size_t w = cli_text_width(name->ptr, name->len) + 1; w < 16; w++)
+        putchar(' ');
+    fputs("  ", stdout);
+    bool first = true;
+    if (self) {
+        cli_sgr(ctx, stdout, "32");
+        fputs("this node", stdout);
+        cli_sgr(ctx, stdout, "0");
+        first = false;
+    }
+    while (wire_ctl_next_bin(mit, &id) == 1) {
+        char sid[9];
+        if (id.len != CONFAB_ID_BYTES)
+            continue;
+        const cli_peer *p = cli_peers_find(peers, id.ptr);
+        cli_short_id(id.ptr, sid);
+        fputs(first ? "" : ", ", stdout);
+        first = false;
+        if (p != NULL && p->name[0] != '\0') {
+            cli_put_text(stdout, (const uint8_t *)p->name, strlen(p->name),
+                         NULL);
+            printf(" (%s)", sid);
+        } else {
+            fputs(sid, stdout);
+        }
+    }
+    if (first)
+        fputs("(no linked member)", stdout);
+    putchar('\n');
+}
+
 int cli_cmd_groups(cli_ctx *ctx, int argc, char **argv)
 {
     int rc = parse(
@@ -147,7 +202,7 @@ int cli_cmd_groups(cli_ctx *ctx, int argc, char **argv)
         putchar('\n');
     }
     while (wire_ctl_next_map(&it, &g) == 1) {
-        wire_bytes name, id;
+        wire_bytes name;
         int self = 0;
         if (wire_ctl_get_str(&g, "group", &name) != 0 ||
             wire_ctl_get_array(&g, "members", &mit, &nm) != 0) {
@@ -156,51 +211,10 @@ int cli_cmd_groups(cli_ctx *ctx, int argc, char **argv)
             goto out;
         }
         (void)wire_ctl_get_bool(&g, "self", &self);
-        if (ctx->json) {
-            json_object *o = json_object_new_object();
-            json_object *m = json_object_new_array();
-            json_object_object_add(o, "group",
-                                   cli_json_bytes(name.ptr, name.len));
-            while (wire_ctl_next_bin(&mit, &id) == 1)
-                json_object_array_add(m, cli_json_hex(id.ptr, id.len));
-            json_object_object_add(o, "members", m);
-            json_object_object_add(o, "self", json_object_new_boolean(self));
-            cli_json_print(o);
-            continue;
-        }
-        cli_sgr(ctx, stdout, "1");
-        putchar('#');
-        cli_put_text(stdout, name.ptr, name.len, NULL);
-        cli_sgr(ctx, stdout, "0");
-        for (size_t w = cli_text_width(name.ptr, name.len) + 1; w < 16; w++)
-            putchar(' ');
-        fputs("  ", stdout);
-        bool first = true;
-        if (self) {
-            cli_sgr(ctx, stdout, "32");
-            fputs("this node", stdout);
-            cli_sgr(ctx, stdout, "0");
-            first = false;
-        }
-        while (wire_ctl_next_bin(&mit, &id) == 1) {
-            char sid[9];
-            if (id.len != CONFAB_ID_BYTES)
-                continue;
-            const cli_peer *p = cli_peers_find(&peers, id.ptr);
-            cli_short_id(id.ptr, sid);
-            fputs(first ? "" : ", ", stdout);
-            first = false;
-            if (p != NULL && p->name[0] != '\0') {
-                cli_put_text(stdout, (const uint8_t *)p->name, strlen(p->name),
-                             NULL);
-                printf(" (%s)", sid);
-            } else {
-                fputs(sid, stdout);
-            }
-        }
-        if (first)
-            fputs("(no linked member)", stdout);
-        putchar('\n');
+        if (ctx->json)
+            group_json(&name, self, &mit);
+        else
+            group_text(ctx, &peers, &name, self, &mit);
     }
     rc = CLI_OK;
 out:

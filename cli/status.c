@@ -6,6 +6,109 @@
 #include <json-c/json.h>
 #include <string.h>
 
+/* What the status reply says, read once for either view. */
+typedef struct status_view {
+    wire_bytes name;
+    char hex[65];
+    uint64_t port, peers, known, inbox;
+    bool has_stats;
+    wire_ctl_map stats;
+} status_view;
+
+static void status_read(wire_ctl_map *r, status_view *v)
+{
+    memset(v, 0, sizeof *v);
+    wire_bytes id = {0};
+    (void)wire_ctl_get_bin(r, "id", &id);
+    (void)wire_ctl_get_str(r, "name", &v->name);
+    (void)wire_ctl_get_uint(r, "port", &v->port);
+    (void)wire_ctl_get_uint(r, "peers", &v->peers);
+    (void)wire_ctl_get_uint(r, "known", &v->known);
+    (void)wire_ctl_get_uint(r, "inbox", &v->inbox);
+    if (id.len == CONFAB_ID_BYTES)
+        confab_id_hex(id.ptr, v->hex);
+    v->has_stats = wire_ctl_get_map(r, "stats", &v->stats) == 0;
+}
+
+/* The counters as a JSON object (empty without a stats map). */
+static json_object *status_counters_json(status_view *v)
+{
+    json_object *so = json_object_new_object();
+    if (!v->has_stats)
+        return so;
+    wire_ctl_walk w;
+    wire_bytes k;
+    wire_mp_reader *val;
+    wire_ctl_walk_init(&v->stats, &w);
+    while (wire_ctl_walk_next(&w, &k, &val) == 1) {
+        uint64_t n;
+        char key[64];
+        if (wire_mp_read_uint(val, &n) != 0 || k.len >= sizeof key)
+            continue;
+        memcpy(key, k.ptr, k.len);
+        key[k.len] = '\0';
+        json_object_object_add(so, key, json_object_new_uint64(n));
+    }
+    return so;
+}
+
+static void status_print_json(wire_ctl_map *r, status_view *v)
+{
+    wire_iter it;
+    uint32_t ng = 0;
+    wire_bytes g;
+    json_object *o = json_object_new_object();
+    json_object_object_add(o, "id", json_object_new_string(v->hex));
+    json_object_object_add(o, "name",
+                           json_object_new_string_len((const char *)v->name.ptr,
+                                                      (int)v->name.len));
+    json_object_object_add(o, "port", json_object_new_uint64(v->port));
+    json_object_object_add(o, "peers", json_object_new_uint64(v->peers));
+    json_object_object_add(o, "known", json_object_new_uint64(v->known));
+    json_object_object_add(o, "inbox", json_object_new_uint64(v->inbox));
+    json_object *ga = json_object_new_array();
+    if (wire_ctl_get_array(r, "groups", &it, &ng) == 0)
+        while (wire_ctl_next_str(&it, &g) == 1)
+            json_object_array_add(ga, json_object_new_string_len(
+                                          (const char *)g.ptr, (int)g.len));
+    json_object_object_add(o, "groups", ga);
+    json_object_object_add(o, "counters", status_counters_json(v));
+    printf("%s\n", json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
+    json_object_put(o);
+}
+
+static void status_print_text(wire_ctl_map *r, status_view *v)
+{
+    wire_iter it;
+    uint32_t ng = 0;
+    wire_bytes g;
+    printf("node    %.*s\nid      %s\nport    %llu\npeers   %llu linked, "
+           "%llu known\nunread  %llu\n",
+           (int)v->name.len, (const char *)v->name.ptr, v->hex,
+           (unsigned long long)v->port, (unsigned long long)v->peers,
+           (unsigned long long)v->known, (unsigned long long)v->inbox);
+    printf("groups ");
+    if (wire_ctl_get_array(r, "groups", &it, &ng) == 0 && ng > 0)
+        while (wire_ctl_next_str(&it, &g) == 1)
+            printf(" %.*s", (int)g.len, (const char *)g.ptr);
+    else
+        printf(" (none)");
+    printf("\n");
+    if (v->has_stats) {
+        wire_ctl_walk w;
+        wire_bytes k;
+        wire_mp_reader *val;
+        wire_ctl_walk_init(&v->stats, &w);
+        printf("counters\n");
+        while (wire_ctl_walk_next(&w, &k, &val) == 1) {
+            uint64_t n;
+            if (wire_mp_read_uint(val, &n) == 0)
+                printf("  %-24.*s %llu\n", (int)k.len, (const char *)k.ptr,
+                       (unsigned long long)n);
+        }
+    }
+}
+
 int cli_cmd_status(cli_ctx *ctx, int argc, char **argv)
 {
     if (argc > 1 && strcmp(argv[1], "--help") == 0) {
@@ -32,85 +135,12 @@ int cli_cmd_status(cli_ctx *ctx, int argc, char **argv)
         cli_close(&c);
         return rc;
     }
-    wire_bytes id = {0}, name = {0};
-    uint64_t port = 0, peers = 0, known = 0, inbox = 0;
-    (void)wire_ctl_get_bin(&r, "id", &id);
-    (void)wire_ctl_get_str(&r, "name", &name);
-    (void)wire_ctl_get_uint(&r, "port", &port);
-    (void)wire_ctl_get_uint(&r, "peers", &peers);
-    (void)wire_ctl_get_uint(&r, "known", &known);
-    (void)wire_ctl_get_uint(&r, "inbox", &inbox);
-    char hex[65] = "";
-    if (id.len == CONFAB_ID_BYTES)
-        confab_id_hex(id.ptr, hex);
-    wire_iter it;
-    uint32_t ng = 0;
-    wire_bytes g;
-    wire_ctl_map stats;
-    bool has_stats = wire_ctl_get_map(&r, "stats", &stats) == 0;
-    if (ctx->json) {
-        json_object *o = json_object_new_object();
-        json_object_object_add(o, "id", json_object_new_string(hex));
-        json_object_object_add(
-            o, "name",
-            json_object_new_string_len((const char *)name.ptr, (int)name.len));
-        json_object_object_add(o, "port", json_object_new_uint64(port));
-        json_object_object_add(o, "peers", json_object_new_uint64(peers));
-        json_object_object_add(o, "known", json_object_new_uint64(known));
-        json_object_object_add(o, "inbox", json_object_new_uint64(inbox));
-        json_object *ga = json_object_new_array();
-        if (wire_ctl_get_array(&r, "groups", &it, &ng) == 0)
-            while (wire_ctl_next_str(&it, &g) == 1)
-                json_object_array_add(ga, json_object_new_string_len(
-                                              (const char *)g.ptr, (int)g.len));
-        json_object_object_add(o, "groups", ga);
-        json_object *so = json_object_new_object();
-        if (has_stats) {
-            wire_ctl_walk w;
-            wire_bytes k;
-            wire_mp_reader *val;
-            wire_ctl_walk_init(&stats, &w);
-            while (wire_ctl_walk_next(&w, &k, &val) == 1) {
-                uint64_t v;
-                char key[64];
-                if (wire_mp_read_uint(val, &v) != 0 || k.len >= sizeof key)
-                    continue;
-                memcpy(key, k.ptr, k.len);
-                key[k.len] = '\0';
-                json_object_object_add(so, key, json_object_new_uint64(v));
-            }
-        }
-        json_object_object_add(o, "counters", so);
-        printf("%s\n",
-               json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
-        json_object_put(o);
-    } else {
-        printf("node    %.*s\nid      %s\nport    %llu\npeers   %llu linked, "
-               "%llu known\nunread  %llu\n",
-               (int)name.len, (const char *)name.ptr, hex,
-               (unsigned long long)port, (unsigned long long)peers,
-               (unsigned long long)known, (unsigned long long)inbox);
-        printf("groups ");
-        if (wire_ctl_get_array(&r, "groups", &it, &ng) == 0 && ng > 0)
-            while (wire_ctl_next_str(&it, &g) == 1)
-                printf(" %.*s", (int)g.len, (const char *)g.ptr);
-        else
-            printf(" (none)");
-        printf("\n");
-        if (has_stats) {
-            wire_ctl_walk w;
-            wire_bytes k;
-            wire_mp_reader *val;
-            wire_ctl_walk_init(&stats, &w);
-            printf("counters\n");
-            while (wire_ctl_walk_next(&w, &k, &val) == 1) {
-                uint64_t v;
-                if (wire_mp_read_uint(val, &v) == 0)
-                    printf("  %-24.*s %llu\n", (int)k.len, (const char *)k.ptr,
-                           (unsigned long long)v);
-            }
-        }
-    }
+    status_view v;
+    status_read(&r, &v);
+    if (ctx->json)
+        status_print_json(&r, &v);
+    else
+        status_print_text(&r, &v);
     cli_close(&c);
     return CLI_OK;
 }

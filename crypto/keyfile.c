@@ -98,6 +98,60 @@ static int dir_of(const char *path, char *dir, size_t cap)
     return 0;
 }
 
+/* Writes len bytes of buf to a new file tmp (path plus a random suffix),
+ * mode 0600, on disk and closed. Returns 0 or a negative errno, *step
+ * saying what failed; *fd is -1 unless the file was created (the caller
+ * closes it if still open and unlinks tmp). */
+static int write_temp(const char *path, char *tmp, size_t tmpcap,
+                      const uint8_t *buf, size_t len, int *fd,
+                      const char **step)
+{
+    /* O_EXCL under a random name: never follow or truncate a file someone
+     * else placed there, and never share a temp file with a concurrent
+     * save. */
+    *step = "creating a temporary file";
+    for (int i = 0; i < TEMP_TRIES && *fd < 0; i++) {
+        uint32_t r;
+        sec_random(&r, sizeof r);
+        (void)snprintf(tmp, tmpcap, "%s.tmp-%08" PRIx32, path, r);
+        *fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW,
+                   0600);
+        if (*fd < 0 && errno != EEXIST)
+            break;
+    }
+    if (*fd < 0)
+        return -errno;
+    /* The umask may have taken bits away from 0600; make it exact. */
+    *step = "setting its mode to 0600";
+    if (fchmod(*fd, 0600) != 0)
+        return -errno;
+    *step = "writing";
+    int rc = write_all(*fd, buf, len);
+    if (rc < 0)
+        return rc;
+    *step = "flushing it to disk";
+    if (fsync(*fd) != 0)
+        return -errno;
+    *step = "closing it";
+    rc = close(*fd);
+    *fd = -2; /* created, and closed */
+    return rc != 0 ? -errno : 0;
+}
+
+/* Flushes directory dir to disk: a rename in it is durable only then.
+ * *dfd is its descriptor, for the caller to close. */
+static int sync_dir(const char *dir, int *dfd)
+{
+    *dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (*dfd < 0)
+        return -errno;
+    /* Some file systems cannot fsync a directory (EINVAL); the file itself
+     * is already on disk there. */
+    if (fsync(*dfd) != 0 && errno != EINVAL)
+        return -errno;
+    return 0;
+}
+
 int sec__keyfile_save(const sec__keyfile_kind *kind, const uint8_t *key,
                       const char *path, char *err, size_t errlen)
 {
@@ -107,7 +161,7 @@ int sec__keyfile_save(const sec__keyfile_kind *kind, const uint8_t *key,
     size_t len = sec__keyfile_len(kind);
     size_t off = 0;
     const char *step = "creating a temporary file";
-    int fd = -1, dfd = -1, created = 0;
+    int fd = -1, dfd = -1, created;
     int rc;
 
     if (path == NULL || path[0] == '\0' ||
@@ -133,64 +187,19 @@ int sec__keyfile_save(const sec__keyfile_kind *kind, const uint8_t *key,
     off += kind->key_len;
     checksum(buf, off, buf + off);
 
-    /* O_EXCL under a random name: never follow or truncate a file someone
-     * else placed there, and never share a temp file with a concurrent
-     * save. */
-    for (int i = 0; i < TEMP_TRIES && fd < 0; i++) {
-        uint32_t r;
-        sec_random(&r, sizeof r);
-        (void)snprintf(tmp, sizeof tmp, "%s.tmp-%08" PRIx32, path, r);
-        fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW,
-                  0600);
-        if (fd < 0 && errno != EEXIST)
-            break;
+    rc = write_temp(path, tmp, sizeof tmp, buf, len, &fd, &step);
+    created = fd != -1; /* -2: created and closed */
+    if (rc == 0) {
+        step = "renaming the temporary file into place";
+        rc = rename(tmp, path) != 0 ? -errno : 0;
     }
-    if (fd < 0) {
-        rc = -errno;
-        goto fail;
+    if (rc == 0) {
+        created = 0;
+        step = "flushing its directory to disk";
+        rc = sync_dir(dir, &dfd);
     }
-    created = 1;
-    /* The umask may have taken bits away from 0600; make it exact. */
-    step = "setting its mode to 0600";
-    if (fchmod(fd, 0600) != 0) {
-        rc = -errno;
+    if (rc != 0)
         goto fail;
-    }
-    step = "writing";
-    rc = write_all(fd, buf, len);
-    if (rc < 0)
-        goto fail;
-    step = "flushing it to disk";
-    if (fsync(fd) != 0) {
-        rc = -errno;
-        goto fail;
-    }
-    step = "closing it";
-    rc = close(fd);
-    fd = -1;
-    if (rc != 0) {
-        rc = -errno;
-        goto fail;
-    }
-    step = "renaming the temporary file into place";
-    if (rename(tmp, path) != 0) {
-        rc = -errno;
-        goto fail;
-    }
-    created = 0;
-    /* The rename is durable only once the directory is flushed. */
-    step = "flushing its directory to disk";
-    dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (dfd < 0) {
-        rc = -errno;
-        goto fail;
-    }
-    /* Some file systems cannot fsync a directory (EINVAL); the file itself
-     * is already on disk there. */
-    if (fsync(dfd) != 0 && errno != EINVAL) {
-        rc = -errno;
-        goto fail;
-    }
     rc = 0;
     goto out;
 
@@ -211,25 +220,16 @@ out:
     return rc;
 }
 
-int sec__keyfile_load(const sec__keyfile_kind *kind, const char *path,
-                      uint8_t *key, char *err, size_t errlen)
+/* Opens path for reading, refused (an error said in err) unless it is a
+ * regular file owned by us and closed to everyone else. Returns the
+ * descriptor or a negative errno; *st is what fstat said. */
+static int open_private(const sec__keyfile_kind *kind, const char *path,
+                        struct stat *st, char *err, size_t errlen)
 {
-    uint8_t buf[MAX_FILE + 1];
-    uint8_t sum[SEC__KEYFILE_SUM_BYTES];
-    size_t want = sec__keyfile_len(kind);
-    struct stat st;
-    ssize_t got;
-    int fd = -1;
     int rc;
-
-    if (path == NULL || path[0] == '\0' ||
-        kind->key_len > SEC__KEYFILE_MAX_KEY) {
-        sec__keyfile_error(err, errlen, "no path given for the %s", kind->what);
-        return -EINVAL;
-    }
     /* O_NONBLOCK: a FIFO planted at the path must not hang the node; it is
      * refused below as not a regular file. */
-    fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
     if (fd < 0) {
         rc = -errno;
         if (rc == -ENOENT)
@@ -240,80 +240,78 @@ int sec__keyfile_load(const sec__keyfile_kind *kind, const char *path,
                                "cannot open %s %s: %s; check the path and the "
                                "permissions of its directories",
                                kind->what, path, strerror(-rc));
-        goto out;
+        return rc;
     }
     /* fstat of the open file, not stat of the path: what is checked is what
      * is read. */
-    if (fstat(fd, &st) != 0) {
+    if (fstat(fd, st) != 0) {
         rc = -errno;
         sec__keyfile_error(err, errlen, "cannot read %s %s: %s", kind->what,
                            path, strerror(-rc));
-        goto out;
-    }
-    if (!S_ISREG(st.st_mode)) {
+    } else if (!S_ISREG(st->st_mode)) {
         rc = -EPROTO;
         sec__keyfile_error(err, errlen,
                            "%s %s is not a regular file; check the path",
                            kind->what, path);
-        goto out;
-    }
-    /* As ssh does for private keys: the file must be ours and closed to
-     * everyone else, or it is not used at all. */
-    if (st.st_uid != geteuid()) {
+    } else if (st->st_uid != geteuid()) {
+        /* As ssh does for private keys: the file must be ours and closed
+         * to everyone else, or it is not used at all. */
         rc = -EACCES;
         sec__keyfile_error(err, errlen,
                            "%s %s is owned by uid %u, not by the user running "
                            "confab (uid %u), so it is not used: it holds a "
                            "secret key; make it yours with 'chown %u %s' (as "
                            "root) and try again",
-                           kind->what, path, (unsigned)st.st_uid,
+                           kind->what, path, (unsigned)st->st_uid,
                            (unsigned)geteuid(), (unsigned)geteuid(), path);
-        goto out;
-    }
-    if ((st.st_mode & 077) != 0) {
+    } else if ((st->st_mode & 077) != 0) {
         rc = -EACCES;
         sec__keyfile_error(err, errlen,
                            "permissions %04o for %s %s are too open, so it is "
                            "not used: it holds a secret key and must not be "
                            "accessible by group or others; run 'chmod 600 %s' "
                            "and try again",
-                           (unsigned)(st.st_mode & 07777), kind->what, path,
+                           (unsigned)(st->st_mode & 07777), kind->what, path,
                            path);
-        goto out;
+    } else {
+        return fd;
     }
+    (void)close(fd);
+    return rc;
+}
 
-    /* One byte more than a valid file, to tell "too long" from "exact". */
-    got = read_all(fd, buf, want + 1);
-    if (got < 0) {
-        rc = (int)got;
-        sec__keyfile_error(err, errlen, "cannot read %s %s: %s", kind->what,
-                           path, strerror(-rc));
-        goto out;
-    }
-    rc = -EPROTO;
-    if ((size_t)got >= SEC__KEYFILE_MAGIC_BYTES &&
+/* Checks the got bytes read from path (want of them make a valid file):
+ * magic, length, version, checksum. Returns 0 or -EPROTO (said in err). */
+static int check_contents(const sec__keyfile_kind *kind, const char *path,
+                          const uint8_t *buf, size_t got, const struct stat *st,
+                          char *err, size_t errlen)
+{
+    uint8_t sum[SEC__KEYFILE_SUM_BYTES];
+    size_t want = sec__keyfile_len(kind);
+    int rc = -EPROTO;
+    if (got >= SEC__KEYFILE_MAGIC_BYTES &&
         memcmp(buf, kind->magic, SEC__KEYFILE_MAGIC_BYTES) != 0) {
         sec__keyfile_error(err, errlen,
                            "%s %s is not a confab %s (it does not start with "
                            "\"%.4s\"); check the path, or %s",
                            kind->what, path, kind->what, kind->magic,
                            kind->recover);
-        goto out;
+        return rc;
     }
-    if ((size_t)got < want) {
+    if (got < want) {
         sec__keyfile_error(err, errlen,
-                           "%s %s is too short (%zd bytes, expected %zu): it "
+                           "%s %s is too short (%zu bytes, expected %zu): it "
                            "was cut off; %s",
                            kind->what, path, got, want, kind->recover);
-        goto out;
+        return rc;
     }
-    if ((size_t)got > want) {
+    if (got > want) {
         sec__keyfile_error(err, errlen,
                            "%s %s is too long (%lld bytes, expected %zu): "
                            "something was added to it; %s",
-                           kind->what, path, (long long)st.st_size, want,
+                           kind->what, path, (long long)st->st_size, want,
                            kind->recover);
-        goto out;
+        return rc;
     }
     if (buf[SEC__KEYFILE_MAGIC_BYTES] != SEC__KEYFILE_VERSION) {
         sec__keyfile_error(err, errlen,
@@ -323,24 +321,49 @@ int sec__keyfile_load(const sec__keyfile_kind *kind, const char *path,
                            kind->what, path,
                            (unsigned)buf[SEC__KEYFILE_MAGIC_BYTES],
                            SEC__KEYFILE_VERSION, kind->recover);
-        goto out;
+        return rc;
     }
     checksum(buf, want - SEC__KEYFILE_SUM_BYTES, sum);
     /* sodium_memcmp: the checksum is computed over the secret key. */
     if (sodium_memcmp(sum, buf + want - SEC__KEYFILE_SUM_BYTES,
-                      SEC__KEYFILE_SUM_BYTES) != 0) {
+                      SEC__KEYFILE_SUM_BYTES) != 0)
         sec__keyfile_error(err, errlen,
                            "%s %s is corrupted (checksum mismatch); %s",
                            kind->what, path, kind->recover);
-        goto out;
-    }
-    memcpy(key, buf + HEADER_BYTES, kind->key_len);
-    rc = 0;
-
-out:
-    if (fd >= 0)
-        (void)close(fd);
-    sodium_memzero(buf, sizeof buf);
+    else
+        rc = 0;
     sodium_memzero(sum, sizeof sum);
+    return rc;
+}
+
+int sec__keyfile_load(const sec__keyfile_kind *kind, const char *path,
+                      uint8_t *key, char *err, size_t errlen)
+{
+    uint8_t buf[MAX_FILE + 1];
+    size_t want = sec__keyfile_len(kind);
+    struct stat st;
+
+    if (path == NULL || path[0] == '\0' ||
+        kind->key_len > SEC__KEYFILE_MAX_KEY) {
+        sec__keyfile_error(err, errlen, "no path given for the %s", kind->what);
+        return -EINVAL;
+    }
+    int fd = open_private(kind, path, &st, err, errlen);
+    if (fd < 0)
+        return fd;
+    /* One byte more than a valid file, to tell "too long" from "exact". */
+    ssize_t got = read_all(fd, buf, want + 1);
+    int rc;
+    if (got < 0) {
+        rc = (int)got;
+        sec__keyfile_error(err, errlen, "cannot read %s %s: %s", kind->what,
+                           path, strerror(-rc));
+    } else {
+        rc = check_contents(kind, path, buf, (size_t)got, &st, err, errlen);
+        if (rc == 0)
+            memcpy(key, buf + HEADER_BYTES, kind->key_len);
+    }
+    (void)close(fd);
+    sodium_memzero(buf, sizeof buf);
     return rc;
 }

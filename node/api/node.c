@@ -14,14 +14,19 @@
 #include <string.h>
 #include <time.h>
 
-#define DEFAULT_MAX_MESSAGE   CONFAB_DEFAULT_MAX_MESSAGE
-#define DEFAULT_QUEUE_BYTES   (32u << 20)
-#define DEFAULT_HANDSHAKES    256u
-#define DEFAULT_HS_TIMEOUT_MS 5000u
-#define DEFAULT_PING_MS       2000u
-#define DEFAULT_PEER_TIMEOUT  15000u
-#define DEFAULT_REDIAL_MIN_MS 250u
-#define DEFAULT_REDIAL_MAX_MS 30000u
+#define DEFAULT_MAX_MESSAGE    CONFAB_DEFAULT_MAX_MESSAGE
+#define DEFAULT_QUEUE_BYTES    (32u << 20)
+#define DEFAULT_HANDSHAKES     256u
+#define DEFAULT_HS_TIMEOUT_MS  5000u
+#define DEFAULT_PING_MS        2000u
+#define DEFAULT_PEER_TIMEOUT   15000u
+#define DEFAULT_REDIAL_MIN_MS  250u
+#define DEFAULT_REDIAL_MAX_MS  30000u
+#define DEFAULT_OUTBOX         ((size_t)1 << 30)
+#define DEFAULT_INBOX_MAX      10000u
+#define DEFAULT_ANYCAST_MS     2000u
+#define DEFAULT_DISCOVERY_PORT 47474u
+#define DEFAULT_BEACON_MS      1000u
 /* bounds: the peer table and who may join */
 #define DEFAULT_KNOWN_PEERS   1024u
 #define DEFAULT_KNOWN_TTL_MS  30000u
@@ -210,12 +215,18 @@ static int split_host_port(const char *hp, char *host, size_t cap,
 }
 
 /* The link's hooks: what a link hands up goes to the data lane
- * (messaging/data.c) and to delivery (messaging/delivery.c). */
+ * (messaging/data.c), to delivery (messaging/delivery.c) and to the peer
+ * table (peers/peer.c, peers/allow.c). */
 static const node_link_ops link_ops = {
-    node_data_fill,
-    node_data_on_msg,
-    node_delivery_read_done,
-    node_data_reasm_free,
+    node_data_pull,          node_data_pushed,
+    node_data_pulled,        node_data_on_msg,
+    node_delivery_read_done, node_data_reasm_free,
+    node_peer_link_dialing,  node_allowed,
+    node_peer_established,   node_peer_bye_received,
+    node_peer_link_ended,    node_peer_link_freed,
+    node_peer_link_tick,     node_peer_link_resumed,
+    node_peer_link_counted,  node_peer_link_more,
+    node_peer_link_delay_ms,
 };
 
 /* The peer table's hooks, in the order the layers above need them. */
@@ -285,6 +296,16 @@ static int resolve_defaults(confab_node *n)
     }
     if (c->redial_max_ms < c->redial_min_ms)
         c->redial_max_ms = c->redial_min_ms;
+    if (c->outbox_bytes == 0)
+        c->outbox_bytes = DEFAULT_OUTBOX;
+    if (c->inbox_max == 0)
+        c->inbox_max = DEFAULT_INBOX_MAX;
+    if (c->anycast_timeout_ms == 0)
+        c->anycast_timeout_ms = DEFAULT_ANYCAST_MS;
+    if (c->discovery_port == 0)
+        c->discovery_port = DEFAULT_DISCOVERY_PORT;
+    if (c->beacon_interval_ms == 0)
+        c->beacon_interval_ms = DEFAULT_BEACON_MS;
     /* bounds: the peer table and who may join */
     if (c->max_known_peers == 0)
         c->max_known_peers = DEFAULT_KNOWN_PEERS;
@@ -725,7 +746,7 @@ int confab_node_start(confab_node *n)
 void node_conn_mark_dirty(node_conn *c)
 {
     confab_node *n = c->node;
-    if (c->dirty || c->flushing || c->state == CONN_CLOSING)
+    if (c->dirty || c->state == CONN_CLOSING)
         return;
     c->dirty = true;
     node_list_add_tail(&n->dirty, &c->dirty_link);

@@ -6,7 +6,7 @@
  *   CONNECTING -> HANDSHAKE -> UP -> DRAINING -> CLOSING -> freed
  * Any error jumps to CLOSING. A connection is freed only in the close
  * callback of its TCP handle, after libuv has cancelled its writes. */
-#include "node/peers/peers.h"
+#include "node/link/link.h"
 
 #include "crypto/sec.h"
 
@@ -105,7 +105,9 @@ static uint8_t *tx_begin(node_conn *c, size_t max_payload, bool bulk)
  * pointed. The header goes into the headroom; a short (bin 8) header
  * leaves one spare byte, closed up by moving the frame down so that the
  * block stays one contiguous run of frames. */
-static void tx_commit(node_conn *c, size_t payload_len)
+/* Seals the frame begun by tx_begin; mark: the link must be flushed for
+ * it (not when the flush itself framed it: that flush writes it). */
+static void tx_seal(node_conn *c, size_t payload_len, bool mark)
 {
     node_txbuf *t = c->tx_tail;
     uint8_t *frame = t->data + t->len;
@@ -121,7 +123,13 @@ static void tx_commit(node_conn *c, size_t payload_len)
     if (q > c->node->stats.link_tx_peak)
         c->node->stats.link_tx_peak = q;
     c->t_tx = node_now_ms(c->node);
-    node_conn_mark_dirty(c);
+    if (mark)
+        node_conn_mark_dirty(c);
+}
+
+static void tx_commit(node_conn *c, size_t payload_len)
+{
+    tx_seal(c, payload_len, true);
 }
 
 /* Queues a handshake message: a frame holding msg unencrypted. */
@@ -173,7 +181,7 @@ static void cut_tx_full(node_conn *c)
     confab_node *n = c->node;
     char sid[9] = "?";
     if (c->peer != NULL)
-        node_short_id(c->peer->id, sid);
+        node_short_id(c->peer_id, sid);
     n->stats.links_cut_tx_full++;
     node_log(n, CONFAB_LOG_WARN,
              "cutting the link to %s: %zu bytes wait to be sent to it "
@@ -219,8 +227,12 @@ int node_conn_send_ctl(node_conn *c, const wire_msg *m)
     return 0;
 }
 
-int node_conn_send_data(node_conn *c, const wire_msg *m, size_t bound,
-                        bool bulk)
+/* Encodes m (plaintext at most bound bytes), encrypts and queues it in
+ * order on the data lane, from inside a flush (the link stays clean);
+ * bulk asks for a large block when a new one is needed. Returns 0,
+ * -ENOMEM or -EMSGSIZE. */
+static int conn_frame_data(node_conn *c, const wire_msg *m, size_t bound,
+                           bool bulk)
 {
     if (bound > WIRE_MAX_PLAINTEXT)
         bound = WIRE_MAX_PLAINTEXT;
@@ -234,8 +246,27 @@ int node_conn_send_data(node_conn *c, const wire_msg *m, size_t bound,
     rc = sec_cipher_encrypt(&c->tx, NULL, 0, p, len, p);
     if (rc != 0)
         return rc;
-    tx_commit(c, len + WIRE_AEAD_TAG_BYTES);
+    tx_seal(c, len + WIRE_AEAD_TAG_BYTES, false);
     return 0;
+}
+
+/* Frames what the layer above has for c's peer, while the window has
+ * room (node_link_ops pull). */
+static void conn_pull(node_conn *c)
+{
+    const node_link_ops *ops = c->node->link_ops;
+    node_frame f;
+    while (node_conn_tx_queued(c) < NODE_TX_WINDOW && ops->pull(c, &f)) {
+        int rc = conn_frame_data(c, &f.m, f.bound, f.bulk);
+        if (rc != 0) {
+            node_log(c->node, CONFAB_LOG_ERROR, "cannot frame a message: %s",
+                     uv_strerror(rc));
+            node_conn_abort(c, CONFAB_DOWN_CLOSED);
+            return;
+        }
+        ops->pushed(c, &f);
+    }
+    ops->pulled(c);
 }
 
 size_t node_conn_tx_queued(const node_conn *c)
@@ -264,8 +295,7 @@ static void write_cb(uv_write_t *req, int status)
     c->tx_inflight -= bytes;
     if (status == 0) {
         n->stats.bytes_sent += bytes;
-        if (c->peer != NULL)
-            c->peer->bytes_sent += bytes;
+        n->link_ops->counted(c, bytes, 0);
     }
     if (status < 0) {
         if (status != UV_ECANCELED && c->state != CONN_CLOSING) {
@@ -302,8 +332,7 @@ static int try_write_now(node_conn *c)
     size_t w = (size_t)n;
     c->tx_pending -= w;
     c->node->stats.bytes_sent += w;
-    if (c->peer != NULL)
-        c->peer->bytes_sent += w;
+    c->node->link_ops->counted(c, w, 0);
     while (w > 0) {
         node_txbuf *b = c->tx_head;
         size_t left = b->len - b->off;
@@ -330,15 +359,12 @@ void node_conn_flush(node_conn *c)
     }
     if (c->paused)
         return;
-    /* What this flush frames it also writes: marking the connection dirty
-     * again meanwhile would only cost an empty turn. Whatever it leaves
-     * behind marks it again below. */
-    c->flushing = true;
+    /* What this flush frames it also writes (conn_pull does not mark the
+     * link dirty); whatever it leaves behind marks it again below. */
     if (c->state == CONN_UP)
-        c->node->link_ops->fill(c);
+        conn_pull(c);
     /* Behind a write in flight, bytes must queue behind it. */
     if (c->tx_head != NULL && c->tx_inflight == 0 && try_write_now(c) != 0) {
-        c->flushing = false;
         return;
     }
     if (c->tx_head != NULL) {
@@ -373,21 +399,17 @@ void node_conn_flush(node_conn *c)
                 txbuf_put(c->node, x);
                 x = next;
             }
-            c->flushing = false;
             node_conn_abort(c, CONFAB_DOWN_CLOSED);
             return;
         }
-        c->flushing = false;
         if (c->tx_head != NULL)
             node_conn_mark_dirty(c);
-    } else if (c->state == CONN_UP && c->tx_inflight == 0 && c->peer != NULL &&
-               c->peer->q_head != NULL) {
+    } else if (c->state == CONN_UP && c->tx_inflight == 0 &&
+               c->node->link_ops->more(c)) {
         /* All written at once and more waits: frame it on the next turn
          * (with a write in flight, its callback does that). */
-        c->flushing = false;
         node_conn_mark_dirty(c);
     }
-    c->flushing = false;
     if (c->state == CONN_DRAINING)
         conn_close_after_flush(c);
 }
@@ -416,16 +438,8 @@ static void conn_free(node_conn *c)
     sec_cipher_wipe(&c->rx);
     if (c->dirty)
         node_list_del(&c->dirty_link);
-    /* Nothing may point here any more: a link closed by the BYE exchange
-     * never went through an abort, which is where these are cleared. */
-    if (c->peer != NULL && c->peer->conn == c)
-        c->peer->conn = NULL;
-    if (c->peer != NULL && c->peer->dialing == c)
-        c->peer->dialing = NULL;
-    if (c->target != NULL && c->target->dialing == c)
-        c->target->dialing = NULL;
-    if (c->peer != NULL)
-        node_peer_release(c->peer); /* the table may forget it now */
+    /* Nothing above may point here any more. */
+    n->link_ops->freed(c);
     node_list_del(&c->link);
     free(c);
     node_conns_gone(n);
@@ -466,16 +480,7 @@ static void conn_abort(node_conn *c, confab_down_reason why, bool reset)
     c->state = CONN_CLOSING;
     /* Its body in reassembly will never complete: give its room back. */
     c->node->link_ops->closing(c);
-    if (c->target != NULL && c->target->dialing == c)
-        c->target->dialing = NULL;
-    if (c->peer != NULL && c->peer->dialing == c)
-        c->peer->dialing = NULL;
-    if (c->peer != NULL && (was == CONN_UP || was == CONN_DRAINING))
-        node_peer_conn_lost(c, why);
-    else if (c->peer != NULL && was != CONN_UP)
-        node_peer_dial_failed(c);
-    else if (c->target != NULL)
-        node_static_dial_failed(c->target);
+    c->node->link_ops->ended(c, was, why);
     if (c->dirty) {
         node_list_del(&c->dirty_link);
         c->dirty = false;
@@ -506,8 +511,7 @@ void node_conn_pause(node_conn *c, bool paused)
         /* Silence while cut does not count against the peer, nor does
          * the wait for the answer to a PING sent before the cut. */
         c->t_rx = node_now_ms(c->node);
-        if (c->peer != NULL && c->peer->conn == c && c->peer->ping_token)
-            c->peer->ping_sent_ms = c->t_rx;
+        c->node->link_ops->resumed(c);
         uv_read_start((uv_stream_t *)&c->tcp, alloc_cb, read_cb);
         node_conn_mark_dirty(c);
     }
@@ -738,15 +742,8 @@ int node_conn_dial(confab_node *n, const struct sockaddr_storage *addr,
         return -ENOMEM;
     c->remote = *addr;
     c->target = target;
-    if (expect != NULL) {
-        memcpy(c->expect_id, expect->id, sizeof c->expect_id);
-        c->has_expect_id = true;
-        c->peer = expect;
-        node_peer_hold(expect);
-        expect->dialing = c;
-    }
-    if (target != NULL)
-        target->dialing = c;
+    c->peer = expect;
+    n->link_ops->dialing(c);
     c->connect_req.data = c;
     int rc = uv_tcp_connect(&c->connect_req, &c->tcp,
                             (const struct sockaddr *)addr, on_connect);
@@ -783,12 +780,11 @@ static int conn_on_frame(node_conn *c, const uint8_t *f, size_t len)
     rc = wire_msg_decode(plain, plen, &m);
     if (rc != 0)
         return rc;
-    if (c->peer != NULL)
-        c->peer->bytes_received += len;
+    c->node->link_ops->counted(c, 0, len);
     switch (m.type) {
     case WIRE_T_BYE:
         c->bye_received = true;
-        node_peer_bye_received(c, m.u.bye.reason);
+        c->node->link_ops->bye(c, m.u.bye.reason);
         if (c->state != CONN_CLOSING)
             node_conn_bye(c, m.u.bye.reason == WIRE_BYE_DUPLICATE
                                  ? WIRE_BYE_DUPLICATE
@@ -839,7 +835,7 @@ static void conn_feed(node_conn *c, const uint8_t *p, size_t left)
             n->stats.protocol_errors++;
             char sid[9] = "?";
             if (c->peer != NULL)
-                node_short_id(c->peer->id, sid);
+                node_short_id(c->peer_id, sid);
             node_log(n, CONFAB_LOG_WARN,
                      "cutting the link to %s: protocol error (%s)", sid,
                      uv_strerror(rc));
@@ -890,7 +886,7 @@ static void read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
         return;
     }
     n->stats.bytes_received += (uint64_t)nread;
-    if (c->peer != NULL && (c->peer->delay_ms > 0 || c->delayed_head)) {
+    if (c->peer != NULL && (n->link_ops->delay_ms(c) > 0 || c->delayed_head)) {
         delay_chunk(c, (const uint8_t *)buf->base, (size_t)nread);
         return;
     }
@@ -926,7 +922,7 @@ static void delay_chunk(node_conn *c, const uint8_t *data, size_t len)
         return;
     }
     d->next = NULL;
-    d->due = node_now_ms(n) + c->peer->delay_ms;
+    d->due = node_now_ms(n) + n->link_ops->delay_ms(c);
     d->len = len;
     memcpy(d->data, data, len);
     if (c->delayed_tail != NULL) {
@@ -994,8 +990,8 @@ void node_conn_tick(node_conn *c, uint64_t now)
     case CONN_UP:
         if (c->tx_over) /* a backstop: the flush cuts it first */
             cut_tx_full(c);
-        else if (c->peer != NULL && c->peer->conn == c)
-            node_peer_liveness(c, now);
+        else if (c->peer != NULL)
+            n->link_ops->tick(c, now);
         break;
     case CONN_DRAINING:
         if (c->tx_over)

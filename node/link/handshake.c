@@ -21,7 +21,7 @@
  * buffer, because memory a pool thread mallocs lands in that thread's own
  * glibc arena, where it fragments and stays resident (a network of 100
  * nodes held 70 MB more that way). */
-#include "node/peers/peers.h"
+#include "node/link/link.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -265,7 +265,7 @@ static int check_peer(node_conn *c, const node_hs *h)
         node_log(n, CONFAB_LOG_DEBUG, "refusing a link to ourselves");
         return -EPROTO;
     }
-    if (!node_allowed(n, h->remote)) {
+    if (!n->link_ops->allowed(n, h->remote)) {
         /* Authenticated, and not welcome: the allow-list is narrower than
          * the network key. Logged at the first refusals, then rarely. */
         uint64_t k = ++n->stats.handshakes_not_allowed;
@@ -305,7 +305,7 @@ static int established(node_conn *c, node_hs *h)
     node_conn_leave_handshake(c);
     c->state = CONN_UP;
     wire_frame_decoder_set_limit(&c->dec, WIRE_MAX_FRAME);
-    int rc = node_peer_established(c, &hello);
+    int rc = c->node->link_ops->established(c, &hello);
     node_hs_free(h);
     return rc;
 }

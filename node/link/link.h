@@ -3,8 +3,7 @@
  * Framing, the Noise handshake (its steps on the libuv thread pool), the
  * transport ciphers and the transmit blocks of one connection. A link
  * knows no peer table and no message but its own control messages; what it
- * hears above that it hands up (today by direct calls, issue #11 step 3:
- * an ops table).
+ * hears above that it hands up through an ops table (node_link_ops).
  *
  * Who may include it: node/link/ and the layers above it (node/LAYERS). */
 #ifndef CONFAB_NODE_LINK_LINK_H
@@ -60,8 +59,7 @@ typedef struct node_conn {
     node_conn_state state;
     bool outbound;
     bool bye_sent, bye_received;
-    bool dirty;    /* in node->dirty, waiting for a flush */
-    bool flushing; /* in node_conn_flush(): stays clean */
+    bool dirty; /* in node->dirty, waiting for a flush */
     node_list dirty_link;
     node_peer *peer;     /* known once the handshake reveals it */
     node_static *target; /* the static peer this dial serves, if any */
@@ -107,11 +105,23 @@ typedef struct node_conn {
 #define NODE_HS_ASYNC 1 /* node_hs_on_frame: a step went to the pool */
 /* What a link hands up to the layers above it, instead of calling them:
  * one table per node (confab_node.link_ops), filled by the api layer at
- * creation (node/api/node.c). The peer table is still reached directly
- * (node/LAYERS: debt). */
+ * creation (node/api/node.c). */
+/* One message the link pulls from above to frame on the data lane. */
+typedef struct node_frame {
+    wire_msg m;
+    size_t bound; /* m's plaintext is at most this */
+    bool bulk;    /* ask for a large block when a new one is needed */
+    size_t chunk; /* the puller's: how much of its message m carries */
+} node_frame;
+
 typedef struct node_link_ops {
-    /* Frame what waits for c's peer into c's transmit blocks. */
-    void (*fill)(node_conn *c);
+    /* The link pulls what waits for c's peer while its window has room:
+     * pull gives the next message (false: none now), pushed says it is
+     * framed (queued on c), pulled ends one pull. The link frames; the
+     * layer above never sends from inside a flush. */
+    bool (*pull)(node_conn *c, node_frame *f);
+    void (*pushed)(node_conn *c, const node_frame *f);
+    void (*pulled)(node_conn *c);
     /* One decrypted message other than BYE on an established link: 0, or
      * -EPROTO when the link must be cut. */
     int (*message)(node_conn *c, const wire_msg *m);
@@ -120,6 +130,33 @@ typedef struct node_link_ops {
     /* c is closing: what the layers above keep for it goes (a body in
      * reassembly gives its room back). May run twice. */
     void (*closing)(node_conn *c);
+    /* The peers' side (node/peers/peer.c). c->peer and c->target are the
+     * table's: the link holds them and never looks inside. */
+    /* A dial begins: c->peer (a known peer expected at the other end) or
+     * c->target (a static peer), either may be NULL, point to c now. */
+    void (*dialing)(node_conn *c);
+    /* Whether the node id a handshake authenticated may link. */
+    bool (*allowed)(const confab_node *n, const uint8_t id[WIRE_NODE_ID_BYTES]);
+    /* c finished its handshake; hello is the peer's HELLO. 0, or a
+     * negative errno when c must be closed. */
+    int (*established)(node_conn *c, const wire_hello *hello);
+    /* The peer of c said BYE(reason). */
+    void (*bye)(node_conn *c, uint64_t reason);
+    /* c is aborted; was is its state before: the table forgets the dial
+     * or the link. */
+    void (*ended)(node_conn *c, node_conn_state was, confab_down_reason why);
+    /* c is freed: nothing above may point to it any more. */
+    void (*freed)(node_conn *c);
+    /* A tick of c, established, with a peer. */
+    void (*tick)(node_conn *c, uint64_t now);
+    /* c came back from a test's cut (node_conn_pause). */
+    void (*resumed)(node_conn *c);
+    /* Bytes written and read on c, frames included. */
+    void (*counted)(node_conn *c, size_t sent, size_t received);
+    /* Whether more waits to be framed for c's peer. */
+    bool (*more)(const node_conn *c);
+    /* The latency a test adds to what c reads (ms), 0 for none. */
+    unsigned (*delay_ms)(const node_conn *c);
 } node_link_ops;
 
 /* Begins the handshake of a connected or accepted connection. */
@@ -160,11 +197,6 @@ void node_flush_all(confab_node *n);
 bool node_flush_arm(confab_node *n);
 void node_conn_tick(node_conn *c, uint64_t now);
 void node_txbuf_free_all(confab_node *n);
-/* Encodes m (plaintext at most bound bytes), encrypts and queues it in
- * order on the data lane; bulk asks for a large block when a new one is
- * needed. Returns 0, -ENOMEM or -EMSGSIZE. */
-int node_conn_send_data(node_conn *c, const wire_msg *m, size_t bound,
-                        bool bulk);
 /* Bytes queued on c and not yet written to the socket. */
 size_t node_conn_tx_queued(const node_conn *c);
 

@@ -210,17 +210,22 @@ static void fill_data(wire_msg *m, const node_out *o, size_t chunk)
     }
 }
 
-void node_data_fill(node_conn *c)
+/* Whether c is the established link of its peer, the one its lane
+ * leaves on. */
+static bool lane_link(const node_conn *c)
+{
+    return c->peer != NULL && c->peer->conn == c && c->state == CONN_UP;
+}
+
+bool node_data_pull(node_conn *c, node_frame *f)
 {
     node_peer *p = c->peer;
     confab_node *n = c->node;
-    if (p == NULL || p->conn != c || c->state != CONN_UP)
-        return;
-    while (p->q_head != NULL && node_conn_tx_queued(c) < NODE_TX_WINDOW) {
+    if (!lane_link(c))
+        return false;
+    while (p->q_head != NULL) {
         node_out *o = p->q_head;
         const node_body *b = o->body;
-        wire_msg m;
-        size_t chunk, bound;
         bool unicast = b->kind == WIRE_K_UNICAST;
         if (unicast && !o->in_outbox) {
             /* Acknowledged while it waited (after a re-send): drop it. */
@@ -233,55 +238,70 @@ void node_data_fill(node_conn *c)
             continue;
         }
         if (unicast && o->off == 0 && !node_delivery_ready(n, o))
-            break; /* its record is not durable yet: nothing after it */
+            return false; /* its record is not durable yet: nothing after */
+        wire_msg *m = &f->m;
+        size_t chunk, bound;
         if (o->skip) {
             chunk = 0;
-            fill_data(&m, o, 0);
+            fill_data(m, o, 0);
             bound = wire_data_bound(0, 0, 0);
         } else if (o->off == 0) {
             size_t room = WIRE_MAX_PLAINTEXT -
                           wire_data_bound(b->group_len, b->ct_len, 0);
             chunk = b->len < room ? b->len : room;
-            fill_data(&m, o, chunk);
+            fill_data(m, o, chunk);
             bound = wire_data_bound(b->group_len, b->ct_len, chunk);
         } else {
             size_t room = WIRE_MAX_PLAINTEXT - WIRE_FRAG_OVERHEAD;
             chunk = b->len - o->off < room ? b->len - o->off : room;
-            memset(&m, 0, sizeof m);
-            m.type = WIRE_T_FRAG;
-            memcpy(m.u.frag.id, b->id, WIRE_ID_BYTES);
-            m.u.frag.off = o->off;
-            m.u.frag.data.ptr = b->bytes + o->off;
-            m.u.frag.data.len = (uint32_t)chunk;
+            memset(m, 0, sizeof *m);
+            m->type = WIRE_T_FRAG;
+            memcpy(m->u.frag.id, b->id, WIRE_ID_BYTES);
+            m->u.frag.off = o->off;
+            m->u.frag.data.ptr = b->bytes + o->off;
+            m->u.frag.data.len = (uint32_t)chunk;
             bound = WIRE_FRAG_OVERHEAD + chunk;
         }
-        int rc =
-            node_conn_send_data(c, &m, bound, p->q_bytes > NODE_TXBUF_SMALL);
-        if (rc != 0) {
-            node_log(n, CONFAB_LOG_ERROR, "cannot frame a message: %s",
-                     uv_strerror(rc));
-            node_conn_abort(c, CONFAB_DOWN_CLOSED);
-            return;
-        }
-        o->off += chunk;
-        if (o->off < b->len && !o->skip)
-            continue;
-        p->q_head = o->next;
-        if (p->q_head == NULL)
-            p->q_tail = NULL;
-        o->next = NULL;
-        o->in_lane = false;
-        p->q_bytes -= b->len + NODE_MSG_OVERHEAD;
-        p->msgs_sent++;
-        n->stats.msgs_sent++;
-        if (n->observer.sent != NULL && !o->skip) /* the web page */
-            n->observer.sent(n, p->id, b->kind, b->id, b->group,
-                             n->observer.user);
-        if (unicast)
-            node_delivery_sent(p, o, node_now_ms(n)); /* kept till its ACK */
-        else
-            node_out_release(o);
+        f->bound = bound;
+        f->bulk = p->q_bytes > NODE_TXBUF_SMALL;
+        f->chunk = chunk;
+        return true;
     }
+    return false;
+}
+
+void node_data_pushed(node_conn *c, const node_frame *f)
+{
+    node_peer *p = c->peer;
+    confab_node *n = c->node;
+    node_out *o = p->q_head; /* the one node_data_pull framed */
+    const node_body *b = o->body;
+    bool unicast = b->kind == WIRE_K_UNICAST;
+    o->off += f->chunk;
+    if (o->off < b->len && !o->skip)
+        return;
+    p->q_head = o->next;
+    if (p->q_head == NULL)
+        p->q_tail = NULL;
+    o->next = NULL;
+    o->in_lane = false;
+    p->q_bytes -= b->len + NODE_MSG_OVERHEAD;
+    p->msgs_sent++;
+    n->stats.msgs_sent++;
+    if (n->observer.sent != NULL && !o->skip) /* the web page */
+        n->observer.sent(n, p->id, b->kind, b->id, b->group, n->observer.user);
+    if (unicast)
+        node_delivery_sent(p, o, node_now_ms(n)); /* kept till its ACK */
+    else
+        node_out_release(o);
+}
+
+void node_data_pulled(node_conn *c)
+{
+    node_peer *p = c->peer;
+    confab_node *n = c->node;
+    if (!lane_link(c))
+        return;
     /* Unicasts make room by being acknowledged (delivery.c); this is for
      * broadcasts and shouts, which leave once they are framed. */
     if (p->want_writable && p->ob_count == 0 &&

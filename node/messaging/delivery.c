@@ -37,9 +37,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define DEFAULT_TTL_US ((uint64_t)24 * 3600 * 1000000)
-#define DEFAULT_OUTBOX ((size_t)1 << 30)
-#define MIN_RTO_MS     1000u
+#define MIN_RTO_MS 1000u
 #define LOW_ACK_FORGET_MS                                                      \
     30000u                /* ACKs below the base this far apart are            \
                              not one rollback */
@@ -50,9 +48,19 @@
 
 static void emit_lost(confab_node *n);
 
+/* The one place the send TTL's default lives (confab_send_opts: 0 means
+ * 24 hours), for unicasts and anycasts alike. */
+#define DEFAULT_TTL_MS ((uint64_t)24 * 3600 * 1000)
+
+uint64_t node_send_ttl_us(const confab_send_opts *opts)
+{
+    uint64_t ms = opts != NULL && opts->ttl_ms ? opts->ttl_ms : DEFAULT_TTL_MS;
+    return ms * 1000u;
+}
+
 static size_t outbox_max(const confab_node *n)
 {
-    return n->cfg.outbox_bytes ? n->cfg.outbox_bytes : DEFAULT_OUTBOX;
+    return n->cfg.outbox_bytes;
 }
 
 /* ---- records ---------------------------------------------------------- */
@@ -294,9 +302,7 @@ int confab_send(confab_node *n, const uint8_t to[CONFAB_ID_BYTES],
         free(b);
         return -ENOMEM;
     }
-    uint64_t ttl =
-        opts != NULL && opts->ttl_ms ? opts->ttl_ms * 1000u : DEFAULT_TTL_US;
-    o->expires = b->ts + ttl;
+    o->expires = b->ts + node_send_ttl_us(opts);
     if (n->store != NULL) {
         size_t rlen;
         uint8_t *rec = rec_message(b, p->id, o->expires, &rlen);

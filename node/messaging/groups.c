@@ -18,8 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define DEFAULT_ANYCAST_TIMEOUT_MS 2000u
-#define MAX_ANYCASTS               4096u /* pending at once */
+#define MAX_ANYCASTS 4096u /* pending at once */
 
 /* ---- names ------------------------------------------------------------ */
 
@@ -567,8 +566,7 @@ static node_peer *nearest(confab_node *n, const char *group,
 
 static unsigned anycast_timeout(const confab_node *n)
 {
-    return n->cfg.anycast_timeout_ms ? n->cfg.anycast_timeout_ms
-                                     : DEFAULT_ANYCAST_TIMEOUT_MS;
+    return n->cfg.anycast_timeout_ms;
 }
 
 static void anycast_free(confab_node *n, node_anycast *a)
@@ -658,9 +656,7 @@ int confab_anycast(confab_node *n, const char *group, const void *body,
     }
     b->refs = 1;
     a->body = b;
-    a->expires =
-        b->ts + (opts != NULL && opts->ttl_ms ? opts->ttl_ms * 1000u
-                                              : (uint64_t)24 * 3600 * 1000000);
+    a->expires = b->ts + node_send_ttl_us(opts);
     rc = node_delivery_put_anycast(n, b, a->expires);
     if (rc != 0) {
         node_body_unref(b);

@@ -180,11 +180,16 @@ int node_enqueue(node_peer *p, node_body *b, uint64_t seq);
 void node_lane_push(node_peer *p, node_out *o);
 /* A queue entry for body b (taking a reference), or NULL. */
 node_out *node_out_new(node_body *b, uint64_t seq);
+/* How long a unicast or anycast sent with opts may wait for its ACK, in
+ * microseconds (opts NULL or ttl_ms 0: the default, 24 hours). */
+uint64_t node_send_ttl_us(const confab_send_opts *opts);
 bool node_peer_linked(const node_peer *p);
 bool node_peer_has_room(const confab_node *n, const node_peer *p, size_t len);
-/* Frames the next part of the data lane of c's peer into c's transmit
- * blocks, within the window. */
-void node_data_fill(node_conn *c);
+/* The link's pull (node_link_ops): the next part of the data lane of c's
+ * peer, the part framed, the end of a pull. */
+bool node_data_pull(node_conn *c, node_frame *f);
+void node_data_pushed(node_conn *c, const node_frame *f);
+void node_data_pulled(node_conn *c);
 /* Empties p's data lane (its link is gone): unicasts stay in the outbox,
  * anything else is dropped. */
 void node_data_drop_lane(confab_node *n, node_peer *p);

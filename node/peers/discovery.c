@@ -18,13 +18,9 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#define DEFAULT_DISCOVERY_PORT 47474u
-#define DEFAULT_BEACON_MS      1000u
-
 static unsigned beacon_interval(const confab_node *n)
 {
-    return n->cfg.beacon_interval_ms ? n->cfg.beacon_interval_ms
-                                     : DEFAULT_BEACON_MS;
+    return n->cfg.beacon_interval_ms;
 }
 
 /* ---- where beacons go ------------------------------------------------- */
@@ -352,8 +348,7 @@ static int open_socket(confab_node *n, int *fd_out)
 
 int node_discovery_start(confab_node *n)
 {
-    n->discovery_port =
-        n->cfg.discovery_port ? n->cfg.discovery_port : DEFAULT_DISCOVERY_PORT;
+    n->discovery_port = n->cfg.discovery_port;
     int rc = 0;
     if (n->cfg.n_broadcast_addrs > 0)
         rc = set_fixed_targets(n);

@@ -828,3 +828,79 @@ int node_set_peer_delay(confab_node *n, const uint8_t id[WIRE_NODE_ID_BYTES],
     p->delay_ms = ms;
     return 0;
 }
+
+/* ---- the link's hooks (node_link_ops) ---------------------------------- */
+
+void node_peer_link_dialing(node_conn *c)
+{
+    node_peer *expect = c->peer;
+    if (expect != NULL) {
+        memcpy(c->expect_id, expect->id, sizeof c->expect_id);
+        c->has_expect_id = true;
+        node_peer_hold(expect);
+        expect->dialing = c;
+    }
+    if (c->target != NULL)
+        c->target->dialing = c;
+}
+
+void node_peer_link_ended(node_conn *c, node_conn_state was,
+                          confab_down_reason why)
+{
+    if (c->target != NULL && c->target->dialing == c)
+        c->target->dialing = NULL;
+    if (c->peer != NULL && c->peer->dialing == c)
+        c->peer->dialing = NULL;
+    if (c->peer != NULL && (was == CONN_UP || was == CONN_DRAINING))
+        node_peer_conn_lost(c, why);
+    else if (c->peer != NULL && was != CONN_UP)
+        node_peer_dial_failed(c);
+    else if (c->target != NULL)
+        node_static_dial_failed(c->target);
+}
+
+void node_peer_link_freed(node_conn *c)
+{
+    /* A link closed by the BYE exchange never went through an abort,
+     * which is where these are cleared. */
+    if (c->peer != NULL && c->peer->conn == c)
+        c->peer->conn = NULL;
+    if (c->peer != NULL && c->peer->dialing == c)
+        c->peer->dialing = NULL;
+    if (c->target != NULL && c->target->dialing == c)
+        c->target->dialing = NULL;
+    if (c->peer != NULL)
+        node_peer_release(c->peer); /* the table may forget it now */
+}
+
+void node_peer_link_tick(node_conn *c, uint64_t now)
+{
+    if (c->peer != NULL && c->peer->conn == c)
+        node_peer_liveness(c, now);
+}
+
+void node_peer_link_resumed(node_conn *c)
+{
+    /* The wait for the answer to a PING sent before the cut does not
+     * count against the peer. */
+    if (c->peer != NULL && c->peer->conn == c && c->peer->ping_token)
+        c->peer->ping_sent_ms = c->t_rx;
+}
+
+void node_peer_link_counted(node_conn *c, size_t sent, size_t received)
+{
+    if (c->peer != NULL) {
+        c->peer->bytes_sent += sent;
+        c->peer->bytes_received += received;
+    }
+}
+
+bool node_peer_link_more(const node_conn *c)
+{
+    return c->peer != NULL && c->peer->q_head != NULL;
+}
+
+unsigned node_peer_link_delay_ms(const node_conn *c)
+{
+    return c->peer != NULL ? c->peer->delay_ms : 0;
+}

@@ -196,6 +196,16 @@ int node_peer_on_ping(node_conn *c, const wire_msg *m);
 node_conn *node_tie_break(node_conn *a, node_conn *b);
 void node_backoff_next(confab_node *n, unsigned *backoff_ms,
                        uint64_t *next_dial, uint64_t now);
+/* The link's hooks (node_link_ops, link.h says what each does). */
+void node_peer_link_dialing(node_conn *c);
+void node_peer_link_ended(node_conn *c, node_conn_state was,
+                          confab_down_reason why);
+void node_peer_link_freed(node_conn *c);
+void node_peer_link_tick(node_conn *c, uint64_t now);
+void node_peer_link_resumed(node_conn *c);
+void node_peer_link_counted(node_conn *c, size_t sent, size_t received);
+bool node_peer_link_more(const node_conn *c);
+unsigned node_peer_link_delay_ms(const node_conn *c);
 
 /* Test hooks, used by testnet.c. Cutting a peer's links (NODE_BLOCK_LINK)
  * pauses them (nothing read, nothing written, nothing closed) and refuses

@@ -7,13 +7,13 @@
  * reading one appends INBOX_READ, so a restart finds the unread ones
  * again. The inbox is bounded in messages and bytes; a message that does
  * not fit is refused (and counted), never silently lost from within. */
-#include "node/messaging/messaging.h"
+#include "node/peers/peers.h"
+#include "node/store/store.h"
 
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
-#define DEFAULT_INBOX_MAX   10000u
 #define DEFAULT_INBOX_BYTES ((size_t)256 << 20)
 
 typedef struct inbox_msg {
@@ -44,8 +44,7 @@ int node_inbox_init(confab_node *n)
     n->inbox = calloc(1, sizeof *n->inbox);
     if (n->inbox == NULL)
         return -ENOMEM;
-    n->inbox->max_count =
-        n->cfg.inbox_max ? n->cfg.inbox_max : DEFAULT_INBOX_MAX;
+    n->inbox->max_count = n->cfg.inbox_max;
     n->inbox->max_bytes = DEFAULT_INBOX_BYTES;
     return 0;
 }

@@ -29,7 +29,8 @@
  * When the log holds much more than is live, it is compacted: the live
  * records are written to a new file, which is synced and renamed over the
  * old. */
-#include "node/messaging/messaging.h"
+#include "node/link/link.h"
+#include "node/store/store.h"
 
 #include "crypto/sec.h"
 
