@@ -166,7 +166,10 @@ static void print_stats(const cli_ctx *ctx, const char *name, const char *sid,
     }
 }
 
-int cli_cmd_ping(cli_ctx *ctx, int argc, char **argv)
+/* Reads the options: -1 to go on (with *count, *interval_ms and the PEER
+ * at argv[optind]), else the exit code (usage, help). */
+static int parse_args(cli_ctx *ctx, int argc, char **argv, uint64_t *count,
+                      int *interval_ms)
 {
     static const struct option opts[] = {
         {"count", required_argument, NULL, 'c'},
@@ -174,22 +177,22 @@ int cli_cmd_ping(cli_ctx *ctx, int argc, char **argv)
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
-    uint64_t count = 4;
-    int interval_ms = 1000;
+    *count = 4;
+    *interval_ms = 1000;
     optind = 1;
     opterr = 0;
     int c;
     while ((c = getopt_long(argc, argv, "c:i:h", opts, NULL)) != -1) {
         switch (c) {
         case 'c':
-            if (cli_parse_u64(optarg, 1, 1000000, &count) != 0) {
+            if (cli_parse_u64(optarg, 1, 1000000, count) != 0) {
                 cli_error(ctx, "--count takes a whole number from 1, not '%s'",
                           optarg);
                 return CLI_USAGE;
             }
             break;
         case 'i':
-            if (cli_parse_seconds(optarg, 3600, &interval_ms) != 0) {
+            if (cli_parse_seconds(optarg, 3600, interval_ms) != 0) {
                 cli_error(ctx,
                           "--interval takes seconds (e.g. 1 or 0.2), not "
                           "'%s'",
@@ -212,6 +215,16 @@ int cli_cmd_ping(cli_ctx *ctx, int argc, char **argv)
         cli_error(ctx, "ping takes one PEER; try 'confab ping --help'");
         return CLI_USAGE;
     }
+    return -1;
+}
+
+int cli_cmd_ping(cli_ctx *ctx, int argc, char **argv)
+{
+    uint64_t count;
+    int interval_ms;
+    int early = parse_args(ctx, argc, argv, &count, &interval_ms);
+    if (early >= 0)
+        return early;
     cli_client cl;
     int rc = cli_connect(ctx, &cl);
     if (rc != CLI_OK)

@@ -318,6 +318,92 @@ static int outcome_exit(cli_ctx *ctx, op o, const req *q, const outcome *oc)
     return rc;
 }
 
+/* The body: read from q->file, or q->text; CLI_OK or an exit code after
+ * saying why. A group name is checked here too. */
+static int load_body(cli_ctx *ctx, op o, const req *q, uint8_t **body,
+                     size_t *len)
+{
+    if (q->file != NULL) {
+        int rc = cli_read_file(ctx, q->file, MAX_BODY, body, len);
+        if (rc != CLI_OK)
+            return rc;
+    } else {
+        *len = strlen(q->text);
+        if (*len > MAX_BODY) {
+            cli_error(ctx, "the text is %zu bytes; a message is at most %zu",
+                      *len, MAX_BODY);
+            return CLI_REFUSED;
+        }
+    }
+    if (o != OP_SEND && o != OP_BROADCAST &&
+        (strlen(q->target) == 0 || strlen(q->target) > CONFAB_MAX_GROUP)) {
+        cli_error(ctx, "a group name is 1 to %u bytes", CONFAB_MAX_GROUP);
+        return CLI_USAGE;
+    }
+    return CLI_OK;
+}
+
+/* Starts o's request in b (the body follows); returns how long to wait
+ * for the reply, in ms. */
+static int begin_request(cli_client *cl, wire_ctl_builder *b, op o,
+                         const req *q, const cli_peer *to, uint64_t *rid)
+{
+    int timeout = REPLY_MS;
+    switch (o) {
+    case OP_SEND:
+        cli_request(cl, b, "send", q->wait ? 4 : 3, rid);
+        wire_ctl_key(b, "to");
+        wire_ctl_put_bin(b, to->id, CONFAB_ID_BYTES);
+        if (q->wait) {
+            wire_ctl_key(b, "wait");
+            wire_ctl_put_bool(b, 1);
+            timeout = q->wait_ms;
+        }
+        break;
+    case OP_BROADCAST:
+        cli_request(cl, b, "broadcast", 2, rid);
+        break;
+    case OP_SHOUT:
+    case OP_ANYCAST:
+        cli_request(cl, b, op_name(o), 3, rid);
+        wire_ctl_key(b, "group");
+        wire_ctl_put_cstr(b, q->target);
+        if (o == OP_ANYCAST)
+            timeout = ANYCAST_MS;
+        break;
+    }
+    return timeout;
+}
+
+/* What a reply holds, copied: it points into the client's buffer, which
+ * the next request (for the member's name) reuses. */
+typedef struct reply_copy {
+    uint8_t mid[CONFAB_MSG_ID_BYTES], member[CONFAB_ID_BYTES];
+    char st[16];
+    uint64_t sent;
+    bool has_status, has_member;
+} reply_copy;
+
+static int copy_reply(cli_ctx *ctx, const wire_ctl_map *r, reply_copy *c)
+{
+    wire_bytes v;
+    memset(c, 0, sizeof *c);
+    if (wire_ctl_get_bin(r, "mid", &v) != 0 || v.len != CONFAB_MSG_ID_BYTES) {
+        cli_error(ctx, "the node's reply has no message id");
+        return CLI_FAILED;
+    }
+    memcpy(c->mid, v.ptr, sizeof c->mid);
+    c->has_status = wire_ctl_get_str(r, "status", &v) == 0;
+    if (c->has_status)
+        snprintf(c->st, sizeof c->st, "%.*s", (int)v.len, (const char *)v.ptr);
+    c->has_member =
+        wire_ctl_get_bin(r, "member", &v) == 0 && v.len == CONFAB_ID_BYTES;
+    if (c->has_member)
+        memcpy(c->member, v.ptr, sizeof c->member);
+    (void)wire_ctl_get_uint(r, "sent", &c->sent);
+    return CLI_OK;
+}
+
 static int run(cli_ctx *ctx, op o, int argc, char **argv)
 {
     char *owned = NULL;
@@ -343,27 +429,9 @@ static int run(cli_ctx *ctx, op o, int argc, char **argv)
         rc = rc < 0 ? CLI_OK : rc; /* -1: --help */
         goto out;
     }
-    if (q.file != NULL) {
-        rc = cli_read_file(ctx, q.file, MAX_BODY, &body, &len);
-        if (rc != CLI_OK)
-            goto out;
-    } else {
-        len = strlen(q.text);
-        if (len > MAX_BODY) {
-            cli_error(ctx, "the text is %zu bytes; a message is at most %zu",
-                      len, MAX_BODY);
-            rc = CLI_REFUSED;
-            goto out;
-        }
-    }
-    const uint8_t *data = body != NULL ? body : (const uint8_t *)q.text;
-    if (o != OP_SEND && o != OP_BROADCAST &&
-        (strlen(q.target) == 0 || strlen(q.target) > CONFAB_MAX_GROUP)) {
-        cli_error(ctx, "a group name is 1 to %u bytes", CONFAB_MAX_GROUP);
-        rc = CLI_USAGE;
+    rc = load_body(ctx, o, &q, &body, &len);
+    if (rc != CLI_OK)
         goto out;
-    }
-
     rc = cli_connect(ctx, &cl);
     if (rc != CLI_OK)
         goto out;
@@ -377,31 +445,9 @@ static int run(cli_ctx *ctx, op o, int argc, char **argv)
             goto out;
     }
     uint64_t t0 = cli_now_us();
-    int timeout = REPLY_MS;
-    switch (o) {
-    case OP_SEND:
-        cli_request(&cl, &b, "send", q.wait ? 4 : 3, &rid);
-        wire_ctl_key(&b, "to");
-        wire_ctl_put_bin(&b, to->id, CONFAB_ID_BYTES);
-        if (q.wait) {
-            wire_ctl_key(&b, "wait");
-            wire_ctl_put_bool(&b, 1);
-            timeout = q.wait_ms;
-        }
-        break;
-    case OP_BROADCAST:
-        cli_request(&cl, &b, "broadcast", 2, &rid);
-        break;
-    case OP_SHOUT:
-    case OP_ANYCAST:
-        cli_request(&cl, &b, op_name(o), 3, &rid);
-        wire_ctl_key(&b, "group");
-        wire_ctl_put_cstr(&b, q.target);
-        if (o == OP_ANYCAST)
-            timeout = ANYCAST_MS;
-        break;
-    }
-    put_body(&b, data, len, body == NULL);
+    int timeout = begin_request(&cl, &b, o, &q, to, &rid);
+    put_body(&b, body != NULL ? body : (const uint8_t *)q.text, len,
+             body == NULL);
     rc = cli_call_wait(&cl, &b, rid, &r, timeout);
     wire_ctl_builder_free(&b);
     if (rc == CLI_TIMEOUT && q.wait) {
@@ -418,39 +464,22 @@ static int run(cli_ctx *ctx, op o, int argc, char **argv)
     if (rc != CLI_OK)
         goto out;
     uint64_t took_us = cli_now_us() - t0;
-
-    /* Copy what the reply holds: it points into the client's buffer,
-     * which the next request (for the member's name) reuses. */
-    wire_bytes v;
-    uint8_t mid_b[CONFAB_MSG_ID_BYTES], member_b[CONFAB_ID_BYTES];
-    char st[16] = "";
-    uint64_t sent = 0;
-    if (wire_ctl_get_bin(&r, "mid", &v) != 0 || v.len != CONFAB_MSG_ID_BYTES) {
-        cli_error(ctx, "the node's reply has no message id");
-        rc = CLI_FAILED;
+    reply_copy c;
+    rc = copy_reply(ctx, &r, &c);
+    if (rc != CLI_OK)
         goto out;
-    }
-    memcpy(mid_b, v.ptr, sizeof mid_b);
-    bool has_status = wire_ctl_get_str(&r, "status", &v) == 0;
-    if (has_status)
-        snprintf(st, sizeof st, "%.*s", (int)v.len, (const char *)v.ptr);
-    bool has_member =
-        wire_ctl_get_bin(&r, "member", &v) == 0 && v.len == CONFAB_ID_BYTES;
-    if (has_member)
-        memcpy(member_b, v.ptr, sizeof member_b);
-    (void)wire_ctl_get_uint(&r, "sent", &sent);
-    if (has_member && cli_peers_fetch(&cl, &peers) != CLI_OK)
+    if (c.has_member && cli_peers_fetch(&cl, &peers) != CLI_OK)
         peers.n = 0; /* the member goes unnamed */
-    const cli_peer *mp = has_member ? cli_peers_find(&peers, member_b) : NULL;
-    wire_bytes mid = {mid_b, CONFAB_MSG_ID_BYTES};
-    wire_bytes member = {member_b, CONFAB_ID_BYTES};
-
-    outcome oc = {mid, member, st, sent, has_status, has_member, took_us};
+    const cli_peer *mp = c.has_member ? cli_peers_find(&peers, c.member) : NULL;
+    wire_bytes mid = {c.mid, CONFAB_MSG_ID_BYTES};
+    wire_bytes member = {c.member, CONFAB_ID_BYTES};
+    outcome oc = {mid,          member,       c.st,   c.sent,
+                  c.has_status, c.has_member, took_us};
     if (ctx->json)
         print_json(o, &q, to, mp, &oc);
     else
         print_line(ctx, o, &q, to, mp, &oc);
-    if ((o == OP_BROADCAST || o == OP_SHOUT) && sent == 0 && !ctx->json)
+    if ((o == OP_BROADCAST || o == OP_SHOUT) && c.sent == 0 && !ctx->json)
         fprintf(stderr, "%s: note: %s\n", ctx->prog,
                 o == OP_BROADCAST ? "no peer is linked, so nobody got it"
                                   : "no linked peer is a member of the group");

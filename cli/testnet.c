@@ -736,63 +736,181 @@ static int summary_html(cli_ctx *ctx, run *r, const char *html,
     return write_html(ctx, r, html, text);
 }
 
-int cli_cmd_testnet(cli_ctx *ctx, int argc, char **argv)
+/* Makes the network of o on loop into r: 0, or an exit code after saying
+ * why. */
+static int tn_create(cli_ctx *ctx, const tn_opts *o, uv_loop_t *loop, run *r)
 {
-    tn_opts o;
-    int early = parse_opts(ctx, argc, argv, &o);
-    if (early >= 0)
-        return early;
-    uint64_t nodes = o.nodes, seed = o.seed, timeout_s = o.timeout_s;
-    uint64_t sse_max = o.sse_max;
-    const char *web_addr = o.web_addr, *html = o.html;
-    bool step = o.step;
-
-    uv_loop_t loop;
-    if (uv_loop_init(&loop) != 0) {
-        cli_error(ctx, "cannot make an event loop");
-        return CLI_FAILED;
-    }
     confab_testnet_config cfg;
     confab_testnet_config_init(&cfg);
-    cfg.nodes = (unsigned)nodes;
-    cfg.seed = seed;
+    cfg.nodes = (unsigned)o->nodes;
+    cfg.seed = o->seed;
     cfg.discovery = true;
     cfg.node.log_level = CONFAB_LOG_ERROR;
-    run r;
-    memset(&r, 0, sizeof r);
-    r.n = (unsigned)nodes;
-    r.loop = &loop;
-    r.timeout_ms = (unsigned)timeout_s * 1000u;
-    r.web_addr = web_addr;
-    r.web_sse_max = (size_t)sse_max;
-    r.step = step;
-    int rc = confab_testnet_new(&loop, &cfg, &r.tn);
+    memset(r, 0, sizeof *r);
+    r->n = (unsigned)o->nodes;
+    r->loop = loop;
+    r->timeout_ms = (unsigned)o->timeout_s * 1000u;
+    r->web_addr = o->web_addr;
+    r->web_sse_max = (size_t)o->sse_max;
+    r->step = o->step;
+    int rc = confab_testnet_new(loop, &cfg, &r->tn);
     if (rc == -EMFILE) {
         cli_error(ctx,
                   "%u nodes need about %llu open files but the limit "
                   "is lower; raise it (ulimit -n) or use fewer nodes",
-                  r.n, (unsigned long long)r.n * (r.n + 2) + 64);
+                  r->n, (unsigned long long)r->n * (r->n + 2) + 64);
         return CLI_FAILED;
     }
     if (rc != 0) {
         cli_error(ctx, "cannot create the nodes: %s", confab_strerror(rc));
         return CLI_FAILED;
     }
+    return CLI_OK;
+}
+
+static void print_intro(cli_ctx *ctx, const run *r, uint64_t seed)
+{
     char buf[128];
-    bool human = !ctx->json;
-    if (human) {
-        printf("%s\n\n",
-               cli_paint(ctx, "1",
-                         "confab testnet: a network of nodes in one process",
-                         buf, sizeof buf));
-        printf("Starting %u node%s on 127.0.0.1, identities from seed %llu "
-               "(rerun with --seed %llu to get the same ones).\n",
-               r.n, r.n == 1 ? "" : "s", (unsigned long long)seed,
-               (unsigned long long)seed);
+    printf("%s\n\n",
+           cli_paint(ctx, "1",
+                     "confab testnet: a network of nodes in one process", buf,
+                     sizeof buf));
+    printf("Starting %u node%s on 127.0.0.1, identities from seed %llu "
+           "(rerun with --seed %llu to get the same ones).\n",
+           r->n, r->n == 1 ? "" : "s", (unsigned long long)seed,
+           (unsigned long long)seed);
+}
+
+static void print_nodes(const run *r)
+{
+    unsigned show = r->n <= 10 ? r->n : 10;
+    for (unsigned i = 0; i < show; i++) {
+        confab_node *nd = confab_testnet_node(r->tn, i);
+        char sid[9];
+        short_hex(confab_node_id(nd), sid);
+        printf("  %-4s id %s...  listening on 127.0.0.1:%u\n",
+               confab_node_name(nd), sid, confab_node_port(nd));
     }
+    if (show < r->n)
+        printf("  ... and %u more\n", r->n - show);
+    printf("\nThey find each other by UDP beacons to "
+           "127.255.255.255:%u, and each pair\n"
+           "opens one TCP link secured by a Noise_XXpsk0 handshake "
+           "(the smaller id dials).\n",
+           confab_testnet_discovery_port(r->tn));
+    fflush(stdout);
+}
+
+/* The four patterns, one after the other: each is sent, then waited for,
+ * so that the page shows them apart. Returns CLI_OK, CLI_TIMEOUT (the
+ * summary says what did not arrive) or CLI_FAILED; *group_first is where
+ * the group patterns' messages begin. */
+static int send_patterns(cli_ctx *ctx, run *r, size_t *group_first)
+{
+    int rc = CLI_OK;
+    *group_first = 0;
+    for (unsigned k = 0; k < N_PATTERNS && r->n >= 2; k++) {
+        if (pace(r, k) != 0)
+            break;
+        if (k == 2)
+            *group_first = r->n_ex;
+        rc = do_pattern(ctx, r, k);
+        if (rc == CLI_TIMEOUT)
+            break;
+        if (rc != 0)
+            return CLI_FAILED;
+    }
+    if (*group_first == 0)
+        *group_first = r->n_ex;
+    return rc;
+}
+
+/* The messages delivered and the median and 99th percentile of their
+ * latency: 0, or -ENOMEM. */
+static int latencies(const run *r, size_t *delivered, uint64_t *p50,
+                     uint64_t *p99)
+{
+    uint64_t *lat = calloc(r->n_ex ? r->n_ex : 1, sizeof *lat);
+    if (lat == NULL)
+        return -ENOMEM;
+    size_t d = 0;
+    for (size_t k = 0; k < r->n_ex; k++)
+        if (r->ex[k].got > 0)
+            lat[d++] = r->ex[k].latency_us;
+    qsort(lat, d, sizeof *lat, cmp_u64);
+    *p50 = d ? lat[(d - 1) / 2] : 0;
+    *p99 = d ? lat[(d - 1) * 99 / 100] : 0;
+    *delivered = d;
+    free(lat);
+    return 0;
+}
+
+/* The page stays after the run: a teacher goes on clicking through the
+ * patterns again (--step), or looks, until Ctrl-C. */
+static void serve_on(cli_ctx *ctx, run *r)
+{
+    fprintf(stderr, "confab: still serving the page; Ctrl-C stops\n");
+    for (unsigned k = 0; !r->quit; k = (k + 1) % N_PATTERNS) {
+        if (!r->step) {
+            (void)confab_testnet_run_until(r->tn, quitting, r, 3600000u);
+            continue;
+        }
+        if (pace(r, k) != 0)
+            break;
+        if (k == 0) { /* a new round: forget the last one */
+            confab_testnet_clear_events(r->tn);
+            r->n_ex = 0;
+        }
+        (void)do_pattern(ctx, r, k);
+    }
+}
+
+/* After the patterns: the summary, the report, the exit code. */
+static int finish(cli_ctx *ctx, run *r, const tn_opts *o, unsigned links,
+                  double mesh_ms, size_t group_first, int sent)
+{
+    size_t extra = tally(r);
+    size_t delivered;
+    uint64_t p50, p99;
+    if (latencies(r, &delivered, &p50, &p99) != 0)
+        return CLI_FAILED;
+    size_t lost = r->n_ex - delivered;
+    if (!ctx->json && r->n >= 2)
+        print_patterns(ctx, r, group_first);
+    int exit_code = CLI_OK;
+    if (lost > 0 || sent == CLI_TIMEOUT)
+        exit_code = CLI_TIMEOUT;
+    else if (extra > 0)
+        exit_code = CLI_FAILED;
+    tn_result res = {links, o->seed, mesh_ms, delivered, lost, extra, p50, p99};
+    print_summary(ctx, r, &res, exit_code);
+    if (o->html != NULL &&
+        summary_html(ctx, r, o->html, &res, group_first) != 0 &&
+        exit_code == CLI_OK)
+        exit_code = CLI_FAILED;
+    return exit_code;
+}
+
+int cli_cmd_testnet(cli_ctx *ctx, int argc, char **argv)
+{
+    tn_opts o;
+    int early = parse_opts(ctx, argc, argv, &o);
+    if (early >= 0)
+        return early;
+    uv_loop_t loop;
+    if (uv_loop_init(&loop) != 0) {
+        cli_error(ctx, "cannot make an event loop");
+        return CLI_FAILED;
+    }
+    run r;
+    if (tn_create(ctx, &o, &loop, &r) != CLI_OK)
+        return CLI_FAILED;
+    bool human = !ctx->json;
+    if (human)
+        print_intro(ctx, &r, o.seed);
     int exit_code = CLI_OK;
     uint64_t t0 = uv_hrtime();
-    rc = confab_testnet_start(r.tn);
+    int rc = confab_testnet_start(r.tn);
     if (rc != 0) {
         cli_error(ctx, "cannot start the nodes: %s", confab_strerror(rc));
         (void)confab_testnet_free(r.tn);
@@ -800,61 +918,36 @@ int cli_cmd_testnet(cli_ctx *ctx, int argc, char **argv)
         (void)uv_loop_close(&loop);
         return CLI_FAILED;
     }
-    if ((web_addr != NULL || step) && web_setup(ctx, &r, seed) != 0) {
+    if ((o.web_addr != NULL || o.step) && web_setup(ctx, &r, o.seed) != 0) {
         exit_code = CLI_FAILED;
         goto out;
     }
-    if (human) {
-        unsigned show = r.n <= 10 ? r.n : 10;
-        for (unsigned i = 0; i < show; i++) {
-            confab_node *nd = confab_testnet_node(r.tn, i);
-            char sid[9];
-            short_hex(confab_node_id(nd), sid);
-            printf("  %-4s id %s...  listening on 127.0.0.1:%u\n",
-                   confab_node_name(nd), sid, confab_node_port(nd));
-        }
-        if (show < r.n)
-            printf("  ... and %u more\n", r.n - show);
-        printf("\nThey find each other by UDP beacons to "
-               "127.255.255.255:%u, and each pair\n"
-               "opens one TCP link secured by a Noise_XXpsk0 handshake "
-               "(the smaller id dials).\n",
-               confab_testnet_discovery_port(r.tn));
-        fflush(stdout);
-    }
+    if (human)
+        print_nodes(&r);
     unsigned links = r.n * (r.n - 1) / 2;
-    rc = confab_testnet_wait_mesh(r.tn, (unsigned)timeout_s * 1000u);
+    rc = confab_testnet_wait_mesh(r.tn, (unsigned)o.timeout_s * 1000u);
     double mesh_ms = (double)(uv_hrtime() - t0) / 1e6;
     if (rc != 0) {
         cli_error(ctx,
                   "the nodes did not all link within %llu s; try a "
                   "longer --timeout, or fewer --nodes",
-                  (unsigned long long)timeout_s);
+                  (unsigned long long)o.timeout_s);
         exit_code = CLI_TIMEOUT;
         goto out;
     }
-    if (human)
+    if (human) {
+        char buf[128];
         printf("  %s after %.0f ms: %u link%s, every node linked to every "
                "other.\n\n",
                cli_paint(ctx, "32", "full mesh", buf, sizeof buf), mesh_ms,
                links, links == 1 ? "" : "s");
+    }
     fflush(stdout);
-
-    /* The four patterns, one after the other: each is sent, then waited
-     * for, so that the page shows them apart. */
-    size_t group_first = 0;
-    for (unsigned k = 0; k < N_PATTERNS && r.n >= 2; k++) {
-        if (pace(&r, k) != 0)
-            break;
-        if (k == 2)
-            group_first = r.n_ex;
-        rc = do_pattern(ctx, &r, k);
-        if (rc == CLI_TIMEOUT)
-            break; /* the summary says what did not arrive */
-        if (rc != 0) {
-            exit_code = CLI_FAILED;
-            goto out;
-        }
+    size_t group_first;
+    int sent = send_patterns(ctx, &r, &group_first);
+    if (sent == CLI_FAILED) {
+        exit_code = CLI_FAILED;
+        goto out;
     }
     if (r.quit) {
         /* Ctrl-C before the patterns were all sent: no summary of half a
@@ -863,56 +956,9 @@ int cli_cmd_testnet(cli_ctx *ctx, int argc, char **argv)
                         "done\n");
         goto out;
     }
-    if (group_first == 0)
-        group_first = r.n_ex;
-    rc = rc == CLI_TIMEOUT ? -ETIMEDOUT : 0;
-
-    size_t extra = tally(&r);
-    size_t delivered = 0;
-    uint64_t *lat = calloc(r.n_ex ? r.n_ex : 1, sizeof *lat);
-    if (lat == NULL) {
-        exit_code = CLI_FAILED;
-        goto out;
-    }
-    for (size_t k = 0; k < r.n_ex; k++)
-        if (r.ex[k].got > 0)
-            lat[delivered++] = r.ex[k].latency_us;
-    qsort(lat, delivered, sizeof *lat, cmp_u64);
-    uint64_t p50 = delivered ? lat[(delivered - 1) / 2] : 0;
-    uint64_t p99 = delivered ? lat[(delivered - 1) * 99 / 100] : 0;
-    free(lat);
-    size_t lost = r.n_ex - delivered;
-
-    if (human && r.n >= 2)
-        print_patterns(ctx, &r, group_first);
-    if (lost > 0 || rc != 0)
-        exit_code = CLI_TIMEOUT;
-    else if (extra > 0)
-        exit_code = CLI_FAILED;
-
-    tn_result res = {links, seed, mesh_ms, delivered, lost, extra, p50, p99};
-    print_summary(ctx, &r, &res, exit_code);
-    if (html != NULL && summary_html(ctx, &r, html, &res, group_first) != 0 &&
-        exit_code == CLI_OK)
-        exit_code = CLI_FAILED;
-    if (r.web != NULL) {
-        /* The page stays: a teacher goes on clicking through the patterns
-         * again (--step), or looks, until Ctrl-C. */
-        fprintf(stderr, "confab: still serving the page; Ctrl-C stops\n");
-        for (unsigned k = 0; !r.quit; k = (k + 1) % N_PATTERNS) {
-            if (!r.step) {
-                (void)confab_testnet_run_until(r.tn, quitting, &r, 3600000u);
-                continue;
-            }
-            if (pace(&r, k) != 0)
-                break;
-            if (k == 0) { /* a new round: forget the last one */
-                confab_testnet_clear_events(r.tn);
-                r.n_ex = 0;
-            }
-            (void)do_pattern(ctx, &r, k);
-        }
-    }
+    exit_code = finish(ctx, &r, &o, links, mesh_ms, group_first, sent);
+    if (r.web != NULL)
+        serve_on(ctx, &r);
 out:
     web_teardown(&r);
     free(r.ex);
