@@ -298,7 +298,9 @@ static int resolve_defaults(confab_node *n)
         c->redial_max_ms = c->redial_min_ms;
     if (c->outbox_bytes == 0)
         c->outbox_bytes = DEFAULT_OUTBOX;
-    if (c->inbox_max == 0)
+    /* 0 means no inbox (events only), unless a control socket serves
+     * one: messages then wait for `confab recv`. */
+    if (c->inbox_max == 0 && c->control_path != NULL)
         c->inbox_max = DEFAULT_INBOX_MAX;
     if (c->anycast_timeout_ms == 0)
         c->anycast_timeout_ms = DEFAULT_ANYCAST_MS;
@@ -407,7 +409,7 @@ static int keys_and_home(confab_node *n)
         rc = sec_netkey_from_bytes(c->network_key, &n->netkey);
     if (rc != 0)
         return rc;
-    if (c->inbox_max > 0 || c->control_path != NULL) {
+    if (c->inbox_max > 0) {
         rc = node_inbox_init(n);
         if (rc != 0)
             return rc;

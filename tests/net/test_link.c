@@ -181,6 +181,11 @@ static void test_link_unicast_both_ways(void **state)
     assert_int_equal(e->len, 6);
     assert_memory_equal(e->body, "world!", 6);
     assert_memory_equal(e->msg_id, id_b, 16);
+    /* A node with no inbox (inbox_max 0, no control socket) hands
+     * messages to its program only: none waits to be read, so a program
+     * that never reads cannot fill one and stall its peers. */
+    assert_int_equal(confab_inbox_count(n0), 0);
+    assert_int_equal(confab_inbox_count(n1), 0);
 
     /* Both senders learn the outcome. */
     assert_int_equal(net_wait_count(f.tn, CONFAB_EV_SEND, 0, 1, 1, 5000), 0);
