@@ -176,58 +176,33 @@ int rawpeer_wait_closed(rawpeer *r, int timeout_ms)
     }
 }
 
-int rawpeer_handshake(rawpeer *r, const char *name)
+/* Encodes our HELLO (name, port 0, groups[0..n)) for message 3. */
+static int encode_hello(const char *name, const char *const *groups, size_t n,
+                        uint8_t *out, size_t cap, size_t *len)
 {
-    sec_noise *hs = NULL;
-    sec_noise_config c;
-    memset(&c, 0, sizeof c);
-    c.pattern = SEC_NOISE_XXPSK0;
-    c.initiator = 1;
-    c.prologue = (const uint8_t *)"confab/1";
-    c.prologue_len = 8;
-    c.static_sk = r->id->sk;
-    c.psk = r->netkey;
-    int rc = sec_noise_new(&c, &hs);
-    uint8_t msg[2048];
-    size_t len, plen;
-    const uint8_t *f;
-    if (rc != 0)
-        goto out;
-    /* -> psk, e */
-    rc = sec_noise_write(hs, NULL, 0, msg, sizeof msg, &len);
-    if (rc == 0)
-        rc = rawpeer_send_frame(r, msg, len);
-    if (rc != 0)
-        goto out;
-    /* <- e, ee, s, es + the node's HELLO */
-    rc = rawpeer_recv_frame(r, &f, &len, 5000);
-    if (rc == 0)
-        rc = sec_noise_read(hs, f, len, r->hello_buf, sizeof r->hello_buf,
-                            &plen);
-    if (rc == 0)
-        rc = wire_hello_decode(r->hello_buf, plen, &r->hello);
-    if (rc != 0)
-        goto out;
-    memcpy(r->peer_id, sec_noise_remote_static(hs), sizeof r->peer_id);
-    /* -> s, se + our HELLO */
+    wire_bytes *g = calloc(n ? n : 1, sizeof *g);
+    if (g == NULL)
+        return -ENOMEM;
+    for (size_t i = 0; i < n; i++) {
+        g[i].ptr = (const uint8_t *)groups[i];
+        g[i].len = (uint32_t)strlen(groups[i]);
+    }
     wire_hello h;
     memset(&h, 0, sizeof h);
     h.version = 1;
     h.name.ptr = (const uint8_t *)name;
     h.name.len = (uint32_t)strlen(name);
     h.max = 1u << 24;
-    uint8_t hello[256];
-    size_t hlen;
-    rc = wire_hello_encode(&h, hello, sizeof hello, &hlen);
-    if (rc == 0)
-        rc = sec_noise_write(hs, hello, hlen, msg, sizeof msg, &len);
-    if (rc == 0)
-        rc = rawpeer_send_frame(r, msg, len);
-    if (rc == 0)
-        rc = sec_noise_split(hs, &r->tx, &r->rx);
-out:
-    sec_noise_free(hs);
+    h.ngroups = (uint32_t)n;
+    h.groups = g;
+    int rc = wire_hello_encode(&h, out, cap, len);
+    free(g);
     return rc;
+}
+
+int rawpeer_handshake(rawpeer *r, const char *name)
+{
+    return rawpeer_handshake_groups(r, name, NULL, 0);
 }
 
 static void *job_main(void *arg)
@@ -460,65 +435,13 @@ int rawpeer_poll_frame(rawpeer *r, const uint8_t **f, size_t *len)
 int rawpeer_handshake_groups(rawpeer *r, const char *name,
                              const char *const *groups, size_t n)
 {
-    sec_noise *hs = NULL;
-    sec_noise_config c;
-    memset(&c, 0, sizeof c);
-    c.pattern = SEC_NOISE_XXPSK0;
-    c.initiator = 1;
-    c.prologue = (const uint8_t *)"confab/1";
-    c.prologue_len = 8;
-    c.static_sk = r->id->sk;
-    c.psk = r->netkey;
-    wire_bytes *g = calloc(n ? n : 1, sizeof *g);
-    size_t cap = 256 + n * (WIRE_MAX_GROUP + 3);
+    size_t cap = 256 + n * (WIRE_MAX_GROUP + 3), hlen;
     uint8_t *hello = malloc(cap);
-    uint8_t *msg = malloc(cap + 128);
-    size_t len, plen, hlen;
-    const uint8_t *f;
-    int rc = g && hello && msg ? sec_noise_new(&c, &hs) : -ENOMEM;
-    if (rc != 0)
-        goto out;
-    /* -> psk, e */
-    rc = sec_noise_write(hs, NULL, 0, msg, cap + 128, &len);
+    int rc = hello != NULL ? encode_hello(name, groups, n, hello, cap, &hlen)
+                           : -ENOMEM;
     if (rc == 0)
-        rc = rawpeer_send_frame(r, msg, len);
-    if (rc != 0)
-        goto out;
-    /* <- e, ee, s, es + the node's HELLO */
-    rc = rawpeer_recv_frame(r, &f, &len, 5000);
-    if (rc == 0)
-        rc = sec_noise_read(hs, f, len, r->hello_buf, sizeof r->hello_buf,
-                            &plen);
-    if (rc == 0)
-        rc = wire_hello_decode(r->hello_buf, plen, &r->hello);
-    if (rc != 0)
-        goto out;
-    memcpy(r->peer_id, sec_noise_remote_static(hs), sizeof r->peer_id);
-    /* -> s, se + our HELLO */
-    for (size_t i = 0; i < n; i++) {
-        g[i].ptr = (const uint8_t *)groups[i];
-        g[i].len = (uint32_t)strlen(groups[i]);
-    }
-    wire_hello h;
-    memset(&h, 0, sizeof h);
-    h.version = 1;
-    h.name.ptr = (const uint8_t *)name;
-    h.name.len = (uint32_t)strlen(name);
-    h.max = 1u << 24;
-    h.ngroups = (uint32_t)n;
-    h.groups = g;
-    rc = wire_hello_encode(&h, hello, cap, &hlen);
-    if (rc == 0)
-        rc = sec_noise_write(hs, hello, hlen, msg, cap + 128, &len);
-    if (rc == 0)
-        rc = rawpeer_send_frame(r, msg, len);
-    if (rc == 0)
-        rc = sec_noise_split(hs, &r->tx, &r->rx);
-out:
-    sec_noise_free(hs);
-    free(g);
+        rc = rawpeer_handshake_hello(r, hello, hlen);
     free(hello);
-    free(msg);
     return rc;
 }
 
