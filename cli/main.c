@@ -41,6 +41,11 @@ static const cli_cmd commands[] = {
      "run a whole network of nodes in this process and report"},
     /* issue 15: the web page's events, on a terminal */
     {"monitor", cli_cmd_monitor, "print the node's events as they happen"},
+    /* area: routing (#12) */
+    /* area: request and reply (#19) */
+    /* area: the first hour (#14) */
+    /* area: discovery on every interface (#16) */
+    /* area: performance (#18) */
 };
 
 void cli_error(const cli_ctx *ctx, const char *fmt, ...)

@@ -107,6 +107,11 @@ typedef enum confab_event_type {
     CONFAB_EV_JOIN = 7,
     /* A peer left a group. peer, peer_name, group. */
     CONFAB_EV_LEAVE = 8,
+    /* area: routing (#12) */
+    /* area: request and reply (#19) */
+    /* area: the first hour (#14) */
+    /* area: discovery on every interface (#16) */
+    /* area: performance (#18) */
 } confab_event_type;
 
 typedef struct confab_event {
@@ -257,6 +262,16 @@ typedef struct confab_config {
                                  clients: 64 MiB */
 
     /* the store */
+
+    /* area: routing (#12) */
+
+    /* area: request and reply (#19) */
+
+    /* area: the first hour (#14) */
+
+    /* area: discovery on every interface (#16) */
+
+    /* area: performance (#18) */
 
     /* Events and logs. event_cb may be NULL (then nothing is reported). */
     confab_event_cb event_cb;
@@ -620,7 +635,27 @@ typedef struct confab_stats {
     uint64_t delivery_rebased;     /* a peer's stream found rolled back */
     uint64_t inbox_reads_refused;  /* a read mark could not be written */
 
+    /* area: routing (#12) */
+
+    /* area: request and reply (#19) */
+
+    /* area: the first hour (#14) */
+
+    /* area: discovery on every interface (#16) */
+
+    /* area: performance (#18) */
+
 } confab_stats;
+
+/* area: routing (#12) */
+
+/* area: request and reply (#19) */
+
+/* area: the first hour (#14) */
+
+/* area: discovery on every interface (#16) */
+
+/* area: performance (#18) */
 
 void confab_node_stats(const confab_node *node, confab_stats *out);
 

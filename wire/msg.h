@@ -54,6 +54,9 @@ enum {
     WIRE_T_LEAVE = 7,
     WIRE_T_PEERS = 8,
     WIRE_T_BYE = 9,
+    /* area: routing (#12): types 10 to 19 */
+    /* area: request and reply (#19): types 20 to 24 */
+    /* area: scale (#13), later: types 30 to 39 */
 };
 
 /* DATA kinds: the `k` key. */

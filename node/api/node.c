@@ -346,6 +346,11 @@ static int resolve_defaults(confab_node *n)
         c->ctl_out_total = DEFAULT_CTL_OUT;
     if (c->ctl_held_total == 0)
         c->ctl_held_total = DEFAULT_CTL_HELD;
+    /* area: routing (#12) */
+    /* area: request and reply (#19) */
+    /* area: the first hour (#14) */
+    /* area: discovery on every interface (#16) */
+    /* area: performance (#18) */
     return 0;
 }
 

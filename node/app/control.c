@@ -545,6 +545,16 @@ static void op_status(ctl_client *c, uint64_t rid)
         {"delivery_rebased", st.delivery_rebased},
         {"inbox_reads_refused", st.inbox_reads_refused},
 
+        /* area: routing (#12) */
+
+        /* area: request and reply (#19) */
+
+        /* area: the first hour (#14) */
+
+        /* area: discovery on every interface (#16) */
+
+        /* area: performance (#18) */
+
     };
     size_t nc = sizeof counters / sizeof counters[0];
     wire_ctl_key(&b, "stats");

@@ -108,6 +108,16 @@ static const stat_metric stats[] = {
     C(delivery_rebased, "Peer streams found rolled back and renumbered."),
     C(inbox_reads_refused, "Reads refused: a read mark could not be written."),
 
+    /* area: routing (#12) */
+
+    /* area: request and reply (#19) */
+
+    /* area: the first hour (#14) */
+
+    /* area: discovery on every interface (#16) */
+
+    /* area: performance (#18) */
+
 };
 
 #undef C
