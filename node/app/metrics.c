@@ -73,6 +73,16 @@ static const stat_metric stats[] = {
     G(ctl_clients, "Control clients connected now."),
     /* The bounds' counters, as they land in confab_stats under the same
      * labels: */
+    /* area: routing (#12) */
+
+    /* area: request and reply (#19) */
+
+    /* area: the first hour (#14) */
+
+    /* area: discovery on every interface (#16) */
+
+    /* area: performance (#18) */
+
     /* bounds: links and what a member can make one hold */
     C(links_cut_tx_full,
       "Links cut: link_tx_bytes waited to be sent (the peer does not read)."),
@@ -107,16 +117,6 @@ static const stat_metric stats[] = {
     C(store_epoch_restarts, "New epochs drawn after store damage."),
     C(delivery_rebased, "Peer streams found rolled back and renumbered."),
     C(inbox_reads_refused, "Reads refused: a read mark could not be written."),
-
-    /* area: routing (#12) */
-
-    /* area: request and reply (#19) */
-
-    /* area: the first hour (#14) */
-
-    /* area: discovery on every interface (#16) */
-
-    /* area: performance (#18) */
 
 };
 
