@@ -119,6 +119,7 @@ static void run_help(FILE *f)
         "                  [--beacon-interval MS]\n"
         "                  [--log-level error|warn|info|debug]\n"
         "                  [--web[=ADDR]] [--web-allow-send]\n"
+        "                  [--interface NAME]... [--advertise ADDR[:PORT]]\n"
         "\n"
         "Runs a node in the foreground until interrupted (Ctrl-C or SIGTERM),\n"
         "logging to stderr. It makes an identity in the home directory on\n"
@@ -128,7 +129,9 @@ static void run_help(FILE *f)
         "  --name NAME           the name peers see (default: the one given "
         "to\n"
         "                        'confab init', else node-<short id>)\n"
-        "  --bind ADDR           address to accept links on (default 0.0.0.0)\n"
+        "  --bind ADDR           address to accept links on (default ::, "
+        "which\n"
+        "                        takes IPv4 too; 0.0.0.0 without IPv6)\n"
         "  --port N              TCP port (default 0: any free port)\n"
         "  --discovery-port N    UDP port of the beacons (default 47474)\n"
         "  --broadcast ADDR      where beacons go (repeatable; default: the\n"
@@ -144,7 +147,12 @@ static void run_help(FILE *f)
         "                        anything but loopback must be named here\n"
         "                        (see docs/SECURITY.md)\n"
         "  --web-allow-send      let the page send messages (it is\n"
-        "                        read-only otherwise)\n",
+        "                        read-only otherwise)\n"
+        "  --interface NAME      discovery only on this interface, IPv4 and\n"
+        "                        IPv6 (repeatable; default: every interface)\n"
+        "  --advertise ADDR[:PORT]  the address (and port) peers should dial,\n"
+        "                        named in beacons (behind NAT or in a\n"
+        "                        container); [IPv6]:PORT for IPv6\n",
         f);
 }
 
@@ -170,6 +178,8 @@ typedef struct run_opts {
     size_t nb, np;
     const char *web_addr;
     bool web_send;
+    const char *ifaces[MAX_LIST]; /* --interface */
+    size_t ni;
 } run_opts;
 
 /* Reads the options into o: -1 to go on, else the exit code. */
@@ -187,6 +197,8 @@ static int run_parse(cli_ctx *ctx, int argc, char **argv, run_opts *o)
         {"log-level", required_argument, NULL, 'l'},
         {"web", optional_argument, NULL, 'w'},
         {"web-allow-send", no_argument, NULL, 'A'},
+        {"interface", required_argument, NULL, 'I'},
+        {"advertise", required_argument, NULL, 'D'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -257,6 +269,16 @@ static int run_parse(cli_ctx *ctx, int argc, char **argv, run_opts *o)
         case 'A':
             o->web_send = true;
             break;
+        case 'I':
+            if (o->ni >= MAX_LIST) {
+                cli_error(ctx, "at most %d --interface options", MAX_LIST);
+                return CLI_USAGE;
+            }
+            o->ifaces[o->ni++] = optarg;
+            break;
+        case 'D':
+            o->cfg.advertise = optarg;
+            break;
         case 'h':
             run_help(stdout);
             return CLI_OK;
@@ -299,6 +321,8 @@ int cli_cmd_run(cli_ctx *ctx, int argc, char **argv)
     cfg.n_broadcast_addrs = o.nb;
     cfg.static_peers = o.peers;
     cfg.n_static_peers = o.np;
+    cfg.interfaces = o.ifaces;
+    cfg.n_interfaces = o.ni;
     cfg.log_cb = log_cb;
 
     run_state s;

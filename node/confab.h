@@ -270,6 +270,17 @@ typedef struct confab_config {
     /* area: the first hour (#14) */
 
     /* area: discovery on every interface (#16) */
+    /* Discovery only on these interfaces (names such as "eth0"), both
+     * IPv4 broadcast and IPv6 multicast; NULL/0: every interface that is
+     * up. Copied at creation. */
+    const char *const *interfaces;
+    size_t n_interfaces;
+    /* The address peers should dial, named in the beacon instead of its
+     * source address: "ADDR", "ADDR:PORT", "[IPv6]" or "[IPv6]:PORT" (no
+     * link-local IPv6: it has no meaning on another host). NULL: the
+     * beacon's source address and the listening port. Copied at
+     * creation. */
+    const char *advertise;
 
     /* area: performance (#18) */
 
@@ -642,6 +653,12 @@ typedef struct confab_stats {
     /* area: the first hour (#14) */
 
     /* area: discovery on every interface (#16) */
+    uint64_t beacons_bad_addr;    /* beacons naming an address no one can
+                                     dial (also in beacons_dropped) */
+    uint64_t peers_addr_refused;  /* PEERS entries with an address this
+                                     node cannot use from that link */
+    uint64_t peers_addr_withheld; /* PEERS entries not sent: the receiver
+                                     could not use the address */
 
     /* area: performance (#18) */
 

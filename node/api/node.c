@@ -4,6 +4,7 @@
 #include "node/api/api.h"
 
 #include "crypto/sec.h"
+#include "node/peers/iface.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -13,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #define DEFAULT_MAX_MESSAGE    CONFAB_DEFAULT_MAX_MESSAGE
 #define DEFAULT_QUEUE_BYTES    (32u << 20)
@@ -145,6 +147,18 @@ int node_format_addr(const struct sockaddr_storage *ss, char *out, size_t cap)
         return snprintf(out, cap, "[%s]:%u", ip, ntohs(a->sin6_port));
     }
     return snprintf(out, cap, "%s", "");
+}
+
+/* Every address of both families ("::" takes IPv4 too, as ::ffff:a.b.c.d,
+ * on Linux's default bindv6only=0), so that an IPv6-only LAN can dial us;
+ * "0.0.0.0" on a host without IPv6. */
+static const char *default_bind(void)
+{
+    int fd = socket(AF_INET6, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return "0.0.0.0";
+    close(fd);
+    return "::";
 }
 
 const char *confab_strerror(int err)
@@ -521,7 +535,7 @@ int confab_node_new(uv_loop_t *loop, const confab_config *config,
     }
     c->name = NULL;
 
-    const char *bind = c->bind_addr != NULL ? c->bind_addr : "0.0.0.0";
+    const char *bind = c->bind_addr != NULL ? c->bind_addr : default_bind();
     if (strlen(bind) >= sizeof n->bind_addr) {
         rc = -EINVAL;
         goto fail;
@@ -554,6 +568,9 @@ int confab_node_new(uv_loop_t *loop, const confab_config *config,
     }
     memcpy(n->discovery_bind, db, strlen(db) + 1);
     c->discovery_bind = NULL;
+    rc = node_iface_config(n);
+    if (rc != 0)
+        goto fail;
     *out = n;
     return 0;
 fail:
@@ -933,6 +950,7 @@ void confab_node_free(confab_node *n)
     free(n->statics);
     free(n->blocked);
     free(n->bcast);
+    node_iface_free(n);
     free(n->pex_new);
     free(n->rxbuf);
     sec_identity_free(n->identity);

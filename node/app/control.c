@@ -552,6 +552,9 @@ static void op_status(ctl_client *c, uint64_t rid)
         /* area: the first hour (#14) */
 
         /* area: discovery on every interface (#16) */
+        {"beacons_bad_addr", st.beacons_bad_addr},
+        {"peers_addr_refused", st.peers_addr_refused},
+        {"peers_addr_withheld", st.peers_addr_withheld},
 
         /* area: performance (#18) */
 

@@ -80,6 +80,12 @@ static const stat_metric stats[] = {
     /* area: the first hour (#14) */
 
     /* area: discovery on every interface (#16) */
+    C(beacons_bad_addr, "Beacons dropped: they named an address no one can "
+                        "dial."),
+    C(peers_addr_refused,
+      "PEERS entries refused: an address unusable from that link."),
+    C(peers_addr_withheld,
+      "PEERS entries not sent: the receiver could not use the address."),
 
     /* area: performance (#18) */
 

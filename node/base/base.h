@@ -85,6 +85,7 @@ typedef struct node_block node_block;
 #define NODE_RATE_SLOTS      64u /* sources tracked by the beacon limiter */
 #define NODE_RATE_BEACONS    8u  /* beacons a source may send per second */
 #define NODE_EXTRA_BEACON_MS 50u /* at most one extra beacon this often */
+#define NODE_MC_IFS_MAX      64u /* interfaces IPv6 beacons go out on */
 
 /* A per-source beacon counter: a fixed table hashed by address, so a
  * flood of forged sources cannot make it grow. */
@@ -205,6 +206,16 @@ struct confab_node {
     uint64_t last_extra_beacon;
     bool extra_beacon_due;
     node_rate rate[NODE_RATE_SLOTS];
+    /* IPv6 discovery and the interfaces and address the user chose
+     * (peers/iface.c) */
+    bool udp6_open;
+    uv_udp_t udp6;
+    unsigned mc_ifs[NODE_MC_IFS_MAX]; /* indexes joined to the group */
+    size_t n_mc_ifs;
+    char **ifnames; /* --interface: only these (NULL: all) */
+    size_t n_ifnames;
+    struct sockaddr_storage advertise; /* --advertise, if has_advertise */
+    bool has_advertise;
     /* peer exchange (pex.c): peers that came up since the last PEERS */
     node_peer **pex_new;
     size_t pex_new_len, pex_new_cap;

@@ -8,6 +8,8 @@
  * callback of its TCP handle, after libuv has cancelled its writes. */
 #include "node/link/link.h"
 
+#include "node/base/addr.h"
+
 #include "crypto/sec.h"
 
 #include <errno.h>
@@ -685,6 +687,7 @@ int node_conn_accept(confab_node *n, uv_stream_t *server)
     }
     int alen = sizeof c->remote;
     uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&c->remote, &alen);
+    node_addr_unmap(&c->remote); /* IPv4 on a dual-stack listener */
     unsigned from = source_handshakes(n, &c->remote);
     if (from > n->cfg.max_handshakes_per_source) {
         /* One host may not take every handshake slot: others must still

@@ -7,6 +7,8 @@
  * under the network key: nodes of another network never hear each other. */
 #include "node/peers/peers.h"
 
+#include "node/peers/iface.h"
+
 #include "crypto/tag.h"
 
 #include <arpa/inet.h>
@@ -46,9 +48,17 @@ static int set_fixed_targets(confab_node *n)
     return 0;
 }
 
+static bool broadcasts(const confab_node *n, const struct ifaddrs *i)
+{
+    return i->ifa_addr && i->ifa_addr->sa_family == AF_INET &&
+           (i->ifa_flags & IFF_UP) && (i->ifa_flags & IFF_BROADCAST) &&
+           i->ifa_broadaddr != NULL && node_iface_wanted(n, i->ifa_name);
+}
+
 /* Reads the broadcast address of every IPv4 interface that is up and can
- * broadcast. Called before each beacon, so interfaces that come and go are
- * followed within one interval. */
+ * broadcast (of those --interface names, if any). Called before each
+ * beacon, so interfaces that come and go are followed within one
+ * interval. */
 static void read_interfaces(confab_node *n)
 {
     struct ifaddrs *ifa, *i;
@@ -56,9 +66,7 @@ static void read_interfaces(confab_node *n)
         return;
     size_t k = 0;
     for (i = ifa; i != NULL; i = i->ifa_next)
-        if (i->ifa_addr && i->ifa_addr->sa_family == AF_INET &&
-            (i->ifa_flags & IFF_UP) && (i->ifa_flags & IFF_BROADCAST) &&
-            i->ifa_broadaddr != NULL)
+        if (broadcasts(n, i))
             k++;
     struct sockaddr_in *t = calloc(k ? k : 1, sizeof *t);
     if (t == NULL) {
@@ -67,9 +75,7 @@ static void read_interfaces(confab_node *n)
     }
     size_t j = 0;
     for (i = ifa; i != NULL && j < k; i = i->ifa_next) {
-        if (!(i->ifa_addr && i->ifa_addr->sa_family == AF_INET &&
-              (i->ifa_flags & IFF_UP) && (i->ifa_flags & IFF_BROADCAST) &&
-              i->ifa_broadaddr != NULL))
+        if (!broadcasts(n, i))
             continue;
         memcpy(&t[j], i->ifa_broadaddr, sizeof t[j]);
         t[j].sin_family = AF_INET;
@@ -94,6 +100,7 @@ static int encode_beacon(confab_node *n)
     b.name.ptr = (const uint8_t *)n->name;
     b.name.len = (uint32_t)strlen(n->name);
     b.boot = n->boot;
+    node_beacon_fill_advert(n, &b);
     size_t tagged;
     int rc = wire_beacon_encode(&b, n->beacon, sizeof n->beacon, &tagged);
     if (rc != 0)
@@ -119,6 +126,7 @@ static void send_beacon(confab_node *n)
             node_log(n, CONFAB_LOG_DEBUG, "beacon not sent: %s",
                      uv_strerror(rc));
     }
+    node_disc6_send(n, &buf);
 }
 
 static void beacon_cb(uv_timer_t *t);
@@ -222,7 +230,7 @@ static void drop(confab_node *n, uint64_t *counter)
 }
 
 static void on_beacon(confab_node *n, const uint8_t *buf, size_t len,
-                      const struct sockaddr_in *src)
+                      const struct sockaddr *src)
 {
     wire_beacon b;
     size_t tagged;
@@ -236,7 +244,7 @@ static void on_beacon(confab_node *n, const uint8_t *buf, size_t len,
         drop(n, &n->stats.beacons_own);
         return;
     }
-    if (!node_beacon_rate_ok(n, src, b.id, now)) {
+    if (!node_beacon_rate_ok_any(n, src, b.id, now)) {
         drop(n, &n->stats.beacons_rate_limited);
         return;
     }
@@ -251,6 +259,12 @@ static void on_beacon(confab_node *n, const uint8_t *buf, size_t len,
         drop(n, &n->stats.beacons_not_allowed);
         return;
     }
+    struct sockaddr_storage at;
+    if (node_beacon_address(src, &b, &at) != 0) {
+        /* It names (or comes from) an address no one can dial. */
+        drop(n, &n->stats.beacons_bad_addr);
+        return;
+    }
     n->stats.beacons_received++;
     bool fresh = node_peer_find(n, b.id) == NULL;
     node_peer *p = node_peer_learn(n, b.id);
@@ -258,11 +272,7 @@ static void on_beacon(confab_node *n, const uint8_t *buf, size_t len,
         return; /* no room: every never-linked place is held */
     if (p->conn == NULL) {
         /* Not linked: the beacon tells us where it listens now. */
-        struct sockaddr_in *a = (struct sockaddr_in *)&p->addr;
-        memset(&p->addr, 0, sizeof p->addr);
-        a->sin_family = AF_INET;
-        a->sin_addr = src->sin_addr;
-        a->sin_port = htons(b.port);
+        p->addr = at;
         p->has_addr = true;
         memcpy(p->name, b.name.ptr, b.name.len);
         p->name[b.name.len] = '\0';
@@ -299,12 +309,12 @@ static void udp_recv(uv_udp_t *h, ssize_t nread, const uv_buf_t *buf,
         n->beacon_rx_busy = false;
     if (nread <= 0 || addr == NULL || n->state != NODE_RUNNING)
         return;
-    if (addr->sa_family != AF_INET || (flags & UV_UDP_PARTIAL)) {
+    if ((addr->sa_family != AF_INET && addr->sa_family != AF_INET6) ||
+        (flags & UV_UDP_PARTIAL)) {
         drop(n, &n->stats.beacons_malformed);
         return;
     }
-    on_beacon(n, (const uint8_t *)buf->base, (size_t)nread,
-              (const struct sockaddr_in *)addr);
+    on_beacon(n, (const uint8_t *)buf->base, (size_t)nread, addr);
 }
 
 /* ---- start and stop --------------------------------------------------- */
@@ -375,6 +385,9 @@ int node_discovery_start(confab_node *n)
     rc = uv_udp_recv_start(&n->udp, udp_alloc, udp_recv);
     if (rc != 0)
         return rc; /* closing the handle closes the socket */
+    rc = node_disc6_start(n, udp_alloc, udp_recv);
+    if (rc != 0)
+        return rc;
     uv_timer_init(n->loop, &n->beacon_timer);
     n->beacon_timer.data = n;
     n->open_handles++;
@@ -386,6 +399,7 @@ int node_discovery_start(confab_node *n)
 
 void node_discovery_stop(confab_node *n)
 {
+    node_disc6_stop(n, on_closed);
     if (n->udp_open) {
         uv_close((uv_handle_t *)&n->udp, on_closed);
         n->udp_open = false;

@@ -10,6 +10,8 @@
  * peer. */
 #include "node/peers/peers.h"
 
+#include "node/peers/iface.h"
+
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -49,6 +51,12 @@ static void send_list(confab_node *n, node_conn *c, node_peer *const *list,
             if (list[i] == c->peer || !announceable(list[i]) ||
                 list[i]->addr.ss_family == AF_UNSPEC)
                 continue;
+            /* Never an address the receiver cannot use: our loopback to
+             * another host, a link-local one off its link (9.3). */
+            if (!node_pex_shareable(&list[i]->addr, &c->remote)) {
+                n->stats.peers_addr_withheld++;
+                continue;
+            }
             fill_entry(&e[k++], list[i]);
         }
         if (k == 0)
@@ -125,23 +133,17 @@ int node_pex_on_peers(node_conn *c, const wire_msg *m)
         node_peer *p = node_peer_find(n, e.id);
         if (p != NULL && (p->conn != NULL || p->switching))
             continue;
+        struct sockaddr_storage at;
+        if (node_pex_entry_address(&c->remote, &e, &at) != 0) {
+            n->stats.peers_addr_refused++;
+            continue;
+        }
         /* Heard of: it takes a bounded place in the table (or none, when
          * every place is held), and is dialed at the bounded rate. */
         if ((p = node_peer_learn(n, e.id)) == NULL)
             continue;
         if (!p->has_addr) {
-            memset(&p->addr, 0, sizeof p->addr);
-            if (e.addr_len == 4) {
-                struct sockaddr_in *a = (struct sockaddr_in *)&p->addr;
-                a->sin_family = AF_INET;
-                memcpy(&a->sin_addr.s_addr, e.addr, 4);
-                a->sin_port = htons(e.port);
-            } else {
-                struct sockaddr_in6 *a = (struct sockaddr_in6 *)&p->addr;
-                a->sin6_family = AF_INET6;
-                memcpy(a->sin6_addr.s6_addr, e.addr, 16);
-                a->sin6_port = htons(e.port);
-            }
+            p->addr = at;
             p->has_addr = true;
         }
         node_discovered(n, p, now);

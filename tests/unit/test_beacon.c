@@ -304,6 +304,129 @@ static void test_beacon_decode_rejects_length_and_trailing(void **state)
     assert_int_equal(decode(huge3, sizeof huge3, &b, &tagged), -EPROTO);
 }
 
+/* ---- the extension map (element 6 of an 8-element beacon) ---- */
+
+static void test_beacon_extension_roundtrip(void **state)
+{
+    (void)state;
+    const uint8_t v6[16] = {0xfd, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 7};
+    const uint8_t v4[4] = {203, 0, 113, 7};
+    struct {
+        const uint8_t *addr;
+        uint8_t len;
+        uint16_t port;
+    } cases[] = {{v6, 16, 47001}, {v4, 4, 0}, {NULL, 0, 47002}};
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        wire_beacon b, d;
+        sample(&b);
+        if (cases[i].len)
+            memcpy(b.adv_addr, cases[i].addr, cases[i].len);
+        b.adv_len = cases[i].len;
+        b.adv_port = cases[i].port;
+        uint8_t buf[WIRE_BEACON_MAX];
+        size_t tagged, dtagged;
+        size_t len = make(&b, buf, sizeof buf, &tagged);
+        assert_int_equal(buf[0], 0x98); /* 8 elements with the map */
+        assert_int_equal(decode(buf, len, &d, &dtagged), 0);
+        assert_int_equal(dtagged, tagged);
+        assert_int_equal(d.adv_len, cases[i].len);
+        assert_memory_equal(d.adv_addr, b.adv_addr, 16);
+        assert_int_equal(d.adv_port, cases[i].port);
+        assert_int_equal(d.port, 47000);
+        assert_memory_equal(d.tag, tag16, 16);
+    }
+    /* Nothing to advertise: the 7-element form every receiver takes. */
+    wire_beacon b;
+    sample(&b);
+    uint8_t buf[WIRE_BEACON_MAX];
+    size_t tagged;
+    make(&b, buf, sizeof buf, &tagged);
+    assert_int_equal(buf[0], 0x97);
+    /* An address of another length is refused at encode. */
+    b.adv_len = 5;
+    assert_int_equal(wire_beacon_encode(&b, buf, sizeof buf, &tagged), -EINVAL);
+}
+
+/* A beacon whose element 6 is ext[0..n), then a tag. */
+static size_t with_ext(const uint8_t *ext, size_t n, uint8_t *buf, size_t cap)
+{
+    wire_beacon b;
+    sample(&b);
+    size_t tagged, len;
+    assert_int_equal(wire_beacon_encode(&b, buf, cap, &tagged), 0);
+    buf[0] = 0x98;
+    assert_true(n <= cap - tagged);
+    memcpy(buf + tagged, ext, n);
+    assert_int_equal(wire_beacon_append_tag(buf, cap, tagged + n, tag16, &len),
+                     0);
+    return len;
+}
+
+static void test_beacon_extension_unknown_keys_ignored(void **state)
+{
+    (void)state;
+    /* {"zz": 1, "port": 47009, "note": "hi", "flag": true} */
+    const uint8_t ext[] = {0x84, 0xa2, 'z',  'z',  0x01, 0xa4, 'p', 'o', 'r',
+                           't',  0xcd, 0xb7, 0xa1, 0xa4, 'n',  'o', 't', 'e',
+                           0xa2, 'h',  'i',  0xa4, 'f',  'l',  'a', 'g', 0xc3};
+    uint8_t buf[WIRE_BEACON_MAX];
+    size_t len = with_ext(ext, sizeof ext, buf, sizeof buf);
+    wire_beacon d;
+    size_t tagged;
+    assert_int_equal(decode(buf, len, &d, &tagged), 0);
+    assert_int_equal(d.adv_port, 47009);
+    assert_int_equal(d.adv_len, 0);
+    assert_int_equal(tagged, len - 18);
+    /* An empty map is fine too. */
+    const uint8_t empty[] = {0x80};
+    len = with_ext(empty, sizeof empty, buf, sizeof buf);
+    assert_int_equal(decode(buf, len, &d, &tagged), 0);
+    /* At most WIRE_BEACON_MAX_EXT keys: 16 pass, 17 do not. */
+    uint8_t many[3 + 17 * 3] = {0xde, 0x00}; /* map 16 */
+    for (unsigned k = 16; k <= 17; k++) {
+        many[2] = (uint8_t)k;
+        for (unsigned j = 0; j < k; j++) {
+            many[3 + 3 * j] = 0xa1;
+            many[4 + 3 * j] = (uint8_t)('a' + j);
+            many[5 + 3 * j] = 0x01;
+        }
+        len = with_ext(many, 3 + 3 * k, buf, sizeof buf);
+        assert_int_equal(decode(buf, len, &d, &tagged),
+                         k <= WIRE_BEACON_MAX_EXT ? 0 : -EPROTO);
+    }
+}
+
+static void test_beacon_extension_bad_shapes_rejected(void **state)
+{
+    (void)state;
+    const struct {
+        const char *name;
+        uint8_t ext[24];
+        size_t len;
+    } bad[] = {
+        {"not a map", {0x90}, 1},
+        {"addr of 5 bytes",
+         {0x81, 0xa4, 'a', 'd', 'd', 'r', 0xc4, 5, 1, 2, 3, 4, 5},
+         13},
+        {"addr as str", {0x81, 0xa4, 'a', 'd', 'd', 'r', 0xa4, 1, 2, 3, 4}, 11},
+        {"port 0", {0x81, 0xa4, 'p', 'o', 'r', 't', 0x00}, 7},
+        {"port 65536", {0x81, 0xa4, 'p', 'o', 'r', 't', 0xce, 0, 1, 0, 0}, 11},
+        {"port twice",
+         {0x82, 0xa4, 'p', 'o', 'r', 't', 0x01, 0xa4, 'p', 'o', 'r', 't', 0x02},
+         13},
+        {"key not a str", {0x81, 0x01, 0x01}, 3},
+        {"a nested value", {0x81, 0xa1, 'x', 0x91, 0x01}, 5},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        uint8_t buf[WIRE_BEACON_MAX];
+        size_t len = with_ext(bad[i].ext, bad[i].len, buf, sizeof buf);
+        wire_beacon d;
+        size_t tagged;
+        if (decode(buf, len, &d, &tagged) != -EPROTO)
+            fail_msg("accepted an extension map with %s", bad[i].name);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -313,6 +436,9 @@ int main(void)
         cmocka_unit_test(test_beacon_decode_rejects_bad_shapes),
         cmocka_unit_test(test_beacon_decode_non_shortest_forms),
         cmocka_unit_test(test_beacon_decode_rejects_length_and_trailing),
+        cmocka_unit_test(test_beacon_extension_roundtrip),
+        cmocka_unit_test(test_beacon_extension_unknown_keys_ignored),
+        cmocka_unit_test(test_beacon_extension_bad_shapes_rejected),
     };
     return cmocka_run_group_tests_name("beacon", tests, setup, NULL);
 }
