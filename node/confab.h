@@ -659,6 +659,10 @@ typedef struct confab_stats {
                                      node cannot use from that link */
     uint64_t peers_addr_withheld; /* PEERS entries not sent: the receiver
                                      could not use the address */
+    uint64_t beacons6_sent;       /* IPv6 multicast beacons (also in
+                                     beacons_sent), one per interface */
+    uint64_t beacons6_received;   /* beacons heard over IPv6 (also in
+                                     beacons_received) */
 
     /* area: performance (#18) */
 

@@ -555,6 +555,8 @@ static void op_status(ctl_client *c, uint64_t rid)
         {"beacons_bad_addr", st.beacons_bad_addr},
         {"peers_addr_refused", st.peers_addr_refused},
         {"peers_addr_withheld", st.peers_addr_withheld},
+        {"beacons6_sent", st.beacons6_sent},
+        {"beacons6_received", st.beacons6_received},
 
         /* area: performance (#18) */
 

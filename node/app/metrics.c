@@ -86,6 +86,8 @@ static const stat_metric stats[] = {
       "PEERS entries refused: an address unusable from that link."),
     C(peers_addr_withheld,
       "PEERS entries not sent: the receiver could not use the address."),
+    C(beacons6_sent, "IPv6 multicast beacons sent, one per interface."),
+    C(beacons6_received, "Beacons heard over IPv6."),
 
     /* area: performance (#18) */
 

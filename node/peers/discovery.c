@@ -266,6 +266,8 @@ static void on_beacon(confab_node *n, const uint8_t *buf, size_t len,
         return;
     }
     n->stats.beacons_received++;
+    if (src->sa_family == AF_INET6)
+        n->stats.beacons6_received++;
     bool fresh = node_peer_find(n, b.id) == NULL;
     node_peer *p = node_peer_learn(n, b.id);
     if (p == NULL)

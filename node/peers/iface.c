@@ -334,9 +334,10 @@ void node_disc6_send(confab_node *n, const uv_buf_t *buf)
         /* The scope id picks the interface of a link-local destination. */
         to.sin6_scope_id = n->mc_ifs[i];
         int rc = uv_udp_try_send(&n->udp6, buf, 1, (struct sockaddr *)&to);
-        if (rc >= 0)
+        if (rc >= 0) {
             n->stats.beacons_sent++;
-        else if (rc != UV_EAGAIN)
+            n->stats.beacons6_sent++;
+        } else if (rc != UV_EAGAIN)
             node_log(n, CONFAB_LOG_DEBUG,
                      "IPv6 beacon not sent on interface %u: %s", n->mc_ifs[i],
                      uv_strerror(rc));
