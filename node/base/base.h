@@ -288,6 +288,11 @@ int node_fault_store_write(confab_node *n);
 int node_fault_set_accept_alloc(confab_node *n, uint64_t count);
 /* True when this accepted connection must find no memory. */
 bool node_fault_accept_alloc(confab_node *n);
+/* From now on (off true) the node sends no extra beacon on hearing a new
+ * peer (PROTOCOL.md 9.1): bench_meet measures what that re-announce buys.
+ * Returns 0 or -ENOMEM. */
+int node_fault_set_no_reannounce(confab_node *n, bool off);
+bool node_fault_no_reannounce(const confab_node *n);
 void node_fault_free(confab_node *n);
 
 #endif

@@ -11,6 +11,7 @@ struct node_fault {
     int store_err;        /* the error the store's writes fail with */
     uint64_t store_after; /* writes that still succeed before that */
     uint64_t accept_fail; /* accepted connections still to find no memory */
+    bool no_reannounce;   /* no extra beacon on hearing a new peer */
 };
 
 static struct node_fault *fault_get(confab_node *n)
@@ -60,6 +61,20 @@ bool node_fault_accept_alloc(confab_node *n)
         return false;
     f->accept_fail--;
     return true;
+}
+
+int node_fault_set_no_reannounce(confab_node *n, bool off)
+{
+    struct node_fault *f = fault_get(n);
+    if (f == NULL)
+        return -ENOMEM;
+    f->no_reannounce = off;
+    return 0;
+}
+
+bool node_fault_no_reannounce(const confab_node *n)
+{
+    return n->fault != NULL && n->fault->no_reannounce;
 }
 
 void node_fault_free(confab_node *n)

@@ -156,7 +156,7 @@ static void beacon_cb(uv_timer_t *t)
 void node_discovery_extra_beacon(confab_node *n)
 {
     if (!n->beacon_timer_open || n->extra_beacon_due ||
-        n->state != NODE_RUNNING)
+        n->state != NODE_RUNNING || node_fault_no_reannounce(n))
         return;
     /* Many new peers at once (a network starting) earn one beacon, not one
      * each: at most one extra beacon per NODE_EXTRA_BEACON_MS. */
