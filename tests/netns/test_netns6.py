@@ -13,7 +13,8 @@ test_netns.py does (whose helpers this reuses):
    exactly one TCP connection per pair, and no duplicate link.
 3. Two bridges: a hub with one interface on each links to a node on each;
    it does not tell either of them the other's link-local address (which
-   they could not use: peers_addr_withheld).
+   they could not use: peers_addr_withheld). Again with the hub's second
+   interface made only after it runs: it is followed without a restart.
 4. --interface: the hub run with `--interface eth0` beacons on eth0 (a
    listener on that bridge hears IPv4 and IPv6 beacons) and not on eth1 (a
    listener on the other bridge, open all that time, hears none).
@@ -341,12 +342,14 @@ def listener(net, ns, ifname, count, timeout):
     return p
 
 
-def two_bridges(ip, tmp, interface_only):
+def two_bridges(ip, tmp, interface_only, late_eth1=False):
     """A hub on two bridges (eth0, eth1), a node on each: IPv6 with
     link-local addresses only, so that the two sides have nothing they
     could use of each other's. With interface_only (dual stack, with
     ULAs), the hub runs with --interface eth0 and the other bridge's host
-    only listens."""
+    only listens. With late_eth1, the hub's eth1 is made only once the
+    hub runs and has linked to left: it must join the group there and
+    beacon on it without a restart."""
     net = Net6(ip, interface_only)
     ula = interface_only
     nodes = []
@@ -354,9 +357,11 @@ def two_bridges(ip, tmp, interface_only):
         sw0, sw1 = net.bridge("sw0"), net.bridge("sw1")
         hub = net.ns("hub")
         left, right = net.ns("left"), net.ns("right")
-        hub_addrs = (net.plug(sw0, hub, "eth0", ula) +
-                     net.plug(sw1, hub, "eth1", ula))
-        hub_addrs += [net.link_local(hub, "eth0"), net.link_local(hub, "eth1")]
+        hub_addrs = net.plug(sw0, hub, "eth0", ula)
+        hub_addrs.append(net.link_local(hub, "eth0"))
+        if not late_eth1:
+            hub_addrs += net.plug(sw1, hub, "eth1", ula)
+            hub_addrs.append(net.link_local(hub, "eth1"))
         l_addrs = net.plug(sw0, left, "eth0", ula) + [
             net.link_local(left, "eth0")]
         r_addrs = net.plug(sw1, right, "eth0", ula) + [
@@ -370,6 +375,14 @@ def two_bridges(ip, tmp, interface_only):
         tn.make_homes(nodes, tmp)
         for n in nodes:
             n.start()
+        if late_eth1:
+            wait_linked(nodes, [(h, a), (a, h)], "the hub to link to left")
+            if "right" in h.peers():
+                raise Failed("the hub knows right before it has eth1")
+            h.addrs.update(net.plug(sw1, hub, "eth1", ula))
+            h.addrs.add(net.link_local(hub, "eth1"))
+            say("interfaces that come: the hub linked to left; now it gets "
+                "eth1, on right's bridge")
         wait_linked(nodes, [(h, a), (h, b), (a, h), (b, h)],
                     "the hub to link to a node on each bridge")
         say("two bridges: the hub links to left (%s) and right (%s)" % (
@@ -453,6 +466,8 @@ def main():
         ("dual stack", lambda ip, tmp: three_on_a_bridge(ip, tmp, True)),
         ("two bridges", lambda ip, tmp: two_bridges(ip, tmp, False)),
         ("--interface", lambda ip, tmp: two_bridges(ip, tmp, True)),
+        ("an interface that comes",
+         lambda ip, tmp: two_bridges(ip, tmp, False, True)),
     ]
     try:
         ip = tn.preflight()
