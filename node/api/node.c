@@ -8,6 +8,7 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <net/if.h>
 #include <signal.h>
 #include <sodium.h>
 #include <stdio.h>
@@ -144,6 +145,16 @@ int node_format_addr(const struct sockaddr_storage *ss, char *out, size_t cap)
     if (ss->ss_family == AF_INET6) {
         const struct sockaddr_in6 *a = (const struct sockaddr_in6 *)ss;
         uv_ip6_name(a, ip, sizeof ip);
+        /* A link-local address names its interface (RFC 4007's text
+         * form, which --peer reads back), when that fits. */
+        char ifname[IF_NAMESIZE];
+        if (a->sin6_scope_id != 0 &&
+            if_indextoname(a->sin6_scope_id, ifname) != NULL) {
+            int k = snprintf(out, cap, "[%s%%%s]:%u", ip, ifname,
+                             ntohs(a->sin6_port));
+            if (k >= 0 && (size_t)k < cap)
+                return k;
+        }
         return snprintf(out, cap, "[%s]:%u", ip, ntohs(a->sin6_port));
     }
     return snprintf(out, cap, "%s", "");

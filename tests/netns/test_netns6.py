@@ -192,9 +192,9 @@ class Node6(tn.Node):
 
 
 def host_of(address):
-    """'[fe80::1]:4000' -> 'fe80::1', '10.0.0.1:4000' -> '10.0.0.1'."""
+    """'[fe80::1%eth0]:4000' -> 'fe80::1', '10.0.0.1:4000' -> '10.0.0.1'."""
     host = address.rsplit(":", 1)[0]
-    return host[1:-1] if host.startswith("[") else host
+    return host[1:-1].split("%")[0] if host.startswith("[") else host
 
 
 def wait_linked(nodes, pairs, what, timeout=20):
