@@ -134,6 +134,14 @@ int node_iface_config(confab_node *n)
                 return -ENOMEM;
             memcpy(n->ifnames[i], names[i], len + 1);
             n->n_ifnames = i + 1;
+            /* Not an error: a laptop's Wi-Fi may come later, and is
+             * followed when it does. A typo should still be seen. */
+            if (if_nametoindex(names[i]) == 0)
+                node_log(n, CONFAB_LOG_WARN,
+                         "interface '%s' does not exist now; discovery will "
+                         "use it when it appears (`ip link` lists the "
+                         "interfaces)",
+                         names[i]);
         }
     }
     return advertise_from_config(n);
