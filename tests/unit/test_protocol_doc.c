@@ -387,6 +387,43 @@ static void test_protocol_doc_beacon(void **state)
     free(b);
 }
 
+/* Section 6's beacon with the extension map: the same node advertising
+ * fd00::7 port 47001; decoded, its tag checked, and made again. */
+static void test_protocol_doc_beacon_ext(void **state)
+{
+    (void)state;
+    size_t len, tagged;
+    uint8_t *b = example("beacon-ext", &len);
+    wire_beacon bc;
+    assert_int_equal(wire_beacon_decode(b, len, &bc, &tagged), 0);
+    const uint8_t fd7[16] = {0xfd, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 7};
+    assert_int_equal(bc.adv_len, 16);
+    assert_memory_equal(bc.adv_addr, fd7, 16);
+    assert_int_equal(bc.adv_port, 47001);
+    assert_int_equal(bc.port, 47000);
+    assert_int_equal(tagged, len - 18);
+    uint8_t key[32], tag[16];
+    public_network_key(key);
+    assert_int_equal(crypto_generichash(tag, sizeof tag, b, tagged, key, 32),
+                     0);
+    assert_memory_equal(bc.tag, tag, 16);
+
+    wire_beacon e = {.version = 1, .port = 47000, .boot = 3};
+    node_id(e.id, 0x00);
+    e.name = str("alpha");
+    memcpy(e.adv_addr, fd7, 16);
+    e.adv_len = 16;
+    e.adv_port = 47001;
+    uint8_t out[WIRE_BEACON_MAX];
+    size_t n, t;
+    assert_int_equal(wire_beacon_encode(&e, out, sizeof out, &t), 0);
+    assert_int_equal(t, tagged);
+    assert_int_equal(wire_beacon_append_tag(out, sizeof out, t, tag, &n), 0);
+    assert_int_equal(n, len);
+    assert_memory_equal(out, b, len);
+    free(b);
+}
+
 /* Section 11.1: the request {"op": "id", "rid": 1} in one frame, read as
  * the node reads its control socket, and built as the client builds it. */
 static void test_protocol_doc_ctl_id(void **state)
@@ -450,6 +487,7 @@ int main(void)
         cmocka_unit_test(test_protocol_doc_bye),
         cmocka_unit_test(test_protocol_doc_public_network_key),
         cmocka_unit_test(test_protocol_doc_beacon),
+        cmocka_unit_test(test_protocol_doc_beacon_ext),
         cmocka_unit_test(test_protocol_doc_ctl_id),
     };
     return cmocka_run_group_tests_name("protocol_doc", tests, setup, NULL);
