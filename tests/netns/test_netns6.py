@@ -7,7 +7,9 @@ test_netns.py does (whose helpers this reuses):
 1. IPv6 only: three hosts on a bridge with no IPv4 address anywhere (not
    even 127.0.0.1 on lo; the control socket is a Unix socket): they find
    each other by the IPv6 beacon group, link over link-local addresses, and
-   unicast, broadcast and shout work.
+   unicast, broadcast and shout work; a fourth node beside one of them, in
+   the same namespace, links to all three. Then two nodes alone in one
+   namespace (IPv6 only) find each other through the multicast loop.
 2. Dual stack: the same three with IPv4 and IPv6 on the bridge: they hear
    each other's beacons twice (broadcast and multicast) and still open
    exactly one TCP connection per pair, and no duplicate link.
@@ -191,6 +193,18 @@ class Node6(tn.Node):
         return self.json("status")[0]["counters"]
 
 
+def join_network(n, like):
+    """An identity for n, with the network key of node like."""
+    p = subprocess.run([tn.CONFAB, "--home", n.home, "init", "--name",
+                        n.name, "--json"], capture_output=True, text=True,
+                       timeout=30)
+    if p.returncode != 0:
+        raise Failed("confab init: " + p.stderr)
+    n.id = json.loads(p.stdout)["id"]
+    shutil.copy(os.path.join(like.home, "network.key"), n.home)
+    os.chmod(os.path.join(n.home, "network.key"), 0o600)
+
+
 def host_of(address):
     """'[fe80::1%eth0]:4000' -> 'fe80::1', '10.0.0.1:4000' -> '10.0.0.1'."""
     host = address.rsplit(":", 1)[0]
@@ -271,7 +285,45 @@ def three_on_a_bridge(ip, tmp, ipv4):
             tn.step_unicast(nodes)
             tn.step_broadcast(nodes)
             tn.step_shout(nodes)
+            # A fourth node in alpha's namespace: it hears the others'
+            # beacons and alpha's own through the multicast loop.
+            d = Node6(net, nodes[0].ns, "delta", tmp, nodes[0].addrs)
+            join_network(d, nodes[0])
+            nodes.append(d)
+            d.start()
+            wait_linked(nodes, [(d, n) for n in nodes[:3]] +
+                        [(n, d) for n in nodes[:3]],
+                        "delta, beside alpha in one namespace, to link to "
+                        "all three")
+            say("a fourth node beside alpha in its namespace links to all "
+                "three")
             net.no_ipv4_anywhere()
+        return nodes, net, None
+    except BaseException as e:
+        return nodes, net, e
+
+
+def one_namespace(ip, tmp):
+    """Two nodes in one IPv6-only namespace, nobody else on the link: each
+    hears the other's beacons only through the multicast loop."""
+    net = Net6(ip, False)
+    nodes = []
+    try:
+        sw = net.bridge("sw")
+        host = net.ns("solo")
+        addrs = net.plug(sw, host, "eth0", ula=False)
+        addrs.append(net.link_local(host, "eth0"))
+        nodes = [Node6(net, host, "one", tmp, addrs),
+                 Node6(net, host, "two", tmp, addrs)]
+        tn.make_homes(nodes, tmp)
+        for n in nodes:
+            n.start()
+        wait_linked(nodes, all_pairs(nodes),
+                    "two nodes in one namespace to link")
+        if nodes[0].counters()["beacons6_received"] == 0:
+            raise Failed("one linked without hearing an IPv6 beacon")
+        say("one namespace: two nodes hear each other over the multicast "
+            "loop and link (%s)" % nodes[0].peers()["two"]["address"])
         return nodes, net, None
     except BaseException as e:
         return nodes, net, e
@@ -463,6 +515,7 @@ def main():
     failure = None
     scenarios = [
         ("IPv6 only", lambda ip, tmp: three_on_a_bridge(ip, tmp, False)),
+        ("one namespace", one_namespace),
         ("dual stack", lambda ip, tmp: three_on_a_bridge(ip, tmp, True)),
         ("two bridges", lambda ip, tmp: two_bridges(ip, tmp, False)),
         ("--interface", lambda ip, tmp: two_bridges(ip, tmp, True)),
