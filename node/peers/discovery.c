@@ -276,6 +276,7 @@ static void on_beacon(confab_node *n, const uint8_t *buf, size_t len,
         /* Not linked: the beacon tells us where it listens now. */
         p->addr = at;
         p->has_addr = true;
+        p->advertised = b.adv_len != 0;
         memcpy(p->name, b.name.ptr, b.name.len);
         p->name[b.name.len] = '\0';
         if (b.boot > p->boot) {

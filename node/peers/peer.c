@@ -361,11 +361,14 @@ int node_peer_established(node_conn *c, const wire_hello *h)
     p->name[h->name.len] = '\0';
     p->boot = h->boot;
     p->max_body = h->max;
-    /* Where it accepts links: the address we dialed, or the address it
-     * came from with the port its HELLO names. */
+    /* Where it accepts links: the address we dialed, the one its beacon
+     * names (behind NAT, its source is not), or the address it came from
+     * with the port its HELLO names. */
     if (c->outbound) {
         p->addr = c->remote;
         p->has_addr = true;
+    } else if (p->advertised && p->has_addr) {
+        /* kept: what it asked to be dialed at, and handed on at */
     } else if (h->port != 0) {
         p->addr = c->remote;
         if (p->addr.ss_family == AF_INET)

@@ -36,6 +36,7 @@ struct node_peer {
     uint64_t max_body;       /* from its HELLO */
     uint64_t grace_deadline; /* larger id: dial if still unlinked then */
     bool heard;              /* learned from a beacon or PEERS */
+    bool advertised;         /* addr is the one its beacon names (#16) */
     /* re-dial */
     unsigned backoff_ms;
     uint64_t next_dial;

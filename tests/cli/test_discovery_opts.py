@@ -4,7 +4,7 @@ line: values that are not an address peers can dial, or not an interface
 name, keep the node from starting with a message that says what to do;
 and a node that listens on 127.0.0.3 only, whose beacons come from
 127.0.0.1, is dialed at the address it advertises (without the beacon
-field, the dialer would try 127.0.0.1 and be refused).
+field, the other would try 127.0.0.1 and be refused).
 
 Loopback only: beacons to 127.255.255.255 on a random port, a private
 network key of the test's own. Waits block on a node's log or events until
@@ -104,30 +104,47 @@ class DiscoveryOptions(unittest.TestCase):
         self.assertIn("`ip link` lists them", p.stderr)
 
     def test_dialed_at_the_advertised_address(self):
+        self.advertised(advertiser_dials=False)
+
+    def test_advertised_address_kept_when_it_dials(self):
+        self.advertised(advertiser_dials=True)
+
+    def advertised(self, advertiser_dials):
+        """A node on 127.0.0.3 only, advertising it, and another: the
+        other must know it at 127.0.0.3, whether it dialed there (the
+        smaller id dials, PROTOCOL.md 9.2) or was dialed from it (its
+        connection comes from 127.0.0.1, not where it accepts links)."""
         self.dport = random.randint(20000, 60000)
         ids = [json.loads(confab(h, "id", "--json").stdout)["id"]
                for h in self.homes]
-        # The dialer is the smaller id (PROTOCOL.md 9.2): it must dial the
-        # other at what the other advertises.
-        dialer, listener = ((0, 1) if ids[0] < ids[1] else (1, 0))
+        small, large = (0, 1) if ids[0] < ids[1] else (1, 0)
+        advertiser, other = (small, large) if advertiser_dials else (
+            large, small)
         port = free_port("127.0.0.3")
-        self.start(self.homes[listener], "--bind", "127.0.0.3", "--port",
-                   str(port), "--advertise", "127.0.0.3:%d" % port)
-        self.start(self.homes[dialer], "--bind", "127.0.0.1")
+        adv = ("--bind", "127.0.0.3", "--port", str(port), "--advertise",
+               "127.0.0.3:%d" % port)
+        if advertiser_dials:
+            # The other first: it hears the advertiser's first beacon
+            # before the advertiser hears of it and dials.
+            self.start(self.homes[other], "--bind", "127.0.0.1")
+            self.start(self.homes[advertiser], *adv)
+        else:
+            self.start(self.homes[advertiser], *adv)
+            self.start(self.homes[other], "--bind", "127.0.0.1")
         want = "127.0.0.3:%d" % port
-        cl = confab_py.Connection(self.homes[dialer], 10 * SCALE)
+        cl = confab_py.Connection(self.homes[other], 10 * SCALE)
         try:
             reply, _ = cl.call({"op": "subscribe", "events": ["peer"]})
             self.assertTrue(reply.get("ok"), reply)
             while True:
-                up = [q for q in self.peers(self.homes[dialer])
+                up = [q for q in self.peers(self.homes[other])
                       if q["state"] == "up"]
                 if up:
                     break
                 cl.next()  # the next peer event, or a timeout error
         finally:
             cl.close()
-        self.assertEqual(up[0]["id"], ids[listener])
+        self.assertEqual(up[0]["id"], ids[advertiser])
         self.assertEqual(up[0]["address"], want)
 
     def peers(self, home):
