@@ -12,6 +12,7 @@ on an event (a line of output, a group event) until a deadline."""
 import json
 import os
 import random
+import re
 import shutil
 import subprocess
 import sys
@@ -236,6 +237,11 @@ class Serve(unittest.TestCase):
             p = self.a.run(cmd, "--help")
             self.assertEqual(p.returncode, 0)
             self.assertIn(b"Exit status", p.stdout)
+            # Every option of --help is in the man page.
+            man = open(os.path.join(os.path.dirname(__file__), "..", "..",
+                                    "docs", "confab.1")).read()
+            for opt in set(re.findall(rb"--[a-z]+", p.stdout)):
+                self.assertIn(opt.decode().replace("-", "\\-"), man)
 
 
 if __name__ == "__main__":
