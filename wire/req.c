@@ -46,7 +46,7 @@ static int read_bin(wire_mp_reader *rd, wire_bytes *v)
 static int open_map(const uint8_t *buf, size_t len, wire_mp_reader *rd,
                     uint32_t *count)
 {
-    if (buf == NULL || wire_mp_check(buf, len, 1) != 0)
+    if (buf == NULL || wire_mp_check(buf, len, WIRE_MAX_DEPTH) != 0)
         return -EPROTO;
     wire_mp_reader_init(rd, buf, len);
     if (wire_mp_read_map(rd, count) != 0 || *count > MAX_KEYS)
