@@ -22,6 +22,11 @@
 
 #define DEFAULT_TIMEOUT_MS 5000u
 #define REPLY_SLACK        256u /* max_message less this: a reply body */
+#define MEMBER_POLL_MS     250u /* ANY, every member asked: look again */
+/* Refusals (busy, no service) are sent only while the requester's outbox
+ * here holds fewer unicasts than this: a peer that floods us with
+ * requests and never acknowledges cannot make us hold more of them. */
+#define REFUSALS_MAX 64u
 
 /* A request this node waits on. */
 typedef struct req_out {
@@ -34,6 +39,7 @@ typedef struct req_out {
     size_t len;
     uint64_t deadline;     /* loop ms: the end */
     uint64_t try_deadline; /* loop ms: ANY, the next member */
+    bool waiting;          /* ANY: every member asked, waiting for more */
     unsigned try_ms;
     size_t max_reply;
     uint8_t (*asked)[WIRE_NODE_ID_BYTES];
@@ -242,6 +248,7 @@ static void try_next(confab_node *n, req_out *r)
     while ((p = next_member(n, r)) != NULL) {
         if (ask(n, r, p->id) == 0) {
             r->try_deadline = now + r->try_ms;
+            r->waiting = false;
             return;
         }
         /* Its outbox is full or it is too small for us: skip it. */
@@ -250,7 +257,8 @@ static void try_next(confab_node *n, req_out *r)
         memcpy(r->asked[r->n_asked], p->id, WIRE_NODE_ID_BYTES);
         r->replied[r->n_asked++] = true; /* skipped, not asked */
     }
-    r->try_deadline = UINT64_MAX;
+    r->waiting = true;
+    r->try_deadline = now + MEMBER_POLL_MS;
 }
 
 static int check_request(confab_node *n, const char *service, const void *body,
@@ -309,7 +317,7 @@ static int first_asks(confab_node *n, req_out *r, const confab_request_opts *o)
         if (next_member(n, r) == NULL)
             return -ENOENT;
         try_next(n, r);
-        return r->try_deadline != UINT64_MAX ? 0 : -EAGAIN;
+        return r->waiting ? -EAGAIN : 0;
     }
     node_peer *p;
     node_peer_each (n, p) {
@@ -478,8 +486,9 @@ static void on_request(confab_node *n, node_peer *p, const wire_req *w)
     req_svc *s = q ? svc_find(q, name) : NULL;
     if (s == NULL) {
         n->stats.requests_no_service++;
-        (void)send_reply(n, p->id, w->id, WIRE_REP_NO_SERVICE, NULL, 0,
-                         w->wait_ms);
+        if (p->ob_count < REFUSALS_MAX)
+            (void)send_reply(n, p->id, w->id, WIRE_REP_NO_SERVICE, NULL, 0,
+                             w->wait_ms);
         return;
     }
     req_in *r = in_room(n, p, w->body.len) ? calloc(1, sizeof *r) : NULL;
@@ -487,7 +496,9 @@ static void on_request(confab_node *n, node_peer *p, const wire_req *w)
         /* Best effort: a requester that does not take it loses nothing
          * it was promised. */
         n->stats.requests_refused_busy++;
-        (void)send_reply(n, p->id, w->id, WIRE_REP_BUSY, NULL, 0, w->wait_ms);
+        if (p->ob_count < REFUSALS_MAX)
+            (void)send_reply(n, p->id, w->id, WIRE_REP_BUSY, NULL, 0,
+                             w->wait_ms);
         return;
     }
     r->handle = ++q->next_handle;
@@ -652,12 +663,9 @@ void node_request_tick(confab_node *n, uint64_t now)
                 break;
             }
             if (r->mode == CONFAB_REQ_ANY && now >= r->try_deadline) {
-                if (r->n_asked > 0)
+                if (!r->waiting)
                     n->stats.request_failovers++;
-                try_next(n, r);
-            } else if (r->mode == CONFAB_REQ_ANY &&
-                       r->try_deadline == UINT64_MAX) {
-                try_next(n, r); /* a member may have come */
+                try_next(n, r); /* or look again for a new member */
             }
         }
     }

@@ -518,6 +518,10 @@ static void test_request_hostile_flood(void **state)
     assert_int_equal(st.requests_refused_busy, 500 - 16);
     assert_int_equal(st.requests_pending, 16);
     assert_int_equal(s0.n_held, 16);
+    /* It never acknowledges: the refusals it made us queue are bounded. */
+    confab_peer_info ri;
+    assert_int_equal(confab_peer(n0, raw_id, &ri), 0);
+    assert_int_equal(ri.outbox_msgs, 64);
 
     /* Everyone else is served meanwhile. */
     got g = {.tn = f.tn};
