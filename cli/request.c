@@ -301,7 +301,7 @@ static int collect(cli_client *c, const req_args *a, uint64_t rid)
         wire_bytes kind;
         uint64_t got;
         if (wire_ctl_get_str(&ev, "ev", &kind) != 0 ||
-            wire_ctl_get_uint(&ev, "rid", &got) != 0 || got != rid)
+            wire_ctl_get_uint(&ev, "req", &got) != 0 || got != rid)
             continue;
         if (kind.len == 5 && memcmp(kind.ptr, "reply", 5) == 0) {
             int code = print_reply(c->ctx, a, &ev);

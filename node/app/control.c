@@ -999,7 +999,7 @@ static void on_request_reply(confab_node *n, const confab_reply_info *r,
     ctl_client *c = q->client;
     wire_ctl_builder b;
     event_begin(&b, n->control, r->done ? "done" : "reply", r->done ? 3 : 5);
-    wire_ctl_key(&b, "rid");
+    wire_ctl_key(&b, "req"); /* events carry no rid (section 11.2) */
     wire_ctl_put_uint(&b, q->rid);
     if (r->done) {
         wire_ctl_key(&b, "answered");

@@ -360,7 +360,7 @@ class Node:
             end = time.monotonic() + timeout + 5.0
             while True:
                 m = conn.next(max(0.0, end - time.monotonic()))
-                if m.get("rid") != rid or "ev" not in m:
+                if "ev" not in m or m.get("req") != rid:
                     continue
                 if m["ev"] == "reply":
                     replies.append(Reply(m["from"], m["from_name"],
