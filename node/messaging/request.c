@@ -246,7 +246,10 @@ static void try_next(confab_node *n, req_out *r)
     uint64_t now = node_now_ms(n);
     node_peer *p;
     while ((p = next_member(n, r)) != NULL) {
+        size_t before = r->n_asked;
         if (ask(n, r, p->id) == 0) {
+            if (before > 0)
+                n->stats.request_failovers++; /* a member before it */
             r->try_deadline = now + r->try_ms;
             r->waiting = false;
             return;
@@ -404,7 +407,6 @@ static void on_reply(confab_node *n, node_peer *p, const wire_rep *w)
     r->replied[i] = true;
     bool refused = w->code == WIRE_REP_BUSY || w->code == WIRE_REP_NO_SERVICE;
     if (r->mode == CONFAB_REQ_ANY && refused) {
-        n->stats.request_failovers++;
         try_next(n, r); /* it said no at once: the next member now */
         return;
     }
@@ -662,11 +664,8 @@ void node_request_tick(confab_node *n, uint64_t now)
                 again = true;
                 break;
             }
-            if (r->mode == CONFAB_REQ_ANY && now >= r->try_deadline) {
-                if (!r->waiting)
-                    n->stats.request_failovers++;
+            if (r->mode == CONFAB_REQ_ANY && now >= r->try_deadline)
                 try_next(n, r); /* or look again for a new member */
-            }
         }
     }
 }
