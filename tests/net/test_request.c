@@ -548,6 +548,68 @@ static void test_request_hostile_flood(void **state)
     net_stop(&f);
 }
 
+/* ---- the node's own bounds ---------------------------------------------- */
+
+static void test_request_bounds(void **state)
+{
+    (void)state;
+    net_fixture f;
+    confab_testnet_config c;
+    net_config(&c, 3);
+    c.static_mesh = true;
+    c.node.request_max_pending = 4;
+    c.node.request_max_bytes = 1000;
+    net_start_meshed(&f, &c);
+    server s1 = {.silent = true};
+    serve(f.tn, &s1, 1, "svc");
+    confab_node *n0 = confab_testnet_node(f.tn, 0);
+    confab_node *n2 = confab_testnet_node(f.tn, 2);
+    confab_request_opts o = {
+        .mode = CONFAB_REQ_PEER, .peer = net_id(f.tn, 1), .timeout_ms = 600000};
+    got g[5];
+    uint64_t h[5];
+    memset(g, 0, sizeof g);
+    for (int i = 0; i < 4; i++) {
+        g[i].tn = f.tn;
+        assert_int_equal(
+            confab_request(n0, "svc", "x", 1, &o, on_reply, &g[i], &h[i]), 0);
+    }
+    /* Requests this node waits on: at most request_max_pending. */
+    assert_int_equal(
+        confab_request(n0, "svc", "x", 1, &o, on_reply, &g[4], NULL), -EAGAIN);
+    assert_int_equal(stats_of(f.tn, 0).requests_pending, 4);
+    WAIT_STAT(f.tn, 1, requests_served, 4);
+
+    /* Requests it holds for others: the fifth is answered busy. */
+    got b = {.tn = f.tn};
+    assert_int_equal(confab_request(n2, "svc", "y", 1, &o, on_reply, &b, NULL),
+                     0);
+    wait_done(f.tn, &b, 10000);
+    assert_int_equal(b.replies, 1);
+    assert_int_equal(b.status[0], CONFAB_REPLY_BUSY);
+    assert_int_equal(stats_of(f.tn, 1).requests_refused_busy, 1);
+    assert_int_equal(stats_of(f.tn, 1).requests_pending, 4);
+
+    /* Bytes of bodies held: a slot is free, but not 1000 bytes more. */
+    assert_int_equal(
+        confab_reply(confab_testnet_node(f.tn, 1), s1.held[0], "done", 4), 0);
+    wait_done(f.tn, &g[0], 10000);
+    uint8_t big[1200] = {0};
+    got b2 = {.tn = f.tn};
+    assert_int_equal(
+        confab_request(n2, "svc", big, sizeof big, &o, on_reply, &b2, NULL), 0);
+    wait_done(f.tn, &b2, 10000);
+    assert_int_equal(b2.status[0], CONFAB_REPLY_BUSY);
+    assert_int_equal(stats_of(f.tn, 1).requests_refused_busy, 2);
+
+    /* Cancelled requests take no callback and free their place. */
+    for (int i = 1; i < 4; i++)
+        assert_int_equal(confab_request_cancel(n0, h[i]), 0);
+    assert_int_equal(confab_request_cancel(n0, h[1]), -ENOENT);
+    assert_int_equal(stats_of(f.tn, 0).requests_pending, 0);
+    net_stop(&f);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -556,6 +618,7 @@ int main(void)
         cmocka_unit_test(test_request_all_collects),
         cmocka_unit_test(test_request_hostile_replies),
         cmocka_unit_test(test_request_hostile_flood),
+        cmocka_unit_test(test_request_bounds),
     };
     return cmocka_run_group_tests_name("request", tests, NULL, NULL);
 }
