@@ -13,6 +13,7 @@ import json
 import os
 import random
 import re
+import select
 import shutil
 import subprocess
 import sys
@@ -96,8 +97,16 @@ class Serve(unittest.TestCase):
         cls.serve("flood", "yes")
         cls.serve("env", 'printf "%s|%s|%s" "$CONFAB_FROM" '
                          '"$CONFAB_FROM_ID" "$CONFAB_SERVICE"')
+        # One run at a time: a second one at once would find the lock.
+        cls.lock = os.path.join(cls.dir, "lock")
+        cls.serve("one", "mkdir %s || exit 7; sleep 0.3; rmdir %s; cat"
+                  % (cls.lock, cls.lock), "--jobs", "1")
+        # A run that leaves a child behind: the timeout kills it too.
+        cls.pidfile = os.path.join(cls.dir, "grandchild.pid")
+        cls.serve("grand", "sleep 60 & echo $! > %s; wait" % cls.pidfile,
+                  "--timeout", "1")
         # A knows every service of B once B's JOINs reached it.
-        names = {"echo", "slow", "fail", "flood", "env"}
+        names = {"echo", "slow", "fail", "flood", "env", "one", "grand"}
         cls.watch.until(
             "B's services at A",
             lambda: names <= {e["group"] for e in cls.watch.seen
@@ -223,6 +232,33 @@ class Serve(unittest.TestCase):
         self.assertEqual(lines[0]["body"], "hi")
         self.assertEqual(lines[0]["from"], self.b_id)
         self.assertEqual(lines[0]["status"], "ok")
+
+    def test_jobs_bound(self):
+        procs = [subprocess.Popen(
+            [CONFAB, "--home", self.a.home, "request", "one", "run%d" % i],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+            for i in range(3)]
+        for i, p in enumerate(procs):
+            out, err = p.communicate(timeout=30 * SCALE)
+            self.assertEqual(p.returncode, 0, err)
+            self.assertEqual(out, b"run%d" % i)
+
+    def test_timeout_kills_process_group(self):
+        p = self.a.run("request", "grand", "x")
+        self.assertEqual(p.returncode, 6, p.stderr)
+        self.assertIn(b"ran over its time", p.stderr)
+        with open(self.pidfile) as f:
+            pid = int(f.read())
+        try:
+            fd = os.pidfd_open(pid)
+        except ProcessLookupError:
+            return  # gone already
+        try:
+            # Readable once it has exited (a zombie included).
+            ready, _, _ = select.select([fd], [], [], 10 * SCALE)
+            self.assertTrue(ready, "the grandchild still lives")
+        finally:
+            os.close(fd)
 
     def test_no_server(self):
         p = self.a.run("request", "nobody-serves-this", "x")
