@@ -98,3 +98,28 @@ def test_request_times_out(net):
     finally:
         a.close()
         b.close()
+
+
+def test_async_request(net):
+    import asyncio
+    a, b = (n.connect() for n in net.nodes[:2])
+    stop = threading.Event()
+    t = serve_in_thread(b, "py-aecho", lambda r: r.reply(r.body[::-1]), stop)
+    try:
+        wait_until(a, "py-aecho at alpha",
+                   members_are(a, "py-aecho", [net[1].id]))
+
+        async def ask():
+            node = await confab.aio.connect(net[0].home)
+            try:
+                return await node.request("py-aecho", "abc", peer="bravo")
+            finally:
+                await node.close()
+
+        (r,) = asyncio.run(ask())
+        assert (r.sender, r.body, r.ok) == (net[1].id, b"cba", True)
+    finally:
+        stop.set()
+        t.join(scaled(10))
+        a.close()
+        b.close()
