@@ -140,14 +140,22 @@ class Serve(unittest.TestCase):
 
     @classmethod
     def tearDownClass(cls):
+        bad = []
         for proc, out in cls.servers:
             proc.terminate()
             proc.wait(timeout=10 * SCALE)
             out.join(5 * SCALE)
+            # Stopped by SIGTERM: exit 0, and clean under the sanitizers.
+            if proc.returncode != 0 or "Sanitizer" in out.text():
+                bad.append("serve exited %d:\n%s" % (proc.returncode,
+                                                     out.text()[-3000:]))
         cls.watch.close()
-        cls.a.stop()
-        cls.b.stop()
+        for n in (cls.a, cls.b):
+            n.stop()
+            if "Sanitizer" in n.out.text() or "runtime error" in n.out.text():
+                bad.append("a node:\n" + n.out.text()[-3000:])
         shutil.rmtree(cls.dir, ignore_errors=True)
+        assert not bad, "\n".join(bad)
 
     def test_echo_text(self):
         p = self.a.run("request", "echo", "hello,", "world")
