@@ -735,7 +735,8 @@ typedef void (*confab_reply_cb)(confab_node *node, const confab_reply_info *r,
  * Returns 0; -ENOENT (ANY, ALL: no linked member of the group now);
  * -ESRCH (PEER: unknown peer); -EAGAIN (request_max_pending requests
  * wait already, or the peer's outbox is full); -EMSGSIZE; -EINVAL;
- * -EPROTO (the node is not running). */
+ * -EPROTO (the node is not running); or another error of confab_send()
+ * (PEER: -ENOBUFS, -EIO). */
 __attribute__((warn_unused_result)) int
 confab_request(confab_node *node, const char *service, const void *body,
                size_t len, const confab_request_opts *opts, confab_reply_cb cb,
