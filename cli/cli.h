@@ -121,6 +121,8 @@ int cli_cmd_deny(cli_ctx *ctx, int argc, char **argv);
 int cli_cmd_monitor(cli_ctx *ctx, int argc, char **argv);
 /* area: routing (#12) */
 /* area: request and reply (#19) */
+int cli_cmd_serve(cli_ctx *ctx, int argc, char **argv);
+int cli_cmd_request(cli_ctx *ctx, int argc, char **argv);
 /* area: the first hour (#14) */
 /* area: discovery on every interface (#16) */
 /* area: performance (#18) */

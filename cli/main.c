@@ -43,6 +43,8 @@ static const cli_cmd commands[] = {
     {"monitor", cli_cmd_monitor, "print the node's events as they happen"},
     /* area: routing (#12) */
     /* area: request and reply (#19) */
+    {"serve", cli_cmd_serve, "answer requests for NAME by running a command"},
+    {"request", cli_cmd_request, "ask a service and print its answer"},
     /* area: the first hour (#14) */
     /* area: discovery on every interface (#16) */
     /* area: performance (#18) */

@@ -266,6 +266,15 @@ typedef struct confab_config {
     /* area: routing (#12) */
 
     /* area: request and reply (#19) */
+    /* Requests (docs/PROTOCOL.md section 14). This node waits on at most
+     * request_max_pending requests of its own (confab_request() says
+     * -EAGAIN past it) and holds at most as many unanswered requests
+     * from others, of which request_max_per_peer from any one peer and
+     * request_max_bytes of bodies in all; past those it answers BUSY
+     * (counted in requests_refused_busy). 1024, 64, 64 MiB. */
+    unsigned request_max_pending;
+    unsigned request_max_per_peer;
+    size_t request_max_bytes;
 
     /* area: the first hour (#14) */
 
@@ -649,6 +658,20 @@ typedef struct confab_stats {
     /* area: routing (#12) */
 
     /* area: request and reply (#19) */
+    uint64_t requests_sent;         /* confab_request() calls accepted */
+    uint64_t requests_answered;     /* of which at least one reply came */
+    uint64_t requests_timed_out;    /* of which none came in time */
+    uint64_t request_failovers;     /* anycast: the next member asked */
+    uint64_t requests_served;       /* requests handed to a handler */
+    uint64_t requests_refused_busy; /* answered BUSY at a bound */
+    uint64_t requests_no_service;   /* for a name nothing serves here */
+    uint64_t requests_expired_in;   /* unanswered by the handler in time */
+    uint64_t requests_pending;      /* waited on and held, now */
+    uint64_t replies_unmatched;     /* for an unknown, expired or finished
+                                       request, or from a peer not asked */
+    uint64_t replies_duplicate;     /* a second reply of one peer */
+    uint64_t replies_oversized;     /* over the request's reply limit */
+    uint64_t requests_malformed;    /* envelopes that did not decode */
 
     /* area: the first hour (#14) */
 
@@ -671,6 +694,121 @@ typedef struct confab_stats {
 /* area: routing (#12) */
 
 /* area: request and reply (#19) */
+
+/* ---- requests and replies (docs/PROTOCOL.md section 14) ---------------- */
+
+/* A request asks a service (a name of 1 to CONFAB_MAX_GROUP bytes; its
+ * servers are the members of the group of that name) and waits for
+ * replies until its deadline. It travels as a unicast to each server
+ * asked, and each reply as a unicast back, so both have a unicast's
+ * guarantees (and raise CONFAB_EV_SEND events of their own, which a
+ * program may ignore). */
+typedef enum confab_request_mode {
+    CONFAB_REQ_ANY = 0,  /* the nearest member of the group; if no reply
+                            comes within try_ms (or it answers BUSY or
+                            NO_SERVICE), the next one; one reply */
+    CONFAB_REQ_PEER = 1, /* that peer only, whether a member or not */
+    CONFAB_REQ_ALL = 2,  /* every linked member: each reply, until all
+                            answered or the deadline */
+} confab_request_mode;
+
+typedef struct confab_request_opts {
+    confab_request_mode mode;
+    const uint8_t *peer; /* CONFAB_REQ_PEER: CONFAB_ID_BYTES */
+    unsigned timeout_ms; /* the whole request: 0 means 5000; at most a
+                            day */
+    unsigned try_ms;     /* ANY: each member's turn; 0 means
+                            anycast_timeout_ms (at most timeout_ms) */
+    size_t max_reply;    /* largest reply body taken: 0 means
+                            max_message less 256 bytes */
+} confab_request_opts;
+
+/* How a server answered (the `c` of a reply). */
+typedef enum confab_reply_status {
+    CONFAB_REPLY_OK = 0,         /* the body is the answer */
+    CONFAB_REPLY_ERROR = 1,      /* the service failed: the body says how */
+    CONFAB_REPLY_BUSY = 2,       /* the server held too many requests */
+    CONFAB_REPLY_NO_SERVICE = 3, /* nothing serves that name there */
+    CONFAB_REPLY_TOO_LARGE = 4,  /* the answer was over max_reply */
+} confab_reply_status;
+
+/* One reply, or (done) the end of a request. Borrowed until the callback
+ * returns. */
+typedef struct confab_reply {
+    uint64_t request;    /* the handle confab_request() gave */
+    int done;            /* 0: a reply; 1: the request is over */
+    const uint8_t *from; /* reply: the server (CONFAB_ID_BYTES) */
+    const char *from_name;
+    confab_reply_status status;
+    const uint8_t *body;
+    size_t len;
+    size_t answered; /* done: how many replies came */
+    int result;      /* done: 0 (some came), -ETIMEDOUT (none in time) */
+} confab_reply_info;
+
+typedef void (*confab_reply_cb)(confab_node *node, const confab_reply_info *r,
+                                void *user);
+
+/* Sends a request for service carrying body[0..len) (copied). cb runs for
+ * each reply (ANY and PEER: one at most) and then once with done set;
+ * never from inside this call, never after confab_request_cancel() or
+ * once the node stops. *request (may be NULL) is its handle.
+ * Returns 0; -ENOENT (ANY, ALL: no linked member of the group now);
+ * -ESRCH (PEER: unknown peer); -EAGAIN (request_max_pending requests
+ * wait already, or the peer's outbox is full); -EMSGSIZE; -EINVAL;
+ * -EPROTO (the node is not running); or another error of confab_send()
+ * (PEER: -ENOBUFS, -EIO). */
+__attribute__((warn_unused_result)) int
+confab_request(confab_node *node, const char *service, const void *body,
+               size_t len, const confab_request_opts *opts, confab_reply_cb cb,
+               void *user, uint64_t *request);
+
+/* Forgets a pending request: its callback never runs again; replies that
+ * still come are counted as unmatched. Returns 0 or -ENOENT. */
+int confab_request_cancel(confab_node *node, uint64_t request);
+
+/* A request as a server sees it. Borrowed until the callback returns. */
+typedef struct confab_request_in {
+    uint64_t handle; /* for confab_reply() */
+    const uint8_t *from;
+    const char *from_name;
+    const char *service;
+    const uint8_t *body;
+    size_t len;
+    uint64_t wait_ms; /* how long the requester waits, at most */
+    size_t max_reply; /* the largest reply body it takes */
+} confab_request_in;
+
+typedef void (*confab_serve_cb)(confab_node *node, const confab_request_in *r,
+                                void *user);
+
+/* Serves service: joins the group of that name (as confab_join()) and
+ * hands each request for it to cb, which answers now or later with
+ * confab_reply() (until wait_ms has passed: then the handle is gone).
+ * Returns 0, -EEXIST (served already), -ENOSPC (CONFAB_MAX_GROUPS
+ * services at once), or confab_join()'s errors. */
+__attribute__((warn_unused_result)) int confab_serve(confab_node *node,
+                                                     const char *service,
+                                                     confab_serve_cb cb,
+                                                     void *user);
+
+/* Stops serving: leaves the group, answers its unanswered requests
+ * NO_SERVICE (so that an ANY request moves on at once). Returns 0 or
+ * -ENOENT. */
+int confab_unserve(confab_node *node, const char *service);
+
+/* Answers request handle with body[0..len) (copied) as OK;
+ * confab_reply_error() as ERROR (body: a sentence for a person). Returns
+ * 0 (the handle is used up); -ENOENT (unknown, already answered, or past
+ * its wait); -EMSGSIZE (over the requester's max_reply: the handle stays,
+ * answer again, e.g. with an error); -EAGAIN (the requester's outbox is
+ * full: the handle stays). */
+__attribute__((warn_unused_result)) int
+confab_reply(confab_node *node, uint64_t handle, const void *body, size_t len);
+__attribute__((warn_unused_result)) int confab_reply_error(confab_node *node,
+                                                           uint64_t handle,
+                                                           const void *body,
+                                                           size_t len);
 
 /* area: the first hour (#14) */
 

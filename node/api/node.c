@@ -373,6 +373,12 @@ static int resolve_defaults(confab_node *n)
         c->ctl_held_total = DEFAULT_CTL_HELD;
     /* area: routing (#12) */
     /* area: request and reply (#19) */
+    if (c->request_max_pending == 0)
+        c->request_max_pending = 1024;
+    if (c->request_max_per_peer == 0)
+        c->request_max_per_peer = 64;
+    if (c->request_max_bytes == 0)
+        c->request_max_bytes = (size_t)64 << 20;
     /* area: the first hour (#14) */
     /* area: discovery on every interface (#16) */
     /* area: performance (#18) */
@@ -612,6 +618,7 @@ static void tick_cb(uv_timer_t *t)
     node_peers_expire(n, now);
     node_pex_flush(n);
     node_groups_tick(n, now);
+    node_request_tick(n, now);
     node_delivery_tick(n, now);
     node_home_tick(n, now);
     for (const node_service *const *s = node_services; *s != NULL; s++)
@@ -954,6 +961,7 @@ void confab_node_free(confab_node *n)
     free(n->home);
     free(n->control_path);
     node_groups_free(n);
+    node_request_free(n);
     node_peers_free(n);
     node_allow_free(n);
     node_delivery_free(n);

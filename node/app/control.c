@@ -80,6 +80,7 @@ struct node_control {
     uint64_t next_wait_id;
     uint8_t rbuf[65536];
     bool rbuf_busy;
+    node_list reqs, svcs; /* request and reply (#19): ctl_req, ctl_svc */
 };
 
 typedef struct ctl_write {
@@ -548,6 +549,19 @@ static void op_status(ctl_client *c, uint64_t rid)
         /* area: routing (#12) */
 
         /* area: request and reply (#19) */
+        {"requests_sent", st.requests_sent},
+        {"requests_answered", st.requests_answered},
+        {"requests_timed_out", st.requests_timed_out},
+        {"request_failovers", st.request_failovers},
+        {"requests_served", st.requests_served},
+        {"requests_refused_busy", st.requests_refused_busy},
+        {"requests_no_service", st.requests_no_service},
+        {"requests_expired_in", st.requests_expired_in},
+        {"requests_pending", st.requests_pending},
+        {"replies_unmatched", st.replies_unmatched},
+        {"replies_duplicate", st.replies_duplicate},
+        {"replies_oversized", st.replies_oversized},
+        {"requests_malformed", st.requests_malformed},
 
         /* area: the first hour (#14) */
 
@@ -946,6 +960,306 @@ static void op_subscribe(ctl_client *c, uint64_t rid, const wire_ctl_map *m)
                            &(confab_event){.type = CONFAB_EV_MESSAGE});
 }
 
+/* ---- requests and replies (section 14) --------------------------------- */
+
+/* A `request` op waiting for its replies, and a service a client serves.
+ * Both end with their client (client_closed). */
+typedef struct ctl_req {
+    node_list link;
+    ctl_client *client;
+    uint64_t rid;
+    uint64_t handle;
+} ctl_req;
+
+typedef struct ctl_svc {
+    node_list link;
+    ctl_client *client;
+    char name[WIRE_MAX_GROUP + 1];
+} ctl_svc;
+
+static const char *reply_status_name(confab_reply_status s)
+{
+    switch (s) {
+    case CONFAB_REPLY_OK:
+        return "ok";
+    case CONFAB_REPLY_BUSY:
+        return "busy";
+    case CONFAB_REPLY_NO_SERVICE:
+        return "no_service";
+    case CONFAB_REPLY_TOO_LARGE:
+        return "too_large";
+    case CONFAB_REPLY_ERROR:
+        break;
+    }
+    return "error";
+}
+
+static void event_begin(wire_ctl_builder *b, const node_control *ctl,
+                        const char *ev, uint32_t extra);
+
+static void on_request_reply(confab_node *n, const confab_reply_info *r,
+                             void *user)
+{
+    ctl_req *q = user;
+    ctl_client *c = q->client;
+    wire_ctl_builder b;
+    event_begin(&b, n->control, r->done ? "done" : "reply", r->done ? 3 : 5);
+    wire_ctl_key(&b, "req"); /* events carry no rid (section 11.2) */
+    wire_ctl_put_uint(&b, q->rid);
+    if (r->done) {
+        wire_ctl_key(&b, "answered");
+        wire_ctl_put_uint(&b, r->answered);
+        wire_ctl_key(&b, "err");
+        wire_ctl_put_int(&b, r->result);
+    } else {
+        wire_ctl_key(&b, "from");
+        wire_ctl_put_bin(&b, r->from, CONFAB_ID_BYTES);
+        wire_ctl_key(&b, "from_name");
+        wire_ctl_put_cstr(&b, r->from_name);
+        wire_ctl_key(&b, "status");
+        wire_ctl_put_cstr(&b, reply_status_name(r->status));
+        wire_ctl_key(&b, "body");
+        wire_ctl_put_bin(&b, r->body, r->len);
+    }
+    /* Replies are as large as messages: bounded as msg events are. */
+    send_map(c, &b, SEND_MSG);
+    wire_ctl_builder_free(&b);
+    if (r->done) {
+        c->n_waits--;
+        node_list_del(&q->link);
+        free(q);
+    }
+}
+
+static int get_service(ctl_client *c, uint64_t rid, const wire_ctl_map *m,
+                       char out[WIRE_MAX_GROUP + 1])
+{
+    wire_bytes g;
+    if (wire_ctl_get_str(m, "service", &g) != 0 || g.len == 0 ||
+        g.len > WIRE_MAX_GROUP) {
+        reply_err(c, rid, -EINVAL,
+                  "the request needs service: a name of 1 to %u bytes",
+                  WIRE_MAX_GROUP);
+        return -1;
+    }
+    memcpy(out, g.ptr, g.len);
+    out[g.len] = '\0';
+    return 0;
+}
+
+static int get_request_opts(ctl_client *c, uint64_t rid, const wire_ctl_map *m,
+                            confab_request_opts *o, uint8_t peer[32])
+{
+    uint64_t timeout = 0, try_ms = 0, max = 0;
+    int all = 0, rc = 0;
+    wire_bytes v;
+    if ((wire_ctl_get_uint(m, "timeout_ms", &timeout) == -EPROTO) ||
+        (wire_ctl_get_uint(m, "try_ms", &try_ms) == -EPROTO) ||
+        (wire_ctl_get_uint(m, "max_reply", &max) == -EPROTO) ||
+        (wire_ctl_get_bool(m, "all", &all) == -EPROTO) || timeout > 86400000u ||
+        try_ms > 86400000u)
+        rc = -1;
+    int prc = wire_ctl_get_bin(m, "peer", &v);
+    if (rc != 0 || (prc == 0 && v.len != CONFAB_ID_BYTES) || prc == -EPROTO ||
+        (prc == 0 && all)) {
+        reply_err(c, rid, -EINVAL,
+                  "bad request options: timeout_ms and try_ms are uints of "
+                  "at most a day, peer a 32-byte node id, all a bool (not "
+                  "with peer)");
+        return -1;
+    }
+    o->mode = all ? CONFAB_REQ_ALL : CONFAB_REQ_ANY;
+    if (prc == 0) {
+        memcpy(peer, v.ptr, CONFAB_ID_BYTES);
+        o->mode = CONFAB_REQ_PEER;
+        o->peer = peer;
+    }
+    o->timeout_ms = (unsigned)timeout;
+    o->try_ms = (unsigned)try_ms;
+    o->max_reply = max > SIZE_MAX ? SIZE_MAX : (size_t)max;
+    return 0;
+}
+
+static void op_request(ctl_client *c, uint64_t rid, const wire_ctl_map *m)
+{
+    char svc[WIRE_MAX_GROUP + 1];
+    uint8_t peer[CONFAB_ID_BYTES];
+    wire_bytes body;
+    confab_request_opts o;
+    memset(&o, 0, sizeof o);
+    if (get_service(c, rid, m, svc) != 0 ||
+        get_request_opts(c, rid, m, &o, peer) != 0)
+        return;
+    if (wire_ctl_get_bin(m, "body", &body) != 0) {
+        reply_err(c, rid, -EINVAL, "the request needs a body (bin)");
+        return;
+    }
+    if (!wait_room(c, WAIT_SEND))
+        return;
+    ctl_req *q = calloc(1, sizeof *q);
+    if (q == NULL) {
+        reply_err(c, rid, -ENOMEM, "out of memory");
+        return;
+    }
+    q->client = c;
+    q->rid = rid;
+    int rc = confab_request(c->ctl->node, svc, body.ptr, body.len, &o,
+                            on_request_reply, q, &q->handle);
+    if (rc == -ENOENT) {
+        reply_err(c, rid, rc,
+                  "no linked peer serves %s (none is a member of group "
+                  "%s); start 'confab serve %s --exec COMMAND' on one, "
+                  "and check 'confab groups'",
+                  svc, svc, svc);
+    } else if (rc == -EAGAIN && o.mode != CONFAB_REQ_PEER) {
+        reply_err(c, rid, rc,
+                  "this node waits on too many requests "
+                  "(request_max_pending); wait for answers first");
+    } else if (rc != 0) {
+        send_error(c, rid, rc, o.peer, svc);
+    }
+    if (rc != 0) {
+        free(q);
+        return;
+    }
+    c->n_waits++;
+    node_list_add_tail(&c->ctl->reqs, &q->link);
+    wire_ctl_builder b;
+    reply_begin(&b, c->ctl, rid, 1);
+    wire_ctl_key(&b, "handle");
+    wire_ctl_put_uint(&b, q->handle);
+    reply_done(c, &b);
+}
+
+static void on_serve_request(confab_node *n, const confab_request_in *r,
+                             void *user)
+{
+    ctl_svc *s = user;
+    wire_ctl_builder b;
+    event_begin(&b, n->control, "request", 7);
+    wire_ctl_key(&b, "handle");
+    wire_ctl_put_uint(&b, r->handle);
+    wire_ctl_key(&b, "service");
+    wire_ctl_put_cstr(&b, r->service);
+    wire_ctl_key(&b, "from");
+    wire_ctl_put_bin(&b, r->from, CONFAB_ID_BYTES);
+    wire_ctl_key(&b, "from_name");
+    wire_ctl_put_cstr(&b, r->from_name);
+    wire_ctl_key(&b, "body");
+    wire_ctl_put_bin(&b, r->body, r->len);
+    wire_ctl_key(&b, "wait_ms");
+    wire_ctl_put_uint(&b, r->wait_ms);
+    wire_ctl_key(&b, "max_reply");
+    wire_ctl_put_uint(&b, r->max_reply);
+    send_map(s->client, &b, SEND_MSG);
+    wire_ctl_builder_free(&b);
+}
+
+static void svc_end(ctl_svc *s, confab_node *n)
+{
+    (void)confab_unserve(n, s->name);
+    node_list_del(&s->link);
+    free(s);
+}
+
+static void op_serve(ctl_client *c, uint64_t rid, const wire_ctl_map *m,
+                     bool serve)
+{
+    char svc[WIRE_MAX_GROUP + 1];
+    if (get_service(c, rid, m, svc) != 0)
+        return;
+    node_control *ctl = c->ctl;
+    if (!serve) {
+        for (node_list *e = ctl->svcs.next; e != &ctl->svcs; e = e->next) {
+            ctl_svc *s = node_container_of(e, ctl_svc, link);
+            if (s->client == c && strcmp(s->name, svc) == 0) {
+                svc_end(s, ctl->node);
+                reply_ok(c, rid);
+                return;
+            }
+        }
+        reply_err(c, rid, -ENOENT, "this client does not serve %s", svc);
+        return;
+    }
+    ctl_svc *s = calloc(1, sizeof *s);
+    if (s == NULL) {
+        reply_err(c, rid, -ENOMEM, "out of memory");
+        return;
+    }
+    s->client = c;
+    memcpy(s->name, svc, sizeof svc);
+    int rc = confab_serve(ctl->node, svc, on_serve_request, s);
+    if (rc != 0) {
+        free(s);
+        if (rc == -EEXIST)
+            reply_err(c, rid, rc,
+                      "%s is served on this node already (by another "
+                      "'confab serve'); stop that one first",
+                      svc);
+        else
+            reply_err(c, rid, rc, "cannot serve %s: %s", svc,
+                      confab_strerror(rc));
+        return;
+    }
+    node_list_add_tail(&ctl->svcs, &s->link);
+    reply_ok(c, rid);
+}
+
+static void op_reply(ctl_client *c, uint64_t rid, const wire_ctl_map *m)
+{
+    uint64_t handle;
+    wire_bytes body;
+    int error = 0;
+    if (wire_ctl_get_uint(m, "handle", &handle) != 0 ||
+        wire_ctl_get_bin(m, "body", &body) != 0 ||
+        wire_ctl_get_bool(m, "error", &error) == -EPROTO) {
+        reply_err(c, rid, -EINVAL,
+                  "reply needs handle (uint) and body (bin); error is a "
+                  "bool");
+        return;
+    }
+    confab_node *n = c->ctl->node;
+    int rc = error ? confab_reply_error(n, handle, body.ptr, body.len)
+                   : confab_reply(n, handle, body.ptr, body.len);
+    if (rc == -ENOENT)
+        reply_err(c, rid, rc,
+                  "no request %llu waits here: it was answered, or its "
+                  "requester stopped waiting",
+                  (unsigned long long)handle);
+    else if (rc == -EMSGSIZE)
+        reply_err(c, rid, rc,
+                  "the reply is larger than the requester takes; answer "
+                  "with an error instead");
+    else if (rc != 0)
+        reply_err(c, rid, rc, "the reply was not sent: %s",
+                  confab_strerror(rc));
+    else
+        reply_ok(c, rid);
+}
+
+/* A client that goes takes its requests and its services with it. */
+static void client_reqs_end(ctl_client *c)
+{
+    node_control *ctl = c->ctl;
+    node_list *e, *next;
+    for (e = ctl->reqs.next; e != &ctl->reqs; e = next) {
+        next = e->next;
+        ctl_req *q = node_container_of(e, ctl_req, link);
+        if (q->client != c)
+            continue;
+        (void)confab_request_cancel(ctl->node, q->handle);
+        c->n_waits--;
+        node_list_del(&q->link);
+        free(q);
+    }
+    for (e = ctl->svcs.next; e != &ctl->svcs; e = next) {
+        next = e->next;
+        ctl_svc *s = node_container_of(e, ctl_svc, link);
+        if (s->client == c)
+            svc_end(s, ctl->node);
+    }
+}
+
 static void handle(ctl_client *c, const uint8_t *buf, size_t len)
 {
     wire_ctl_map m;
@@ -993,6 +1307,12 @@ static void handle(ctl_client *c, const uint8_t *buf, size_t len)
         op_recv(c, rid, &m);
     } else if (strcmp(name, "subscribe") == 0) {
         op_subscribe(c, rid, &m);
+    } else if (strcmp(name, "request") == 0) {
+        op_request(c, rid, &m);
+    } else if (strcmp(name, "serve") == 0 || strcmp(name, "unserve") == 0) {
+        op_serve(c, rid, &m, name[0] == 's');
+    } else if (strcmp(name, "reply") == 0) {
+        op_reply(c, rid, &m);
     } else if (strcmp(name, "unfollow") == 0) {
         /* No more msg events; every one already sent is before the reply,
          * so a client that reads up to it has every message marked read. */
@@ -1301,6 +1621,7 @@ static void client_closed(uv_handle_t *h)
         if (w->client == c)
             finish_wait(w);
     }
+    client_reqs_end(c);
     node_list_del(&c->link);
     wire_ctl_reader_free(&c->reader);
     free(c);
@@ -1492,6 +1813,8 @@ int node_control_start(confab_node *n)
     ctl->node = n;
     node_list_init(&ctl->clients);
     node_list_init(&ctl->waits);
+    node_list_init(&ctl->reqs);
+    node_list_init(&ctl->svcs);
     if (strlen(n->control_path) >= sizeof ctl->path) {
         node_log(n, CONFAB_LOG_ERROR,
                  "the control socket path %s is too long for a Unix socket "

@@ -76,6 +76,19 @@ static const stat_metric stats[] = {
     /* area: routing (#12) */
 
     /* area: request and reply (#19) */
+    C(requests_sent, "Requests sent."),
+    C(requests_answered, "Requests that had at least one reply."),
+    C(requests_timed_out, "Requests that had no reply in time."),
+    C(request_failovers, "Requests moved on to the next member."),
+    C(requests_served, "Requests handed to a service."),
+    C(requests_refused_busy, "Requests answered BUSY at a bound."),
+    C(requests_no_service, "Requests for a service not served here."),
+    C(requests_expired_in, "Requests the service did not answer in time."),
+    G(requests_pending, "Requests waited on and held, now."),
+    C(replies_unmatched, "Replies dropped: unknown, finished or unasked."),
+    C(replies_duplicate, "Replies dropped: a second from one peer."),
+    C(replies_oversized, "Replies dropped: over the request's limit."),
+    C(requests_malformed, "Requests and replies that did not decode."),
 
     /* area: the first hour (#14) */
 

@@ -233,6 +233,7 @@ struct confab_node {
     node_store *store;
     node_inbox *inbox;
     node_control *control;
+    struct node_reqs *reqs; /* requests and replies (request.c) */
     /* one more subscriber to every event: the web page (node/web.c) */
     node_observer observer;
     /* test hooks: peers whose links or beacons are cut (testnet.c) */

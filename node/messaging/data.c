@@ -400,6 +400,17 @@ static void deliver(node_conn *c, const wire_data *d, const char *group,
         n->stats.group_msgs_dropped++;
         return;
     }
+    /* Requests and replies go to request.c, not to the inbox: they are
+     * acknowledged once handed over, like any unicast. */
+    if (d->kind == WIRE_K_UNICAST && node_request_is(ct)) {
+        if (!node_delivery_accept(c, d))
+            return;
+        p->msgs_received++;
+        n->stats.msgs_received++;
+        node_delivery_delivered(c, d);
+        node_request_on_data(n, p, ct, body, len);
+        return;
+    }
     /* No room in the inbox: not delivered, not acknowledged; the sender
      * keeps it and sends it again (best-effort kinds are lost). */
     if (n->inbox != NULL && !node_inbox_has_room(n, len)) {

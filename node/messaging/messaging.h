@@ -205,4 +205,15 @@ void node_data_reasm_free(node_conn *c);
 void node_out_release(node_out *o);
 void node_body_unref(node_body *b);
 
+/* request.c: requests and replies (docs/PROTOCOL.md section 14) */
+/* Whether a unicast's content type makes it a request or a reply. */
+bool node_request_is(const char *ct);
+/* A request or reply unicast from p, delivered (data.c hands it here
+ * instead of to the inbox); what does not decode is counted. */
+void node_request_on_data(confab_node *n, node_peer *p, const char *ct,
+                          const uint8_t *body, size_t len);
+/* Deadlines: requests that end, members whose turn ends. */
+void node_request_tick(confab_node *n, uint64_t now);
+void node_request_free(confab_node *n);
+
 #endif

@@ -12,14 +12,15 @@ asyncio: ``node = await confab.aio.connect()``, the same methods awaited,
 ``async for msg in node.messages()``. The guide is docs/PYTHON.md."""
 from . import aio
 from ._proto import default_home, socket_path
-from .client import (Connection, EventStream, MessageStream, Node,
-                     Subscription, connect)
+from .client import (Connection, EventStream, MessageStream, Node, Request,
+                     ServeStream, Subscription, connect)
 from .errors import (AmbiguousPeer, ConfabError, ConnectionLost, Failed,
                      InvalidArgument, NodeNotRunning, NodeUnavailable,
                      NotFound, ProtocolError, Refused, Timeout, UnknownGroup,
                      UnknownPeer)
 from .types import (AnycastResult, BroadcastResult, Event, Group, GroupEvent,
-                    Message, Peer, PeerEvent, PingResult, SendResult, Status)
+                    Message, Peer, PeerEvent, PingResult, Reply, SendResult,
+                    Status)
 
 __version__ = "0.1.0"
 
@@ -31,4 +32,5 @@ __all__ = [
     "AmbiguousPeer", "UnknownGroup", "Timeout", "Refused", "Failed",
     "Message", "Peer", "Status", "Group", "SendResult", "BroadcastResult",
     "AnycastResult", "PingResult", "PeerEvent", "GroupEvent", "Event",
+    "Request", "ServeStream", "Reply",
 ]

@@ -14,7 +14,7 @@ from typing import (Any, Callable, Deque, Dict,
 from . import _proto as P
 from .errors import ConfabError, ConnectionLost, Timeout, error_from_reply
 from .types import (AnycastResult, BroadcastResult, Event, Group, Message,
-                    Peer, PingResult, SendResult, Status)
+                    Peer, PingResult, Reply, SendResult, Status)
 
 __all__ = ["connect", "AsyncNode", "AsyncConnection", "AsyncMessageStream",
            "AsyncEventStream", "AsyncSubscription"]
@@ -327,6 +327,46 @@ class AsyncNode:
         return P.anycast_result(await self.call(
             "anycast", timeout, group=P.check_group(group), body=body,
             ct=ctype))
+
+    async def request(self, service: str, data: P.Data, *,
+                      peer: Optional[P.PeerRef] = None, all: bool = False,
+                      timeout: float = 10.0,
+                      try_timeout: Optional[float] = None) -> List[Reply]:
+        """As confab.Node.request(): the replies that came in time."""
+        body, _ = P.body_of(data, None)
+        msg: Dict[str, Any] = {"op": "request",
+                               "service": P.check_group(service),
+                               "body": body, "timeout_ms": int(timeout * 1000)}
+        if peer is not None:
+            msg["peer"] = await self._to(peer)
+        if all:
+            msg["all"] = True
+        if try_timeout is not None:
+            msg["try_ms"] = int(try_timeout * 1000)
+        conn = await AsyncConnection.open(self.path)
+        try:
+            reply = await conn.call(msg, self.timeout)
+            if reply.get("ok") is not True:
+                raise error_from_reply(reply, "request")
+            replies: List[Reply] = []
+            while True:
+                m = await conn.next_event(timeout + 5.0)
+                if m is None:
+                    raise Timeout("the node did not end the request",
+                                  code="ETIMEDOUT", err=-errno.ETIMEDOUT)
+                if m.get("req") != reply["rid"]:
+                    continue
+                if m["ev"] == "reply":
+                    replies.append(Reply(m["from"], m["from_name"],
+                                         m["status"], m["body"]))
+                elif m["ev"] == "done":
+                    if not replies:
+                        raise Timeout("no server of %s answered within %g s"
+                                      % (service, timeout),
+                                      code="ETIMEDOUT", err=-errno.ETIMEDOUT)
+                    return replies
+        finally:
+            await conn.close()
 
     async def ping(self, peer: P.PeerRef, data: bytes = b"", *,
                    timeout: float = P.PING_WAIT) -> PingResult:

@@ -16,10 +16,10 @@ from . import _proto as P
 from .errors import (ConfabError, ConnectionLost, Timeout,
                      error_from_reply)
 from .types import (AnycastResult, BroadcastResult, Event, Group, Message,
-                    Peer, PingResult, SendResult, Status)
+                    Peer, PingResult, Reply, SendResult, Status)
 
 __all__ = ["connect", "Node", "Connection", "MessageStream", "EventStream",
-           "Subscription"]
+           "Subscription", "Request", "ServeStream"]
 
 _KEEP = object()  # "leave the socket's timeout as it is"
 Home = Union[str, "os.PathLike[str]", None]
@@ -329,6 +329,57 @@ class Node:
         return P.ping_result(self.call("ping", timeout, to=self._to(peer),
                                        data=bytes(data)))
 
+    # ---- requests and replies (docs/PROTOCOL.md section 14) ---------------
+
+    def request(self, service: str, data: P.Data, *,
+                peer: Optional[P.PeerRef] = None, all: bool = False,
+                timeout: float = 10.0, try_timeout: Optional[float] = None
+                ) -> List[Reply]:
+        """Asks service (the nodes that serve() it) and returns the
+        replies that came within timeout seconds: one, from the nearest
+        server (the next one is asked when it does not answer within
+        try_timeout), or from peer only; with all, one from each server
+        that answered. Raises Timeout when none came, UnknownGroup when no
+        linked node serves it."""
+        body, _ = P.body_of(data, None)
+        msg: Dict[str, Any] = {"op": "request",
+                               "service": P.check_group(service),
+                               "body": body, "timeout_ms": int(timeout * 1000)}
+        if peer is not None:
+            msg["peer"] = self._to(peer)
+        if all:
+            msg["all"] = True
+        if try_timeout is not None:
+            msg["try_ms"] = int(try_timeout * 1000)
+        with self._connection() as conn:
+            reply, _ = conn.call(msg, self.timeout)
+            if reply.get("ok") is not True:
+                raise error_from_reply(reply, "request")
+            rid = reply["rid"]
+            replies = []
+            end = time.monotonic() + timeout + 5.0
+            while True:
+                m = conn.next(max(0.0, end - time.monotonic()))
+                if "ev" not in m or m.get("req") != rid:
+                    continue
+                if m["ev"] == "reply":
+                    replies.append(Reply(m["from"], m["from_name"],
+                                         m["status"], m["body"]))
+                elif m["ev"] == "done":
+                    if not replies:
+                        raise Timeout("no server of %s answered within "
+                                      "%g s" % (service, timeout),
+                                      code="ETIMEDOUT", err=-errno.ETIMEDOUT)
+                    return replies
+
+    def serve(self, service: str, *, timeout: Optional[float] = None
+              ) -> "ServeStream":
+        """Serves service: joins the group of that name and returns the
+        requests for it as they come (iterate; answer each with
+        .reply(data) or .error(text)). The service ends when the stream is
+        closed."""
+        return ServeStream(self, P.check_group(service), timeout)
+
     # ---- receiving ---------------------------------------------------------
 
     def recv(self, max: Optional[int] = None) -> List[Message]:
@@ -560,6 +611,93 @@ class Subscription:
             self._thread.join(timeout)
 
     def __enter__(self) -> "Subscription":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+
+class Request:
+    """A request for a service this program serves (ServeStream)."""
+
+    def __init__(self, stream: "ServeStream", m: Dict[str, Any]):
+        self._stream = stream
+        self.handle: int = m["handle"]
+        self.service: str = m["service"]
+        self.sender: bytes = m["from"]
+        self.sender_name: str = m["from_name"]
+        self.body: bytes = m["body"]
+        self.wait_ms: int = m["wait_ms"]
+        self.max_reply: int = m["max_reply"]
+
+    @property
+    def text(self) -> str:
+        return self.body.decode("utf-8", errors="replace")
+
+    def reply(self, data: P.Data) -> None:
+        """Answers it (once). Raises NotFound when its requester stopped
+        waiting, Refused when data is over what the requester takes."""
+        body, _ = P.body_of(data, None)
+        self._stream._answer(self.handle, body, False)
+
+    def error(self, text: str) -> None:
+        """Answers it with an error: text says what went wrong."""
+        self._stream._answer(self.handle, text.encode(), True)
+
+
+class ServeStream:
+    """The requests for one service, on a connection of their own."""
+
+    def __init__(self, node: Node, service: str, timeout: Optional[float]):
+        self.service = service
+        self.timeout = timeout
+        self._conn = node._connection()
+        self._queue: Deque[Dict[str, Any]] = collections.deque()
+        try:
+            reply, evs = self._conn.call({"op": "serve", "service": service},
+                                         node.timeout)
+        except BaseException:
+            self._conn.close()
+            raise
+        if reply.get("ok") is not True:
+            self._conn.close()
+            raise error_from_reply(reply, "serve")
+        self._queue.extend(evs)
+
+    def _answer(self, handle: int, body: bytes, error: bool) -> None:
+        reply, evs = self._conn.call({"op": "reply", "handle": handle,
+                                      "body": body, "error": error},
+                                     self.timeout)
+        self._queue.extend(evs)
+        if reply.get("ok") is not True:
+            raise error_from_reply(reply, "reply")
+
+    def get(self, timeout: Optional[float] = None) -> Optional[Request]:
+        """The next request, or None after timeout seconds."""
+        end = None if timeout is None else time.monotonic() + timeout
+        while True:
+            while self._queue:
+                m = self._queue.popleft()
+                if m.get("ev") == "request":
+                    return Request(self, m)
+            left = None if end is None else max(0.0, end - time.monotonic())
+            try:
+                self._queue.append(self._conn.next(left))
+            except Timeout:
+                return None
+
+    def __iter__(self) -> Iterator[Request]:
+        while True:
+            r = self.get(self.timeout)
+            if r is None:
+                return
+            yield r
+
+    def close(self) -> None:
+        """Ends the service (the node answers what is left unanswered)."""
+        self._conn.close()
+
+    def __enter__(self) -> "ServeStream":
         return self
 
     def __exit__(self, *exc: Any) -> None:

@@ -174,3 +174,25 @@ class GroupEvent:
 
 
 Event = Union[PeerEvent, GroupEvent]
+
+
+@dataclass(frozen=True)
+class Reply:
+    """One answer to a request (docs/PROTOCOL.md section 14): from
+    ``sender``; ``status`` is ``ok`` (``body`` is the answer), ``error``
+    (the service failed: ``body`` says how), ``busy``, ``no_service`` or
+    ``too_large``."""
+
+    sender: bytes
+    sender_name: str
+    status: str
+    body: bytes
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "ok"
+
+    @property
+    def text(self) -> str:
+        return self.body.decode("utf-8", errors="replace")
+

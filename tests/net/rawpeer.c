@@ -455,3 +455,25 @@ int rawpeer_send_group(rawpeer *r, bool join, const char *group)
     m.u.group.group.len = (uint32_t)strlen(group);
     return rawpeer_send_msg(r, &m);
 }
+
+/* added for tests/net/test_request.c */
+int rawpeer_send_unicast_ct(rawpeer *r, uint64_t seq, const char *ct,
+                            const uint8_t *body, size_t len)
+{
+    wire_msg m;
+    memset(&m, 0, sizeof m);
+    m.type = WIRE_T_DATA;
+    wire_data *d = &m.u.data;
+    for (size_t i = 0; i < WIRE_ID_BYTES; i++)
+        d->id[i] = (uint8_t)(seq * 31u + i);
+    d->kind = WIRE_K_UNICAST;
+    d->seq = seq;
+    d->ts = 1;
+    d->has_ct = 1;
+    d->ct.ptr = (const uint8_t *)ct;
+    d->ct.len = (uint32_t)strlen(ct);
+    d->body.ptr = body;
+    d->body.len = (uint32_t)len;
+    d->size = len;
+    return rawpeer_send_msg(r, &m);
+}

@@ -48,8 +48,8 @@ int rawpeer_send_frame(rawpeer *r, const void *payload, size_t len);
 /* Encrypts plaintext and sends it as one frame. */
 int rawpeer_send_plain(rawpeer *r, const void *plain, size_t len);
 int rawpeer_send_msg(rawpeer *r, const wire_msg *m);
-/* Next frame within timeout_ms: 0 with the frame in *f and *len (borrowed), -ETIMEDOUT, or
- * -EPIPE when the node closed the connection. */
+/* Next frame within timeout_ms: 0 with the frame in *f and *len (borrowed),
+ * -ETIMEDOUT, or -EPIPE when the node closed the connection. */
 int rawpeer_recv_frame(rawpeer *r, const uint8_t **f, size_t *len,
                        int timeout_ms);
 /* Next transport message, decrypted and decoded (borrowed). */
@@ -109,5 +109,11 @@ int rawpeer_handshake_groups(rawpeer *r, const char *name,
                              const char *const *groups, size_t n);
 /* Sends JOIN (join) or LEAVE for group. */
 int rawpeer_send_group(rawpeer *r, bool join, const char *group);
+
+/* added for tests/net/test_request.c */
+/* Sends one unicast DATA of seq (its id made from seq) with content type
+ * ct and body[0..len) (at most one frame's worth). */
+int rawpeer_send_unicast_ct(rawpeer *r, uint64_t seq, const char *ct,
+                            const uint8_t *body, size_t len);
 
 #endif
