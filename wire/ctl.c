@@ -126,7 +126,7 @@ static int check_value(wire_mp_reader *r, unsigned depth);
 
 /* One map: str keys, none twice, at most WIRE_CTL_MAX_KEYS entries, and
  * each value checked in turn. The keys seen are compared pairwise: with at
- * most 64 keys this costs at most 63 comparisons per key byte. */
+ * most 128 keys this costs at most 127 comparisons per key byte. */
 static int check_map(wire_mp_reader *r, unsigned depth)
 {
     uint32_t count;

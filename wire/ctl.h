@@ -29,9 +29,11 @@
  * bin32): 4; the limit leaves one level to grow. */
 #define WIRE_CTL_MAX_DEPTH 5u
 /* Entries in any one map of a control message. The largest map confab
- * sends is `stats` (under 32 counters); the cap bounds the duplicate-key
+ * sends is `stats` (about 80 counters in 2026-12, every area together;
+ * node/app/control.c asserts at build time that it fits); the cap bounds
+ * the duplicate-key
  * check, which compares each key with the earlier ones of its map. */
-#define WIRE_CTL_MAX_KEYS 64u
+#define WIRE_CTL_MAX_KEYS 128u
 
 /* ---- reading ---------------------------------------------------------- */
 

@@ -575,6 +575,9 @@ static void op_status(ctl_client *c, uint64_t rid)
         /* area: performance (#18) */
 
     };
+    /* A client refuses a map of more than WIRE_CTL_MAX_KEYS entries. */
+    _Static_assert(sizeof counters / sizeof counters[0] <= WIRE_CTL_MAX_KEYS,
+                   "the stats map outgrew WIRE_CTL_MAX_KEYS");
     size_t nc = sizeof counters / sizeof counters[0];
     wire_ctl_key(&b, "stats");
     wire_ctl_map_begin(&b, (uint32_t)nc);
