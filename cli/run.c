@@ -383,7 +383,12 @@ int cli_cmd_init(cli_ctx *ctx, int argc, char **argv)
                   "Makes the home directory with a new identity. With\n"
                   "--private-network it also makes a secret network key\n"
                   "(<home>/network.key): copy that file to the other\n"
-                  "machines' homes, and only they can link with this one.\n",
+                  "machines' homes, and only they can link with this one.\n"
+                  "On a home that has an identity already, --name and\n"
+                  "--private-network add to it and the id stays.\n"
+                  "\n"
+                  "  --name NAME          the name peers see\n"
+                  "  --private-network    also make a secret network key\n",
                   stdout);
             return CLI_OK;
         default:
@@ -399,6 +404,12 @@ int cli_cmd_init(cli_ctx *ctx, int argc, char **argv)
     char home[4096], err[512] = "";
     if (cli_home(ctx, home, sizeof home) != 0)
         return CLI_USAGE;
+    uint8_t had[CONFAB_ID_BYTES];
+    char hadname[CONFAB_MAX_NAME + 1];
+    /* An existing home keeps its identity: say so, not "made". */
+    bool existed = confab_home_id(home, had, hadname, sizeof hadname, err,
+                                  sizeof err) == 0;
+    err[0] = '\0';
     int rc = confab_home_init(home, name, private_network, err, sizeof err);
     if (rc != 0) {
         cli_error(ctx, "%s", err[0] ? err : confab_strerror(rc));
@@ -418,11 +429,10 @@ int cli_cmd_init(cli_ctx *ctx, int argc, char **argv)
         json_object_object_add(o, "home", json_object_new_string(home));
         json_object_object_add(o, "private_network",
                                json_object_new_boolean(private_network));
-        printf("%s\n",
-               json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
-        json_object_put(o);
+        json_object_object_add(o, "existed", json_object_new_boolean(existed));
+        cli_json_print(o);
     } else {
-        printf("made %s\n  id   %s\n", home, hex);
+        printf("%s %s\n  id   %s\n", existed ? "updated" : "made", home, hex);
         if (nm[0])
             printf("  name %s\n", nm);
         if (private_network)
@@ -461,9 +471,7 @@ int cli_cmd_id(cli_ctx *ctx, int argc, char **argv)
         json_object *o = json_object_new_object();
         json_object_object_add(o, "id", json_object_new_string(hex));
         json_object_object_add(o, "name", json_object_new_string(nm));
-        printf("%s\n",
-               json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
-        json_object_put(o);
+        cli_json_print(o);
     } else {
         printf("%s\n", hex);
     }

@@ -39,10 +39,13 @@ static void help(op o, FILE *f)
               "  --file PATH        send this file instead of TEXT\n"
               "  --wait [SECONDS]   wait for the outcome (delivered:\n"
               "                     acknowledged; expired; failed), at\n"
-              "                     most SECONDS (default 30); exit 4 after\n"
+              "                     most SECONDS (default 30); exit 4 after.\n"
+              "                     The word after --wait is its value.\n"
               "\n"
-              "Text that starts with '-' goes after '--'. With --json:\n"
-              "{id, to, and with --wait status}.\n",
+              "A peer that is not linked now gets the message when it is\n"
+              "back: send says \"queued\" then. Text that starts with '-'\n"
+              "goes after '--'. With --json: {id, to, status (queued or sent;\n"
+              "with --wait the outcome), and with --wait latency_ms}.\n",
               f);
         break;
     case OP_BROADCAST:
@@ -63,24 +66,28 @@ static void help(op o, FILE *f)
     case OP_ANYCAST:
         fputs("usage: confab anycast GROUP (TEXT... | --file PATH)\n"
               "\n"
-              "Sends a message to exactly one member of GROUP: the nearest\n"
-              "by round trip, failing over to the next. Waits for the\n"
-              "outcome. Exit 3 when no linked peer is a member. With --json:\n"
-              "{id, group, status, member (hex id), member_name}.\n",
+              "Sends a message to one member of GROUP: the nearest by\n"
+              "round trip, failing over to the next when one does not\n"
+              "acknowledge in time. Delivery is at-least-once across the\n"
+              "members: after a failover (or a partition) two members may\n"
+              "both have it. Waits for the outcome. Exit 3 when no linked\n"
+              "peer is a member. With --json: {id, group, status, member\n"
+              "(hex id), member_name, latency_ms}.\n",
               f);
         break;
     }
 }
 
-/* "--wait" followed by a number becomes "--wait=NUMBER", so that getopt's
- * optional argument can be a separate word. Only before "--". */
+/* "--wait" followed by a word that is not an option becomes
+ * "--wait=WORD", so that getopt's optional argument can be a separate word
+ * and a value that is not a number ("5s", "abc") is an error, never part
+ * of the text. Only before "--". */
 static char **merge_wait(int argc, char **argv, char **owned)
 {
     char **v = calloc((size_t)argc + 1, sizeof *v);
     if (v == NULL)
         return NULL;
     int k = 0;
-    int ms;
     *owned = NULL;
     for (int i = 0; i < argc; i++) {
         if (strcmp(argv[i], "--") == 0) {
@@ -89,7 +96,7 @@ static char **merge_wait(int argc, char **argv, char **owned)
             break;
         }
         if (strcmp(argv[i], "--wait") == 0 && i + 1 < argc && *owned == NULL &&
-            cli_parse_seconds(argv[i + 1], MAX_WAIT_S, &ms) == 0) {
+            argv[i + 1][0] != '-') {
             size_t n = strlen(argv[i + 1]) + 8;
             *owned = malloc(n);
             if (*owned == NULL) {
@@ -144,7 +151,7 @@ static int parse(cli_ctx *ctx, op o, int argc, char **argv, req *q)
                  q->wait_ms == 0)) {
                 cli_error(ctx,
                           "--wait takes seconds (e.g. 30 or 2.5), not "
-                          "'%s'",
+                          "'%s'; text goes before --wait, or after '--'",
                           optarg);
                 return CLI_USAGE;
             }
@@ -233,6 +240,11 @@ typedef struct outcome {
     uint64_t took_us;
 } outcome;
 
+static bool peer_is_up(const cli_peer *p)
+{
+    return p != NULL && strcmp(p->state, "up") == 0;
+}
+
 static void print_json(op o, const req *q, const cli_peer *to,
                        const cli_peer *mp, const outcome *oc)
 {
@@ -246,6 +258,13 @@ static void print_json(op o, const req *q, const cli_peer *to,
         json_object_object_add(j, "sent", json_object_new_uint64(oc->sent));
     if (oc->has_status)
         json_object_object_add(j, "status", json_object_new_string(oc->st));
+    else if (o == OP_SEND)
+        json_object_object_add(
+            j, "status",
+            json_object_new_string(peer_is_up(to) ? "sent" : "queued"));
+    if (oc->has_status && strcmp(oc->st, "delivered") == 0)
+        json_object_object_add(
+            j, "latency_ms", json_object_new_double((double)oc->took_us / 1e3));
     if (o == OP_ANYCAST) {
         json_object_object_add(
             j, "member",
@@ -266,8 +285,13 @@ static void print_line(cli_ctx *ctx, op o, const req *q, const cli_peer *to,
     switch (o) {
     case OP_SEND:
         peer_label(to, to->id, who, sizeof who);
-        if (!oc->has_status)
+        if (!oc->has_status && peer_is_up(to))
             snprintf(line, sizeof line, "sent to %s", who);
+        else if (!oc->has_status)
+            snprintf(line, sizeof line,
+                     "queued for %s (not linked now; it is sent when the "
+                     "peer is back)",
+                     who);
         else if (strcmp(oc->st, "delivered") == 0)
             snprintf(line, sizeof line, "delivered to %s in %s ms", who, ms);
         else

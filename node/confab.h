@@ -467,9 +467,11 @@ size_t confab_inbox_read(confab_node *node, size_t max,
 /* ---- home directories (for the confab command) -------------------------- */
 
 /* Makes a home directory (mode 0700) with a new identity, a name (may be
- * NULL) and, when private_network, a new private network key. Returns 0,
- * -EEXIST (it has an identity already), or another negative errno; on
- * failure err holds a sentence for a person. */
+ * NULL) and, when private_network, a new private network key. A home that
+ * has an identity keeps it: the name and the key are added to it. Returns
+ * 0, -EEXIST (it has an identity and nothing to add, or a network key
+ * already when private_network), or another negative errno; on failure
+ * err holds a sentence for a person. */
 __attribute__((warn_unused_result)) int
 confab_home_init(const char *home, const char *name, int private_network,
                  char *err, size_t errlen);
@@ -640,6 +642,9 @@ typedef struct confab_stats {
     /* area: request and reply (#19) */
 
     /* area: the first hour (#14) */
+    uint64_t handshakes_refused_key; /* the peer holds another network
+                                        key (its first message did not
+                                        authenticate under ours) */
 
     /* area: discovery on every interface (#16) */
 
@@ -652,6 +657,26 @@ typedef struct confab_stats {
 /* area: request and reply (#19) */
 
 /* area: the first hour (#14) */
+/* What a node is and how it is set up, for `confab status`: everything a
+ * person checks when a node sees no peers. The strings are borrowed from
+ * the node until it is freed. */
+typedef struct confab_node_about {
+    const char *version;     /* the library's version */
+    uint64_t uptime_ms;      /* since confab_node_start() */
+    int private_network;     /* 0: the well-known public network key */
+    char netkey_fp[17];      /* 16 hex digits naming the network key
+                                (a keyed hash: it reveals no key bits) */
+    const char *bind_addr;   /* where links are accepted */
+    uint16_t port;           /* the TCP port links are accepted on */
+    int discovery;           /* beacons on */
+    uint16_t discovery_port; /* their UDP port */
+    size_t n_targets;        /* where beacons go now: */
+    char targets[8][48];     /* the first 8 of them, "ADDR:PORT" */
+    int allow_list;          /* an allow-list is in force */
+    size_t n_allowed;        /* ids on it */
+} confab_node_about;
+
+void confab_node_about_get(const confab_node *node, confab_node_about *out);
 
 /* area: discovery on every interface (#16) */
 

@@ -354,6 +354,17 @@ static int resolve_defaults(confab_node *n)
     return 0;
 }
 
+/* Digits and dots only, yet not an IPv4 address (999.1.1.1): no host
+ * name is all digits (its last label never is), so the resolver would only
+ * fail on it for ever. */
+static bool bad_dotted_quad(const char *host)
+{
+    if (host[strspn(host, "0123456789.")] != '\0')
+        return false;
+    struct sockaddr_in sa;
+    return uv_ip4_addr(host, 0, &sa) != 0;
+}
+
 /* The configured static peers, parsed (HOST:PORT). Returns 0, -ENOMEM
  * or -EINVAL (logged). */
 static int statics_from_config(confab_node *n)
@@ -374,6 +385,13 @@ static int statics_from_config(confab_node *n)
                          "static peer '%s' is not HOST:PORT (for example "
                          "127.0.0.1:47000 or [::1]:47000)",
                          c->static_peers[i] ? c->static_peers[i] : "(null)");
+                return -EINVAL;
+            }
+            if (bad_dotted_quad(host)) {
+                node_log(n, CONFAB_LOG_ERROR,
+                         "static peer '%s': '%s' is not an IPv4 address (four "
+                         "numbers from 0 to 255) nor a host name",
+                         c->static_peers[i], host);
                 return -EINVAL;
             }
             n->statics[i].node = n;
@@ -666,6 +684,7 @@ int confab_node_start(confab_node *n)
 {
     if (n->state != NODE_NEW)
         return -EPROTO;
+    n->started_ms = node_now_ms(n);
     struct sockaddr_storage ss;
     int rc;
     if (strchr(n->bind_addr, ':') != NULL)

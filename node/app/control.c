@@ -466,6 +466,41 @@ static ctl_wait *add_wait(ctl_client *c, uint64_t rid, int kind,
     return w;
 }
 
+/* The first hour (#14): how the node is set up, as "about" in the status
+ * reply (docs/PROTOCOL.md, the control socket's status). */
+static void put_about(wire_ctl_builder *b, const confab_node *n)
+{
+    confab_node_about a;
+    confab_node_about_get(n, &a);
+    wire_ctl_key(b, "about");
+    wire_ctl_map_begin(b, 11);
+    wire_ctl_key(b, "version");
+    wire_ctl_put_cstr(b, a.version);
+    wire_ctl_key(b, "uptime_ms");
+    wire_ctl_put_uint(b, a.uptime_ms);
+    wire_ctl_key(b, "network");
+    wire_ctl_put_cstr(b, a.private_network ? "private" : "public");
+    wire_ctl_key(b, "netkey_fp");
+    wire_ctl_put_cstr(b, a.netkey_fp);
+    wire_ctl_key(b, "bind");
+    wire_ctl_put_cstr(b, a.bind_addr);
+    wire_ctl_key(b, "discovery");
+    wire_ctl_put_bool(b, a.discovery);
+    wire_ctl_key(b, "discovery_port");
+    wire_ctl_put_uint(b, a.discovery_port);
+    size_t nt = a.n_targets < 8 ? a.n_targets : 8;
+    wire_ctl_key(b, "targets");
+    wire_ctl_array_begin(b, (uint32_t)nt);
+    for (size_t i = 0; i < nt; i++)
+        wire_ctl_put_cstr(b, a.targets[i]);
+    wire_ctl_key(b, "targets_total");
+    wire_ctl_put_uint(b, a.n_targets);
+    wire_ctl_key(b, "allow_list");
+    wire_ctl_put_bool(b, a.allow_list);
+    wire_ctl_key(b, "allowed");
+    wire_ctl_put_uint(b, a.n_allowed);
+}
+
 static void op_status(ctl_client *c, uint64_t rid)
 {
     confab_node *n = c->ctl->node;
@@ -474,9 +509,10 @@ static void op_status(ctl_client *c, uint64_t rid)
     const char *mine[WIRE_MAX_GROUPS];
     size_t ng = confab_my_groups(n, mine, WIRE_MAX_GROUPS);
     wire_ctl_builder b;
-    reply_begin(&b, c->ctl, rid, 8);
+    reply_begin(&b, c->ctl, rid, 9);
     wire_ctl_key(&b, "id");
     wire_ctl_put_bin(&b, confab_node_id(n), CONFAB_ID_BYTES);
+    put_about(&b, n);
     wire_ctl_key(&b, "name");
     wire_ctl_put_cstr(&b, confab_node_name(n));
     wire_ctl_key(&b, "port");
@@ -550,6 +586,14 @@ static void op_status(ctl_client *c, uint64_t rid)
         /* area: request and reply (#19) */
 
         /* area: the first hour (#14) */
+        /* dropped beacons and failed handshakes, by cause */
+        {"beacons_own", st.beacons_own},
+        {"beacons_bad_tag", st.beacons_bad_tag},
+        {"beacons_rate_limited", st.beacons_rate_limited},
+        {"beacons_malformed", st.beacons_malformed},
+        {"handshakes_refused_key", st.handshakes_refused_key},
+        {"handshakes_timed_out", st.handshakes_timed_out},
+        {"links_refused_busy", st.links_refused_busy},
 
         /* area: discovery on every interface (#16) */
 

@@ -78,6 +78,8 @@ static const stat_metric stats[] = {
     /* area: request and reply (#19) */
 
     /* area: the first hour (#14) */
+    C(handshakes_refused_key,
+      "Handshakes refused: the peer holds another network key."),
 
     /* area: discovery on every interface (#16) */
 

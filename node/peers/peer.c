@@ -470,8 +470,19 @@ void node_static_dial_failed(node_static *s)
 {
     confab_node *n = s->node;
     s->dialing = NULL;
-    if (n->state == NODE_RUNNING)
-        node_backoff_next(n, &s->backoff_ms, &s->next_dial, node_now_ms(n));
+    if (n->state != NODE_RUNNING)
+        return;
+    node_backoff_next(n, &s->backoff_ms, &s->next_dial, node_now_ms(n));
+    /* A person who gave --peer wants to know it does not answer, without
+     * a line per retry: the 1st, 2nd, 4th, 8th... failure in a row. */
+    s->fails++;
+    if ((s->fails & (s->fails - 1)) == 0)
+        node_log(n, CONFAB_LOG_INFO,
+                 "static peer %s: no link (%u attempt%s so far); trying "
+                 "again in %.1f s; check the address and that a node runs "
+                 "there with the same network key",
+                 s->host_port, s->fails, s->fails == 1 ? "" : "s",
+                 (double)(s->next_dial - node_now_ms(n)) / 1000.0);
 }
 
 /* ---- liveness --------------------------------------------------------- */

@@ -99,6 +99,7 @@ struct node_static {
     unsigned backoff_ms;
     uint64_t next_dial;
     confab_node *node;
+    unsigned fails; /* dials in a row that failed, for the log */
 };
 
 /* A test hook: what is cut between this node and one peer. */

@@ -1,0 +1,200 @@
+#!/usr/bin/env python3
+"""The first hour with confab (issue #14), driven through the command line
+as a new user would: the traps (an option value taken as text, "sent" for
+a message only queued, init on an existing home, anycast's promise, a seed
+JSON rounds, a host that cannot exist, a --peer that never answers), and
+a node that explains itself (a wrong network key, what status shows).
+
+Loopback only: links on 127.0.0.1, beacons to 127.255.255.255 on a random
+port, private network keys of the test's own. No fixed sleeps: every wait
+blocks on a node's events or log until a deadline."""
+import json
+import os
+import socket
+import sys
+import unittest
+
+import fhnodes
+from fhnodes import SCALE
+
+CONFAB = os.path.abspath(sys.argv.pop(1)) if len(sys.argv) > 1 else "confab"
+
+
+class Traps(unittest.TestCase):
+    def setUp(self):
+        self.net = fhnodes.Net(CONFAB)
+
+    def tearDown(self):
+        self.net.close()
+
+    def test_wait_value_not_a_number_is_an_error(self):
+        h = self.net.home("a")
+        for bad in ("5s", "abc", "0"):
+            p = self.net.confab(h, "send", "bob", "x", "--wait", bad)
+            self.assertEqual(p.returncode, 1, (bad, p.stderr))
+            self.assertIn("--wait takes seconds", p.stderr)
+            self.assertIn("'%s'" % bad, p.stderr)
+            self.assertTrue(p.stderr.startswith("confab: "), p.stderr)
+        p = self.net.confab(h, "send", "bob", "x", "--wait=abc")
+        self.assertEqual(p.returncode, 1, p.stderr)
+        # Other options with a value: a bad one is an error too.
+        for args in (("ping", "bob", "--count", "x"),
+                     ("recv", "--timeout", "soon"),
+                     ("run", "--beacon-interval", "fast"),
+                     ("testnet", "--nodes", "many")):
+            p = self.net.confab(h, *args)
+            self.assertEqual(p.returncode, 1, (args, p.stderr))
+            self.assertTrue(p.stderr.startswith("confab: "), p.stderr)
+
+    def test_send_to_a_down_peer_says_queued(self):
+        a = self.net.node("alice").start()
+        b = self.net.node("bob").start()
+        with a.watch() as w:
+            a.wait_state(w, b, "up")
+            p = a.run("send", "bob", "while up")
+            self.assertEqual(p.returncode, 0, p.stderr)
+            self.assertIn("sent to bob", p.stdout)
+            self.assertEqual(a.json("send", "bob", "up")[0]["status"], "sent")
+            b.stop()
+            a.wait_state(w, b, "down")
+        p = a.run("send", "bob", "while down")
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertIn("queued for bob", p.stdout)
+        self.assertNotIn("sent to", p.stdout)
+        r = a.json("send", "bob", "down too")[0]
+        self.assertEqual(r["status"], "queued")
+        self.assertEqual(r["to"], b.id)
+
+    def test_send_wait_json_has_latency(self):
+        a = self.net.node("alice").start()
+        b = self.net.node("bob").start()
+        with a.watch() as w:
+            a.wait_state(w, b, "up")
+        r = a.json("send", "bob", "timed", "--wait", "10")[0]
+        self.assertEqual(r["status"], "delivered")
+        self.assertIsInstance(r["latency_ms"], float)
+        self.assertGreater(r["latency_ms"], 0)
+
+    def test_init_private_network_on_an_existing_home(self):
+        h = os.path.join(self.net.tmp, "old")
+        self.assertEqual(self.net.confab(h, "init").returncode, 0)
+        before = json.loads(self.net.confab(h, "id", "--json").stdout)["id"]
+        p = self.net.confab(h, "init", "--private-network", "--json")
+        self.assertEqual(p.returncode, 0, p.stderr)
+        r = json.loads(p.stdout)
+        self.assertEqual(r["id"], before)
+        self.assertTrue(r["private_network"])
+        self.assertTrue(r["existed"])
+        self.assertTrue(os.path.exists(os.path.join(h, "network.key")))
+        # No escaped slashes in the JSON (json-c's default).
+        self.assertNotIn("\\/", p.stdout)
+        self.assertIn(h, p.stdout)
+        # A second key is refused: it would split the network.
+        p = self.net.confab(h, "init", "--private-network")
+        self.assertNotEqual(p.returncode, 0)
+        self.assertIn("already has a private network key", p.stderr)
+        # Nothing to add: still refused, as before.
+        p = self.net.confab(h, "init")
+        self.assertEqual(p.returncode, 6, p.stderr)
+
+    def test_anycast_wording_is_at_least_once(self):
+        p = self.net.confab(self.net.tmp, "anycast", "--help")
+        self.assertIn("at-least-once", p.stdout)
+        self.assertNotIn("exactly one", p.stdout)
+        with open(os.path.join(os.path.dirname(__file__), "..", "..",
+                               "docs", "confab.1")) as f:
+            man = f.read()
+        self.assertIn("at\\-least\\-once across the members", man)
+        p = self.net.confab(self.net.tmp, "testnet", "--nodes", "3")
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertIn("at-least-once", p.stdout)
+        self.assertNotIn("exactly one member", p.stdout)
+
+    def test_testnet_seed_is_exact_in_json(self):
+        big = "18446744073709551557"
+        p = self.net.confab(self.net.tmp, "testnet", "--nodes", "2",
+                            "--seed", big, "--json")
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertEqual(json.loads(p.stdout)["seed"], big)
+        # A random seed is below 2^53, so exact as a number too.
+        p = self.net.confab(self.net.tmp, "testnet", "--nodes", "2", "--json")
+        self.assertLess(int(json.loads(p.stdout)["seed"]), 2 ** 53)
+
+    def test_impossible_address_is_refused(self):
+        h = self.net.home("a")
+        p = self.net.confab(h, "run", "--no-discovery", "--bind",
+                            "127.0.0.1", "--peer", "999.1.1.1:5")
+        self.assertEqual(p.returncode, 1, p.stderr)
+        self.assertIn("'999.1.1.1' is not an IPv4 address", p.stderr)
+
+    def test_unreachable_peer_is_logged_at_info(self):
+        s = socket.socket()
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+        s.close()  # nothing listens there now
+        a = self.net.node("a", "--peer", "127.0.0.1:%d" % port,
+                          discovery=False).start()
+        what = "static peer 127.0.0.1:%d: no link (1 attempt so far)" % port
+        self.assertTrue(a.out.wait_for(what, 15 * SCALE), a.out.text())
+        self.assertIn("confab info:", a.out.text())
+
+
+class Explains(unittest.TestCase):
+    def setUp(self):
+        self.net = fhnodes.Net(CONFAB)
+
+    def tearDown(self):
+        self.net.close()
+
+    def test_wrong_network_key_is_said_and_shown(self):
+        # alice sends no beacons: she hears eve only by eve's handshakes;
+        # bob's beacons are what eve hears.
+        a = self.net.node("alice", discovery=False).start()
+        self.net.node("bob").start()
+        port = a.json("status")[0]["port"]
+        # eve: a private key of her own, made by init on her existing home.
+        eve = self.net.node("eve", "--peer", "127.0.0.1:%d" % port,
+                            key=False)
+        p = eve.run("init", "--private-network")
+        self.assertEqual(p.returncode, 0, p.stderr)
+        eve.start()
+        what = "hearing beacons from nodes of another network"
+        self.assertTrue(eve.out.wait_for(what, 15 * SCALE), eve.out.text())
+        line = [l for l in eve.out.text().splitlines() if what in l][0]
+        self.assertIn("confab warn:", line)
+        self.assertIn("check the network key", line)
+        # Once, not a line a beacon: more beacons came meanwhile.
+        self.assertTrue(a.out.wait_for(
+            "hearing handshakes from nodes of another network",
+            15 * SCALE), a.out.text())
+        self.assertEqual(eve.out.text().count(what), 1, eve.out.text())
+        se, sa = eve.json("status")[0], a.json("status")[0]
+        self.assertEqual(se["network"], "private")
+        self.assertEqual(len(se["netkey_fp"]), 16)
+        self.assertNotEqual(se["netkey_fp"], sa["netkey_fp"])
+        self.assertGreater(se["counters"]["beacons_bad_tag"], 0)
+        self.assertGreater(sa["counters"]["handshakes_refused_key"], 0)
+        self.assertEqual(se["peers"], 0)
+        for k in ("version", "uptime_ms", "bind", "discovery_port",
+                  "discovery_targets", "allow_list"):
+            self.assertIn(k, se)
+        self.assertEqual(se["bind"], "127.0.0.1")
+        self.assertEqual(se["discovery_port"], self.net.port)
+        self.assertIn("127.255.255.255:%d" % self.net.port,
+                      se["discovery_targets"])
+        for k in ("beacons_own", "beacons_rate_limited",
+                  "handshakes_timed_out", "links_refused_busy"):
+            self.assertIn(k, se["counters"])
+        text = eve.run("status").stdout
+        self.assertIn("network private, key fingerprint " + se["netkey_fp"],
+                      text)
+        self.assertRegex(text, r"bad tag \(another network key\)")
+        self.assertIn("links   on 127.0.0.1 port", text)
+        self.assertIn("version ", text)
+        self.assertIn("allow   any node with the network key", text)
+        sys.stderr.write("\n--- eve's log ---\n%s--- eve's status ---\n%s"
+                         % (eve.out.text(), text))
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)
