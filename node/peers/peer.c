@@ -379,6 +379,7 @@ int node_peer_established(node_conn *c, const wire_hello *h)
         memcpy(s->id, p->id, WIRE_NODE_ID_BYTES);
         s->has_id = true;
         s->backoff_ms = 0;
+        s->fails = 0;
         if (s->dialing == c)
             s->dialing = NULL;
     }
@@ -396,6 +397,11 @@ int node_peer_established(node_conn *c, const wire_hello *h)
             p->switching = false;
         } else {
             p->state = CONFAB_PEER_UP;
+            /* A new link may take another path: the estimate of the old
+             * one (perhaps from its last, dying stretch) says nothing of
+             * it (RFC 6298 section 5: start afresh). */
+            p->srtt_us = 0;
+            p->rttvar_us = 0;
             char a[64];
             node_format_addr(&c->remote, a, sizeof a);
             node_log(n, CONFAB_LOG_INFO, "peer %s (%s) up, %s %s", sid, p->name,
@@ -523,8 +529,11 @@ void node_peer_liveness(node_conn *c, uint64_t now)
 
 void node_peer_rtt_sample(node_peer *p, uint64_t r)
 {
-    /* RFC 6298 smoothing. */
-    if (p->srtt_us == 0) {
+    /* RFC 6298 smoothing, except after a slow stretch: a sample under a
+     * quarter of the estimate means the queue or the outage that made it
+     * is over, and eighths would take dozens of pings (minutes) to
+     * forget it, while the nearest anycast member is chosen by it. */
+    if (p->srtt_us == 0 || r < p->srtt_us / 4) {
         p->srtt_us = r ? r : 1;
         p->rttvar_us = r / 2;
         return;
