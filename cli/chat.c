@@ -64,7 +64,7 @@ static void on_signal(int sig)
     if (sig == SIGWINCH)
         got_winch = 1;
     else
-        got_signal = 1;
+        got_signal = sig;
 }
 
 /* ---- output above the input line -------------------------------------- */
@@ -663,6 +663,8 @@ int cli_cmd_chat(cli_ctx *ctx, int argc, char **argv)
     chat_loop(ch);
     chat_finish(ch);
     rc = ch->rc;
+    if (rc == CLI_OK && got_signal == SIGINT)
+        rc = CLI_INTERRUPTED;
     sigaction(SIGINT, &old_int, NULL);
     sigaction(SIGTERM, &old_term, NULL);
     sigaction(SIGWINCH, &old_winch, NULL);

@@ -122,6 +122,9 @@ int cli_cmd_monitor(cli_ctx *ctx, int argc, char **argv);
 /* area: routing (#12) */
 /* area: request and reply (#19) */
 /* area: the first hour (#14) */
+/* Exit status of a command stopped by Ctrl-C (SIGINT), as a shell reports
+ * a process killed by it: 128 + 2 (docs/confab.1, EXIT STATUS). */
+#define CLI_INTERRUPTED 130
 /* area: discovery on every interface (#16) */
 /* area: performance (#18) */
 

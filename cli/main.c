@@ -100,12 +100,13 @@ static void usage(FILE *f, const char *prog)
             "              $XDG_DATA_HOME/confab, else ~/.local/share/confab)\n"
             "  --json      machine-readable output: one JSON object a line\n"
             "              (may also follow the command)\n"
-            "  --help      this help; COMMAND --help for a command's\n"
+            "  -h, --help  this help; COMMAND --help for a command's\n"
             "  --version   the version\n"
             "\n"
             "PEER is a peer's name or 4+ hex digits of its id. Exit status:\n"
             "0 ok, 1 usage, 2 no node, 3 unknown peer or group, 4 timed\n"
-            "out, 5 refused, 6 other. See confab(1) for everything.\n");
+            "out, 5 refused, 6 other, 130 stopped by Ctrl-C. See confab(1)\n"
+            "for everything.\n");
 }
 
 int main(int argc, char **argv)

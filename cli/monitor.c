@@ -17,8 +17,7 @@ static volatile sig_atomic_t stop_now;
 
 static void on_signal(int sig)
 {
-    (void)sig;
-    stop_now = 1;
+    stop_now = sig; /* SIGINT ends with status 130, SIGTERM with 0 */
 }
 
 static void help(FILE *f)
@@ -177,5 +176,7 @@ int cli_cmd_monitor(cli_ctx *ctx, int argc, char **argv)
     sigaction(SIGINT, &old_int, NULL);
     sigaction(SIGTERM, &old_term, NULL);
     cli_close(&cl);
+    if (rc == CLI_OK && stop_now == SIGINT)
+        rc = CLI_INTERRUPTED;
     return rc;
 }

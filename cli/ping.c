@@ -29,8 +29,8 @@ static void help(FILE *f)
           "round trip as the node measured it, then a summary; Ctrl-C stops\n"
           "early. Exit 4 if no request was answered.\n"
           "\n"
-          "  --count N            requests to send (default 4)\n"
-          "  --interval SECONDS   time between them (default 1)\n",
+          "  -c, --count N        requests to send (default 4)\n"
+          "  -i, --interval SECONDS  time between them (default 1)\n",
           f);
 }
 

@@ -130,22 +130,23 @@ int cli_print_message(const cli_ctx *ctx, FILE *f, const wire_ctl_map *msg)
 
 static void recv_help(FILE *f)
 {
-    fputs("usage: confab recv [--follow] [--count N] [--timeout SECONDS]\n"
-          "\n"
-          "Prints the unread messages, oldest first, and marks them read.\n"
-          "\n"
-          "  --follow           then keep printing messages as they arrive\n"
-          "  --count N          end after N messages in all; wait for them\n"
-          "  --timeout SECONDS  wait at most this long (without --follow or\n"
-          "                     --count: for the first message, if none is\n"
-          "                     unread). Exit 4 if it ends the wait before\n"
-          "                     --count messages, or before any without it\n"
-          "\n"
-          "Each message: [HH:MM:SS] name (kind, #group): text. With --json,\n"
-          "one object a message: id, from, from_name, kind, group, seq, ts\n"
-          "(microseconds since 1970, the sender's clock), ct, and body\n"
-          "(valid UTF-8) or body_base64.\n",
-          f);
+    fputs(
+        "usage: confab recv [--follow] [--count N] [--timeout SECONDS]\n"
+        "\n"
+        "Prints the unread messages, oldest first, and marks them read.\n"
+        "\n"
+        "  -f, --follow       then keep printing messages as they arrive\n"
+        "  -n, --count N      end after N messages in all; wait for them\n"
+        "  -t, --timeout SECONDS  wait at most this long (without --follow or\n"
+        "                     --count: for the first message, if none is\n"
+        "                     unread). Exit 4 if it ends the wait before\n"
+        "                     --count messages, or before any without it\n"
+        "\n"
+        "Each message: [HH:MM:SS] name (kind, #group): text. With --json,\n"
+        "one object a message: id, from, from_name, kind, group, seq, ts\n"
+        "(microseconds since 1970, the sender's clock), ct, and body\n"
+        "(valid UTF-8) or body_base64.\n",
+        f);
 }
 
 /* Prints the `msgs` of a recv reply; returns how many, or -EPROTO. */

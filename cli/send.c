@@ -36,7 +36,7 @@ static void help(op o, FILE *f)
               "the file's bytes (\"-\": stdin) as application/octet-stream,\n"
               "up to 16 MiB.\n"
               "\n"
-              "  --file PATH        send this file instead of TEXT\n"
+              "  -f, --file PATH    send this file instead of TEXT\n"
               "  --wait [SECONDS]   wait for the outcome (delivered:\n"
               "                     acknowledged; expired; failed), at\n"
               "                     most SECONDS (default 30); exit 4 after.\n"
