@@ -2,6 +2,7 @@
  * socket), and the commands that work on the home directory without a
  * running node: `confab init` and `confab id`. */
 #include "cli/client.h"
+#include "cli/settings.h"
 
 #include "node/confab.h"
 #include "node/web.h"
@@ -146,6 +147,11 @@ static void run_help(FILE *f)
         "  --web-allow-send      let the page send messages (it is\n"
         "                        read-only otherwise)\n",
         f);
+    fputs("\nTimers and limits (unset: the default shown):\n", f);
+    fputs(cli_settings_help(), f);
+    fputs("\nEvery long option can also be a line 'key = value' of\n"
+          "<home>/config (no-discovery = true); the command line wins.\n",
+          f);
 }
 
 /* A --log-level: 0, or -1 when it names no level. */
@@ -171,6 +177,9 @@ typedef struct run_opts {
     const char *web_addr;
     bool web_send;
 } run_opts;
+
+static int run_node(cli_ctx *ctx, run_opts *op, const char *home, char *sock,
+                    size_t sock_cap);
 
 /* Reads the options into o: -1 to go on, else the exit code. */
 static int run_parse(cli_ctx *ctx, int argc, char **argv, run_opts *o)
@@ -280,19 +289,69 @@ static int run_parse(cli_ctx *ctx, int argc, char **argv, run_opts *o)
     return -1;
 }
 
+/* The first hour (#14): the settings on the command line and in the
+ * configuration file, then run's own options. The merged argv is freed by
+ * the caller, the config's words by cli_config_free(). */
+static int run_configure(cli_ctx *ctx, int argc, char **argv, const char *home,
+                         run_opts *o, cli_config *file, char ***merged)
+{
+    cli_settings st;
+    int rc = cli_settings_take(ctx, &argc, argv, &st);
+    if (rc != CLI_OK)
+        return rc;
+    bool help = false;
+    for (int i = 1; i < argc && strcmp(argv[i], "--") != 0; i++)
+        help = help || strcmp(argv[i], "--help") == 0 ||
+               strcmp(argv[i], "-h") == 0;
+    char path[4200];
+    snprintf(path, sizeof path, "%s/config", home);
+    if (!help && !st.no_config)
+        rc = cli_config_read(ctx, st.config_path ? st.config_path : path,
+                             st.config_path != NULL, file);
+    if (rc != CLI_OK)
+        return rc;
+    int n = argc;
+    rc = cli_config_argv(ctx, file, argc, argv, &n, merged);
+    if (rc != CLI_OK)
+        return rc;
+    rc = run_parse(ctx, n, *merged, o);
+    if (rc >= 0)
+        return rc;
+    rc = cli_config_apply_settings(ctx, file, &st, &o->cfg);
+    if (rc == CLI_OK)
+        rc = cli_settings_apply(ctx, &st, &o->cfg);
+    return rc == CLI_OK ? -1 : rc;
+}
+
 int cli_cmd_run(cli_ctx *ctx, int argc, char **argv)
 {
     run_opts o;
-    int early = run_parse(ctx, argc, argv, &o);
-    if (early >= 0)
-        return early;
-    confab_config cfg = o.cfg;
-    const char *web_addr = o.web_addr;
-    bool web_send = o.web_send;
     char home[4096], sock[4200];
     if (cli_home(ctx, home, sizeof home) != 0)
         return CLI_USAGE;
-    snprintf(sock, sizeof sock, "%s/control.sock", home);
+    cli_config file;
+    memset(&file, 0, sizeof file);
+    char **merged = NULL;
+    int early = run_configure(ctx, argc, argv, home, &o, &file, &merged);
+    if (early >= 0) {
+        cli_config_free(&file);
+        free(merged);
+        return early;
+    }
+    int rc = run_node(ctx, &o, home, sock, sizeof sock);
+    cli_config_free(&file);
+    free(merged);
+    return rc;
+}
+
+static int run_node(cli_ctx *ctx, run_opts *op, const char *home, char *sock,
+                    size_t sock_cap)
+{
+    run_opts o = *op;
+    confab_config cfg = o.cfg;
+    const char *web_addr = o.web_addr;
+    bool web_send = o.web_send;
+    snprintf(sock, sock_cap, "%s/control.sock", home);
     cfg.home = home;
     cfg.control_path = sock;
     cfg.broadcast_addrs = o.bcast;

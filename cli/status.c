@@ -17,6 +17,7 @@ typedef struct status_view {
     bool has_about;
     char version[32], network[16], fp[17], bind[64];
     uint64_t uptime_ms, dport, targets_total, allowed;
+    uint64_t ping_ms, timeout_ms, anycast_ms, max_message;
     int discovery, allow_list;
     char targets[8][48];
     size_t n_targets;
@@ -51,6 +52,10 @@ static void about_read(wire_ctl_map *r, status_view *v)
     (void)wire_ctl_get_uint(&a, "discovery_port", &v->dport);
     (void)wire_ctl_get_uint(&a, "targets_total", &v->targets_total);
     (void)wire_ctl_get_uint(&a, "allowed", &v->allowed);
+    (void)wire_ctl_get_uint(&a, "ping_interval_ms", &v->ping_ms);
+    (void)wire_ctl_get_uint(&a, "peer_timeout_ms", &v->timeout_ms);
+    (void)wire_ctl_get_uint(&a, "anycast_timeout_ms", &v->anycast_ms);
+    (void)wire_ctl_get_uint(&a, "max_message", &v->max_message);
     (void)wire_ctl_get_bool(&a, "discovery", &v->discovery);
     (void)wire_ctl_get_bool(&a, "allow_list", &v->allow_list);
     if (wire_ctl_get_array(&a, "targets", &it, &n) == 0)
@@ -108,6 +113,14 @@ static void about_json(json_object *o, const status_view *v)
     json_object_object_add(o, "allow_list",
                            json_object_new_boolean(v->allow_list));
     json_object_object_add(o, "allowed", json_object_new_uint64(v->allowed));
+    json_object_object_add(o, "ping_interval_ms",
+                           json_object_new_uint64(v->ping_ms));
+    json_object_object_add(o, "peer_timeout_ms",
+                           json_object_new_uint64(v->timeout_ms));
+    json_object_object_add(o, "anycast_timeout_ms",
+                           json_object_new_uint64(v->anycast_ms));
+    json_object_object_add(o, "max_message",
+                           json_object_new_uint64(v->max_message));
 }
 
 static void print_uptime(uint64_t ms)
@@ -151,6 +164,11 @@ static void about_text(status_view *v)
                (unsigned long long)v->allowed, v->allowed == 1 ? "" : "s");
     else
         printf("allow   any node with the network key (no list)\n");
+    printf("timers  ping %llu ms, peer timeout %llu ms, anycast timeout "
+           "%llu ms; largest body %llu bytes\n",
+           (unsigned long long)v->ping_ms, (unsigned long long)v->timeout_ms,
+           (unsigned long long)v->anycast_ms,
+           (unsigned long long)v->max_message);
     printf("beacons %llu heard, dropped: %llu own, %llu bad tag (another "
            "network key), %llu rate-limited, %llu malformed\n",
            (unsigned long long)counter(v, "beacons_received"),

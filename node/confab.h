@@ -674,6 +674,9 @@ typedef struct confab_node_about {
     char targets[8][48];     /* the first 8 of them, "ADDR:PORT" */
     int allow_list;          /* an allow-list is in force */
     size_t n_allowed;        /* ids on it */
+    /* timers and limits in force (defaults resolved) */
+    unsigned ping_interval_ms, peer_timeout_ms, anycast_timeout_ms;
+    size_t max_message;
 } confab_node_about;
 
 void confab_node_about_get(const confab_node *node, confab_node_about *out);

@@ -35,4 +35,8 @@ void confab_node_about_get(const confab_node *n, confab_node_about *out)
     size_t count = 0;
     out->allow_list = confab_allowed(n, none, 0, &count) == 0;
     out->n_allowed = out->allow_list ? count : 0;
+    out->ping_interval_ms = n->cfg.ping_interval_ms;
+    out->peer_timeout_ms = n->cfg.peer_timeout_ms;
+    out->anycast_timeout_ms = n->cfg.anycast_timeout_ms;
+    out->max_message = n->cfg.max_message;
 }

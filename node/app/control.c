@@ -473,7 +473,7 @@ static void put_about(wire_ctl_builder *b, const confab_node *n)
     confab_node_about a;
     confab_node_about_get(n, &a);
     wire_ctl_key(b, "about");
-    wire_ctl_map_begin(b, 11);
+    wire_ctl_map_begin(b, 15);
     wire_ctl_key(b, "version");
     wire_ctl_put_cstr(b, a.version);
     wire_ctl_key(b, "uptime_ms");
@@ -499,6 +499,14 @@ static void put_about(wire_ctl_builder *b, const confab_node *n)
     wire_ctl_put_bool(b, a.allow_list);
     wire_ctl_key(b, "allowed");
     wire_ctl_put_uint(b, a.n_allowed);
+    wire_ctl_key(b, "ping_interval_ms");
+    wire_ctl_put_uint(b, a.ping_interval_ms);
+    wire_ctl_key(b, "peer_timeout_ms");
+    wire_ctl_put_uint(b, a.peer_timeout_ms);
+    wire_ctl_key(b, "anycast_timeout_ms");
+    wire_ctl_put_uint(b, a.anycast_timeout_ms);
+    wire_ctl_key(b, "max_message");
+    wire_ctl_put_uint(b, a.max_message);
 }
 
 static void op_status(ctl_client *c, uint64_t rid)

@@ -196,5 +196,76 @@ class Explains(unittest.TestCase):
                          % (eve.out.text(), text))
 
 
+class Settings(unittest.TestCase):
+    def setUp(self):
+        self.net = fhnodes.Net(CONFAB)
+
+    def tearDown(self):
+        self.net.close()
+
+    def write_config(self, home, text):
+        with open(os.path.join(home, "config"), "w") as f:
+            f.write(text)
+
+    def test_timers_on_the_command_line_and_in_the_file(self):
+        a = self.net.node("alice", "--ping-interval", "300",
+                          "--anycast-timeout=700", "--name", "cmdline")
+        self.write_config(a.home, "# timers\n"
+                          "peer-timeout = 4000   # ms\n"
+                          "ping-interval = 900\n"
+                          "name = fromfile\n"
+                          "max-message = 2000000\n"
+                          "no-discovery = false\n")
+        a.start()
+        st = a.json("status")[0]
+        self.assertEqual(st["ping_interval_ms"], 300)  # the command line wins
+        self.assertEqual(st["anycast_timeout_ms"], 700)
+        self.assertEqual(st["peer_timeout_ms"], 4000)  # from the file
+        self.assertEqual(st["max_message"], 2000000)
+        self.assertEqual(st["name"], "cmdline")
+        a.stop()
+        self.write_config(a.home, "name = fromfile\n")
+        a.extra = []
+        a.start()
+        self.assertEqual(a.json("status")[0]["name"], "fromfile")
+        self.assertIn("timers  ping 2000 ms", a.run("status").stdout)
+
+    def test_bad_values_and_lines_are_named(self):
+        h = self.net.home("a")
+        p = self.net.confab(h, "run", "--peer-timeout", "soon")
+        self.assertEqual(p.returncode, 1, p.stderr)
+        self.assertIn("--peer-timeout takes milliseconds", p.stderr)
+        cases = [
+            ("ping-interval = 100\npeer-timeout = soon\n",
+             "config line 2: peer-timeout takes milliseconds"),
+            ("\n\nwhat = 1\n", "config line 3: unknown key 'what'"),
+            ("name\n", "config line 1: expected 'key = value'"),
+            ("name = a\x1bb\n", "config line 1: a control character"),
+            ("x" * 2000 + "\n", "config line 1: over 1024 bytes"),
+            ("max-message = 99999999999999\n", "config line 1: max-message"),
+            ("no-discovery = perhaps\n", "config line 1: no-discovery is "
+             "true or false"),
+        ]
+        for text, want in cases:
+            self.write_config(h, text)
+            p = self.net.confab(h, "run", "--no-discovery")
+            self.assertNotEqual(p.returncode, 0, (text, p.stderr))
+            self.assertIn(want, p.stderr)
+            self.assertTrue(p.stderr.startswith("confab: "), p.stderr)
+            self.assertEqual(len(p.stderr.strip().splitlines()), 1, p.stderr)
+        with open(os.path.join(h, "config"), "wb") as f:
+            f.write(b"name = x\0y\n")
+        p = self.net.confab(h, "run")
+        self.assertIn("a NUL byte", p.stderr)
+        with open(os.path.join(h, "config"), "wb") as f:
+            f.write(b"# big\n" * 20000)
+        p = self.net.confab(h, "run")
+        self.assertIn("over 64 KiB", p.stderr)
+        # --no-config reads none, --config FILE another.
+        p = self.net.confab(h, "run", "--config",
+                            os.path.join(h, "missing"))
+        self.assertIn("cannot read the configuration file", p.stderr)
+
+
 if __name__ == "__main__":
     unittest.main(verbosity=2)
