@@ -3,6 +3,7 @@
  * running node: `confab init` and `confab id`. */
 #include "cli/client.h"
 #include "cli/settings.h"
+#include "cli/systemd.h"
 
 #include "node/confab.h"
 #include "node/web.h"
@@ -47,6 +48,14 @@ static void log_cb(confab_node *node, confab_log_level level, const char *msg,
 {
     (void)node;
     (void)user;
+    static int journal = -1; /* decided at the first line */
+    if (journal < 0)
+        journal = cli_journal_stderr();
+    if (journal) {
+        fprintf(stderr, "%sconfab %s: %s\n", cli_journal_prefix(level),
+                level_name(level), msg);
+        return;
+    }
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
     struct tm tm;
@@ -70,6 +79,7 @@ static void on_signal(uv_signal_t *h, int signum)
     if (s->stopping)
         return;
     s->stopping = true;
+    (void)cli_sd_notify("STOPPING=1\nSTATUS=saying goodbye to the peers");
     fprintf(stderr, "confab: stopping (saying goodbye to the peers)\n");
     confab_web_free(s->web); /* before the node it shows */
     s->web = NULL;
@@ -406,6 +416,15 @@ static int run_node(cli_ctx *ctx, run_opts *op, const char *home, char *sock,
             "confab: links on port %u, control socket %s%s\n",
             confab_node_name(s.node), hex, confab_node_port(s.node), sock,
             cfg.discovery ? "" : ", discovery off");
+    /* Type=notify: ready once the control socket serves (it does now). */
+    char ready[256];
+    snprintf(ready, sizeof ready,
+             "READY=1\nSTATUS=node %s on port %u, control socket ready",
+             confab_node_name(s.node), confab_node_port(s.node));
+    int nrc = cli_sd_notify(ready);
+    if (nrc != 0)
+        fprintf(stderr, "confab: warning: cannot notify systemd (%s)\n",
+                strerror(-nrc));
     uv_run(&s.loop, UV_RUN_DEFAULT);
     confab_node_free(s.node);
     if (uv_loop_close(&s.loop) != 0)

@@ -80,6 +80,10 @@ class Node:
         env.pop("NOTIFY_SOCKET", None)
         if self.env:
             env.update(self.env)
+        if env.get("JOURNAL_STREAM") == "auto":
+            # As journald does: the stream stderr is, as DEVICE:INODE.
+            st = os.fstat(self.out.wfd)
+            env["JOURNAL_STREAM"] = "%d:%d" % (st.st_dev, st.st_ino)
         try:
             self.proc = subprocess.Popen(self.argv(), stdin=subprocess.DEVNULL,
                                          stdout=self.out.wfd,

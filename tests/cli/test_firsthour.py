@@ -267,5 +267,49 @@ class Settings(unittest.TestCase):
         self.assertIn("cannot read the configuration file", p.stderr)
 
 
+class Systemd(unittest.TestCase):
+    def setUp(self):
+        self.net = fhnodes.Net(CONFAB)
+
+    def tearDown(self):
+        self.net.close()
+
+    def test_journald_lines_have_priorities_and_no_time(self):
+        a = self.net.node("alice", env={"JOURNAL_STREAM": "auto"}).start()
+        eve = self.net.node("eve", key=False)
+        self.assertEqual(eve.run("init", "--private-network").returncode, 0)
+        eve.start()
+        self.assertTrue(a.out.wait_for("<4>confab warn: hearing beacons",
+                                       15 * SCALE), a.out.text())
+        logs = [l for l in a.out.text().splitlines()
+                if not l.startswith("confab: ")]
+        self.assertTrue(logs)
+        for l in logs:
+            self.assertRegex(l, r"^<[3-7]>confab (error|warn|info|debug): ")
+        self.assertIn("<6>confab info: node ", a.out.text())
+        # Not under journald: a time of its own, no prefix.
+        self.assertRegex(eve.out.text(),
+                         r"(?m)^\d\d:\d\d:\d\d\.\d{3} confab info: ")
+        self.assertNotIn("<6>", eve.out.text())
+
+    def test_ready_and_stopping_are_notified(self):
+        path = os.path.join(self.net.tmp, "notify")
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        try:
+            s.bind(path)
+            s.settimeout(15 * SCALE)
+            a = self.net.node("alice", env={"NOTIFY_SOCKET": path})
+            a.start()
+            msg = s.recv(4096).decode()
+            self.assertIn("READY=1", msg.splitlines())
+            self.assertIn("STATUS=node alice on port", msg)
+            # Ready means the control socket answers.
+            self.assertEqual(a.run("status").returncode, 0)
+            a.stop()
+            self.assertIn("STOPPING=1", s.recv(4096).decode().splitlines())
+        finally:
+            s.close()
+
+
 if __name__ == "__main__":
     unittest.main(verbosity=2)
