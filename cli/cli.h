@@ -76,8 +76,10 @@ void cli_put_text(FILE *f, const uint8_t *s, size_t n,
  * terminal: control characters (C0, DEL, C1) become '?'. */
 void cli_safe_copy(char *out, size_t cap, const char *in);
 
-/* The width s[0..n) takes when written by cli_put_text without newlines:
- * code points, not bytes (wide characters counted as one). */
+/* The columns s[0..n) takes when written by cli_put_text without
+ * newlines: wide characters (CJK, emoji) take two, combining marks none
+ * (wcwidth(3) in the user's UTF-8 locale, else a table of the wide
+ * blocks). */
 size_t cli_text_width(const uint8_t *s, size_t n);
 
 /* JSON helpers: strings from bytes (which must be valid UTF-8), hex. */

@@ -58,6 +58,12 @@ static void print_json(const wire_bytes *mid, const wire_bytes *from,
 
 int cli_print_message(const cli_ctx *ctx, FILE *f, const wire_ctl_map *msg)
 {
+    return cli_print_message_ex(ctx, f, msg, false);
+}
+
+int cli_print_message_ex(const cli_ctx *ctx, FILE *f, const wire_ctl_map *msg,
+                         bool with_id)
+{
     wire_bytes mid, from, from_name, kind, group = {0}, ct = {0}, body;
     uint64_t seq = 0, ts = 0;
     if (wire_ctl_get_bin(msg, "mid", &mid) != 0 ||
@@ -96,6 +102,11 @@ int cli_print_message(const cli_ctx *ctx, FILE *f, const wire_ctl_map *msg)
     cli_sgr(ctx, f, "1");
     if (from_name.len > 0) {
         cli_put_text(f, from_name.ptr, from_name.len, NULL);
+        if (with_id) {
+            char sid[9];
+            cli_short_id(from.ptr, sid);
+            fprintf(f, " (%s)", sid);
+        }
     } else {
         char sid[9];
         cli_short_id(from.ptr, sid);
