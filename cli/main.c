@@ -50,12 +50,19 @@ static const cli_cmd commands[] = {
 
 void cli_error(const cli_ctx *ctx, const char *fmt, ...)
 {
+    char msg[2048];
     va_list ap;
-    fprintf(stderr, "%s: ", ctx->prog);
     va_start(ap, fmt);
-    vfprintf(stderr, fmt, ap);
+    vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
-    fputc('\n', stderr);
+    fprintf(stderr, "%s: %s\n", ctx->prog, msg);
+    /* The first hour (#14): with --json, a script reads the error on
+     * stdout too, as {"error": "..."} (docs/confab.1, Output). */
+    if (ctx->json) {
+        json_object *o = json_object_new_object();
+        json_object_object_add(o, "error", json_object_new_string(msg));
+        cli_json_print(o);
+    }
 }
 
 const char *cli_paint(const cli_ctx *ctx, const char *code, const char *s,

@@ -115,6 +115,7 @@ static void print_reply(const cli_ctx *ctx, const cli_peer *p, const char *name,
         json_object_object_add(o, "seq", json_object_new_uint64(seq));
         json_object_object_add(o, "peer", cli_json_hex(p->id, CONFAB_ID_BYTES));
         json_object_object_add(o, "name", json_object_new_string(p->name));
+        json_object_object_add(o, "peer_name", json_object_new_string(p->name));
         json_object_object_add(o, "bytes", json_object_new_uint64(bytes));
         json_object_object_add(
             o, "rtt_us", rtt != NULL ? json_object_new_uint64(*rtt) : NULL);

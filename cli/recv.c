@@ -30,6 +30,9 @@ static void print_json(const wire_bytes *mid, const wire_bytes *from,
     json_object *o = json_object_new_object();
     json_object_object_add(o, "id", cli_json_hex(mid->ptr, mid->len));
     json_object_object_add(o, "from", cli_json_hex(from->ptr, from->len));
+    json_object_object_add(o, "peer", cli_json_hex(from->ptr, from->len));
+    json_object_object_add(o, "peer_name",
+                           cli_json_bytes(from_name->ptr, from_name->len));
     json_object_object_add(o, "from_name",
                            cli_json_bytes(from_name->ptr, from_name->len));
     json_object_object_add(o, "kind", cli_json_bytes(kind->ptr, kind->len));

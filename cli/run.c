@@ -43,11 +43,21 @@ static const char *level_name(confab_log_level l)
     return "?";
 }
 
+/* Until the node runs, its errors are the command's: one line
+ * "confab: ..." (and {"error": ...} with --json), as every command's. */
+static const cli_ctx *starting_ctx;
+static bool start_error_said;
+
 static void log_cb(confab_node *node, confab_log_level level, const char *msg,
                    void *user)
 {
     (void)node;
     (void)user;
+    if (starting_ctx != NULL && level == CONFAB_LOG_ERROR) {
+        cli_error(starting_ctx, "%s", msg);
+        start_error_said = true;
+        return;
+    }
     static int journal = -1; /* decided at the first line */
     if (journal < 0)
         journal = cli_journal_stderr();
@@ -376,17 +386,24 @@ static int run_node(cli_ctx *ctx, run_opts *op, const char *home, char *sock,
         cli_error(ctx, "cannot make an event loop");
         return CLI_FAILED;
     }
+    starting_ctx = ctx;
+    start_error_said = false;
     int rc = confab_node_new(&s.loop, &cfg, &s.node);
     if (rc != 0) {
-        /* The node's log said why, on stderr. */
-        cli_error(ctx, "the node could not be created (%s)",
-                  confab_strerror(rc));
+        starting_ctx = NULL;
+        /* The node's log said why, unless it had nothing to say. */
+        if (!start_error_said)
+            cli_error(ctx, "the node could not be created (%s)",
+                      confab_strerror(rc));
         uv_loop_close(&s.loop);
         return rc == -EINVAL ? CLI_USAGE : CLI_FAILED;
     }
     rc = confab_node_start(s.node);
+    starting_ctx = NULL;
     if (rc != 0) {
-        cli_error(ctx, "the node could not start (%s)", confab_strerror(rc));
+        if (!start_error_said)
+            cli_error(ctx, "the node could not start (%s)",
+                      confab_strerror(rc));
         if (confab_node_stop(s.node, NULL, NULL) == 0)
             uv_run(&s.loop, UV_RUN_DEFAULT);
         confab_node_free(s.node);

@@ -250,8 +250,15 @@ static void print_json(op o, const req *q, const cli_peer *to,
 {
     json_object *j = json_object_new_object();
     json_object_object_add(j, "id", cli_json_hex(oc->mid.ptr, oc->mid.len));
-    if (o == OP_SEND)
+    if (o == OP_SEND) {
         json_object_object_add(j, "to", cli_json_hex(to->id, CONFAB_ID_BYTES));
+        /* The names every command uses for the other node (confab(1),
+         * Output); "to" stays for the scripts written before. */
+        json_object_object_add(j, "peer",
+                               cli_json_hex(to->id, CONFAB_ID_BYTES));
+        json_object_object_add(j, "peer_name",
+                               json_object_new_string(to->name));
+    }
     if (o == OP_SHOUT || o == OP_ANYCAST)
         json_object_object_add(j, "group", json_object_new_string(q->target));
     if (o == OP_BROADCAST || o == OP_SHOUT)
@@ -271,6 +278,13 @@ static void print_json(op o, const req *q, const cli_peer *to,
             oc->has_member ? cli_json_hex(oc->member.ptr, oc->member.len)
                            : NULL);
         json_object_object_add(j, "member_name",
+                               mp != NULL ? json_object_new_string(mp->name)
+                                          : NULL);
+        json_object_object_add(
+            j, "peer",
+            oc->has_member ? cli_json_hex(oc->member.ptr, oc->member.len)
+                           : NULL);
+        json_object_object_add(j, "peer_name",
                                mp != NULL ? json_object_new_string(mp->name)
                                           : NULL);
     }

@@ -220,6 +220,7 @@ static void status_print_json(wire_ctl_map *r, status_view *v)
     json_object_object_add(o, "peers", json_object_new_uint64(v->peers));
     json_object_object_add(o, "known", json_object_new_uint64(v->known));
     json_object_object_add(o, "inbox", json_object_new_uint64(v->inbox));
+    json_object_object_add(o, "unread", json_object_new_uint64(v->inbox));
     about_json(o, v);
     json_object *ga = json_object_new_array();
     if (wire_ctl_get_array(r, "groups", &it, &ng) == 0)

@@ -139,6 +139,54 @@ class Traps(unittest.TestCase):
         self.assertIn("confab info:", a.out.text())
 
 
+class Consistency(unittest.TestCase):
+    def setUp(self):
+        self.net = fhnodes.Net(CONFAB)
+
+    def tearDown(self):
+        self.net.close()
+
+    def test_errors_are_one_line_and_json_with_json(self):
+        h = self.net.home("a")
+        for args in (("run", "--no-discovery", "--peer", "999.1.1.1:5"),
+                     ("run", "--no-discovery", "--bind", "192.0.2.1"),
+                     ("send", "x", "y", "--wait", "soon"),
+                     ("status",)):
+            p = self.net.confab(h, *args)
+            self.assertNotEqual(p.returncode, 0, args)
+            lines = p.stderr.strip().splitlines()
+            self.assertEqual(len(lines), 1, (args, p.stderr))
+            self.assertTrue(lines[0].startswith("confab: "), p.stderr)
+            p = self.net.confab(h, *args, "--json")
+            err = json.loads(p.stdout.strip().splitlines()[-1])
+            self.assertEqual("confab: " + err["error"],
+                             p.stderr.strip().splitlines()[-1])
+
+    def test_json_names_the_peer_alike(self):
+        a = self.net.node("alice").start()
+        b = self.net.node("bob").start()
+        with a.watch() as w:
+            a.wait_state(w, b, "up")
+        self.assertEqual(b.run("join", "room").returncode, 0)
+        with a.watch() as w:
+            w.until("bob in #room", lambda: any(
+                g["group"] == "room" and b.id in g["members"]
+                for g in a.json("groups")), 20 * SCALE)
+        s = a.json("send", "bob", "hi", "--wait", "10")[0]
+        self.assertEqual((s["peer"], s["peer_name"]), (b.id, "bob"))
+        r = b.json("recv")[0]
+        self.assertEqual((r["peer"], r["peer_name"]), (a.id, "alice"))
+        c = a.json("anycast", "room", "job")[0]
+        self.assertEqual((c["peer"], c["peer_name"]), (b.id, "bob"))
+        self.assertIn("latency_ms", c)
+        pg = a.json("ping", "bob", "--count", "1")[0]
+        self.assertEqual((pg["peer"], pg["peer_name"]), (b.id, "bob"))
+        g = [g for g in a.json("groups") if g["group"] == "room"][0]
+        self.assertEqual(g["member_names"], ["bob"])
+        st = a.json("status")[0]
+        self.assertEqual(st["unread"], st["inbox"])
+
+
 class Explains(unittest.TestCase):
     def setUp(self):
         self.net = fhnodes.Net(CONFAB)
