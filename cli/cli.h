@@ -127,6 +127,7 @@ int cli_cmd_monitor(cli_ctx *ctx, int argc, char **argv);
 /* Exit status of a command stopped by Ctrl-C (SIGINT), as a shell reports
  * a process killed by it: 128 + 2 (docs/confab.1, EXIT STATUS). */
 #define CLI_INTERRUPTED 130
+int cli_cmd_forget(cli_ctx *ctx, int argc, char **argv);
 /* area: discovery on every interface (#16) */
 /* area: performance (#18) */
 

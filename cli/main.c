@@ -44,6 +44,7 @@ static const cli_cmd commands[] = {
     /* area: routing (#12) */
     /* area: request and reply (#19) */
     /* area: the first hour (#14) */
+    {"forget", cli_cmd_forget, "give up on a peer that is not linked now"},
     /* area: discovery on every interface (#16) */
     /* area: performance (#18) */
 };

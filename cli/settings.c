@@ -41,6 +41,7 @@ static const setting settings[] = {
     S("handshake-timeout", K_MS, handshake_timeout_ms, 100, DAY_MS),
     S("redial-max", K_MS, redial_max_ms, 10, DAY_MS),
     S("known-peer-ttl", K_MS, known_peer_ttl_ms, 100, DAY_MS),
+    S("peer-forget", K_MS, peer_forget_ms, 100, 4000000000u),
     S("max-message", K_BYTES, max_message, 1024, (uint64_t)1 << 32),
     S("send-queue-bytes", K_BYTES, send_queue_bytes, 65536, (uint64_t)1 << 40),
     S("outbox-bytes", K_BYTES, outbox_bytes, 65536, (uint64_t)1 << 40),
@@ -68,6 +69,8 @@ const char *cli_settings_help(void)
            "  --redial-max MS       longest wait between re-dials (30000)\n"
            "  --known-peer-ttl MS   a peer heard of but never linked is\n"
            "                        forgotten unheard this long (30000)\n"
+           "  --peer-forget MS      a peer down this long is given up: no\n"
+           "                        more dials, not in 'peers' (7 days)\n"
            "  --max-message BYTES   largest body sent or accepted (16 MiB)\n"
            "  --send-queue-bytes BYTES  per peer, waiting to be sent (32 "
            "MiB)\n"

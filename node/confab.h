@@ -268,6 +268,10 @@ typedef struct confab_config {
     /* area: request and reply (#19) */
 
     /* area: the first hour (#14) */
+    /* A peer that was linked and has been down this long is gone: no more
+     * dials (its beacon or its own dial brings it back), shown as gone.
+     * 0: 7 days. */
+    unsigned peer_forget_ms;
 
     /* area: discovery on every interface (#16) */
 
@@ -535,6 +539,8 @@ typedef enum confab_peer_state {
     CONFAB_PEER_CONNECTING = 1, /* dialing or in handshake */
     CONFAB_PEER_UP = 2,         /* linked */
     CONFAB_PEER_DOWN = 3,       /* was linked, lost; re-dial pending */
+    CONFAB_PEER_GONE = 4,       /* down for peer_forget_ms, or forgotten
+                                   (confab_forget): no more dials */
 } confab_peer_state;
 
 typedef struct confab_peer_info {
@@ -645,6 +651,8 @@ typedef struct confab_stats {
     uint64_t handshakes_refused_key; /* the peer holds another network
                                         key (its first message did not
                                         authenticate under ours) */
+    uint64_t peers_gone; /* linked peers given up: down peer_forget_ms,
+                            or forgotten (confab_forget) */
 
     /* area: discovery on every interface (#16) */
 
@@ -680,6 +688,13 @@ typedef struct confab_node_about {
 } confab_node_about;
 
 void confab_node_about_get(const confab_node *node, confab_node_about *out);
+
+/* Gives up on a peer that is not linked now: no more dials, shown as
+ * CONFAB_PEER_GONE (its beacon, its own dial or a static --peer brings it
+ * back). Messages queued for it stay until they expire. Returns 0,
+ * -ENOENT (unknown), or -EBUSY (linked now: confab_deny() cuts a link). */
+__attribute__((warn_unused_result)) int
+confab_forget(confab_node *node, const uint8_t id[CONFAB_ID_BYTES]);
 
 /* area: discovery on every interface (#16) */
 

@@ -1,9 +1,11 @@
 /* Layer api (node/LAYERS).
  * about.c: what a node is and how it is set up (confab_node_about_get),
- * for `confab status`: the answers to "why does it see no peer?". */
+ * for `confab status`: the answers to "why does it see no peer?"; and
+ * confab_forget(), giving up on a peer. */
 #include "node/api/api.h"
 
 #include <arpa/inet.h>
+#include <errno.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -39,4 +41,16 @@ void confab_node_about_get(const confab_node *n, confab_node_about *out)
     out->peer_timeout_ms = n->cfg.peer_timeout_ms;
     out->anycast_timeout_ms = n->cfg.anycast_timeout_ms;
     out->max_message = n->cfg.max_message;
+}
+
+int confab_forget(confab_node *n, const uint8_t id[CONFAB_ID_BYTES])
+{
+    node_peer *p = node_peer_find(n, id);
+    if (p == NULL)
+        return -ENOENT;
+    if (p->conn != NULL || p->switching)
+        return -EBUSY;
+    if (!p->gone)
+        node_peer_give_up(n, p, "forgotten (confab forget)");
+    return 0;
 }

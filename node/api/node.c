@@ -349,6 +349,8 @@ static int resolve_defaults(confab_node *n)
     /* area: routing (#12) */
     /* area: request and reply (#19) */
     /* area: the first hour (#14) */
+    if (c->peer_forget_ms == 0)
+        c->peer_forget_ms = 7u * 86400000u;
     /* area: discovery on every interface (#16) */
     /* area: performance (#18) */
     return 0;

@@ -602,6 +602,7 @@ static void op_status(ctl_client *c, uint64_t rid)
         {"handshakes_refused_key", st.handshakes_refused_key},
         {"handshakes_timed_out", st.handshakes_timed_out},
         {"links_refused_busy", st.links_refused_busy},
+        {"peers_gone", st.peers_gone},
 
         /* area: discovery on every interface (#16) */
 
@@ -629,6 +630,8 @@ static const char *state_name(confab_peer_state s)
         return "up";
     case CONFAB_PEER_DOWN:
         return "down";
+    case CONFAB_PEER_GONE:
+        return "gone";
     }
     return "unknown";
 }
@@ -707,6 +710,27 @@ static void op_groups(ctl_client *c, uint64_t rid)
 
 /* the peer table and who may join: `allow` (with an id: allow it; without:
  * the list) and `deny`. The reply is the list as it is now. */
+/* The first hour (#14): give up on a peer (confab_forget). */
+static void op_forget(ctl_client *c, uint64_t rid, const wire_ctl_map *m)
+{
+    wire_bytes v;
+    if (wire_ctl_get_bin(m, "id", &v) != 0 || v.len != CONFAB_ID_BYTES) {
+        reply_err(c, rid, -EINVAL, "the request needs id: a 32-byte node id");
+        return;
+    }
+    int rc = confab_forget(c->ctl->node, v.ptr);
+    if (rc == -EBUSY)
+        reply_err(c, rid, rc,
+                  "it is linked now; 'confab deny ID' cuts it and keeps it "
+                  "out");
+    else if (rc == -ENOENT)
+        reply_err(c, rid, rc, "no such peer");
+    else if (rc != 0)
+        reply_err(c, rid, rc, "%s", confab_strerror(rc));
+    else
+        reply_ok(c, rid);
+}
+
 static void op_allow(ctl_client *c, uint64_t rid, const wire_ctl_map *m,
                      bool allow)
 {
@@ -1034,6 +1058,8 @@ static void handle(ctl_client *c, const uint8_t *buf, size_t len)
         op_send(c, rid, &m, name);
     } else if (strcmp(name, "allow") == 0 || strcmp(name, "deny") == 0) {
         op_allow(c, rid, &m, name[0] == 'a');
+    } else if (strcmp(name, "forget") == 0) {
+        op_forget(c, rid, &m);
     } else if (strcmp(name, "ping") == 0) {
         op_ping(c, rid, &m);
     } else if (strcmp(name, "recv") == 0) {

@@ -80,6 +80,7 @@ static const stat_metric stats[] = {
     /* area: the first hour (#14) */
     C(handshakes_refused_key,
       "Handshakes refused: the peer holds another network key."),
+    C(peers_gone, "Linked peers given up: down too long, or forgotten."),
 
     /* area: discovery on every interface (#16) */
 

@@ -284,6 +284,7 @@ static void emit_peer(confab_node *n, node_peer *p, confab_event_type type,
 static void peer_down(confab_node *n, node_peer *p, confab_down_reason why)
 {
     p->state = CONFAB_PEER_DOWN;
+    p->down_ms = node_now_ms(n);
     p->switching = false;
     p->ping_token = 0;
     memset(p->user_pings, 0, sizeof p->user_pings);
@@ -397,6 +398,7 @@ int node_peer_established(node_conn *c, const wire_hello *h)
             p->switching = false;
         } else {
             p->state = CONFAB_PEER_UP;
+            p->gone = false; /* back after all */
             /* A new link may take another path: the estimate of the old
              * one (perhaps from its last, dying stretch) says nothing of
              * it (RFC 6298 section 5: start afresh). */
@@ -631,8 +633,28 @@ void node_peer_dial_now(confab_node *n, node_peer *p, uint64_t now)
         node_backoff_next(n, &p->backoff_ms, &p->next_dial, now);
 }
 
+void node_peer_give_up(confab_node *n, node_peer *p, const char *why)
+{
+    char sid[9];
+    node_short_id(p->id, sid);
+    p->gone = true;
+    p->redial = false;
+    p->grace_deadline = 0;
+    n->stats.peers_gone++;
+    node_log(n, CONFAB_LOG_INFO,
+             "peer %s (%s) %s: no more dials (its beacon or its own dial "
+             "brings it back)",
+             sid, p->name, why);
+}
+
 void node_peer_tick(confab_node *n, node_peer *p, uint64_t now)
 {
+    /* Down for good: stop dialing it and say so, instead of re-dialing
+     * a machine that is gone for ever. */
+    if (p->linked && !p->gone && p->conn == NULL && !p->switching &&
+        p->dialing == NULL && p->state == CONFAB_PEER_DOWN &&
+        now - p->down_ms >= n->cfg.peer_forget_ms)
+        node_peer_give_up(n, p, "down too long (peer_forget_ms)");
     if (p->switching && now >= p->switch_deadline) {
         p->switching = false;
         peer_down(n, p, CONFAB_DOWN_CLOSED);
@@ -739,6 +761,8 @@ void node_peer_info(const node_peer *p, confab_peer_info *info)
         info->state = CONFAB_PEER_UP;
     else if (p->dialing != NULL)
         info->state = CONFAB_PEER_CONNECTING;
+    else if (p->gone)
+        info->state = CONFAB_PEER_GONE;
     else
         info->state = p->state == CONFAB_PEER_UP ? CONFAB_PEER_DOWN : p->state;
     if (p->has_addr)

@@ -187,6 +187,51 @@ class Consistency(unittest.TestCase):
         self.assertEqual(st["unread"], st["inbox"])
 
 
+class Gone(unittest.TestCase):
+    def setUp(self):
+        self.net = fhnodes.Net(CONFAB)
+
+    def tearDown(self):
+        self.net.close()
+
+    def test_a_peer_down_too_long_is_given_up(self):
+        a = self.net.node("alice", "--peer-forget", "300").start()
+        b = self.net.node("bob").start()
+        with a.watch() as w:
+            a.wait_state(w, b, "up")
+            b.stop()
+            a.wait_state(w, b, "down")
+        what = "(bob) down too long (peer_forget_ms): no more dials"
+        self.assertTrue(a.out.wait_for(what, 15 * SCALE), a.out.text())
+        self.assertEqual([p for p in a.json("peers") if p["id"] == b.id], [])
+        self.assertNotIn("bob", a.run("peers").stdout)
+        gone = [p for p in a.json("peers", "--all") if p["id"] == b.id]
+        self.assertEqual(gone[0]["state"], "gone")
+        self.assertEqual(a.json("status")[0]["counters"]["peers_gone"], 1)
+        # Back: its beacon brings it back.
+        b.start()
+        with a.watch() as w:
+            a.wait_state(w, b, "up")
+
+    def test_forget(self):
+        a = self.net.node("alice").start()
+        b = self.net.node("bob").start()
+        with a.watch() as w:
+            a.wait_state(w, b, "up")
+            p = a.run("forget", "bob")
+            self.assertEqual(p.returncode, 6, p.stderr)  # linked: refused
+            self.assertIn("confab deny", p.stderr)
+            b.stop()
+            a.wait_state(w, b, "down")
+        r = a.json("forget", b.id[:8])[0]
+        self.assertEqual((r["peer"], r["peer_name"], r["state"]),
+                         (b.id, "bob", "gone"))
+        self.assertIn("forgotten (confab forget)", a.out.text())
+        self.assertEqual([p for p in a.json("peers") if p["id"] == b.id], [])
+        p = a.run("forget", "nobody")
+        self.assertEqual(p.returncode, 3, p.stderr)
+
+
 class Explains(unittest.TestCase):
     def setUp(self):
         self.net = fhnodes.Net(CONFAB)
