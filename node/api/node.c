@@ -51,14 +51,21 @@ void confab_config_init(confab_config *c)
 
 void node_log(confab_node *n, confab_log_level lvl, const char *fmt, ...)
 {
-    if (n->cfg.log_cb == NULL || lvl > n->cfg.log_level)
+    /* A node with a control socket also hands its lines to the services
+     * (`confab monitor` streams them). */
+    if ((n->cfg.log_cb == NULL && n->control == NULL) || lvl > n->cfg.log_level)
         return;
     char line[512];
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(line, sizeof line, fmt, ap);
     va_end(ap);
-    n->cfg.log_cb(n, lvl, line, n->cfg.user);
+    if (n->cfg.log_cb != NULL)
+        n->cfg.log_cb(n, lvl, line, n->cfg.user);
+    if (n->control != NULL)
+        for (const node_service *const *s = node_services; *s != NULL; s++)
+            if ((*s)->log != NULL)
+                (*s)->log(n, lvl, line);
 }
 
 void node_emit(confab_node *n, confab_event *ev)

@@ -41,6 +41,7 @@ typedef struct ctl_client {
     bool follow;        /* consumes messages as events */
     size_t follow_left; /* how many more (SIZE_MAX: no end) */
     bool sub_peer, sub_group;
+    bool sub_log;     /* the first hour (#14): the node's log lines */
     bool sub_traffic; /* the web page's events (issue 15) */
     bool msg_held;    /* msg events held back by FOLLOW_HIGH */
     bool in_batch;    /* takes the msg events being pushed */
@@ -76,6 +77,7 @@ struct node_control {
     size_t n_clients;  /* not closing */
     size_t out_total;  /* bytes queued to clients not closing */
     size_t held_total; /* bytes of requests being read, in all */
+    bool in_log;       /* a log line is being sent: one it causes is not */
     char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
     uint64_t next_wait_id;
     uint8_t rbuf[65536];
@@ -996,6 +998,8 @@ static void op_subscribe(ctl_client *c, uint64_t rid, const wire_ctl_map *m)
             group = true;
         else if (e.len == 7 && memcmp(e.ptr, "traffic", 7) == 0)
             c->sub_traffic = true;
+        else if (e.len == 3 && memcmp(e.ptr, "log", 3) == 0)
+            c->sub_log = true;
         else
             rc = -1;
         if (rc < 0)
@@ -1003,8 +1007,8 @@ static void op_subscribe(ctl_client *c, uint64_t rid, const wire_ctl_map *m)
     }
     if (rc != 0) {
         reply_err(c, rid, -EINVAL,
-                  "unknown event kind; the kinds are msg, peer, group and "
-                  "traffic");
+                  "unknown event kind; the kinds are msg, peer, group, "
+                  "traffic and log");
         return;
     }
     if (msg)
@@ -1337,6 +1341,45 @@ void node_control_event(confab_node *n, const confab_event *ev)
         send_map(c, &b, SEND_EVENT);
         wire_ctl_builder_free(&b);
     }
+}
+
+static const char *level_name(confab_log_level l)
+{
+    switch (l) {
+    case CONFAB_LOG_ERROR:
+        return "error";
+    case CONFAB_LOG_WARN:
+        return "warn";
+    case CONFAB_LOG_INFO:
+        return "info";
+    case CONFAB_LOG_DEBUG:
+        return "debug";
+    }
+    return "info";
+}
+
+void node_control_log(confab_node *n, confab_log_level lvl, const char *line)
+{
+    node_control *ctl = n->control;
+    /* A client cut for falling behind is logged: that line goes to the
+     * node's log only, not round again. */
+    if (ctl == NULL || ctl->in_log)
+        return;
+    ctl->in_log = true;
+    for (node_list *e = ctl->clients.next; e != &ctl->clients; e = e->next) {
+        ctl_client *c = node_container_of(e, ctl_client, link);
+        if (!c->sub_log || c->closing)
+            continue;
+        wire_ctl_builder b;
+        event_begin(&b, ctl, "log", 2);
+        wire_ctl_key(&b, "level");
+        wire_ctl_put_cstr(&b, level_name(lvl));
+        wire_ctl_key(&b, "line");
+        wire_ctl_put_cstr(&b, line);
+        send_map(c, &b, SEND_EVENT);
+        wire_ctl_builder_free(&b);
+    }
+    ctl->in_log = false;
 }
 
 void node_control_tick(confab_node *n, uint64_t now)

@@ -248,6 +248,8 @@ typedef struct node_service {
     void (*free)(confab_node *n);
     void (*tick)(confab_node *n, uint64_t now);
     void (*event)(confab_node *n, const confab_event *ev);
+    /* the first hour (#14): every line the node logs (at its level) */
+    void (*log)(confab_node *n, confab_log_level lvl, const char *line);
 } node_service;
 /* NULL-terminated, in the order they see events. */
 extern const node_service *const node_services[];

@@ -10,11 +10,14 @@ port, private network keys of the test's own. No fixed sleeps: every wait
 blocks on a node's events or log until a deadline."""
 import json
 import os
+import signal
 import socket
+import subprocess
 import sys
 import unittest
 
 import fhnodes
+import harness
 from fhnodes import SCALE
 
 CONFAB = os.path.abspath(sys.argv.pop(1)) if len(sys.argv) > 1 else "confab"
@@ -230,6 +233,42 @@ class Gone(unittest.TestCase):
         self.assertEqual([p for p in a.json("peers") if p["id"] == b.id], [])
         p = a.run("forget", "nobody")
         self.assertEqual(p.returncode, 3, p.stderr)
+
+
+class Monitor(unittest.TestCase):
+    def setUp(self):
+        self.net = fhnodes.Net(CONFAB)
+
+    def tearDown(self):
+        self.net.close()
+
+    def test_monitor_streams_log_lines(self):
+        a = self.net.node("alice").start()
+        out = harness.OutputPipe()
+        try:
+            mon = subprocess.Popen([CONFAB, "--home", a.home, "monitor",
+                                    "--json"], stdout=out.wfd,
+                                   stderr=subprocess.DEVNULL)
+        finally:
+            out.spawned()
+        try:
+            # Subscribed once the node counts its connection and answers a
+            # request made after it.
+            with a.watch() as w:
+                w.until("monitor connected",
+                        lambda: a.json("status")[0]["counters"]["ctl_clients"]
+                        >= 3, 10 * SCALE)
+            b = self.net.node("bob").start()
+            self.assertTrue(out.wait_for("(bob) up", 15 * SCALE), out.text())
+            logs = [json.loads(l) for l in out.text().splitlines()
+                    if '"ev":"log"' in l]
+            up = [e for e in logs if "(bob) up" in e["line"]]
+            self.assertEqual(up[0]["level"], "info")
+            self.assertIn("peer %s (bob) up" % b.id[:8], up[0]["line"])
+        finally:
+            mon.send_signal(signal.SIGINT)
+            self.assertEqual(mon.wait(10 * SCALE), 130)
+            out.join(10 * SCALE)
 
 
 class Explains(unittest.TestCase):
