@@ -71,8 +71,9 @@ static void help(op o, FILE *f)
               "acknowledge in time. Delivery is at-least-once across the\n"
               "members: after a failover (or a partition) two members may\n"
               "both have it. Waits for the outcome. Exit 3 when no linked\n"
-              "peer is a member. With --json: {id, group, status, member\n"
-              "(hex id), member_name, latency_ms}.\n",
+              "peer is a member; a failover is said. With --json: {id, group,\n"
+              "status, member (hex id), member_name, peer, peer_name,\n"
+              "failovers, latency_ms}.\n",
               f);
         break;
     }
@@ -238,6 +239,7 @@ typedef struct outcome {
     uint64_t sent;
     bool has_status, has_member;
     uint64_t took_us;
+    uint64_t failovers;
 } outcome;
 
 static bool peer_is_up(const cli_peer *p)
@@ -273,6 +275,8 @@ static void print_json(op o, const req *q, const cli_peer *to,
         json_object_object_add(
             j, "latency_ms", json_object_new_double((double)oc->took_us / 1e3));
     if (o == OP_ANYCAST) {
+        json_object_object_add(j, "failovers",
+                               json_object_new_uint64(oc->failovers));
         json_object_object_add(
             j, "member",
             oc->has_member ? cli_json_hex(oc->member.ptr, oc->member.len)
@@ -323,9 +327,16 @@ static void print_line(cli_ctx *ctx, op o, const req *q, const cli_peer *to,
     case OP_ANYCAST:
         if (oc->has_member) {
             peer_label(mp, oc->member.ptr, who, sizeof who);
+            char fo[96] = "";
+            if (oc->failovers > 0)
+                snprintf(fo, sizeof fo,
+                         " after %llu failover%s (a member before may have "
+                         "it too)",
+                         (unsigned long long)oc->failovers,
+                         oc->failovers == 1 ? "" : "s");
             snprintf(line, sizeof line,
-                     "delivered to %s, a member of #%s, in %s ms", who,
-                     q->target, ms);
+                     "delivered to %s, a member of #%s, in %s ms%s", who,
+                     q->target, ms, fo);
         } else {
             snprintf(line, sizeof line, "%s: #%s", oc->st, q->target);
         }
@@ -418,7 +429,7 @@ static int begin_request(cli_client *cl, wire_ctl_builder *b, op o,
 typedef struct reply_copy {
     uint8_t mid[CONFAB_MSG_ID_BYTES], member[CONFAB_ID_BYTES];
     char st[16];
-    uint64_t sent;
+    uint64_t sent, failovers;
     bool has_status, has_member;
 } reply_copy;
 
@@ -439,6 +450,7 @@ static int copy_reply(cli_ctx *ctx, const wire_ctl_map *r, reply_copy *c)
     if (c->has_member)
         memcpy(c->member, v.ptr, sizeof c->member);
     (void)wire_ctl_get_uint(r, "sent", &c->sent);
+    (void)wire_ctl_get_uint(r, "failovers", &c->failovers);
     return CLI_OK;
 }
 
@@ -511,8 +523,8 @@ static int run(cli_ctx *ctx, op o, int argc, char **argv)
     const cli_peer *mp = c.has_member ? cli_peers_find(&peers, c.member) : NULL;
     wire_bytes mid = {c.mid, CONFAB_MSG_ID_BYTES};
     wire_bytes member = {c.member, CONFAB_ID_BYTES};
-    outcome oc = {mid,          member,       c.st,   c.sent,
-                  c.has_status, c.has_member, took_us};
+    outcome oc = {mid,          member,       c.st,    c.sent,
+                  c.has_status, c.has_member, took_us, c.failovers};
     if (ctx->json)
         print_json(o, &q, to, mp, &oc);
     else

@@ -126,7 +126,10 @@ typedef struct confab_event {
     uint64_t rtt_us;
     const uint8_t *data;
     size_t len;
-    const char *group; /* JOIN, LEAVE; anycast outcomes */
+    const char *group;  /* JOIN, LEAVE; anycast outcomes */
+    unsigned failovers; /* anycast outcomes: how many times it moved on to
+                           the next member (a member that did not
+                           acknowledge in time may have it too) */
 } confab_event;
 
 typedef void (*confab_event_cb)(confab_node *node, const confab_event *ev,

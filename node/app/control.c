@@ -1206,11 +1206,16 @@ static void on_outcome(node_control *ctl, const confab_event *ev)
         bool member = w->kind == WAIT_ANYCAST &&
                       ev->status == CONFAB_DELIVERED && ev->peer != NULL;
         wire_ctl_builder b;
-        reply_begin(&b, ctl, w->rid, member ? 3 : 2);
+        bool any = w->kind == WAIT_ANYCAST;
+        reply_begin(&b, ctl, w->rid, (member ? 3u : 2u) + any);
         wire_ctl_key(&b, "mid");
         wire_ctl_put_bin(&b, w->mid, CONFAB_MSG_ID_BYTES);
         wire_ctl_key(&b, "status");
         wire_ctl_put_cstr(&b, status_name(ev->status));
+        if (any) { /* the first hour (#14): a failover is shown */
+            wire_ctl_key(&b, "failovers");
+            wire_ctl_put_uint(&b, ev->failovers);
+        }
         if (member) {
             wire_ctl_key(&b, "member");
             wire_ctl_put_bin(&b, ev->peer, CONFAB_ID_BYTES);

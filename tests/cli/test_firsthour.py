@@ -100,6 +100,40 @@ class Traps(unittest.TestCase):
         p = self.net.confab(h, "init")
         self.assertEqual(p.returncode, 6, p.stderr)
 
+    def test_anycast_shows_a_failover(self):
+        a = self.net.node("alice", "--anycast-timeout", "200").start()
+        b = self.net.node("bob").start()
+        c = self.net.node("carol").start()
+        with a.watch() as w:
+            for m in (b, c):
+                a.wait_state(w, m, "up")
+                self.assertEqual(m.run("join", "room").returncode, 0)
+            w.until("both in #room", lambda: any(
+                g["group"] == "room" and len(g["members"]) == 2
+                for g in a.json("groups")), 20 * SCALE)
+        # Neither member answers for a while: the job moves on.
+        for m in (b, c):
+            m.proc.send_signal(signal.SIGSTOP)
+        try:
+            job = subprocess.Popen([CONFAB, "--home", a.home, "anycast",
+                                    "room", "job", "--json"],
+                                   stdout=subprocess.PIPE,
+                                   stderr=subprocess.PIPE, text=True)
+            with a.watch() as w:
+                w.until("a failover", lambda: a.json("status")[0]
+                        ["counters"]["anycast_failovers"] >= 1, 20 * SCALE)
+        finally:
+            for m in (b, c):
+                m.proc.send_signal(signal.SIGCONT)
+        out, err = job.communicate(timeout=60 * SCALE)
+        self.assertEqual(job.returncode, 0, err)
+        r = json.loads(out)
+        self.assertEqual(r["status"], "delivered")
+        self.assertGreaterEqual(r["failovers"], 1)
+        p = a.run("anycast", "room", "again")
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertNotIn("failover", p.stdout)
+
     def test_anycast_wording_is_at_least_once(self):
         p = self.net.confab(self.net.tmp, "anycast", "--help")
         self.assertIn("at-least-once", p.stdout)
