@@ -128,6 +128,7 @@ int cli_cmd_monitor(cli_ctx *ctx, int argc, char **argv);
  * a process killed by it: 128 + 2 (docs/confab.1, EXIT STATUS). */
 #define CLI_INTERRUPTED 130
 int cli_cmd_forget(cli_ctx *ctx, int argc, char **argv);
+int cli_cmd_queue(cli_ctx *ctx, int argc, char **argv);
 /* area: discovery on every interface (#16) */
 /* area: performance (#18) */
 

@@ -45,6 +45,7 @@ static const cli_cmd commands[] = {
     /* area: request and reply (#19) */
     /* area: the first hour (#14) */
     {"forget", cli_cmd_forget, "give up on a peer that is not linked now"},
+    {"queue", cli_cmd_queue, "list the messages not acknowledged; cancel one"},
     /* area: discovery on every interface (#16) */
     /* area: performance (#18) */
 };

@@ -692,6 +692,28 @@ typedef struct confab_node_about {
 
 void confab_node_about_get(const confab_node *node, confab_node_about *out);
 
+/* Unicasts waiting for an acknowledgement (the outbox), for a person to
+ * see (`confab queue`). */
+typedef struct confab_queued {
+    uint8_t id[CONFAB_MSG_ID_BYTES];
+    uint8_t to[CONFAB_ID_BYTES];
+    size_t len;          /* body bytes */
+    uint64_t expires_us; /* wall clock */
+    int sent;            /* written to a link at least once */
+} confab_queued;
+
+/* Copies up to cap of them into out, oldest first for each peer; returns
+ * how many there are (which may exceed cap). */
+size_t confab_queued_list(const confab_node *node, confab_queued *out,
+                          size_t cap);
+
+/* Cancels a queued unicast: it ends as if its time to live ran out (the
+ * outcome is CONFAB_EXPIRED, recorded in the store, so a restart does not
+ * bring it back). One already written to a linked peer may still arrive.
+ * Returns 0, or -ENOENT (not queued: unknown, delivered or over). */
+__attribute__((warn_unused_result)) int
+confab_queued_cancel(confab_node *node, const uint8_t id[CONFAB_MSG_ID_BYTES]);
+
 /* Gives up on a peer that is not linked now: no more dials, shown as
  * CONFAB_PEER_GONE (its beacon, its own dial or a static --peer brings it
  * back). Messages queued for it stay until they expire. Returns 0,

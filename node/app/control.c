@@ -712,6 +712,58 @@ static void op_groups(ctl_client *c, uint64_t rid)
 
 /* the peer table and who may join: `allow` (with an id: allow it; without:
  * the list) and `deny`. The reply is the list as it is now. */
+/* The first hour (#14): the outbox, listed (at most QUEUE_LIST_MAX, and
+ * how many in all), or one message cancelled. */
+#define QUEUE_LIST_MAX 1000u
+static void op_queue(ctl_client *c, uint64_t rid, const wire_ctl_map *m)
+{
+    confab_node *n = c->ctl->node;
+    wire_bytes v;
+    int rc = wire_ctl_get_bin(m, "cancel", &v);
+    if (rc == 0 && v.len == CONFAB_MSG_ID_BYTES) {
+        rc = confab_queued_cancel(n, v.ptr);
+        if (rc != 0)
+            reply_err(c, rid, rc,
+                      "no such message in the queue (delivered, expired "
+                      "or never sent)");
+        else
+            reply_ok(c, rid);
+        return;
+    }
+    if (rc != -ENOENT) {
+        reply_err(c, rid, -EINVAL, "cancel must be a 16-byte message id");
+        return;
+    }
+    confab_queued *q = calloc(QUEUE_LIST_MAX, sizeof *q);
+    if (q == NULL) {
+        reply_err(c, rid, -ENOMEM, "out of memory");
+        return;
+    }
+    size_t total = confab_queued_list(n, q, QUEUE_LIST_MAX);
+    size_t k = total < QUEUE_LIST_MAX ? total : QUEUE_LIST_MAX;
+    wire_ctl_builder b;
+    reply_begin(&b, c->ctl, rid, 2);
+    wire_ctl_key(&b, "total");
+    wire_ctl_put_uint(&b, total);
+    wire_ctl_key(&b, "queued");
+    wire_ctl_array_begin(&b, (uint32_t)k);
+    for (size_t i = 0; i < k; i++) {
+        wire_ctl_map_begin(&b, 5);
+        wire_ctl_key(&b, "mid");
+        wire_ctl_put_bin(&b, q[i].id, CONFAB_MSG_ID_BYTES);
+        wire_ctl_key(&b, "to");
+        wire_ctl_put_bin(&b, q[i].to, CONFAB_ID_BYTES);
+        wire_ctl_key(&b, "len");
+        wire_ctl_put_uint(&b, q[i].len);
+        wire_ctl_key(&b, "expires_us");
+        wire_ctl_put_uint(&b, q[i].expires_us);
+        wire_ctl_key(&b, "sent");
+        wire_ctl_put_bool(&b, q[i].sent);
+    }
+    free(q);
+    reply_done(c, &b);
+}
+
 /* The first hour (#14): give up on a peer (confab_forget). */
 static void op_forget(ctl_client *c, uint64_t rid, const wire_ctl_map *m)
 {
@@ -1064,6 +1116,8 @@ static void handle(ctl_client *c, const uint8_t *buf, size_t len)
         op_allow(c, rid, &m, name[0] == 'a');
     } else if (strcmp(name, "forget") == 0) {
         op_forget(c, rid, &m);
+    } else if (strcmp(name, "queue") == 0) {
+        op_queue(c, rid, &m);
     } else if (strcmp(name, "ping") == 0) {
         op_ping(c, rid, &m);
     } else if (strcmp(name, "recv") == 0) {

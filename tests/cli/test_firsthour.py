@@ -68,6 +68,34 @@ class Traps(unittest.TestCase):
         self.assertEqual(r["status"], "queued")
         self.assertEqual(r["to"], b.id)
 
+    def test_queue_lists_and_cancels(self):
+        a = self.net.node("alice").start()
+        b = self.net.node("bob").start()
+        with a.watch() as w:
+            a.wait_state(w, b, "up")
+            b.stop()
+            a.wait_state(w, b, "down")
+        keep = a.json("send", "bob", "keep me")[0]["id"]
+        drop = a.json("send", "bob", "drop me")[0]["id"]
+        q = a.json("queue")
+        self.assertEqual(sorted(m["id"] for m in q), sorted([keep, drop]))
+        self.assertTrue(all(m["peer"] == b.id and m["peer_name"] == "bob"
+                            for m in q))
+        self.assertIn("drop", a.run("queue").stdout.replace(drop, "drop"))
+        r = a.json("queue", "--cancel", drop)[0]
+        self.assertEqual(r, {"id": drop, "status": "cancelled"})
+        self.assertEqual([m["id"] for m in a.json("queue")], [keep])
+        p = a.run("queue", "--cancel", drop)
+        self.assertNotEqual(p.returncode, 0)
+        self.assertIn("no such message in the queue", p.stderr)
+        self.assertEqual(a.run("queue", "--cancel", "xyz").returncode, 1)
+        # bob back: the kept one arrives, the cancelled one never does.
+        b.start()
+        with a.watch() as w:
+            w.until("the queue drained", lambda: a.json("queue") == [],
+                    30 * SCALE)
+        self.assertEqual([m["body"] for m in b.json("recv")], ["keep me"])
+
     def test_send_wait_json_has_latency(self):
         a = self.net.node("alice").start()
         b = self.net.node("bob").start()
