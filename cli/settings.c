@@ -42,6 +42,7 @@ static const setting settings[] = {
     S("redial-max", K_MS, redial_max_ms, 10, DAY_MS),
     S("known-peer-ttl", K_MS, known_peer_ttl_ms, 100, DAY_MS),
     S("peer-forget", K_MS, peer_forget_ms, 100, 4000000000u),
+    S("other-network-warn", K_MS, other_net_warn_ms, 100, DAY_MS),
     S("max-message", K_BYTES, max_message, 1024, (uint64_t)1 << 32),
     S("send-queue-bytes", K_BYTES, send_queue_bytes, 65536, (uint64_t)1 << 40),
     S("outbox-bytes", K_BYTES, outbox_bytes, 65536, (uint64_t)1 << 40),
@@ -71,6 +72,9 @@ const char *cli_settings_help(void)
            "                        forgotten unheard this long (30000)\n"
            "  --peer-forget MS      a peer down this long is given up: no\n"
            "                        more dials, not in 'peers' (7 days)\n"
+           "  --other-network-warn MS  hearing nodes of another network\n"
+           "                        key is logged once, then at most this\n"
+           "                        often (60000)\n"
            "  --max-message BYTES   largest body sent or accepted (16 MiB)\n"
            "  --send-queue-bytes BYTES  per peer, waiting to be sent (32 "
            "MiB)\n"

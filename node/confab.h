@@ -275,6 +275,9 @@ typedef struct confab_config {
      * dials (its beacon or its own dial brings it back), shown as gone.
      * 0: 7 days. */
     unsigned peer_forget_ms;
+    /* Hearing nodes of another network key is logged at WARN once, then
+     * at most once per this, with how many came meanwhile. 0: 60000. */
+    unsigned other_net_warn_ms;
 
     /* area: discovery on every interface (#16) */
 

@@ -358,6 +358,8 @@ static int resolve_defaults(confab_node *n)
     /* area: the first hour (#14) */
     if (c->peer_forget_ms == 0)
         c->peer_forget_ms = 7u * 86400000u;
+    if (c->other_net_warn_ms == 0)
+        c->other_net_warn_ms = 60000u;
     /* area: discovery on every interface (#16) */
     /* area: performance (#18) */
     return 0;

@@ -276,8 +276,7 @@ int node_format_addr(const struct sockaddr_storage *ss, char *out, size_t cap);
 /* Something of another network was heard: a beacon with a bad tag (what
  * "beacon"), or a handshake whose first message did not authenticate
  * ("handshake"), from addr. Logs a warning the first time, then at most
- * once per NODE_OTHER_NET_PERIOD_MS with how many came meanwhile. */
-#define NODE_OTHER_NET_PERIOD_MS 60000u
+ * once per cfg.other_net_warn_ms (60 s) with how many came meanwhile. */
 void node_explain_other_network(confab_node *n, const char *what,
                                 const struct sockaddr_storage *addr);
 /* The network key's fingerprint: 16 hex digits and a NUL. */

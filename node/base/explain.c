@@ -28,7 +28,7 @@ void node_explain_other_network(confab_node *n, const char *what,
 {
     uint64_t now = node_now_ms(n);
     if (n->other_net_warned != 0 &&
-        now - n->other_net_warned < NODE_OTHER_NET_PERIOD_MS) {
+        now - n->other_net_warned < n->cfg.other_net_warn_ms) {
         n->other_net_quiet++;
         return;
     }
@@ -37,8 +37,8 @@ void node_explain_other_network(confab_node *n, const char *what,
         (void)node_format_addr(addr, a, sizeof a);
     node_netkey_fingerprint(n, fp);
     if (n->other_net_warned != 0)
-        snprintf(more, sizeof more, "; %" PRIu64 " more in the last %u s",
-                 n->other_net_quiet, NODE_OTHER_NET_PERIOD_MS / 1000u);
+        snprintf(more, sizeof more, "; %" PRIu64 " more since the last warning",
+                 n->other_net_quiet);
     node_log(n, CONFAB_LOG_WARN,
              "hearing %s from nodes of another network (from %s%s): check "
              "the network key: every node needs the same <home>/network.key "

@@ -348,7 +348,7 @@ class Explains(unittest.TestCase):
         port = a.json("status")[0]["port"]
         # eve: a private key of her own, made by init on her existing home.
         eve = self.net.node("eve", "--peer", "127.0.0.1:%d" % port,
-                            key=False)
+                            "--other-network-warn", "1500", key=False)
         p = eve.run("init", "--private-network")
         self.assertEqual(p.returncode, 0, p.stderr)
         eve.start()
@@ -362,6 +362,10 @@ class Explains(unittest.TestCase):
             "hearing handshakes from nodes of another network",
             15 * SCALE), a.out.text())
         self.assertEqual(eve.out.text().count(what), 1, eve.out.text())
+        # Then periodically, with how many came meanwhile.
+        self.assertTrue(eve.out.wait_for("more since the last warning",
+                                         15 * SCALE), eve.out.text())
+        self.assertEqual(eve.out.text().count(what), 2, eve.out.text())
         se, sa = eve.json("status")[0], a.json("status")[0]
         self.assertEqual(se["network"], "private")
         self.assertEqual(len(se["netkey_fp"]), 16)
