@@ -16,6 +16,7 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #define MAX_PENDING    64
@@ -28,12 +29,16 @@ typedef enum target { T_ALL, T_PEER, T_GROUP } target;
 /* What a request in flight was for, to act on its reply. W_SYNC: a
  * request made only for its reply, which comes after every event the node
  * sent before it. */
-typedef enum what { W_SEND, W_JOIN, W_LEAVE, W_PEERS, W_SYNC } what;
+typedef enum what { W_SEND, W_JOIN, W_LEAVE, W_PEERS, W_SYNC, W_NAMES } what;
 
 typedef struct pending {
     uint64_t rid;
     what w;
     char arg[CONFAB_MAX_GROUP + 1];
+    char *text; /* W_SEND: the line, shown as sent once the reply comes */
+    size_t len;
+    uint64_t t_us;
+    bool queued; /* the peer was not linked: shown at once as queued */
 } pending;
 
 typedef struct chat {
@@ -52,6 +57,11 @@ typedef struct chat {
     size_t n_pend;
     char *line; /* stdin that is not a terminal: the partial line */
     size_t line_len;
+    /* the first hour (#14) */
+    char me[CONFAB_MAX_NAME + 1]; /* this node's name, for own lines */
+    bool to_up;                   /* T_PEER: the peer is linked now */
+    cli_peers known;              /* names, to tell equal ones apart */
+    bool between; /* a line was just entered: nothing is being typed */
 } chat;
 
 /* libedit's line callback takes no user pointer: this is its way back to
@@ -64,7 +74,7 @@ static void on_signal(int sig)
     if (sig == SIGWINCH)
         got_winch = 1;
     else
-        got_signal = 1;
+        got_signal = sig;
 }
 
 /* ---- output above the input line -------------------------------------- */
@@ -81,6 +91,11 @@ static void out_begin(chat *ch)
     rl_get_screen_size(&rows, &cols);
     if (cols <= 0)
         cols = 80;
+    if (ch->between) { /* the cursor is at the start of an empty row */
+        fputs("\r\033[J", stdout);
+        fflush(stdout); /* before an error goes to stderr */
+        return;
+    }
     size_t at = cli_text_width((const uint8_t *)ch->prompt, strlen(ch->prompt));
     if (rl_line_buffer != NULL && rl_point > 0)
         at += cli_text_width((const uint8_t *)rl_line_buffer, (size_t)rl_point);
@@ -88,6 +103,7 @@ static void out_begin(chat *ch)
     if (up > 0)
         printf("\033[%zuA", up);
     fputs("\r\033[J", stdout);
+    fflush(stdout); /* before an error goes to stderr */
 }
 
 /* Draws the prompt and the line again, below what was printed. */
@@ -95,7 +111,10 @@ static void out_end(chat *ch)
 {
     fflush(stdout);
     fflush(stderr);
-    if (ch->tty && !ch->quit)
+    /* Between a line entered and the prompt drawn again for the next,
+     * libedit still holds the old line: drawing it would leave it there
+     * ("bob> /nopebob> "). The prompt comes with the next line. */
+    if (ch->tty && !ch->quit && !ch->between)
         rl_forced_update_display();
 }
 
@@ -110,10 +129,47 @@ static void lost(chat *ch, int rc)
 }
 
 static void pump(chat *ch, int timeout_ms);
+static void submit_one(chat *ch, wire_ctl_builder *b, uint64_t rid, what w,
+                       const char *arg);
+static void submit_text(chat *ch, wire_ctl_builder *b, uint64_t rid, what w,
+                        const char *arg, const char *text, size_t len,
+                        bool queued);
+static void print_own(chat *ch, const char *text, size_t len, const char *mark);
 
-/* Sends a built request and remembers it; waits for a free slot first. */
+/* A request made for its reply only. */
 static void submit(chat *ch, wire_ctl_builder *b, uint64_t rid, what w,
                    const char *arg)
+{
+    submit_text(ch, b, rid, w, arg, NULL, 0, false);
+}
+
+/* The own line, as sent: time, this node's name, the text and a mark. */
+static void print_own(chat *ch, const char *text, size_t len, const char *mark)
+{
+    time_t now = time(NULL);
+    struct tm tm;
+    char when[16] = "??:??:??";
+    if (localtime_r(&now, &tm) != NULL)
+        strftime(when, sizeof when, "%H:%M:%S", &tm);
+    cli_sgr(ch->ctx, stdout, "2");
+    printf("[%s]", when);
+    cli_sgr(ch->ctx, stdout, "0");
+    fputc(' ', stdout);
+    cli_sgr(ch->ctx, stdout, "1");
+    fputs(ch->me[0] ? ch->me : "me", stdout);
+    cli_sgr(ch->ctx, stdout, "0");
+    fputs("> ", stdout);
+    cli_put_text(stdout, (const uint8_t *)text, len, "    ");
+    fputs("  ", stdout);
+    cli_sgr(ch->ctx, stdout, "2");
+    fputs(mark, stdout);
+    cli_sgr(ch->ctx, stdout, "0");
+    fputc('\n', stdout);
+}
+
+/* Sends a built request and remembers it; waits for a free slot first. */
+static void submit_one(chat *ch, wire_ctl_builder *b, uint64_t rid, what w,
+                       const char *arg)
 {
     while (ch->n_pend == MAX_PENDING && ch->rc == CLI_OK)
         pump(ch, CALL_MS);
@@ -131,6 +187,34 @@ static void submit(chat *ch, wire_ctl_builder *b, uint64_t rid, what w,
     p->rid = rid;
     p->w = w;
     snprintf(p->arg, sizeof p->arg, "%s", arg ? arg : "");
+    p->text = NULL;
+    p->len = 0;
+    p->t_us = cli_now_us();
+    p->queued = false;
+}
+
+/* submit(), for a line typed: it is shown as sent when the reply says
+ * how it went (or at once, as queued, for a peer not linked). */
+static void submit_text(chat *ch, wire_ctl_builder *b, uint64_t rid, what w,
+                        const char *arg, const char *text, size_t len,
+                        bool queued)
+{
+    size_t before = ch->n_pend;
+    submit_one(ch, b, rid, w, arg);
+    if (text == NULL || ch->n_pend == before)
+        return;
+    pending *p = &ch->pend[ch->n_pend - 1];
+    p->text = malloc(len + 1);
+    if (p->text != NULL) {
+        memcpy(p->text, text, len);
+        p->len = len;
+    }
+    p->queued = queued;
+    if (queued) {
+        out_begin(ch);
+        print_own(ch, text, len, "… queued (not linked now; sent when back)");
+        out_end(ch);
+    }
 }
 
 static void send_text(chat *ch, const char *text, size_t len)
@@ -139,9 +223,15 @@ static void send_text(chat *ch, const char *text, size_t len)
     uint64_t rid;
     switch (ch->t) {
     case T_PEER:
-        cli_request(&ch->c, &b, "send", 3, &rid);
+        /* A linked peer: the reply waits for its acknowledgement, and the
+         * line shows delivered. One not linked: queued, shown so now. */
+        cli_request(&ch->c, &b, "send", ch->to_up ? 4 : 3, &rid);
         wire_ctl_key(&b, "to");
         wire_ctl_put_bin(&b, ch->to, CONFAB_ID_BYTES);
+        if (ch->to_up) {
+            wire_ctl_key(&b, "wait");
+            wire_ctl_put_bool(&b, 1);
+        }
         break;
     case T_GROUP:
         cli_request(&ch->c, &b, "shout", 3, &rid);
@@ -156,7 +246,8 @@ static void send_text(chat *ch, const char *text, size_t len)
     wire_ctl_put_bin(&b, text, len);
     wire_ctl_key(&b, "ct");
     wire_ctl_put_cstr(&b, "text/plain");
-    submit(ch, &b, rid, W_SEND, NULL);
+    submit_text(ch, &b, rid, W_SEND, NULL, text, len,
+                ch->t == T_PEER && !ch->to_up);
 }
 
 static void group_op(chat *ch, const char *op, what w, const char *g)
@@ -296,6 +387,31 @@ static void print_event(chat *ch, const wire_ctl_map *m, const wire_bytes *ev)
     fputc('\n', stdout);
 }
 
+/* A line typed, shown as sent once the reply says how it went. */
+static void own_outcome(chat *ch, const wire_ctl_map *m, const pending *p)
+{
+    wire_bytes st;
+    uint64_t sent = 0;
+    char mark[96];
+    if (wire_ctl_get_str(m, "status", &st) == 0) {
+        bool delivered = st.len == 9 && memcmp(st.ptr, "delivered", 9) == 0;
+        char ms[32];
+        cli_fmt_ms(cli_now_us() - p->t_us, ms, sizeof ms);
+        if (delivered)
+            snprintf(mark, sizeof mark, "✓ delivered (%s ms)", ms);
+        else
+            snprintf(mark, sizeof mark, "✗ %.*s", (int)st.len,
+                     (const char *)st.ptr);
+    } else if (wire_ctl_get_uint(m, "sent", &sent) == 0) {
+        snprintf(mark, sizeof mark, "✓ sent to %llu %s%s",
+                 (unsigned long long)sent, ch->t == T_GROUP ? "member" : "peer",
+                 sent == 1 ? "" : "s");
+    } else {
+        snprintf(mark, sizeof mark, "✓ sent");
+    }
+    print_own(ch, p->text, p->len, mark);
+}
+
 static void on_reply(chat *ch, const wire_ctl_map *m, uint64_t rid)
 {
     size_t i = 0;
@@ -307,13 +423,34 @@ static void on_reply(chat *ch, const wire_ctl_map *m, uint64_t rid)
     ch->pend[i] = ch->pend[--ch->n_pend];
     int ok = 0;
     (void)wire_ctl_get_bool(m, "ok", &ok);
-    if (ok && (p.w == W_SEND || p.w == W_SYNC))
-        return; /* the line typed is its own echo */
+    if (ok && p.w == W_NAMES) {
+        cli_peers l;
+        if (cli_peers_parse(m, &l) == 0) {
+            cli_peers_free(&ch->known);
+            ch->known = l;
+        }
+        return;
+    }
+    if (ok && (p.w == W_SYNC || (p.w == W_SEND && p.queued))) {
+        free(p.text);
+        return; /* a queued line was shown when it was typed */
+    }
+    if (ok && p.w == W_SEND && p.text != NULL && !ch->ctx->json) {
+        out_begin(ch);
+        own_outcome(ch, m, &p);
+        out_end(ch);
+        free(p.text);
+        return;
+    }
+    free(p.text);
+    if (ok && p.w == W_SEND)
+        return;
     out_begin(ch);
     if (cli_reply_status(&ch->c, m) == CLI_OK) {
         switch (p.w) {
         case W_SEND:
         case W_SYNC:
+        case W_NAMES:
             break;
         case W_JOIN:
         case W_LEAVE:
@@ -338,6 +475,45 @@ static void on_reply(chat *ch, const wire_ctl_map *m, uint64_t rid)
     out_end(ch);
 }
 
+/* Whether the sender's name is another known peer's too (or this
+ * node's): then its short id tells them apart. */
+static bool name_shared(const chat *ch, const wire_ctl_map *msg)
+{
+    wire_bytes from, name;
+    if (wire_ctl_get_bin(msg, "from", &from) != 0 ||
+        from.len != CONFAB_ID_BYTES ||
+        wire_ctl_get_str(msg, "from_name", &name) != 0 || name.len == 0)
+        return false;
+    if (strlen(ch->me) == name.len && memcmp(ch->me, name.ptr, name.len) == 0)
+        return true;
+    for (size_t i = 0; i < ch->known.n; i++) {
+        const cli_peer *p = &ch->known.v[i];
+        if (memcmp(p->id, from.ptr, CONFAB_ID_BYTES) != 0 &&
+            strlen(p->name) == name.len &&
+            memcmp(p->name, name.ptr, name.len) == 0)
+            return true;
+    }
+    return false;
+}
+
+/* A peer event: the target's state, and the names known, kept fresh. */
+static void track_peer(chat *ch, const wire_ctl_map *m)
+{
+    wire_bytes id, state;
+    if (wire_ctl_get_bin(m, "id", &id) != 0 || id.len != CONFAB_ID_BYTES ||
+        wire_ctl_get_str(m, "state", &state) != 0)
+        return;
+    bool up = state.len == 2 && memcmp(state.ptr, "up", 2) == 0;
+    if (ch->t == T_PEER && memcmp(id.ptr, ch->to, CONFAB_ID_BYTES) == 0)
+        ch->to_up = up;
+    if (up && ch->n_pend < MAX_PENDING) {
+        wire_ctl_builder b;
+        uint64_t rid;
+        cli_request(&ch->c, &b, "peers", 0, &rid);
+        submit(ch, &b, rid, W_NAMES, NULL);
+    }
+}
+
 static void on_node_msg(chat *ch, const wire_ctl_map *m)
 {
     uint64_t rid;
@@ -352,13 +528,16 @@ static void on_node_msg(chat *ch, const wire_ctl_map *m)
     out_begin(ch);
     if (ev.len == 3 && memcmp(ev.ptr, "msg", 3) == 0) {
         if (wire_ctl_get_map(m, "msg", &msg) == 0)
-            (void)cli_print_message(ch->ctx, stdout, &msg);
+            (void)cli_print_message_ex(ch->ctx, stdout, &msg,
+                                       name_shared(ch, &msg));
     } else if ((ev.len == 4 && memcmp(ev.ptr, "peer", 4) == 0) ||
                (ev.len == 4 && memcmp(ev.ptr, "join", 4) == 0) ||
                (ev.len == 5 && memcmp(ev.ptr, "leave", 5) == 0)) {
         print_event(ch, m, &ev);
     }
     out_end(ch);
+    if (ev.len == 4 && memcmp(ev.ptr, "peer", 4) == 0)
+        track_peer(ch, m);
 }
 
 /* Handles what the node sent, waiting at most timeout_ms for the first
@@ -392,7 +571,22 @@ static void on_readline(char *line)
     }
     if (*line != '\0')
         add_history(line);
+    /* A line to send: its echo under the prompt (which names the other
+     * side) goes; the line comes back as this node's, with its time and
+     * how it went. A command stays as typed. */
+    if (line[0] != '\0' && (line[0] != '/' || line[1] == '/')) {
+        int rows = 0, cols = 0;
+        rl_get_screen_size(&rows, &cols);
+        if (cols <= 0)
+            cols = 80;
+        size_t w =
+            cli_text_width((const uint8_t *)ch->prompt, strlen(ch->prompt)) +
+            cli_text_width((const uint8_t *)line, strlen(line));
+        printf("\033[%zuA\r\033[J", w / (size_t)cols + 1);
+    }
+    ch->between = true;
     on_input(ch, line);
+    ch->between = false;
     free(line);
     /* libedit leaves unbuffered mode for the callback: enter it again,
      * which also draws the prompt. */
@@ -450,6 +644,19 @@ static int call(chat *ch, const char *op, const char *group,
 static int set_target(chat *ch, const char *arg)
 {
     wire_ctl_map r;
+    /* This node's name, for its own lines; the peers, for their names. */
+    int src = call(ch, "status", NULL, &r);
+    if (src != CLI_OK)
+        return src;
+    wire_bytes me;
+    if (wire_ctl_get_str(&r, "name", &me) == 0 && me.len < sizeof ch->me) {
+        memcpy(ch->me, me.ptr, me.len);
+        ch->me[me.len] = '\0';
+        cli_safe_copy(ch->me, sizeof ch->me, ch->me);
+    }
+    src = cli_peers_fetch(&ch->c, &ch->known);
+    if (src != CLI_OK)
+        return src;
     if (arg == NULL) {
         ch->t = T_ALL;
         snprintf(ch->label, sizeof ch->label, "everyone");
@@ -496,6 +703,7 @@ static int set_target(chat *ch, const char *arg)
     if (rc == CLI_OK) {
         char sid[9], safe[CONFAB_MAX_NAME + 1];
         ch->t = T_PEER;
+        ch->to_up = strcmp(p->state, "up") == 0;
         memcpy(ch->to, p->id, CONFAB_ID_BYTES);
         cli_short_id(p->id, sid);
         cli_safe_copy(safe, sizeof safe, p->name);
@@ -663,12 +871,17 @@ int cli_cmd_chat(cli_ctx *ctx, int argc, char **argv)
     chat_loop(ch);
     chat_finish(ch);
     rc = ch->rc;
+    if (rc == CLI_OK && got_signal == SIGINT)
+        rc = CLI_INTERRUPTED;
     sigaction(SIGINT, &old_int, NULL);
     sigaction(SIGTERM, &old_term, NULL);
     sigaction(SIGWINCH, &old_winch, NULL);
 out:
     fflush(stdout);
     cli_close(&ch->c);
+    cli_peers_free(&ch->known);
+    for (size_t i = 0; i < ch->n_pend; i++)
+        free(ch->pend[i].text);
     the_chat = NULL;
     free(ch->line);
     free(ch);

@@ -76,8 +76,10 @@ void cli_put_text(FILE *f, const uint8_t *s, size_t n,
  * terminal: control characters (C0, DEL, C1) become '?'. */
 void cli_safe_copy(char *out, size_t cap, const char *in);
 
-/* The width s[0..n) takes when written by cli_put_text without newlines:
- * code points, not bytes (wide characters counted as one). */
+/* The columns s[0..n) takes when written by cli_put_text without
+ * newlines: wide characters (CJK, emoji) take two, combining marks none
+ * (wcwidth(3) in the user's UTF-8 locale, else a table of the wide
+ * blocks). */
 size_t cli_text_width(const uint8_t *s, size_t n);
 
 /* JSON helpers: strings from bytes (which must be valid UTF-8), hex. */
@@ -124,6 +126,11 @@ int cli_cmd_monitor(cli_ctx *ctx, int argc, char **argv);
 int cli_cmd_serve(cli_ctx *ctx, int argc, char **argv);
 int cli_cmd_request(cli_ctx *ctx, int argc, char **argv);
 /* area: the first hour (#14) */
+/* Exit status of a command stopped by Ctrl-C (SIGINT), as a shell reports
+ * a process killed by it: 128 + 2 (docs/confab.1, EXIT STATUS). */
+#define CLI_INTERRUPTED 130
+int cli_cmd_forget(cli_ctx *ctx, int argc, char **argv);
+int cli_cmd_queue(cli_ctx *ctx, int argc, char **argv);
 /* area: discovery on every interface (#16) */
 /* area: performance (#18) */
 

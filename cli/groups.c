@@ -97,15 +97,23 @@ int cli_cmd_leave(cli_ctx *ctx, int argc, char **argv)
 }
 
 /* One group of the listing as a JSON object on its own line. */
-static void group_json(const wire_bytes *name, int self, wire_iter *mit)
+static void group_json(const cli_peers *peers, const wire_bytes *name, int self,
+                       wire_iter *mit)
 {
     wire_bytes id;
     json_object *o = json_object_new_object();
     json_object *m = json_object_new_array();
+    json_object *names = json_object_new_array();
     json_object_object_add(o, "group", cli_json_bytes(name->ptr, name->len));
-    while (wire_ctl_next_bin(mit, &id) == 1)
+    while (wire_ctl_next_bin(mit, &id) == 1) {
         json_object_array_add(m, cli_json_hex(id.ptr, id.len));
+        const cli_peer *p =
+            id.len == CONFAB_ID_BYTES ? cli_peers_find(peers, id.ptr) : NULL;
+        json_object_array_add(names, json_object_new_string(p ? p->name : ""));
+    }
     json_object_object_add(o, "members", m);
+    /* The names, in the order of the ids ("" when unknown). */
+    json_object_object_add(o, "member_names", names);
     json_object_object_add(o, "self", json_object_new_boolean(self));
     cli_json_print(o);
 }
@@ -160,8 +168,8 @@ int cli_cmd_groups(cli_ctx *ctx, int argc, char **argv)
         "Lists the groups known here (this node's and its linked peers'),\n"
         "each with its linked members; \"this node\" marks this node's own\n"
         "membership. With --json, one object a group: group, members (hex\n"
-        "ids of the linked peers that are members), self (this node is\n"
-        "one).\n");
+        "ids of the linked peers that are members), member_names (their\n"
+        "names, in that order), self (this node is one).\n");
     if (rc != CLI_OK)
         return rc < 0 ? CLI_OK : rc;
     if (optind < argc) {
@@ -173,8 +181,7 @@ int cli_cmd_groups(cli_ctx *ctx, int argc, char **argv)
     if (rc != CLI_OK)
         return rc;
     cli_peers peers = {0};
-    if (!ctx->json)
-        rc = cli_peers_fetch(&cl, &peers); /* to name the members */
+    rc = cli_peers_fetch(&cl, &peers); /* to name the members */
     wire_ctl_builder b;
     wire_ctl_map r, g;
     uint64_t rid;
@@ -212,7 +219,7 @@ int cli_cmd_groups(cli_ctx *ctx, int argc, char **argv)
         }
         (void)wire_ctl_get_bool(&g, "self", &self);
         if (ctx->json)
-            group_json(&name, self, &mit);
+            group_json(&peers, &name, self, &mit);
         else
             group_text(ctx, &peers, &name, self, &mit);
     }

@@ -46,18 +46,27 @@ static const cli_cmd commands[] = {
     {"serve", cli_cmd_serve, "answer requests for NAME by running a command"},
     {"request", cli_cmd_request, "ask a service and print its answer"},
     /* area: the first hour (#14) */
+    {"forget", cli_cmd_forget, "give up on a peer that is not linked now"},
+    {"queue", cli_cmd_queue, "list the messages not acknowledged; cancel one"},
     /* area: discovery on every interface (#16) */
     /* area: performance (#18) */
 };
 
 void cli_error(const cli_ctx *ctx, const char *fmt, ...)
 {
+    char msg[2048];
     va_list ap;
-    fprintf(stderr, "%s: ", ctx->prog);
     va_start(ap, fmt);
-    vfprintf(stderr, fmt, ap);
+    vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
-    fputc('\n', stderr);
+    fprintf(stderr, "%s: %s\n", ctx->prog, msg);
+    /* The first hour (#14): with --json, a script reads the error on
+     * stdout too, as {"error": "..."} (docs/confab.1, Output). */
+    if (ctx->json) {
+        json_object *o = json_object_new_object();
+        json_object_object_add(o, "error", json_object_new_string(msg));
+        cli_json_print(o);
+    }
 }
 
 const char *cli_paint(const cli_ctx *ctx, const char *code, const char *s,
@@ -102,12 +111,13 @@ static void usage(FILE *f, const char *prog)
             "              $XDG_DATA_HOME/confab, else ~/.local/share/confab)\n"
             "  --json      machine-readable output: one JSON object a line\n"
             "              (may also follow the command)\n"
-            "  --help      this help; COMMAND --help for a command's\n"
+            "  -h, --help  this help; COMMAND --help for a command's\n"
             "  --version   the version\n"
             "\n"
             "PEER is a peer's name or 4+ hex digits of its id. Exit status:\n"
             "0 ok, 1 usage, 2 no node, 3 unknown peer or group, 4 timed\n"
-            "out, 5 refused, 6 other. See confab(1) for everything.\n");
+            "out, 5 refused, 6 other, 130 stopped by Ctrl-C. See confab(1)\n"
+            "for everything.\n");
 }
 
 int main(int argc, char **argv)

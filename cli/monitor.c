@@ -17,8 +17,7 @@ static volatile sig_atomic_t stop_now;
 
 static void on_signal(int sig)
 {
-    (void)sig;
-    stop_now = 1;
+    stop_now = sig; /* SIGINT ends with status 130, SIGTERM with 0 */
 }
 
 static void help(FILE *f)
@@ -28,7 +27,8 @@ static void help(FILE *f)
           "Prints the running node's events as they happen: peers up and\n"
           "down, group joins and leaves, every message as it arrives\n"
           "(without marking it read), every outcome of this node's sends,\n"
-          "every measured round trip. Until Ctrl-C, or N events.\n"
+          "every measured round trip, and every line the node logs (at its\n"
+          "--log-level). Until Ctrl-C (exit 130), or N events.\n"
           "\n"
           "  --count N  stop after N events\n"
           "  --json     one JSON object a line: ev, and the fields of\n"
@@ -41,7 +41,8 @@ static void help(FILE *f)
 static json_object *to_json(const wire_ctl_map *m)
 {
     static const char *const strs[] = {"ev",    "name", "state", "reason",
-                                       "group", "what", "kind",  "status"};
+                                       "group", "what", "kind",  "status",
+                                       "level", "line"};
     static const char *const bins[] = {"id", "from", "mid"};
     static const char *const uints[] = {"len", "rtt_us"};
     json_object *o = json_object_new_object();
@@ -76,6 +77,11 @@ static void print_human(json_object *o)
     if (strcmp(ev, "peer") == 0) {
         printf("peer %s (%s) %s %s\n", field(o, "name"), id, field(o, "state"),
                field(o, "reason"));
+    } else if (strcmp(ev, "log") == 0) {
+        printf("log %s: ", field(o, "level"));
+        const char *line = field(o, "line");
+        cli_put_text(stdout, (const uint8_t *)line, strlen(line), NULL);
+        putchar('\n');
     } else if (strcmp(ev, "join") == 0 || strcmp(ev, "leave") == 0) {
         printf("%s %s (%s) %s group %s\n", ev, field(o, "name"), id,
                strcmp(ev, "join") == 0 ? "joined" : "left", field(o, "group"));
@@ -137,10 +143,11 @@ int cli_cmd_monitor(cli_ctx *ctx, int argc, char **argv)
     uint64_t rid;
     cli_request(&cl, &b, "subscribe", 1, &rid);
     wire_ctl_key(&b, "events");
-    wire_ctl_array_begin(&b, 3);
+    wire_ctl_array_begin(&b, 4);
     wire_ctl_put_cstr(&b, "peer");
     wire_ctl_put_cstr(&b, "group");
     wire_ctl_put_cstr(&b, "traffic");
+    wire_ctl_put_cstr(&b, "log");
     wire_ctl_map m;
     rc = cli_call(&cl, &b, rid, &m, CALL_MS);
     wire_ctl_builder_free(&b);
@@ -177,5 +184,7 @@ int cli_cmd_monitor(cli_ctx *ctx, int argc, char **argv)
     sigaction(SIGINT, &old_int, NULL);
     sigaction(SIGTERM, &old_term, NULL);
     cli_close(&cl);
+    if (rc == CLI_OK && stop_now == SIGINT)
+        rc = CLI_INTERRUPTED;
     return rc;
 }

@@ -278,19 +278,29 @@ int cli_cmd_peers(cli_ctx *ctx, int argc, char **argv)
 {
     static const struct option opts[] = {
         {"help", no_argument, NULL, 'h'},
+        {"all", no_argument, NULL, 'a'},
         {NULL, 0, NULL, 0},
     };
+    bool all = false;
     optind = 1;
     opterr = 0;
     int c;
     while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+        if (c == 'a') {
+            all = true;
+            continue;
+        }
         if (c == 'h') {
-            fputs("usage: confab peers\n"
+            fputs("usage: confab peers [--all]\n"
                   "\n"
                   "Lists the peers the running node knows: short id, name,\n"
                   "state (up, connecting, known, down), the address where it\n"
                   "accepts links, and the smoothed round trip. With --json,\n"
-                  "one object a peer: id, name, address, state, rtt_us.\n",
+                  "one object a peer: id, name, address, state, rtt_us.\n"
+                  "\n"
+                  "  --all   also the peers given up on (state gone: down\n"
+                  "          longer than run's --peer-forget, or forgotten\n"
+                  "          with 'confab forget')\n",
                   stdout);
             return CLI_OK;
         }
@@ -311,6 +321,11 @@ int cli_cmd_peers(cli_ctx *ctx, int argc, char **argv)
     cli_close(&cl);
     if (rc != CLI_OK)
         return rc;
+    size_t k = 0; /* gone peers are left out unless --all */
+    for (size_t i = 0; i < l.n; i++)
+        if (all || strcmp(l.v[i].state, "gone") != 0)
+            l.v[k++] = l.v[i];
+    l.n = k;
     cli_peers_print(ctx, stdout, &l);
     cli_peers_free(&l);
     return CLI_OK;

@@ -29,8 +29,8 @@ static void help(FILE *f)
           "round trip as the node measured it, then a summary; Ctrl-C stops\n"
           "early. Exit 4 if no request was answered.\n"
           "\n"
-          "  --count N            requests to send (default 4)\n"
-          "  --interval SECONDS   time between them (default 1)\n",
+          "  -c, --count N        requests to send (default 4)\n"
+          "  -i, --interval SECONDS  time between them (default 1)\n",
           f);
 }
 
@@ -115,6 +115,7 @@ static void print_reply(const cli_ctx *ctx, const cli_peer *p, const char *name,
         json_object_object_add(o, "seq", json_object_new_uint64(seq));
         json_object_object_add(o, "peer", cli_json_hex(p->id, CONFAB_ID_BYTES));
         json_object_object_add(o, "name", json_object_new_string(p->name));
+        json_object_object_add(o, "peer_name", json_object_new_string(p->name));
         json_object_object_add(o, "bytes", json_object_new_uint64(bytes));
         json_object_object_add(
             o, "rtt_us", rtt != NULL ? json_object_new_uint64(*rtt) : NULL);

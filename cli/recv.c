@@ -30,6 +30,9 @@ static void print_json(const wire_bytes *mid, const wire_bytes *from,
     json_object *o = json_object_new_object();
     json_object_object_add(o, "id", cli_json_hex(mid->ptr, mid->len));
     json_object_object_add(o, "from", cli_json_hex(from->ptr, from->len));
+    json_object_object_add(o, "peer", cli_json_hex(from->ptr, from->len));
+    json_object_object_add(o, "peer_name",
+                           cli_json_bytes(from_name->ptr, from_name->len));
     json_object_object_add(o, "from_name",
                            cli_json_bytes(from_name->ptr, from_name->len));
     json_object_object_add(o, "kind", cli_json_bytes(kind->ptr, kind->len));
@@ -57,6 +60,12 @@ static void print_json(const wire_bytes *mid, const wire_bytes *from,
 }
 
 int cli_print_message(const cli_ctx *ctx, FILE *f, const wire_ctl_map *msg)
+{
+    return cli_print_message_ex(ctx, f, msg, false);
+}
+
+int cli_print_message_ex(const cli_ctx *ctx, FILE *f, const wire_ctl_map *msg,
+                         bool with_id)
 {
     wire_bytes mid, from, from_name, kind, group = {0}, ct = {0}, body;
     uint64_t seq = 0, ts = 0;
@@ -96,6 +105,11 @@ int cli_print_message(const cli_ctx *ctx, FILE *f, const wire_ctl_map *msg)
     cli_sgr(ctx, f, "1");
     if (from_name.len > 0) {
         cli_put_text(f, from_name.ptr, from_name.len, NULL);
+        if (with_id) {
+            char sid[9];
+            cli_short_id(from.ptr, sid);
+            fprintf(f, " (%s)", sid);
+        }
     } else {
         char sid[9];
         cli_short_id(from.ptr, sid);
@@ -130,22 +144,23 @@ int cli_print_message(const cli_ctx *ctx, FILE *f, const wire_ctl_map *msg)
 
 static void recv_help(FILE *f)
 {
-    fputs("usage: confab recv [--follow] [--count N] [--timeout SECONDS]\n"
-          "\n"
-          "Prints the unread messages, oldest first, and marks them read.\n"
-          "\n"
-          "  --follow           then keep printing messages as they arrive\n"
-          "  --count N          end after N messages in all; wait for them\n"
-          "  --timeout SECONDS  wait at most this long (without --follow or\n"
-          "                     --count: for the first message, if none is\n"
-          "                     unread). Exit 4 if it ends the wait before\n"
-          "                     --count messages, or before any without it\n"
-          "\n"
-          "Each message: [HH:MM:SS] name (kind, #group): text. With --json,\n"
-          "one object a message: id, from, from_name, kind, group, seq, ts\n"
-          "(microseconds since 1970, the sender's clock), ct, and body\n"
-          "(valid UTF-8) or body_base64.\n",
-          f);
+    fputs(
+        "usage: confab recv [--follow] [--count N] [--timeout SECONDS]\n"
+        "\n"
+        "Prints the unread messages, oldest first, and marks them read.\n"
+        "\n"
+        "  -f, --follow       then keep printing messages as they arrive\n"
+        "  -n, --count N      end after N messages in all; wait for them\n"
+        "  -t, --timeout SECONDS  wait at most this long (without --follow or\n"
+        "                     --count: for the first message, if none is\n"
+        "                     unread). Exit 4 if it ends the wait before\n"
+        "                     --count messages, or before any without it\n"
+        "\n"
+        "Each message: [HH:MM:SS] name (kind, #group): text. With --json,\n"
+        "one object a message: id, from, from_name, kind, group, seq, ts\n"
+        "(microseconds since 1970, the sender's clock), ct, and body\n"
+        "(valid UTF-8) or body_base64.\n",
+        f);
 }
 
 /* Prints the `msgs` of a recv reply; returns how many, or -EPROTO. */

@@ -2,6 +2,8 @@
  * socket), and the commands that work on the home directory without a
  * running node: `confab init` and `confab id`. */
 #include "cli/client.h"
+#include "cli/settings.h"
+#include "cli/systemd.h"
 
 #include "node/confab.h"
 #include "node/web.h"
@@ -41,11 +43,29 @@ static const char *level_name(confab_log_level l)
     return "?";
 }
 
+/* Until the node runs, its errors are the command's: one line
+ * "confab: ..." (and {"error": ...} with --json), as every command's. */
+static const cli_ctx *starting_ctx;
+static bool start_error_said;
+
 static void log_cb(confab_node *node, confab_log_level level, const char *msg,
                    void *user)
 {
     (void)node;
     (void)user;
+    if (starting_ctx != NULL && level == CONFAB_LOG_ERROR) {
+        cli_error(starting_ctx, "%s", msg);
+        start_error_said = true;
+        return;
+    }
+    static int journal = -1; /* decided at the first line */
+    if (journal < 0)
+        journal = cli_journal_stderr();
+    if (journal) {
+        fprintf(stderr, "%sconfab %s: %s\n", cli_journal_prefix(level),
+                level_name(level), msg);
+        return;
+    }
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
     struct tm tm;
@@ -69,6 +89,7 @@ static void on_signal(uv_signal_t *h, int signum)
     if (s->stopping)
         return;
     s->stopping = true;
+    (void)cli_sd_notify("STOPPING=1\nSTATUS=saying goodbye to the peers");
     fprintf(stderr, "confab: stopping (saying goodbye to the peers)\n");
     confab_web_free(s->web); /* before the node it shows */
     s->web = NULL;
@@ -154,6 +175,11 @@ static void run_help(FILE *f)
         "                        named in beacons (behind NAT or in a\n"
         "                        container); [IPv6]:PORT for IPv6\n",
         f);
+    fputs("\nTimers and limits (unset: the default shown):\n", f);
+    fputs(cli_settings_help(), f);
+    fputs("\nEvery long option can also be a line 'key = value' of\n"
+          "<home>/config (no-discovery = true); the command line wins.\n",
+          f);
 }
 
 /* A --log-level: 0, or -1 when it names no level. */
@@ -181,6 +207,9 @@ typedef struct run_opts {
     const char *ifaces[MAX_LIST]; /* --interface */
     size_t ni;
 } run_opts;
+
+static int run_node(cli_ctx *ctx, run_opts *op, const char *home, char *sock,
+                    size_t sock_cap);
 
 /* Reads the options into o: -1 to go on, else the exit code. */
 static int run_parse(cli_ctx *ctx, int argc, char **argv, run_opts *o)
@@ -302,19 +331,69 @@ static int run_parse(cli_ctx *ctx, int argc, char **argv, run_opts *o)
     return -1;
 }
 
+/* The first hour (#14): the settings on the command line and in the
+ * configuration file, then run's own options. The merged argv is freed by
+ * the caller, the config's words by cli_config_free(). */
+static int run_configure(cli_ctx *ctx, int argc, char **argv, const char *home,
+                         run_opts *o, cli_config *file, char ***merged)
+{
+    cli_settings st;
+    int rc = cli_settings_take(ctx, &argc, argv, &st);
+    if (rc != CLI_OK)
+        return rc;
+    bool help = false;
+    for (int i = 1; i < argc && strcmp(argv[i], "--") != 0; i++)
+        help = help || strcmp(argv[i], "--help") == 0 ||
+               strcmp(argv[i], "-h") == 0;
+    char path[4200];
+    snprintf(path, sizeof path, "%s/config", home);
+    if (!help && !st.no_config)
+        rc = cli_config_read(ctx, st.config_path ? st.config_path : path,
+                             st.config_path != NULL, file);
+    if (rc != CLI_OK)
+        return rc;
+    int n = argc;
+    rc = cli_config_argv(ctx, file, argc, argv, &n, merged);
+    if (rc != CLI_OK)
+        return rc;
+    rc = run_parse(ctx, n, *merged, o);
+    if (rc >= 0)
+        return rc;
+    rc = cli_config_apply_settings(ctx, file, &st, &o->cfg);
+    if (rc == CLI_OK)
+        rc = cli_settings_apply(ctx, &st, &o->cfg);
+    return rc == CLI_OK ? -1 : rc;
+}
+
 int cli_cmd_run(cli_ctx *ctx, int argc, char **argv)
 {
     run_opts o;
-    int early = run_parse(ctx, argc, argv, &o);
-    if (early >= 0)
-        return early;
-    confab_config cfg = o.cfg;
-    const char *web_addr = o.web_addr;
-    bool web_send = o.web_send;
     char home[4096], sock[4200];
     if (cli_home(ctx, home, sizeof home) != 0)
         return CLI_USAGE;
-    snprintf(sock, sizeof sock, "%s/control.sock", home);
+    cli_config file;
+    memset(&file, 0, sizeof file);
+    char **merged = NULL;
+    int early = run_configure(ctx, argc, argv, home, &o, &file, &merged);
+    if (early >= 0) {
+        cli_config_free(&file);
+        free(merged);
+        return early;
+    }
+    int rc = run_node(ctx, &o, home, sock, sizeof sock);
+    cli_config_free(&file);
+    free(merged);
+    return rc;
+}
+
+static int run_node(cli_ctx *ctx, run_opts *op, const char *home, char *sock,
+                    size_t sock_cap)
+{
+    run_opts o = *op;
+    confab_config cfg = o.cfg;
+    const char *web_addr = o.web_addr;
+    bool web_send = o.web_send;
+    snprintf(sock, sock_cap, "%s/control.sock", home);
     cfg.home = home;
     cfg.control_path = sock;
     cfg.broadcast_addrs = o.bcast;
@@ -331,17 +410,24 @@ int cli_cmd_run(cli_ctx *ctx, int argc, char **argv)
         cli_error(ctx, "cannot make an event loop");
         return CLI_FAILED;
     }
+    starting_ctx = ctx;
+    start_error_said = false;
     int rc = confab_node_new(&s.loop, &cfg, &s.node);
     if (rc != 0) {
-        /* The node's log said why, on stderr. */
-        cli_error(ctx, "the node could not be created (%s)",
-                  confab_strerror(rc));
+        starting_ctx = NULL;
+        /* The node's log said why, unless it had nothing to say. */
+        if (!start_error_said)
+            cli_error(ctx, "the node could not be created (%s)",
+                      confab_strerror(rc));
         uv_loop_close(&s.loop);
         return rc == -EINVAL ? CLI_USAGE : CLI_FAILED;
     }
     rc = confab_node_start(s.node);
+    starting_ctx = NULL;
     if (rc != 0) {
-        cli_error(ctx, "the node could not start (%s)", confab_strerror(rc));
+        if (!start_error_said)
+            cli_error(ctx, "the node could not start (%s)",
+                      confab_strerror(rc));
         if (confab_node_stop(s.node, NULL, NULL) == 0)
             uv_run(&s.loop, UV_RUN_DEFAULT);
         confab_node_free(s.node);
@@ -371,6 +457,15 @@ int cli_cmd_run(cli_ctx *ctx, int argc, char **argv)
             "confab: links on port %u, control socket %s%s\n",
             confab_node_name(s.node), hex, confab_node_port(s.node), sock,
             cfg.discovery ? "" : ", discovery off");
+    /* Type=notify: ready once the control socket serves (it does now). */
+    char ready[256];
+    snprintf(ready, sizeof ready,
+             "READY=1\nSTATUS=node %s on port %u, control socket ready",
+             confab_node_name(s.node), confab_node_port(s.node));
+    int nrc = cli_sd_notify(ready);
+    if (nrc != 0)
+        fprintf(stderr, "confab: warning: cannot notify systemd (%s)\n",
+                strerror(-nrc));
     uv_run(&s.loop, UV_RUN_DEFAULT);
     confab_node_free(s.node);
     if (uv_loop_close(&s.loop) != 0)
@@ -407,7 +502,12 @@ int cli_cmd_init(cli_ctx *ctx, int argc, char **argv)
                   "Makes the home directory with a new identity. With\n"
                   "--private-network it also makes a secret network key\n"
                   "(<home>/network.key): copy that file to the other\n"
-                  "machines' homes, and only they can link with this one.\n",
+                  "machines' homes, and only they can link with this one.\n"
+                  "On a home that has an identity already, --name and\n"
+                  "--private-network add to it and the id stays.\n"
+                  "\n"
+                  "  --name NAME          the name peers see\n"
+                  "  --private-network    also make a secret network key\n",
                   stdout);
             return CLI_OK;
         default:
@@ -423,6 +523,12 @@ int cli_cmd_init(cli_ctx *ctx, int argc, char **argv)
     char home[4096], err[512] = "";
     if (cli_home(ctx, home, sizeof home) != 0)
         return CLI_USAGE;
+    uint8_t had[CONFAB_ID_BYTES];
+    char hadname[CONFAB_MAX_NAME + 1];
+    /* An existing home keeps its identity: say so, not "made". */
+    bool existed = confab_home_id(home, had, hadname, sizeof hadname, err,
+                                  sizeof err) == 0;
+    err[0] = '\0';
     int rc = confab_home_init(home, name, private_network, err, sizeof err);
     if (rc != 0) {
         cli_error(ctx, "%s", err[0] ? err : confab_strerror(rc));
@@ -442,11 +548,10 @@ int cli_cmd_init(cli_ctx *ctx, int argc, char **argv)
         json_object_object_add(o, "home", json_object_new_string(home));
         json_object_object_add(o, "private_network",
                                json_object_new_boolean(private_network));
-        printf("%s\n",
-               json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
-        json_object_put(o);
+        json_object_object_add(o, "existed", json_object_new_boolean(existed));
+        cli_json_print(o);
     } else {
-        printf("made %s\n  id   %s\n", home, hex);
+        printf("%s %s\n  id   %s\n", existed ? "updated" : "made", home, hex);
         if (nm[0])
             printf("  name %s\n", nm);
         if (private_network)
@@ -485,9 +590,7 @@ int cli_cmd_id(cli_ctx *ctx, int argc, char **argv)
         json_object *o = json_object_new_object();
         json_object_object_add(o, "id", json_object_new_string(hex));
         json_object_object_add(o, "name", json_object_new_string(nm));
-        printf("%s\n",
-               json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
-        json_object_put(o);
+        cli_json_print(o);
     } else {
         printf("%s\n", hex);
     }

@@ -36,13 +36,16 @@ static void help(op o, FILE *f)
               "the file's bytes (\"-\": stdin) as application/octet-stream,\n"
               "up to 16 MiB.\n"
               "\n"
-              "  --file PATH        send this file instead of TEXT\n"
+              "  -f, --file PATH    send this file instead of TEXT\n"
               "  --wait [SECONDS]   wait for the outcome (delivered:\n"
               "                     acknowledged; expired; failed), at\n"
-              "                     most SECONDS (default 30); exit 4 after\n"
+              "                     most SECONDS (default 30); exit 4 after.\n"
+              "                     The word after --wait is its value.\n"
               "\n"
-              "Text that starts with '-' goes after '--'. With --json:\n"
-              "{id, to, and with --wait status}.\n",
+              "A peer that is not linked now gets the message when it is\n"
+              "back: send says \"queued\" then. Text that starts with '-'\n"
+              "goes after '--'. With --json: {id, to, status (queued or sent;\n"
+              "with --wait the outcome), and with --wait latency_ms}.\n",
               f);
         break;
     case OP_BROADCAST:
@@ -63,24 +66,29 @@ static void help(op o, FILE *f)
     case OP_ANYCAST:
         fputs("usage: confab anycast GROUP (TEXT... | --file PATH)\n"
               "\n"
-              "Sends a message to exactly one member of GROUP: the nearest\n"
-              "by round trip, failing over to the next. Waits for the\n"
-              "outcome. Exit 3 when no linked peer is a member. With --json:\n"
-              "{id, group, status, member (hex id), member_name}.\n",
+              "Sends a message to one member of GROUP: the nearest by\n"
+              "round trip, failing over to the next when one does not\n"
+              "acknowledge in time. Delivery is at-least-once across the\n"
+              "members: after a failover (or a partition) two members may\n"
+              "both have it. Waits for the outcome. Exit 3 when no linked\n"
+              "peer is a member; a failover is said. With --json: {id, group,\n"
+              "status, member (hex id), member_name, peer, peer_name,\n"
+              "failovers, latency_ms}.\n",
               f);
         break;
     }
 }
 
-/* "--wait" followed by a number becomes "--wait=NUMBER", so that getopt's
- * optional argument can be a separate word. Only before "--". */
+/* "--wait" followed by a word that is not an option becomes
+ * "--wait=WORD", so that getopt's optional argument can be a separate word
+ * and a value that is not a number ("5s", "abc") is an error, never part
+ * of the text. Only before "--". */
 static char **merge_wait(int argc, char **argv, char **owned)
 {
     char **v = calloc((size_t)argc + 1, sizeof *v);
     if (v == NULL)
         return NULL;
     int k = 0;
-    int ms;
     *owned = NULL;
     for (int i = 0; i < argc; i++) {
         if (strcmp(argv[i], "--") == 0) {
@@ -89,7 +97,7 @@ static char **merge_wait(int argc, char **argv, char **owned)
             break;
         }
         if (strcmp(argv[i], "--wait") == 0 && i + 1 < argc && *owned == NULL &&
-            cli_parse_seconds(argv[i + 1], MAX_WAIT_S, &ms) == 0) {
+            argv[i + 1][0] != '-') {
             size_t n = strlen(argv[i + 1]) + 8;
             *owned = malloc(n);
             if (*owned == NULL) {
@@ -144,7 +152,7 @@ static int parse(cli_ctx *ctx, op o, int argc, char **argv, req *q)
                  q->wait_ms == 0)) {
                 cli_error(ctx,
                           "--wait takes seconds (e.g. 30 or 2.5), not "
-                          "'%s'",
+                          "'%s'; text goes before --wait, or after '--'",
                           optarg);
                 return CLI_USAGE;
             }
@@ -231,27 +239,56 @@ typedef struct outcome {
     uint64_t sent;
     bool has_status, has_member;
     uint64_t took_us;
+    uint64_t failovers;
 } outcome;
+
+static bool peer_is_up(const cli_peer *p)
+{
+    return p != NULL && strcmp(p->state, "up") == 0;
+}
 
 static void print_json(op o, const req *q, const cli_peer *to,
                        const cli_peer *mp, const outcome *oc)
 {
     json_object *j = json_object_new_object();
     json_object_object_add(j, "id", cli_json_hex(oc->mid.ptr, oc->mid.len));
-    if (o == OP_SEND)
+    if (o == OP_SEND) {
         json_object_object_add(j, "to", cli_json_hex(to->id, CONFAB_ID_BYTES));
+        /* The names every command uses for the other node (confab(1),
+         * Output); "to" stays for the scripts written before. */
+        json_object_object_add(j, "peer",
+                               cli_json_hex(to->id, CONFAB_ID_BYTES));
+        json_object_object_add(j, "peer_name",
+                               json_object_new_string(to->name));
+    }
     if (o == OP_SHOUT || o == OP_ANYCAST)
         json_object_object_add(j, "group", json_object_new_string(q->target));
     if (o == OP_BROADCAST || o == OP_SHOUT)
         json_object_object_add(j, "sent", json_object_new_uint64(oc->sent));
     if (oc->has_status)
         json_object_object_add(j, "status", json_object_new_string(oc->st));
+    else if (o == OP_SEND)
+        json_object_object_add(
+            j, "status",
+            json_object_new_string(peer_is_up(to) ? "sent" : "queued"));
+    if (oc->has_status && strcmp(oc->st, "delivered") == 0)
+        json_object_object_add(
+            j, "latency_ms", json_object_new_double((double)oc->took_us / 1e3));
     if (o == OP_ANYCAST) {
+        json_object_object_add(j, "failovers",
+                               json_object_new_uint64(oc->failovers));
         json_object_object_add(
             j, "member",
             oc->has_member ? cli_json_hex(oc->member.ptr, oc->member.len)
                            : NULL);
         json_object_object_add(j, "member_name",
+                               mp != NULL ? json_object_new_string(mp->name)
+                                          : NULL);
+        json_object_object_add(
+            j, "peer",
+            oc->has_member ? cli_json_hex(oc->member.ptr, oc->member.len)
+                           : NULL);
+        json_object_object_add(j, "peer_name",
                                mp != NULL ? json_object_new_string(mp->name)
                                           : NULL);
     }
@@ -266,8 +303,13 @@ static void print_line(cli_ctx *ctx, op o, const req *q, const cli_peer *to,
     switch (o) {
     case OP_SEND:
         peer_label(to, to->id, who, sizeof who);
-        if (!oc->has_status)
+        if (!oc->has_status && peer_is_up(to))
             snprintf(line, sizeof line, "sent to %s", who);
+        else if (!oc->has_status)
+            snprintf(line, sizeof line,
+                     "queued for %s (not linked now; it is sent when the "
+                     "peer is back)",
+                     who);
         else if (strcmp(oc->st, "delivered") == 0)
             snprintf(line, sizeof line, "delivered to %s in %s ms", who, ms);
         else
@@ -285,9 +327,16 @@ static void print_line(cli_ctx *ctx, op o, const req *q, const cli_peer *to,
     case OP_ANYCAST:
         if (oc->has_member) {
             peer_label(mp, oc->member.ptr, who, sizeof who);
+            char fo[96] = "";
+            if (oc->failovers > 0)
+                snprintf(fo, sizeof fo,
+                         " after %llu failover%s (a member before may have "
+                         "it too)",
+                         (unsigned long long)oc->failovers,
+                         oc->failovers == 1 ? "" : "s");
             snprintf(line, sizeof line,
-                     "delivered to %s, a member of #%s, in %s ms", who,
-                     q->target, ms);
+                     "delivered to %s, a member of #%s, in %s ms%s", who,
+                     q->target, ms, fo);
         } else {
             snprintf(line, sizeof line, "%s: #%s", oc->st, q->target);
         }
@@ -380,7 +429,7 @@ static int begin_request(cli_client *cl, wire_ctl_builder *b, op o,
 typedef struct reply_copy {
     uint8_t mid[CONFAB_MSG_ID_BYTES], member[CONFAB_ID_BYTES];
     char st[16];
-    uint64_t sent;
+    uint64_t sent, failovers;
     bool has_status, has_member;
 } reply_copy;
 
@@ -401,6 +450,7 @@ static int copy_reply(cli_ctx *ctx, const wire_ctl_map *r, reply_copy *c)
     if (c->has_member)
         memcpy(c->member, v.ptr, sizeof c->member);
     (void)wire_ctl_get_uint(r, "sent", &c->sent);
+    (void)wire_ctl_get_uint(r, "failovers", &c->failovers);
     return CLI_OK;
 }
 
@@ -473,8 +523,8 @@ static int run(cli_ctx *ctx, op o, int argc, char **argv)
     const cli_peer *mp = c.has_member ? cli_peers_find(&peers, c.member) : NULL;
     wire_bytes mid = {c.mid, CONFAB_MSG_ID_BYTES};
     wire_bytes member = {c.member, CONFAB_ID_BYTES};
-    outcome oc = {mid,          member,       c.st,   c.sent,
-                  c.has_status, c.has_member, took_us};
+    outcome oc = {mid,          member,       c.st,    c.sent,
+                  c.has_status, c.has_member, took_us, c.failovers};
     if (ctx->json)
         print_json(o, &q, to, mp, &oc);
     else

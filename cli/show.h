@@ -53,5 +53,9 @@ void cli_short_id(const uint8_t *id, char out[9]);
  * the `recv` JSON object, else as "[HH:MM:SS] name (kind, #group): text".
  * Returns 0, or -EPROTO when the map lacks a field (nothing is printed). */
 int cli_print_message(const cli_ctx *ctx, FILE *f, const wire_ctl_map *msg);
+/* The same, with the sender's short id after its name when with_id (two
+ * peers share the name: chat tells them apart). */
+int cli_print_message_ex(const cli_ctx *ctx, FILE *f, const wire_ctl_map *msg,
+                         bool with_id);
 
 #endif

@@ -150,8 +150,9 @@ static const char *const pattern_caption[N_PATTERNS] = {
     "Broadcast: n0 sends one message that reaches every other node.",
     "Multicast: the odd nodes join group \"" DEMO_GROUP "\"; n0, not a "
     "member, shouts to it: only the members get it.",
-    "Anycast: n0 sends one job to group \"" DEMO_GROUP "\": exactly one "
-    "member, the nearest, takes it.",
+    "Anycast: n0 sends one job to group \"" DEMO_GROUP "\": one member, "
+    "the nearest, takes it (at-least-once across members: after a "
+    "failover two may).",
 };
 
 /* Tells the page where the run is: {"t":"step", ...}. */
@@ -167,8 +168,9 @@ static void note(run *r, unsigned k, const char *state, const char *text)
                            json_object_new_string(pattern_name[k]));
     json_object_object_add(o, "state", json_object_new_string(state));
     json_object_object_add(o, "text", json_object_new_string(text));
-    confab_web_note(r->web,
-                    json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
+    confab_web_note(r->web, json_object_to_json_string_ext(
+                                o, JSON_C_TO_STRING_PLAIN |
+                                       JSON_C_TO_STRING_NOSLASHESCAPE));
     json_object_put(o);
 }
 
@@ -479,12 +481,12 @@ static void help(FILE *f)
           "an anycast, and the command reports how long the mesh took,\n"
           "what arrived, and how fast.\n"
           "\n"
-          "  --nodes N         how many nodes\n"
-          "  --seed S          derive the identities from S (a run can be\n"
+          "  -n, --nodes N     how many nodes\n"
+          "  -s, --seed S      derive the identities from S (a run can be\n"
           "                    repeated); default: random, and printed\n"
-          "  --timeout SECONDS how long to wait for the mesh and for the\n"
+          "  -t, --timeout SECONDS  how long to wait for the mesh and for the\n"
           "                    messages (default 30)\n"
-          "  --json            one JSON object: nodes, mesh_ms, sent,\n"
+          "  -j, --json        one JSON object: nodes, mesh_ms, sent,\n"
           "                    delivered, lost, duplicates, p50_us, p99_us\n"
           "  --web[=ADDR]      serve a live page of the network on ADDR\n"
           "                    (default " DEFAULT_WEB "), and keep serving\n"
@@ -600,6 +602,9 @@ static int parse_opts(cli_ctx *ctx, int argc, char **argv, tn_opts *o)
     if (seed == 0) {
         uv_loop_t tmp; /* any entropy will do for the seed */
         seed = (uint64_t)uv_hrtime() ^ ((uint64_t)(uintptr_t)&tmp << 16);
+        /* At most 2^53 - 1, so that it stays exact wherever a number is a
+         * double (the page's JSON, a script's). */
+        seed &= (UINT64_C(1) << 53) - 1u;
         if (seed == 0)
             seed = 1;
     }
@@ -640,8 +645,9 @@ static void print_patterns(cli_ctx *ctx, run *r, size_t group_first)
                "member) shouts to it.\n"
                "  %u of %u members got it; nobody else did.\n",
                DEMO_GROUP, sgot, members);
-        printf("\nAnycast: n0 sends one job to the group: exactly one "
-               "member, the nearest, takes it.\n");
+        printf("\nAnycast: n0 sends one job to the group: one member, the "
+               "nearest, takes it\n(at-least-once across members: after a "
+               "failover two may).\n");
         if (any->got > 0)
             printf("  n%u took it.\n", any->at);
         else
@@ -669,7 +675,11 @@ static void print_summary(cli_ctx *ctx, const run *r, const tn_result *t,
         json_object *o = json_object_new_object();
         json_object_object_add(o, "nodes", json_object_new_int64(r->n));
         json_object_object_add(o, "links", json_object_new_int64(t->links));
-        json_object_object_add(o, "seed", json_object_new_uint64(t->seed));
+        /* A string: a JSON number above 2^53 is rounded by jq and
+         * JavaScript into another seed, so another network. */
+        char sd[24];
+        snprintf(sd, sizeof sd, "%llu", (unsigned long long)t->seed);
+        json_object_object_add(o, "seed", json_object_new_string(sd));
         json_object_object_add(o, "mesh_ms",
                                json_object_new_int64((int64_t)t->mesh_ms));
         json_object_object_add(o, "sent",
@@ -683,7 +693,8 @@ static void print_summary(cli_ctx *ctx, const run *r, const tn_result *t,
         json_object_object_add(o, "p50_us", json_object_new_uint64(t->p50));
         json_object_object_add(o, "p99_us", json_object_new_uint64(t->p99));
         printf("%s\n",
-               json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
+               json_object_to_json_string_ext(
+                   o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
         json_object_put(o);
     } else {
         printf("%s\n", cli_paint(ctx, "1", "Summary", buf, sizeof buf));

@@ -7,6 +7,8 @@
 #include <sodium.h>
 #include <stdlib.h>
 #include <string.h>
+#include <locale.h>
+#include <wchar.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -160,6 +162,47 @@ void cli_safe_copy(char *out, size_t cap, const char *in)
     out[n] = '\0';
 }
 
+/* Columns a printable code point takes on a terminal, as wcwidth(3) says
+ * in a UTF-8 locale (terminals and tmux use the same tables); without one,
+ * the East Asian wide blocks and the emoji take two, combining marks
+ * none. */
+static size_t cp_width(uint32_t cp)
+{
+    static int utf8_locale = -1;
+    if (utf8_locale < 0) {
+        /* The program's locale is "C" until someone sets it: take the
+         * user's character type, which decides nothing but widths and
+         * character classes here. */
+        const char *cur = setlocale(LC_CTYPE, NULL);
+        if (cur == NULL || strcmp(cur, "C") == 0 || strcmp(cur, "POSIX") == 0)
+            (void)setlocale(LC_CTYPE, "");
+        utf8_locale = MB_CUR_MAX > 1;
+    }
+    if (utf8_locale) {
+        int w = wcwidth((wchar_t)cp);
+        if (w >= 0)
+            return (size_t)w;
+    }
+    static const uint32_t zero[][2] = {
+        {0x0300, 0x036f}, {0x200b, 0x200f},   {0x20d0, 0x20ff},
+        {0xfe00, 0xfe0f}, {0xe0100, 0xe01ef},
+    };
+    static const uint32_t wide[][2] = {
+        {0x1100, 0x115f},   {0x2e80, 0x303e},   {0x3041, 0x33ff},
+        {0x3400, 0x4dbf},   {0x4e00, 0x9fff},   {0xa000, 0xa4cf},
+        {0xac00, 0xd7a3},   {0xf900, 0xfaff},   {0xfe30, 0xfe4f},
+        {0xff00, 0xff60},   {0xffe0, 0xffe6},   {0x1f300, 0x1f64f},
+        {0x1f680, 0x1f6ff}, {0x1f900, 0x1f9ff}, {0x20000, 0x3fffd},
+    };
+    for (size_t i = 0; i < sizeof zero / sizeof zero[0]; i++)
+        if (cp >= zero[i][0] && cp <= zero[i][1])
+            return 0;
+    for (size_t i = 0; i < sizeof wide / sizeof wide[0]; i++)
+        if (cp >= wide[i][0] && cp <= wide[i][1])
+            return 2;
+    return 1;
+}
+
 size_t cli_text_width(const uint8_t *s, size_t n)
 {
     size_t i = 0, w = 0;
@@ -174,7 +217,7 @@ size_t cli_text_width(const uint8_t *s, size_t n)
         if (cp < 0x20 || cp == 0x7f || (cp >= 0x80 && cp < 0xa0))
             w += cp == '\n' ? 2 : 4;
         else
-            w += 1;
+            w += cp_width(cp);
         i += len;
     }
     return w;

@@ -126,7 +126,10 @@ typedef struct confab_event {
     uint64_t rtt_us;
     const uint8_t *data;
     size_t len;
-    const char *group; /* JOIN, LEAVE; anycast outcomes */
+    const char *group;  /* JOIN, LEAVE; anycast outcomes */
+    unsigned failovers; /* anycast outcomes: how many times it moved on to
+                           the next member (a member that did not
+                           acknowledge in time may have it too) */
 } confab_event;
 
 typedef void (*confab_event_cb)(confab_node *node, const confab_event *ev,
@@ -277,6 +280,13 @@ typedef struct confab_config {
     size_t request_max_bytes;
 
     /* area: the first hour (#14) */
+    /* A peer that was linked and has been down this long is gone: no more
+     * dials (its beacon or its own dial brings it back), shown as gone.
+     * 0: 7 days. */
+    unsigned peer_forget_ms;
+    /* Hearing nodes of another network key is logged at WARN once, then
+     * at most once per this, with how many came meanwhile. 0: 60000. */
+    unsigned other_net_warn_ms;
 
     /* area: discovery on every interface (#16) */
     /* Discovery only on these interfaces (names such as "eth0"), both
@@ -487,9 +497,11 @@ size_t confab_inbox_read(confab_node *node, size_t max,
 /* ---- home directories (for the confab command) -------------------------- */
 
 /* Makes a home directory (mode 0700) with a new identity, a name (may be
- * NULL) and, when private_network, a new private network key. Returns 0,
- * -EEXIST (it has an identity already), or another negative errno; on
- * failure err holds a sentence for a person. */
+ * NULL) and, when private_network, a new private network key. A home that
+ * has an identity keeps it: the name and the key are added to it. Returns
+ * 0, -EEXIST (it has an identity and nothing to add, or a network key
+ * already when private_network), or another negative errno; on failure
+ * err holds a sentence for a person. */
 __attribute__((warn_unused_result)) int
 confab_home_init(const char *home, const char *name, int private_network,
                  char *err, size_t errlen);
@@ -553,6 +565,8 @@ typedef enum confab_peer_state {
     CONFAB_PEER_CONNECTING = 1, /* dialing or in handshake */
     CONFAB_PEER_UP = 2,         /* linked */
     CONFAB_PEER_DOWN = 3,       /* was linked, lost; re-dial pending */
+    CONFAB_PEER_GONE = 4,       /* down for peer_forget_ms, or forgotten
+                                   (confab_forget): no more dials */
 } confab_peer_state;
 
 typedef struct confab_peer_info {
@@ -674,6 +688,11 @@ typedef struct confab_stats {
     uint64_t requests_malformed;    /* envelopes that did not decode */
 
     /* area: the first hour (#14) */
+    uint64_t handshakes_refused_key; /* the peer holds another network
+                                        key (its first message did not
+                                        authenticate under ours) */
+    uint64_t peers_gone; /* linked peers given up: down peer_forget_ms,
+                            or forgotten (confab_forget) */
 
     /* area: discovery on every interface (#16) */
     uint64_t beacons_bad_addr;    /* beacons naming an address no one can
@@ -811,6 +830,58 @@ __attribute__((warn_unused_result)) int confab_reply_error(confab_node *node,
                                                            size_t len);
 
 /* area: the first hour (#14) */
+/* What a node is and how it is set up, for `confab status`: everything a
+ * person checks when a node sees no peers. The strings are borrowed from
+ * the node until it is freed. */
+typedef struct confab_node_about {
+    const char *version;     /* the library's version */
+    uint64_t uptime_ms;      /* since confab_node_start() */
+    int private_network;     /* 0: the well-known public network key */
+    char netkey_fp[17];      /* 16 hex digits naming the network key
+                                (a keyed hash: it reveals no key bits) */
+    const char *bind_addr;   /* where links are accepted */
+    uint16_t port;           /* the TCP port links are accepted on */
+    int discovery;           /* beacons on */
+    uint16_t discovery_port; /* their UDP port */
+    size_t n_targets;        /* where beacons go now: */
+    char targets[8][48];     /* the first 8 of them, "ADDR:PORT" */
+    int allow_list;          /* an allow-list is in force */
+    size_t n_allowed;        /* ids on it */
+    /* timers and limits in force (defaults resolved) */
+    unsigned ping_interval_ms, peer_timeout_ms, anycast_timeout_ms;
+    size_t max_message;
+} confab_node_about;
+
+void confab_node_about_get(const confab_node *node, confab_node_about *out);
+
+/* Unicasts waiting for an acknowledgement (the outbox), for a person to
+ * see (`confab queue`). */
+typedef struct confab_queued {
+    uint8_t id[CONFAB_MSG_ID_BYTES];
+    uint8_t to[CONFAB_ID_BYTES];
+    size_t len;          /* body bytes */
+    uint64_t expires_us; /* wall clock */
+    int sent;            /* written to a link at least once */
+} confab_queued;
+
+/* Copies up to cap of them into out, oldest first for each peer; returns
+ * how many there are (which may exceed cap). */
+size_t confab_queued_list(const confab_node *node, confab_queued *out,
+                          size_t cap);
+
+/* Cancels a queued unicast: it ends as if its time to live ran out (the
+ * outcome is CONFAB_EXPIRED, recorded in the store, so a restart does not
+ * bring it back). One already written to a linked peer may still arrive.
+ * Returns 0, or -ENOENT (not queued: unknown, delivered or over). */
+__attribute__((warn_unused_result)) int
+confab_queued_cancel(confab_node *node, const uint8_t id[CONFAB_MSG_ID_BYTES]);
+
+/* Gives up on a peer that is not linked now: no more dials, shown as
+ * CONFAB_PEER_GONE (its beacon, its own dial or a static --peer brings it
+ * back). Messages queued for it stay until they expire. Returns 0,
+ * -ENOENT (unknown), or -EBUSY (linked now: confab_deny() cuts a link). */
+__attribute__((warn_unused_result)) int
+confab_forget(confab_node *node, const uint8_t id[CONFAB_ID_BYTES]);
 
 /* area: discovery on every interface (#16) */
 

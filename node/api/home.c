@@ -169,12 +169,27 @@ int confab_home_init(const char *home, const char *name, int private_network,
     rc = home_file(path, sizeof path, home, "identity");
     if (rc != 0)
         return rc;
-    if (access(path, F_OK) == 0) {
+    bool existing = access(path, F_OK) == 0;
+    if (existing && !private_network && name == NULL) {
         snprintf(err, errlen,
                  "%s already has an identity; remove %s first to make a new "
                  "one (the node id will change)",
                  home, path);
         return -EEXIST;
+    }
+    /* A home that has an identity keeps it: --private-network and --name
+     * only add what they name, so the man page's private-network example
+     * works on a home made by `confab run`. */
+    if (existing && private_network) {
+        rc = home_file(path, sizeof path, home, "network.key");
+        if (rc == 0 && access(path, F_OK) == 0) {
+            snprintf(err, errlen,
+                     "%s already has a private network key (%s); copy that "
+                     "file to the other machines, or remove it first to "
+                     "make a new one",
+                     home, path);
+            return -EEXIST;
+        }
     }
     sec_identity *id = NULL;
     rc = load_identity(home, true, &id, err, errlen);

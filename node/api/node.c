@@ -54,14 +54,21 @@ void confab_config_init(confab_config *c)
 
 void node_log(confab_node *n, confab_log_level lvl, const char *fmt, ...)
 {
-    if (n->cfg.log_cb == NULL || lvl > n->cfg.log_level)
+    /* A node with a control socket also hands its lines to the services
+     * (`confab monitor` streams them). */
+    if ((n->cfg.log_cb == NULL && n->control == NULL) || lvl > n->cfg.log_level)
         return;
     char line[512];
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(line, sizeof line, fmt, ap);
     va_end(ap);
-    n->cfg.log_cb(n, lvl, line, n->cfg.user);
+    if (n->cfg.log_cb != NULL)
+        n->cfg.log_cb(n, lvl, line, n->cfg.user);
+    if (n->control != NULL)
+        for (const node_service *const *s = node_services; *s != NULL; s++)
+            if ((*s)->log != NULL)
+                (*s)->log(n, lvl, line);
 }
 
 void node_emit(confab_node *n, confab_event *ev)
@@ -380,9 +387,24 @@ static int resolve_defaults(confab_node *n)
     if (c->request_max_bytes == 0)
         c->request_max_bytes = (size_t)64 << 20;
     /* area: the first hour (#14) */
+    if (c->peer_forget_ms == 0)
+        c->peer_forget_ms = 7u * 86400000u;
+    if (c->other_net_warn_ms == 0)
+        c->other_net_warn_ms = 60000u;
     /* area: discovery on every interface (#16) */
     /* area: performance (#18) */
     return 0;
+}
+
+/* Digits and dots only, yet not an IPv4 address (999.1.1.1): no host
+ * name is all digits (its last label never is), so the resolver would only
+ * fail on it for ever. */
+static bool bad_dotted_quad(const char *host)
+{
+    if (host[strspn(host, "0123456789.")] != '\0')
+        return false;
+    struct sockaddr_in sa;
+    return uv_ip4_addr(host, 0, &sa) != 0;
 }
 
 /* The configured static peers, parsed (HOST:PORT). Returns 0, -ENOMEM
@@ -405,6 +427,13 @@ static int statics_from_config(confab_node *n)
                          "static peer '%s' is not HOST:PORT (for example "
                          "127.0.0.1:47000 or [::1]:47000)",
                          c->static_peers[i] ? c->static_peers[i] : "(null)");
+                return -EINVAL;
+            }
+            if (bad_dotted_quad(host)) {
+                node_log(n, CONFAB_LOG_ERROR,
+                         "static peer '%s': '%s' is not an IPv4 address (four "
+                         "numbers from 0 to 255) nor a host name",
+                         c->static_peers[i], host);
                 return -EINVAL;
             }
             n->statics[i].node = n;
@@ -701,6 +730,7 @@ int confab_node_start(confab_node *n)
 {
     if (n->state != NODE_NEW)
         return -EPROTO;
+    n->started_ms = node_now_ms(n);
     struct sockaddr_storage ss;
     int rc;
     if (strchr(n->bind_addr, ':') != NULL)

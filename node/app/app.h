@@ -16,5 +16,7 @@ void node_control_free(confab_node *n);
 /* Sees every event before the program does. */
 void node_control_event(confab_node *n, const confab_event *ev);
 void node_control_tick(confab_node *n, uint64_t now);
+/* A line the node logged, to the clients subscribed to "log". */
+void node_control_log(confab_node *n, confab_log_level lvl, const char *line);
 
 #endif

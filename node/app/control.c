@@ -41,6 +41,7 @@ typedef struct ctl_client {
     bool follow;        /* consumes messages as events */
     size_t follow_left; /* how many more (SIZE_MAX: no end) */
     bool sub_peer, sub_group;
+    bool sub_log;     /* the first hour (#14): the node's log lines */
     bool sub_traffic; /* the web page's events (issue 15) */
     bool msg_held;    /* msg events held back by FOLLOW_HIGH */
     bool in_batch;    /* takes the msg events being pushed */
@@ -76,6 +77,7 @@ struct node_control {
     size_t n_clients;  /* not closing */
     size_t out_total;  /* bytes queued to clients not closing */
     size_t held_total; /* bytes of requests being read, in all */
+    bool in_log;       /* a log line is being sent: one it causes is not */
     char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
     uint64_t next_wait_id;
     uint8_t rbuf[65536];
@@ -467,6 +469,49 @@ static ctl_wait *add_wait(ctl_client *c, uint64_t rid, int kind,
     return w;
 }
 
+/* The first hour (#14): how the node is set up, as "about" in the status
+ * reply (docs/PROTOCOL.md, the control socket's status). */
+static void put_about(wire_ctl_builder *b, const confab_node *n)
+{
+    confab_node_about a;
+    confab_node_about_get(n, &a);
+    wire_ctl_key(b, "about");
+    wire_ctl_map_begin(b, 15);
+    wire_ctl_key(b, "version");
+    wire_ctl_put_cstr(b, a.version);
+    wire_ctl_key(b, "uptime_ms");
+    wire_ctl_put_uint(b, a.uptime_ms);
+    wire_ctl_key(b, "network");
+    wire_ctl_put_cstr(b, a.private_network ? "private" : "public");
+    wire_ctl_key(b, "netkey_fp");
+    wire_ctl_put_cstr(b, a.netkey_fp);
+    wire_ctl_key(b, "bind");
+    wire_ctl_put_cstr(b, a.bind_addr);
+    wire_ctl_key(b, "discovery");
+    wire_ctl_put_bool(b, a.discovery);
+    wire_ctl_key(b, "discovery_port");
+    wire_ctl_put_uint(b, a.discovery_port);
+    size_t nt = a.n_targets < 8 ? a.n_targets : 8;
+    wire_ctl_key(b, "targets");
+    wire_ctl_array_begin(b, (uint32_t)nt);
+    for (size_t i = 0; i < nt; i++)
+        wire_ctl_put_cstr(b, a.targets[i]);
+    wire_ctl_key(b, "targets_total");
+    wire_ctl_put_uint(b, a.n_targets);
+    wire_ctl_key(b, "allow_list");
+    wire_ctl_put_bool(b, a.allow_list);
+    wire_ctl_key(b, "allowed");
+    wire_ctl_put_uint(b, a.n_allowed);
+    wire_ctl_key(b, "ping_interval_ms");
+    wire_ctl_put_uint(b, a.ping_interval_ms);
+    wire_ctl_key(b, "peer_timeout_ms");
+    wire_ctl_put_uint(b, a.peer_timeout_ms);
+    wire_ctl_key(b, "anycast_timeout_ms");
+    wire_ctl_put_uint(b, a.anycast_timeout_ms);
+    wire_ctl_key(b, "max_message");
+    wire_ctl_put_uint(b, a.max_message);
+}
+
 static void op_status(ctl_client *c, uint64_t rid)
 {
     confab_node *n = c->ctl->node;
@@ -475,9 +520,10 @@ static void op_status(ctl_client *c, uint64_t rid)
     const char *mine[WIRE_MAX_GROUPS];
     size_t ng = confab_my_groups(n, mine, WIRE_MAX_GROUPS);
     wire_ctl_builder b;
-    reply_begin(&b, c->ctl, rid, 8);
+    reply_begin(&b, c->ctl, rid, 9);
     wire_ctl_key(&b, "id");
     wire_ctl_put_bin(&b, confab_node_id(n), CONFAB_ID_BYTES);
+    put_about(&b, n);
     wire_ctl_key(&b, "name");
     wire_ctl_put_cstr(&b, confab_node_name(n));
     wire_ctl_key(&b, "port");
@@ -564,6 +610,15 @@ static void op_status(ctl_client *c, uint64_t rid)
         {"requests_malformed", st.requests_malformed},
 
         /* area: the first hour (#14) */
+        /* dropped beacons and failed handshakes, by cause */
+        {"beacons_own", st.beacons_own},
+        {"beacons_bad_tag", st.beacons_bad_tag},
+        {"beacons_rate_limited", st.beacons_rate_limited},
+        {"beacons_malformed", st.beacons_malformed},
+        {"handshakes_refused_key", st.handshakes_refused_key},
+        {"handshakes_timed_out", st.handshakes_timed_out},
+        {"links_refused_busy", st.links_refused_busy},
+        {"peers_gone", st.peers_gone},
 
         /* area: discovery on every interface (#16) */
         {"beacons_bad_addr", st.beacons_bad_addr},
@@ -599,6 +654,8 @@ static const char *state_name(confab_peer_state s)
         return "up";
     case CONFAB_PEER_DOWN:
         return "down";
+    case CONFAB_PEER_GONE:
+        return "gone";
     }
     return "unknown";
 }
@@ -677,6 +734,79 @@ static void op_groups(ctl_client *c, uint64_t rid)
 
 /* the peer table and who may join: `allow` (with an id: allow it; without:
  * the list) and `deny`. The reply is the list as it is now. */
+/* The first hour (#14): the outbox, listed (at most QUEUE_LIST_MAX, and
+ * how many in all), or one message cancelled. */
+#define QUEUE_LIST_MAX 1000u
+static void op_queue(ctl_client *c, uint64_t rid, const wire_ctl_map *m)
+{
+    confab_node *n = c->ctl->node;
+    wire_bytes v;
+    int rc = wire_ctl_get_bin(m, "cancel", &v);
+    if (rc == 0 && v.len == CONFAB_MSG_ID_BYTES) {
+        rc = confab_queued_cancel(n, v.ptr);
+        if (rc != 0)
+            reply_err(c, rid, rc,
+                      "no such message in the queue (delivered, expired "
+                      "or never sent)");
+        else
+            reply_ok(c, rid);
+        return;
+    }
+    if (rc != -ENOENT) {
+        reply_err(c, rid, -EINVAL, "cancel must be a 16-byte message id");
+        return;
+    }
+    confab_queued *q = calloc(QUEUE_LIST_MAX, sizeof *q);
+    if (q == NULL) {
+        reply_err(c, rid, -ENOMEM, "out of memory");
+        return;
+    }
+    size_t total = confab_queued_list(n, q, QUEUE_LIST_MAX);
+    size_t k = total < QUEUE_LIST_MAX ? total : QUEUE_LIST_MAX;
+    wire_ctl_builder b;
+    reply_begin(&b, c->ctl, rid, 2);
+    wire_ctl_key(&b, "total");
+    wire_ctl_put_uint(&b, total);
+    wire_ctl_key(&b, "queued");
+    wire_ctl_array_begin(&b, (uint32_t)k);
+    for (size_t i = 0; i < k; i++) {
+        wire_ctl_map_begin(&b, 5);
+        wire_ctl_key(&b, "mid");
+        wire_ctl_put_bin(&b, q[i].id, CONFAB_MSG_ID_BYTES);
+        wire_ctl_key(&b, "to");
+        wire_ctl_put_bin(&b, q[i].to, CONFAB_ID_BYTES);
+        wire_ctl_key(&b, "len");
+        wire_ctl_put_uint(&b, q[i].len);
+        wire_ctl_key(&b, "expires_us");
+        wire_ctl_put_uint(&b, q[i].expires_us);
+        wire_ctl_key(&b, "sent");
+        wire_ctl_put_bool(&b, q[i].sent);
+    }
+    free(q);
+    reply_done(c, &b);
+}
+
+/* The first hour (#14): give up on a peer (confab_forget). */
+static void op_forget(ctl_client *c, uint64_t rid, const wire_ctl_map *m)
+{
+    wire_bytes v;
+    if (wire_ctl_get_bin(m, "id", &v) != 0 || v.len != CONFAB_ID_BYTES) {
+        reply_err(c, rid, -EINVAL, "the request needs id: a 32-byte node id");
+        return;
+    }
+    int rc = confab_forget(c->ctl->node, v.ptr);
+    if (rc == -EBUSY)
+        reply_err(c, rid, rc,
+                  "it is linked now; 'confab deny ID' cuts it and keeps it "
+                  "out");
+    else if (rc == -ENOENT)
+        reply_err(c, rid, rc, "no such peer");
+    else if (rc != 0)
+        reply_err(c, rid, rc, "%s", confab_strerror(rc));
+    else
+        reply_ok(c, rid);
+}
+
 static void op_allow(ctl_client *c, uint64_t rid, const wire_ctl_map *m,
                      bool allow)
 {
@@ -942,6 +1072,8 @@ static void op_subscribe(ctl_client *c, uint64_t rid, const wire_ctl_map *m)
             group = true;
         else if (e.len == 7 && memcmp(e.ptr, "traffic", 7) == 0)
             c->sub_traffic = true;
+        else if (e.len == 3 && memcmp(e.ptr, "log", 3) == 0)
+            c->sub_log = true;
         else
             rc = -1;
         if (rc < 0)
@@ -949,8 +1081,8 @@ static void op_subscribe(ctl_client *c, uint64_t rid, const wire_ctl_map *m)
     }
     if (rc != 0) {
         reply_err(c, rid, -EINVAL,
-                  "unknown event kind; the kinds are msg, peer, group and "
-                  "traffic");
+                  "unknown event kind; the kinds are msg, peer, group, "
+                  "traffic and log");
         return;
     }
     if (msg)
@@ -1304,6 +1436,10 @@ static void handle(ctl_client *c, const uint8_t *buf, size_t len)
         op_send(c, rid, &m, name);
     } else if (strcmp(name, "allow") == 0 || strcmp(name, "deny") == 0) {
         op_allow(c, rid, &m, name[0] == 'a');
+    } else if (strcmp(name, "forget") == 0) {
+        op_forget(c, rid, &m);
+    } else if (strcmp(name, "queue") == 0) {
+        op_queue(c, rid, &m);
     } else if (strcmp(name, "ping") == 0) {
         op_ping(c, rid, &m);
     } else if (strcmp(name, "recv") == 0) {
@@ -1452,11 +1588,16 @@ static void on_outcome(node_control *ctl, const confab_event *ev)
         bool member = w->kind == WAIT_ANYCAST &&
                       ev->status == CONFAB_DELIVERED && ev->peer != NULL;
         wire_ctl_builder b;
-        reply_begin(&b, ctl, w->rid, member ? 3 : 2);
+        bool any = w->kind == WAIT_ANYCAST;
+        reply_begin(&b, ctl, w->rid, (member ? 3u : 2u) + any);
         wire_ctl_key(&b, "mid");
         wire_ctl_put_bin(&b, w->mid, CONFAB_MSG_ID_BYTES);
         wire_ctl_key(&b, "status");
         wire_ctl_put_cstr(&b, status_name(ev->status));
+        if (any) { /* the first hour (#14): a failover is shown */
+            wire_ctl_key(&b, "failovers");
+            wire_ctl_put_uint(&b, ev->failovers);
+        }
         if (member) {
             wire_ctl_key(&b, "member");
             wire_ctl_put_bin(&b, ev->peer, CONFAB_ID_BYTES);
@@ -1587,6 +1728,45 @@ void node_control_event(confab_node *n, const confab_event *ev)
         send_map(c, &b, SEND_EVENT);
         wire_ctl_builder_free(&b);
     }
+}
+
+static const char *level_name(confab_log_level l)
+{
+    switch (l) {
+    case CONFAB_LOG_ERROR:
+        return "error";
+    case CONFAB_LOG_WARN:
+        return "warn";
+    case CONFAB_LOG_INFO:
+        return "info";
+    case CONFAB_LOG_DEBUG:
+        return "debug";
+    }
+    return "info";
+}
+
+void node_control_log(confab_node *n, confab_log_level lvl, const char *line)
+{
+    node_control *ctl = n->control;
+    /* A client cut for falling behind is logged: that line goes to the
+     * node's log only, not round again. */
+    if (ctl == NULL || ctl->in_log)
+        return;
+    ctl->in_log = true;
+    for (node_list *e = ctl->clients.next; e != &ctl->clients; e = e->next) {
+        ctl_client *c = node_container_of(e, ctl_client, link);
+        if (!c->sub_log || c->closing)
+            continue;
+        wire_ctl_builder b;
+        event_begin(&b, ctl, "log", 2);
+        wire_ctl_key(&b, "level");
+        wire_ctl_put_cstr(&b, level_name(lvl));
+        wire_ctl_key(&b, "line");
+        wire_ctl_put_cstr(&b, line);
+        send_map(c, &b, SEND_EVENT);
+        wire_ctl_builder_free(&b);
+    }
+    ctl->in_log = false;
 }
 
 void node_control_tick(confab_node *n, uint64_t now)

@@ -91,6 +91,9 @@ static const stat_metric stats[] = {
     C(requests_malformed, "Requests and replies that did not decode."),
 
     /* area: the first hour (#14) */
+    C(handshakes_refused_key,
+      "Handshakes refused: the peer holds another network key."),
+    C(peers_gone, "Linked peers given up: down too long, or forgotten."),
 
     /* area: discovery on every interface (#16) */
     C(beacons_bad_addr, "Beacons dropped: they named an address no one can "

@@ -17,8 +17,8 @@ static void control_tick(confab_node *n, uint64_t now)
 }
 
 static const node_service control_service = {
-    "control",         control_start, node_control_stop,
-    node_control_free, control_tick,  node_control_event,
+    "control",    control_start,      node_control_stop, node_control_free,
+    control_tick, node_control_event, node_control_log,
 };
 
 const node_service *const node_services[] = {&control_service, NULL};

@@ -241,6 +241,10 @@ struct confab_node {
     size_t n_blocked;
     /* test hooks: faults injected into the node's own I/O (fault.c) */
     struct node_fault *fault;
+    /* the first hour (#14): what the node tells a person (explain.c) */
+    uint64_t started_ms;       /* loop time of confab_node_start() */
+    uint64_t other_net_warned; /* loop time of the last warning, 0: none */
+    uint64_t other_net_quiet;  /* heard since, not logged */
 };
 
 /* A part of the node above the api layer that the node starts, ticks,
@@ -256,6 +260,8 @@ typedef struct node_service {
     void (*free)(confab_node *n);
     void (*tick)(confab_node *n, uint64_t now);
     void (*event)(confab_node *n, const confab_event *ev);
+    /* the first hour (#14): every line the node logs (at its level) */
+    void (*log)(confab_node *n, confab_log_level lvl, const char *line);
 } node_service;
 /* NULL-terminated, in the order they see events. */
 extern const node_service *const node_services[];
@@ -277,6 +283,16 @@ int node_split_host_port(const char *hp, char *host, size_t cap,
                          uint16_t *port);
 void node_short_id(const uint8_t id[WIRE_NODE_ID_BYTES], char out[9]);
 int node_format_addr(const struct sockaddr_storage *ss, char *out, size_t cap);
+
+/* explain.c: the node tells a person what it cannot fix itself */
+/* Something of another network was heard: a beacon with a bad tag (what
+ * "beacon"), or a handshake whose first message did not authenticate
+ * ("handshake"), from addr. Logs a warning the first time, then at most
+ * once per cfg.other_net_warn_ms (60 s) with how many came meanwhile. */
+void node_explain_other_network(confab_node *n, const char *what,
+                                const struct sockaddr_storage *addr);
+/* The network key's fingerprint: 16 hex digits and a NUL. */
+void node_netkey_fingerprint(const confab_node *n, char out[17]);
 
 /* fault.c: the one place tests inject faults into the node's own I/O */
 /* From now on, after `after` more writes succeed, the store's writes fail

@@ -353,6 +353,13 @@ static void after_work_cb(uv_work_t *w, int status)
         /* The connection died while the step ran: finish its free. */
         node_conn_hs_orphaned(c);
     } else {
+        /* The first message each side reads is sealed under the network
+         * key (psk0): failing to open it means another network's node. */
+        if (h->rc == -EACCES &&
+            (h->step == HS_RESP_1 || h->step == HS_INIT_2)) {
+            n->stats.handshakes_refused_key++;
+            node_explain_other_network(n, "handshake", &c->remote);
+        }
         int rc = apply(c, h);
         if (rc != 0) {
             node_log(n, CONFAB_LOG_DEBUG, "handshake failed: %s",

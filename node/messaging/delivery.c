@@ -179,6 +179,8 @@ static void emit_outcome(confab_node *n, const node_peer *p, const node_out *o,
     node_emit(n, &ev);
 }
 
+static void expire_now(confab_node *n, node_peer *p, node_out *o);
+
 static void outbox_push(confab_node *n, node_peer *p, node_out *o)
 {
     o->ob_next = NULL;
@@ -696,14 +698,7 @@ void node_delivery_tick(confab_node *n, uint64_t now)
             if (o->skip || wall < o->expires)
                 continue;
             /* Expired: it keeps its place, and goes as a place-holder. */
-            o->skip = true;
-            n->stats.expired++;
-            uint8_t buf[32];
-            size_t len;
-            if (n->store != NULL &&
-                rec_id(o->body->id, buf, sizeof buf, &len) == 0)
-                (void)put(n, NODE_REC_OUT_EXPIRE, o->body->id, buf, len);
-            emit_outcome(n, p, o, CONFAB_EXPIRED);
+            expire_now(n, p, o);
         }
         /* An acknowledgement overdue on a live link: something after a
          * gap was dropped; send everything unacknowledged again. */
@@ -717,6 +712,54 @@ void node_delivery_tick(confab_node *n, uint64_t now)
             node_conn_mark_dirty(p->conn);
         }
     }
+}
+
+/* ---- the outbox, for a person (the first hour, #14) --------------------- */
+
+/* Ends o as its time to live would (the tick's expiry, now). */
+static void expire_now(confab_node *n, node_peer *p, node_out *o)
+{
+    o->skip = true;
+    n->stats.expired++;
+    uint8_t buf[32];
+    size_t len;
+    if (n->store != NULL && rec_id(o->body->id, buf, sizeof buf, &len) == 0)
+        (void)put(n, NODE_REC_OUT_EXPIRE, o->body->id, buf, len);
+    emit_outcome(n, p, o, CONFAB_EXPIRED);
+}
+
+size_t confab_queued_list(const confab_node *n, confab_queued *out, size_t cap)
+{
+    size_t k = 0;
+    node_peer *p;
+    node_peer_each (n, p) {
+        for (node_out *o = p->ob_head; o != NULL; o = o->ob_next) {
+            if (o->skip)
+                continue;
+            if (k < cap) {
+                memcpy(out[k].id, o->body->id, CONFAB_MSG_ID_BYTES);
+                memcpy(out[k].to, p->id, CONFAB_ID_BYTES);
+                out[k].len = o->body->len;
+                out[k].expires_us = o->expires;
+                out[k].sent = o->sent_ms != 0;
+            }
+            k++;
+        }
+    }
+    return k;
+}
+
+int confab_queued_cancel(confab_node *n, const uint8_t id[CONFAB_MSG_ID_BYTES])
+{
+    node_peer *p;
+    node_peer_each (n, p) {
+        for (node_out *o = p->ob_head; o != NULL; o = o->ob_next)
+            if (!o->skip && memcmp(o->body->id, id, CONFAB_MSG_ID_BYTES) == 0) {
+                expire_now(n, p, o);
+                return 0;
+            }
+    }
+    return -ENOENT;
 }
 
 /* ---- the store -------------------------------------------------------- */

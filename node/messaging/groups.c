@@ -588,6 +588,7 @@ static void anycast_outcome(confab_node *n, node_anycast *a,
     ev.msg_id = a->body->id;
     ev.status = st;
     ev.group = a->body->group;
+    ev.failovers = a->failovers;
     if (st == CONFAB_DELIVERED) {
         ev.peer = a->member->id;
         ev.peer_name = a->member->name;
@@ -717,6 +718,7 @@ static void anycast_member_left(confab_node *n, node_peer *p, const char *group)
         if (a->member == p &&
             (group == NULL || strcmp(a->body->group, group) == 0)) {
             n->stats.anycast_failovers++;
+            a->failovers++;
             anycast_next(n, a);
         }
     }
@@ -741,6 +743,7 @@ void node_groups_tick(confab_node *n, uint64_t now)
             anycast_next(n, a); /* waiting for a member */
         } else if (now >= a->deadline) {
             n->stats.anycast_failovers++;
+            a->failovers++;
             anycast_next(n, a);
         }
     }

@@ -71,7 +71,8 @@ typedef struct node_anycast {
     uint64_t deadline; /* loop ms: then the next member */
     node_peer **tried; /* members that had it */
     size_t n_tried, cap_tried;
-    uint64_t expires; /* wall clock, microseconds */
+    unsigned failovers; /* moved to the next member, for the outcome */
+    uint64_t expires;   /* wall clock, microseconds */
 } node_anycast;
 
 /* groups.c */

@@ -250,6 +250,10 @@ static void on_beacon(confab_node *n, const uint8_t *buf, size_t len,
     }
     if (sec_beacon_verify(n->netkey->key, buf, tagged, b.tag) != 0) {
         drop(n, &n->stats.beacons_bad_tag);
+        struct sockaddr_storage from;
+        memset(&from, 0, sizeof from);
+        memcpy(&from, src, sizeof *src);
+        node_explain_other_network(n, "beacon", &from);
         return;
     }
     if (node_beacon_blocked(n, b.id))

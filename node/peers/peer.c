@@ -284,6 +284,7 @@ static void emit_peer(confab_node *n, node_peer *p, confab_event_type type,
 static void peer_down(confab_node *n, node_peer *p, confab_down_reason why)
 {
     p->state = CONFAB_PEER_DOWN;
+    p->down_ms = node_now_ms(n);
     p->switching = false;
     p->ping_token = 0;
     memset(p->user_pings, 0, sizeof p->user_pings);
@@ -382,6 +383,7 @@ int node_peer_established(node_conn *c, const wire_hello *h)
         memcpy(s->id, p->id, WIRE_NODE_ID_BYTES);
         s->has_id = true;
         s->backoff_ms = 0;
+        s->fails = 0;
         if (s->dialing == c)
             s->dialing = NULL;
     }
@@ -399,6 +401,12 @@ int node_peer_established(node_conn *c, const wire_hello *h)
             p->switching = false;
         } else {
             p->state = CONFAB_PEER_UP;
+            p->gone = false; /* back after all */
+            /* A new link may take another path: the estimate of the old
+             * one (perhaps from its last, dying stretch) says nothing of
+             * it (RFC 6298 section 5: start afresh). */
+            p->srtt_us = 0;
+            p->rttvar_us = 0;
             char a[64];
             node_format_addr(&c->remote, a, sizeof a);
             node_log(n, CONFAB_LOG_INFO, "peer %s (%s) up, %s %s", sid, p->name,
@@ -473,8 +481,19 @@ void node_static_dial_failed(node_static *s)
 {
     confab_node *n = s->node;
     s->dialing = NULL;
-    if (n->state == NODE_RUNNING)
-        node_backoff_next(n, &s->backoff_ms, &s->next_dial, node_now_ms(n));
+    if (n->state != NODE_RUNNING)
+        return;
+    node_backoff_next(n, &s->backoff_ms, &s->next_dial, node_now_ms(n));
+    /* A person who gave --peer wants to know it does not answer, without
+     * a line per retry: the 1st, 2nd, 4th, 8th... failure in a row. */
+    s->fails++;
+    if ((s->fails & (s->fails - 1)) == 0)
+        node_log(n, CONFAB_LOG_INFO,
+                 "static peer %s: no link (%u attempt%s so far); trying "
+                 "again in %.1f s; check the address and that a node runs "
+                 "there with the same network key",
+                 s->host_port, s->fails, s->fails == 1 ? "" : "s",
+                 (double)(s->next_dial - node_now_ms(n)) / 1000.0);
 }
 
 /* ---- liveness --------------------------------------------------------- */
@@ -515,8 +534,11 @@ void node_peer_liveness(node_conn *c, uint64_t now)
 
 void node_peer_rtt_sample(node_peer *p, uint64_t r)
 {
-    /* RFC 6298 smoothing. */
-    if (p->srtt_us == 0) {
+    /* RFC 6298 smoothing, except after a slow stretch: a sample under a
+     * quarter of the estimate means the queue or the outage that made it
+     * is over, and eighths would take dozens of pings (minutes) to
+     * forget it, while the nearest anycast member is chosen by it. */
+    if (p->srtt_us == 0 || r < p->srtt_us / 4) {
         p->srtt_us = r ? r : 1;
         p->rttvar_us = r / 2;
         return;
@@ -614,8 +636,28 @@ void node_peer_dial_now(confab_node *n, node_peer *p, uint64_t now)
         node_backoff_next(n, &p->backoff_ms, &p->next_dial, now);
 }
 
+void node_peer_give_up(confab_node *n, node_peer *p, const char *why)
+{
+    char sid[9];
+    node_short_id(p->id, sid);
+    p->gone = true;
+    p->redial = false;
+    p->grace_deadline = 0;
+    n->stats.peers_gone++;
+    node_log(n, CONFAB_LOG_INFO,
+             "peer %s (%s) %s: no more dials (its beacon or its own dial "
+             "brings it back)",
+             sid, p->name, why);
+}
+
 void node_peer_tick(confab_node *n, node_peer *p, uint64_t now)
 {
+    /* Down for good: stop dialing it and say so, instead of re-dialing
+     * a machine that is gone for ever. */
+    if (p->linked && !p->gone && p->conn == NULL && !p->switching &&
+        p->dialing == NULL && p->state == CONFAB_PEER_DOWN &&
+        now - p->down_ms >= n->cfg.peer_forget_ms)
+        node_peer_give_up(n, p, "down too long (peer_forget_ms)");
     if (p->switching && now >= p->switch_deadline) {
         p->switching = false;
         peer_down(n, p, CONFAB_DOWN_CLOSED);
@@ -722,6 +764,8 @@ void node_peer_info(const node_peer *p, confab_peer_info *info)
         info->state = CONFAB_PEER_UP;
     else if (p->dialing != NULL)
         info->state = CONFAB_PEER_CONNECTING;
+    else if (p->gone)
+        info->state = CONFAB_PEER_GONE;
     else
         info->state = p->state == CONFAB_PEER_UP ? CONFAB_PEER_DOWN : p->state;
     if (p->has_addr)

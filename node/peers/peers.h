@@ -85,6 +85,9 @@ struct node_peer {
     unsigned conn_refs;     /* connections whose c->peer is this one */
     uint64_t heard_ms;      /* loop time it was last heard of */
     node_list learned_link; /* in node->learned while never linked */
+    /* the first hour (#14): given up on (peer_forget_ms, confab_forget) */
+    bool gone;
+    uint64_t down_ms; /* loop time it went down */
 };
 
 /* A configured static peer: dialed whether or not discovery finds it. */
@@ -100,6 +103,7 @@ struct node_static {
     unsigned backoff_ms;
     uint64_t next_dial;
     confab_node *node;
+    unsigned fails; /* dials in a row that failed, for the log */
 };
 
 /* A test hook: what is cut between this node and one peer. */
@@ -187,6 +191,8 @@ void node_peer_dial_now(confab_node *n, node_peer *p, uint64_t now);
 void node_peer_dial_failed(node_conn *c);
 /* An outbound attempt to a static peer failed before it was established. */
 void node_static_dial_failed(node_static *s);
+/* Gives up on p (not linked now): no more dials, shown as gone. */
+void node_peer_give_up(confab_node *n, node_peer *p, const char *why);
 void node_statics_tick(confab_node *n, uint64_t now);
 void node_peer_info(const node_peer *p, confab_peer_info *info);
 void node_peer_rtt_sample(node_peer *p, uint64_t rtt_us);
