@@ -112,7 +112,7 @@ class HelpMan(unittest.TestCase):
                                     % (o, name))
             for shorts in re.findall(r'getopt_long\(argc, argv, "([^"]*)"',
                                      src):
-                for ch in shorts.replace(":", ""):
+                for ch in shorts.replace(":", "").lstrip("+-"):
                     if "-" + ch not in said:
                         problems.append("-%s is accepted (cli/%s) but no "
                                         "`confab COMMAND --help` lists it"
