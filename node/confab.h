@@ -644,6 +644,12 @@ typedef struct confab_stats {
     /* area: discovery on every interface (#16) */
 
     /* area: performance (#18) */
+    /* Times one of this node's timers woke the loop (the tick, beacons):
+     * what an idle node costs the machine. */
+    uint64_t timer_wakeups;
+    /* Liveness PINGs left unsent: the link carried traffic both ways
+     * (the peer acknowledged what we sent), so it is known alive. */
+    uint64_t pings_spared;
 
 } confab_stats;
 

@@ -572,6 +572,7 @@ static void tick_cb(uv_timer_t *t)
 {
     confab_node *n = t->data;
     uint64_t now = node_now_ms(n);
+    n->stats.timer_wakeups++;
     node_list *e, *next;
     for (e = n->conns.next; e != &n->conns; e = next) {
         next = e->next;

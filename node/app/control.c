@@ -554,6 +554,8 @@ static void op_status(ctl_client *c, uint64_t rid)
         /* area: discovery on every interface (#16) */
 
         /* area: performance (#18) */
+        {"timer_wakeups", st.timer_wakeups},
+        {"pings_spared", st.pings_spared},
 
     };
     size_t nc = sizeof counters / sizeof counters[0];

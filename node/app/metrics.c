@@ -82,6 +82,8 @@ static const stat_metric stats[] = {
     /* area: discovery on every interface (#16) */
 
     /* area: performance (#18) */
+    C(timer_wakeups, "Times this node's timers woke the loop."),
+    C(pings_spared, "Liveness pings not sent: the link was busy both ways."),
 
     /* bounds: links and what a member can make one hold */
     C(links_cut_tx_full,

@@ -498,6 +498,7 @@ int node_delivery_on_ack(node_conn *c, const wire_ack *a)
         renumbered = true;
     } else {
         p->low_ack_ms = 0;
+        node_peer_reads(p, node_now_ms(n));
         if (s == p->ob_base || s - p->ob_base > (uint64_t)1 << 40)
             return 0; /* nothing new, or not a count anyone reaches */
         pop_through(n, p, s);
