@@ -214,7 +214,7 @@ typedef struct confab_config {
     size_t send_queue_bytes; /* per peer, bytes waiting to be sent: 32 MiB */
     unsigned max_handshakes; /* connections still in handshake: 256 */
     unsigned handshake_timeout_ms; /* 5000 */
-    unsigned ping_interval_ms;     /* ping a peer idle this long: 2000 */
+    unsigned ping_interval_ms;     /* ping a peer idle this long: 5000 */
     unsigned peer_timeout_ms;      /* silent this long: down. 15000 */
     unsigned redial_min_ms;        /* first re-dial delay: 250 */
     unsigned redial_max_ms;        /* longest re-dial delay: 30000 */

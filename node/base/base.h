@@ -134,6 +134,12 @@ struct confab_node {
     uv_tcp_t listener;
     bool listening;
     uv_timer_t tick;
+    /* area: performance (#18): the tick sleeps while the node is idle
+     * (node/api/wake.c); the prepare handle looks again before the loop
+     * blocks */
+    uv_prepare_t wake;
+    bool tick_asleep;
+    uint64_t tick_due; /* loop ms the sleeping tick is armed for */
     uv_idle_t flusher;
     uv_check_t flush_check;
     bool flush_armed;

@@ -197,12 +197,49 @@ static void test_idle_no_ping_on_a_busy_link(void **state)
     net_stop(&f);
 }
 
+#define WAKE_WINDOW_MS 3000u
+
+/* An idle node's tick sleeps until something is due: it used to run
+ * every 25 ms here (every 62.5 ms at the defaults) whatever was pending. */
+static void test_idle_tick_sleeps(void **state)
+{
+    (void)state;
+    net_fixture f;
+    confab_testnet_config c;
+    net_config(&c, 3);
+    c.static_mesh = true;
+    c.node.ping_interval_ms = 1000;
+    c.node.peer_timeout_ms = 15000;
+    net_start_meshed(&f, &c);
+    run_for(&f, 500); /* the links' first PINGs answered */
+    uint64_t w[3];
+    for (unsigned i = 0; i < 3; i++)
+        w[i] = stats_of(&f, i).timer_wakeups;
+    run_for(&f, WAKE_WINDOW_MS);
+    /* At most the PINGs due (one per second per link at the smaller end)
+     * and the tick's longest sleep (NODE_WAKE_MAX_MS, 1 s) per second,
+     * and one at each end of the window. */
+    uint64_t most = 3u * WAKE_WINDOW_MS / 1000u + 2u;
+    for (unsigned i = 0; i < 3; i++) {
+        uint64_t woke = stats_of(&f, i).timer_wakeups - w[i];
+        if (woke > most)
+            fail_msg("node %u woke %llu times in %u ms idle (at most %llu "
+                     "expected)",
+                     i, (unsigned long long)woke, WAKE_WINDOW_MS,
+                     (unsigned long long)most);
+    }
+    /* Still watched: the links are up and the PINGs went. */
+    assert_true(confab_testnet_full_mesh(f.tn));
+    net_stop(&f);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_idle_beacons_at_the_configured_rate),
         cmocka_unit_test(test_idle_one_ping_per_interval_per_link),
         cmocka_unit_test(test_idle_no_ping_on_a_busy_link),
+        cmocka_unit_test(test_idle_tick_sleeps),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
