@@ -254,6 +254,7 @@ static void peer_forget(confab_node *n, node_peer *p)
         node_out *o = p->ob_head;
         p->ob_head = o->ob_next;
         o->in_outbox = false;
+        node_timerq_disarm(&n->ob_expiry, &o->expiry);
         node_out_release(o);
     }
     node_pex_forget(n, p);

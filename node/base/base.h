@@ -25,6 +25,8 @@
 #include "wire/frame.h"
 #include "wire/msg.h"
 
+#include "node/base/timerq.h"
+
 #include <netinet/in.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -184,6 +186,11 @@ struct confab_node {
     uint64_t epoch;  /* this node's delivery state's identity */
     size_t ob_total; /* bytes in every peer's outbox */
     size_t ob_msgs;
+    /* area: performance (#18): every outbox entry's expiry, earliest
+     * first, so the tick looks at what is due and not at every entry; if
+     * arming one ever failed (no memory), the tick walks them all */
+    node_timerq ob_expiry;
+    bool ob_expiry_walk;
     bool durable_waiting;           /* a store waiter will release the lanes */
     uint8_t (*seen)[WIRE_ID_BYTES]; /* anycast ids delivered (a ring) */
     uint8_t (*lost_ids)[WIRE_ID_BYTES]; /* accepted unicasts whose records

@@ -193,6 +193,9 @@ static void outbox_push(confab_node *n, node_peer *p, node_out *o)
     n->ob_msgs++;
     o->in_outbox = true;
     o->seq = p->ob_base + p->ob_count;
+    o->owner = p;
+    if (!o->skip && node_timerq_arm(&n->ob_expiry, &o->expiry, o->expires) != 0)
+        n->ob_expiry_walk = true; /* the tick walks every outbox */
 }
 
 static node_out *outbox_pop(confab_node *n, node_peer *p)
@@ -207,6 +210,7 @@ static node_out *outbox_pop(confab_node *n, node_peer *p)
     n->ob_msgs--;
     o->in_outbox = false;
     o->ob_next = NULL;
+    node_timerq_disarm(&n->ob_expiry, &o->expiry);
     return o;
 }
 
@@ -684,28 +688,56 @@ void node_delivery_peer_free(node_peer *p)
 
 /* ---- time to live and overdue acknowledgements ------------------------ */
 
+/* Expired: it keeps its place, and goes as a place-holder. */
+static void expire(confab_node *n, node_peer *p, node_out *o)
+{
+    o->skip = true;
+    node_timerq_disarm(&n->ob_expiry, &o->expiry);
+    n->stats.expired++;
+    uint8_t buf[32];
+    size_t len;
+    if (n->store != NULL && rec_id(o->body->id, buf, sizeof buf, &len) == 0)
+        (void)put(n, NODE_REC_OUT_EXPIRE, o->body->id, buf, len);
+    emit_outcome(n, p, o, CONFAB_EXPIRED);
+}
+
+/* The expired entries: those due in n->ob_expiry, or every outbox walked
+ * when an entry could not be armed there. */
+static void expire_due(confab_node *n, uint64_t wall)
+{
+    node_timer *t;
+    while (!n->ob_expiry_walk && (t = node_timerq_first(&n->ob_expiry)) &&
+           t->due <= wall) {
+        node_out *o = node_container_of(t, node_out, expiry);
+        expire(n, o->owner, o);
+    }
+    if (!n->ob_expiry_walk)
+        return;
+    node_peer *p;
+    node_peer_each (n, p)
+        for (node_out *o = p->ob_head; o != NULL; o = o->ob_next)
+            if (!o->skip && wall >= o->expires)
+                expire(n, p, o);
+    /* Armed again from scratch, now that memory may be back. */
+    node_timerq_free(&n->ob_expiry);
+    n->ob_expiry_walk = false;
+    node_peer_each (n, p)
+        for (node_out *o = p->ob_head; o != NULL; o = o->ob_next)
+            if (!o->skip &&
+                node_timerq_arm(&n->ob_expiry, &o->expiry, o->expires) != 0)
+                n->ob_expiry_walk = true;
+}
+
 void node_delivery_tick(confab_node *n, uint64_t now)
 {
     uint64_t wall = node_clock_us(n);
     if (n->n_lost_ids > 0)
         emit_lost(n);
+    expire_due(n, wall);
     node_peer *p;
     node_peer_each (n, p) {
         if (p->ob_head == NULL)
             continue;
-        for (node_out *o = p->ob_head; o != NULL; o = o->ob_next) {
-            if (o->skip || wall < o->expires)
-                continue;
-            /* Expired: it keeps its place, and goes as a place-holder. */
-            o->skip = true;
-            n->stats.expired++;
-            uint8_t buf[32];
-            size_t len;
-            if (n->store != NULL &&
-                rec_id(o->body->id, buf, sizeof buf, &len) == 0)
-                (void)put(n, NODE_REC_OUT_EXPIRE, o->body->id, buf, len);
-            emit_outcome(n, p, o, CONFAB_EXPIRED);
-        }
         /* An acknowledgement overdue on a live link: something after a
          * gap was dropped; send everything unacknowledged again. */
         node_out *h = p->ob_head;
@@ -737,6 +769,7 @@ void node_delivery_free(confab_node *n)
     n->lost_ids = NULL;
     n->n_lost_ids = 0;
     node_fault_free(n); /* the test hook on the store's writes */
+    node_timerq_free(&n->ob_expiry);
 }
 
 int node_delivery_state_lost(confab_node *n)
@@ -973,8 +1006,10 @@ int node_delivery_replay(confab_node *n, uint8_t type, const uint8_t *ref,
             return -EPROTO;
         node_peer_each (n, p)
             for (node_out *o = p->ob_head; o != NULL; o = o->ob_next)
-                if (memcmp(o->body->id, f.id.ptr, WIRE_ID_BYTES) == 0)
+                if (memcmp(o->body->id, f.id.ptr, WIRE_ID_BYTES) == 0) {
                     o->skip = true;
+                    node_timerq_disarm(&n->ob_expiry, &o->expiry);
+                }
         return 0;
     case NODE_REC_TX: {
         if ((p = record_peer(n, &f.p)) == NULL || !f.has_b)
