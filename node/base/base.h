@@ -186,8 +186,8 @@ struct confab_node {
     uint64_t epoch;  /* this node's delivery state's identity */
     size_t ob_total; /* bytes in every peer's outbox */
     size_t ob_msgs;
-    /* area: performance (#18): every outbox entry's expiry, earliest
-     * first, so the tick looks at what is due and not at every entry; if
+    /* area: performance (#18): every outbox entry's expiry on a timing
+     * wheel, so the tick looks at what is due and not at every entry; if
      * arming one ever failed (no memory), the tick walks them all */
     node_timerq ob_expiry;
     bool ob_expiry_walk;

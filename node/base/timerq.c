@@ -1,91 +1,88 @@
 /* Layer base (node/LAYERS).
- * timerq.c: deadlines in an indexed binary min-heap (timerq.h). */
+ * timerq.c: deadlines on a hashed timing wheel (timerq.h). */
 #include "node/base/timerq.h"
 
 #include <errno.h>
 #include <stdlib.h>
 
-static bool before(const node_timer *a, const node_timer *b)
-{
-    return a->due < b->due || (a->due == b->due && a->order < b->order);
-}
+#define MASK ((uint64_t)NODE_TIMERQ_SLOTS - 1u)
 
-static void place(node_timerq *q, size_t i, node_timer *t)
+static uint64_t tick_of(uint64_t t)
 {
-    q->heap[i] = t;
-    t->slot = i + 1;
-}
-
-static void sift_up(node_timerq *q, size_t i)
-{
-    node_timer *t = q->heap[i];
-    while (i > 0) {
-        size_t parent = (i - 1) / 2;
-        if (!before(t, q->heap[parent]))
-            break;
-        place(q, i, q->heap[parent]);
-        i = parent;
-    }
-    place(q, i, t);
-}
-
-static void sift_down(node_timerq *q, size_t i)
-{
-    node_timer *t = q->heap[i];
-    for (;;) {
-        size_t child = 2 * i + 1;
-        if (child >= q->len)
-            break;
-        if (child + 1 < q->len && before(q->heap[child + 1], q->heap[child]))
-            child++;
-        if (!before(q->heap[child], t))
-            break;
-        place(q, i, q->heap[child]);
-        i = child;
-    }
-    place(q, i, t);
+    return t >> NODE_TIMERQ_SHIFT;
 }
 
 int node_timerq_arm(node_timerq *q, node_timer *t, uint64_t due)
 {
     node_timerq_disarm(q, t);
-    if (q->len == q->cap) {
-        size_t cap = q->cap ? 2 * q->cap : 64;
-        node_timer **h = realloc(q->heap, cap * sizeof *h);
-        if (h == NULL)
+    if (q->slots == NULL) {
+        q->slots = malloc(NODE_TIMERQ_SLOTS * sizeof *q->slots);
+        if (q->slots == NULL)
             return -ENOMEM;
-        q->heap = h;
-        q->cap = cap;
+        for (size_t i = 0; i < NODE_TIMERQ_SLOTS; i++)
+            q->slots[i].prev = q->slots[i].next = &q->slots[i];
     }
+    /* The cursor stays at or before every armed timer's slot, so that the
+     * look from the cursor to now's slot sees every due one. */
+    if (q->len == 0 || tick_of(due) < q->cursor)
+        q->cursor = tick_of(due);
+    node_timer *head = &q->slots[tick_of(due) & MASK];
     t->due = due;
-    t->order = ++q->armed;
-    q->heap[q->len++] = t;
-    sift_up(q, q->len - 1);
+    t->next = head;
+    t->prev = head->prev;
+    head->prev->next = t;
+    head->prev = t;
+    q->len++;
     return 0;
 }
 
 void node_timerq_disarm(node_timerq *q, node_timer *t)
 {
-    if (t->slot == 0)
+    if (t->next == NULL)
         return;
-    size_t i = t->slot - 1;
-    t->slot = 0;
-    node_timer *last = q->heap[--q->len];
-    if (i == q->len)
-        return; /* it was the last */
-    place(q, i, last);
-    /* The moved one may belong above or below its new place. */
-    if (i > 0 && before(last, q->heap[(i - 1) / 2]))
-        sift_up(q, i);
-    else
-        sift_down(q, i);
+    t->prev->next = t->next;
+    t->next->prev = t->prev;
+    t->next = t->prev = NULL;
+    q->len--;
+}
+
+node_timer *node_timerq_pop_due(node_timerq *q, uint64_t now)
+{
+    if (q->len == 0)
+        return NULL;
+    uint64_t last = tick_of(now);
+    if (last < q->cursor)
+        q->cursor = last; /* the clock went back: look from here */
+    /* Each slot from the cursor to now's once; a gap longer than a turn
+     * looks at every slot once. */
+    uint64_t span = last - q->cursor;
+    if (span >= NODE_TIMERQ_SLOTS)
+        span = NODE_TIMERQ_SLOTS - 1u;
+    for (uint64_t k = 0; k <= span; k++) {
+        node_timer *head = &q->slots[(q->cursor + k) & MASK];
+        for (node_timer *t = head->next; t != head; t = t->next) {
+            if (t->due > now)
+                continue; /* a later turn's */
+            /* The slots before hold nothing due: start here next time. */
+            q->cursor += k;
+            node_timerq_disarm(q, t);
+            return t;
+        }
+    }
+    q->cursor = last;
+    return NULL;
 }
 
 void node_timerq_free(node_timerq *q)
 {
-    for (size_t i = 0; i < q->len; i++)
-        q->heap[i]->slot = 0;
-    free(q->heap);
-    q->heap = NULL;
-    q->len = q->cap = 0;
+    if (q->slots != NULL)
+        for (size_t i = 0; i < NODE_TIMERQ_SLOTS; i++) {
+            node_timer *head = &q->slots[i];
+            while (head->next != head)
+                node_timerq_disarm(q, head->next);
+        }
+    free(q->slots);
+    q->slots = NULL;
+    q->len = 0;
+    q->cursor = 0;
 }

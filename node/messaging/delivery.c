@@ -701,13 +701,13 @@ static void expire(confab_node *n, node_peer *p, node_out *o)
     emit_outcome(n, p, o, CONFAB_EXPIRED);
 }
 
-/* The expired entries: those due in n->ob_expiry, or every outbox walked
+/* The expired entries: those due on n->ob_expiry, or every outbox walked
  * when an entry could not be armed there. */
 static void expire_due(confab_node *n, uint64_t wall)
 {
     node_timer *t;
-    while (!n->ob_expiry_walk && (t = node_timerq_first(&n->ob_expiry)) &&
-           t->due <= wall) {
+    while (!n->ob_expiry_walk &&
+           (t = node_timerq_pop_due(&n->ob_expiry, wall)) != NULL) {
         node_out *o = node_container_of(t, node_out, expiry);
         expire(n, o->owner, o);
     }

@@ -1,7 +1,7 @@
 /* test_expiry.c: unicasts whose time to live runs out are reported
  * EXPIRED, earliest deadline first, however many wait beside them (#18:
- * the tick takes the due ones from a min-heap, node/base/timerq.c, instead
- * of walking every outbox). */
+ * the tick takes the due ones from a timing wheel, node/base/timerq.c,
+ * instead of walking every outbox). */
 #include "net.h"
 
 #define WAITING 2000u /* long-lived messages beside the short ones */

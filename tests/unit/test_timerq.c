@@ -1,4 +1,4 @@
-/* test_timerq.c: node/base/timerq.c, the deadlines' min-heap (#18). */
+/* test_timerq.c: node/base/timerq.c, the deadlines' timing wheel (#18). */
 #include "node/base/timerq.h"
 
 #include <setjmp.h>
@@ -10,7 +10,9 @@
 
 #include <cmocka.h>
 
-#define N 1000
+#define N    1000
+#define SLOT ((uint64_t)1 << NODE_TIMERQ_SHIFT)
+#define TURN (SLOT * NODE_TIMERQ_SLOTS)
 
 static uint64_t rnd_state = 0x12345678u;
 
@@ -22,56 +24,96 @@ static uint64_t rnd(void)
     return rnd_state;
 }
 
-/* Takes every timer out, earliest first, checking the order. */
-static size_t drain_in_order(node_timerq *q)
+/* Pops everything due at now; checks each was due and armed, and that
+ * what stays is not due. Returns how many came out. */
+static size_t pop_all(node_timerq *q, node_timer *t, size_t n, uint64_t now)
 {
-    size_t n = 0;
-    node_timer *prev = NULL, *t;
-    while ((t = node_timerq_first(q)) != NULL) {
-        if (prev != NULL)
-            assert_true(prev->due < t->due ||
-                        (prev->due == t->due && prev->order < t->order));
-        node_timerq_disarm(q, t);
-        assert_false(node_timer_armed(t));
-        prev = t;
-        n++;
+    size_t k = 0;
+    node_timer *x;
+    while ((x = node_timerq_pop_due(q, now)) != NULL) {
+        assert_true(x >= t && x < t + n);
+        assert_true(x->due <= now);
+        assert_false(node_timer_armed(x));
+        k++;
     }
-    return n;
+    for (size_t i = 0; i < n; i++)
+        if (node_timer_armed(&t[i]))
+            assert_true(t[i].due > now);
+    return k;
 }
 
-static void test_timerq_earliest_first(void **state)
+/* Deadlines over three turns of the wheel, the clock moving in steps of
+ * random size: every timer comes out once, at the first step at or after
+ * its deadline, never before. */
+static void test_timerq_due_ones_and_only_them(void **state)
 {
     (void)state;
     static node_timer t[N];
     node_timerq q;
     memset(&q, 0, sizeof q);
     memset(t, 0, sizeof t);
+    uint64_t base = 1700000000000000u; /* a wall clock in us */
     for (size_t i = 0; i < N; i++)
-        assert_int_equal(node_timerq_arm(&q, &t[i], rnd() % 100), 0);
+        assert_int_equal(node_timerq_arm(&q, &t[i], base + rnd() % (3 * TURN)),
+                         0);
     assert_int_equal(node_timerq_len(&q), N);
-    assert_int_equal(drain_in_order(&q), N);
-    assert_null(node_timerq_first(&q));
+    size_t out = 0;
+    for (uint64_t now = base; now < base + 4 * TURN; now += rnd() % (2 * SLOT))
+        out += pop_all(&q, t, N, now);
+    out += pop_all(&q, t, N, base + 4 * TURN);
+    assert_int_equal(out, N);
+    assert_int_equal(node_timerq_len(&q), 0);
     node_timerq_free(&q);
 }
 
-static void test_timerq_ties_in_arming_order(void **state)
+/* Deadlines spaced by more than a slot come out in their order, whatever
+ * the order they were armed in; one slot's in arming order. */
+static void test_timerq_order(void **state)
 {
     (void)state;
-    node_timer t[8];
+    node_timer t[4];
     node_timerq q;
     memset(&q, 0, sizeof q);
     memset(t, 0, sizeof t);
-    for (size_t i = 0; i < 8; i++)
-        assert_int_equal(node_timerq_arm(&q, &t[i], 5), 0);
-    for (size_t i = 0; i < 8; i++) {
-        assert_ptr_equal(node_timerq_first(&q), &t[i]);
-        node_timerq_disarm(&q, &t[i]);
-    }
+    uint64_t base = 5 * TURN;
+    assert_int_equal(node_timerq_arm(&q, &t[2], base + 3 * SLOT), 0);
+    assert_int_equal(node_timerq_arm(&q, &t[0], base + 1 * SLOT), 0);
+    assert_int_equal(node_timerq_arm(&q, &t[1], base + 2 * SLOT), 0);
+    assert_int_equal(node_timerq_arm(&q, &t[3], base + 2 * TURN), 0);
+    for (int i = 0; i < 3; i++)
+        assert_ptr_equal(node_timerq_pop_due(&q, base + 10 * SLOT), &t[i]);
+    assert_null(node_timerq_pop_due(&q, base + 10 * SLOT));
+    /* Same slot: arming order. */
+    assert_int_equal(node_timerq_arm(&q, &t[1], base + 20 * SLOT + 5), 0);
+    assert_int_equal(node_timerq_arm(&q, &t[0], base + 20 * SLOT + 9), 0);
+    assert_ptr_equal(node_timerq_pop_due(&q, base + 21 * SLOT), &t[1]);
+    assert_ptr_equal(node_timerq_pop_due(&q, base + 21 * SLOT), &t[0]);
+    assert_ptr_equal(node_timerq_pop_due(&q, base + 2 * TURN), &t[3]);
     node_timerq_free(&q);
 }
 
-/* Disarming from anywhere and re-arming keep the heap in order: checked
- * against the earliest found by a walk after every step. */
+/* A long deadline armed first must not hide a short one armed after it
+ * (the cursor moves back to the earliest slot). */
+static void test_timerq_short_after_long(void **state)
+{
+    (void)state;
+    node_timer t[2];
+    node_timerq q;
+    memset(&q, 0, sizeof q);
+    memset(t, 0, sizeof t);
+    uint64_t now = 7 * TURN + 123;
+    assert_int_equal(node_timerq_arm(&q, &t[0], now + 1000 * TURN), 0);
+    assert_int_equal(node_timerq_arm(&q, &t[1], now + 3 * SLOT), 0);
+    assert_null(node_timerq_pop_due(&q, now));
+    assert_null(node_timerq_pop_due(&q, now + 2 * SLOT));
+    assert_ptr_equal(node_timerq_pop_due(&q, now + 3 * SLOT), &t[1]);
+    assert_null(node_timerq_pop_due(&q, now + 3 * SLOT));
+    node_timerq_free(&q);
+    assert_false(node_timer_armed(&t[0]));
+}
+
+/* Disarming from anywhere and re-arming: the due ones are still exactly
+ * those found by a walk. */
 static void test_timerq_disarm_and_rearm_anywhere(void **state)
 {
     (void)state;
@@ -79,62 +121,58 @@ static void test_timerq_disarm_and_rearm_anywhere(void **state)
     node_timerq q;
     memset(&q, 0, sizeof q);
     memset(t, 0, sizeof t);
+    uint64_t now = 9 * TURN;
     for (size_t i = 0; i < N; i++)
-        assert_int_equal(node_timerq_arm(&q, &t[i], rnd() % 10000), 0);
-    for (int step = 0; step < 20000; step++) {
+        assert_int_equal(node_timerq_arm(&q, &t[i], now + rnd() % TURN), 0);
+    for (int step = 0; step < 5000; step++) {
         node_timer *x = &t[rnd() % N];
-        switch (rnd() % 3) {
-        case 0:
+        if (rnd() % 3 == 0) {
             node_timerq_disarm(&q, x);
             node_timerq_disarm(&q, x); /* twice: nothing */
-            break;
-        default:
-            assert_int_equal(node_timerq_arm(&q, x, rnd() % 10000), 0);
-            break;
+        } else {
+            assert_int_equal(node_timerq_arm(&q, x, now + rnd() % TURN), 0);
         }
-        const node_timer *best = NULL;
-        size_t armed = 0;
-        for (size_t i = 0; i < N; i++) {
-            if (!node_timer_armed(&t[i]))
-                continue;
-            armed++;
-            if (best == NULL || t[i].due < best->due ||
-                (t[i].due == best->due && t[i].order < best->order))
-                best = &t[i];
+        if (step % 50 == 0) {
+            now += rnd() % (4 * SLOT);
+            size_t due = 0, armed = 0;
+            for (size_t i = 0; i < N; i++)
+                if (node_timer_armed(&t[i])) {
+                    armed++;
+                    due += t[i].due <= now;
+                }
+            assert_int_equal(node_timerq_len(&q), armed);
+            assert_int_equal(pop_all(&q, t, N, now), due);
         }
-        assert_int_equal(node_timerq_len(&q), armed);
-        assert_ptr_equal(node_timerq_first(&q), best);
     }
-    drain_in_order(&q);
     node_timerq_free(&q);
+    for (size_t i = 0; i < N; i++)
+        assert_false(node_timer_armed(&t[i]));
 }
 
-static void test_timerq_free_disarms(void **state)
+/* The clock going back: nothing is lost. */
+static void test_timerq_clock_back(void **state)
 {
     (void)state;
-    node_timer t[3];
+    node_timer t[1];
     node_timerq q;
     memset(&q, 0, sizeof q);
     memset(t, 0, sizeof t);
-    for (size_t i = 0; i < 3; i++)
-        assert_int_equal(node_timerq_arm(&q, &t[i], i), 0);
-    node_timerq_free(&q);
-    for (size_t i = 0; i < 3; i++)
-        assert_false(node_timer_armed(&t[i]));
-    assert_null(node_timerq_first(&q));
-    /* Usable again after a free. */
-    assert_int_equal(node_timerq_arm(&q, &t[0], 1), 0);
-    assert_ptr_equal(node_timerq_first(&q), &t[0]);
+    uint64_t now = 11 * TURN;
+    assert_int_equal(node_timerq_arm(&q, &t[0], now + 5 * SLOT), 0);
+    assert_null(node_timerq_pop_due(&q, now + 4 * SLOT));
+    assert_null(node_timerq_pop_due(&q, now - 100 * SLOT));
+    assert_ptr_equal(node_timerq_pop_due(&q, now + 5 * SLOT), &t[0]);
     node_timerq_free(&q);
 }
 
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_timerq_earliest_first),
-        cmocka_unit_test(test_timerq_ties_in_arming_order),
+        cmocka_unit_test(test_timerq_due_ones_and_only_them),
+        cmocka_unit_test(test_timerq_order),
+        cmocka_unit_test(test_timerq_short_after_long),
         cmocka_unit_test(test_timerq_disarm_and_rearm_anywhere),
-        cmocka_unit_test(test_timerq_free_disarms),
+        cmocka_unit_test(test_timerq_clock_back),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
