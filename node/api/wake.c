@@ -58,8 +58,9 @@ static bool peers_due(confab_node *n, uint64_t *due)
 {
     node_peer *p;
     node_peer_each (n, p) {
-        if (p->dialing != NULL || p->ob_head != NULL || p->switching)
-            return false;
+        if (p->dialing != NULL || p->ob_head != NULL || p->q_head != NULL ||
+            p->switching)
+            return false; /* a dial, the outbox or the lane in progress */
         for (unsigned k = 0; k < NODE_USER_PINGS; k++)
             if (p->user_pings[k].token != 0)
                 return false; /* a control client may wait on it */
