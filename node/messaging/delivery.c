@@ -502,10 +502,17 @@ int node_delivery_on_ack(node_conn *c, const wire_ack *a)
         renumbered = true;
     } else {
         p->low_ack_ms = 0;
-        node_peer_reads(p, node_now_ms(n));
         if (s == p->ob_base || s - p->ob_base > (uint64_t)1 << 40)
             return 0; /* nothing new, or not a count anyone reaches */
+        /* Acknowledging data that went out shows that the peer reads
+         * (its liveness PING can wait, peer.c); an ACK of nothing new, or
+         * of what was never sent, shows nothing. */
+        bool read = p->ob_head != NULL && p->ob_head->sent_ms != 0 &&
+                    p->ob_head->seq <= s;
+        uint64_t before = p->ob_base;
         pop_through(n, p, s);
+        if (read && p->ob_base > before)
+            node_peer_reads(p, node_now_ms(n));
         if (s > p->ob_base) {
             ack_beyond(n, p, s);
             renumbered = true;
