@@ -66,6 +66,9 @@ struct node_peer {
     uint64_t ping_sent_us;
     uint64_t ping_sent_ms; /* loop time of the last liveness ping */
     uint64_t read_ms;      /* loop time it last acknowledged our data */
+    /* peer exchange (pex.c, #18): n->pex_gen when it went into the batch
+     * of newcomers, and when it was sent our whole list */
+    uint64_t pex_up_gen, pex_list_gen;
     uint64_t srtt_us, rttvar_us;
     node_user_ping user_pings[NODE_USER_PINGS];
     /* ids of the last broadcasts and multicasts delivered from it (made at
