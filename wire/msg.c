@@ -59,15 +59,40 @@ static const char *const hello_keys[H_COUNT] = {
 /* Reads the value of known key `key`; must consume exactly that value. */
 typedef int (*field_fn)(void *ctx, unsigned key, wire_mp_reader *r);
 
-static unsigned key_index(const char *const *names, unsigned nnames,
-                          uint32_t known, const uint8_t *k, uint32_t klen)
+/* True when the NUL-terminated name is exactly k[0..klen): compared byte
+ * by byte, stopping at the name's end, so that no strlen runs per key. */
+static bool key_is(const char *name, const uint8_t *k, uint32_t klen)
 {
-    for (unsigned i = 0; i < nnames; i++) {
-        if (!(known & BIT(i)))
-            continue;
-        if (strlen(names[i]) == klen && memcmp(names[i], k, klen) == 0)
+    uint32_t j = 0;
+    for (; j < klen; j++)
+        if (name[j] == '\0' || (uint8_t)name[j] != k[j])
+            return false;
+    return name[j] == '\0';
+}
+
+/* The index of key k among names[] (known ones only), or nnames. The
+ * search starts at hint, where the key after the last one found usually
+ * is: senders write the keys in one order (confab in names[]' order), so
+ * a map decodes with about one compare per key. */
+static unsigned key_index(const char *const *names, unsigned nnames,
+                          uint32_t known, const uint8_t *k, uint32_t klen,
+                          unsigned hint)
+{
+    if (hint >= nnames)
+        hint = 0;
+    /* The known keys from hint up, then those below it: set bits only. */
+    uint32_t from = known & ~(BIT(hint) - 1u), below = known & (BIT(hint) - 1u);
+    for (uint32_t m = from; m != 0; m &= m - 1u) {
+        unsigned i = (unsigned)__builtin_ctz(m);
+        if (key_is(names[i], k, klen))
             return i;
     }
+    for (uint32_t m = below; m != 0; m &= m - 1u) {
+        unsigned i = (unsigned)__builtin_ctz(m);
+        if (key_is(names[i], k, klen))
+            return i;
+    }
+    (void)nnames;
     return nnames;
 }
 
@@ -77,7 +102,7 @@ static unsigned key_index(const char *const *names, unsigned nnames,
  * found. */
 static int walk_map(wire_mp_reader *r, const char *const *names,
                     unsigned nnames, uint32_t known, field_fn fn, void *ctx,
-                    uint32_t *seen)
+                    uint32_t *seen, bool dups)
 {
     uint32_t count;
     if (wire_mp_read_map(r, &count) != 0)
@@ -85,24 +110,26 @@ static int walk_map(wire_mp_reader *r, const char *const *names,
     wire_bytes unknown[DUP_SLOTS];
     unsigned nunknown = 0;
     uint32_t mask = 0;
+    unsigned hint = 0;
     for (uint32_t i = 0; i < count; i++) {
         const uint8_t *k;
         uint32_t klen;
         if (wire_mp_read_str(r, &k, &klen) != 0)
             return -EPROTO;
-        unsigned idx = key_index(names, nnames, known, k, klen);
+        unsigned idx = key_index(names, nnames, known, k, klen, hint);
         if (idx < nnames) {
             if (mask & BIT(idx))
                 return -EPROTO;
             mask |= BIT(idx);
+            hint = idx + 1;
             if (fn(ctx, idx, r) != 0)
                 return -EPROTO;
             continue;
         }
-        for (unsigned j = 0; j < nunknown; j++)
+        for (unsigned j = 0; dups && j < nunknown; j++)
             if (unknown[j].len == klen && memcmp(unknown[j].ptr, k, klen) == 0)
                 return -EPROTO;
-        if (nunknown < DUP_SLOTS)
+        if (dups && nunknown < DUP_SLOTS)
             unknown[nunknown++] = (wire_bytes){k, klen};
         if (wire_mp_skip(r) != 0)
             return -EPROTO;
@@ -262,7 +289,8 @@ int wire_hello_decode(const uint8_t *buf, size_t len, wire_hello *h)
     wire_mp_reader r;
     wire_mp_reader_init(&r, buf, len);
     uint32_t all = BIT(H_COUNT) - 1, seen;
-    if (walk_map(&r, hello_keys, H_COUNT, all, hello_field, h, &seen) != 0 ||
+    if (walk_map(&r, hello_keys, H_COUNT, all, hello_field, h, &seen, true) !=
+            0 ||
         seen != all || wire_mp_left(&r) != 0) {
         memset(h, 0, sizeof *h);
         return -EPROTO;
@@ -502,15 +530,24 @@ int wire_msg_decode(const uint8_t *buf, size_t len, wire_msg *m)
         return -EPROTO;
 
     /* Pass 1 finds `t`, which may come after the keys it gives a meaning
-     * to, and checks what every map must satisfy: str keys, no repeats. */
+     * to, and checks what every map must satisfy: str keys, no repeats.
+     * The repeats of other keys are left to pass 2, which looks at every
+     * key again (#18: one look fewer per key on the hot path); a type
+     * this version ignores has no pass 2, so its map is walked again
+     * with the check. */
     wire_mp_reader r;
     wire_mp_reader_init(&r, buf, len);
     uint64_t t = 0;
     uint32_t seen;
-    if (walk_map(&r, msg_keys, K_COUNT, BIT(K_T), t_field, &t, &seen) != 0 ||
+    if (walk_map(&r, msg_keys, K_COUNT, BIT(K_T), t_field, &t, &seen, false) !=
+            0 ||
         seen != BIT(K_T))
         return -EPROTO;
     if (!wire_msg_type_known(t)) {
+        wire_mp_reader_init(&r, buf, len);
+        if (walk_map(&r, msg_keys, K_COUNT, BIT(K_T), t_field, &t, &seen,
+                     true) != 0)
+            return -EPROTO;
         m->type = t; /* well formed, of a type this version ignores */
         return 0;
     }
@@ -519,8 +556,8 @@ int wire_msg_decode(const uint8_t *buf, size_t len, wire_msg *m)
     fields f;
     memset(&f, 0, sizeof f);
     wire_mp_reader_init(&r, buf, len);
-    if (walk_map(&r, msg_keys, K_COUNT, type_keys(t), msg_field, &f, &seen) !=
-            0 ||
+    if (walk_map(&r, msg_keys, K_COUNT, type_keys(t), msg_field, &f, &seen,
+                 true) != 0 ||
         wire_mp_left(&r) != 0 || msg_fill(&f, seen, m) != 0) {
         memset(m, 0, sizeof *m);
         return -EPROTO;

@@ -2,6 +2,7 @@
  * node.c: a node's life cycle: configuration, start, stop, the periodic
  * tick, logging and events. */
 #include "node/api/api.h"
+#include "node/api/wake.h"
 
 #include "crypto/sec.h"
 #include "node/peers/iface.h"
@@ -21,7 +22,7 @@
 #define DEFAULT_QUEUE_BYTES    (32u << 20)
 #define DEFAULT_HANDSHAKES     256u
 #define DEFAULT_HS_TIMEOUT_MS  5000u
-#define DEFAULT_PING_MS        2000u
+#define DEFAULT_PING_MS        5000u
 #define DEFAULT_PEER_TIMEOUT   15000u
 #define DEFAULT_REDIAL_MIN_MS  250u
 #define DEFAULT_REDIAL_MAX_MS  30000u
@@ -285,6 +286,7 @@ static void peer_forget(confab_node *n, node_peer *p)
         node_out *o = p->ob_head;
         p->ob_head = o->ob_next;
         o->in_outbox = false;
+        node_timerq_disarm(&n->ob_expiry, &o->expiry);
         node_out_release(o);
     }
     node_pex_forget(n, p);
@@ -631,10 +633,46 @@ static void on_handle_close(uv_handle_t *h)
     node_handle_closed(h->data);
 }
 
+static void tick_cb(uv_timer_t *t);
+
+/* The tick runs every tick_ms while the node has work in progress, and
+ * sleeps until the earliest deadline while it is idle (wake.c). */
+static void tick_rearm(confab_node *n, uint64_t now)
+{
+    if (n->state != NODE_RUNNING)
+        return;
+    uint64_t due = node_wake_due(n, now);
+    if (due == 0 || due < now + n->tick_ms) {
+        if (n->tick_asleep) {
+            n->tick_asleep = false;
+            uv_timer_start(&n->tick, tick_cb, n->tick_ms, n->tick_ms);
+        }
+        return;
+    }
+    if (n->tick_asleep && n->tick_due <= due)
+        return; /* armed for as soon or sooner */
+    n->tick_asleep = true;
+    n->tick_due = due;
+    uv_timer_start(&n->tick, tick_cb, due - now, 0);
+}
+
+static void wake_cb(uv_prepare_t *h)
+{
+    confab_node *n = h->data;
+    if (n->tick_asleep)
+        tick_rearm(n, node_now_ms(n));
+}
+
 static void tick_cb(uv_timer_t *t)
 {
     confab_node *n = t->data;
     uint64_t now = node_now_ms(n);
+    n->stats.timer_wakeups++;
+    if (n->tick_asleep) {
+        /* Woken for a deadline: back to the period until idle again. */
+        n->tick_asleep = false;
+        uv_timer_start(&n->tick, tick_cb, n->tick_ms, n->tick_ms);
+    }
     node_list *e, *next;
     for (e = n->conns.next; e != &n->conns; e = next) {
         next = e->next;
@@ -658,6 +696,7 @@ static void tick_cb(uv_timer_t *t)
      * same turn, and a hundred nodes' batches at once would all wait in
      * memory together. */
     node_flush_all(n);
+    tick_rearm(n, node_now_ms(n));
 }
 
 static void on_connection(uv_stream_t *server, int status)
@@ -780,6 +819,12 @@ int confab_node_start(confab_node *n)
     n->delay_timer.data = n;
     n->open_handles++;
     n->delay_timer_open = true;
+    uv_prepare_init(n->loop, &n->wake);
+    n->wake.data = n;
+    n->open_handles++;
+    uv_prepare_start(&n->wake, wake_cb);
+    uv_unref((uv_handle_t *)&n->wake); /* it keeps no loop running */
+    n->tick_asleep = false;
     n->tick_ms = clamp_tick(&n->cfg);
     uv_timer_start(&n->tick, tick_cb, n->tick_ms, n->tick_ms);
     n->state = NODE_RUNNING;
@@ -795,6 +840,7 @@ int confab_node_start(confab_node *n)
         uv_close((uv_handle_t *)&n->flush_check, on_handle_close);
         uv_close((uv_handle_t *)&n->delay_timer, on_handle_close);
         n->delay_timer_open = false;
+        uv_close((uv_handle_t *)&n->wake, on_handle_close);
         n->state = NODE_STOPPED;
         return rc;
     }
@@ -949,6 +995,8 @@ int confab_node_stop(confab_node *n, confab_stop_cb cb, void *user)
         node_data_drop_lane(n, p);
     node_flush_all(n);
     /* The tick timer becomes the grace timer. */
+    uv_close((uv_handle_t *)&n->wake, on_handle_close);
+    n->tick_asleep = false;
     uv_timer_stop(&n->tick);
     uv_timer_start(&n->tick, stop_grace_cb, NODE_STOP_GRACE_MS, 0);
     uv_idle_stop(&n->flusher);

@@ -628,6 +628,8 @@ static void op_status(ctl_client *c, uint64_t rid)
         {"beacons6_received", st.beacons6_received},
 
         /* area: performance (#18) */
+        {"timer_wakeups", st.timer_wakeups},
+        {"pings_spared", st.pings_spared},
 
     };
     /* A client refuses a map of more than WIRE_CTL_MAX_KEYS entries. */

@@ -106,6 +106,8 @@ static const stat_metric stats[] = {
     C(beacons6_received, "Beacons heard over IPv6."),
 
     /* area: performance (#18) */
+    C(timer_wakeups, "Times this node's timers woke the loop."),
+    C(pings_spared, "Liveness pings not sent: the link was busy both ways."),
 
     /* bounds: links and what a member can make one hold */
     C(links_cut_tx_full,

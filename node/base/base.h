@@ -25,6 +25,8 @@
 #include "wire/frame.h"
 #include "wire/msg.h"
 
+#include "node/base/timerq.h"
+
 #include <netinet/in.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -135,6 +137,12 @@ struct confab_node {
     uv_tcp_t listener;
     bool listening;
     uv_timer_t tick;
+    /* area: performance (#18): the tick sleeps while the node is idle
+     * (node/api/wake.c); the prepare handle looks again before the loop
+     * blocks */
+    uv_prepare_t wake;
+    bool tick_asleep;
+    uint64_t tick_due; /* loop ms the sleeping tick is armed for */
     uv_idle_t flusher;
     uv_check_t flush_check;
     bool flush_armed;
@@ -179,6 +187,11 @@ struct confab_node {
     uint64_t epoch;  /* this node's delivery state's identity */
     size_t ob_total; /* bytes in every peer's outbox */
     size_t ob_msgs;
+    /* area: performance (#18): every outbox entry's expiry on a timing
+     * wheel, so the tick looks at what is due and not at every entry; if
+     * arming one ever failed (no memory), the tick walks them all */
+    node_timerq ob_expiry;
+    bool ob_expiry_walk;
     bool durable_waiting;           /* a store waiter will release the lanes */
     uint8_t (*seen)[WIRE_ID_BYTES]; /* anycast ids delivered (a ring) */
     uint8_t (*lost_ids)[WIRE_ID_BYTES]; /* accepted unicasts whose records
@@ -219,6 +232,7 @@ struct confab_node {
     /* peer exchange (pex.c): peers that came up since the last PEERS */
     node_peer **pex_new;
     size_t pex_new_len, pex_new_cap;
+    uint64_t pex_gen; /* area: performance (#18): orders ups and lists */
     /* bounds: the peer table and who may join (peer.c, allow.c) */
     uint8_t peers_key[SEC_SHORTHASH_KEY_BYTES]; /* the table's hash key */
     node_list learned; /* never-linked peers, oldest heard first */

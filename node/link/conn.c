@@ -954,6 +954,7 @@ void node_delay_cb(uv_timer_t *t)
 {
     confab_node *n = t->data;
     uint64_t now = node_now_ms(n);
+    n->stats.timer_wakeups++;
     node_list *e, *next;
     for (e = n->delayed.next; e != &n->delayed; e = next) {
         next = e->next;

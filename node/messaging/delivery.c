@@ -179,8 +179,6 @@ static void emit_outcome(confab_node *n, const node_peer *p, const node_out *o,
     node_emit(n, &ev);
 }
 
-static void expire_now(confab_node *n, node_peer *p, node_out *o);
-
 static void outbox_push(confab_node *n, node_peer *p, node_out *o)
 {
     o->ob_next = NULL;
@@ -195,6 +193,9 @@ static void outbox_push(confab_node *n, node_peer *p, node_out *o)
     n->ob_msgs++;
     o->in_outbox = true;
     o->seq = p->ob_base + p->ob_count;
+    o->owner = p;
+    if (!o->skip && node_timerq_arm(&n->ob_expiry, &o->expiry, o->expires) != 0)
+        n->ob_expiry_walk = true; /* the tick walks every outbox */
 }
 
 static node_out *outbox_pop(confab_node *n, node_peer *p)
@@ -209,6 +210,7 @@ static node_out *outbox_pop(confab_node *n, node_peer *p)
     n->ob_msgs--;
     o->in_outbox = false;
     o->ob_next = NULL;
+    node_timerq_disarm(&n->ob_expiry, &o->expiry);
     return o;
 }
 
@@ -502,7 +504,15 @@ int node_delivery_on_ack(node_conn *c, const wire_ack *a)
         p->low_ack_ms = 0;
         if (s == p->ob_base || s - p->ob_base > (uint64_t)1 << 40)
             return 0; /* nothing new, or not a count anyone reaches */
+        /* Acknowledging data that went out shows that the peer reads
+         * (its liveness PING can wait, peer.c); an ACK of nothing new, or
+         * of what was never sent, shows nothing. */
+        bool read = p->ob_head != NULL && p->ob_head->sent_ms != 0 &&
+                    p->ob_head->seq <= s;
+        uint64_t before = p->ob_base;
         pop_through(n, p, s);
+        if (read && p->ob_base > before)
+            node_peer_reads(p, node_now_ms(n));
         if (s > p->ob_base) {
             ack_beyond(n, p, s);
             renumbered = true;
@@ -685,21 +695,56 @@ void node_delivery_peer_free(node_peer *p)
 
 /* ---- time to live and overdue acknowledgements ------------------------ */
 
+/* Expired: it keeps its place, and goes as a place-holder. */
+static void expire(confab_node *n, node_peer *p, node_out *o)
+{
+    o->skip = true;
+    node_timerq_disarm(&n->ob_expiry, &o->expiry);
+    n->stats.expired++;
+    uint8_t buf[32];
+    size_t len;
+    if (n->store != NULL && rec_id(o->body->id, buf, sizeof buf, &len) == 0)
+        (void)put(n, NODE_REC_OUT_EXPIRE, o->body->id, buf, len);
+    emit_outcome(n, p, o, CONFAB_EXPIRED);
+}
+
+/* The expired entries: those due on n->ob_expiry, or every outbox walked
+ * when an entry could not be armed there. */
+static void expire_due(confab_node *n, uint64_t wall)
+{
+    node_timer *t;
+    while (!n->ob_expiry_walk &&
+           (t = node_timerq_pop_due(&n->ob_expiry, wall)) != NULL) {
+        node_out *o = node_container_of(t, node_out, expiry);
+        expire(n, o->owner, o);
+    }
+    if (!n->ob_expiry_walk)
+        return;
+    node_peer *p;
+    node_peer_each (n, p)
+        for (node_out *o = p->ob_head; o != NULL; o = o->ob_next)
+            if (!o->skip && wall >= o->expires)
+                expire(n, p, o);
+    /* Armed again from scratch, now that memory may be back. */
+    node_timerq_free(&n->ob_expiry);
+    n->ob_expiry_walk = false;
+    node_peer_each (n, p)
+        for (node_out *o = p->ob_head; o != NULL; o = o->ob_next)
+            if (!o->skip &&
+                node_timerq_arm(&n->ob_expiry, &o->expiry, o->expires) != 0)
+                n->ob_expiry_walk = true;
+}
+
 void node_delivery_tick(confab_node *n, uint64_t now)
 {
     uint64_t wall = node_clock_us(n);
     if (n->n_lost_ids > 0)
         emit_lost(n);
+    expire_due(n, wall);
     node_peer *p;
     node_peer_each (n, p) {
         if (p->ob_head == NULL)
             continue;
-        for (node_out *o = p->ob_head; o != NULL; o = o->ob_next) {
-            if (o->skip || wall < o->expires)
-                continue;
-            /* Expired: it keeps its place, and goes as a place-holder. */
-            expire_now(n, p, o);
-        }
         /* An acknowledgement overdue on a live link: something after a
          * gap was dropped; send everything unacknowledged again. */
         node_out *h = p->ob_head;
@@ -716,17 +761,6 @@ void node_delivery_tick(confab_node *n, uint64_t now)
 
 /* ---- the outbox, for a person (the first hour, #14) --------------------- */
 
-/* Ends o as its time to live would (the tick's expiry, now). */
-static void expire_now(confab_node *n, node_peer *p, node_out *o)
-{
-    o->skip = true;
-    n->stats.expired++;
-    uint8_t buf[32];
-    size_t len;
-    if (n->store != NULL && rec_id(o->body->id, buf, sizeof buf, &len) == 0)
-        (void)put(n, NODE_REC_OUT_EXPIRE, o->body->id, buf, len);
-    emit_outcome(n, p, o, CONFAB_EXPIRED);
-}
 
 size_t confab_queued_list(const confab_node *n, confab_queued *out, size_t cap)
 {
@@ -755,7 +789,7 @@ int confab_queued_cancel(confab_node *n, const uint8_t id[CONFAB_MSG_ID_BYTES])
     node_peer_each (n, p) {
         for (node_out *o = p->ob_head; o != NULL; o = o->ob_next)
             if (!o->skip && memcmp(o->body->id, id, CONFAB_MSG_ID_BYTES) == 0) {
-                expire_now(n, p, o);
+                expire(n, p, o);
                 return 0;
             }
     }
@@ -779,6 +813,7 @@ void node_delivery_free(confab_node *n)
     n->lost_ids = NULL;
     n->n_lost_ids = 0;
     node_fault_free(n); /* the test hook on the store's writes */
+    node_timerq_free(&n->ob_expiry);
 }
 
 int node_delivery_state_lost(confab_node *n)
@@ -1015,8 +1050,10 @@ int node_delivery_replay(confab_node *n, uint8_t type, const uint8_t *ref,
             return -EPROTO;
         node_peer_each (n, p)
             for (node_out *o = p->ob_head; o != NULL; o = o->ob_next)
-                if (memcmp(o->body->id, f.id.ptr, WIRE_ID_BYTES) == 0)
+                if (memcmp(o->body->id, f.id.ptr, WIRE_ID_BYTES) == 0) {
                     o->skip = true;
+                    node_timerq_disarm(&n->ob_expiry, &o->expiry);
+                }
         return 0;
     case NODE_REC_TX: {
         if ((p = record_peer(n, &f.p)) == NULL || !f.has_b)

@@ -29,6 +29,10 @@ typedef struct node_out {
     uint64_t expires; /* wall clock, microseconds */
     uint64_t gen;     /* store generation of its record */
     uint64_t sent_ms; /* loop time it was last sent; 0: never */
+    /* area: performance (#18): its expiry in n->ob_expiry, while in an
+     * outbox and not expired, and the peer whose outbox holds it */
+    node_timer expiry;
+    struct node_peer *owner;
 } node_out;
 
 /* A message body and its header, shared by the per-peer queue entries of

@@ -139,6 +139,7 @@ static void arm_beacon(confab_node *n, uint64_t delay)
 static void beacon_cb(uv_timer_t *t)
 {
     confab_node *n = t->data;
+    n->stats.timer_wakeups++;
     if (n->state != NODE_RUNNING)
         return;
     send_beacon(n);
@@ -292,6 +293,10 @@ static void on_beacon(confab_node *n, const uint8_t *buf, size_t len,
     }
     if (fresh || !p->heard)
         node_discovery_extra_beacon(n);
+    /* Heard now, even when already linked (node_discovered returns early
+     * then): otherwise every beacon of a peer that linked before its first
+     * beacon came would earn it an extra one, doubling our rate. */
+    p->heard = true;
     node_discovered(n, p, now);
 }
 

@@ -524,12 +524,36 @@ void node_peer_liveness(node_conn *c, uint64_t now)
         node_conn_abort(c, CONFAB_DOWN_TIMEOUT);
         return;
     }
-    /* Ping when nothing came for a ping interval, and now and then anyway
-     * so that both ends keep a fresh round-trip time. */
-    if (p->ping_token == 0 &&
-        (now - c->t_rx >= n->cfg.ping_interval_ms ||
-         now - p->ping_sent_ms >= 4u * (uint64_t)n->cfg.ping_interval_ms))
+    if (p->ping_token != 0)
+        return;
+    /* Ping when nothing came for a ping interval: the node with the
+     * smaller id after one interval, the other after two, so that on an
+     * idle link one PING and its PONG refresh both ends (both pinging at
+     * once doubled the traffic of an idle network). */
+    uint64_t iv = n->cfg.ping_interval_ms;
+    uint64_t quiet =
+        memcmp(n->identity->pk, p->id, WIRE_NODE_ID_BYTES) < 0 ? iv : 2 * iv;
+    if (now - c->t_rx >= quiet) {
         liveness_ping(c, p, now);
+        return;
+    }
+    /* Something arrives, but that shows only that it sends: ping every
+     * four intervals anyway to see that it reads (PROTOCOL.md 8.3), unless
+     * it acknowledged our data meanwhile, which shows that as well. */
+    uint64_t last = p->ping_sent_ms;
+    if (now - last < 4 * iv)
+        return;
+    if (p->read_ms > last && now - p->read_ms < 4 * iv) {
+        n->stats.pings_spared++;
+        p->ping_sent_ms = p->read_ms; /* counts as the last proof */
+        return;
+    }
+    liveness_ping(c, p, now);
+}
+
+void node_peer_reads(node_peer *p, uint64_t now)
+{
+    p->read_ms = now;
 }
 
 void node_peer_rtt_sample(node_peer *p, uint64_t r)

@@ -66,6 +66,10 @@ struct node_peer {
     uint64_t ping_token; /* outstanding liveness ping, 0 if none */
     uint64_t ping_sent_us;
     uint64_t ping_sent_ms; /* loop time of the last liveness ping */
+    uint64_t read_ms;      /* loop time it last acknowledged our data */
+    /* peer exchange (pex.c, #18): n->pex_gen when it went into the batch
+     * of newcomers, and when it was sent our whole list */
+    uint64_t pex_up_gen, pex_list_gen;
     uint64_t srtt_us, rttvar_us;
     node_user_ping user_pings[NODE_USER_PINGS];
     /* ids of the last broadcasts and multicasts delivered from it (made at
@@ -195,6 +199,9 @@ void node_static_dial_failed(node_static *s);
 void node_peer_give_up(confab_node *n, node_peer *p, const char *why);
 void node_statics_tick(confab_node *n, uint64_t now);
 void node_peer_info(const node_peer *p, confab_peer_info *info);
+/* The peer acknowledged data we sent: it reads, so the liveness check
+ * that it does (a PING every four intervals) can wait. */
+void node_peer_reads(node_peer *p, uint64_t now);
 void node_peer_rtt_sample(node_peer *p, uint64_t rtt_us);
 /* Answers a PING, or takes the round trip of a PONG. */
 int node_peer_on_ping(node_conn *c, const wire_msg *m);

@@ -7,7 +7,8 @@
  * A peer that comes up is sent the whole list at once; the others hear of
  * it in one PEERS per tick that lists every peer that came up since the
  * last one, so a network forming does not send a message per link per
- * peer. */
+ * peer. That batch leaves out, for each peer, the newcomers its whole
+ * list already held (#18). */
 #include "node/peers/peers.h"
 
 #include "node/peers/iface.h"
@@ -74,9 +75,12 @@ static void send_list(confab_node *n, node_conn *c, node_peer *const *list,
 
 void node_pex_peer_up(confab_node *n, node_peer *p)
 {
-    /* The whole list to the newcomer. */
+    /* The whole list to the newcomer: everything in the batch so far is
+     * in it (every batched peer is up and has an address, so it is
+     * announceable). */
     node_peer **all = malloc(n->peers_len * sizeof *all + 1);
     if (all != NULL) {
+        p->pex_list_gen = ++n->pex_gen;
         size_t k = 0;
         node_peer *q;
         node_peer_each (n, q)
@@ -93,6 +97,9 @@ void node_pex_peer_up(confab_node *n, node_peer *p)
     /* The newcomer to everybody else, at the next tick. */
     if (!p->has_addr)
         return;
+    /* Later than any list sent so far (again if it was down and came
+     * back within the batch: a list sent meanwhile may lack it). */
+    p->pex_up_gen = ++n->pex_gen;
     for (size_t i = 0; i < n->pex_new_len; i++)
         if (n->pex_new[i] == p)
             return;
@@ -107,15 +114,36 @@ void node_pex_peer_up(confab_node *n, node_peer *p)
     n->pex_new[n->pex_new_len++] = p;
 }
 
+/* The batch to q, less what is not new to it (#18): the newcomers that
+ * were already in the whole list q got when it came up. Returns how many
+ * are left in out. */
+static size_t batch_delta(confab_node *n, const node_peer *q, node_peer **out)
+{
+    size_t k = 0;
+    for (size_t i = 0; i < n->pex_new_len; i++)
+        if (n->pex_new[i]->pex_up_gen > q->pex_list_gen)
+            out[k++] = n->pex_new[i];
+    return k;
+}
+
 void node_pex_flush(confab_node *n)
 {
     if (n->pex_new_len == 0 || n->state != NODE_RUNNING)
         return;
+    node_peer **delta = malloc(n->pex_new_len * sizeof *delta);
     node_peer *q;
     node_peer_each (n, q) {
-        if (node_peer_up(q))
+        if (!node_peer_up(q))
+            continue;
+        if (delta == NULL) { /* no memory: the whole batch, as before */
             send_list(n, q->conn, n->pex_new, n->pex_new_len);
+            continue;
+        }
+        size_t k = batch_delta(n, q, delta);
+        if (k > 0)
+            send_list(n, q->conn, delta, k);
     }
+    free(delta);
     n->pex_new_len = 0;
 }
 

@@ -1,21 +1,25 @@
 /* bench_link.c: the link benchmark: two processes on 127.0.0.1, unicast
- * throughput at 64 B, 1 KiB and 64 KiB and the 64 B round trip over a
- * confab link, each beside a plain-socket baseline measured in the same
- * run, with the ratio and the two targets of the issue.
+ * throughput at 64 B, 1 KiB and 64 KiB, one-way 16 MiB messages and the
+ * 64 B round trip over a confab link, each beside a plain-socket baseline
+ * and (throughput) an encrypted end-to-end ceiling measured in the same
+ * run, with the ratios and the targets of the issues (#18's table last).
  *
- * Every case forks a fresh child: the child is the receiver (a confab node,
- * or a plain blocking socket) and tells the parent its port through a pipe;
- * the parent is the sender. No libuv loop exists when we fork: each process
- * makes its own after (libuv's thread pool, which the node's handshake
- * uses, starts again in the child by itself). Every wait has a deadline; on
- * any failure the child is killed, and every child is reaped before the
- * next case starts.
+ * Every case forks two fresh children: the receiver (a confab node, or a
+ * plain blocking socket) tells the parent its port through a pipe; the
+ * sender then runs in a second child and hands its result back through
+ * another. No libuv loop exists when we fork: each process makes its own
+ * after (libuv's thread pool, which the node's handshake uses, starts
+ * again in the child by itself). Every wait has a deadline; on any failure
+ * the receiver is killed, and every child is reaped before the next case
+ * starts. Each side's peak memory is measured against what it held at its
+ * start (/proc/self/clear_refs resets the peak).
  *
  * Exit status: 0 when every case ran (a missed target is printed, not an
  * exit failure), 1 when anything failed. BENCH_SCALE (a factor, e.g. 0.01)
  * scales the message and round-trip counts for quick runs; an argument
  * runs only the cases whose label contains it. */
 #include "node/confab.h"
+#include <sodium.h>
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -46,7 +50,8 @@
 #define REAP_WAIT_MS   15000         /* for the child to exit once done */
 #define RAW_BUF        (64u * 1024u) /* the raw writer's and reader's buffer */
 #define RAW_HDR        4u /* big-endian length in front of a raw body */
-#define MAX_SIZE       (64u * 1024u)
+#define MAX_SIZE       (64u * 1024u)         /* round trips */
+#define BIG_SIZE       (16u * 1024u * 1024u) /* the largest message */
 #define DONE_BODY      "done"
 #define DONE_LEN       4u
 #define TARGET_1K_MSGS 400000.0 /* 1 KiB unicast, msg/s, at least */
@@ -79,9 +84,13 @@ typedef struct bench_result {
     double median_us; /* MODE_RTT */
     double p99_us;
     double tx_cpu, rx_cpu; /* CPU seconds of the sender and the receiver */
+    /* Peak resident memory each side added during the case (KiB), and
+     * the most messages the sender had sent and not yet seen
+     * acknowledged (confab only). */
+    uint64_t tx_grow_kib, rx_grow_kib, max_in_flight;
 } bench_result;
 
-static uint8_t payload[MAX_SIZE];          /* what every sender sends */
+static uint8_t payload[BIG_SIZE];          /* what every sender sends */
 static unsigned deadline_ms = DEADLINE_MS; /* set once by main, then read */
 
 /* ---- helpers ---------------------------------------------------------- */
@@ -167,6 +176,42 @@ static uint64_t get_u64(const uint8_t *p)
     return v;
 }
 
+/* A field of /proc/self/status in KiB (VmRSS, VmHWM), or 0. */
+static uint64_t status_kib(const char *field)
+{
+    FILE *f = fopen("/proc/self/status", "r");
+    if (f == NULL)
+        return 0;
+    char line[256];
+    size_t len = strlen(field);
+    uint64_t v = 0;
+    while (fgets(line, sizeof line, f) != NULL)
+        if (strncmp(line, field, len) == 0 && line[len] == ':')
+            v = strtoull(line + len + 1, NULL, 10);
+    fclose(f);
+    return v;
+}
+
+/* Starts a measure of peak memory: the peak (VmHWM) is reset to what is
+ * resident now (Linux 4.0 and later; elsewhere the peak stays the
+ * process's, which overstates). Returns the resident KiB now. */
+static uint64_t mem_mark(void)
+{
+    FILE *f = fopen("/proc/self/clear_refs", "w");
+    if (f != NULL) {
+        fputs("5", f);
+        fclose(f);
+    }
+    return status_kib("VmRSS");
+}
+
+/* The peak resident memory since mem_mark() returned rss0, above it. */
+static uint64_t mem_grown(uint64_t rss0)
+{
+    uint64_t hwm = status_kib("VmHWM");
+    return hwm > rss0 ? hwm - rss0 : 0;
+}
+
 static double cpu_secs(const struct rusage *ru)
 {
     return (double)ru->ru_utime.tv_sec + (double)ru->ru_stime.tv_sec +
@@ -211,7 +256,13 @@ static int child_spawn(child *ch, child_main fn, const bench_case *bc)
 #else
         (void)parent;
 #endif
+        uint64_t rss0 = mem_mark();
         int rc = fn(bc, p[1]);
+        /* After the port: what the receiver added at its peak, for
+         * child_reap. */
+        uint64_t grown = mem_grown(rss0);
+        if (write(p[1], &grown, sizeof grown) != (ssize_t)sizeof grown)
+            rc = -EPIPE;
         fflush(stderr);
         _exit(rc == 0 ? 0 : 1);
     }
@@ -255,8 +306,11 @@ static int write_port(int fd, uint16_t port)
 /* Reaps the child: waits for it to exit on its own (unless kill_now),
  * kills it once the wait passes its deadline; *cpu is the CPU time it
  * used. Returns 0 only if it exited with status 0 by itself. */
-static int child_reap(child *ch, bool kill_now, double *cpu)
+static int child_reap(child *ch, bool kill_now, double *cpu, uint64_t *grown)
 {
+    uint8_t g[sizeof *grown];
+    size_t have = 0;
+    *grown = 0;
     bool killed = false;
     uint64_t deadline = now_ns() + (uint64_t)REAP_WAIT_MS * 1000000u;
     while (!kill_now) {
@@ -269,10 +323,12 @@ static int child_reap(child *ch, bool kill_now, double *cpu)
             kill_now = true;
             break;
         }
-        char junk[16];
-        ssize_t n = read(ch->fd, junk, sizeof junk);
+        uint8_t b[16];
+        ssize_t n = read(ch->fd, b, sizeof b);
         if (n == 0)
             break; /* EOF: it exited */
+        for (ssize_t i = 0; i < n && have < sizeof g; i++)
+            g[have++] = b[i];
         if (n < 0 && errno != EINTR) {
             kill_now = true;
             break;
@@ -292,6 +348,8 @@ static int child_reap(child *ch, bool kill_now, double *cpu)
     close(ch->fd);
     ch->fd = -1;
     *cpu = cpu_secs(&ru);
+    if (have == sizeof g)
+        memcpy(grown, g, sizeof g);
     if (w != ch->pid || killed)
         return -ECHILD;
     if (!WIFEXITED(st) || WEXITSTATUS(st) != 0) {
@@ -571,7 +629,9 @@ typedef struct tx_ctx {
     const bench_case *bc;
     uint8_t peer[CONFAB_ID_BYTES];
     bool started;
-    uint64_t sent;   /* MODE_TPUT: messages accepted by confab_send */
+    uint64_t sent;  /* MODE_TPUT: messages accepted by confab_send */
+    uint64_t acked; /* MODE_TPUT: of them, acknowledged */
+    uint64_t max_in_flight;
     uint64_t rounds; /* MODE_RTT: round trips completed */
     uint64_t t0, t1, t_send;
     uint64_t *samples; /* MODE_RTT: n round trips, ns */
@@ -592,6 +652,8 @@ static void tx_pump(tx_ctx *x)
             return;
         }
         x->sent++;
+        if (x->sent - x->acked > x->max_in_flight)
+            x->max_in_flight = x->sent - x->acked;
     }
 }
 
@@ -654,6 +716,7 @@ static void tx_event(confab_node *node, const confab_event *ev, void *user)
     case CONFAB_EV_SEND:
         if (ev->status != CONFAB_DELIVERED)
             bn_finish(&x->bn, -EPIPE, "a send failed");
+        x->acked++;
         return;
     case CONFAB_EV_PEER_DOWN:
         bn_finish(&x->bn, -ENOTCONN, "the link went down");
@@ -695,8 +758,10 @@ static int confab_sender(const bench_case *bc, uint16_t port, bench_result *r)
     x.bc = bc;
     x.started = false;
     x.sent = x.rounds = x.t0 = x.t1 = x.t_send = 0;
+    x.acked = x.max_in_flight = 0;
     x.samples = samples;
     rc = bn_run(&x.bn, tx_started);
+    r->max_in_flight = x.max_in_flight;
     if (rc == 0) {
         if (bc->mode == MODE_TPUT)
             r->secs = (double)(x.t1 - x.t0) / 1e9;
@@ -865,6 +930,11 @@ static int raw_echo(int s, const bench_case *bc)
     return 0;
 }
 
+/* The encrypted ceiling (below) runs on the raw programs' sockets. */
+static bool ceil_mode; /* set by main before each fork */
+static int ceil_send_all(int s, const bench_case *bc);
+static int ceil_count(int s, const bench_case *bc);
+
 static int raw_child(const bench_case *bc, int port_fd)
 {
     int rc = 0, s = -1;
@@ -897,7 +967,9 @@ static int raw_child(const bench_case *bc, int port_fd)
     }
     rc = raw_setup(s);
     if (rc == 0)
-        rc = bc->mode == MODE_TPUT ? raw_count(s, bc) : raw_echo(s, bc);
+        rc = bc->mode != MODE_TPUT ? raw_echo(s, bc)
+             : ceil_mode           ? ceil_count(s, bc)
+                                   : raw_count(s, bc);
     if (rc == 0)
         rc = raw_wait_eof(s);
 out:
@@ -958,7 +1030,7 @@ static int raw_sender(const bench_case *bc, uint16_t port, bench_result *r)
         goto out;
     if (bc->mode == MODE_TPUT) {
         uint64_t t0 = now_ns();
-        rc = raw_send_all(s, bc);
+        rc = ceil_mode ? ceil_send_all(s, bc) : raw_send_all(s, bc);
         uint8_t done[RAW_HDR + DONE_LEN];
         if (rc == 0)
             rc = raw_read_full(s, done, sizeof done);
@@ -1000,10 +1072,180 @@ out:
     return rc;
 }
 
+/* ---- the encrypted ceiling --------------------------------------------- */
+
+/* What any program must do at least to carry these messages encrypted end
+ * to end on one core a side: ChaCha20-Poly1305 (libsodium, the cipher of
+ * confab's links) over frames of at most a Noise message's payload, each
+ * encrypted straight from the body into a 128 KiB transmit buffer that is
+ * written whole (writes coalesced), and decrypted in place in the
+ * receiver's read buffer. No message format, no acknowledgement, no
+ * reassembly copy: a limit, not a rival. */
+
+#define CEIL_CHUNK (65535u - crypto_aead_chacha20poly1305_IETF_ABYTES)
+#define CEIL_TXBUF (128u * 1024u)
+#define CEIL_RXBUF (256u * 1024u)
+
+static const uint8_t ceil_key[crypto_aead_chacha20poly1305_IETF_KEYBYTES] = {
+    1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16};
+
+static void ceil_nonce(uint8_t n[crypto_aead_chacha20poly1305_IETF_NPUBBYTES],
+                       uint64_t ctr)
+{
+    memset(n, 0, crypto_aead_chacha20poly1305_IETF_NPUBBYTES);
+    memcpy(n + 4, &ctr, sizeof ctr);
+}
+
+static int ceil_send_all(int s, const bench_case *bc)
+{
+    static uint8_t buf[CEIL_TXBUF];
+    size_t used = 0;
+    uint64_t ctr = 0;
+    uint8_t nonce[crypto_aead_chacha20poly1305_IETF_NPUBBYTES];
+    for (uint64_t i = 0; i < bc->n; i++) {
+        size_t off = 0;
+        do {
+            size_t take = bc->size - off;
+            if (take > CEIL_CHUNK)
+                take = CEIL_CHUNK;
+            size_t frame =
+                RAW_HDR + take + crypto_aead_chacha20poly1305_IETF_ABYTES;
+            if (frame > sizeof buf - used) {
+                int rc = raw_write_all(s, buf, used);
+                if (rc != 0)
+                    return rc;
+                used = 0;
+            }
+            unsigned long long clen = 0;
+            ceil_nonce(nonce, ctr++);
+            put_be32(buf + used, (uint32_t)(frame - RAW_HDR));
+            crypto_aead_chacha20poly1305_ietf_encrypt(
+                buf + used + RAW_HDR, &clen, payload + off, take, NULL, 0, NULL,
+                nonce, ceil_key);
+            used += frame;
+            off += take;
+        } while (off < bc->size);
+    }
+    return used > 0 ? raw_write_all(s, buf, used) : 0;
+}
+
+/* Reads 256 KiB at a time, decrypts every whole frame in place, counts
+ * the body bytes into messages. */
+static int ceil_count(int s, const bench_case *bc)
+{
+    static uint8_t buf[CEIL_RXBUF];
+    size_t have = 0;
+    uint64_t got = 0, ctr = 0;
+    size_t left = bc->size; /* of the message being received */
+    uint8_t nonce[crypto_aead_chacha20poly1305_IETF_NPUBBYTES];
+    while (got < bc->n) {
+        ssize_t n = read(s, buf + have, sizeof buf - have);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0)
+            return errno == EAGAIN ? -ETIMEDOUT : -errno;
+        if (n == 0)
+            return -EPIPE;
+        have += (size_t)n;
+        size_t pos = 0;
+        while (have - pos >= RAW_HDR) {
+            size_t clen = get_be32(buf + pos);
+            if (clen < crypto_aead_chacha20poly1305_IETF_ABYTES ||
+                clen > 65535u)
+                return -EPROTO;
+            if (have - pos - RAW_HDR < clen)
+                break;
+            uint8_t *c = buf + pos + RAW_HDR;
+            unsigned long long mlen = 0;
+            ceil_nonce(nonce, ctr++);
+            if (crypto_aead_chacha20poly1305_ietf_decrypt(
+                    c, &mlen, NULL, c, clen, NULL, 0, nonce, ceil_key) != 0 ||
+                mlen > left || got == bc->n)
+                return -EPROTO;
+            left -= (size_t)mlen;
+            if (left == 0) {
+                got++;
+                left = bc->size;
+            }
+            pos += RAW_HDR + clen;
+        }
+        memmove(buf, buf + pos, have - pos);
+        have -= pos;
+    }
+    if (have != 0 || left != bc->size)
+        return -EPROTO;
+    uint8_t done[RAW_HDR + DONE_LEN];
+    put_be32(done, DONE_LEN);
+    memcpy(done + RAW_HDR, DONE_BODY, DONE_LEN);
+    return raw_write_all(s, done, sizeof done);
+}
+
 /* ---- one case --------------------------------------------------------- */
 
 typedef int (*parent_main)(const bench_case *bc, uint16_t port,
                            bench_result *r);
+
+/* The sender runs in a fresh process too, so that what one case left in
+ * the heap cannot hide what the next one needs (its peak memory is
+ * measured), and a node that cannot stop takes only its own process. */
+typedef struct sender_out {
+    int rc;
+    bench_result r;
+} sender_out;
+
+static int run_sender(const bench_case *bc, uint16_t port, parent_main pm,
+                      bench_result *r)
+{
+    int p[2];
+    if (pipe2(p, O_CLOEXEC) != 0)
+        return -errno;
+    pid_t parent = getpid();
+    fflush(stdout);
+    fflush(stderr);
+    pid_t pid = fork();
+    if (pid < 0) {
+        int err = -errno;
+        close(p[0]);
+        close(p[1]);
+        return err;
+    }
+    if (pid == 0) {
+        close(p[0]);
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        if (getppid() != parent)
+            _exit(1);
+        sender_out o;
+        memset(&o, 0, sizeof o);
+        struct rusage a, b;
+        uint64_t rss0 = mem_mark();
+        getrusage(RUSAGE_SELF, &a);
+        o.rc = pm(bc, port, &o.r);
+        getrusage(RUSAGE_SELF, &b);
+        o.r.tx_grow_kib = mem_grown(rss0);
+        o.r.tx_cpu = cpu_secs(&b) - cpu_secs(&a);
+        fflush(stderr);
+        _exit(write(p[1], &o, sizeof o) == (ssize_t)sizeof o ? 0 : 1);
+    }
+    close(p[1]);
+    sender_out o;
+    size_t got = 0;
+    while (got < sizeof o) {
+        ssize_t n = read(p[0], (uint8_t *)&o + got, sizeof o - got);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            break;
+        got += (size_t)n;
+    }
+    close(p[0]);
+    int st = 0;
+    while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
+        ;
+    if (got != sizeof o)
+        return -EPIPE;
+    *r = o.r;
+    return o.rc;
+}
 
 static void run_case(const bench_case *bc, const char *what, child_main cm,
                      parent_main pm, bench_result *r)
@@ -1021,19 +1263,9 @@ static void run_case(const bench_case *bc, const char *what, child_main cm,
     if (rc != 0)
         fprintf(stderr, "bench: no port from the receiver: %s\n",
                 strerror(-rc));
-    else {
-        struct rusage a, b;
-        getrusage(RUSAGE_SELF, &a);
-        rc = pm(bc, port, r);
-        getrusage(RUSAGE_SELF, &b);
-        r->tx_cpu = cpu_secs(&b) - cpu_secs(&a);
-    }
-    int crc = child_reap(&ch, rc != 0, &r->rx_cpu);
-    if (rc == ERR_NO_STOP) {
-        /* The node's loop cannot be released: nothing more can run. */
-        fprintf(stderr, "bench: %s, %s: FAILED, giving up\n", bc->label, what);
-        exit(1);
-    }
+    else
+        rc = run_sender(bc, port, pm, r);
+    int crc = child_reap(&ch, rc != 0, &r->rx_cpu, &r->rx_grow_kib);
     r->ok = rc == 0 && crc == 0;
     if (!r->ok)
         fprintf(stderr, "bench: %s, %s: FAILED\n", bc->label, what);
@@ -1110,6 +1342,82 @@ static void print_persist(const bench_case *cases, const bench_result *conf,
     printf("ratio: msg/s on over msg/s off; round trip median on over off\n");
 }
 
+/* The cipher alone on one core: ChaCha20-Poly1305 over 64 KiB frames of a
+ * 16 MiB body, MB/s. */
+static double cipher_mbs(void)
+{
+    static uint8_t out[65536];
+    uint8_t nonce[crypto_aead_chacha20poly1305_IETF_NPUBBYTES];
+    uint64_t ctr = 0, t0 = now_ns();
+    for (int round = 0; round < 4; round++)
+        for (size_t off = 0; off < BIG_SIZE; off += CEIL_CHUNK) {
+            size_t take =
+                BIG_SIZE - off < CEIL_CHUNK ? BIG_SIZE - off : CEIL_CHUNK;
+            unsigned long long clen;
+            ceil_nonce(nonce, ctr++);
+            crypto_aead_chacha20poly1305_ietf_encrypt(out, &clen, payload + off,
+                                                      take, NULL, 0, NULL,
+                                                      nonce, ceil_key);
+        }
+    double secs = (double)(now_ns() - t0) / 1e9;
+    return 4.0 * BIG_SIZE / 1e6 / secs;
+}
+
+/* The issue's table (#18): each figure against its limit measured in
+ * this run, the ratio and the target. */
+static void print_limits(const bench_case *cases, const bench_result *conf,
+                         const bench_result *raw, const bench_result *ceil,
+                         const bool *run, size_t n_cases)
+{
+    printf("against the limits (issue #18): the encrypted ceiling is "
+           "ChaCha20-Poly1305 end to end, one core a side, writes "
+           "coalesced, two processes\n");
+    printf("%-17s %-30s %-30s %-6s %s\n", "figure", "confab", "limit", "ratio",
+           "target");
+    for (size_t i = 0; i < n_cases; i++) {
+        const bench_case *bc = &cases[i];
+        if (!run[i] || bc->persist)
+            continue;
+        char c[96], l[96], ratio[16] = "-", target[64] = "";
+        if (bc->mode == MODE_RTT) {
+            fmt_rtt(c, sizeof c, &conf[i]);
+            fmt_rtt(l, sizeof l, &raw[i]);
+            if (conf[i].ok && raw[i].ok) {
+                double q = conf[i].median_us / raw[i].median_us;
+                snprintf(ratio, sizeof ratio, "%.2f", q);
+                snprintf(target, sizeof target, "<= 1.10 x raw TCP: %s",
+                         q <= 1.10 ? "met" : "MISSED");
+            }
+        } else {
+            fmt_tput(c, sizeof c, bc, &conf[i]);
+            fmt_tput(l, sizeof l, bc, &ceil[i]);
+            double want = bc->size >= BIG_SIZE ? 0.95 : 0.90;
+            if (conf[i].ok && ceil[i].ok) {
+                double q = ceil[i].secs / conf[i].secs;
+                snprintf(ratio, sizeof ratio, "%.2f", q);
+                snprintf(target, sizeof target, ">= %.2f of the ceiling: %s",
+                         want, q >= want ? "met" : "MISSED");
+            }
+        }
+        printf("%-17s %-30s %-30s %-6s %s\n", bc->label, c, l, ratio, target);
+        if (bc->size >= BIG_SIZE && conf[i].ok) {
+            uint64_t fl = conf[i].max_in_flight ? conf[i].max_in_flight : 1;
+            double mib = (double)bc->size / 1048576.0;
+            double tx = (double)conf[i].tx_grow_kib / 1024.0 / (double)fl;
+            double rx = (double)conf[i].rx_grow_kib / 1024.0;
+            printf("  memory per message in flight: sender %.1f MiB (%.1f MiB "
+                   "at the peak, %llu in flight), receiver %.1f MiB; target "
+                   "<= %.0f MiB each side: %s\n",
+                   tx, (double)conf[i].tx_grow_kib / 1024.0,
+                   (unsigned long long)fl, rx, mib + 1.0,
+                   tx <= mib + 1.0 && rx <= mib + 1.0 ? "met" : "MISSED");
+            printf("  the cipher alone, one core: %.0f MB/s\n", cipher_mbs());
+        }
+    }
+    printf("ratio: confab msg/s over the ceiling's; the round trip's median "
+           "over raw TCP's; the idle rows are bench_idle's\n");
+}
+
 static int parse_scale(double *scale)
 {
     const char *s = getenv("BENCH_SCALE");
@@ -1150,19 +1458,20 @@ int main(int argc, char **argv)
 
     bench_case cases[] = {
         {"unicast 64 B", MODE_TPUT, 64, scaled(2000000, scale), 0, false, 0},
-        {"unicast 1 KiB", MODE_TPUT, 1024, scaled(1000000, scale), 0, false,
-         0},
-        {"unicast 64 KiB", MODE_TPUT, 65536, scaled(30000, scale), 0, false,
-         0},
+        {"unicast 1 KiB", MODE_TPUT, 1024, scaled(1000000, scale), 0, false, 0},
+        {"unicast 64 KiB", MODE_TPUT, 65536, scaled(30000, scale), 0, false, 0},
         {"round trip 64 B", MODE_RTT, 64, scaled(20000, scale),
          scaled(1000, scale), false, 0},
+        {"message 16 MiB", MODE_TPUT, BIG_SIZE, scaled(40, scale), 0, false, 0},
         /* Persistence on, each against its case above. */
         {"persist 1 KiB", MODE_TPUT, 1024, scaled(200000, scale), 0, true, 1},
         {"persist rt 64 B", MODE_RTT, 64, scaled(5000, scale),
          scaled(200, scale), true, 3},
     };
     enum { N_CASES = sizeof cases / sizeof cases[0] };
-    bench_result conf[N_CASES], raw[N_CASES];
+    bench_result conf[N_CASES], raw[N_CASES], ceil[N_CASES];
+    if (sodium_init() < 0)
+        return 1;
     bool all_ok = true;
     bool run[N_CASES];
     for (size_t i = 0; i < N_CASES; i++) {
@@ -1170,6 +1479,7 @@ int main(int argc, char **argv)
         run[i] = argc < 2 || strstr(cases[i].label, argv[1]) != NULL;
         memset(&conf[i], 0, sizeof conf[i]);
         memset(&raw[i], 0, sizeof raw[i]);
+        memset(&ceil[i], 0, sizeof ceil[i]);
     }
     /* A persistence case needs the same case without persistence beside
      * it, measured in the same run. */
@@ -1186,6 +1496,13 @@ int main(int argc, char **argv)
         }
         run_case(&cases[i], "raw", raw_child, raw_sender, &raw[i]);
         all_ok = all_ok && conf[i].ok && raw[i].ok;
+        if (cases[i].mode == MODE_TPUT) {
+            ceil_mode = true;
+            run_case(&cases[i], "encrypted ceiling", raw_child, raw_sender,
+                     &ceil[i]);
+            ceil_mode = false;
+            all_ok = all_ok && ceil[i].ok;
+        }
     }
 
     printf("confab link benchmark (two processes, 127.0.0.1)\n");
@@ -1252,6 +1569,7 @@ int main(int argc, char **argv)
                raw[i].tx_cpu / n * 1e6, raw[i].rx_cpu / n * 1e6);
     }
     print_persist(cases, conf, run, N_CASES);
+    print_limits(cases, conf, raw, ceil, run, N_CASES);
     char v[32];
     fmt_count(v, sizeof v, round_u64(r1k));
     printf("target unicast 1 KiB >= 400,000 msg/s: %s (%s msg/s)\n", t1k, v);

@@ -22,6 +22,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sodium.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -31,7 +33,35 @@ typedef struct result {
     double mesh_ms;
     double rss_kib; /* what the network added to the process */
     int ok;
+    /* area: performance (#18) */
+    double peers_msgs; /* PEERS messages all nodes sent until the mesh */
+    double cpu_us;     /* CPU time of the process (every thread) */
 } result;
+
+static double cpu_now_us(void)
+{
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    return (double)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1e6 +
+           (double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec);
+}
+
+/* One X25519 operation on this machine now, microseconds: the handshake
+ * of a link does eight (Noise XX: a key pair and three DH a side). */
+static double x25519_us(void)
+{
+    uint8_t sk[32], pk[32], out[32];
+    randombytes_buf(sk, sizeof sk);
+    crypto_scalarmult_base(pk, sk);
+    enum { OPS = 2000 };
+    uint64_t t0 = uv_hrtime();
+    for (int i = 0; i < OPS; i++) {
+        if (crypto_scalarmult(out, sk, pk) != 0)
+            return 0;
+        pk[0] ^= out[0]; /* depends on the last: no reordering */
+    }
+    return (double)(uv_hrtime() - t0) / 1e3 / OPS;
+}
 
 static long rss_kib(void)
 {
@@ -58,7 +88,8 @@ static bool quiet_done(confab_testnet *tn, void *arg)
  * full mesh; else the same nodes, started and left alone for a moment. */
 static void one_run(unsigned n, bool linked, int fd)
 {
-    result r = {0, 0, 0};
+    result r;
+    memset(&r, 0, sizeof r);
     uv_loop_t loop;
     confab_testnet *tn = NULL;
     confab_testnet_config c;
@@ -69,6 +100,7 @@ static void one_run(unsigned n, bool linked, int fd)
     if (uv_loop_init(&loop) != 0)
         goto out;
     long before = rss_kib();
+    double cpu0 = cpu_now_us();
     uint64_t t0 = uv_hrtime();
     if (confab_testnet_new(&loop, &c, &tn) != 0 ||
         confab_testnet_start(tn) != 0)
@@ -80,6 +112,12 @@ static void one_run(unsigned n, bool linked, int fd)
         (void)confab_testnet_run_until(tn, quiet_done, NULL, 200);
     }
     uint64_t t1 = uv_hrtime();
+    r.cpu_us = cpu_now_us() - cpu0;
+    for (unsigned i = 0; i < n; i++) {
+        confab_stats st;
+        confab_node_stats(confab_testnet_node(tn, i), &st);
+        r.peers_msgs += (double)st.peers_msgs_sent;
+    }
     r.rss_kib = (double)(rss_kib() - before);
     r.mesh_ms = (double)(t1 - t0) / 1e6;
     r.ok = 1;
@@ -122,21 +160,36 @@ static int cmp_double(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
-    static const unsigned sizes[] = {10, 50, 100};
+    static const unsigned all_sizes[] = {10, 50, 100};
+    /* Arguments pick the sizes (e.g. "10 50"); none: all three. */
+    unsigned sizes[3];
+    size_t n_sizes = 0;
+    for (int i = 1; i < argc && n_sizes < 3; i++) {
+        unsigned long v = strtoul(argv[i], NULL, 10);
+        if (v >= 2 && v <= 200)
+            sizes[n_sizes++] = (unsigned)v;
+    }
+    if (n_sizes == 0)
+        for (; n_sizes < 3; n_sizes++)
+            sizes[n_sizes] = all_sizes[n_sizes];
     const char *scale = getenv("BENCH_SCALE");
     int runs = scale && strtod(scale, NULL) < 1.0 ? 1 : RUNS;
     printf("confab mesh benchmark (one process, default settings, "
            "median of %d)\n",
            runs);
-    printf("%-6s %-6s %10s %20s %18s\n", "nodes", "links", "mesh time",
-           "memory/link (all)", "(links only)");
-    double ms50 = 0, worst_all = 0, worst_links = 0;
-    for (size_t s = 0; s < sizeof sizes / sizeof sizes[0]; s++) {
+    if (sodium_init() < 0)
+        return 1;
+    double x_us = x25519_us();
+    printf("%-6s %-6s %10s %20s %18s %12s %14s\n", "nodes", "links",
+           "mesh time", "memory/link (all)", "(links only)", "PEERS msgs",
+           "CPU/link");
+    double ms50 = 0, worst_all = 0, worst_links = 0, worst_x = 0;
+    for (size_t s = 0; s < n_sizes; s++) {
         unsigned n = sizes[s];
         double links = (double)n * (n - 1) / 2.0;
-        double ms[RUNS], all[RUNS], marg[RUNS];
+        double ms[RUNS], all[RUNS], marg[RUNS], pm[RUNS], cpu[RUNS];
         for (int i = 0; i < runs; i++) {
             result r, q;
             if (run_child(n, true, &r) != 0 || run_child(n, false, &q) != 0) {
@@ -146,13 +199,21 @@ int main(void)
             ms[i] = r.mesh_ms;
             all[i] = r.rss_kib / links;
             marg[i] = (r.rss_kib - q.rss_kib) / links;
+            pm[i] = r.peers_msgs;
+            cpu[i] = r.cpu_us / links;
         }
+        qsort(pm, (size_t)runs, sizeof pm[0], cmp_double);
+        qsort(cpu, (size_t)runs, sizeof cpu[0], cmp_double);
         qsort(ms, (size_t)runs, sizeof ms[0], cmp_double);
         qsort(all, (size_t)runs, sizeof all[0], cmp_double);
         qsort(marg, (size_t)runs, sizeof marg[0], cmp_double);
         double m = ms[runs / 2], a = all[runs / 2], g = marg[runs / 2];
-        printf("%-6u %-6.0f %7.0f ms %16.1f KiB %14.1f KiB\n", n, links, m, a,
-               g);
+        double c = cpu[runs / 2];
+        printf("%-6u %-6.0f %7.0f ms %16.1f KiB %14.1f KiB %12.0f %8.0f us "
+               "(%.2f x X25519)\n",
+               n, links, m, a, g, pm[runs / 2], c, c / (8.0 * x_us));
+        if (c / (8.0 * x_us) > worst_x)
+            worst_x = c / (8.0 * x_us);
         if (n == 50)
             ms50 = m;
         if (a > worst_all)
@@ -167,5 +228,9 @@ int main(void)
            "network, %s; links alone at most %.1f KiB, %s\n",
            worst_all, worst_all <= 16 ? "met" : "MISSED", worst_links,
            worst_links <= 16 ? "met" : "MISSED");
+    printf("X25519 in this run: %.1f us an operation, %.0f us a link (8 "
+           "operations); target (#18): CPU per link <= 1.5 x that: worst "
+           "%.2f x, %s\n",
+           x_us, 8.0 * x_us, worst_x, worst_x <= 1.5 ? "met" : "MISSED");
     return 0;
 }
