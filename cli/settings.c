@@ -62,7 +62,7 @@ static const char *const run_keys[] = {
 
 const char *cli_settings_help(void)
 {
-    return "  --ping-interval MS    ping a peer idle this long (default 2000)\n"
+    return "  --ping-interval MS    ping a peer idle this long (default 5000)\n"
            "  --peer-timeout MS     a peer silent this long is down (15000)\n"
            "  --anycast-timeout MS  a member has this long to acknowledge\n"
            "                        before the next gets it (2000)\n"
