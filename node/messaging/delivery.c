@@ -761,7 +761,6 @@ void node_delivery_tick(confab_node *n, uint64_t now)
 
 /* ---- the outbox, for a person (the first hour, #14) --------------------- */
 
-
 size_t confab_queued_list(const confab_node *n, confab_queued *out, size_t cap)
 {
     size_t k = 0;

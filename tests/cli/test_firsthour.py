@@ -426,7 +426,7 @@ class Settings(unittest.TestCase):
         a.extra = []
         a.start()
         self.assertEqual(a.json("status")[0]["name"], "fromfile")
-        self.assertIn("timers  ping 2000 ms", a.run("status").stdout)
+        self.assertIn("timers  ping 5000 ms", a.run("status").stdout)
 
     def test_bad_values_and_lines_are_named(self):
         h = self.net.home("a")
