@@ -201,7 +201,7 @@ static void set_state(node_swim *s, node_swim_member *mb, uint8_t state,
     push(out, kind[state], &mb->id);
     if (state == NODE_SWIM_SUSPECT) {
         s->nsuspect++;
-        mb->suspect_since = now_ms;
+        mb->suspect_since = (uint32_t)now_ms;
         s->stats.suspected++;
     } else if (state == NODE_SWIM_DEAD) {
         s->stats.declared_down++;
@@ -228,7 +228,7 @@ int node_swim_add(node_swim *s, const node_ovl_id *id, node_swim_out *out)
  * others' timeouts shrink too. */
 static int confirm(node_swim_member *mb, const node_ovl_id *from)
 {
-    uint32_t tag;
+    uint16_t tag;
     memcpy(&tag, from->b, sizeof tag);
     for (unsigned i = 0; i < mb->nconf; i++)
         if (mb->conf[i] == tag)
@@ -437,7 +437,8 @@ static void run_suspicions(node_swim *s, uint64_t now_ms, node_swim_out *out)
         node_swim_member *mb = &s->m[i];
         if (mb->state != NODE_SWIM_SUSPECT)
             continue;
-        if (now_ms - mb->suspect_since < node_swim_suspicion_ms(s, mb->nconf))
+        uint32_t age = (uint32_t)now_ms - mb->suspect_since;
+        if (age < node_swim_suspicion_ms(s, mb->nconf))
             continue;
         set_state(s, mb, NODE_SWIM_DEAD, mb->inc, now_ms, out);
         gossip(s, mb, &s->self);
