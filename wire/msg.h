@@ -57,6 +57,7 @@ enum {
     /* area: routing (#12): types 10 to 19 */
     /* area: request and reply (#19): types 20 to 24 */
     /* area: scale (#13), later: types 30 to 39 */
+    /* 30 HyParView, 31 Plumtree, 32 SWIM: wire/overlay.h (not sent yet) */
 };
 
 /* DATA kinds: the `k` key. */
