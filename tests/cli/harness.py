@@ -111,9 +111,11 @@ class Watch:
                 return e["state"]
         return None
 
-    def until(self, what, fn, timeout):
+    def until(self, what, fn, timeout, poll=None):
         """Checks fn, and again after each event the node sends, until it
-        returns something true; fails at the deadline."""
+        returns something true; fails at the deadline. With poll (seconds)
+        fn is also checked that often: for a change no event reports (a
+        client connecting)."""
         end = time.monotonic() + timeout
         while True:
             last = fn()
@@ -123,8 +125,10 @@ class Watch:
             if left <= 0:
                 break
             try:
-                m = self.cl.next(left)
+                m = self.cl.next(left if poll is None else min(left, poll))
             except confab.Timeout:
+                if poll is not None:
+                    continue
                 break
             if "ev" in m:
                 self.seen.append(m)

@@ -319,7 +319,7 @@ class Monitor(unittest.TestCase):
             with a.watch() as w:
                 w.until("monitor connected",
                         lambda: a.json("status")[0]["counters"]["ctl_clients"]
-                        >= 3, 10 * SCALE)
+                        >= 3, 10 * SCALE, poll=0.05)
             b = self.net.node("bob").start()
             self.assertTrue(out.wait_for("(bob) up", 15 * SCALE), out.text())
             logs = [json.loads(l) for l in out.text().splitlines()
