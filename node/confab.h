@@ -86,6 +86,10 @@ typedef struct confab_message {
     const char *content_type; /* NULL when none was given */
     const uint8_t *body;
     size_t len;
+    /* Links it crossed: 1 from a linked peer, more relayed (routing,
+     * docs/PROTOCOL.md section 13); 0 when not known (read back from the
+     * inbox). */
+    unsigned hops;
 } confab_message;
 
 typedef enum confab_event_type {
@@ -264,6 +268,8 @@ typedef struct confab_config {
     /* the store */
 
     /* area: routing (#12) */
+    unsigned max_routes; /* destinations in the route table: 255 (the most;
+                            1 keeps one) */
 
     /* area: request and reply (#19) */
 
@@ -636,6 +642,27 @@ typedef struct confab_stats {
     uint64_t inbox_reads_refused;  /* a read mark could not be written */
 
     /* area: routing (#12) */
+    uint64_t routes;                 /* destinations reachable through
+                                        others, now */
+    uint64_t route_adverts_sent;     /* ROUTE messages sent */
+    uint64_t route_adverts_received; /* ROUTE messages taken */
+    uint64_t route_adverts_dropped;  /* over 20 a second from one peer */
+    uint64_t route_entries_bad;      /* claims a loop, a cost or an id */
+    uint64_t route_table_full;       /* new destinations refused at
+                                        max_routes */
+    uint64_t route_peers_cut;        /* links cut for bad routing input */
+    uint64_t routed_sent;            /* envelopes sealed and sent here */
+    uint64_t routed_received;        /* envelopes opened here */
+    uint64_t routed_forwarded;       /* envelopes relayed for others */
+    uint64_t routed_no_route;        /* dropped: no route onwards */
+    uint64_t routed_hops_exhausted;  /* dropped: hop limit spent (a loop) */
+    uint64_t routed_forged;          /* dropped: did not open (forged
+                                        origin, or damaged) */
+    uint64_t routed_inner_bad;       /* opened, but the inner message
+                                        breaks the rules */
+    uint64_t routed_relay_full;      /* dropped: the next link backed up */
+    uint64_t routed_not_allowed;     /* dropped: origin or destination not
+                                        on the allow-list */
 
     /* area: request and reply (#19) */
 
@@ -648,6 +675,18 @@ typedef struct confab_stats {
 } confab_stats;
 
 /* area: routing (#12) */
+/* One destination of the route table (docs/PROTOCOL.md section 13). */
+#define CONFAB_ROUTE_INFINITY 16u
+typedef struct confab_route {
+    uint8_t dst[CONFAB_ID_BYTES]; /* the node reached */
+    uint8_t via[CONFAB_ID_BYTES]; /* the linked peer it is reached through */
+    unsigned metric;              /* hops; CONFAB_ROUTE_INFINITY: none now */
+    uint64_t seq;                 /* the destination's sequence number */
+} confab_route;
+/* Copies up to cap routes into out (reachable ones first is not
+ * promised); returns how many the table holds. out may be NULL with cap
+ * 0. A linked peer reached directly has no row unless it also relays. */
+size_t confab_routes(const confab_node *node, confab_route *out, size_t cap);
 
 /* area: request and reply (#19) */
 

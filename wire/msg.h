@@ -55,6 +55,8 @@ enum {
     WIRE_T_PEERS = 8,
     WIRE_T_BYE = 9,
     /* area: routing (#12): types 10 to 19 */
+    WIRE_T_ROUTE = 10,  /* a distance vector (section 13.2) */
+    WIRE_T_ROUTED = 11, /* a sealed message, hop by hop (section 13.3) */
     /* area: request and reply (#19): types 20 to 24 */
     /* area: scale (#13), later: types 30 to 39 */
 };
@@ -153,6 +155,8 @@ typedef struct wire_bye {
     uint64_t reason;
 } wire_bye;
 
+#include "wire/route.h" /* ROUTE and ROUTED (routing, #12) */
+
 /* A transport message. type is the `t` key; on decode a type this version
  * does not know is returned as is, with no union member filled. */
 typedef struct wire_msg {
@@ -165,6 +169,8 @@ typedef struct wire_msg {
         wire_group group; /* JOIN and LEAVE */
         wire_peers peers;
         wire_bye bye;
+        wire_route route;   /* ROUTE */
+        wire_routed routed; /* ROUTED */
     } u;
 } wire_msg;
 

@@ -225,7 +225,7 @@ static const node_link_ops link_ops = {
     node_peer_established,   node_peer_bye_received,
     node_peer_link_ended,    node_peer_link_freed,
     node_peer_link_tick,     node_peer_link_resumed,
-    node_peer_link_counted,  node_peer_link_more,
+    node_peer_link_counted,  node_data_more,
     node_peer_link_delay_ms,
 };
 
@@ -234,6 +234,7 @@ static int peer_up(confab_node *n, node_peer *p, const wire_hello *h)
 {
     node_data_relink(p);
     node_delivery_link_up(n, p, h->epoch);
+    node_route_link_up(n, p);
     node_pex_peer_up(n, p);
     return node_groups_from_hello(n, p, h);
 }
@@ -242,6 +243,7 @@ static void peer_down(confab_node *n, node_peer *p)
 {
     node_data_drop_lane(n, p);
     node_groups_peer_down(n, p);
+    node_route_link_down(n, p); /* what it relayed goes another way */
 }
 
 /* A peer forgotten while the node runs holds no queue (it is not pinned);
@@ -258,7 +260,14 @@ static void peer_forget(confab_node *n, node_peer *p)
     node_pex_forget(n, p);
     node_peer_groups_free(n, p);
     node_delivery_peer_free(p);
+    node_routed_forget(n, p);
 }
+
+/* The routing layer's hooks: what an envelope holds goes to delivery. */
+static const node_route_ops route_ops = {
+    node_routed_deliver,
+    node_routed_changed,
+};
 
 static const node_peer_ops peer_ops = {
     node_data_relink,
@@ -347,6 +356,8 @@ static int resolve_defaults(confab_node *n)
     if (c->ctl_held_total == 0)
         c->ctl_held_total = DEFAULT_CTL_HELD;
     /* area: routing (#12) */
+    if (c->max_routes == 0 || c->max_routes > NODE_ROUTE_MAX)
+        c->max_routes = NODE_ROUTE_MAX;
     /* area: request and reply (#19) */
     /* area: the first hour (#14) */
     /* area: discovery on every interface (#16) */
@@ -427,6 +438,8 @@ static int keys_and_home(confab_node *n)
         memcpy(n->home, c->home, hl + 1);
     }
     rc = node_delivery_init(n);
+    if (rc == 0)
+        rc = node_route_init(n);
     if (rc != 0)
         return rc;
     if (n->home != NULL) {
@@ -475,8 +488,10 @@ int confab_node_new(uv_loop_t *loop, const confab_config *config,
     n->loop = loop;
     n->link_ops = &link_ops;
     n->peer_ops = &peer_ops;
+    n->route_ops = &route_ops;
     n->cfg = *config;
     node_list_init(&n->conns);
+    node_list_init(&n->vconns);
     node_list_init(&n->dirty);
     node_list_init(&n->anycasts);
     node_list_init(&n->delayed);
@@ -584,6 +599,7 @@ static void tick_cb(uv_timer_t *t)
     node_peers_expire(n, now);
     node_pex_flush(n);
     node_groups_tick(n, now);
+    node_route_tick(n, now);
     node_delivery_tick(n, now);
     node_home_tick(n, now);
     for (const node_service *const *s = node_services; *s != NULL; s++)
@@ -926,7 +942,9 @@ void confab_node_free(confab_node *n)
     free(n->home);
     free(n->control_path);
     node_groups_free(n);
+    node_routed_free(n);
     node_peers_free(n);
+    node_route_free(n);
     node_allow_free(n);
     node_delivery_free(n);
     node_txbuf_free_all(n);

@@ -546,6 +546,22 @@ static void op_status(ctl_client *c, uint64_t rid)
         {"inbox_reads_refused", st.inbox_reads_refused},
 
         /* area: routing (#12) */
+        {"routes", st.routes},
+        {"route_adverts_sent", st.route_adverts_sent},
+        {"route_adverts_received", st.route_adverts_received},
+        {"route_adverts_dropped", st.route_adverts_dropped},
+        {"route_entries_bad", st.route_entries_bad},
+        {"route_table_full", st.route_table_full},
+        {"route_peers_cut", st.route_peers_cut},
+        {"routed_sent", st.routed_sent},
+        {"routed_received", st.routed_received},
+        {"routed_forwarded", st.routed_forwarded},
+        {"routed_no_route", st.routed_no_route},
+        {"routed_hops_exhausted", st.routed_hops_exhausted},
+        {"routed_forged", st.routed_forged},
+        {"routed_inner_bad", st.routed_inner_bad},
+        {"routed_relay_full", st.routed_relay_full},
+        {"routed_not_allowed", st.routed_not_allowed},
 
         /* area: request and reply (#19) */
 

@@ -79,6 +79,7 @@ typedef struct node_body node_body;
 typedef struct node_anycast node_anycast;
 typedef struct node_allow node_allow;
 typedef struct node_block node_block;
+typedef struct node_routing node_routing;
 
 /* ---- discovery's state kept in the node (node/peers/discovery.c) ---- */
 
@@ -229,6 +230,12 @@ struct confab_node {
     size_t n_blocked;
     /* test hooks: faults injected into the node's own I/O (fault.c) */
     struct node_fault *fault;
+    /* routing (node/routing/): the route table, and what it hands up */
+    node_routing *routing;
+    const struct node_route_ops *route_ops;
+    unsigned rx_hops;        /* links the message being delivered crossed */
+    node_peer *route_pulled; /* the routed lane the last pull served */
+    node_list vconns;        /* receiving state per routed origin */
 };
 
 /* A part of the node above the api layer that the node starts, ticks,
