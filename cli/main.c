@@ -42,6 +42,7 @@ static const cli_cmd commands[] = {
     /* issue 15: the web page's events, on a terminal */
     {"monitor", cli_cmd_monitor, "print the node's events as they happen"},
     /* area: routing (#12) */
+    {"trace", cli_cmd_trace, "show the path to a peer, hop by hop"},
     /* area: request and reply (#19) */
     /* area: the first hour (#14) */
     /* area: discovery on every interface (#16) */

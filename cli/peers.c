@@ -290,7 +290,10 @@ int cli_cmd_peers(cli_ctx *ctx, int argc, char **argv)
                   "Lists the peers the running node knows: short id, name,\n"
                   "state (up, connecting, known, down), the address where it\n"
                   "accepts links, and the smoothed round trip. With --json,\n"
-                  "one object a peer: id, name, address, state, rtt_us.\n",
+                  "one object a peer: id, name, address, state, rtt_us.\n"
+                  "Then the peers reached only through others (routing),\n"
+                  "with their next hop and distance in hops; JSON: state\n"
+                  "routed, and via, via_name, hops.\n",
                   stdout);
             return CLI_OK;
         }
@@ -308,10 +311,13 @@ int cli_cmd_peers(cli_ctx *ctx, int argc, char **argv)
         return rc;
     cli_peers l;
     rc = cli_peers_fetch(&cl, &l);
-    cli_close(&cl);
-    if (rc != CLI_OK)
+    if (rc != CLI_OK) {
+        cli_close(&cl);
         return rc;
+    }
     cli_peers_print(ctx, stdout, &l);
+    rc = cli_routes_show(ctx, &cl, &l); /* routing (#12) */
+    cli_close(&cl);
     cli_peers_free(&l);
-    return CLI_OK;
+    return rc;
 }

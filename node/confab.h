@@ -661,6 +661,9 @@ typedef struct confab_stats {
     uint64_t routed_inner_bad;       /* opened, but the inner message
                                         breaks the rules */
     uint64_t routed_relay_full;      /* dropped: the next link backed up */
+    uint64_t traces_answered;        /* TRACE probes this node answered */
+    uint64_t traces_dropped;         /* TRACE probes and replies dropped:
+                                        no route, spent, unknown token */
     uint64_t routed_not_allowed;     /* dropped: origin or destination not
                                         on the allow-list */
 
@@ -687,6 +690,31 @@ typedef struct confab_route {
  * promised); returns how many the table holds. out may be NULL with cap
  * 0. A linked peer reached directly has no row unless it also relays. */
 size_t confab_routes(const confab_node *node, confab_route *out, size_t cap);
+/* The path to a node, hop by hop, like traceroute: confab_trace sends
+ * one probe per hop of the route (TRACE, docs/PROTOCOL.md 13.5) and
+ * returns its token; each hop answers with its id, name and address, and
+ * the round trip to it is measured here. confab_trace_result copies the
+ * hops probed so far (up to cap) and says whether the trace is done (every
+ * hop answered up to the destination, or 3 s passed: the rest are lost).
+ * confab_trace returns 0, -ESRCH (no link and no route to it) or -ENOMEM;
+ * confab_trace_result 0 or -ENOENT (no such trace: 8 are kept). */
+#define CONFAB_TRACE_HOPS 16u
+typedef struct confab_trace_hop {
+    unsigned hop; /* 1: the first link */
+    int answered; /* 0: no answer (yet) */
+    uint8_t id[CONFAB_ID_BYTES];
+    char name[CONFAB_MAX_NAME + 1];
+    char address[65]; /* "IP:PORT" where it heard the probe and accepts
+                         links */
+    uint64_t rtt_us;
+} confab_trace_hop;
+__attribute__((warn_unused_result)) int
+confab_trace(confab_node *node, const uint8_t to[CONFAB_ID_BYTES],
+             uint64_t *token);
+__attribute__((warn_unused_result)) int
+confab_trace_result(const confab_node *node, uint64_t token,
+                    confab_trace_hop *out, size_t cap, size_t *count,
+                    int *done);
 
 /* area: request and reply (#19) */
 

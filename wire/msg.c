@@ -693,6 +693,8 @@ int wire_msg_encode(const wire_msg *m, uint8_t *buf, size_t cap, size_t *len)
         break;
     case WIRE_T_ROUTE:
     case WIRE_T_ROUTED:
+    case WIRE_T_TRACE:
+    case WIRE_T_TRACE_REPLY:
         rc = wire_route_encode(m, &w);
         break;
     default:
@@ -740,6 +742,8 @@ size_t wire_msg_bound(const wire_msg *m)
         return 64;
     case WIRE_T_ROUTE:
     case WIRE_T_ROUTED:
+    case WIRE_T_TRACE:
+    case WIRE_T_TRACE_REPLY:
         return wire_route_bound(m);
     default:
         return 64;

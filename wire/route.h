@@ -47,9 +47,21 @@ typedef struct wire_routed {
     wire_bytes box;     /* nonce (24) || crypto_box_easy output */
 } wire_routed;
 
+/* TRACE (a probe) and TRACE_REPLY (a hop's answer): section 13.5. */
+#define WIRE_TRACE_ADDR 64u /* bytes of a hop's address, at most */
+typedef struct wire_trace {
+    const uint8_t *src; /* probe: the origin; reply: the hop answering */
+    const uint8_t *dst; /* probe: the traced node; reply: the origin */
+    uint64_t hops;      /* hop limit left, 0..16 */
+    uint64_t token;     /* the origin's, echoed */
+    uint64_t k;         /* the probe's first hop limit: which hop, 1..16 */
+    wire_bytes name;    /* reply only: the hop's name (str, 0..64) */
+    wire_bytes addr;    /* reply only: its address (str, 0..64) */
+} wire_trace;
+
 struct wire_msg;
 
-/* True for the routing types this version knows (10 and 11). */
+/* True for the routing types this version knows (10 to 13). */
 int wire_route_type(uint64_t type);
 /* Decodes a map of a routing type (called by wire_msg_decode). */
 int wire_route_decode(const uint8_t *buf, size_t len, uint64_t t,

@@ -91,6 +91,8 @@ static const stat_metric stats[] = {
     C(routed_forged, "Envelopes dropped: did not open (forged origin)."),
     C(routed_inner_bad, "Envelopes opened whose message broke the rules."),
     C(routed_relay_full, "Envelopes dropped: the next link was backed up."),
+    C(traces_answered, "TRACE probes answered."),
+    C(traces_dropped, "TRACE probes and replies dropped."),
     C(routed_not_allowed, "Envelopes dropped: an end not on the allow-list."),
 
     /* area: request and reply (#19) */

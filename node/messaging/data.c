@@ -685,13 +685,14 @@ static int (*const msg_handlers[])(node_conn *c, const wire_msg *m) = {
     [WIRE_T_ACK] = on_ack_msg,           [WIRE_T_PING] = node_peer_on_ping,
     [WIRE_T_PONG] = node_peer_on_ping,   [WIRE_T_JOIN] = node_groups_on_msg,
     [WIRE_T_LEAVE] = node_groups_on_msg, [WIRE_T_PEERS] = node_pex_on_peers,
-    [WIRE_T_ROUTE] = node_route_on_msg,  [WIRE_T_ROUTED] = node_route_on_msg,
 };
 
 int node_data_on_msg(node_conn *c, const wire_msg *m)
 {
     if (c->peer == NULL)
         return -EPROTO;
+    if (wire_route_type(m->type)) /* ROUTE, ROUTED, TRACE: routing's */
+        return node_route_on_msg(c, m);
     /* Types this version does not know: the protocol says ignore. */
     if (m->type >= sizeof msg_handlers / sizeof msg_handlers[0] ||
         msg_handlers[m->type] == NULL)

@@ -80,7 +80,7 @@ static void count_routes(confab_node *n)
 
 /* Counts one bad routing input from p: true when p has now sent too many
  * in the window, and its link is cut. */
-static bool strike(confab_node *n, const node_peer *p)
+bool node_route_strike_peer(confab_node *n, const node_peer *p)
 {
     node_routing *rt = n->routing;
     uint64_t now = node_now_ms(n);
@@ -230,7 +230,7 @@ static int on_route(node_conn *c, const wire_msg *m)
     }
     if (++q->count > ADVERTS_PER_S) {
         n->stats.route_adverts_dropped++;
-        return strike(n, h) ? -EPROTO : 0;
+        return node_route_strike_peer(n, h) ? -EPROTO : 0;
     }
     wire_iter it = m->u.route.iter;
     wire_route_entry e;
@@ -242,7 +242,7 @@ static int on_route(node_conn *c, const wire_msg *m)
     n->stats.route_adverts_received++;
     if (bad > 0) {
         n->stats.route_entries_bad += bad;
-        if (strike(n, h))
+        if (node_route_strike_peer(n, h))
             return -EPROTO;
     }
     return 0;
@@ -418,7 +418,7 @@ static int open_envelope(node_conn *c, const wire_routed *rd)
                                      clen, rd->box.ptr, key) != 0) {
         /* Not sealed by the origin it names: forged, or damaged. */
         n->stats.routed_forged++;
-        return strike(n, c->peer) ? -EPROTO : 0;
+        return node_route_strike_peer(n, c->peer) ? -EPROTO : 0;
     }
     size_t plen = clen - WIRE_ROUTED_MAC;
     uint64_t epoch = 0;
@@ -447,7 +447,7 @@ static int on_routed(node_conn *c, const wire_msg *m)
     if (rd->hops == 0 || memcmp(rd->src, self, WIRE_NODE_ID_BYTES) == 0) {
         /* Spent on the way, or our own come back: a loop somewhere. */
         n->stats.routed_hops_exhausted++;
-        return strike(n, c->peer) ? -EPROTO : 0;
+        return node_route_strike_peer(n, c->peer) ? -EPROTO : 0;
     }
     if (!node_allowed(n, rd->src) || !node_allowed(n, rd->dst)) {
         n->stats.routed_not_allowed++; /* the allow-list holds end to end */
@@ -457,7 +457,7 @@ static int on_routed(node_conn *c, const wire_msg *m)
         return open_envelope(c, rd);
     if (rd->hops <= 1) {
         n->stats.routed_hops_exhausted++;
-        return strike(n, c->peer) ? -EPROTO : 0;
+        return node_route_strike_peer(n, c->peer) ? -EPROTO : 0;
     }
     node_peer *h = node_route_next_hop(n, rd->dst);
     if (h == NULL || h == c->peer) {
@@ -483,7 +483,9 @@ int node_route_on_msg(node_conn *c, const wire_msg *m)
         return 0;
     if (m->type == WIRE_T_ROUTE)
         return on_route(c, m);
-    return on_routed(c, m);
+    if (m->type == WIRE_T_ROUTED)
+        return on_routed(c, m);
+    return node_trace_on_msg(c, m);
 }
 
 size_t confab_routes(const confab_node *n, confab_route *out, size_t cap)

@@ -77,6 +77,19 @@ typedef struct node_route_ops {
     void (*changed)(confab_node *n, const uint8_t *id);
 } node_route_ops;
 
+/* A trace this node runs (trace.c). */
+#define NODE_TRACES   8u
+#define NODE_TRACE_MS 3000u /* then what did not answer is lost */
+typedef struct node_trace {
+    uint64_t token; /* 0: free */
+    uint8_t dst[WIRE_NODE_ID_BYTES];
+    uint64_t started_ms;
+    unsigned probes; /* hops probed: 1..16 */
+    uint64_t sent_us[CONFAB_TRACE_HOPS];
+    confab_trace_hop hops[CONFAB_TRACE_HOPS];
+    unsigned dest_hop; /* the hop the destination answered at, 0: not yet */
+} node_trace;
+
 typedef struct node_routing {
     node_route routes[NODE_ROUTE_MAX];
     size_t n_routes;
@@ -92,6 +105,8 @@ typedef struct node_routing {
     uint8_t box[WIRE_MAX_FRAME];
     uint8_t rx[WIRE_MAX_FRAME];
     size_t rr; /* where the next routed pull starts (round robin) */
+    node_trace traces[NODE_TRACES];
+    uint64_t trace_seq;
 } node_routing;
 
 int node_route_init(confab_node *n);
@@ -102,6 +117,10 @@ void node_route_link_up(confab_node *n, node_peer *p);
 void node_route_link_down(confab_node *n, node_peer *p);
 /* ROUTE and ROUTED from a linked peer: 0, or -EPROTO to cut the link. */
 int node_route_on_msg(node_conn *c, const wire_msg *m);
+/* trace.c: TRACE and TRACE_REPLY from a linked peer (0 or -EPROTO). */
+int node_trace_on_msg(node_conn *c, const wire_msg *m);
+/* Counts one bad routing input from p: true when its link must be cut. */
+bool node_route_strike_peer(confab_node *n, const node_peer *p);
 /* The route to id, reachable, or NULL. */
 node_route *node_route_find(confab_node *n, const uint8_t *id);
 /* The linked peer a message to id leaves on: id itself when linked, else

@@ -125,6 +125,74 @@ static void test_routing_line_learns_routes(void **state)
     net_stop(&f);
 }
 
+/* ---- trace -------------------------------------------------------------- */
+
+typedef struct trace_wait {
+    unsigned node;
+    uint64_t token;
+} trace_wait;
+
+static bool trace_done(confab_testnet *tn, void *arg)
+{
+    trace_wait *w = arg;
+    size_t count;
+    int done = 0;
+    assert_int_equal(confab_trace_result(confab_testnet_node(tn, w->node),
+                                         w->token, NULL, 0, &count, &done),
+                     0);
+    return done;
+}
+
+static void test_routing_trace_line(void **state)
+{
+    (void)state;
+    net_fixture f;
+    confab_testnet_config c;
+    fast(&c, 5);
+    start_topology(&f, &c, CONFAB_TOPO_LINE);
+    want_route w = {0, 4, 4};
+    assert_int_equal(
+        confab_testnet_run_until(f.tn, has_route, &w, net_deadline(10000)), 0);
+    confab_node *n0 = confab_testnet_node(f.tn, 0);
+    trace_wait tw = {0, 0};
+    assert_int_equal(confab_trace(n0, net_id(f.tn, 4), &tw.token), 0);
+    assert_int_equal(
+        confab_testnet_run_until(f.tn, trace_done, &tw, net_deadline(5000)), 0);
+    confab_trace_hop hops[CONFAB_TRACE_HOPS];
+    size_t count;
+    int done;
+    assert_int_equal(confab_trace_result(n0, tw.token, hops, CONFAB_TRACE_HOPS,
+                                         &count, &done),
+                     0);
+    assert_int_equal(count, 4);
+    for (unsigned k = 0; k < 4; k++) {
+        char name[8];
+        snprintf(name, sizeof name, "n%u", k + 1);
+        assert_true(hops[k].answered);
+        assert_int_equal(hops[k].hop, k + 1);
+        assert_memory_equal(hops[k].id, net_id(f.tn, k + 1), CONFAB_ID_BYTES);
+        assert_string_equal(hops[k].name, name);
+        char port[16];
+        snprintf(port, sizeof port, ":%u",
+                 confab_node_port(confab_testnet_node(f.tn, k + 1)));
+        assert_non_null(strstr(hops[k].address, "127.0.0.1"));
+        assert_non_null(strstr(hops[k].address, port));
+        assert_true(hops[k].rtt_us > 0);
+    }
+    /* A linked peer is one hop; a node with no route is refused. */
+    assert_int_equal(confab_trace(n0, net_id(f.tn, 1), &tw.token), 0);
+    assert_int_equal(
+        confab_testnet_run_until(f.tn, trace_done, &tw, net_deadline(5000)), 0);
+    assert_int_equal(confab_trace_result(n0, tw.token, hops, CONFAB_TRACE_HOPS,
+                                         &count, &done),
+                     0);
+    assert_int_equal(count, 1);
+    assert_true(hops[0].answered);
+    uint8_t nobody[CONFAB_ID_BYTES] = {1};
+    assert_int_equal(confab_trace(n0, nobody, &tw.token), -ESRCH);
+    net_stop(&f);
+}
+
 /* ---- 10,000 through a line and a ring ---------------------------------- */
 
 typedef struct cutting {
@@ -398,6 +466,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_routing_line_learns_routes),
+        cmocka_unit_test(test_routing_trace_line),
         cmocka_unit_test(test_routing_line_ten_thousand_through_cuts),
         cmocka_unit_test(test_routing_ring_reroutes),
         cmocka_unit_test(test_routing_bad_hop_limit),
