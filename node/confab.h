@@ -270,6 +270,10 @@ typedef struct confab_config {
     /* area: routing (#12) */
     unsigned max_routes; /* destinations in the route table: 255 (the most;
                             1 keeps one) */
+    /* For tests that show what a node can read: a file every link message
+     * this node decrypts is appended to (plaintext, mode 0600). NULL: none.
+     * Never in production: it writes what peers send in the clear. */
+    const char *debug_rx_dump;
 
     /* area: request and reply (#19) */
 

@@ -7,12 +7,14 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #define DEFAULT_MAX_MESSAGE    CONFAB_DEFAULT_MAX_MESSAGE
 #define DEFAULT_QUEUE_BYTES    (32u << 20)
@@ -516,6 +518,18 @@ int confab_node_new(uv_loop_t *loop, const confab_config *config,
     c->network_key = NULL;
     c->home = NULL;
     c->control_path = NULL;
+    if (c->debug_rx_dump != NULL) { /* a test's: see confab.h */
+        int fd = open(c->debug_rx_dump,
+                      O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+        if (fd < 0) {
+            rc = -errno;
+            node_log(n, CONFAB_LOG_ERROR, "cannot open %s: %s",
+                     c->debug_rx_dump, uv_strerror(rc));
+            goto fail;
+        }
+        n->rx_dump_fd = fd; /* never 0: stdin is open */
+        c->debug_rx_dump = NULL;
+    }
 
     /* Name. */
     if (c->name != NULL) {
@@ -945,6 +959,8 @@ void confab_node_free(confab_node *n)
     node_routed_free(n);
     node_peers_free(n);
     node_route_free(n);
+    if (n->rx_dump_fd > 0)
+        close(n->rx_dump_fd);
     node_allow_free(n);
     node_delivery_free(n);
     node_txbuf_free_all(n);

@@ -236,6 +236,7 @@ struct confab_node {
     unsigned rx_hops;        /* links the message being delivered crossed */
     node_peer *route_pulled; /* the routed lane the last pull served */
     node_list vconns;        /* receiving state per routed origin */
+    int rx_dump_fd; /* > 0: cfg.debug_rx_dump, open (node/link/conn.c) */
 };
 
 /* A part of the node above the api layer that the node starts, ticks,
