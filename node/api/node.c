@@ -222,7 +222,7 @@ static int split_host_port(const char *hp, char *host, size_t cap,
 static const node_link_ops link_ops = {
     node_data_pull,          node_data_pushed,
     node_data_pulled,        node_data_on_msg,
-    node_delivery_read_done, node_data_reasm_free,
+    node_routed_read_ended,  node_data_reasm_free,
     node_peer_link_dialing,  node_allowed,
     node_peer_established,   node_peer_bye_received,
     node_peer_link_ended,    node_peer_link_freed,

@@ -227,6 +227,9 @@ bool node_routed_pull(node_conn *c, node_frame *f);
 bool node_data_more(const node_conn *c);
 /* Sends m (an ACK) to p, over its link or its route. */
 int node_peer_send_ctl(confab_node *n, node_peer *p, const wire_msg *m);
+/* The link's read_ended: acknowledges what the read delivered, over the
+ * link and over the routes it carried envelopes of. */
+void node_routed_read_ended(node_conn *link);
 /* p is forgotten or the node freed: its receiving state goes. */
 void node_routed_forget(confab_node *n, node_peer *p);
 void node_routed_free(confab_node *n);

@@ -120,10 +120,29 @@ int node_routed_deliver(confab_node *n, const uint8_t *from, uint64_t epoch,
     n->rx_hops = hops;
     int rc = node_data_on_msg(c, m);
     n->rx_hops = 0;
+    if (m->type == WIRE_T_ACK && p->q_head != NULL)
+        node_lane_kick(n, p); /* the window opened */
     if (rc != 0)
         node_data_reasm_free(c); /* out of order after a re-route */
-    node_delivery_read_done(c);
+    /* Acknowledged at the end of the read that carried it, with all the
+     * others of that read, as on a link (node_routed_read_ended). Its
+     * `dirty` (a link's place in the flush list) never serves that here. */
+    c->dirty = true;
     return rc;
+}
+
+void node_routed_read_ended(node_conn *link)
+{
+    confab_node *n = link->node;
+    node_delivery_read_done(link);
+    vconns_init(n);
+    for (node_list *e = n->vconns.next; e != &n->vconns; e = e->next) {
+        node_conn *c = node_container_of(e, node_conn, link);
+        if (c->dirty) {
+            c->dirty = false;
+            node_delivery_read_done(c);
+        }
+    }
 }
 
 void node_routed_changed(confab_node *n, const uint8_t *id)
@@ -139,6 +158,24 @@ void node_routed_changed(confab_node *n, const uint8_t *id)
         node_delivery_link_up(n, p, p->tx_epoch); /* what waits goes now */
         node_lane_kick(n, p);
     }
+}
+
+/* Bytes of p's stream sent and not acknowledged: its outbox less what
+ * still waits in its lane (a routed peer's lane holds unicasts only). */
+static size_t in_flight(const node_peer *p)
+{
+    return p->ob_bytes > p->q_bytes ? p->ob_bytes - p->q_bytes : 0;
+}
+
+/* Whether p's window lets more go. The oldest unacknowledged message
+ * waiting in the lane always may: the receiver takes the stream in order
+ * only, so what went after it is lost to a gap anyway, and waiting for
+ * those would wait for ever (its retransmission timer runs only once it
+ * is sent). */
+static bool window_open(const node_peer *p)
+{
+    return in_flight(p) < NODE_ROUTE_WINDOW ||
+           (p->ob_head != NULL && p->ob_head->in_lane);
 }
 
 static bool relays(const node_conn *c, const node_route *r)
@@ -162,7 +199,8 @@ bool node_routed_pull(node_conn *c, node_frame *f)
         if (!relays(c, r))
             continue;
         node_peer *p = node_peer_find(n, r->id);
-        if (p == NULL || p->q_head == NULL || node_peer_up(p))
+        if (p == NULL || p->q_head == NULL || node_peer_up(p) ||
+            !window_open(p))
             continue;
         node_frame in;
         if (!node_lane_pull(n, p, &in, max))
@@ -202,7 +240,8 @@ bool node_data_more(const node_conn *c)
         if (!relays(c, &rt->routes[i]))
             continue;
         node_peer *p = node_peer_find(n, rt->routes[i].id);
-        if (p != NULL && p->q_head != NULL && !node_peer_up(p))
+        if (p != NULL && p->q_head != NULL && !node_peer_up(p) &&
+            window_open(p))
             return true;
     }
     return false;

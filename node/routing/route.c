@@ -363,7 +363,7 @@ int node_route_seal(confab_node *n, const uint8_t *dst, const uint8_t *plain,
     uint64_t ep = n->epoch;
     for (unsigned i = 0; i < EPOCH_BYTES; i++)
         pt[i] = (uint8_t)(ep >> (56 - 8 * i));
-    randombytes_buf(box, WIRE_ROUTED_NONCE);
+    node_random(n, box, WIRE_ROUTED_NONCE); /* from the pool: no syscall */
     if (crypto_box_easy_afternm(box + WIRE_ROUTED_NONCE, pt, len + EPOCH_BYTES,
                                 box, key) != 0)
         return -EINVAL;

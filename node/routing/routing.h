@@ -29,6 +29,10 @@
 /* A relay forwards while its next hop's link has less than this queued
  * (below any link_tx_bytes, which would cut that link). */
 #define NODE_ROUTE_RELAY_QUEUE (256u * 1024u)
+/* The origin's window: bytes of a routed stream sent and not yet
+ * acknowledged, at most (relays hold no queue of their own, so the end to
+ * end window is what keeps one flow from overrunning a relay's link). */
+#define NODE_ROUTE_WINDOW (96u * 1024u)
 
 typedef struct node_route {
     uint8_t id[WIRE_NODE_ID_BYTES]; /* the destination */
