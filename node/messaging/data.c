@@ -186,6 +186,8 @@ int confab_broadcast(confab_node *n, const void *body, size_t len,
             break;
         sent++;
     }
+    if (rc == 0)
+        sent += node_routed_broadcast(n, b); /* routing (#12) */
     if (msg_id != NULL)
         memcpy(msg_id, b->id, CONFAB_MSG_ID_BYTES);
     node_body_unref(b);

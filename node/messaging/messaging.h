@@ -230,6 +230,9 @@ int node_peer_send_ctl(confab_node *n, node_peer *p, const wire_msg *m);
 /* The link's read_ended: acknowledges what the read delivered, over the
  * link and over the routes it carried envelopes of. */
 void node_routed_read_ended(node_conn *link);
+/* A broadcast also goes, sealed, to every node reached only through
+ * others (section 13.6). Returns to how many. */
+size_t node_routed_broadcast(confab_node *n, const node_body *b);
 /* p is forgotten or the node freed: its receiving state goes. */
 void node_routed_forget(confab_node *n, node_peer *p);
 void node_routed_free(confab_node *n);

@@ -90,8 +90,9 @@ int node_peer_send_ctl(confab_node *n, node_peer *p, const wire_msg *m)
 static bool inner_ok(const wire_msg *m)
 {
     switch (m->type) {
-    case WIRE_T_DATA:
-        return m->u.data.kind == WIRE_K_UNICAST;
+    case WIRE_T_DATA: /* a broadcast: whole, one frame (13.6) */
+        return m->u.data.kind == WIRE_K_UNICAST ||
+               (m->u.data.kind == WIRE_K_BROADCAST && !m->u.data.fragmented);
     case WIRE_T_FRAG:
         return true;
     case WIRE_T_ACK:
@@ -245,4 +246,42 @@ bool node_data_more(const node_conn *c)
             return true;
     }
     return false;
+}
+
+size_t node_routed_broadcast(confab_node *n, const node_body *b)
+{
+    node_routing *rt = n->routing;
+    if (rt == NULL)
+        return 0;
+    /* One envelope each: a broadcast that does not fit one frame reaches
+     * the linked peers only. */
+    size_t room = WIRE_MAX_PLAINTEXT - WIRE_ROUTED_OVERHEAD - WIRE_ROUTED_SEAL -
+                  EPOCH_BYTES;
+    if (wire_data_bound(0, b->ct_len, b->len) > room)
+        return 0;
+    wire_msg m;
+    memset(&m, 0, sizeof m);
+    m.type = WIRE_T_DATA;
+    wire_data *d = &m.u.data;
+    memcpy(d->id, b->id, WIRE_ID_BYTES);
+    d->kind = WIRE_K_BROADCAST;
+    d->ts = b->ts;
+    d->has_ct = b->has_ct;
+    d->ct.ptr = (const uint8_t *)b->ct;
+    d->ct.len = b->ct_len;
+    d->body.ptr = b->bytes;
+    d->body.len = (uint32_t)b->len;
+    d->size = b->len;
+    size_t sent = 0;
+    for (size_t i = 0; i < rt->n_routes; i++) {
+        node_route *r = &rt->routes[i];
+        if (r->metric >= WIRE_ROUTE_INFINITY || r->via == NULL)
+            continue;
+        node_peer *p = node_peer_find(n, r->id);
+        if (p != NULL && node_peer_linked(p))
+            continue; /* it has it over its link */
+        if (node_route_send_ctl(n, r->id, &m) == 0)
+            sent++;
+    }
+    return sent;
 }

@@ -388,6 +388,10 @@ int node_route_send_ctl(confab_node *n, const uint8_t *id, const wire_msg *m)
     node_peer *h = node_route_next_hop(n, id);
     if (h == NULL)
         return -EHOSTUNREACH;
+    if (node_conn_tx_queued(h->conn) >= NODE_ROUTE_RELAY_QUEUE) {
+        n->stats.routed_relay_full++; /* never to the link's cut */
+        return -EAGAIN;
+    }
     node_routing *rt = n->routing;
     size_t len, blen;
     int rc = wire_msg_encode(m, rt->plain + EPOCH_BYTES,

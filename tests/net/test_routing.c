@@ -282,6 +282,48 @@ static void test_routing_ring_reroutes(void **state)
     run_stream(CONFAB_TOPO_RING, &cut, 2, 2, 3); /* 3: after the cut */
 }
 
+/* ---- broadcast ----------------------------------------------------------- */
+
+static void test_routing_broadcast_reaches_every_node_once(void **state)
+{
+    (void)state;
+    net_fixture f;
+    confab_testnet_config c;
+    fast(&c, 5);
+    start_topology(&f, &c, CONFAB_TOPO_LINE);
+    want_route w = {0, 4, 4};
+    assert_int_equal(
+        confab_testnet_run_until(f.tn, has_route, &w, net_deadline(10000)), 0);
+    w = (want_route){0, 2, 2};
+    assert_int_equal(
+        confab_testnet_run_until(f.tn, has_route, &w, net_deadline(10000)), 0);
+    size_t sent = 0;
+    assert_int_equal(confab_broadcast(confab_testnet_node(f.tn, 0), "all", 3,
+                                      NULL, NULL, &sent),
+                     0);
+    assert_int_equal(sent, 4); /* n1 over its link, n2..n4 routed */
+    assert_int_equal(net_wait_count(f.tn, CONFAB_EV_MESSAGE, 4, 0, 1, 5000), 0);
+    for (unsigned i = 1; i < 5; i++) {
+        assert_int_equal(
+            net_wait_count(f.tn, CONFAB_EV_MESSAGE, (int)i, 0, 1, 5000), 0);
+        const confab_testnet_event *ev =
+            net_last(f.tn, CONFAB_EV_MESSAGE, (int)i, 0);
+        assert_int_equal(ev->kind, CONFAB_BROADCAST);
+        assert_int_equal(ev->hops, i); /* hop-limited, relayed i - 1 times */
+    }
+    /* Each once: a second broadcast, and still one of the first each. */
+    assert_int_equal(confab_broadcast(confab_testnet_node(f.tn, 0), "two", 3,
+                                      NULL, NULL, &sent),
+                     0);
+    for (unsigned i = 1; i < 5; i++)
+        assert_int_equal(
+            net_wait_count(f.tn, CONFAB_EV_MESSAGE, (int)i, 0, 2, 5000), 0);
+    for (unsigned i = 1; i < 5; i++)
+        assert_int_equal(
+            confab_testnet_count(f.tn, CONFAB_EV_MESSAGE, (int)i, 0), 2);
+    net_stop(&f);
+}
+
 /* ---- bad input from a member --------------------------------------- */
 
 enum { E_HOPS, E_SPENT, E_FORGED, E_LOOP, E_COST, E_CLAIM, E_FLOOD };
@@ -469,6 +511,7 @@ int main(void)
         cmocka_unit_test(test_routing_trace_line),
         cmocka_unit_test(test_routing_line_ten_thousand_through_cuts),
         cmocka_unit_test(test_routing_ring_reroutes),
+        cmocka_unit_test(test_routing_broadcast_reaches_every_node_once),
         cmocka_unit_test(test_routing_bad_hop_limit),
         cmocka_unit_test(test_routing_bad_forged_origin),
         cmocka_unit_test(test_routing_bad_adverts),
