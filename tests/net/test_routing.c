@@ -229,6 +229,13 @@ static bool cut_and_heal(confab_testnet *tn, void *arg)
                                 (int)c->s.to) == c->s.total;
 }
 
+/* 10,000 (the issue's figure); under valgrind, which runs them some fifty
+ * times slower, 1,000 through the same cuts. */
+static unsigned stream_total(void)
+{
+    return getenv("CONFAB_UNDER_VALGRIND") ? 1000u : 10000u;
+}
+
 static void run_stream(confab_testnet_topology t, cutting *cut,
                        unsigned min_hops, unsigned route_metric, unsigned relay)
 {
@@ -260,12 +267,12 @@ static void run_stream(confab_testnet_topology t, cutting *cut,
 static void test_routing_line_ten_thousand_through_cuts(void **state)
 {
     (void)state;
-    cutting cut = {.s = {.from = 0, .to = 4, .total = 10000},
+    cutting cut = {.s = {.from = 0, .to = 4, .total = stream_total()},
                    .a = 2,
                    .b = 3,
                    .heal = true,
                    .cuts = 2,
-                   .at = {2000, 6000}};
+                   .at = {stream_total() / 5, stream_total() * 3 / 5}};
     run_stream(CONFAB_TOPO_LINE, &cut, 4, 4, 2);
 }
 
@@ -273,12 +280,12 @@ static void test_routing_ring_reroutes(void **state)
 {
     (void)state;
     /* 0 to 2 goes 0-1-2; with 1-2 cut for good, 0-4-3-2. */
-    cutting cut = {.s = {.from = 0, .to = 2, .total = 10000},
+    cutting cut = {.s = {.from = 0, .to = 2, .total = stream_total()},
                    .a = 1,
                    .b = 2,
                    .heal = false,
                    .cuts = 1,
-                   .at = {3000}};
+                   .at = {stream_total() * 3 / 10}};
     run_stream(CONFAB_TOPO_RING, &cut, 2, 2, 3); /* 3: after the cut */
 }
 
