@@ -122,6 +122,13 @@ int cli_cmd_allow(cli_ctx *ctx, int argc, char **argv);
 int cli_cmd_deny(cli_ctx *ctx, int argc, char **argv);
 int cli_cmd_monitor(cli_ctx *ctx, int argc, char **argv);
 /* area: routing (#12) */
+int cli_cmd_trace(cli_ctx *ctx, int argc, char **argv);
+/* `confab peers`: the peers reached only through others, with their next
+ * hop and distance (the node's `routes`), after the list (cli/trace.c). */
+struct cli_client;
+struct cli_peers;
+int cli_routes_show(const cli_ctx *ctx, struct cli_client *c,
+                    const struct cli_peers *l);
 /* area: request and reply (#19) */
 int cli_cmd_serve(cli_ctx *ctx, int argc, char **argv);
 int cli_cmd_request(cli_ctx *ctx, int argc, char **argv);

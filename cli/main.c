@@ -42,6 +42,7 @@ static const cli_cmd commands[] = {
     /* issue 15: the web page's events, on a terminal */
     {"monitor", cli_cmd_monitor, "print the node's events as they happen"},
     /* area: routing (#12) */
+    {"trace", cli_cmd_trace, "show the path to a peer, hop by hop"},
     /* area: request and reply (#19) */
     {"serve", cli_cmd_serve, "answer requests for NAME by running a command"},
     {"request", cli_cmd_request, "ask a service and print its answer"},

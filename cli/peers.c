@@ -297,6 +297,9 @@ int cli_cmd_peers(cli_ctx *ctx, int argc, char **argv)
                   "state (up, connecting, known, down), the address where it\n"
                   "accepts links, and the smoothed round trip. With --json,\n"
                   "one object a peer: id, name, address, state, rtt_us.\n"
+                  "Then the peers reached only through others (routing),\n"
+                  "with their next hop and distance in hops; JSON: state\n"
+                  "routed, and via, via_name, hops.\n"
                   "\n"
                   "  --all   also the peers given up on (state gone: down\n"
                   "          longer than run's --peer-forget, or forgotten\n"
@@ -318,15 +321,18 @@ int cli_cmd_peers(cli_ctx *ctx, int argc, char **argv)
         return rc;
     cli_peers l;
     rc = cli_peers_fetch(&cl, &l);
-    cli_close(&cl);
-    if (rc != CLI_OK)
+    if (rc != CLI_OK) {
+        cli_close(&cl);
         return rc;
+    }
     size_t k = 0; /* gone peers are left out unless --all */
     for (size_t i = 0; i < l.n; i++)
         if (all || strcmp(l.v[i].state, "gone") != 0)
             l.v[k++] = l.v[i];
     l.n = k;
     cli_peers_print(ctx, stdout, &l);
+    rc = cli_routes_show(ctx, &cl, &l); /* routing (#12) */
+    cli_close(&cl);
     cli_peers_free(&l);
-    return CLI_OK;
+    return rc;
 }

@@ -234,6 +234,8 @@ static int run_parse(cli_ctx *ctx, int argc, char **argv, run_opts *o)
     memset(o, 0, sizeof *o);
     confab_config_init(&o->cfg);
     o->cfg.discovery = 1;
+    /* For tests only (confab.1, ENVIRONMENT): what the node decrypts. */
+    o->cfg.debug_rx_dump = getenv("CONFAB_DEBUG_RX_DUMP");
     uint64_t v;
     optind = 1;
     opterr = 0;

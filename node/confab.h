@@ -86,6 +86,10 @@ typedef struct confab_message {
     const char *content_type; /* NULL when none was given */
     const uint8_t *body;
     size_t len;
+    /* Links it crossed: 1 from a linked peer, more relayed (routing,
+     * docs/PROTOCOL.md section 13); 0 when not known (read back from the
+     * inbox). */
+    unsigned hops;
 } confab_message;
 
 typedef enum confab_event_type {
@@ -267,6 +271,12 @@ typedef struct confab_config {
     /* the store */
 
     /* area: routing (#12) */
+    unsigned max_routes; /* destinations in the route table: 255 (the most;
+                            1 keeps one) */
+    /* For tests that show what a node can read: a file every link message
+     * this node decrypts is appended to (plaintext, mode 0600). NULL: none.
+     * Never in production: it writes what peers send in the clear. */
+    const char *debug_rx_dump;
 
     /* area: request and reply (#19) */
     /* Requests (docs/PROTOCOL.md section 14). This node waits on at most
@@ -670,6 +680,30 @@ typedef struct confab_stats {
     uint64_t inbox_reads_refused;  /* a read mark could not be written */
 
     /* area: routing (#12) */
+    uint64_t routes;                 /* destinations reachable through
+                                        others, now */
+    uint64_t route_adverts_sent;     /* ROUTE messages sent */
+    uint64_t route_adverts_received; /* ROUTE messages taken */
+    uint64_t route_adverts_dropped;  /* over 20 a second from one peer */
+    uint64_t route_entries_bad;      /* claims a loop, a cost or an id */
+    uint64_t route_table_full;       /* new destinations refused at
+                                        max_routes */
+    uint64_t route_peers_cut;        /* links cut for bad routing input */
+    uint64_t routed_sent;            /* envelopes sealed and sent here */
+    uint64_t routed_received;        /* envelopes opened here */
+    uint64_t routed_forwarded;       /* envelopes relayed for others */
+    uint64_t routed_no_route;        /* dropped: no route onwards */
+    uint64_t routed_hops_exhausted;  /* dropped: hop limit spent (a loop) */
+    uint64_t routed_forged;          /* dropped: did not open (forged
+                                        origin, or damaged) */
+    uint64_t routed_inner_bad;       /* opened, but the inner message
+                                        breaks the rules */
+    uint64_t routed_relay_full;      /* dropped: the next link backed up */
+    uint64_t traces_answered;        /* TRACE probes this node answered */
+    uint64_t traces_dropped;         /* TRACE probes and replies dropped:
+                                        no route, spent, unknown token */
+    uint64_t routed_not_allowed;     /* dropped: origin or destination not
+                                        on the allow-list */
 
     /* area: request and reply (#19) */
     uint64_t requests_sent;         /* confab_request() calls accepted */
@@ -717,6 +751,43 @@ typedef struct confab_stats {
 } confab_stats;
 
 /* area: routing (#12) */
+/* One destination of the route table (docs/PROTOCOL.md section 13). */
+#define CONFAB_ROUTE_INFINITY 16u
+typedef struct confab_route {
+    uint8_t dst[CONFAB_ID_BYTES]; /* the node reached */
+    uint8_t via[CONFAB_ID_BYTES]; /* the linked peer it is reached through */
+    unsigned metric;              /* hops; CONFAB_ROUTE_INFINITY: none now */
+    uint64_t seq;                 /* the destination's sequence number */
+} confab_route;
+/* Copies up to cap routes into out (reachable ones first is not
+ * promised); returns how many the table holds. out may be NULL with cap
+ * 0. A linked peer reached directly has no row unless it also relays. */
+size_t confab_routes(const confab_node *node, confab_route *out, size_t cap);
+/* The path to a node, hop by hop, like traceroute: confab_trace sends
+ * one probe per hop of the route (TRACE, docs/PROTOCOL.md 13.5) and
+ * returns its token; each hop answers with its id, name and address, and
+ * the round trip to it is measured here. confab_trace_result copies the
+ * hops probed so far (up to cap) and says whether the trace is done (every
+ * hop answered up to the destination, or 3 s passed: the rest are lost).
+ * confab_trace returns 0, -ESRCH (no link and no route to it) or -ENOMEM;
+ * confab_trace_result 0 or -ENOENT (no such trace: 8 are kept). */
+#define CONFAB_TRACE_HOPS 16u
+typedef struct confab_trace_hop {
+    unsigned hop; /* 1: the first link */
+    int answered; /* 0: no answer (yet) */
+    uint8_t id[CONFAB_ID_BYTES];
+    char name[CONFAB_MAX_NAME + 1];
+    char address[65]; /* "IP:PORT" where it heard the probe and accepts
+                         links */
+    uint64_t rtt_us;
+} confab_trace_hop;
+__attribute__((warn_unused_result)) int
+confab_trace(confab_node *node, const uint8_t to[CONFAB_ID_BYTES],
+             uint64_t *token);
+__attribute__((warn_unused_result)) int
+confab_trace_result(const confab_node *node, uint64_t token,
+                    confab_trace_hop *out, size_t cap, size_t *count,
+                    int *done);
 
 /* area: request and reply (#19) */
 

@@ -64,6 +64,7 @@ typedef struct confab_testnet_event {
     size_t len;       /* the whole body's length */
     uint8_t *body;    /* its first record_body_max bytes (owned) */
     uint64_t token, rtt_us;
+    unsigned hops; /* messages: links crossed (confab_message.hops) */
 } confab_testnet_event;
 
 void confab_testnet_config_init(confab_testnet_config *c);
@@ -148,6 +149,22 @@ int confab_testnet_set_latency(confab_testnet *tn, unsigned i, unsigned j,
 int confab_testnet_stop_node(confab_testnet *tn, unsigned i);
 int confab_testnet_restart_node(confab_testnet *tn, unsigned i);
 bool confab_testnet_running(const confab_testnet *tn, unsigned i);
+
+/* Topologies other than the full mesh (routing, docs/PROTOCOL.md 13). */
+typedef enum confab_testnet_topology {
+    CONFAB_TOPO_MESH = 0,     /* every pair (heals every cut pair) */
+    CONFAB_TOPO_LINE = 1,     /* i links i - 1 and i + 1 only */
+    CONFAB_TOPO_RING = 2,     /* the line, and the ends to each other */
+    CONFAB_TOPO_CLUSTERS = 3, /* 0..n/2 a mesh, n/2..n-1 a mesh: node n/2
+                                 alone joins them */
+} confab_testnet_topology;
+/* True when i and j are neighbours in topology t of n nodes. */
+bool confab_testnet_adjacent(confab_testnet_topology t, unsigned n, unsigned i,
+                             unsigned j);
+/* Cuts every pair that is not a pair of neighbours (confab_testnet_cut:
+ * links and beacons, so neither discovery nor peer exchange links them),
+ * heals every pair that is. Call it before start, or at any time. */
+void confab_testnet_set_topology(confab_testnet *tn, confab_testnet_topology t);
 
 #ifdef __cplusplus
 }

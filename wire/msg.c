@@ -543,6 +543,8 @@ int wire_msg_decode(const uint8_t *buf, size_t len, wire_msg *m)
             0 ||
         seen != BIT(K_T))
         return -EPROTO;
+    if (wire_route_type(t)) /* routing's own codec (wire/route.c) */
+        return wire_route_decode(buf, len, t, m);
     if (!wire_msg_type_known(t)) {
         wire_mp_reader_init(&r, buf, len);
         if (walk_map(&r, msg_keys, K_COUNT, BIT(K_T), t_field, &t, &seen,
@@ -726,6 +728,12 @@ int wire_msg_encode(const wire_msg *m, uint8_t *buf, size_t cap, size_t *len)
         wire_mp_write_cstr(&w, "r");
         wire_mp_write_uint(&w, m->u.bye.reason);
         break;
+    case WIRE_T_ROUTE:
+    case WIRE_T_ROUTED:
+    case WIRE_T_TRACE:
+    case WIRE_T_TRACE_REPLY:
+        rc = wire_route_encode(m, &w);
+        break;
     default:
         return -EINVAL;
     }
@@ -769,6 +777,11 @@ size_t wire_msg_bound(const wire_msg *m)
         return 64 + (size_t)m->u.peers.count * 58;
     case WIRE_T_ACK:
         return 64;
+    case WIRE_T_ROUTE:
+    case WIRE_T_ROUTED:
+    case WIRE_T_TRACE:
+    case WIRE_T_TRACE_REPLY:
+        return wire_route_bound(m);
     default:
         return 64;
     }

@@ -55,6 +55,10 @@ enum {
     WIRE_T_PEERS = 8,
     WIRE_T_BYE = 9,
     /* area: routing (#12): types 10 to 19 */
+    WIRE_T_ROUTE = 10,       /* a distance vector (section 13.2) */
+    WIRE_T_ROUTED = 11,      /* a sealed message, hop by hop (section 13.3) */
+    WIRE_T_TRACE = 12,       /* a probe of the path to a node (section 13.5) */
+    WIRE_T_TRACE_REPLY = 13, /* a hop's answer to it */
     /* area: request and reply (#19): types 20 to 24 */
     /* area: scale (#13), later: types 30 to 39 */
     /* 30 HyParView, 31 Plumtree, 32 SWIM: wire/overlay.h (not sent yet) */
@@ -154,6 +158,8 @@ typedef struct wire_bye {
     uint64_t reason;
 } wire_bye;
 
+#include "wire/route.h" /* ROUTE and ROUTED (routing, #12) */
+
 /* A transport message. type is the `t` key; on decode a type this version
  * does not know is returned as is, with no union member filled. */
 typedef struct wire_msg {
@@ -166,6 +172,9 @@ typedef struct wire_msg {
         wire_group group; /* JOIN and LEAVE */
         wire_peers peers;
         wire_bye bye;
+        wire_route route;   /* ROUTE */
+        wire_routed routed; /* ROUTED */
+        wire_trace trace;   /* TRACE, TRACE_REPLY */
     } u;
 } wire_msg;
 

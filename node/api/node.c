@@ -10,6 +10,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <net/if.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <sodium.h>
 #include <stdio.h>
@@ -253,12 +254,12 @@ static int split_host_port(const char *hp, char *host, size_t cap,
 static const node_link_ops link_ops = {
     node_data_pull,          node_data_pushed,
     node_data_pulled,        node_data_on_msg,
-    node_delivery_read_done, node_data_reasm_free,
+    node_routed_read_ended,  node_data_reasm_free,
     node_peer_link_dialing,  node_allowed,
     node_peer_established,   node_peer_bye_received,
     node_peer_link_ended,    node_peer_link_freed,
     node_peer_link_tick,     node_peer_link_resumed,
-    node_peer_link_counted,  node_peer_link_more,
+    node_peer_link_counted,  node_data_more,
     node_peer_link_delay_ms,
 };
 
@@ -267,6 +268,7 @@ static int peer_up(confab_node *n, node_peer *p, const wire_hello *h)
 {
     node_data_relink(p);
     node_delivery_link_up(n, p, h->epoch);
+    node_route_link_up(n, p);
     node_pex_peer_up(n, p);
     return node_groups_from_hello(n, p, h);
 }
@@ -275,6 +277,7 @@ static void peer_down(confab_node *n, node_peer *p)
 {
     node_data_drop_lane(n, p);
     node_groups_peer_down(n, p);
+    node_route_link_down(n, p); /* what it relayed goes another way */
 }
 
 /* A peer forgotten while the node runs holds no queue (it is not pinned);
@@ -292,7 +295,14 @@ static void peer_forget(confab_node *n, node_peer *p)
     node_pex_forget(n, p);
     node_peer_groups_free(n, p);
     node_delivery_peer_free(p);
+    node_routed_forget(n, p);
 }
+
+/* The routing layer's hooks: what an envelope holds goes to delivery. */
+static const node_route_ops route_ops = {
+    node_routed_deliver,
+    node_routed_changed,
+};
 
 static const node_peer_ops peer_ops = {
     node_data_relink,
@@ -381,6 +391,8 @@ static int resolve_defaults(confab_node *n)
     if (c->ctl_held_total == 0)
         c->ctl_held_total = DEFAULT_CTL_HELD;
     /* area: routing (#12) */
+    if (c->max_routes == 0 || c->max_routes > NODE_ROUTE_MAX)
+        c->max_routes = NODE_ROUTE_MAX;
     /* area: request and reply (#19) */
     if (c->request_max_pending == 0)
         c->request_max_pending = 1024;
@@ -489,6 +501,8 @@ static int keys_and_home(confab_node *n)
         memcpy(n->home, c->home, hl + 1);
     }
     rc = node_delivery_init(n);
+    if (rc == 0)
+        rc = node_route_init(n);
     if (rc != 0)
         return rc;
     if (n->home != NULL) {
@@ -537,8 +551,10 @@ int confab_node_new(uv_loop_t *loop, const confab_config *config,
     n->loop = loop;
     n->link_ops = &link_ops;
     n->peer_ops = &peer_ops;
+    n->route_ops = &route_ops;
     n->cfg = *config;
     node_list_init(&n->conns);
+    node_list_init(&n->vconns);
     node_list_init(&n->dirty);
     node_list_init(&n->anycasts);
     node_list_init(&n->delayed);
@@ -563,6 +579,18 @@ int confab_node_new(uv_loop_t *loop, const confab_config *config,
     c->network_key = NULL;
     c->home = NULL;
     c->control_path = NULL;
+    if (c->debug_rx_dump != NULL) { /* a test's: see confab.h */
+        int fd = open(c->debug_rx_dump,
+                      O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+        if (fd < 0) {
+            rc = -errno;
+            node_log(n, CONFAB_LOG_ERROR, "cannot open %s: %s",
+                     c->debug_rx_dump, uv_strerror(rc));
+            goto fail;
+        }
+        n->rx_dump_fd = fd; /* never 0: stdin is open */
+        c->debug_rx_dump = NULL;
+    }
 
     /* Name. */
     if (c->name != NULL) {
@@ -686,6 +714,7 @@ static void tick_cb(uv_timer_t *t)
     node_pex_flush(n);
     node_groups_tick(n, now);
     node_request_tick(n, now);
+    node_route_tick(n, now);
     node_delivery_tick(n, now);
     node_home_tick(n, now);
     for (const node_service *const *s = node_services; *s != NULL; s++)
@@ -1040,7 +1069,11 @@ void confab_node_free(confab_node *n)
     free(n->control_path);
     node_groups_free(n);
     node_request_free(n);
+    node_routed_free(n);
     node_peers_free(n);
+    node_route_free(n);
+    if (n->rx_dump_fd > 0)
+        close(n->rx_dump_fd);
     node_allow_free(n);
     node_delivery_free(n);
     node_txbuf_free_all(n);

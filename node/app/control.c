@@ -53,6 +53,7 @@ typedef struct ctl_client {
 } ctl_client;
 
 enum { WAIT_SEND = 1, WAIT_ANYCAST = 2, WAIT_PING = 3, WAIT_ACCEPT = 4 };
+enum { WAIT_TRACE = 5 }; /* routing (#12): polled at the tick */
 
 typedef struct ctl_wait {
     node_list link;
@@ -593,6 +594,24 @@ static void op_status(ctl_client *c, uint64_t rid)
         {"inbox_reads_refused", st.inbox_reads_refused},
 
         /* area: routing (#12) */
+        {"routes", st.routes},
+        {"route_adverts_sent", st.route_adverts_sent},
+        {"route_adverts_received", st.route_adverts_received},
+        {"route_adverts_dropped", st.route_adverts_dropped},
+        {"route_entries_bad", st.route_entries_bad},
+        {"route_table_full", st.route_table_full},
+        {"route_peers_cut", st.route_peers_cut},
+        {"routed_sent", st.routed_sent},
+        {"routed_received", st.routed_received},
+        {"routed_forwarded", st.routed_forwarded},
+        {"routed_no_route", st.routed_no_route},
+        {"routed_hops_exhausted", st.routed_hops_exhausted},
+        {"routed_forged", st.routed_forged},
+        {"routed_inner_bad", st.routed_inner_bad},
+        {"routed_relay_full", st.routed_relay_full},
+        {"routed_not_allowed", st.routed_not_allowed},
+        {"traces_answered", st.traces_answered},
+        {"traces_dropped", st.traces_dropped},
 
         /* area: request and reply (#19) */
         {"requests_sent", st.requests_sent},
@@ -988,6 +1007,94 @@ static void op_ping(ctl_client *c, uint64_t rid, const wire_ctl_map *m)
         send_error(c, rid, rc, to, NULL);
     else
         (void)add_wait(c, rid, WAIT_PING, NULL, token);
+}
+
+/* routing (#12): the route table, and `confab trace` */
+static void op_routes(ctl_client *c, uint64_t rid)
+{
+    confab_node *n = c->ctl->node;
+    confab_route r[256];
+    size_t count = confab_routes(n, r, 256);
+    if (count > 256)
+        count = 256;
+    wire_ctl_builder b;
+    reply_begin(&b, c->ctl, rid, 1);
+    wire_ctl_key(&b, "routes");
+    wire_ctl_array_begin(&b, (uint32_t)count);
+    for (size_t i = 0; i < count; i++) {
+        confab_peer_info info;
+        bool known = confab_peer(n, r[i].dst, &info) == 0;
+        wire_ctl_map_begin(&b, 5);
+        wire_ctl_key(&b, "dst");
+        wire_ctl_put_bin(&b, r[i].dst, CONFAB_ID_BYTES);
+        wire_ctl_key(&b, "name");
+        wire_ctl_put_cstr(&b, known ? info.name : "");
+        wire_ctl_key(&b, "via");
+        wire_ctl_put_bin(&b, r[i].via, CONFAB_ID_BYTES);
+        wire_ctl_key(&b, "metric");
+        wire_ctl_put_uint(&b, r[i].metric);
+        wire_ctl_key(&b, "seq");
+        wire_ctl_put_uint(&b, r[i].seq);
+    }
+    reply_done(c, &b);
+}
+
+static void op_trace(ctl_client *c, uint64_t rid, const wire_ctl_map *m)
+{
+    uint8_t to[CONFAB_ID_BYTES];
+    if (get_peer(c, rid, m, "to", to) != 0)
+        return;
+    uint64_t token;
+    if (!wait_room(c, WAIT_TRACE))
+        return;
+    int rc = confab_trace(c->ctl->node, to, &token);
+    if (rc == -ESRCH)
+        reply_err(c, rid, rc,
+                  "no link and no route to that node now; 'confab peers' "
+                  "shows who is reachable");
+    else if (rc != 0)
+        send_error(c, rid, rc, to, NULL);
+    else
+        (void)add_wait(c, rid, WAIT_TRACE, NULL, token);
+}
+
+/* A trace that is done is answered: its hops, in order. */
+static void trace_reply(ctl_wait *w)
+{
+    confab_node *n = w->client->ctl->node;
+    confab_trace_hop hops[CONFAB_TRACE_HOPS];
+    size_t count = 0;
+    int done = 0;
+    if (confab_trace_result(n, w->token, hops, CONFAB_TRACE_HOPS, &count,
+                            &done) != 0) {
+        reply_err(w->client, w->rid, -ENOENT,
+                  "the trace was dropped (8 run at once at most); try again");
+        finish_wait(w);
+        return;
+    }
+    if (!done)
+        return;
+    wire_ctl_builder b;
+    reply_begin(&b, w->client->ctl, w->rid, 1);
+    wire_ctl_key(&b, "hops");
+    wire_ctl_array_begin(&b, (uint32_t)count);
+    for (size_t i = 0; i < count; i++) {
+        wire_ctl_map_begin(&b, 6);
+        wire_ctl_key(&b, "hop");
+        wire_ctl_put_uint(&b, hops[i].hop);
+        wire_ctl_key(&b, "answered");
+        wire_ctl_put_bool(&b, hops[i].answered);
+        wire_ctl_key(&b, "id");
+        wire_ctl_put_bin(&b, hops[i].id, CONFAB_ID_BYTES);
+        wire_ctl_key(&b, "name");
+        wire_ctl_put_cstr(&b, hops[i].name);
+        wire_ctl_key(&b, "address");
+        wire_ctl_put_cstr(&b, hops[i].address);
+        wire_ctl_key(&b, "rtt_us");
+        wire_ctl_put_uint(&b, hops[i].rtt_us);
+    }
+    reply_done(w->client, &b);
+    finish_wait(w);
 }
 
 static size_t recv_into(ctl_client *c, wire_ctl_builder *b, size_t max);
@@ -1444,6 +1551,10 @@ static void handle(ctl_client *c, const uint8_t *buf, size_t len)
         op_queue(c, rid, &m);
     } else if (strcmp(name, "ping") == 0) {
         op_ping(c, rid, &m);
+    } else if (strcmp(name, "routes") == 0) { /* routing (#12) */
+        op_routes(c, rid);
+    } else if (strcmp(name, "trace") == 0) {
+        op_trace(c, rid, &m);
     } else if (strcmp(name, "recv") == 0) {
         op_recv(c, rid, &m);
     } else if (strcmp(name, "subscribe") == 0) {
@@ -1780,6 +1891,10 @@ void node_control_tick(confab_node *n, uint64_t now)
         ctl_wait *w = node_container_of(e, ctl_wait, link);
         /* Replying may close the client, which frees none of its waits
          * (client_closed does), so next stays good. */
+        if (w->kind == WAIT_TRACE && !w->client->closing) {
+            trace_reply(w); /* routing (#12) */
+            continue;
+        }
         if (w->kind == WAIT_PING && now >= w->deadline && !w->client->closing) {
             reply_err(w->client, w->rid, -ETIMEDOUT,
                       "no answer to the ping within %u s; the peer may be "

@@ -74,6 +74,26 @@ static const stat_metric stats[] = {
     /* The bounds' counters, as they land in confab_stats under the same
      * labels: */
     /* area: routing (#12) */
+    G(routes, "Destinations reachable through other nodes now."),
+    C(route_adverts_sent, "ROUTE messages sent."),
+    C(route_adverts_received, "ROUTE messages taken."),
+    C(route_adverts_dropped,
+      "ROUTE messages over the rate from one peer, dropped."),
+    C(route_entries_bad,
+      "Route entries refused: a loop, a cost or a claimed id."),
+    C(route_table_full, "New destinations refused: the route table was full."),
+    C(route_peers_cut, "Links cut for bad routing input."),
+    C(routed_sent, "Envelopes sealed and sent by this node."),
+    C(routed_received, "Envelopes opened by this node."),
+    C(routed_forwarded, "Envelopes relayed for other nodes."),
+    C(routed_no_route, "Envelopes dropped: no route onwards."),
+    C(routed_hops_exhausted, "Envelopes dropped: hop limit spent."),
+    C(routed_forged, "Envelopes dropped: did not open (forged origin)."),
+    C(routed_inner_bad, "Envelopes opened whose message broke the rules."),
+    C(routed_relay_full, "Envelopes dropped: the next link was backed up."),
+    C(traces_answered, "TRACE probes answered."),
+    C(traces_dropped, "TRACE probes and replies dropped."),
+    C(routed_not_allowed, "Envelopes dropped: an end not on the allow-list."),
 
     /* area: request and reply (#19) */
     C(requests_sent, "Requests sent."),

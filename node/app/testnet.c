@@ -41,6 +41,7 @@ struct confab_testnet {
     bool deadline_init;
     uint16_t discovery_port;
     unsigned *latency; /* n * n: ms added between i and j */
+    int topology;      /* confab_testnet_topology, -1: none set */
 };
 
 static const char *const loopback_broadcast[] = {"127.255.255.255"};
@@ -88,6 +89,7 @@ static void record(confab_testnet *tn, unsigned node, const confab_event *ev)
             snprintf(r->group, sizeof r->group, "%s", msg->group);
         r->seq = msg->seq;
         r->sent_us = msg->ts_us;
+        r->hops = msg->hops;
         r->len = msg->len;
         size_t keep = msg->len < tn->cfg.record_body_max
                           ? msg->len
@@ -223,6 +225,13 @@ static int member_create(confab_testnet *tn, tn_member *m)
     int rc = confab_node_new(tn->loop, &c, &m->node);
     if (rc == 0)
         memcpy(m->id, confab_node_id(m->node), CONFAB_ID_BYTES);
+    /* A topology holds across restarts too: its cuts, made again. */
+    for (unsigned j = 0; rc == 0 && tn->topology >= 0 && j < tn->n; j++)
+        if (j != m->index &&
+            !confab_testnet_adjacent((confab_testnet_topology)tn->topology,
+                                     tn->n, m->index, j))
+            rc = node_block_peer(m->node, tn->m[j].id,
+                                 NODE_BLOCK_LINK | NODE_BLOCK_BEACON);
     /* Latency set on its links holds across restarts. */
     for (unsigned j = 0; rc == 0 && tn->latency && j < tn->n; j++)
         if (tn->latency[m->index * tn->n + j] != 0)
@@ -240,6 +249,7 @@ int confab_testnet_new(uv_loop_t *loop, const confab_testnet_config *c,
     if (tn == NULL)
         return -ENOMEM;
     tn->loop = loop;
+    tn->topology = -1;
     tn->cfg = *c;
     if (tn->cfg.record_body_max == 0)
         tn->cfg.record_body_max = 4096;
@@ -619,4 +629,35 @@ int confab_testnet_free(confab_testnet *tn)
     free(tn->m);
     free(tn);
     return rc;
+}
+
+bool confab_testnet_adjacent(confab_testnet_topology t, unsigned n, unsigned i,
+                             unsigned j)
+{
+    if (i == j || i >= n || j >= n)
+        return false;
+    unsigned lo = i < j ? i : j, hi = i < j ? j : i;
+    switch (t) {
+    case CONFAB_TOPO_LINE:
+        return hi - lo == 1;
+    case CONFAB_TOPO_RING:
+        return hi - lo == 1 || (lo == 0 && hi == n - 1 && n > 2);
+    case CONFAB_TOPO_CLUSTERS:
+        return hi <= n / 2 || lo >= n / 2;
+    case CONFAB_TOPO_MESH:
+    default:
+        return true;
+    }
+}
+
+void confab_testnet_set_topology(confab_testnet *tn, confab_testnet_topology t)
+{
+    tn->topology = t == CONFAB_TOPO_MESH ? -1 : (int)t;
+    for (unsigned i = 0; i < tn->n; i++)
+        for (unsigned j = i + 1; j < tn->n; j++) {
+            if (confab_testnet_adjacent(t, tn->n, i, j))
+                confab_testnet_heal(tn, i, j);
+            else
+                confab_testnet_cut(tn, i, j);
+        }
 }

@@ -81,6 +81,7 @@ typedef struct node_body node_body;
 typedef struct node_anycast node_anycast;
 typedef struct node_allow node_allow;
 typedef struct node_block node_block;
+typedef struct node_routing node_routing;
 
 /* ---- discovery's state kept in the node (node/peers/discovery.c) ---- */
 
@@ -259,6 +260,13 @@ struct confab_node {
     uint64_t started_ms;       /* loop time of confab_node_start() */
     uint64_t other_net_warned; /* loop time of the last warning, 0: none */
     uint64_t other_net_quiet;  /* heard since, not logged */
+    /* routing (node/routing/): the route table, and what it hands up */
+    node_routing *routing;
+    const struct node_route_ops *route_ops;
+    unsigned rx_hops;        /* links the message being delivered crossed */
+    node_peer *route_pulled; /* the routed lane the last pull served */
+    node_list vconns;        /* receiving state per routed origin */
+    int rx_dump_fd; /* > 0: cfg.debug_rx_dump, open (node/link/conn.c) */
 };
 
 /* A part of the node above the api layer that the node starts, ticks,

@@ -124,6 +124,20 @@ void node_lane_push(node_peer *p, node_out *o)
         node_conn_mark_dirty(p->conn);
 }
 
+void node_lane_kick(confab_node *n, node_peer *p)
+{
+    if (p->conn != NULL) {
+        node_conn_mark_dirty(p->conn);
+        return;
+    }
+    /* No link: its next hop's link pulls it (routed.c). */
+    if (n->routing == NULL || p->q_head == NULL)
+        return;
+    node_peer *h = node_route_next_hop(n, p->id);
+    if (h != NULL)
+        node_conn_mark_dirty(h->conn);
+}
+
 bool node_peer_linked(const node_peer *p)
 {
     return node_peer_up(p) || p->switching;
@@ -172,6 +186,8 @@ int confab_broadcast(confab_node *n, const void *body, size_t len,
             break;
         sent++;
     }
+    if (rc == 0)
+        sent += node_routed_broadcast(n, b); /* routing (#12) */
     if (msg_id != NULL)
         memcpy(msg_id, b->id, CONFAB_MSG_ID_BYTES);
     node_body_unref(b);
@@ -219,10 +235,16 @@ static bool lane_link(const node_conn *c)
 
 bool node_data_pull(node_conn *c, node_frame *f)
 {
-    node_peer *p = c->peer;
-    confab_node *n = c->node;
     if (!lane_link(c))
         return false;
+    c->node->route_pulled = NULL;
+    if (node_lane_pull(c->node, c->peer, f, WIRE_MAX_PLAINTEXT))
+        return true;
+    return node_routed_pull(c, f); /* the lanes it relays (routed.c) */
+}
+
+bool node_lane_pull(confab_node *n, node_peer *p, node_frame *f, size_t max)
+{
     while (p->q_head != NULL) {
         node_out *o = p->q_head;
         const node_body *b = o->body;
@@ -246,13 +268,12 @@ bool node_data_pull(node_conn *c, node_frame *f)
             fill_data(m, o, 0);
             bound = wire_data_bound(0, 0, 0);
         } else if (o->off == 0) {
-            size_t room = WIRE_MAX_PLAINTEXT -
-                          wire_data_bound(b->group_len, b->ct_len, 0);
+            size_t room = max - wire_data_bound(b->group_len, b->ct_len, 0);
             chunk = b->len < room ? b->len : room;
             fill_data(m, o, chunk);
             bound = wire_data_bound(b->group_len, b->ct_len, chunk);
         } else {
-            size_t room = WIRE_MAX_PLAINTEXT - WIRE_FRAG_OVERHEAD;
+            size_t room = max - WIRE_FRAG_OVERHEAD;
             chunk = b->len - o->off < room ? b->len - o->off : room;
             memset(m, 0, sizeof *m);
             m->type = WIRE_T_FRAG;
@@ -272,9 +293,15 @@ bool node_data_pull(node_conn *c, node_frame *f)
 
 void node_data_pushed(node_conn *c, const node_frame *f)
 {
-    node_peer *p = c->peer;
     confab_node *n = c->node;
-    node_out *o = p->q_head; /* the one node_data_pull framed */
+    node_peer *p = n->route_pulled != NULL ? n->route_pulled : c->peer;
+    n->route_pulled = NULL;
+    node_lane_pushed(n, p, f);
+}
+
+void node_lane_pushed(confab_node *n, node_peer *p, const node_frame *f)
+{
+    node_out *o = p->q_head; /* the one node_lane_pull framed */
     const node_body *b = o->body;
     bool unicast = b->kind == WIRE_K_UNICAST;
     o->off += f->chunk;
@@ -442,6 +469,7 @@ static void deliver(node_conn *c, const wire_data *d, const char *group,
     msg.content_type = ct;
     msg.body = body;
     msg.len = len;
+    msg.hops = n->rx_hops != 0 ? n->rx_hops : 1; /* routed.c sets it */
     p->msgs_received++;
     n->stats.msgs_received++;
     if (n->inbox != NULL && node_inbox_put(n, &msg, p->rx_epoch) != 0)
@@ -676,6 +704,8 @@ int node_data_on_msg(node_conn *c, const wire_msg *m)
 {
     if (c->peer == NULL)
         return -EPROTO;
+    if (wire_route_type(m->type)) /* ROUTE, ROUTED, TRACE: routing's */
+        return node_route_on_msg(c, m);
     /* Types this version does not know: the protocol says ignore. */
     if (m->type >= sizeof msg_handlers / sizeof msg_handlers[0] ||
         msg_handlers[m->type] == NULL)

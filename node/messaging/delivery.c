@@ -244,8 +244,8 @@ static void lanes_durable(confab_node *n, void *arg)
     n->durable_waiting = false;
     node_peer *p;
     node_peer_each (n, p) {
-        if (p->q_head != NULL && p->conn != NULL)
-            node_conn_mark_dirty(p->conn);
+        if (p->q_head != NULL)
+            node_lane_kick(n, p);
     }
 }
 
@@ -322,8 +322,13 @@ int confab_send(confab_node *n, const uint8_t to[CONFAB_ID_BYTES],
     outbox_push(n, p, o);
     if (msg_id != NULL)
         memcpy(msg_id, b->id, CONFAB_MSG_ID_BYTES);
-    if (node_peer_linked(p))
+    if (node_peer_linked(p)) {
         node_lane_push(p, o);
+    } else if (node_routed_ready(n, p)) { /* no link, a route (routed.c) */
+        if (!o->in_lane)
+            node_lane_push(p, o);
+        node_lane_kick(n, p);
+    }
     return 0;
 }
 
@@ -345,22 +350,24 @@ static void resend(confab_node *n, node_peer *p)
         o->off = 0;
         node_lane_push(p, o);
     }
+    node_lane_kick(n, p);
 }
 
 /* Sends the cumulative ACK of what was delivered, if it moved. */
 static void send_ack(confab_node *n, node_peer *p)
 {
     uint64_t s = p->rx_next ? p->rx_next - 1 : 0;
-    if (!node_peer_up(p) || (s == p->rx_acked && s != 0))
+    if (s == p->rx_acked && s != 0)
         return;
+    if (!node_peer_up(p) && node_route_find(n, p->id) == NULL)
+        return; /* neither a link nor a route */
     wire_msg m;
     memset(&m, 0, sizeof m);
     m.type = WIRE_T_ACK;
     m.u.ack.has_seq = 1;
     m.u.ack.seq = s;
-    if (node_conn_send_ctl(p->conn, &m) == 0)
+    if (node_peer_send_ctl(n, p, &m) == 0)
         p->rx_acked = s;
-    (void)n;
 }
 
 void node_delivery_link_up(confab_node *n, node_peer *p, uint64_t epoch)
@@ -518,10 +525,8 @@ int node_delivery_on_ack(node_conn *c, const wire_ack *a)
             renumbered = true;
         }
     }
-    if (renumbered && p->conn != NULL) {
+    if (renumbered && (p->conn != NULL || node_route_find(n, p->id) != NULL))
         resend(n, p); /* out again at once, with the new numbers */
-        node_conn_mark_dirty(p->conn);
-    }
     if (p->want_writable && p->ob_bytes <= n->cfg.send_queue_bytes / 2) {
         p->want_writable = false;
         confab_event ev;
@@ -751,11 +756,10 @@ void node_delivery_tick(confab_node *n, uint64_t now)
         uint64_t rto = 4 * p->srtt_us / 1000u;
         if (rto < MIN_RTO_MS)
             rto = MIN_RTO_MS;
-        if (h != NULL && !h->in_lane && h->sent_ms != 0 && node_peer_up(p) &&
-            now - h->sent_ms >= rto) {
-            resend(n, p);
-            node_conn_mark_dirty(p->conn);
-        }
+        bool path = node_peer_up(p) || node_route_find(n, p->id) != NULL;
+        if (h != NULL && !h->in_lane && h->sent_ms != 0 && path &&
+            now - h->sent_ms >= rto)
+            resend(n, p); /* over its link or its route */
     }
 }
 

@@ -10,6 +10,7 @@
 #define CONFAB_NODE_MESSAGING_MESSAGING_H
 
 #include "node/peers/peers.h"
+#include "node/routing/routing.h"
 #include "node/store/store.h"
 
 #define NODE_BCAST_WINDOW 64u /* broadcast ids remembered per sender */
@@ -183,6 +184,12 @@ int node_check_opts(const confab_send_opts *opts, size_t *ct_len);
 int node_enqueue(node_peer *p, node_body *b, uint64_t seq);
 /* Appends o to p's data lane. */
 void node_lane_push(node_peer *p, node_out *o);
+/* Something waits in p's lane: the link it leaves on pulls it soon. */
+void node_lane_kick(confab_node *n, node_peer *p);
+/* The next part of p's lane as one message of at most max plaintext
+ * bytes (false: nothing may go now), and that part framed. */
+bool node_lane_pull(confab_node *n, node_peer *p, node_frame *f, size_t max);
+void node_lane_pushed(confab_node *n, node_peer *p, const node_frame *f);
 /* A queue entry for body b (taking a reference), or NULL. */
 node_out *node_out_new(node_body *b, uint64_t seq);
 /* How long a unicast or anycast sent with opts may wait for its ACK, in
@@ -220,5 +227,29 @@ void node_request_on_data(confab_node *n, node_peer *p, const char *ct,
 /* Deadlines: requests that end, members whose turn ends. */
 void node_request_tick(confab_node *n, uint64_t now);
 void node_request_free(confab_node *n);
+/* routed.c: the delivery stream to and from a node with no link, over
+ * the routing layer's sealed envelopes (docs/PROTOCOL.md section 13.4) */
+/* The routing layer's hooks (node_route_ops). */
+int node_routed_deliver(confab_node *n, const uint8_t *from, uint64_t epoch,
+                        const wire_msg *m, unsigned hops);
+void node_routed_changed(confab_node *n, const uint8_t *id);
+/* True when p has no link but a route: its streams are started for the
+ * route's epoch if they were not. */
+bool node_routed_ready(confab_node *n, node_peer *p);
+/* The lanes of the peers c's peer relays for, after its own (pull). */
+bool node_routed_pull(node_conn *c, node_frame *f);
+/* The link's `more`: c's peer's lane, or one it relays, has something. */
+bool node_data_more(const node_conn *c);
+/* Sends m (an ACK) to p, over its link or its route. */
+int node_peer_send_ctl(confab_node *n, node_peer *p, const wire_msg *m);
+/* The link's read_ended: acknowledges what the read delivered, over the
+ * link and over the routes it carried envelopes of. */
+void node_routed_read_ended(node_conn *link);
+/* A broadcast also goes, sealed, to every node reached only through
+ * others (section 13.6). Returns to how many. */
+size_t node_routed_broadcast(confab_node *n, const node_body *b);
+/* p is forgotten or the node freed: its receiving state goes. */
+void node_routed_forget(confab_node *n, node_peer *p);
+void node_routed_free(confab_node *n);
 
 #endif

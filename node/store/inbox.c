@@ -351,6 +351,7 @@ static void to_message(const inbox_msg *m, confab_message *out)
     out->content_type = m->has_ct ? m->ct : NULL;
     out->body = m->body;
     out->len = m->len;
+    out->hops = 0; /* not kept in the inbox */
 }
 
 /* Writes m's INBOX_READ to the file now (not at the end of the turn). */

@@ -707,7 +707,7 @@ class ThreeNodes(unittest.TestCase):
         self.assertEqual(p.returncode, 0)
         cmds = ("init", "id", "run", "status", "peers", "send", "broadcast",
                 "join", "leave", "groups", "shout", "anycast", "recv",
-                "chat", "ping", "allow", "deny", "testnet")
+                "chat", "ping", "allow", "deny", "testnet", "trace")
         for c in cmds:
             self.assertRegex(p.stdout, r"\n  %s " % c)
             h = confab(self.a.home, c, "--help")
