@@ -1,6 +1,7 @@
 /* Layer routing (node/LAYERS).
  * trace.c: `confab trace`: probes that each hop of a route answers, the
  * way traceroute's do (docs/PROTOCOL.md section 13.5). */
+#include "node/base/addr.h"
 #include "node/routing/routing.h"
 
 #include <errno.h>
@@ -110,6 +111,8 @@ static void answer(node_conn *c, const wire_trace *tr)
     struct sockaddr_storage ss;
     int len = sizeof ss;
     if (uv_tcp_getsockname(&c->tcp, (struct sockaddr *)&ss, &len) == 0) {
+        /* A dual-stack listener's IPv4 link: shown as plain IPv4. */
+        node_addr_unmap(&ss);
         /* The port is where it accepts links, not this link's own. */
         if (ss.ss_family == AF_INET)
             ((struct sockaddr_in *)&ss)->sin_port = htons(n->port);

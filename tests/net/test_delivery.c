@@ -541,9 +541,13 @@ static void test_delivery_broadcast_is_best_effort(void **state)
     confab_testnet_config c;
     fast(&c, 3);
     net_start_meshed(&f, &c);
-    /* 0 cannot reach 2 when it broadcasts. */
+    /* 0 cannot reach 2 when it broadcasts: no link, and no route through
+     * 1 either (a broadcast also goes through relays, PROTOCOL.md 13.6). */
     confab_testnet_cut(f.tn, 0, 2);
+    confab_testnet_cut(f.tn, 1, 2);
     assert_int_equal(net_wait_count(f.tn, CONFAB_EV_PEER_DOWN, 0, 2, 1, 5000),
+                     0);
+    assert_int_equal(net_wait_count(f.tn, CONFAB_EV_PEER_DOWN, 1, 2, 1, 5000),
                      0);
     size_t sent;
     assert_int_equal(confab_broadcast(confab_testnet_node(f.tn, 0), "once", 4,
@@ -551,6 +555,7 @@ static void test_delivery_broadcast_is_best_effort(void **state)
                      0);
     assert_int_equal(sent, 1);
     confab_testnet_heal(f.tn, 0, 2);
+    confab_testnet_heal(f.tn, 1, 2);
     assert_int_equal(confab_testnet_wait_mesh(f.tn, net_deadline(5000)), 0);
     /* A unicast sent after the heal arrives after anything resent would. */
     assert_int_equal(confab_send(confab_testnet_node(f.tn, 0), net_id(f.tn, 2),
