@@ -25,7 +25,7 @@ static void print_json(const wire_bytes *mid, const wire_bytes *from,
                        const wire_bytes *from_name, const wire_bytes *kind,
                        const wire_bytes *group, bool has_group, uint64_t seq,
                        uint64_t ts, const wire_bytes *ct, bool has_ct,
-                       const wire_bytes *body)
+                       const wire_bytes *body, uint64_t hops)
 {
     json_object *o = json_object_new_object();
     json_object_object_add(o, "id", cli_json_hex(mid->ptr, mid->len));
@@ -40,6 +40,7 @@ static void print_json(const wire_bytes *mid, const wire_bytes *from,
         o, "group", has_group ? cli_json_bytes(group->ptr, group->len) : NULL);
     json_object_object_add(o, "seq", json_object_new_uint64(seq));
     json_object_object_add(o, "ts", json_object_new_uint64(ts));
+    json_object_object_add(o, "hops", json_object_new_uint64(hops));
     json_object_object_add(o, "ct",
                            has_ct ? cli_json_bytes(ct->ptr, ct->len) : NULL);
     if (wire_utf8_valid(body->ptr, body->len)) {
@@ -68,7 +69,7 @@ int cli_print_message_ex(const cli_ctx *ctx, FILE *f, const wire_ctl_map *msg,
                          bool with_id)
 {
     wire_bytes mid, from, from_name, kind, group = {0}, ct = {0}, body;
-    uint64_t seq = 0, ts = 0;
+    uint64_t seq = 0, ts = 0, hops = 1;
     if (wire_ctl_get_bin(msg, "mid", &mid) != 0 ||
         mid.len != CONFAB_MSG_ID_BYTES ||
         wire_ctl_get_bin(msg, "from", &from) != 0 ||
@@ -81,9 +82,12 @@ int cli_print_message_ex(const cli_ctx *ctx, FILE *f, const wire_ctl_map *msg,
     bool has_ct = wire_ctl_get_str_opt(msg, "ct", &ct) == 0;
     (void)wire_ctl_get_uint(msg, "seq", &seq);
     (void)wire_ctl_get_uint(msg, "ts", &ts);
+    /* A node from before routing sends no hops: it only knew direct. */
+    if (wire_ctl_get_uint(msg, "hops", &hops) != 0 || hops == 0)
+        hops = 1;
     if (ctx->json) {
         print_json(&mid, &from, &from_name, &kind, &group, has_group, seq, ts,
-                   &ct, has_ct, &body);
+                   &ct, has_ct, &body, hops);
         return 0;
     }
 
@@ -122,6 +126,8 @@ int cli_print_message_ex(const cli_ctx *ctx, FILE *f, const wire_ctl_map *msg,
         fputs(", #", f);
         cli_put_text(f, group.ptr, group.len, NULL);
     }
+    if (hops > 1)
+        fprintf(f, ", relayed, %llu hops", (unsigned long long)hops);
     fputs(")", f);
     cli_sgr(ctx, f, "0");
     fputs(": ", f);
@@ -156,10 +162,12 @@ static void recv_help(FILE *f)
         "                     unread). Exit 4 if it ends the wait before\n"
         "                     --count messages, or before any without it\n"
         "\n"
-        "Each message: [HH:MM:SS] name (kind, #group): text. With --json,\n"
-        "one object a message: id, from, from_name, kind, group, seq, ts\n"
-        "(microseconds since 1970, the sender's clock), ct, and body\n"
-        "(valid UTF-8) or body_base64.\n",
+        "Each message: [HH:MM:SS] name (kind, #group): text; a message\n"
+        "relayed by other nodes adds \", relayed, N hops\" in the brackets.\n"
+        "With --json, one object a message: id, from, from_name, kind,\n"
+        "group, seq, ts (microseconds since 1970, the sender's clock), ct,\n"
+        "hops (links crossed: 1 direct, more relayed), and body (valid\n"
+        "UTF-8) or body_base64.\n",
         f);
 }
 

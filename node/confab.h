@@ -87,8 +87,8 @@ typedef struct confab_message {
     const uint8_t *body;
     size_t len;
     /* Links it crossed: 1 from a linked peer, more relayed (routing,
-     * docs/PROTOCOL.md section 13); 0 when not known (read back from the
-     * inbox). */
+     * docs/PROTOCOL.md section 13); read back from the inbox as well (a
+     * message kept before the inbox kept it reads as 1). */
     unsigned hops;
 } confab_message;
 

@@ -294,7 +294,7 @@ static void put_opt_str(wire_ctl_builder *b, const char *s)
 
 static void put_message(wire_ctl_builder *b, const confab_message *m)
 {
-    wire_ctl_map_begin(b, 9);
+    wire_ctl_map_begin(b, 10);
     wire_ctl_key(b, "mid");
     wire_ctl_put_bin(b, m->id, CONFAB_MSG_ID_BYTES);
     wire_ctl_key(b, "from");
@@ -313,6 +313,9 @@ static void put_message(wire_ctl_builder *b, const confab_message *m)
     put_opt_str(b, m->content_type);
     wire_ctl_key(b, "body");
     wire_ctl_put_bin(b, m->body, m->len);
+    /* area: routing (#12) */
+    wire_ctl_key(b, "hops");
+    wire_ctl_put_uint(b, m->hops != 0 ? m->hops : 1);
 }
 
 static void put_message_cb(const confab_message *m, void *user)

@@ -28,6 +28,10 @@ typedef struct inbox_msg {
     uint64_t seq, ts;
     uint64_t epoch;  /* the sender's, for a unicast: replay rebuilds rx_next */
     uint64_t serial; /* its place in the inbox's order (not stored) */
+    /* Links it crossed: 1 direct, more relayed (routing). Stored as "hops"
+     * only when more than 1, so a record without it (direct, or written
+     * before routing) reads as 1. */
+    uint8_t hops;
     size_t len;
     uint8_t body[];
 } inbox_msg;
@@ -89,7 +93,7 @@ static uint8_t *put_record(const inbox_msg *m, size_t *len)
         return NULL;
     wire_mp_writer w;
     wire_mp_writer_init(&w, buf, cap);
-    wire_mp_write_map(&w, 9u + m->has_group + m->has_ct);
+    wire_mp_write_map(&w, 9u + m->has_group + m->has_ct + (m->hops > 1));
     wire_mp_write_cstr(&w, "id");
     wire_mp_write_bin(&w, m->id, WIRE_ID_BYTES);
     wire_mp_write_cstr(&w, "from");
@@ -111,6 +115,10 @@ static uint8_t *put_record(const inbox_msg *m, size_t *len)
     wire_mp_write_uint(&w, m->epoch);
     wire_mp_write_cstr(&w, "v");
     wire_mp_write_uint(&w, 1);
+    if (m->hops > 1) {
+        wire_mp_write_cstr(&w, "hops");
+        wire_mp_write_uint(&w, m->hops);
+    }
     if (wire_mp_writer_finish(&w, len) != 0) {
         free(buf);
         return NULL;
@@ -129,7 +137,7 @@ static inbox_msg *parse_put(const uint8_t *body, size_t len)
     if (wire_mp_read_map(&r, &count) != 0)
         return NULL;
     wire_bytes id = {0}, from = {0}, name = {0}, g = {0}, ct = {0}, b = {0};
-    uint64_t k = 99, seq = 0, ts = 0, ep = 0;
+    uint64_t k = 99, seq = 0, ts = 0, ep = 0, hops = 1;
     bool has_g = false, has_ct = false;
     for (uint32_t i = 0; i < count; i++) {
         const uint8_t *key;
@@ -156,6 +164,8 @@ static inbox_msg *parse_put(const uint8_t *body, size_t len)
             rc = wire_mp_read_str(&r, &g.ptr, &g.len), has_g = true;
         else if (KEY("ct"))
             rc = wire_mp_read_str(&r, &ct.ptr, &ct.len), has_ct = true;
+        else if (KEY("hops"))
+            rc = wire_mp_read_uint(&r, &hops);
         else if (KEY("body"))
             rc = wire_mp_read_bin(&r, &b.ptr, &b.len);
         else
@@ -166,7 +176,8 @@ static inbox_msg *parse_put(const uint8_t *body, size_t len)
     }
     if (id.len != WIRE_ID_BYTES || from.len != WIRE_NODE_ID_BYTES ||
         name.len > WIRE_MAX_NAME || k > WIRE_K_ANYCAST ||
-        g.len > WIRE_MAX_GROUP || ct.len > WIRE_MAX_CT)
+        g.len > WIRE_MAX_GROUP || ct.len > WIRE_MAX_CT || hops == 0 ||
+        hops > UINT8_MAX)
         return NULL;
     inbox_msg *m = calloc(1, sizeof *m + b.len);
     if (m == NULL)
@@ -185,6 +196,7 @@ static inbox_msg *parse_put(const uint8_t *body, size_t len)
     m->seq = seq;
     m->ts = ts;
     m->epoch = ep;
+    m->hops = (uint8_t)hops;
     m->len = b.len;
     if (b.len)
         memcpy(m->body, b.ptr, b.len);
@@ -319,6 +331,10 @@ int node_inbox_put(confab_node *n, const confab_message *msg, uint64_t epoch)
     m->seq = msg->seq;
     m->ts = msg->ts_us;
     m->epoch = msg->kind == CONFAB_UNICAST ? epoch : 0;
+    /* Hops are bounded by the hop limit (PROTOCOL.md section 13). */
+    m->hops = (uint8_t)(msg->hops == 0          ? 1
+                        : msg->hops > UINT8_MAX ? UINT8_MAX
+                                                : msg->hops);
     m->len = msg->len;
     if (msg->len)
         memcpy(m->body, msg->body, msg->len);
@@ -351,7 +367,7 @@ static void to_message(const inbox_msg *m, confab_message *out)
     out->content_type = m->has_ct ? m->ct : NULL;
     out->body = m->body;
     out->len = m->len;
-    out->hops = 0; /* not kept in the inbox */
+    out->hops = m->hops;
 }
 
 /* Writes m's INBOX_READ to the file now (not at the end of the turn). */

@@ -381,6 +381,9 @@ int main(void)
            "%u rounds alternating direct (A -> R) and relayed (A -> B); "
            "round trips: median of %u a round\n",
            (unsigned long long)msgs, ROUNDS, rounds);
+    /* For `perf report --pid` on one of them. */
+    printf("processes: A %d, R %d, B %d\n", (int)getpid(), (int)r.pid,
+           (int)bn.pid);
     double direct[ROUNDS], relayed[ROUNDS], ratio[ROUNDS];
     double rtt_d[ROUNDS], rtt_r[ROUNDS], added[ROUNDS];
     (void)throughput(&b, r.id, msgs / 10); /* warm up both paths */

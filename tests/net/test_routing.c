@@ -125,6 +125,105 @@ static void test_routing_line_learns_routes(void **state)
     net_stop(&f);
 }
 
+/* ---- the inbox keeps the hops ------------------------------------------ */
+
+static bool far_at_2(confab_testnet *tn, void *arg)
+{
+    (void)arg;
+    return confab_testnet_count(tn, CONFAB_EV_MESSAGE, 2, 0) == 1;
+}
+
+static bool two_at_2(confab_testnet *tn, void *arg)
+{
+    (void)arg;
+    return confab_testnet_count(tn, CONFAB_EV_MESSAGE, 2, 0) == 1 &&
+           confab_testnet_count(tn, CONFAB_EV_MESSAGE, 2, 1) == 1;
+}
+
+static bool node_2_stopped(confab_testnet *tn, void *arg)
+{
+    (void)arg;
+    return !confab_testnet_running(tn, 2);
+}
+
+static void durable_cb(confab_node *node, void *user)
+{
+    (void)node;
+    *(bool *)user = true;
+}
+
+static bool flag_set(confab_testnet *tn, void *arg)
+{
+    (void)tn;
+    return *(bool *)arg;
+}
+
+typedef struct hops_read {
+    unsigned hops[4];
+    size_t n;
+} hops_read;
+
+static void read_hops(const confab_message *m, void *user)
+{
+    hops_read *h = user;
+    if (h->n < 4)
+        h->hops[h->n] = m->hops;
+    h->n++;
+}
+
+/* `confab recv` shows whether a message was relayed: the inbox keeps the
+ * links each message crossed, in its store too (a restart reads them
+ * back); a record without them (direct, or older) reads as 1. */
+static void test_routing_inbox_keeps_hops(void **state)
+{
+    (void)state;
+    char tmpl[] = "/tmp/confab-test-XXXXXX";
+    char *dir = mkdtemp(tmpl);
+    assert_non_null(dir);
+    net_fixture f;
+    confab_testnet_config c;
+    fast(&c, 3);
+    c.home_dir = dir;
+    c.node.inbox_max = 100;
+    start_topology(&f, &c, CONFAB_TOPO_LINE);
+    want_route w = {0, 2, 2};
+    assert_int_equal(
+        confab_testnet_run_until(f.tn, has_route, &w, net_deadline(10000)), 0);
+    assert_int_equal(confab_send(confab_testnet_node(f.tn, 0), net_id(f.tn, 2),
+                                 "far", 3, NULL, NULL),
+                     0);
+    /* The relayed one first, so that the inbox's order is known. */
+    assert_int_equal(
+        confab_testnet_run_until(f.tn, far_at_2, NULL, net_deadline(10000)), 0);
+    assert_int_equal(confab_send(confab_testnet_node(f.tn, 1), net_id(f.tn, 2),
+                                 "near", 4, NULL, NULL),
+                     0);
+    assert_int_equal(
+        confab_testnet_run_until(f.tn, two_at_2, NULL, net_deadline(10000)), 0);
+    bool durable = false;
+    assert_int_equal(confab_node_when_durable(confab_testnet_node(f.tn, 2),
+                                              durable_cb, &durable),
+                     0);
+    assert_int_equal(
+        confab_testnet_run_until(f.tn, flag_set, &durable, net_deadline(5000)),
+        0);
+    assert_int_equal(confab_testnet_stop_node(f.tn, 2), 0);
+    assert_int_equal(confab_testnet_run_until(f.tn, node_2_stopped, NULL,
+                                              net_deadline(5000)),
+                     0);
+    assert_int_equal(confab_testnet_restart_node(f.tn, 2), 0);
+    /* Read back from the store: the relayed one says 2, the direct one 1. */
+    hops_read h = {.n = 0};
+    assert_int_equal(
+        confab_inbox_read(confab_testnet_node(f.tn, 2), 10, read_hops, &h), 2);
+    assert_int_equal(h.hops[0], 2);
+    assert_int_equal(h.hops[1], 1);
+    net_stop(&f);
+    char cmd[4200];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    assert_int_equal(system(cmd), 0);
+}
+
 /* ---- trace -------------------------------------------------------------- */
 
 typedef struct trace_wait {
@@ -536,6 +635,7 @@ int main(int argc, char **argv)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_routing_line_learns_routes),
         cmocka_unit_test(test_routing_trace_line),
+        cmocka_unit_test(test_routing_inbox_keeps_hops),
         cmocka_unit_test(test_routing_broadcast_reaches_every_node_once),
         cmocka_unit_test(test_routing_bad_hop_limit),
         cmocka_unit_test(test_routing_bad_forged_origin),

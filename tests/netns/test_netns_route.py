@@ -9,6 +9,8 @@ bridges), yet:
 - each learns the other through relay: `confab peers --json` lists it as
   routed, via relay, 2 hops;
 - `confab send` from alpha to bravo is delivered (once, from alpha);
+  `confab recv` on bravo says it was relayed over 2 hops (text and JSON),
+  and a message from relay says it came direct (hops 1);
 - `confab trace bravo` on alpha shows alpha -> relay -> bravo, with
   relay's and bravo's addresses and a round trip per hop;
 - relay never holds the plaintext: a marker unique to the body appears in
@@ -177,7 +179,34 @@ def step_send(a, b, marker):
     m = mine[0]
     if (m["from"], m["kind"], m.get("body")) != (a.id, "unicast", text):
         raise Failed("bravo received %r" % m)
-    say("send: alpha -> bravo through relay, received once, from alpha")
+    if m.get("hops") != 2:
+        raise Failed("recv --json on bravo: hops %r, not 2 (relayed): %r" %
+                     (m.get("hops"), m))
+    say("send: alpha -> bravo through relay, received once, from alpha, "
+        "hops 2 (recv --json)")
+
+
+def step_hops_shown(a, r, b):
+    """`confab recv` says a message was relayed and over how many hops;
+    a direct one says neither."""
+    b.drain()
+    a.ok("send", b.id, "relayed to bravo")
+    p = b.ok("recv", "--count", "1", "--timeout", "%g" % (15 * tn.SCALE))
+    if "(unicast, relayed, 2 hops): relayed to bravo" not in p.stdout:
+        raise Failed("confab recv on bravo printed, for a message through "
+                     "relay:\n" + p.stdout)
+    r.ok("send", b.id, "direct to bravo")
+    p = b.ok("recv", "--count", "1", "--timeout", "%g" % (15 * tn.SCALE))
+    if "(unicast): direct to bravo" not in p.stdout:
+        raise Failed("confab recv on bravo printed, for a message from a "
+                     "linked peer:\n" + p.stdout)
+    mid = r.json("send", b.id, "direct json")[0]["id"]
+    got = [m for m in b.recv_until(mid, "relay's unicast at bravo")
+           if m["id"] == mid]
+    if len(got) != 1 or got[0].get("hops") != 1:
+        raise Failed("recv --json on bravo, a direct message: %r" % got)
+    say("recv: a relayed message shows \"(unicast, relayed, 2 hops)\", a "
+        "direct one \"(unicast)\" and hops 1 in JSON")
 
 
 def step_trace(a, r, b):
@@ -255,6 +284,7 @@ def main():
         marker = "MARKER-%032x" % random.getrandbits(128)
         step_routes(a, r, b)
         step_send(a, b, marker)
+        step_hops_shown(a, r, b)
         step_trace(a, r, b)
         bad = tn.stop(nodes)  # all written, before the search
         step_relay_blind(r, b, dump, marker)
