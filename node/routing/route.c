@@ -148,6 +148,7 @@ static void send_advert(confab_node *n, node_peer *to)
 
 static void advertise(confab_node *n)
 {
+    n->routing->last_advert_ms = node_now_ms(n);
     node_peer *p;
     node_peer_each (n, p)
         if (node_peer_up(p))
@@ -311,7 +312,8 @@ void node_route_tick(confab_node *n, uint64_t now)
         rt->self_seq += 2;
         rt->next_advert_ms = now + NODE_ROUTE_PERIOD_MS;
         advertise(n);
-    } else if (rt->triggered) {
+    } else if (rt->triggered &&
+               now - rt->last_advert_ms >= NODE_ROUTE_TRIGGER_MS) {
         advertise(n);
     }
 }
