@@ -91,7 +91,7 @@ class DiscoveryOptions(unittest.TestCase):
                             ("0.0.0.0", "cannot be dialed"),
                             ("fe80::1", "cannot be dialed"),
                             ("[fd00::1", "is not ADDR"),
-                            ("10.0.0.1:0", "is not ADDR"),
+                            ("127.0.0.9:0", "is not ADDR"),
                             ("host.example", "is not ADDR")):
             p = confab(home, "run", "--no-discovery", "--bind", "127.0.0.1",
                        "--advertise", value)

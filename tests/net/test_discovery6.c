@@ -147,8 +147,8 @@ static void test_discovery6_hostile_advertise_refused(void **state)
     /* Unspecified, multicast, broadcast, link-local (no scope we could
      * know), mapped. */
     const char *bad[] = {
-        "::",      "0.0.0.0",        "ff02::1", "224.0.0.1", "255.255.255.255",
-        "fe80::1", "::ffff:10.0.0.1"};
+        "::",      "0.0.0.0",         "ff02::1", "224.0.0.1", "255.255.255.255",
+        "fe80::1", "::ffff:127.0.0.9"};
     const size_t k = sizeof bad / sizeof bad[0];
     uint8_t ids[sizeof bad / sizeof bad[0]][32];
     for (size_t i = 0; i < k; i++) {
@@ -185,8 +185,8 @@ static const char *const entry_ip[N_ENTRIES] = {
     "ff02::1",
     "224.0.0.1",
     "fe80::1", /* bad scope: the link is not link-local */
-    "::ffff:10.0.0.1",
-    "::10.0.0.1"};
+    "::ffff:127.0.0.9",
+    "::127.0.0.9"};
 
 static int pex_send(rawpeer_job *job)
 {
