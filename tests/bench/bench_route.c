@@ -280,9 +280,45 @@ static bool route_via_r(bench *b)
     return false;
 }
 
-/* msg/s of total 1 KiB unicasts to `to`, to the last ACK. */
-static double throughput(bench *b, const uint8_t *to, uint64_t total)
+/* ---- CPU per message of each process ----------------------------------- */
+
+/* CPU clocks of A (this process), R and B: clock_getcpuclockid reads
+ * another process's CPU time without its help. */
+typedef struct cpu_clocks {
+    clockid_t clk[3];
+} cpu_clocks;
+enum { P_A = 0, P_R = 1, P_B = 2 };
+static cpu_clocks g_cpu;
+
+static double cpu_s(clockid_t clk)
 {
+    struct timespec t;
+    if (clock_gettime(clk, &t) != 0)
+        return 0;
+    return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
+}
+
+static void cpu_now(double out[3])
+{
+    for (int i = 0; i < 3; i++)
+        out[i] = cpu_s(g_cpu.clk[i]);
+}
+
+/* CPU per message (us) of A, R and B over a phase of msgs messages. */
+static void cpu_per_msg(const double t0[3], double msgs, double out[3])
+{
+    double t1[3];
+    cpu_now(t1);
+    for (int i = 0; i < 3; i++)
+        out[i] = (t1[i] - t0[i]) * 1e6 / msgs;
+}
+
+/* msg/s of total 1 KiB unicasts to `to`, to the last ACK. */
+static double throughput_cpu(bench *b, const uint8_t *to, uint64_t total,
+                             double cpu[3])
+{
+    double c0[3];
+    cpu_now(c0);
     memcpy(b->to, to, CONFAB_ID_BYTES);
     b->delivered = b->failed = b->sent = 0;
     b->total = total;
@@ -297,20 +333,32 @@ static double throughput(bench *b, const uint8_t *to, uint64_t total)
                 b->timed_out ? ", timed out" : "");
         exit(1);
     }
-    return (double)total / (now_s() - t0);
+    double rate = (double)total / (now_s() - t0);
+    if (cpu != NULL)
+        cpu_per_msg(c0, (double)total, cpu);
+    return rate;
+}
+
+static double throughput(bench *b, const uint8_t *to, uint64_t total)
+{
+    return throughput_cpu(b, to, total, NULL);
 }
 
 /* The median round trip (send to ACK) of one unicast at a time, in us. */
-static double round_trip(bench *b, const uint8_t *to, unsigned rounds)
+static double round_trip(bench *b, const uint8_t *to, unsigned rounds,
+                         double cpu[3])
 {
     double *v = calloc(rounds, sizeof *v);
     if (v == NULL)
         exit(1);
+    double c0[3];
+    cpu_now(c0);
     for (unsigned i = 0; i < rounds; i++) {
         double t0 = now_s();
         (void)throughput(b, to, 1);
         v[i] = (now_s() - t0) * 1e6;
     }
+    cpu_per_msg(c0, rounds, cpu);
     qsort(v, rounds, sizeof *v, cmp_d);
     double m = v[rounds / 2];
     free(v);
@@ -324,6 +372,55 @@ static void print_fig(const char *what, const char *unit, double *v, int prec)
            v[ROUNDS / 2], unit, ROUNDS, prec, v[0], prec, v[ROUNDS - 1]);
 }
 
+/* The median over the rounds of column k of v[round][3]. */
+static double med_col(double v[ROUNDS][3], int k)
+{
+    double c[ROUNDS];
+    for (unsigned i = 0; i < ROUNDS; i++)
+        c[i] = v[i][k];
+    qsort(c, ROUNDS, sizeof c[0], cmp_d);
+    return c[ROUNDS / 2];
+}
+
+/* The slowest process's CPU per message bounds a pipeline with a core
+ * per process: 1 / max(CPU per message) messages a second. */
+static double bound_of(double v[ROUNDS][3], int procs)
+{
+    double worst = 0;
+    for (int k = 0; k < procs; k++)
+        if (med_col(v, k) > worst)
+            worst = med_col(v, k);
+    return worst > 0 ? 1e6 / worst : 0;
+}
+
+/* Extra rows, not the issue's figures: what each process spends per
+ * message, which load on a shared machine changes far less than the wall
+ * clock, and the rate a core per node would reach. */
+static void print_cpu(double td[ROUNDS][3], double tr[ROUNDS][3],
+                      double rd[ROUNDS][3], double rr[ROUNDS][3])
+{
+    printf("CPU per message, us (medians of %u rounds; A R B):\n", ROUNDS);
+    printf("  throughput direct:   %6.2f %6.2f %6.2f\n", med_col(td, P_A),
+           med_col(td, P_R), med_col(td, P_B));
+    printf("  throughput relayed:  %6.2f %6.2f %6.2f\n", med_col(tr, P_A),
+           med_col(tr, P_R), med_col(tr, P_B));
+    printf("  round trip direct:   %6.2f %6.2f %6.2f\n", med_col(rd, P_A),
+           med_col(rd, P_R), med_col(rd, P_B));
+    printf("  round trip relayed:  %6.2f %6.2f %6.2f\n", med_col(rr, P_A),
+           med_col(rr, P_R), med_col(rr, P_B));
+    /* Direct: A and R work, B idles (its timers only). */
+    double bd = bound_of(td, 2), br = bound_of(tr, 3);
+    printf("pipeline bound (1 / max CPU per msg of any process; a core per "
+           "node): direct %.0f msg/s, relayed %.0f msg/s, relayed / direct "
+           "%.2f (not the issue's figure: the wall ratio above is)\n",
+           bd, br, bd > 0 ? br / bd : 0);
+    double sd = med_col(rd, P_A) + med_col(rd, P_R);
+    double sr = med_col(rr, P_A) + med_col(rr, P_R) + med_col(rr, P_B);
+    printf("CPU on the round trip's path (sum of the processes): direct %.1f "
+           "us, relayed %.1f us, relayed / direct %.2f\n",
+           sd, sr, sd > 0 ? sr / sd : 0);
+}
+
 int main(void)
 {
     double scale = getenv("BENCH_SCALE") ? atof(getenv("BENCH_SCALE")) : 1.0;
@@ -333,6 +430,14 @@ int main(void)
         msgs = 100;
     if (rounds < 11)
         rounds = 11;
+    /* BENCH_ROUTE_RTT=N: N round trips a round and the fewest messages,
+     * for profiling the round trip (perf record). */
+    if (getenv("BENCH_ROUTE_RTT") != NULL) {
+        rounds = (unsigned)strtoul(getenv("BENCH_ROUTE_RTT"), NULL, 10);
+        msgs = 100;
+        if (rounds < 11)
+            rounds = 11;
+    }
 
     /* No libuv loop exists yet: each child makes its own after the fork. */
     child r = {0}, bn = {0};
@@ -346,6 +451,14 @@ int main(void)
     }
     g_r = r.id;
     g_b = bn.id;
+    if (clock_getcpuclockid(0, &g_cpu.clk[P_A]) != 0 ||
+        clock_getcpuclockid(r.pid, &g_cpu.clk[P_R]) != 0 ||
+        clock_getcpuclockid(bn.pid, &g_cpu.clk[P_B]) != 0) {
+        fprintf(stderr, "bench_route: cannot read the children's CPU clocks\n");
+        reap(&bn);
+        reap(&r);
+        return 1;
+    }
 
     bench b;
     memset(&b, 0, sizeof b);
@@ -386,14 +499,17 @@ int main(void)
            (int)bn.pid);
     double direct[ROUNDS], relayed[ROUNDS], ratio[ROUNDS];
     double rtt_d[ROUNDS], rtt_r[ROUNDS], added[ROUNDS];
+    /* CPU per message (us) of each process, per round: [round][A R B]. */
+    double cpu_td[ROUNDS][3], cpu_tr[ROUNDS][3];
+    double cpu_rd[ROUNDS][3], cpu_rr[ROUNDS][3];
     (void)throughput(&b, r.id, msgs / 10); /* warm up both paths */
     (void)throughput(&b, bn.id, msgs / 10);
     for (unsigned i = 0; i < ROUNDS; i++) {
-        direct[i] = throughput(&b, r.id, msgs);
-        relayed[i] = throughput(&b, bn.id, msgs);
+        direct[i] = throughput_cpu(&b, r.id, msgs, cpu_td[i]);
+        relayed[i] = throughput_cpu(&b, bn.id, msgs, cpu_tr[i]);
         ratio[i] = relayed[i] / direct[i];
-        rtt_d[i] = round_trip(&b, r.id, rounds);
-        rtt_r[i] = round_trip(&b, bn.id, rounds);
+        rtt_d[i] = round_trip(&b, r.id, rounds, cpu_rd[i]);
+        rtt_r[i] = round_trip(&b, bn.id, rounds, cpu_rr[i]);
         added[i] = (rtt_r[i] - rtt_d[i]) / rtt_d[i];
     }
     if (!linked_only_to_r(&b)) {
@@ -407,6 +523,7 @@ int main(void)
     print_fig("round trip direct:", "us", rtt_d, 0);
     print_fig("round trip relayed:", "us", rtt_r, 0);
     print_fig("added / direct rtt:", "", added, 2);
+    print_cpu(cpu_td, cpu_tr, cpu_rd, cpu_rr);
     /* The verdicts on the medians of the per-round ratios. */
     printf("relayed / direct throughput %.2f (target >= 0.50): %s\n",
            ratio[ROUNDS / 2], ratio[ROUNDS / 2] >= 0.5 ? "met" : "MISSED");
