@@ -134,6 +134,9 @@ typedef struct confab_event {
     unsigned failovers; /* anycast outcomes: how many times it moved on to
                            the next member (a member that did not
                            acknowledge in time may have it too) */
+    unsigned hops;      /* CONFAB_EV_SEND delivered: links its end-to-end
+                           acknowledgement crossed back (1: direct; 2 or more:
+                           relayed, section 13.4); 0 otherwise */
 } confab_event;
 
 typedef void (*confab_event_cb)(confab_node *node, const confab_event *ev,
@@ -704,6 +707,9 @@ typedef struct confab_stats {
                                         no route, spent, unknown token */
     uint64_t routed_not_allowed;     /* dropped: origin or destination not
                                         on the allow-list */
+    uint64_t link_writes; /* writes handed to the kernel, all links (each
+                             uv_try_write or uv_write): what a relay's
+                             forwards cost in system calls */
 
     /* area: request and reply (#19) */
     uint64_t requests_sent;         /* confab_request() calls accepted */

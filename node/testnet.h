@@ -64,7 +64,8 @@ typedef struct confab_testnet_event {
     size_t len;       /* the whole body's length */
     uint8_t *body;    /* its first record_body_max bytes (owned) */
     uint64_t token, rtt_us;
-    unsigned hops; /* messages: links crossed (confab_message.hops) */
+    unsigned hops; /* messages: links crossed (confab_message.hops);
+                      delivered outcomes: confab_event.hops */
 } confab_testnet_event;
 
 void confab_testnet_config_init(confab_testnet_config *c);

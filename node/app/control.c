@@ -615,6 +615,7 @@ static void op_status(ctl_client *c, uint64_t rid)
         {"routed_not_allowed", st.routed_not_allowed},
         {"traces_answered", st.traces_answered},
         {"traces_dropped", st.traces_dropped},
+        {"link_writes", st.link_writes},
 
         /* area: request and reply (#19) */
         {"requests_sent", st.requests_sent},

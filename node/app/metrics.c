@@ -94,6 +94,7 @@ static const stat_metric stats[] = {
     C(traces_answered, "TRACE probes answered."),
     C(traces_dropped, "TRACE probes and replies dropped."),
     C(routed_not_allowed, "Envelopes dropped: an end not on the allow-list."),
+    C(link_writes, "Writes handed to the kernel on all links."),
 
     /* area: request and reply (#19) */
     C(requests_sent, "Requests sent."),

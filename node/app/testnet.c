@@ -78,6 +78,7 @@ static void record(confab_testnet *tn, unsigned node, const confab_event *ev)
         memcpy(r->msg_id, ev->msg_id, CONFAB_MSG_ID_BYTES);
     r->token = ev->token;
     r->rtt_us = ev->rtt_us;
+    r->hops = ev->hops; /* outcomes; a message's own below */
     if (ev->group != NULL)
         snprintf(r->group, sizeof r->group, "%s", ev->group);
     r->at_us = node_clock_us(tn->m[node].node);

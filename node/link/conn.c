@@ -194,7 +194,7 @@ static void cut_tx_full(node_conn *c)
     node_conn_abort(c, CONFAB_DOWN_PROTOCOL);
 }
 
-int node_conn_send_ctl(node_conn *c, const wire_msg *m)
+static int send_ctl(node_conn *c, const wire_msg *m, bool bulk)
 {
     /* BYE is the last message on a link (PROTOCOL.md 8.1): after ours,
      * nothing (a PONG to the peer's late PING, say) may follow it. */
@@ -203,9 +203,18 @@ int node_conn_send_ctl(node_conn *c, const wire_msg *m)
     if (!tx_room(c, m))
         return -ENOBUFS;
     /* Control messages are small but for PEERS: try the tail block, then a
-     * fresh small one, then one just big enough. */
+     * fresh small one, then one just big enough. Relayed frames (bulk)
+     * come in bursts: the tail, then a large block from the free list. */
     size_t len;
     int rc = encode_in_tail(c, m, &len);
+    if (rc == -EMSGSIZE && bulk) {
+        size_t need = wire_msg_bound(m);
+        if (need > WIRE_MAX_PLAINTEXT)
+            need = WIRE_MAX_PLAINTEXT;
+        if (tx_begin(c, need + WIRE_AEAD_TAG_BYTES, true) == NULL)
+            return -ENOMEM;
+        rc = encode_in_tail(c, m, &len);
+    }
     if (rc == -EMSGSIZE) {
         uint8_t *p = tx_begin(c, NODE_TXBUF_SMALL - WIRE_FRAME_HEADROOM, false);
         if (p == NULL)
@@ -228,6 +237,16 @@ int node_conn_send_ctl(node_conn *c, const wire_msg *m)
         return rc;
     tx_commit(c, len + WIRE_AEAD_TAG_BYTES);
     return 0;
+}
+
+int node_conn_send_ctl(node_conn *c, const wire_msg *m)
+{
+    return send_ctl(c, m, false);
+}
+
+int node_conn_send_relayed(node_conn *c, const wire_msg *m)
+{
+    return send_ctl(c, m, true);
 }
 
 /* Encodes m (plaintext at most bound bytes), encrypts and queues it in
@@ -325,6 +344,7 @@ static int try_write_now(node_conn *c)
     for (node_txbuf *b = c->tx_head; b != NULL && nb < 32; b = b->next)
         bufs[nb++] = uv_buf_init((char *)b->data + b->off, b->len - b->off);
     int n = uv_try_write((uv_stream_t *)&c->tcp, bufs, nb);
+    c->node->stats.link_writes++;
     if (n == UV_EAGAIN || n == 0)
         return 0;
     if (n < 0) {
@@ -394,6 +414,7 @@ void node_conn_flush(node_conn *c)
         c->tx_inflight += bytes;
         int rc =
             uv_write(&first->req, (uv_stream_t *)&c->tcp, bufs, nb, write_cb);
+        c->node->stats.link_writes++;
         if (rc != 0) {
             /* No callback will come: account for the blocks here. */
             c->tx_inflight -= bytes;

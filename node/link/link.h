@@ -188,6 +188,10 @@ void node_conn_bye(node_conn *c, uint64_t reason);
 /* Encodes, encrypts and queues one control message (PING, PONG, BYE, ...)
  * ahead of the data lane. Returns 0 or -ENOMEM / -EMSGSIZE. */
 int node_conn_send_ctl(node_conn *c, const wire_msg *m);
+/* The same for a frame relayed for others (routing): framed into the tail
+ * block or a large block from the free list, never a block of its own, so
+ * that a relay's burst of forwards shares blocks and writes. */
+int node_conn_send_relayed(node_conn *c, const wire_msg *m);
 void node_conn_mark_dirty(node_conn *c);
 void node_conn_flush(node_conn *c);
 void node_flush_all(confab_node *n);

@@ -176,6 +176,10 @@ static void emit_outcome(confab_node *n, const node_peer *p, const node_out *o,
     ev.peer_name = p->name;
     ev.msg_id = o->body->id;
     ev.status = st;
+    /* Delivered: the ACK being read says it; routed.c sets rx_hops while
+     * it hands up an opened envelope, and a link's ACK crossed one. */
+    if (st == CONFAB_DELIVERED)
+        ev.hops = n->rx_hops != 0 ? n->rx_hops : 1;
     node_emit(n, &ev);
 }
 

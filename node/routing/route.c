@@ -478,7 +478,7 @@ static int on_routed(node_conn *c, const wire_msg *m)
     }
     wire_msg f = *m;
     f.u.routed.hops = rd->hops - 1;
-    if (node_conn_send_ctl(h->conn, &f) == 0)
+    if (node_conn_send_relayed(h->conn, &f) == 0)
         n->stats.routed_forwarded++;
     return 0;
 }

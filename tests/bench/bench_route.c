@@ -289,6 +289,7 @@ typedef struct cpu_clocks {
 } cpu_clocks;
 enum { P_A = 0, P_R = 1, P_B = 2 };
 static cpu_clocks g_cpu;
+static double g_rx_per_msg; /* bytes A received per message, last phase */
 
 static double cpu_s(clockid_t clk)
 {
@@ -298,27 +299,53 @@ static double cpu_s(clockid_t clk)
     return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
 }
 
-static void cpu_now(double out[3])
+static pid_t g_pid[3]; /* A, R, B */
+
+/* Context switches (voluntary and not) of pid: how often it slept and
+ * woke (/proc/PID/status). */
+static double ctxt_of(pid_t pid)
 {
-    for (int i = 0; i < 3; i++)
-        out[i] = cpu_s(g_cpu.clk[i]);
+    char path[64], line[128];
+    snprintf(path, sizeof path, "/proc/%d/status", (int)pid);
+    FILE *f = fopen(path, "r");
+    if (f == NULL)
+        return 0;
+    double sum = 0;
+    while (fgets(line, sizeof line, f) != NULL) {
+        const char *v = strchr(line, ':');
+        if (v != NULL && strstr(line, "ctxt_switches") != NULL)
+            sum += strtod(v + 1, NULL);
+    }
+    fclose(f);
+    return sum;
 }
 
-/* CPU per message (us) of A, R and B over a phase of msgs messages. */
-static void cpu_per_msg(const double t0[3], double msgs, double out[3])
+static void cpu_now(double out[6])
 {
-    double t1[3];
+    for (int i = 0; i < 3; i++) {
+        out[i] = cpu_s(g_cpu.clk[i]);
+        out[3 + i] = ctxt_of(g_pid[i]);
+    }
+}
+
+/* CPU per message (us) of A, R and B over a phase of msgs messages, then
+ * their context switches per message. */
+static void cpu_per_msg(const double t0[6], double msgs, double out[6])
+{
+    double t1[6];
     cpu_now(t1);
-    for (int i = 0; i < 3; i++)
-        out[i] = (t1[i] - t0[i]) * 1e6 / msgs;
+    for (int i = 0; i < 6; i++)
+        out[i] = (t1[i] - t0[i]) * (i < 3 ? 1e6 : 1.0) / msgs;
 }
 
 /* msg/s of total 1 KiB unicasts to `to`, to the last ACK. */
 static double throughput_cpu(bench *b, const uint8_t *to, uint64_t total,
-                             double cpu[3])
+                             double cpu[6])
 {
-    double c0[3];
+    double c0[6];
     cpu_now(c0);
+    confab_stats s0;
+    confab_node_stats(b->node, &s0);
     memcpy(b->to, to, CONFAB_ID_BYTES);
     b->delivered = b->failed = b->sent = 0;
     b->total = total;
@@ -334,8 +361,16 @@ static double throughput_cpu(bench *b, const uint8_t *to, uint64_t total,
         exit(1);
     }
     double rate = (double)total / (now_s() - t0);
-    if (cpu != NULL)
+    if (cpu != NULL) {
         cpu_per_msg(c0, (double)total, cpu);
+        confab_stats s1;
+        confab_node_stats(b->node, &s1);
+        /* A receives acknowledgements only: their bytes per message
+         * show how many come back (an ACK frame is ~40 bytes direct,
+         * ~160 in an envelope). */
+        g_rx_per_msg =
+            (double)(s1.bytes_received - s0.bytes_received) / (double)total;
+    }
     return rate;
 }
 
@@ -346,12 +381,12 @@ static double throughput(bench *b, const uint8_t *to, uint64_t total)
 
 /* The median round trip (send to ACK) of one unicast at a time, in us. */
 static double round_trip(bench *b, const uint8_t *to, unsigned rounds,
-                         double cpu[3])
+                         double cpu[6])
 {
     double *v = calloc(rounds, sizeof *v);
     if (v == NULL)
         exit(1);
-    double c0[3];
+    double c0[6];
     cpu_now(c0);
     for (unsigned i = 0; i < rounds; i++) {
         double t0 = now_s();
@@ -373,7 +408,7 @@ static void print_fig(const char *what, const char *unit, double *v, int prec)
 }
 
 /* The median over the rounds of column k of v[round][3]. */
-static double med_col(double v[ROUNDS][3], int k)
+static double med_col(double v[ROUNDS][6], int k)
 {
     double c[ROUNDS];
     for (unsigned i = 0; i < ROUNDS; i++)
@@ -384,7 +419,7 @@ static double med_col(double v[ROUNDS][3], int k)
 
 /* The slowest process's CPU per message bounds a pipeline with a core
  * per process: 1 / max(CPU per message) messages a second. */
-static double bound_of(double v[ROUNDS][3], int procs)
+static double bound_of(double v[ROUNDS][6], int procs)
 {
     double worst = 0;
     for (int k = 0; k < procs; k++)
@@ -396,8 +431,8 @@ static double bound_of(double v[ROUNDS][3], int procs)
 /* Extra rows, not the issue's figures: what each process spends per
  * message, which load on a shared machine changes far less than the wall
  * clock, and the rate a core per node would reach. */
-static void print_cpu(double td[ROUNDS][3], double tr[ROUNDS][3],
-                      double rd[ROUNDS][3], double rr[ROUNDS][3])
+static void print_cpu(double td[ROUNDS][6], double tr[ROUNDS][6],
+                      double rd[ROUNDS][6], double rr[ROUNDS][6])
 {
     printf("CPU per message, us (medians of %u rounds; A R B):\n", ROUNDS);
     printf("  throughput direct:   %6.2f %6.2f %6.2f\n", med_col(td, P_A),
@@ -408,6 +443,15 @@ static void print_cpu(double td[ROUNDS][3], double tr[ROUNDS][3],
            med_col(rd, P_R), med_col(rd, P_B));
     printf("  round trip relayed:  %6.2f %6.2f %6.2f\n", med_col(rr, P_A),
            med_col(rr, P_R), med_col(rr, P_B));
+    printf("context switches per message (medians; A R B):\n");
+    printf("  throughput direct:   %6.2f %6.2f %6.2f\n", med_col(td, 3),
+           med_col(td, 4), med_col(td, 5));
+    printf("  throughput relayed:  %6.2f %6.2f %6.2f\n", med_col(tr, 3),
+           med_col(tr, 4), med_col(tr, 5));
+    printf("  round trip direct:   %6.2f %6.2f %6.2f\n", med_col(rd, 3),
+           med_col(rd, 4), med_col(rd, 5));
+    printf("  round trip relayed:  %6.2f %6.2f %6.2f\n", med_col(rr, 3),
+           med_col(rr, 4), med_col(rr, 5));
     /* Direct: A and R work, B idles (its timers only). */
     double bd = bound_of(td, 2), br = bound_of(tr, 3);
     printf("pipeline bound (1 / max CPU per msg of any process; a core per "
@@ -439,6 +483,9 @@ int main(void)
             rounds = 11;
     }
 
+    /* BENCH_ROUTE_RELAYED=1: the direct rounds at the fewest messages,
+     * for profiling the relay (perf record -p R). */
+    uint64_t dmsgs = getenv("BENCH_ROUTE_RELAYED") != NULL ? 100 : msgs;
     /* No libuv loop exists yet: each child makes its own after the fork. */
     child r = {0}, bn = {0};
     if (spawn(&r, "bench-R", "127.0.0.1", NULL) != 0)
@@ -451,6 +498,9 @@ int main(void)
     }
     g_r = r.id;
     g_b = bn.id;
+    g_pid[P_A] = getpid();
+    g_pid[P_R] = r.pid;
+    g_pid[P_B] = bn.pid;
     if (clock_getcpuclockid(0, &g_cpu.clk[P_A]) != 0 ||
         clock_getcpuclockid(r.pid, &g_cpu.clk[P_R]) != 0 ||
         clock_getcpuclockid(bn.pid, &g_cpu.clk[P_B]) != 0) {
@@ -499,14 +549,17 @@ int main(void)
            (int)bn.pid);
     double direct[ROUNDS], relayed[ROUNDS], ratio[ROUNDS];
     double rtt_d[ROUNDS], rtt_r[ROUNDS], added[ROUNDS];
+    double rx_d[ROUNDS], rx_r[ROUNDS];
     /* CPU per message (us) of each process, per round: [round][A R B]. */
-    double cpu_td[ROUNDS][3], cpu_tr[ROUNDS][3];
-    double cpu_rd[ROUNDS][3], cpu_rr[ROUNDS][3];
+    double cpu_td[ROUNDS][6], cpu_tr[ROUNDS][6];
+    double cpu_rd[ROUNDS][6], cpu_rr[ROUNDS][6];
     (void)throughput(&b, r.id, msgs / 10); /* warm up both paths */
     (void)throughput(&b, bn.id, msgs / 10);
     for (unsigned i = 0; i < ROUNDS; i++) {
-        direct[i] = throughput_cpu(&b, r.id, msgs, cpu_td[i]);
+        direct[i] = throughput_cpu(&b, r.id, dmsgs, cpu_td[i]);
+        rx_d[i] = g_rx_per_msg;
         relayed[i] = throughput_cpu(&b, bn.id, msgs, cpu_tr[i]);
+        rx_r[i] = g_rx_per_msg;
         ratio[i] = relayed[i] / direct[i];
         rtt_d[i] = round_trip(&b, r.id, rounds, cpu_rd[i]);
         rtt_r[i] = round_trip(&b, bn.id, rounds, cpu_rr[i]);
@@ -524,6 +577,8 @@ int main(void)
     print_fig("round trip relayed:", "us", rtt_r, 0);
     print_fig("added / direct rtt:", "", added, 2);
     print_cpu(cpu_td, cpu_tr, cpu_rd, cpu_rr);
+    print_fig("A rx B/msg direct:", "bytes", rx_d, 1);
+    print_fig("A rx B/msg relayed:", "bytes", rx_r, 1);
     /* The verdicts on the medians of the per-round ratios. */
     printf("relayed / direct throughput %.2f (target >= 0.50): %s\n",
            ratio[ROUNDS / 2], ratio[ROUNDS / 2] >= 0.5 ? "met" : "MISSED");
