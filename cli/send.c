@@ -45,7 +45,9 @@ static void help(op o, FILE *f)
               "A peer that is not linked now gets the message when it is\n"
               "back: send says \"queued\" then. Text that starts with '-'\n"
               "goes after '--'. With --json: {id, to, status (queued or sent;\n"
-              "with --wait the outcome), and with --wait latency_ms}.\n",
+              "with --wait the outcome), and with --wait latency_ms and hops\n"
+              "(links the acknowledgement crossed back: 1 direct, 2 or more\n"
+              "relayed; the line then says \"relayed, N hops\")}.\n",
               f);
         break;
     case OP_BROADCAST:
@@ -240,6 +242,7 @@ typedef struct outcome {
     bool has_status, has_member;
     uint64_t took_us;
     uint64_t failovers;
+    uint64_t hops; /* delivered: links the ACK crossed back; 0: not said */
 } outcome;
 
 static bool peer_is_up(const cli_peer *p)
@@ -274,6 +277,8 @@ static void print_json(op o, const req *q, const cli_peer *to,
     if (oc->has_status && strcmp(oc->st, "delivered") == 0)
         json_object_object_add(
             j, "latency_ms", json_object_new_double((double)oc->took_us / 1e3));
+    if (o == OP_SEND && oc->hops != 0)
+        json_object_object_add(j, "hops", json_object_new_uint64(oc->hops));
     if (o == OP_ANYCAST) {
         json_object_object_add(j, "failovers",
                                json_object_new_uint64(oc->failovers));
@@ -310,6 +315,10 @@ static void print_line(cli_ctx *ctx, op o, const req *q, const cli_peer *to,
                      "queued for %s (not linked now; it is sent when the "
                      "peer is back)",
                      who);
+        else if (strcmp(oc->st, "delivered") == 0 && oc->hops > 1)
+            snprintf(line, sizeof line,
+                     "delivered to %s in %s ms (relayed, %llu hops)", who, ms,
+                     (unsigned long long)oc->hops);
         else if (strcmp(oc->st, "delivered") == 0)
             snprintf(line, sizeof line, "delivered to %s in %s ms", who, ms);
         else
@@ -429,7 +438,7 @@ static int begin_request(cli_client *cl, wire_ctl_builder *b, op o,
 typedef struct reply_copy {
     uint8_t mid[CONFAB_MSG_ID_BYTES], member[CONFAB_ID_BYTES];
     char st[16];
-    uint64_t sent, failovers;
+    uint64_t sent, failovers, hops;
     bool has_status, has_member;
 } reply_copy;
 
@@ -451,6 +460,8 @@ static int copy_reply(cli_ctx *ctx, const wire_ctl_map *r, reply_copy *c)
         memcpy(c->member, v.ptr, sizeof c->member);
     (void)wire_ctl_get_uint(r, "sent", &c->sent);
     (void)wire_ctl_get_uint(r, "failovers", &c->failovers);
+    /* A node from before routing says no hops: 0, not shown. */
+    (void)wire_ctl_get_uint(r, "hops", &c->hops);
     return CLI_OK;
 }
 
@@ -523,8 +534,8 @@ static int run(cli_ctx *ctx, op o, int argc, char **argv)
     const cli_peer *mp = c.has_member ? cli_peers_find(&peers, c.member) : NULL;
     wire_bytes mid = {c.mid, CONFAB_MSG_ID_BYTES};
     wire_bytes member = {c.member, CONFAB_ID_BYTES};
-    outcome oc = {mid,          member,       c.st,    c.sent,
-                  c.has_status, c.has_member, took_us, c.failovers};
+    outcome oc = {mid,          member,  c.st,        c.sent, c.has_status,
+                  c.has_member, took_us, c.failovers, c.hops};
     if (ctx->json)
         print_json(o, &q, to, mp, &oc);
     else

@@ -1706,7 +1706,10 @@ static void on_outcome(node_control *ctl, const confab_event *ev)
                       ev->status == CONFAB_DELIVERED && ev->peer != NULL;
         wire_ctl_builder b;
         bool any = w->kind == WAIT_ANYCAST;
-        reply_begin(&b, ctl, w->rid, (member ? 3u : 2u) + any);
+        /* area: routing (#12): whether it was relayed, and how far */
+        bool hops = w->kind == WAIT_SEND && ev->status == CONFAB_DELIVERED &&
+                    ev->hops != 0;
+        reply_begin(&b, ctl, w->rid, (member ? 3u : 2u) + any + hops);
         wire_ctl_key(&b, "mid");
         wire_ctl_put_bin(&b, w->mid, CONFAB_MSG_ID_BYTES);
         wire_ctl_key(&b, "status");
@@ -1718,6 +1721,10 @@ static void on_outcome(node_control *ctl, const confab_event *ev)
         if (member) {
             wire_ctl_key(&b, "member");
             wire_ctl_put_bin(&b, ev->peer, CONFAB_ID_BYTES);
+        }
+        if (hops) {
+            wire_ctl_key(&b, "hops");
+            wire_ctl_put_uint(&b, ev->hops);
         }
         reply_done(w->client, &b);
         finish_wait(w);

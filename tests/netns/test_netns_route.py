@@ -10,7 +10,8 @@ bridges), yet:
   routed, via relay, 2 hops;
 - `confab send` from alpha to bravo is delivered (once, from alpha);
   `confab recv` on bravo says it was relayed over 2 hops (text and JSON),
-  and a message from relay says it came direct (hops 1);
+  and a message from relay says it came direct (hops 1); `confab send
+  --wait` on alpha says "(relayed, 2 hops)" (JSON hops 2), on relay hops 1;
 - `confab trace bravo` on alpha shows alpha -> relay -> bravo, with
   relay's and bravo's addresses and a round trip per hop;
 - relay never holds the plaintext: a marker unique to the body appears in
@@ -209,6 +210,29 @@ def step_hops_shown(a, r, b):
         "direct one \"(unicast)\" and hops 1 in JSON")
 
 
+def step_wait_hops(a, r, b):
+    """`confab send --wait` says a delivered message was relayed and over
+    how many hops (the links its acknowledgement crossed back); a direct
+    one says neither, and hops 1 in JSON."""
+    wait = "%g" % (15 * tn.SCALE)
+    p = a.ok("send", b.id, "waited through relay", "--wait", wait)
+    if "(relayed, 2 hops)" not in p.stdout:
+        raise Failed("send --wait on alpha, through relay, printed:\n" +
+                     p.stdout)
+    j = a.json("send", b.id, "waited json", "--wait", wait)[0]
+    if (j.get("status"), j.get("hops")) != ("delivered", 2):
+        raise Failed("send --wait --json on alpha, through relay: %r" % j)
+    p = r.ok("send", b.id, "waited direct", "--wait", wait)
+    if "delivered to" not in p.stdout or "relayed" in p.stdout:
+        raise Failed("send --wait on relay, direct, printed:\n" + p.stdout)
+    j = r.json("send", b.id, "waited direct json", "--wait", wait)[0]
+    if (j.get("status"), j.get("hops")) != ("delivered", 1):
+        raise Failed("send --wait --json on relay, direct: %r" % j)
+    b.drain()
+    say("send --wait: through relay \"(relayed, 2 hops)\" and hops 2 in "
+        "JSON; direct hops 1")
+
+
 def step_trace(a, r, b):
     hops = a.json("trace", b.id)
     if len(hops) != 2:
@@ -285,6 +309,7 @@ def main():
         step_routes(a, r, b)
         step_send(a, b, marker)
         step_hops_shown(a, r, b)
+        step_wait_hops(a, r, b)
         step_trace(a, r, b)
         bad = tn.stop(nodes)  # all written, before the search
         step_relay_blind(r, b, dump, marker)
