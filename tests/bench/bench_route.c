@@ -26,6 +26,7 @@
  * the exit status is 0 when every case ran. BENCH_SCALE scales the
  * counts. */
 #include "node/confab.h"
+#include <sodium.h>
 
 #include <errno.h>
 #include <fcntl.h>
@@ -342,10 +343,15 @@ static void cpu_per_msg(const double t0[6], double msgs, double out[6])
 static double throughput_cpu(bench *b, const uint8_t *to, uint64_t total,
                              double cpu[6])
 {
-    double c0[6];
-    cpu_now(c0);
+    /* Only when asked: the round trips call this once per message, and
+     * reading /proc there would be timed with them. */
+    double c0[6] = {0};
     confab_stats s0;
-    confab_node_stats(b->node, &s0);
+    memset(&s0, 0, sizeof s0);
+    if (cpu != NULL) {
+        cpu_now(c0);
+        confab_node_stats(b->node, &s0);
+    }
     memcpy(b->to, to, CONFAB_ID_BYTES);
     b->delivered = b->failed = b->sent = 0;
     b->total = total;
@@ -465,6 +471,56 @@ static void print_cpu(double td[ROUNDS][6], double tr[ROUNDS][6],
            sd, sr, sd > 0 ? sr / sd : 0);
 }
 
+/* ---- the crypto floor ---------------------------------------------------- */
+
+/* CPU us per call of f over many calls, on this process. */
+static double cpu_per_call(void (*f)(void), unsigned n)
+{
+    double t0 = cpu_s(CLOCK_PROCESS_CPUTIME_ID);
+    for (unsigned i = 0; i < n; i++)
+        f();
+    return (cpu_s(CLOCK_PROCESS_CPUTIME_ID) - t0) * 1e6 / n;
+}
+
+static uint8_t g_key[32], g_nonce[24], g_pt[BODY + 256], g_ct[BODY + 512];
+
+/* One link frame of a relayed 1 KiB unicast (the envelope around the
+ * sealed map, ~1.2 KB): the Noise cipher's work per hop. */
+static void one_aead(void)
+{
+    unsigned long long clen;
+    g_nonce[0]++;
+    (void)crypto_aead_chacha20poly1305_ietf_encrypt(
+        g_ct, &clen, g_pt, BODY + 160, NULL, 0, NULL, g_nonce, g_key);
+}
+
+/* The end-to-end seal of the map (~1.1 KB) with a precomputed key. */
+static void one_box(void)
+{
+    g_nonce[0]++;
+    (void)crypto_box_easy_afternm(g_ct, g_pt, BODY + 80, g_nonce, g_key);
+}
+
+/* What the ciphers alone cost: direct, A encrypts once and R decrypts
+ * once; relayed, A seals and encrypts, R decrypts and encrypts, B
+ * decrypts and opens (a box opens at the cost it seals). */
+static void print_floor(void)
+{
+    double aead = cpu_per_call(one_aead, 20000);
+    double box = cpu_per_call(one_box, 20000);
+    double d_sum = 2 * aead, r_sum = 4 * aead + 2 * box;
+    double d_max = aead, r_max = aead + box > 2 * aead ? aead + box : 2 * aead;
+    printf("crypto floor (this process, CPU): ChaCha20-Poly1305 of a "
+           "frame %.2f us, box of the map %.2f us\n",
+           aead, box);
+    printf("  all processes sharing the cores: direct %.1f us/msg, relayed "
+           "%.1f us/msg: a wall ratio of at most %.2f\n",
+           d_sum, r_sum, d_sum / r_sum);
+    printf("  a core per node: direct %.1f us, relayed %.1f us in the "
+           "busiest process: a pipeline ratio of at most %.2f\n",
+           d_max, r_max, d_max / r_max);
+}
+
 int main(void)
 {
     double scale = getenv("BENCH_SCALE") ? atof(getenv("BENCH_SCALE")) : 1.0;
@@ -486,6 +542,11 @@ int main(void)
     /* BENCH_ROUTE_RELAYED=1: the direct rounds at the fewest messages,
      * for profiling the relay (perf record -p R). */
     uint64_t dmsgs = getenv("BENCH_ROUTE_RELAYED") != NULL ? 100 : msgs;
+    /* BENCH_ROUTE_ONLY=direct or relayed: the other round trips at the
+     * fewest (profiling one path). */
+    const char *only = getenv("BENCH_ROUTE_ONLY");
+    bool only_d = only != NULL && strcmp(only, "direct") == 0;
+    bool only_r = only != NULL && strcmp(only, "relayed") == 0;
     /* No libuv loop exists yet: each child makes its own after the fork. */
     child r = {0}, bn = {0};
     if (spawn(&r, "bench-R", "127.0.0.1", NULL) != 0)
@@ -561,8 +622,8 @@ int main(void)
         relayed[i] = throughput_cpu(&b, bn.id, msgs, cpu_tr[i]);
         rx_r[i] = g_rx_per_msg;
         ratio[i] = relayed[i] / direct[i];
-        rtt_d[i] = round_trip(&b, r.id, rounds, cpu_rd[i]);
-        rtt_r[i] = round_trip(&b, bn.id, rounds, cpu_rr[i]);
+        rtt_d[i] = round_trip(&b, r.id, only_r ? 11 : rounds, cpu_rd[i]);
+        rtt_r[i] = round_trip(&b, bn.id, only_d ? 11 : rounds, cpu_rr[i]);
         added[i] = (rtt_r[i] - rtt_d[i]) / rtt_d[i];
     }
     if (!linked_only_to_r(&b)) {
@@ -577,6 +638,8 @@ int main(void)
     print_fig("round trip relayed:", "us", rtt_r, 0);
     print_fig("added / direct rtt:", "", added, 2);
     print_cpu(cpu_td, cpu_tr, cpu_rd, cpu_rr);
+    if (sodium_init() >= 0)
+        print_floor();
     print_fig("A rx B/msg direct:", "bytes", rx_d, 1);
     print_fig("A rx B/msg relayed:", "bytes", rx_r, 1);
     /* The verdicts on the medians of the per-round ratios. */
