@@ -85,6 +85,33 @@ static void log_cb(confab_node *node, confab_log_level level, const char *msg,
 
 /* ---- R and B: forked children ------------------------------------------ */
 
+/* A node's counters that say what a relay did, on one line. */
+static void print_counters(const char *who, confab_node *n)
+{
+    confab_stats s;
+    confab_node_stats(n, &s);
+    fprintf(stderr,
+            "%s: forwarded %llu, writes %llu (%.1f envelopes a write), "
+            "dropped full %llu, links cut tx full %llu, retransmits %llu\n",
+            who, (unsigned long long)s.routed_forwarded,
+            (unsigned long long)s.link_writes,
+            s.link_writes ? (double)s.routed_forwarded / (double)s.link_writes
+                          : 0.0,
+            (unsigned long long)s.routed_relay_full,
+            (unsigned long long)s.links_cut_tx_full,
+            (unsigned long long)s.retransmits);
+}
+
+/* SIGTERM from the parent: say the counters, stop. */
+static void on_term(uv_signal_t *h, int sig)
+{
+    (void)sig;
+    confab_node *n = h->data;
+    print_counters(confab_node_name(n), n);
+    fflush(stderr);
+    _exit(0);
+}
+
 /* Runs one node until killed. Writes its port (2 bytes) and id to fd once
  * it listens. */
 static int child_node(const char *name, const char *bind, const char *peer,
@@ -112,6 +139,10 @@ static int child_node(const char *name, const char *bind, const char *peer,
     out[0] = (uint8_t)(port >> 8);
     out[1] = (uint8_t)port;
     memcpy(out + 2, confab_node_id(n), CONFAB_ID_BYTES);
+    uv_signal_t term;
+    uv_signal_init(&loop, &term);
+    term.data = n;
+    uv_signal_start(&term, on_term, SIGTERM);
     if (write(fd, out, sizeof out) != (ssize_t)sizeof out)
         return 1;
     uv_run(&loop, UV_RUN_DEFAULT); /* until the parent kills it */
@@ -178,12 +209,23 @@ static int spawn(child *ch, const char *name, const char *bind,
     return 0;
 }
 
+/* SIGTERM first (the child prints its counters), SIGKILL after 2 s. */
 static void reap(child *ch)
 {
     if (ch->pid <= 0)
         return;
-    kill(ch->pid, SIGKILL);
+    kill(ch->pid, SIGTERM);
     int st;
+    for (int i = 0; i < 200; i++) {
+        pid_t w = waitpid(ch->pid, &st, WNOHANG);
+        if (w == ch->pid || (w < 0 && errno != EINTR)) {
+            ch->pid = 0;
+            return;
+        }
+        struct timespec ts = {0, 10 * 1000 * 1000};
+        nanosleep(&ts, NULL);
+    }
+    kill(ch->pid, SIGKILL);
     while (waitpid(ch->pid, &st, 0) < 0 && errno == EINTR)
         ;
     ch->pid = 0;
@@ -650,6 +692,7 @@ int main(void)
     confab_stats st;
     confab_node_stats(b.node, &st);
     printf("A: %llu retransmits\n", (unsigned long long)st.retransmits);
+    fflush(stdout);
     rc = 0;
 out:
     /* The children hold no state worth a clean stop: a benchmark's nodes
