@@ -204,16 +204,20 @@ static int send_ctl(node_conn *c, const wire_msg *m, bool bulk)
         return -ENOBUFS;
     /* Control messages are small but for PEERS: try the tail block, then a
      * fresh small one, then one just big enough. Relayed frames (bulk)
-     * come in bursts: the tail, then a large block from the free list. */
+     * too big for a small block come in bursts: the tail, then a large
+     * block from the free list. */
     size_t len;
     int rc = encode_in_tail(c, m, &len);
     if (rc == -EMSGSIZE && bulk) {
-        size_t need = wire_msg_bound(m);
-        if (need > WIRE_MAX_PLAINTEXT)
-            need = WIRE_MAX_PLAINTEXT;
-        if (tx_begin(c, need + WIRE_AEAD_TAG_BYTES, true) == NULL)
-            return -ENOMEM;
-        rc = encode_in_tail(c, m, &len);
+        size_t big = wire_msg_bound(m);
+        if (big > WIRE_MAX_PLAINTEXT)
+            big = WIRE_MAX_PLAINTEXT;
+        big += WIRE_AEAD_TAG_BYTES;
+        if (big > NODE_TXBUF_SMALL - WIRE_FRAME_HEADROOM) {
+            if (tx_begin(c, big, true) == NULL)
+                return -ENOMEM;
+            rc = encode_in_tail(c, m, &len);
+        }
     }
     if (rc == -EMSGSIZE) {
         uint8_t *p = tx_begin(c, NODE_TXBUF_SMALL - WIRE_FRAME_HEADROOM, false);
