@@ -116,4 +116,9 @@ int rawpeer_send_group(rawpeer *r, bool join, const char *group);
 int rawpeer_send_unicast_ct(rawpeer *r, uint64_t seq, const char *ct,
                             const uint8_t *body, size_t len);
 
+/* added for tests/net/test_relay.c */
+/* Encodes and encrypts m[0..n) and sends their frames in one write, so
+ * that the node reads them together. */
+int rawpeer_send_msgs_at_once(rawpeer *r, const wire_msg *m, size_t n);
+
 #endif
