@@ -267,6 +267,16 @@ struct confab_node {
     node_peer *route_pulled; /* the routed lane the last pull served */
     node_list vconns;        /* receiving state per routed origin */
     int rx_dump_fd; /* > 0: cfg.debug_rx_dump, open (node/link/conn.c) */
+    /* area: scale (#13): the overlay past mesh_threshold
+     * (node/peers/overlay.c), and what hands a broadcast that came over its
+     * tree up to messaging (set by the api layer): origin, the DATA map,
+     * links crossed. 0, or -EPROTO when the map breaks the rules. */
+    struct node_overlay *overlay;
+    int (*ovl_deliver)(confab_node *n, const uint8_t *origin,
+                       const uint8_t *map, size_t len, unsigned hops);
+    /* ... and what sends an overlay message to a node with no link, sealed
+     * through routes: 0, or -EHOSTUNREACH (no route) or an error. */
+    int (*ovl_send)(confab_node *n, const uint8_t *to, const wire_msg *m);
 };
 
 /* A part of the node above the api layer that the node starts, ticks,
