@@ -395,7 +395,9 @@ static int resolve_defaults(confab_node *n)
     if (c->ctl_held_total == 0)
         c->ctl_held_total = DEFAULT_CTL_HELD;
     /* area: routing (#12) */
-    if (c->max_routes == 0 || c->max_routes > NODE_ROUTE_MAX)
+    if (c->max_routes == 0) /* area: scale (#13): 4096, not 255 */
+        c->max_routes = 4096;
+    if (c->max_routes > NODE_ROUTE_MAX)
         c->max_routes = NODE_ROUTE_MAX;
     /* area: request and reply (#19) */
     if (c->request_max_pending == 0)

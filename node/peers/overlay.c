@@ -45,6 +45,7 @@ struct node_overlay {
     unsigned depth; /* > 0 while actions are carried out */
     uint64_t linked_ever;
     uint64_t linger_ms;
+    uint64_t next_hpv_tick;
     node_hpv hpv;
     node_pt pt;
     node_pt_mid seen[NODE_OVL_SEEN];
@@ -702,9 +703,16 @@ static void tick_cb(uv_timer_t *t)
     node_hpv_grow_active(&ov->hpv, a < n->cfg.max_links ? a : n->cfg.max_links);
     reconcile(ov, now);
     outq_tick(ov, now);
-    HPV_OUT(hout);
-    node_hpv_tick(&ov->hpv, now, &hout);
-    run_hpv(ov, &hout, now);
+    /* HyParView's tick (shuffles, refilling the view: 3 NEIGHBOR tries
+     * at most) once per period, not at every tick of ours: a node whose
+     * view cannot fill in a network of full views asks a few times a
+     * period, not fifty. */
+    if (now >= ov->next_hpv_tick) {
+        ov->next_hpv_tick = now + n->cfg.overlay_period_ms;
+        HPV_OUT(hout);
+        node_hpv_tick(&ov->hpv, now, &hout);
+        run_hpv(ov, &hout, now);
+    }
     PT_OUT(pout);
     node_pt_tick(&ov->pt, now, &pout);
     run_pt(ov, &pout);
@@ -740,6 +748,11 @@ static bool learn_entry(confab_node *n, node_conn *c,
         p->has_addr = true;
     }
     return true;
+}
+
+static bool routed_msg(const confab_node *n)
+{
+    return n->rx_hops > 0;
 }
 
 static int on_hpv(node_overlay *ov, node_conn *c, const wire_ovl *w,
@@ -782,6 +795,15 @@ static int on_hpv(node_overlay *ov, node_conn *c, const wire_ovl *w,
     node_hpv_recv(&ov->hpv, as_ovl(from->id), &m, now, &out);
     n->stats.overlay_refused += ov->hpv.stats.refused - refused;
     run_hpv(ov, &out, now);
+    /* Refused: the link we opened to ask goes now, not after the linger
+     * (15.2, NEIGHBOR_REPLY). */
+    if (w->op == WIRE_HPV_NEIGHBOR_REPLY && !w->ok && !routed_msg(n) &&
+        from->conn == c && c->state == CONN_UP && !c->bye_sent &&
+        !node_hpv_is_active(&ov->hpv, as_ovl(from->id)) &&
+        !outq_has(ov, from->id) && !is_static(n, from)) {
+        n->stats.overlay_links_closed++;
+        node_conn_bye(c, WIRE_BYE_OTHER);
+    }
     return 0;
 }
 
