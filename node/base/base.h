@@ -342,6 +342,13 @@ bool node_fault_accept_alloc(confab_node *n);
  * Returns 0 or -ENOMEM. */
 int node_fault_set_no_reannounce(confab_node *n, bool off);
 bool node_fault_no_reannounce(const confab_node *n);
+/* area: scale (#13): from now on the node loses permille in 1000 of the
+ * SWIM messages (t 32) it sends and of those it receives, as a lossy
+ * network would (TCP never loses what it took; this plays a network that
+ * delays and drops probes). Returns 0 or -ENOMEM. */
+int node_fault_set_ovl_loss(confab_node *n, unsigned permille);
+/* True when this SWIM message is to be lost. */
+bool node_fault_ovl_lost(confab_node *n);
 void node_fault_free(confab_node *n);
 
 #endif

@@ -48,6 +48,8 @@ struct node_overlay {
     uint64_t next_hpv_tick;
     node_hpv hpv;
     node_pt pt;
+    node_swim swim;
+    node_swim_member *members; /* swim's table, cfg.max_known_peers + 64 */
     node_pt_mid seen[NODE_OVL_SEEN];
     ovl_pending outq[NODE_OVL_OUTQ];
     ovl_cached cache[NODE_OVL_CACHE];
@@ -58,6 +60,7 @@ struct node_overlay {
 /* Per thread (see the top): actions and the encoding buffer. */
 static _Thread_local node_hpv_action hpv_buf[NODE_HPV_OUT_MAX_PER_CALL];
 static _Thread_local node_pt_action pt_buf[NODE_PT_OUT_MAX_PER_CALL];
+static _Thread_local node_swim_action swim_buf[NODE_SWIM_OUT_MAX_PER_CALL];
 static _Thread_local uint8_t enc_buf[WIRE_MAX_PLAINTEXT];
 
 static uint32_t ovl_rand(void *user)
@@ -107,6 +110,7 @@ void node_overlay_free(confab_node *n)
         return;
     for (unsigned i = 0; i < NODE_OVL_CACHE; i++)
         free(ov->cache[i].map);
+    free(ov->members);
     free(ov);
     n->overlay = NULL;
 }
@@ -160,7 +164,7 @@ static int send_map(node_overlay *ov, node_conn *c, uint8_t t, size_t len)
 }
 
 /* The map in enc_buf to p through routes (confab_node.ovl_send). */
-static int send_routed(node_overlay *ov, const node_peer *p, uint8_t t,
+static int send_routed(node_overlay *ov, const uint8_t *to, uint8_t t,
                        size_t len)
 {
     confab_node *n = ov->n;
@@ -171,7 +175,7 @@ static int send_routed(node_overlay *ov, const node_peer *p, uint8_t t,
     m.type = t;
     m.u.raw.ptr = enc_buf;
     m.u.raw.len = (uint32_t)len;
-    int rc = n->ovl_send(n, p->id, &m);
+    int rc = n->ovl_send(n, to, &m);
     if (rc == 0)
         n->stats.overlay_msgs_sent++;
     return rc;
@@ -267,7 +271,7 @@ static int send_hpv(node_overlay *ov, node_peer *p, node_conn *c,
         return rc;
     if (c != NULL)
         return send_map(ov, c, WIRE_T_HPV, len);
-    return send_routed(ov, p, WIRE_T_HPV, len);
+    return send_routed(ov, p->id, WIRE_T_HPV, len);
 }
 
 static ovl_cached *cache_find(node_overlay *ov, const uint8_t *id)
@@ -467,6 +471,83 @@ static void run_pt(node_overlay *ov, node_pt_out *out)
     node_hpv_out name = {hpv_buf, 0, sizeof hpv_buf / sizeof hpv_buf[0], 0}
 #define PT_OUT(name)                                                           \
     node_pt_out name = {pt_buf, 0, sizeof pt_buf / sizeof pt_buf[0], 0}
+#define SWIM_OUT(name)                                                         \
+    node_swim_out name = {swim_buf, 0, sizeof swim_buf / sizeof swim_buf[0], 0}
+
+/* ---- SWIM: failure detection ------------------------------------------ */
+
+/* Over the link when there is one, else sealed through routes: a probe's
+ * ACK then proves the member itself answered. */
+static void send_swim(node_overlay *ov, const node_ovl_id *to,
+                      const node_swim_msg *sm)
+{
+    confab_node *n = ov->n;
+    if (node_fault_ovl_lost(n))
+        return; /* a test's lossy network */
+    static _Thread_local wire_ovl w;
+    memset(&w, 0, sizeof w);
+    w.t = WIRE_T_SWIM;
+    w.op = sm->type;
+    w.seq = sm->seq;
+    if (sm->type == NODE_SWIM_PING_REQ)
+        w.target = sm->target.b;
+    for (unsigned i = 0; i < sm->n && i < WIRE_OVL_MAX_UPD; i++) {
+        wire_ovl_upd *u = &w.up[w.nup++];
+        u->id = sm->upd[i].id.b;
+        u->state = sm->upd[i].state;
+        u->inc = sm->upd[i].inc;
+        u->from = sm->upd[i].from.b;
+    }
+    size_t len;
+    if (wire_ovl_encode(&w, enc_buf, sizeof enc_buf, &len) != 0)
+        return;
+    node_conn *c = link_of(n, to);
+    if (c != NULL)
+        (void)send_map(ov, c, WIRE_T_SWIM, len);
+    else
+        (void)send_routed(ov, to->b, WIRE_T_SWIM, len);
+}
+
+static void run_swim(node_overlay *ov, node_swim_out *out)
+{
+    confab_node *n = ov->n;
+    ov->depth++;
+    for (size_t i = 0; i < out->n; i++) {
+        const node_swim_action *a = &out->a[i];
+        char sid[9];
+        switch (a->kind) {
+        case NODE_SWIM_A_SEND:
+            send_swim(ov, &a->peer, &a->msg);
+            break;
+        case NODE_SWIM_A_SUSPECT:
+            n->stats.overlay_suspected++;
+            break;
+        case NODE_SWIM_A_DOWN:
+            n->stats.overlay_declared_down++;
+            node_short_id(a->peer.b, sid);
+            node_log(n, CONFAB_LOG_INFO,
+                     "member %s declared down: it answered no probe, direct "
+                     "or through others, and did not refute the suspicion",
+                     sid);
+            break;
+        default:
+            break;
+        }
+    }
+    out->n = 0;
+    ov->depth--;
+}
+
+static void swim_add(node_overlay *ov, const uint8_t *id)
+{
+    if (!ov->on || ov->members == NULL || ov->depth > 0 ||
+        memcmp(id, ov->n->identity->pk, WIRE_NODE_ID_BYTES) == 0)
+        return;
+    SWIM_OUT(out);
+    if (node_swim_add(&ov->swim, as_ovl(id), &out) != 0)
+        ov->n->stats.overlay_refused++; /* the member table is full */
+    run_swim(ov, &out);
+}
 
 /* ---- turning on -------------------------------------------------------- */
 
@@ -476,6 +557,37 @@ static uint32_t network_size(const confab_node *n)
 {
     size_t k = n->peers_len + 1;
     return k > UINT32_MAX ? UINT32_MAX : (uint32_t)k;
+}
+
+/* SWIM's state, made when the overlay turns on or when a peer past its
+ * threshold probes this node before: a node not on yet answers probes
+ * (and refutes suspicions of itself), or the others would declare down
+ * every node that crosses the threshold after them. 0 or -ENOMEM. */
+static int swim_ready(node_overlay *ov)
+{
+    if (ov->members != NULL)
+        return 0;
+    confab_node *n = ov->n;
+    uint32_t period = n->cfg.overlay_period_ms;
+    size_t cap = n->cfg.max_known_peers + 64u;
+    if (cap > NODE_OVL_MEMBERS_MAX)
+        cap = NODE_OVL_MEMBERS_MAX;
+    node_swim_member *m = calloc(cap, sizeof *m);
+    if (m == NULL)
+        return -ENOMEM;
+    node_swim_config sc;
+    memset(&sc, 0, sizeof sc);
+    sc.interval_ms = period;
+    sc.timeout_ms = period / 2u;
+    sc.gossip_ms = period / 5u;
+    node_ovl_rng rng = {ovl_rand, n};
+    if (node_swim_init(&ov->swim, as_ovl(n->identity->pk), &sc, rng, m,
+                       (uint32_t)cap, node_now_ms(n)) != 0) {
+        free(m);
+        return -EINVAL;
+    }
+    ov->members = m;
+    return 0;
 }
 
 static void turn_on(node_overlay *ov)
@@ -499,6 +611,8 @@ static void turn_on(node_overlay *ov)
     pc.timeout2_ms = period / 2u;
     pc.seen_max = NODE_OVL_SEEN;
     if (node_pt_init(&ov->pt, &pc, ov->seen) != 0)
+        return;
+    if (swim_ready(ov) != 0)
         return;
     ov->linger_ms = 3u * period;
     if (uv_timer_init(n->loop, &ov->timer) != 0)
@@ -528,6 +642,8 @@ static void turn_on(node_overlay *ov)
             contact = p;
         if (p->has_addr && !p->gone)
             node_hpv_add_passive(&ov->hpv, as_ovl(p->id));
+        if (p->linked || p->heard)
+            swim_add(ov, p->id);
     }
     if (contact != NULL) {
         HPV_OUT(out);
@@ -543,6 +659,7 @@ bool node_overlay_discovered(confab_node *n, node_peer *p)
     node_overlay *ov = n->overlay;
     if (ov == NULL || !ov->on)
         return false;
+    swim_add(ov, p->id);
     if (node_overlay_may_dial(n, p))
         return false; /* wanted: the usual rule dials it */
     node_hpv_add_passive(&ov->hpv, as_ovl(p->id));
@@ -582,6 +699,7 @@ void node_overlay_peer_up(confab_node *n, node_peer *p)
     }
     if (ov->depth > 0)
         return; /* the tick sends what waits */
+    swim_add(ov, p->id);
     p->ovl_idle_ms = 0;
     if (node_hpv_is_active(&ov->hpv, as_ovl(p->id)))
         (void)node_pt_neighbor_up(&ov->pt, as_ovl(p->id));
@@ -716,7 +834,11 @@ static void tick_cb(uv_timer_t *t)
     PT_OUT(pout);
     node_pt_tick(&ov->pt, now, &pout);
     run_pt(ov, &pout);
+    SWIM_OUT(sout);
+    node_swim_tick(&ov->swim, now, &sout);
+    run_swim(ov, &sout);
     linger_tick(ov, now);
+    n->stats.overlay_refuted = ov->swim.stats.refuted;
     n->stats.overlay_links = ov->hpv.nactive;
     n->stats.overlay_passive = ov->hpv.npassive;
 }
@@ -865,6 +987,35 @@ static int on_pt(node_overlay *ov, node_conn *c, const wire_ovl *w,
     return 0;
 }
 
+static int on_swim(node_overlay *ov, node_conn *c, const wire_ovl *w,
+                   uint64_t now)
+{
+    confab_node *n = ov->n;
+    if (node_fault_ovl_lost(n))
+        return 0; /* a test's lossy network */
+    static _Thread_local node_swim_msg m;
+    memset(&m, 0, sizeof m);
+    m.type = w->op;
+    m.seq = w->seq;
+    if (w->target != NULL)
+        memcpy(m.target.b, w->target, WIRE_NODE_ID_BYTES);
+    for (uint32_t i = 0; i < w->nup && i < NODE_SWIM_PIGGYBACK; i++) {
+        node_swim_update *u = &m.upd[m.n++];
+        memcpy(u->id.b, w->up[i].id, WIRE_NODE_ID_BYTES);
+        u->state = w->up[i].state;
+        u->inc = w->up[i].inc;
+        memcpy(u->from.b, w->up[i].from, WIRE_NODE_ID_BYTES);
+    }
+    const node_swim_stats *st = &ov->swim.stats;
+    uint64_t refused = st->refused + st->members_full + st->relays_full;
+    SWIM_OUT(out);
+    node_swim_recv(&ov->swim, as_ovl(c->peer->id), &m, now, &out);
+    n->stats.overlay_refused +=
+        st->refused + st->members_full + st->relays_full - refused;
+    run_swim(ov, &out);
+    return 0;
+}
+
 int node_overlay_on_msg(node_conn *c, const wire_msg *m)
 {
     confab_node *n = c->node;
@@ -883,6 +1034,9 @@ int node_overlay_on_msg(node_conn *c, const wire_msg *m)
         n->stats.overlay_refused++;
         return 0;
     }
+    if (ov != NULL && w.t == WIRE_T_SWIM && ov->depth == 0 && c->peer != NULL &&
+        (routed || c->peer->conn == c) && swim_ready(ov) == 0)
+        return on_swim(ov, c, &w, node_now_ms(n)); /* on or not yet */
     if (ov == NULL || !ov->on || ov->depth > 0 || c->peer == NULL ||
         (!routed && c->peer->conn != c)) {
         /* Not on (yet): a peer past its threshold before us. Its JOIN
