@@ -757,6 +757,9 @@ static int tn_create(cli_ctx *ctx, const tn_opts *o, uv_loop_t *loop, run *r)
     cfg.seed = o->seed;
     cfg.discovery = true;
     cfg.node.log_level = CONFAB_LOG_ERROR;
+    /* area: scale (#13): the full mesh this command waits for and reports,
+     * at any size (past mesh_threshold, 16, nodes keep a partial mesh) */
+    cfg.node.mesh_threshold = cfg.nodes + 1;
     memset(r, 0, sizeof *r);
     r->n = (unsigned)o->nodes;
     r->loop = loop;

@@ -316,6 +316,21 @@ typedef struct confab_config {
 
     /* area: performance (#18) */
 
+    /* area: scale (#13) */
+    /* Up to mesh_threshold nodes (this one and the peers it has linked)
+     * every node links to every other. Beyond it each keeps at most
+     * max_links links, chosen by the overlay (docs/PROTOCOL.md section
+     * 15), and reaches the others through routes. 0: 16; set it above
+     * the network's size to keep the full mesh at any size. */
+    unsigned mesh_threshold;
+    /* The overlay's active view: floor(log2 N) + 1 links, at most this
+     * many. 0: 8 (the most, 1..8). */
+    unsigned max_links;
+    /* SWIM's probe period (and, scaled with it, the probe timeout, the
+     * suspicion timeouts and the shuffle period) in ms. 0: 1000. Tests
+     * lower it to run a minute of failure detection in seconds. */
+    unsigned overlay_period_ms;
+
     /* Events and logs. event_cb may be NULL (then nothing is reported). */
     confab_event_cb event_cb;
     confab_log_cb log_cb; /* NULL: no logs */
@@ -753,6 +768,22 @@ typedef struct confab_stats {
     /* Liveness PINGs left unsent: the link carried traffic both ways
      * (the peer acknowledged what we sent), so it is known alive. */
     uint64_t pings_spared;
+
+    /* area: scale (#13) */
+    uint64_t overlay_on;            /* 1 once this node is past
+                                       mesh_threshold (docs/PROTOCOL.md 15) */
+    uint64_t overlay_links;         /* the active view's members, now */
+    uint64_t overlay_passive;       /* the passive view's members, now */
+    uint64_t overlay_msgs_sent;     /* t 30-32 messages sent */
+    uint64_t overlay_msgs_received; /* t 30-32 messages taken */
+    uint64_t overlay_refused;       /* well formed, broke a rule: ignored */
+    uint64_t overlay_view_changes;  /* members in or out of the active view */
+    uint64_t overlay_links_closed;  /* links closed: not in the active view */
+    uint64_t overlay_gossip_dup;    /* broadcast copies received again */
+    uint64_t overlay_grafts;        /* GRAFTs sent: a broadcast came late */
+    uint64_t overlay_suspected;     /* members this node suspected */
+    uint64_t overlay_declared_down; /* members declared down (dead) */
+    uint64_t overlay_refuted;       /* suspicions of this node refuted */
 
 } confab_stats;
 

@@ -551,6 +551,10 @@ int wire_msg_decode(const uint8_t *buf, size_t len, wire_msg *m)
                      true) != 0)
             return -EPROTO;
         m->type = t; /* well formed, of a type this version ignores */
+        if (t >= 30 && t <= 32) { /* area: scale (#13): the overlay's, */
+            m->u.raw.ptr = buf;   /* decoded by wire/overlay.c */
+            m->u.raw.len = (uint32_t)len;
+        }
         return 0;
     }
 
@@ -734,6 +738,14 @@ int wire_msg_encode(const wire_msg *m, uint8_t *buf, size_t cap, size_t *len)
     case WIRE_T_TRACE_REPLY:
         rc = wire_route_encode(m, &w);
         break;
+    case 30: /* area: scale (#13): an overlay map made by wire/overlay.c */
+    case 31:
+    case 32:
+        if (m->u.raw.len > cap)
+            return -EMSGSIZE;
+        memcpy(buf, m->u.raw.ptr, m->u.raw.len);
+        *len = m->u.raw.len;
+        return 0;
     default:
         return -EINVAL;
     }
@@ -782,6 +794,10 @@ size_t wire_msg_bound(const wire_msg *m)
     case WIRE_T_TRACE:
     case WIRE_T_TRACE_REPLY:
         return wire_route_bound(m);
+    case 30: /* area: scale (#13): an overlay map, made already */
+    case 31:
+    case 32:
+        return m->u.raw.len;
     default:
         return 64;
     }

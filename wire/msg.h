@@ -60,8 +60,9 @@ enum {
     WIRE_T_TRACE = 12,       /* a probe of the path to a node (section 13.5) */
     WIRE_T_TRACE_REPLY = 13, /* a hop's answer to it */
     /* area: request and reply (#19): types 20 to 24 */
-    /* area: scale (#13), later: types 30 to 39 */
-    /* 30 HyParView, 31 Plumtree, 32 SWIM: wire/overlay.h (not sent yet) */
+    /* area: scale (#13): types 30 to 39 */
+    /* 30 HyParView, 31 Plumtree, 32 SWIM: wire/overlay.h; a wire_msg of
+     * these types carries the map whole in u.raw */
 };
 
 /* DATA kinds: the `k` key. */
@@ -175,6 +176,9 @@ typedef struct wire_msg {
         wire_route route;   /* ROUTE */
         wire_routed routed; /* ROUTED */
         wire_trace trace;   /* TRACE, TRACE_REPLY */
+        /* area: scale (#13): t 30 to 32, the whole map as it came (or is
+         * to go), read and made by wire/overlay.c */
+        wire_bytes raw;
     } u;
 } wire_msg;
 

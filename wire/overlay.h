@@ -1,7 +1,7 @@
 /* wire/overlay.h: the overlay messages of large networks (docs/PROTOCOL.md
  * section 15): HyParView membership (t 30), Plumtree broadcast tree
  * (t 31) and SWIM failure detection (t 32), each a msgpack map with an
- * `op` key. Specified, not yet sent by this version.
+ * `op` key. Sent past the mesh threshold (node/peers/overlay.c).
  *
  * Decoding checks the whole input with wire_mp_check() first, then the
  * exact shape: wrong types, duplicate keys, missing required keys,

@@ -5,7 +5,9 @@
 #include "node/api/wake.h"
 
 #include "crypto/sec.h"
+#include "node/peers/hyparview.h" /* area: scale (#13) */
 #include "node/peers/iface.h"
+#include "node/peers/overlay.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -270,6 +272,7 @@ static int peer_up(confab_node *n, node_peer *p, const wire_hello *h)
     node_delivery_link_up(n, p, h->epoch);
     node_route_link_up(n, p);
     node_pex_peer_up(n, p);
+    node_overlay_peer_up(n, p); /* area: scale (#13) */
     return node_groups_from_hello(n, p, h);
 }
 
@@ -277,7 +280,8 @@ static void peer_down(confab_node *n, node_peer *p)
 {
     node_data_drop_lane(n, p);
     node_groups_peer_down(n, p);
-    node_route_link_down(n, p); /* what it relayed goes another way */
+    node_route_link_down(n, p);   /* what it relayed goes another way */
+    node_overlay_peer_down(n, p); /* area: scale (#13) */
 }
 
 /* A peer forgotten while the node runs holds no queue (it is not pinned);
@@ -391,7 +395,9 @@ static int resolve_defaults(confab_node *n)
     if (c->ctl_held_total == 0)
         c->ctl_held_total = DEFAULT_CTL_HELD;
     /* area: routing (#12) */
-    if (c->max_routes == 0 || c->max_routes > NODE_ROUTE_MAX)
+    if (c->max_routes == 0) /* area: scale (#13): 4096, not 255 */
+        c->max_routes = 4096;
+    if (c->max_routes > NODE_ROUTE_MAX)
         c->max_routes = NODE_ROUTE_MAX;
     /* area: request and reply (#19) */
     if (c->request_max_pending == 0)
@@ -407,6 +413,15 @@ static int resolve_defaults(confab_node *n)
         c->other_net_warn_ms = 60000u;
     /* area: discovery on every interface (#16) */
     /* area: performance (#18) */
+    /* area: scale (#13) */
+    if (c->mesh_threshold == 0)
+        c->mesh_threshold = 16;
+    if (c->max_links == 0 || c->max_links > NODE_HPV_ACTIVE_CAP)
+        c->max_links = NODE_HPV_ACTIVE_CAP;
+    if (c->overlay_period_ms == 0)
+        c->overlay_period_ms = 1000;
+    if (c->overlay_period_ms < 20)
+        c->overlay_period_ms = 20;
     return 0;
 }
 
@@ -503,8 +518,12 @@ static int keys_and_home(confab_node *n)
     rc = node_delivery_init(n);
     if (rc == 0)
         rc = node_route_init(n);
+    if (rc == 0) /* area: scale (#13) */
+        rc = node_overlay_init(n);
     if (rc != 0)
         return rc;
+    n->ovl_deliver = node_gossip_deliver;
+    n->ovl_send = node_gossip_send;
     if (n->home != NULL) {
         rc = node_home_open(n);
         if (rc == 0)
@@ -1008,6 +1027,7 @@ int confab_node_stop(confab_node *n, confab_stop_cb cb, void *user)
     }
     node_discovery_stop(n);
     services_stop(n);
+    node_overlay_stop(n); /* area: scale (#13) */
     /* Say goodbye on every link; handshakes are cut at once. */
     node_list *e, *next;
     for (e = n->conns.next; e != &n->conns; e = next) {
@@ -1072,6 +1092,7 @@ void confab_node_free(confab_node *n)
     node_routed_free(n);
     node_peers_free(n);
     node_route_free(n);
+    node_overlay_free(n); /* area: scale (#13) */
     if (n->rx_dump_fd > 0)
         close(n->rx_dump_fd);
     node_allow_free(n);

@@ -654,6 +654,21 @@ static void op_status(ctl_client *c, uint64_t rid)
         {"timer_wakeups", st.timer_wakeups},
         {"pings_spared", st.pings_spared},
 
+        /* area: scale (#13) */
+        {"overlay_on", st.overlay_on},
+        {"overlay_links", st.overlay_links},
+        {"overlay_passive", st.overlay_passive},
+        {"overlay_msgs_sent", st.overlay_msgs_sent},
+        {"overlay_msgs_received", st.overlay_msgs_received},
+        {"overlay_refused", st.overlay_refused},
+        {"overlay_view_changes", st.overlay_view_changes},
+        {"overlay_links_closed", st.overlay_links_closed},
+        {"overlay_gossip_dup", st.overlay_gossip_dup},
+        {"overlay_grafts", st.overlay_grafts},
+        {"overlay_suspected", st.overlay_suspected},
+        {"overlay_declared_down", st.overlay_declared_down},
+        {"overlay_refuted", st.overlay_refuted},
+
     };
     /* A client refuses a map of more than WIRE_CTL_MAX_KEYS entries. */
     _Static_assert(sizeof counters / sizeof counters[0] <= WIRE_CTL_MAX_KEYS,

@@ -130,6 +130,21 @@ static const stat_metric stats[] = {
     C(timer_wakeups, "Times this node's timers woke the loop."),
     C(pings_spared, "Liveness pings not sent: the link was busy both ways."),
 
+    /* area: scale (#13) */
+    G(overlay_on, "1 once the node is past mesh_threshold: partial mesh."),
+    G(overlay_links, "Members of the overlay's active view (linked)."),
+    G(overlay_passive, "Members of the overlay's passive view."),
+    C(overlay_msgs_sent, "Overlay messages (t 30-32) sent."),
+    C(overlay_msgs_received, "Overlay messages (t 30-32) taken."),
+    C(overlay_refused, "Overlay messages that broke a rule: ignored."),
+    C(overlay_view_changes, "Members in or out of the active view."),
+    C(overlay_links_closed, "Links closed: not in the active view."),
+    C(overlay_gossip_dup, "Broadcast copies received again (tree repair)."),
+    C(overlay_grafts, "GRAFTs sent: an announced broadcast came late."),
+    C(overlay_suspected, "Members this node suspected (SWIM)."),
+    C(overlay_declared_down, "Members declared down (SWIM dead)."),
+    C(overlay_refuted, "Suspicions of this node it refuted."),
+
     /* bounds: links and what a member can make one hold */
     C(links_cut_tx_full,
       "Links cut: link_tx_bytes waited to be sent (the peer does not read)."),

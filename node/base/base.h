@@ -267,6 +267,16 @@ struct confab_node {
     node_peer *route_pulled; /* the routed lane the last pull served */
     node_list vconns;        /* receiving state per routed origin */
     int rx_dump_fd; /* > 0: cfg.debug_rx_dump, open (node/link/conn.c) */
+    /* area: scale (#13): the overlay past mesh_threshold
+     * (node/peers/overlay.c), and what hands a broadcast that came over its
+     * tree up to messaging (set by the api layer): origin, the DATA map,
+     * links crossed. 0, or -EPROTO when the map breaks the rules. */
+    struct node_overlay *overlay;
+    int (*ovl_deliver)(confab_node *n, const uint8_t *origin,
+                       const uint8_t *map, size_t len, unsigned hops);
+    /* ... and what sends an overlay message to a node with no link, sealed
+     * through routes: 0, or -EHOSTUNREACH (no route) or an error. */
+    int (*ovl_send)(confab_node *n, const uint8_t *to, const wire_msg *m);
 };
 
 /* A part of the node above the api layer that the node starts, ticks,
@@ -332,6 +342,13 @@ bool node_fault_accept_alloc(confab_node *n);
  * Returns 0 or -ENOMEM. */
 int node_fault_set_no_reannounce(confab_node *n, bool off);
 bool node_fault_no_reannounce(const confab_node *n);
+/* area: scale (#13): from now on the node loses permille in 1000 of the
+ * SWIM messages (t 32) it sends and of those it receives, as a lossy
+ * network would (TCP never loses what it took; this plays a network that
+ * delays and drops probes). Returns 0 or -ENOMEM. */
+int node_fault_set_ovl_loss(confab_node *n, unsigned permille);
+/* True when this SWIM message is to be lost. */
+bool node_fault_ovl_lost(confab_node *n);
 void node_fault_free(confab_node *n);
 
 #endif

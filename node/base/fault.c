@@ -12,6 +12,7 @@ struct node_fault {
     uint64_t store_after; /* writes that still succeed before that */
     uint64_t accept_fail; /* accepted connections still to find no memory */
     bool no_reannounce;   /* no extra beacon on hearing a new peer */
+    unsigned ovl_loss;    /* area: scale (#13): SWIM messages lost, in 1000 */
 };
 
 static struct node_fault *fault_get(confab_node *n)
@@ -81,4 +82,24 @@ void node_fault_free(confab_node *n)
 {
     free(n->fault);
     n->fault = NULL;
+}
+
+/* area: scale (#13) */
+int node_fault_set_ovl_loss(confab_node *n, unsigned permille)
+{
+    struct node_fault *f = fault_get(n);
+    if (f == NULL)
+        return -ENOMEM;
+    f->ovl_loss = permille > 1000 ? 1000 : permille;
+    return 0;
+}
+
+bool node_fault_ovl_lost(confab_node *n)
+{
+    struct node_fault *f = n->fault;
+    if (f == NULL || f->ovl_loss == 0)
+        return false;
+    uint16_t r;
+    node_random(n, &r, sizeof r);
+    return r % 1000u < f->ovl_loss;
 }

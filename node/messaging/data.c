@@ -5,6 +5,9 @@
  * side with reassembly of fragmented bodies. */
 #include "node/messaging/messaging.h"
 
+#include "node/peers/overlay.h" /* area: scale (#13) */
+#include "wire/overlay.h"
+
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -172,6 +175,11 @@ int confab_broadcast(confab_node *n, const void *body, size_t len,
     if (b == NULL)
         return -ENOMEM;
     b->refs = 1; /* held by this call until the loop ends */
+    /* area: scale (#13): past the threshold, over the overlay's tree */
+    rc = node_gossip_broadcast(n, b, &sent);
+    if (rc != -ENOTSUP)
+        goto done;
+    rc = 0;
     node_peer *p;
     node_peer_each (n, p) {
         if (!node_peer_linked(p) || len > p->max_body)
@@ -188,6 +196,7 @@ int confab_broadcast(confab_node *n, const void *body, size_t len,
     }
     if (rc == 0)
         sent += node_routed_broadcast(n, b); /* routing (#12) */
+done:
     if (msg_id != NULL)
         memcpy(msg_id, b->id, CONFAB_MSG_ID_BYTES);
     node_body_unref(b);
@@ -706,6 +715,8 @@ int node_data_on_msg(node_conn *c, const wire_msg *m)
         return -EPROTO;
     if (wire_route_type(m->type)) /* ROUTE, ROUTED, TRACE: routing's */
         return node_route_on_msg(c, m);
+    if (m->type >= WIRE_T_HPV && m->type <= WIRE_T_SWIM) /* area: scale */
+        return node_overlay_on_msg(c, m);                /* (#13) */
     /* Types this version does not know: the protocol says ignore. */
     if (m->type >= sizeof msg_handlers / sizeof msg_handlers[0] ||
         msg_handlers[m->type] == NULL)

@@ -252,4 +252,16 @@ size_t node_routed_broadcast(confab_node *n, const node_body *b);
 void node_routed_forget(confab_node *n, node_peer *p);
 void node_routed_free(confab_node *n);
 
+/* area: scale (#13): gossip.c, broadcasts over the overlay's tree */
+/* Sends b over the tree (node/peers/overlay.c) when the overlay is on and
+ * b fits one GOSSIP: 0 and *sent (links it left on), or -ENOTSUP: the
+ * caller sends it as below the threshold. */
+int node_gossip_broadcast(confab_node *n, const node_body *b, size_t *sent);
+/* confab_node.ovl_deliver: a broadcast of origin that came over the tree
+ * (map: its DATA) is delivered as if it came from origin. */
+int node_gossip_deliver(confab_node *n, const uint8_t *origin,
+                        const uint8_t *map, size_t len, unsigned hops);
+/* confab_node.ovl_send: an overlay message sealed through routes. */
+int node_gossip_send(confab_node *n, const uint8_t *to, const wire_msg *m);
+
 #endif

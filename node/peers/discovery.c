@@ -8,6 +8,7 @@
 #include "node/peers/peers.h"
 
 #include "node/peers/iface.h"
+#include "node/peers/overlay.h"
 
 #include "crypto/tag.h"
 
@@ -184,6 +185,8 @@ void node_discovered(confab_node *n, node_peer *p, uint64_t now)
         node_peer_blocked(n, p->id))
         return;
     p->heard = true;
+    if (node_overlay_discovered(n, p)) /* area: scale (#13): passive */
+        return;
     /* Node ids are public keys: memcmp orders them (PROTOCOL.md 9.2). */
     if (memcmp(n->identity->pk, p->id, WIRE_NODE_ID_BYTES) < 0) {
         /* We are the smaller: we dial, now unless a backoff is running,

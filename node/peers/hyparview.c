@@ -420,3 +420,16 @@ void node_hpv_tick(node_hpv *h, uint64_t now_ms, node_hpv_out *out)
     }
     try_refill(h, now_ms, out);
 }
+
+void node_hpv_add_passive(node_hpv *h, const node_ovl_id *id)
+{
+    add_passive(h, id, NULL, 0);
+}
+
+void node_hpv_grow_active(node_hpv *h, unsigned active_max)
+{
+    if (active_max > NODE_HPV_ACTIVE_CAP)
+        active_max = NODE_HPV_ACTIVE_CAP;
+    if (active_max > h->cfg.active_max)
+        h->cfg.active_max = (uint8_t)active_max;
+}

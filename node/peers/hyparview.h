@@ -130,4 +130,14 @@ void node_hpv_tick(node_hpv *h, uint64_t now_ms, node_hpv_out *out);
 
 int node_hpv_is_active(const node_hpv *h, const node_ovl_id *id);
 
+/* A member learnt otherwise (a beacon, PEERS, the links of the full mesh
+ * the overlay took over): into the passive view, evicting a random one
+ * when full (it is a sample of the network, and stays one). */
+void node_hpv_add_passive(node_hpv *h, const node_ovl_id *id);
+
+/* The network grew: the active view may hold up to active_max members
+ * (at most NODE_HPV_ACTIVE_CAP; it never shrinks, so no link is dropped
+ * for it). */
+void node_hpv_grow_active(node_hpv *h, unsigned active_max);
+
 #endif

@@ -6,6 +6,8 @@
  * while the link changes hands, and its counters. */
 #include "node/peers/peers.h"
 
+#include "node/peers/overlay.h"
+
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -646,6 +648,11 @@ void node_peer_dial_now(confab_node *n, node_peer *p, uint64_t now)
     node_conn *c;
     if (!node_allowed(n, p->id))
         return; /* the allow-list refuses it: never dialed */
+    if (!node_overlay_may_dial(n, p)) { /* area: scale (#13) */
+        p->redial = false; /* past the threshold the overlay picks links */
+        p->grace_deadline = 0;
+        return;
+    }
     if (second_hand(p) && n->handshakes < n->cfg.max_handshakes &&
         !dial_token(n, now)) {
         /* Over the rate: try again once a token has come. */

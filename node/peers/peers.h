@@ -92,6 +92,10 @@ struct node_peer {
     /* the first hour (#14): given up on (peer_forget_ms, confab_forget) */
     bool gone;
     uint64_t down_ms; /* loop time it went down */
+    /* area: scale (#13): the overlay's (overlay.c) */
+    bool ovl_counted;     /* counted among the nodes linked, ever */
+    uint64_t ovl_idle_ms; /* linked outside the active view since */
+    uint64_t ovl_join_ms; /* its last JOIN taken (one per shuffle period) */
 };
 
 /* A configured static peer: dialed whether or not discovery finds it. */

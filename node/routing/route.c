@@ -24,19 +24,90 @@ int node_route_init(confab_node *n)
 
 void node_route_free(confab_node *n)
 {
-    if (n->routing == NULL)
+    node_routing *rt = n->routing;
+    if (rt == NULL)
         return;
-    sodium_memzero(n->routing, sizeof *n->routing); /* keys, plaintext */
-    free(n->routing);
+    if (rt->routes != NULL) /* their box keys */
+        sodium_memzero(rt->routes, rt->cap_routes * sizeof *rt->routes);
+    free(rt->routes);
+    free(rt->index);
+    sodium_memzero(rt, sizeof *rt); /* keys, plaintext */
+    free(rt);
     n->routing = NULL;
+}
+
+/* ---- the table's index (area: scale (#13)) ---------------------------- */
+
+static size_t id_slot(const node_routing *rt, const uint8_t *id)
+{
+    uint64_t h;
+    memcpy(&h, id, sizeof h);
+    return (size_t)(h * 0x9E3779B97F4A7C15ull >> 20) & (rt->index_cap - 1);
+}
+
+static void index_rebuild(node_routing *rt)
+{
+    if (rt->index == NULL)
+        return;
+    memset(rt->index, 0, rt->index_cap * sizeof *rt->index);
+    for (size_t i = 0; i < rt->n_routes; i++) {
+        size_t k = id_slot(rt, rt->routes[i].id);
+        while (rt->index[k] != 0)
+            k = (k + 1) & (rt->index_cap - 1);
+        rt->index[k] = (uint32_t)i + 1u;
+    }
+}
+
+/* Room for one more route: the table doubles, up to max_routes. 0 or
+ * -ENOSPC (at the bound) or -ENOMEM. */
+static int table_room(confab_node *n)
+{
+    node_routing *rt = n->routing;
+    if (rt->n_routes < rt->cap_routes)
+        return 0;
+    size_t max =
+        n->cfg.max_routes < NODE_ROUTE_MAX ? n->cfg.max_routes : NODE_ROUTE_MAX;
+    if (rt->n_routes >= max)
+        return -ENOSPC;
+    size_t cap = rt->cap_routes ? rt->cap_routes * 2 : 16;
+    if (cap > max)
+        cap = max;
+    node_route *t = malloc(cap * sizeof *t);
+    size_t icap = 32;
+    while (icap < 2 * cap)
+        icap *= 2;
+    uint32_t *ix = calloc(icap, sizeof *ix);
+    if (t == NULL || ix == NULL) {
+        free(t);
+        free(ix);
+        return -ENOMEM;
+    }
+    /* Moved by hand, so that the old copy's box keys can be wiped. */
+    if (rt->n_routes > 0)
+        memcpy(t, rt->routes, rt->n_routes * sizeof *t);
+    if (rt->routes != NULL)
+        sodium_memzero(rt->routes, rt->cap_routes * sizeof *rt->routes);
+    free(rt->routes);
+    free(rt->index);
+    rt->routes = t;
+    rt->cap_routes = cap;
+    rt->index = ix;
+    rt->index_cap = icap;
+    index_rebuild(rt);
+    return 0;
 }
 
 static node_route *route_lookup(confab_node *n, const uint8_t *id)
 {
     node_routing *rt = n->routing;
-    for (size_t i = 0; i < rt->n_routes; i++)
-        if (memcmp(rt->routes[i].id, id, WIRE_NODE_ID_BYTES) == 0)
-            return &rt->routes[i];
+    if (rt->index == NULL)
+        return NULL;
+    for (size_t k = id_slot(rt, id); rt->index[k] != 0;
+         k = (k + 1) & (rt->index_cap - 1)) {
+        node_route *r = &rt->routes[rt->index[k] - 1u];
+        if (memcmp(r->id, id, WIRE_NODE_ID_BYTES) == 0)
+            return r;
+    }
     return NULL;
 }
 
@@ -116,6 +187,9 @@ bool node_route_strike_peer(confab_node *n, const node_peer *p)
 
 /* ---- adverts ---------------------------------------------------------- */
 
+/* The whole table, in as many ROUTE messages of WIRE_ROUTE_MAX entries
+ * as it takes (area: scale (#13): a table of 1,000 is four); this node
+ * first. */
 static void send_advert(confab_node *n, node_peer *to)
 {
     node_routing *rt = n->routing;
@@ -126,24 +200,38 @@ static void send_advert(confab_node *n, node_peer *to)
     e[k].metric = 0;
     e[k].epoch = n->epoch;
     k++;
-    for (size_t i = 0; i < rt->n_routes && k < WIRE_ROUTE_MAX; i++) {
-        node_route *r = &rt->routes[i];
-        if (memcmp(r->id, to->id, WIRE_NODE_ID_BYTES) == 0)
-            continue; /* what it is to itself, it knows */
-        e[k].id = r->id;
-        e[k].seq = r->seq;
-        /* Poisoned reverse: a route through `to` is no route for it. */
-        e[k].metric = r->via == to ? WIRE_ROUTE_INFINITY : r->metric;
-        e[k].epoch = r->epoch;
-        k++;
-    }
-    wire_msg m;
-    memset(&m, 0, sizeof m);
-    m.type = WIRE_T_ROUTE;
-    m.u.route.count = k;
-    m.u.route.entries = e;
-    if (node_conn_send_ctl(to->conn, &m) == 0)
+    size_t i = 0;
+    do {
+        for (; i < rt->n_routes && k < WIRE_ROUTE_MAX; i++) {
+            node_route *r = &rt->routes[i];
+            if (memcmp(r->id, to->id, WIRE_NODE_ID_BYTES) == 0)
+                continue; /* what it is to itself, it knows */
+            e[k].id = r->id;
+            e[k].seq = r->seq;
+            /* Poisoned reverse: a route through `to` is no route for it. */
+            e[k].metric = r->via == to ? WIRE_ROUTE_INFINITY : r->metric;
+            e[k].epoch = r->epoch;
+            k++;
+        }
+        if (k == 0)
+            break;
+        wire_msg m;
+        memset(&m, 0, sizeof m);
+        m.type = WIRE_T_ROUTE;
+        m.u.route.count = k;
+        m.u.route.entries = e;
+        if (node_conn_send_ctl(to->conn, &m) != 0)
+            return;
         n->stats.route_adverts_sent++;
+        k = 0;
+    } while (i < rt->n_routes);
+}
+
+/* ROUTE messages one advert of a table of max_routes takes. */
+static unsigned advert_parts(const confab_node *n)
+{
+    return (unsigned)(((size_t)n->cfg.max_routes + WIRE_ROUTE_MAX) /
+                      WIRE_ROUTE_MAX);
 }
 
 static void advertise(confab_node *n)
@@ -180,8 +268,7 @@ static bool take_entry(confab_node *n, node_peer *h, const wire_route_entry *e,
     if (r == NULL) {
         if (m >= WIRE_ROUTE_INFINITY)
             return true;
-        if (rt->n_routes >= NODE_ROUTE_MAX ||
-            rt->n_routes >= n->cfg.max_routes) {
+        if (table_room(n) != 0) {
             n->stats.route_table_full++;
             return true; /* the table's bound: the newcomer waits */
         }
@@ -189,6 +276,10 @@ static bool take_entry(confab_node *n, node_peer *h, const wire_route_entry *e,
         memset(r, 0, sizeof *r);
         memcpy(r->id, e->id, WIRE_NODE_ID_BYTES);
         r->metric = WIRE_ROUTE_INFINITY;
+        size_t k = id_slot(rt, r->id);
+        while (rt->index[k] != 0)
+            k = (k + 1) & (rt->index_cap - 1);
+        rt->index[k] = (uint32_t)rt->n_routes;
     }
     bool better =
         e->seq > r->seq || (e->seq == r->seq &&
@@ -229,7 +320,7 @@ static int on_route(node_conn *c, const wire_msg *m)
         q->window_ms = now;
         q->count = 0;
     }
-    if (++q->count > ADVERTS_PER_S) {
+    if (++q->count > ADVERTS_PER_S * advert_parts(n)) {
         n->stats.route_adverts_dropped++;
         return node_route_strike_peer(n, h) ? -EPROTO : 0;
     }
@@ -290,6 +381,7 @@ void node_route_tick(confab_node *n, uint64_t now)
     node_routing *rt = n->routing;
     if (rt == NULL)
         return;
+    bool forgot = false;
     for (size_t i = 0; i < rt->n_routes;) {
         node_route *r = &rt->routes[i];
         if (r->metric < WIRE_ROUTE_INFINITY &&
@@ -303,10 +395,13 @@ void node_route_tick(confab_node *n, uint64_t now)
             now - r->heard_ms > NODE_ROUTE_FORGET_MS) {
             sodium_memzero(r, sizeof *r);
             *r = rt->routes[--rt->n_routes];
+            forgot = true;
             continue;
         }
         i++;
     }
+    if (forgot)
+        index_rebuild(rt);
     count_routes(n);
     if (now >= rt->next_advert_ms) {
         rt->self_seq += 2;

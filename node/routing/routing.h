@@ -25,9 +25,11 @@
 #define NODE_ROUTE_TRIGGER_MS 250u
 #define NODE_ROUTE_EXPIRE_MS  4000u /* a route its next hop stopped telling */
 #define NODE_ROUTE_FORGET_MS  8000u /* an unreachable route is forgotten */
-#define NODE_ROUTE_MAX                                                         \
-    (WIRE_ROUTE_MAX - 1u)       /* destinations (and this node) fit one ROUTE */
-#define NODE_ROUTE_STRIKES   8u /* bad routing inputs before the cut */
+/* area: scale (#13): destinations at most, whatever max_routes says; an
+ * advert of more than WIRE_ROUTE_MAX - 1 goes in several ROUTE messages
+ * (docs/PROTOCOL.md 13.2) */
+#define NODE_ROUTE_MAX       65536u
+#define NODE_ROUTE_STRIKES   8u     /* bad routing inputs before the cut */
 #define NODE_ROUTE_STRIKE_MS 10000u /* ... within this long */
 #define NODE_ROUTE_KEYS      32u    /* box keys kept for origins */
 /* A relay forwards while its next hop's link has less than this queued
@@ -99,8 +101,15 @@ typedef struct node_trace {
 } node_trace;
 
 typedef struct node_routing {
-    node_route routes[NODE_ROUTE_MAX];
-    size_t n_routes;
+    /* area: scale (#13): grown up to max_routes, and found through an
+     * open-addressed index of route numbers + 1 (0: empty), keyed by the
+     * id's first bytes (ids are public keys: random, for anyone but their
+     * owner; a member who grinds keys to collide costs lookups, bounded
+     * by the table) */
+    node_route *routes;
+    size_t n_routes, cap_routes;
+    uint32_t *index;
+    size_t index_cap; /* a power of 2, at least twice cap_routes */
     uint64_t self_seq;
     uint64_t next_advert_ms;
     uint64_t last_advert_ms; /* loop time of the last advert sent */

@@ -9,6 +9,7 @@ static void test_mesh50_full_mesh_and_traffic(void **state)
     confab_testnet_config c;
     net_config(&c, 50);
     c.discovery = true;
+    c.node.mesh_threshold = 64; /* the full mesh, past the default 16 */
     net_start(&f, &c);
     assert_int_equal(confab_testnet_wait_mesh(f.tn, net_deadline(30000)), 0);
     for (unsigned i = 0; i < 50; i++)
@@ -21,8 +22,8 @@ static void test_mesh50_full_mesh_and_traffic(void **state)
     assert_int_equal(
         net_wait_count(f.tn, CONFAB_EV_MESSAGE, -1, -1, 50 * 49, 30000), 0);
     for (int i = 0; i < 50; i++)
-        assert_int_equal(
-            confab_testnet_count(f.tn, CONFAB_EV_MESSAGE, i, -1), 49);
+        assert_int_equal(confab_testnet_count(f.tn, CONFAB_EV_MESSAGE, i, -1),
+                         49);
     net_stop(&f);
 }
 
