@@ -652,6 +652,8 @@ static void op_status(ctl_client *c, uint64_t rid)
         /* area: performance (#18) */
         {"timer_wakeups", st.timer_wakeups},
         {"pings_spared", st.pings_spared},
+        {"peers_entries_sent", st.peers_entries_sent},
+        {"peers_entries_received", st.peers_entries_received},
 
     };
     /* A client refuses a map of more than WIRE_CTL_MAX_KEYS entries. */
