@@ -119,8 +119,28 @@ static void one_run(unsigned n, bool linked, int fd)
         confab_testnet_start(tn) != 0)
         goto out;
     if (linked) {
-        if (confab_testnet_wait_mesh(tn, 60000) != 0)
+        if (confab_testnet_wait_mesh(tn, 60000) != 0) {
+            /* Say how far it got: links up, and what the nodes did. */
+            unsigned up = 0;
+            for (unsigned i = 0; i < n; i++)
+                for (unsigned j = i + 1; j < n; j++)
+                    up += confab_testnet_linked(tn, i, j);
+            uint64_t dialed = 0, tmo = 0, dup = 0, busy = 0;
+            for (unsigned i = 0; i < n; i++) {
+                confab_stats st;
+                confab_node_stats(confab_testnet_node(tn, i), &st);
+                dialed += st.links_dialed;
+                tmo += st.handshakes_timed_out;
+                dup += st.duplicate_links;
+                busy += st.links_refused_busy;
+            }
+            fprintf(stderr,
+                    "bench_mesh: %u nodes: %u of %u links up after 60 s "
+                    "(dialed %" PRIu64 ", handshakes timed out %" PRIu64
+                    ", duplicates %" PRIu64 ", refused busy %" PRIu64 ")\n",
+                    n, up, n * (n - 1) / 2, dialed, tmo, dup, busy);
             goto out;
+        }
     } else {
         (void)confab_testnet_run_until(tn, quiet_done, NULL, 200);
     }
