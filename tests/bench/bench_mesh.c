@@ -39,6 +39,7 @@ typedef struct result {
     double peers_msgs;    /* PEERS messages all nodes sent until the mesh */
     double cpu_us;        /* CPU time of the process (every thread) */
     double peers_entries; /* entries those PEERS carried */
+    double route_msgs;    /* ROUTE adverts (#12) sent until the mesh */
 } result;
 
 static double cpu_now_us(void)
@@ -151,6 +152,7 @@ static void one_run(unsigned n, bool linked, int fd)
         confab_node_stats(confab_testnet_node(tn, i), &st);
         r.peers_msgs += (double)st.peers_msgs_sent;
         r.peers_entries += (double)st.peers_entries_sent;
+        r.route_msgs += (double)st.route_adverts_sent;
     }
     r.rss_kib = (double)(rss_kib() - before);
     r.mesh_ms = (double)(t1 - t0) / 1e6;
@@ -242,9 +244,10 @@ int main(int argc, char **argv)
            runs);
     if (sodium_init() < 0)
         return 1;
-    printf("%-6s %-6s %10s %18s %14s %11s %8s %12s %10s %14s %8s\n", "nodes",
-           "links", "mesh time", "memory/link (all)", "(links only)",
-           "PEERS msgs", "/ N^2", "entries", "CPU/link", "X25519 x 8", "ratio");
+    printf("%-6s %-6s %10s %18s %14s %11s %8s %12s %11s %10s %14s %8s\n",
+           "nodes", "links", "mesh time", "memory/link (all)", "(links only)",
+           "PEERS msgs", "/ N^2", "entries", "ROUTE msgs", "CPU/link",
+           "X25519 x 8", "ratio");
     double ms50 = 0, worst_all = 0, worst_links = 0, worst_x = 0;
     double fit_n[MAX_SIZES], fit_msgs[MAX_SIZES], fit_entries[MAX_SIZES];
     size_t fitted = 0;
@@ -253,7 +256,7 @@ int main(int argc, char **argv)
         unsigned n = sizes[s];
         double links = (double)n * (n - 1) / 2.0;
         double ms[RUNS], all[RUNS], marg[RUNS], pm[RUNS], cpu[RUNS];
-        double pe[RUNS], xs[RUNS];
+        double pe[RUNS], xs[RUNS], rm[RUNS];
         int i;
         for (i = 0; i < runs; i++) {
             result r, q;
@@ -267,6 +270,7 @@ int main(int argc, char **argv)
             marg[i] = (r.rss_kib - q.rss_kib) / links;
             pm[i] = r.peers_msgs;
             pe[i] = r.peers_entries;
+            rm[i] = r.route_msgs;
             cpu[i] = r.cpu_us / links;
         }
         if (i < runs) {
@@ -276,6 +280,7 @@ int main(int argc, char **argv)
         }
         qsort(pm, (size_t)runs, sizeof pm[0], cmp_double);
         qsort(pe, (size_t)runs, sizeof pe[0], cmp_double);
+        qsort(rm, (size_t)runs, sizeof rm[0], cmp_double);
         qsort(xs, (size_t)runs, sizeof xs[0], cmp_double);
         qsort(cpu, (size_t)runs, sizeof cpu[0], cmp_double);
         qsort(ms, (size_t)runs, sizeof ms[0], cmp_double);
@@ -284,9 +289,9 @@ int main(int argc, char **argv)
         double m = ms[runs / 2], a = all[runs / 2], g = marg[runs / 2];
         double c = cpu[runs / 2], x = xs[runs / 2];
         printf("%-6u %-6.0f %7.0f ms %14.1f KiB %10.1f KiB %11.0f %8.2f "
-               "%12.0f %7.0f us %11.0f us %7.2fx\n",
+               "%12.0f %11.0f %7.0f us %11.0f us %7.2fx\n",
                n, links, m, a, g, pm[runs / 2], pm[runs / 2] / ((double)n * n),
-               pe[runs / 2], c, x, c / x);
+               pe[runs / 2], rm[runs / 2], c, x, c / x);
         fit_n[fitted] = n;
         fit_msgs[fitted] = pm[runs / 2];
         fit_entries[fitted] = pe[runs / 2];
