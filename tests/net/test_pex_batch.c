@@ -114,12 +114,26 @@ typedef struct step_arg {
     bool healed;
 } step_arg;
 
-/* Node 1 may link to node 0 once the raw peer is up there; counting
- * starts when it has. */
+/* The raw peer is up at node 0, and what it named has been read. */
+static bool early_is_up(confab_testnet *tn, const listener *a)
+{
+    confab_node *n0 = confab_testnet_node(tn, 0);
+    confab_peer_info info;
+    if (confab_peer(n0, a->r.id->pk, &info) != 0 ||
+        info.state != CONFAB_PEER_UP)
+        return false;
+    confab_stats st;
+    confab_node_stats(n0, &st);
+    return !a->name_it || st.peers_entries_received >= 1;
+}
+
+/* Node 1 may link to node 0 once node 0 has the raw peer up (and has read
+ * what it named): then node 1 is the later of the two there, whatever the
+ * pool's speed. Counting starts when node 1 is up. */
 static bool steps(confab_testnet *tn, void *arg)
 {
     step_arg *g = arg;
-    if (!g->healed && atomic_load(&g->a->linked)) {
+    if (!g->healed && atomic_load(&g->a->linked) && early_is_up(tn, g->a)) {
         confab_testnet_heal(tn, 0, 1);
         g->healed = true;
     }
