@@ -146,21 +146,24 @@ void node_pex_peer_up(confab_node *n, node_peer *p)
     n->pex_new[n->pex_new_len++] = p;
 }
 
-/* Whether newcomer x goes to q in a batch: q was not sent x in its whole
- * list, neither named the other (they are linked), and q is the one to
- * dial, or x could not be told of q (its list left q out). */
+/* Whether newcomer x goes to q in a batch. Not when q's whole list held
+ * x. Always when x could not be told of q in its own whole list (q had no
+ * address to hand on, or none x could use): q is then the only one of
+ * the two that can learn of the other from us. Otherwise x knows q, so
+ * only when q is the one to dial (the smaller id, 9.2), and not when
+ * either named the other to us (they are linked; a false positive of the
+ * filter leaves x to dial q after the grace period). */
 static bool batch_wants(const node_peer *q, const node_peer *x)
 {
     if (x == q || x->pex_up_gen <= q->pex_list_gen)
         return false;
-    if (named_has(x, q->id) || named_has(q, x->id))
-        return false;
-    if (memcmp(q->id, x->id, WIRE_NODE_ID_BYTES) < 0)
-        return true; /* q dials x (9.2) */
-    /* x dials q if it heard of q: from our whole list, unless q had no
-     * address to hand on or not one x could use. */
-    return !announceable(q) || x->conn == NULL ||
-           !node_pex_shareable(&q->addr, &x->conn->remote);
+    bool x_told = announceable(q) && x->conn != NULL &&
+                  node_pex_shareable(&q->addr, &x->conn->remote);
+    if (!x_told)
+        return true;
+    if (memcmp(q->id, x->id, WIRE_NODE_ID_BYTES) > 0)
+        return false; /* x dials q (9.2) */
+    return !named_has(x, q->id) && !named_has(q, x->id);
 }
 
 /* The batch to q, less what is not new to it or not needed (#18).
