@@ -15,7 +15,7 @@
 #define NODE_PEX_CHUNK  256u /* PEERS entries per message we send */
 /* area: performance (#18) */
 #define NODE_PEX_NAMED_BITS 1024u /* filter of the peers a peer named */
-#define NODE_PEX_BATCH_MS   250u  /* newcomers sent at most this often */
+#define NODE_PEX_BATCH_MS   1000u /* newcomers sent at most this often */
 
 /* ---- peers ------------------------------------------------------------ */
 

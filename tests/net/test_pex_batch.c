@@ -16,7 +16,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#define LISTEN_MS 1500 /* several of node 0's batches (at most every 250) */
+#define LISTEN_MS 2500 /* two of node 0's batches (at most every 1 s) */
 
 typedef struct listener {
     uint16_t port;        /* node 0's */

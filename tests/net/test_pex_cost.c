@@ -7,9 +7,9 @@
 
 /* A network forming by beacons: about one PEERS per link each way (the
  * whole lists) and a few batches, not one per link per batch interval:
- * at most 5 a link in all (3.4 to 4.0 seen, debug and ASan builds, load
- * 8 on 2 cores). Before, 40 nodes sent 5.8 to 7.0 a link, and the count
- * grew faster than N^2. */
+ * at most 4 a link in all (2.5 to 3.3 seen, debug build, load 8 on 2
+ * cores). Before, 40 nodes sent 5.8 to 7.0 a link, and the count grew
+ * faster than N^2. */
 static void test_pex_cost_forty_nodes_about_a_list_per_link(void **state)
 {
     (void)state;
@@ -31,7 +31,7 @@ static void test_pex_cost_forty_nodes_about_a_list_per_link(void **state)
     print_message("%u nodes: %llu PEERS (%.2f a link), %llu entries\n", N,
                   (unsigned long long)msgs, (double)msgs / links,
                   (unsigned long long)entries);
-    if (msgs > 5u * links)
+    if (msgs > 4u * links)
         fail_msg("%llu PEERS for %u links", (unsigned long long)msgs, links);
     net_stop(&f);
 }
