@@ -768,6 +768,9 @@ typedef struct confab_stats {
     /* Liveness PINGs left unsent: the link carried traffic both ways
      * (the peer acknowledged what we sent), so it is known alive. */
     uint64_t pings_spared;
+    /* Peer exchange entries (one peer each) sent and received: what a
+     * mesh forming costs beyond the count of PEERS messages. */
+    uint64_t peers_entries_sent, peers_entries_received;
 
     /* area: scale (#13) */
     uint64_t overlay_on;            /* 1 once this node is past

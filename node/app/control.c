@@ -653,6 +653,8 @@ static void op_status(ctl_client *c, uint64_t rid)
         /* area: performance (#18) */
         {"timer_wakeups", st.timer_wakeups},
         {"pings_spared", st.pings_spared},
+        {"peers_entries_sent", st.peers_entries_sent},
+        {"peers_entries_received", st.peers_entries_received},
 
         /* area: scale (#13) */
         {"overlay_on", st.overlay_on},

@@ -129,6 +129,8 @@ static const stat_metric stats[] = {
     /* area: performance (#18) */
     C(timer_wakeups, "Times this node's timers woke the loop."),
     C(pings_spared, "Liveness pings not sent: the link was busy both ways."),
+    C(peers_entries_sent, "Peer exchange entries sent (one peer each)."),
+    C(peers_entries_received, "Peer exchange entries received."),
 
     /* area: scale (#13) */
     G(overlay_on, "1 once the node is past mesh_threshold: partial mesh."),

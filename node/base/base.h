@@ -233,7 +233,8 @@ struct confab_node {
     /* peer exchange (pex.c): peers that came up since the last PEERS */
     node_peer **pex_new;
     size_t pex_new_len, pex_new_cap;
-    uint64_t pex_gen; /* area: performance (#18): orders ups and lists */
+    uint64_t pex_gen;      /* area: performance (#18): orders ups and lists */
+    uint64_t pex_batch_ms; /* loop time of the last batch of newcomers */
     /* bounds: the peer table and who may join (peer.c, allow.c) */
     uint8_t peers_key[SEC_SHORTHASH_KEY_BYTES]; /* the table's hash key */
     node_list learned; /* never-linked peers, oldest heard first */

@@ -11,8 +11,11 @@
 
 #include "node/link/link.h"
 
-#define NODE_USER_PINGS 16u /* outstanding confab_ping() per peer */
-#define NODE_PEX_CHUNK  64u /* PEERS entries per message we send */
+#define NODE_USER_PINGS 16u  /* outstanding confab_ping() per peer */
+#define NODE_PEX_CHUNK  256u /* PEERS entries per message we send */
+/* area: performance (#18) */
+#define NODE_PEX_NAMED_BITS 1024u /* filter of the peers a peer named */
+#define NODE_PEX_BATCH_MS   1000u /* newcomers sent at most this often */
 
 /* ---- peers ------------------------------------------------------------ */
 
@@ -70,6 +73,11 @@ struct node_peer {
     /* peer exchange (pex.c, #18): n->pex_gen when it went into the batch
      * of newcomers, and when it was sent our whole list */
     uint64_t pex_up_gen, pex_list_gen;
+    /* The peers its PEERS named since it came up (it is linked to them),
+     * as a Bloom filter: a newcomer is not sent to a peer that it named
+     * or that named it. A false positive costs a late link (the grace
+     * period), never a missing one. */
+    uint8_t pex_named[NODE_PEX_NAMED_BITS / 8];
     uint64_t srtt_us, rttvar_us;
     node_user_ping user_pings[NODE_USER_PINGS];
     /* ids of the last broadcasts and multicasts delivered from it (made at

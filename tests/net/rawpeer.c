@@ -507,4 +507,35 @@ int rawpeer_send_msgs_at_once(rawpeer *r, const wire_msg *m, size_t n)
         rc = rawpeer_send_raw(r, buf, used);
     free(buf);
     return rc;
+/* added for tests/net/test_pex_batch.c */
+int rawpeer_handshake_port(rawpeer *r, const char *name, uint16_t port)
+{
+    wire_hello h;
+    memset(&h, 0, sizeof h);
+    h.version = 1;
+    h.name.ptr = (const uint8_t *)name;
+    h.name.len = (uint32_t)strlen(name);
+    h.port = port;
+    h.max = 1u << 24;
+    uint8_t hello[256];
+    size_t hlen;
+    int rc = wire_hello_encode(&h, hello, sizeof hello, &hlen);
+    return rc != 0 ? rc : rawpeer_handshake_hello(r, hello, hlen);
+}
+
+int rawpeer_send_peer_entry(rawpeer *r, const uint8_t *id, uint16_t port)
+{
+    static const uint8_t loopback[4] = {127, 0, 0, 1};
+    wire_peer_entry e;
+    memset(&e, 0, sizeof e);
+    e.id = id;
+    e.addr = loopback;
+    e.addr_len = 4;
+    e.port = port;
+    wire_msg m;
+    memset(&m, 0, sizeof m);
+    m.type = WIRE_T_PEERS;
+    m.u.peers.count = 1;
+    m.u.peers.entries = &e;
+    return rawpeer_send_msg(r, &m);
 }

@@ -120,5 +120,11 @@ int rawpeer_send_unicast_ct(rawpeer *r, uint64_t seq, const char *ct,
 /* Encodes and encrypts m[0..n) and sends their frames in one write, so
  * that the node reads them together. */
 int rawpeer_send_msgs_at_once(rawpeer *r, const wire_msg *m, size_t n);
+/* added for tests/net/test_pex_batch.c */
+/* rawpeer_handshake(), its HELLO naming port as the one it accepts links
+ * on (so that the node has an address for it to hand on in PEERS). */
+int rawpeer_handshake_port(rawpeer *r, const char *name, uint16_t port);
+/* Sends one PEERS naming id at 127.0.0.1 port. */
+int rawpeer_send_peer_entry(rawpeer *r, const uint8_t *id, uint16_t port);
 
 #endif
