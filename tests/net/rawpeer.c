@@ -507,6 +507,8 @@ int rawpeer_send_msgs_at_once(rawpeer *r, const wire_msg *m, size_t n)
         rc = rawpeer_send_raw(r, buf, used);
     free(buf);
     return rc;
+}
+
 /* added for tests/net/test_pex_batch.c */
 int rawpeer_handshake_port(rawpeer *r, const char *name, uint16_t port)
 {
