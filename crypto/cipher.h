@@ -44,6 +44,18 @@ __attribute__((warn_unused_result)) int
 sec_cipher_decrypt(sec_cipher *c, const uint8_t *ad, size_t adlen,
                    const uint8_t *ct, size_t len, uint8_t *pt);
 
+/* Encrypts one message whose plaintext lies in two places, into ct: the
+ * first pre bytes are ct[0..pre), the next len bytes are src[0..len) (a
+ * body that stays where it is: it is read once, by the cipher), and the
+ * last post bytes are ct[pre + len .. pre + len + post). ct then holds the
+ * ciphertext of that whole plaintext and its tag, exactly as
+ * sec_cipher_encrypt() would write it from one contiguous plaintext (the
+ * same bytes on the wire), with no associated data. src must not overlap
+ * ct. Returns what sec_cipher_encrypt() returns. */
+__attribute__((warn_unused_result)) int
+sec_cipher_encrypt_from(sec_cipher *c, uint8_t *ct, size_t pre,
+                        const uint8_t *src, size_t len, size_t post);
+
 /* Wipes the key and marks the state failed. */
 void sec_cipher_wipe(sec_cipher *c);
 

@@ -568,7 +568,8 @@ int wire_msg_decode(const uint8_t *buf, size_t len, wire_msg *m)
     return 0;
 }
 
-static int encode_data(wire_mp_writer *w, const wire_data *d)
+/* The limits a DATA must meet to be encoded. */
+static int data_check(const wire_data *d)
 {
     if (d->kind > WIRE_K_ANYCAST)
         return -EINVAL;
@@ -582,6 +583,15 @@ static int encode_data(wire_mp_writer *w, const wire_data *d)
     if (d->skip &&
         (d->kind != WIRE_K_UNICAST || d->fragmented || d->body.len != 0))
         return -EINVAL;
+    return 0;
+}
+
+static int encode_data(wire_mp_writer *w, const wire_data *d)
+{
+    int rc = data_check(d);
+    if (rc != 0)
+        return rc;
+    int grouped = d->kind == WIRE_K_GROUP || d->kind == WIRE_K_ANYCAST;
     uint32_t n = 6 + (uint32_t)grouped + (d->has_ct ? 1u : 0u) +
                  (d->fragmented ? 1u : 0u) + (d->skip ? 1u : 0u);
     wire_mp_write_map(w, n);
@@ -740,6 +750,159 @@ int wire_msg_encode(const wire_msg *m, uint8_t *buf, size_t cap, size_t *len)
     if (rc != 0)
         return rc;
     return wire_mp_writer_finish(&w, len);
+}
+
+/* ---- the direct writer of DATA and FRAG (#18) ---- */
+
+/* A cursor over the caller's buffer; ok turns false, for good, at the
+ * first write that does not fit. Forms are msgpack's shortest, as
+ * msgpack-c writes them (the unit tests compare the two). */
+typedef struct dw {
+    uint8_t *p;
+    size_t left;
+    bool ok;
+} dw;
+
+static uint8_t *dw_take(dw *w, size_t n)
+{
+    if (!w->ok || n > w->left) {
+        w->ok = false;
+        return NULL;
+    }
+    uint8_t *at = w->p;
+    w->p += n;
+    w->left -= n;
+    return at;
+}
+
+static void dw_raw(dw *w, const void *b, size_t n)
+{
+    uint8_t *at = dw_take(w, n);
+    if (at != NULL && n > 0)
+        memcpy(at, b, n);
+}
+
+static void dw_be(dw *w, uint8_t tag, uint64_t v, unsigned bytes)
+{
+    uint8_t *at = dw_take(w, 1u + bytes);
+    if (at == NULL)
+        return;
+    at[0] = tag;
+    for (unsigned i = 0; i < bytes; i++)
+        at[1 + i] = (uint8_t)(v >> (8 * (bytes - 1 - i)));
+}
+
+static void dw_uint(dw *w, uint64_t v)
+{
+    if (v < 128) {
+        uint8_t b = (uint8_t)v;
+        dw_raw(w, &b, 1);
+    } else if (v <= UINT8_MAX) {
+        dw_be(w, 0xcc, v, 1);
+    } else if (v <= UINT16_MAX) {
+        dw_be(w, 0xcd, v, 2);
+    } else if (v <= UINT32_MAX) {
+        dw_be(w, 0xce, v, 4);
+    } else {
+        dw_be(w, 0xcf, v, 8);
+    }
+}
+
+/* A str header and its bytes; str lengths here are under 256. */
+static void dw_str(dw *w, const uint8_t *s, uint32_t len)
+{
+    if (len < 32) {
+        uint8_t b = (uint8_t)(0xa0u | len);
+        dw_raw(w, &b, 1);
+    } else {
+        dw_be(w, 0xd9, len, 1);
+    }
+    dw_raw(w, s, len);
+}
+
+static void dw_bin_head(dw *w, uint32_t len)
+{
+    if (len <= UINT8_MAX)
+        dw_be(w, 0xc4, len, 1);
+    else if (len <= UINT16_MAX)
+        dw_be(w, 0xc5, len, 2);
+    else
+        dw_be(w, 0xc6, len, 4);
+}
+
+/* A fixed key: its fixstr header and name, as one literal. */
+#define DW_KEY(w, lit) dw_raw((w), lit, sizeof lit - 1u)
+
+static void dw_data(dw *w, const wire_data *d, uint8_t **hole)
+{
+    int grouped = d->kind == WIRE_K_GROUP || d->kind == WIRE_K_ANYCAST;
+    uint8_t map =
+        (uint8_t)(0x80u | (6u + (unsigned)grouped + (d->has_ct ? 1u : 0u) +
+                           (d->fragmented ? 1u : 0u) + (d->skip ? 1u : 0u)));
+    dw_raw(w, &map, 1);
+    DW_KEY(w, "\xa1t\x01\xa2id\xc4\x10");
+    dw_raw(w, d->id, WIRE_ID_BYTES);
+    DW_KEY(w, "\xa1k");
+    dw_uint(w, d->kind);
+    DW_KEY(w, "\xa3seq");
+    dw_uint(w, d->seq);
+    DW_KEY(w, "\xa2ts");
+    dw_uint(w, d->ts);
+    if (grouped) {
+        DW_KEY(w, "\xa1g");
+        dw_str(w, d->group.ptr, d->group.len);
+    }
+    if (d->has_ct) {
+        DW_KEY(w, "\xa2"
+                  "ct");
+        dw_str(w, d->ct.ptr, d->ct.len);
+    }
+    DW_KEY(w, "\xa4"
+              "body");
+    dw_bin_head(w, d->body.len);
+    *hole = dw_take(w, d->body.len);
+    if (d->fragmented) {
+        DW_KEY(w, "\xa4size");
+        dw_uint(w, d->size);
+    }
+    if (d->skip)
+        DW_KEY(w, "\xa4skip\xc3");
+}
+
+static void dw_frag(dw *w, const wire_frag *f, uint8_t **hole)
+{
+    DW_KEY(w, "\x84\xa1t\x02\xa2id\xc4\x10");
+    dw_raw(w, f->id, WIRE_ID_BYTES);
+    DW_KEY(w, "\xa3off");
+    dw_uint(w, f->off);
+    DW_KEY(w, "\xa4"
+              "data");
+    dw_bin_head(w, f->data.len);
+    *hole = dw_take(w, f->data.len);
+}
+
+int wire_msg_encode_hole(const wire_msg *m, uint8_t *buf, size_t cap,
+                         size_t *len, size_t *hole)
+{
+    dw w = {buf, buf == NULL ? 0 : cap, true};
+    uint8_t *at = NULL;
+    if (m->type == WIRE_T_DATA) {
+        int rc = data_check(&m->u.data);
+        if (rc != 0)
+            return rc;
+        dw_data(&w, &m->u.data, &at);
+    } else if (m->type == WIRE_T_FRAG) {
+        if (m->u.frag.data.len == 0 || !bytes_ok(&m->u.frag.data))
+            return -EINVAL;
+        dw_frag(&w, &m->u.frag, &at);
+    } else {
+        return -EINVAL;
+    }
+    if (!w.ok)
+        return -EMSGSIZE;
+    *len = (size_t)(w.p - buf);
+    *hole = (size_t)(at - buf);
+    return 0;
 }
 
 size_t wire_data_bound(size_t group_len, size_t ct_len, size_t body_len)

@@ -242,11 +242,24 @@ static int conn_frame_data(node_conn *c, const wire_msg *m, size_t bound,
     uint8_t *p = tx_begin(c, bound + WIRE_AEAD_TAG_BYTES, bulk);
     if (p == NULL)
         return -ENOMEM;
-    size_t len;
-    int rc = wire_msg_encode(m, p, bound, &len);
-    if (rc != 0)
-        return rc;
-    rc = sec_cipher_encrypt(&c->tx, NULL, 0, p, len, p);
+    size_t len, hole;
+    const wire_bytes *body = m->type == WIRE_T_DATA   ? &m->u.data.body
+                             : m->type == WIRE_T_FRAG ? &m->u.frag.data
+                                                      : NULL;
+    int rc;
+    if (body != NULL) {
+        /* The body goes from the sender's buffer (the outbox's record) to
+         * the transmit block once, through the cipher: the header and the
+         * keys after the body are written around its place (#18). */
+        rc = wire_msg_encode_hole(m, p, bound, &len, &hole);
+        if (rc == 0)
+            rc = sec_cipher_encrypt_from(&c->tx, p, hole, body->ptr, body->len,
+                                         len - hole - body->len);
+    } else {
+        rc = wire_msg_encode(m, p, bound, &len);
+        if (rc == 0)
+            rc = sec_cipher_encrypt(&c->tx, NULL, 0, p, len, p);
+    }
     if (rc != 0)
         return rc;
     tx_seal(c, len + WIRE_AEAD_TAG_BYTES, false);
