@@ -47,6 +47,19 @@ int node_check_opts(const confab_send_opts *opts, size_t *ct_len)
     return 0;
 }
 
+/* A new message id: a keyed PRF of a counter, so a send costs no draw
+ * from the system's random source (#18) and ids stay unpredictable to
+ * anyone without the key (an ACK by id cannot be forged blindly). A new
+ * key each run: ids of two runs do not repeat either. */
+static void msg_id(confab_node *n, uint8_t id[WIRE_ID_BYTES])
+{
+    if (n->msgid_next == 0) {
+        node_random(n, n->msgid_key, sizeof n->msgid_key);
+        n->msgid_next = 1;
+    }
+    sec_id128(n->msgid_key, n->msgid_next++, id);
+}
+
 node_body *node_body_new(confab_node *n, uint8_t kind, const char *group,
                          const confab_send_opts *opts, const void *data,
                          size_t len)
@@ -59,7 +72,7 @@ node_body *node_body_new(confab_node *n, uint8_t kind, const char *group,
         return NULL;
     b->refs = 0;
     b->own_used = false;
-    node_random(n, b->id, sizeof b->id);
+    msg_id(n, b->id);
     b->kind = kind;
     b->ts = node_clock_us(n);
     b->len = len;
