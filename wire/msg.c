@@ -523,9 +523,146 @@ static int t_field(void *ctx, unsigned key, wire_mp_reader *r)
     return wire_mp_read_uint(r, ctx);
 }
 
+/* ---- the one-pass decoder (#18) ---- */
+
+/* The index of a transport message key by its length and bytes, without
+ * a string compare: K_COUNT when it is none of msg_keys[]. */
+static unsigned msg_key(const uint8_t *k, uint32_t klen)
+{
+#define KEY2(a, b)       ((unsigned)(a) << 8 | (unsigned)(b))
+#define KEY4(a, b, c, d) ((uint32_t)KEY2(a, b) << 16 | KEY2(c, d))
+    switch (klen) {
+    case 1:
+        switch (k[0]) {
+        case 't':
+            return K_T;
+        case 'k':
+            return K_K;
+        case 'g':
+            return K_G;
+        case 'n':
+            return K_N;
+        case 'r':
+            return K_R;
+        default:
+            return K_COUNT;
+        }
+    case 2:
+        switch (KEY2(k[0], k[1])) {
+        case KEY2('i', 'd'):
+            return K_ID;
+        case KEY2('t', 's'):
+            return K_TS;
+        case KEY2('c', 't'):
+            return K_CT;
+        default:
+            return K_COUNT;
+        }
+    case 3:
+        if (k[0] == 's' && k[1] == 'e' && k[2] == 'q')
+            return K_SEQ;
+        if (k[0] == 'o' && k[1] == 'f' && k[2] == 'f')
+            return K_OFF;
+        return K_COUNT;
+    case 4:
+        switch ((uint32_t)KEY2(k[0], k[1]) << 16 | KEY2(k[2], k[3])) {
+        case KEY4('b', 'o', 'd', 'y'):
+            return K_BODY;
+        case KEY4('s', 'i', 'z', 'e'):
+            return K_SIZE;
+        case KEY4('d', 'a', 't', 'a'):
+            return K_DATA;
+        case KEY4('s', 'k', 'i', 'p'):
+            return K_SKIP;
+        default:
+            return K_COUNT;
+        }
+    case 5:
+        return memcmp(k, "peers", 5) == 0 ? K_PEERS : K_COUNT;
+    default:
+        return K_COUNT;
+    }
+#undef KEY2
+#undef KEY4
+}
+
+/* Skips a value the message does not know, holding it to what
+ * wire_mp_check() would have: well formed, and nested at most
+ * WIRE_MAX_DEPTH deep counting the message's own map. */
+static int skip_checked(wire_mp_reader *r)
+{
+    const uint8_t *at = r->p;
+    if (wire_mp_skip(r) != 0 ||
+        wire_mp_check(at, (size_t)(r->p - at), WIRE_MAX_DEPTH - 1u) != 0)
+        return -EPROTO;
+    return 0;
+}
+
+/* A map whose first key is `t`, as every confab node writes it, of a type
+ * this version knows: one walk reads it all, where the general path below
+ * walks it three times (the check, `t`, the fields). It accepts and
+ * refuses exactly what the general path does: every value is read by a
+ * bounded reader or skipped under the same depth limit, keys are matched
+ * by their length and bytes, repeats are refused as walk_map() refuses
+ * them, and trailing bytes fail. Returns 1 when the map is not of that
+ * shape (the caller takes the general path), else 0 or -EPROTO. */
+static int decode_fast(const uint8_t *buf, size_t len, wire_msg *m)
+{
+    wire_mp_reader r;
+    wire_mp_reader_init(&r, buf, len);
+    uint32_t count;
+    uint64_t t;
+    if (len < 3 || buf[1] != 0xa1 || buf[2] != 't' ||
+        wire_mp_read_map(&r, &count) != 0 || r.p != buf + 1)
+        return 1; /* not a fixmap opening with `t` */
+    r.p += 2;
+    if (wire_mp_read_uint(&r, &t) != 0 || !wire_msg_type_known(t))
+        return 1;
+    uint32_t known = type_keys(t), mask = BIT(K_T);
+    wire_bytes unknown[DUP_SLOTS];
+    unsigned nunknown = 0;
+    fields f;
+    memset(&f, 0, sizeof f);
+    f.t = t;
+    for (uint32_t i = 1; i < count; i++) {
+        const uint8_t *k;
+        uint32_t klen;
+        if (wire_mp_read_str(&r, &k, &klen) != 0)
+            return -EPROTO;
+        unsigned idx = msg_key(k, klen);
+        if (idx < K_COUNT && (known & BIT(idx))) {
+            if (mask & BIT(idx))
+                return -EPROTO;
+            mask |= BIT(idx);
+            if (msg_field(&f, idx, &r) != 0)
+                return -EPROTO;
+            continue;
+        }
+        for (unsigned j = 0; j < nunknown; j++)
+            if (unknown[j].len == klen && memcmp(unknown[j].ptr, k, klen) == 0)
+                return -EPROTO;
+        if (nunknown < DUP_SLOTS)
+            unknown[nunknown++] = (wire_bytes){k, klen};
+        if (skip_checked(&r) != 0)
+            return -EPROTO;
+    }
+    if (wire_mp_left(&r) != 0 || msg_fill(&f, mask, m) != 0)
+        return -EPROTO;
+    m->type = t;
+    return 0;
+}
+
 int wire_msg_decode(const uint8_t *buf, size_t len, wire_msg *m)
 {
     memset(m, 0, sizeof *m);
+    if (buf != NULL) {
+        int rc = decode_fast(buf, len, m);
+        if (rc <= 0) {
+            if (rc < 0)
+                memset(m, 0, sizeof *m);
+            return rc;
+        }
+    }
     if (wire_mp_check(buf, len, WIRE_MAX_DEPTH) != 0)
         return -EPROTO;
 

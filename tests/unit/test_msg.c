@@ -195,10 +195,23 @@ static int decode_shape(const msg_shape *s, const uint8_t *in, size_t len)
     return decode_msg(in, len, &m);
 }
 
+/* Decodes the map both ways: as built (confab writes `t` first, which the
+ * one-pass decoder takes) and with its first `t` moved to the end (the
+ * general path); #18: the two must accept and refuse alike. */
 static int decode_fields(const msg_shape *s, const field *f, size_t nf)
 {
     size_t len = build_map(buf, sizeof buf, f, nf);
-    return decode_shape(s, buf, len);
+    int rc = decode_shape(s, buf, len);
+    field moved[40];
+    if (nf == 0 || nf > NFIELDS(moved) || strcmp(f[0].key, "t") != 0)
+        return rc;
+    memcpy(moved, f + 1, (nf - 1) * sizeof f[0]);
+    moved[nf - 1] = f[0];
+    len = build_map(buf, sizeof buf, moved, nf);
+    int rc2 = decode_shape(s, buf, len);
+    if (rc2 != rc)
+        fail_msg("%s: t first %d, t last %d", s->name, rc, rc2);
+    return rc;
 }
 
 /* ---- round trips ---- */
