@@ -128,6 +128,84 @@ int sec_cipher_encrypt_from(sec_cipher *c, uint8_t *ct, size_t pre,
     return 0;
 }
 
+int sec_cipher_open_begin(const sec_cipher *c, sec_open *o, size_t len)
+{
+    uint8_t block0[BLOCK];
+    if (c->failed || !c->has_key)
+        return -EPROTO;
+    if (c->n == NONCE_MAX)
+        return -EOVERFLOW;
+    if (len > crypto_aead_chacha20poly1305_ietf_MESSAGEBYTES_MAX)
+        return -EMSGSIZE;
+    make_nonce(o->nonce, c->n);
+    crypto_stream_chacha20_ietf(block0, sizeof block0, o->nonce, c->k);
+    crypto_onetimeauth_poly1305_init(&o->st, block0);
+    sodium_memzero(block0, sizeof block0);
+    o->ks_block = UINT64_MAX;
+    o->pos = 0;
+    o->len = len;
+    return 0;
+}
+
+void sec_cipher_open_update(const sec_cipher *c, sec_open *o, const uint8_t *ct,
+                            size_t n, uint8_t *pt)
+{
+    static const uint8_t zeros[BLOCK];
+    if (n > o->len - o->pos)
+        n = o->len - o->pos; /* never past what begin announced */
+    /* Authenticate the ciphertext before pt (maybe ct) is overwritten. */
+    crypto_onetimeauth_poly1305_update(&o->st, ct, n);
+    while (n > 0) {
+        uint64_t blk = o->pos / BLOCK;
+        size_t off = o->pos % BLOCK;
+        size_t k;
+        if (off == 0 && n >= BLOCK) {
+            /* Whole blocks: one call of the stream cipher. */
+            k = n / BLOCK * BLOCK;
+            stream_xor(pt, ct, k, o->nonce, o->pos, c->k);
+        } else {
+            /* A piece of a block: from that block's keystream, kept for
+             * the next piece. */
+            if (o->ks_block != blk) {
+                stream_xor(o->ks, zeros, BLOCK, o->nonce, o->pos - off, c->k);
+                o->ks_block = blk;
+            }
+            k = BLOCK - off < n ? BLOCK - off : n;
+            for (size_t i = 0; i < k; i++)
+                pt[i] = ct[i] ^ o->ks[off + i];
+        }
+        o->pos += k;
+        ct += k;
+        pt += k;
+        n -= k;
+    }
+}
+
+int sec_cipher_open_final(sec_cipher *c, sec_open *o,
+                          const uint8_t tag[static SEC_AEAD_TAG_BYTES])
+{
+    static const uint8_t zeros[16];
+    uint8_t lens[16], mac[16];
+    int rc = 0;
+    crypto_onetimeauth_poly1305_update(&o->st, zeros,
+                                       (16u - o->len % 16u) % 16u);
+    memset(lens, 0, 8);
+    for (size_t i = 0; i < 8; i++)
+        lens[8 + i] = (uint8_t)((uint64_t)o->len >> (8 * i));
+    crypto_onetimeauth_poly1305_update(&o->st, lens, sizeof lens);
+    crypto_onetimeauth_poly1305_final(&o->st, mac);
+    if (o->pos != o->len || c->failed || !c->has_key ||
+        crypto_verify_16(mac, tag) != 0) {
+        c->failed = 1;
+        rc = -EACCES;
+    } else {
+        c->n++;
+    }
+    sodium_memzero(o, sizeof *o);
+    sodium_memzero(mac, sizeof mac);
+    return rc;
+}
+
 int sec_cipher_decrypt(sec_cipher *c, const uint8_t *ad, size_t adlen,
                        const uint8_t *ct, size_t len, uint8_t *pt)
 {

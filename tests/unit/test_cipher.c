@@ -332,6 +332,63 @@ static void test_cipher_encrypt_from_refuses_failed(void **state)
         -EPROTO);
 }
 
+/* A message opened in pieces of every size, in place or into another
+ * buffer, gives the plaintext of the one-call decryption and moves the
+ * counter once; a changed byte anywhere fails it and the state. */
+static void test_cipher_open_in_pieces(void **state)
+{
+    static uint8_t plain[70000], ct[70100], out[70100];
+    static const size_t lens[] = {1, 63, 64, 65, 1000, 65519};
+    static const size_t steps[] = {1, 7, 63, 64, 65, 200, 4096, 70000};
+    (void)state;
+    for (size_t i = 0; i < sizeof plain; i++)
+        plain[i] = (uint8_t)(i * 29u + 3u);
+    for (size_t li = 0; li < sizeof lens / sizeof lens[0]; li++)
+        for (size_t si = 0; si < sizeof steps / sizeof steps[0]; si++)
+            for (int in_place = 0; in_place < 2; in_place++) {
+                size_t len = lens[li];
+                sec_cipher tx, rx;
+                sec_cipher_init(&tx, key);
+                sec_cipher_init(&rx, key);
+                tx.n = rx.n = 9;
+                assert_int_equal(
+                    sec_cipher_encrypt(&tx, NULL, 0, plain, len, ct), 0);
+                sec_open o;
+                assert_int_equal(sec_cipher_open_begin(&rx, &o, len), 0);
+                uint8_t *dst = in_place ? ct : out;
+                /* Pieces that change size, so every alignment occurs. */
+                for (size_t at = 0, k = 0; at < len; k++) {
+                    size_t n =
+                        steps[(si + k) % (sizeof steps / sizeof steps[0])];
+                    if (n > len - at)
+                        n = len - at;
+                    sec_cipher_open_update(&rx, &o, ct + at, n, dst + at);
+                    at += n;
+                }
+                assert_int_equal(sec_cipher_open_final(&rx, &o, ct + len), 0);
+                assert_memory_equal(dst, plain, len);
+                assert_int_equal(rx.n, 10);
+            }
+    /* One bit changed: refused, and the state is failed. */
+    sec_cipher tx, rx;
+    sec_cipher_init(&tx, key);
+    sec_cipher_init(&rx, key);
+    assert_int_equal(sec_cipher_encrypt(&tx, NULL, 0, plain, 1000, ct), 0);
+    ct[500] ^= 1;
+    sec_open o;
+    assert_int_equal(sec_cipher_open_begin(&rx, &o, 1000), 0);
+    sec_cipher_open_update(&rx, &o, ct, 1000, out);
+    assert_int_equal(sec_cipher_open_final(&rx, &o, ct + 1000), -EACCES);
+    assert_int_equal(rx.n, 0);
+    assert_int_equal(sec_cipher_open_begin(&rx, &o, 10), -EPROTO);
+    /* Fewer bytes than announced: refused too. */
+    sec_cipher_init(&rx, key);
+    ct[500] ^= 1;
+    assert_int_equal(sec_cipher_open_begin(&rx, &o, 1000), 0);
+    sec_cipher_open_update(&rx, &o, ct, 999, out);
+    assert_int_equal(sec_cipher_open_final(&rx, &o, ct + 1000), -EACCES);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -349,6 +406,7 @@ int main(void)
         cmocka_unit_test(test_cipher_wipe),
         cmocka_unit_test(test_cipher_encrypt_from_matches),
         cmocka_unit_test(test_cipher_encrypt_from_refuses_failed),
+        cmocka_unit_test(test_cipher_open_in_pieces),
     };
     if (sodium_init() < 0)
         return 1;
