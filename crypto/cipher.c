@@ -155,6 +155,10 @@ void sec_cipher_open_update(const sec_cipher *c, sec_open *o, const uint8_t *ct,
         n = o->len - o->pos; /* never past what begin announced */
     /* Authenticate the ciphertext before pt (maybe ct) is overwritten. */
     crypto_onetimeauth_poly1305_update(&o->st, ct, n);
+    if (pt == NULL) { /* authenticated, its plaintext not wanted */
+        o->pos += n;
+        return;
+    }
     while (n > 0) {
         uint64_t blk = o->pos / BLOCK;
         size_t off = o->pos % BLOCK;

@@ -78,7 +78,8 @@ typedef struct sec_open {
  * counter is used up) or -EMSGSIZE. */
 __attribute__((warn_unused_result)) int
 sec_cipher_open_begin(const sec_cipher *c, sec_open *o, size_t len);
-/* n must not exceed what begin announced, less what was done. */
+/* n must not exceed what begin announced, less what was done. pt NULL:
+ * authenticate the bytes only (a body dropped on the way). */
 void sec_cipher_open_update(const sec_cipher *c, sec_open *o, const uint8_t *ct,
                             size_t n, uint8_t *pt);
 __attribute__((warn_unused_result)) int

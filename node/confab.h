@@ -747,6 +747,10 @@ typedef struct confab_stats {
     /* Liveness PINGs left unsent: the link carried traffic both ways
      * (the peer acknowledged what we sent), so it is known alive. */
     uint64_t pings_spared;
+    /* area: one-copy (#18) */
+    /* Fragments of large messages read from the socket straight into
+     * their message's buffer (decrypted there, never copied). */
+    uint64_t frags_in_place;
 
 } confab_stats;
 

@@ -652,6 +652,8 @@ static void op_status(ctl_client *c, uint64_t rid)
         /* area: performance (#18) */
         {"timer_wakeups", st.timer_wakeups},
         {"pings_spared", st.pings_spared},
+        /* area: one-copy (#18) */
+        {"frags_in_place", st.frags_in_place},
 
     };
     /* A client refuses a map of more than WIRE_CTL_MAX_KEYS entries. */

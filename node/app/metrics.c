@@ -128,6 +128,9 @@ static const stat_metric stats[] = {
     /* area: performance (#18) */
     C(timer_wakeups, "Times this node's timers woke the loop."),
     C(pings_spared, "Liveness pings not sent: the link was busy both ways."),
+    /* area: one-copy (#18) */
+    C(frags_in_place,
+      "Fragments read from the socket straight into their message's buffer."),
 
     /* bounds: links and what a member can make one hold */
     C(links_cut_tx_full,

@@ -662,7 +662,9 @@ static int on_frag(node_conn *c, const wire_frag *f)
         memcmp(f->id, c->rx_big_hdr.id, WIRE_ID_BYTES) != 0 ||
         f->off != c->rx_big_len || f->data.len > c->rx_big_size - c->rx_big_len)
         return -EPROTO; /* out of order, or more than it announced */
-    if (c->rx_big != NULL)
+    /* A large fragment may already be in place: the link read it
+     * straight into rx_big (node/link/conn.c, #18). */
+    if (c->rx_big != NULL && f->data.ptr != c->rx_big + c->rx_big_len)
         memcpy(c->rx_big + c->rx_big_len, f->data.ptr, f->data.len);
     c->rx_big_len += f->data.len;
     if (c->rx_big_len < c->rx_big_size)
