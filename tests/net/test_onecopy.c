@@ -91,24 +91,34 @@ static size_t count_intact(confab_testnet *tn, unsigned node, size_t len,
 
 #define BIG_MAX (3u * 1024u * 1024u + 5u)
 
-/* Bodies at the sizes where their framing changes (one frame; one byte
- * over, the smallest fragmented; a tail fragment of one byte; several
- * MiB) arrive whole and exact, and the large fragments went straight
+/* Bodies at the sizes where their framing changes (the most one frame
+ * holds and one byte more; two frames exactly and one byte more; several
+ * MiB, exactly max_message; one byte over it is refused) arrive whole and
+ * exact, and the large fragments went straight
  * into place (frags_in_place: 0 before #18, which buffered each frame the
  * read did not hold whole and copied it again into the body). */
 static void test_onecopy_large_messages_intact(void **state)
 {
     (void)state;
-    static const size_t sizes[] = {16383, 16384,  65400,  65536,
-                                   65537, 131000, 300001, BIG_MAX};
+    /* 65415 bytes fill one DATA (65519 bytes of plaintext less its 104
+     * of header room), a FRAG carries 65471: the sizes on each side of
+     * one frame and of two, the second and third parts of one byte. */
+    static const size_t sizes[] = {16383,  16384,  65415,  65416,
+                                   130886, 130887, 300001, BIG_MAX};
     size_t ns = sizeof sizes / sizeof sizes[0];
     net_fixture f;
     confab_testnet_config c;
     net_config(&c, 2);
     c.static_mesh = true;
     c.record_body_max = BIG_MAX;
+    c.node.max_message = BIG_MAX; /* the largest is exactly the limit */
     net_start_meshed(&f, &c);
     confab_node *a = confab_testnet_node(f.tn, 0);
+    uint8_t *over = make_body(BIG_MAX + 1u);
+    assert_int_equal(
+        confab_send(a, net_id(f.tn, 1), over, BIG_MAX + 1u, NULL, NULL),
+        -EMSGSIZE);
+    free(over);
     for (size_t i = 0; i < ns; i++) {
         uint8_t *b = make_body(sizes[i]);
         assert_int_equal(
@@ -204,8 +214,9 @@ static void test_onecopy_large_persisted_once(void **state)
 
 /* ---- hostile fragments, after a valid handshake ------------------------ */
 
-#define H_SIZE 300000u /* the body a raw peer announces */
-#define H_PART 60000u  /* bytes in each part it sends */
+#define H_SIZE        300000u              /* the body a raw peer announces */
+#define H_PART        60000u               /* bytes in each part it sends */
+#define H_MAX_MESSAGE (4u * 1024u * 1024u) /* the node's max_message */
 
 enum {
     H_SKIP_AHEAD, /* a FRAG whose off leaves a gap */
@@ -213,6 +224,7 @@ enum {
     H_OTHER_ID,   /* a FRAG of another message */
     H_BAD_DATA,   /* a FRAG whose ciphertext changed deep in its data */
     H_BAD_TAG,    /* a FRAG whose tag changed */
+    H_TOO_BIG,    /* a first part announcing one byte over max_message */
     H_DATA_FIRST, /* valid: a FRAG with its keys in another order */
 };
 
@@ -303,10 +315,11 @@ static int hostile_job(rawpeer_job *job)
     m.u.data.ts = 1;
     m.u.data.body = (wire_bytes){body, H_PART};
     m.u.data.fragmented = 1;
-    m.u.data.size = H_SIZE;
+    m.u.data.size = h->how == H_TOO_BIG ? H_MAX_MESSAGE + 1u : H_SIZE;
     if (rc == 0)
         rc = rawpeer_send_msg(&r, &m);
-    for (size_t off = H_PART; rc == 0 && off < H_SIZE; off += H_PART) {
+    for (size_t off = H_PART; rc == 0 && h->how != H_TOO_BIG && off < H_SIZE;
+         off += H_PART) {
         const uint8_t *d = body + off;
         bool last = off + H_PART >= H_SIZE;
         switch (last ? h->how : -1) {
@@ -357,7 +370,8 @@ static bool delivered(confab_testnet *tn, void *arg)
     return confab_testnet_count(tn, CONFAB_EV_MESSAGE, 0, -1) > 0;
 }
 
-/* A raw peer sends a large broadcast whose last fragment breaks a rule:
+/* A raw peer sends a large broadcast whose last fragment breaks a rule
+ * (or whose first part announces more than max_message):
  * its link is cut, the body is not delivered and its room is given
  * back; the node stays up. The same body with a valid last fragment in
  * another key order is delivered exact (the buffered path). */
@@ -370,6 +384,7 @@ static void test_onecopy_hostile_fragments(void **state)
         confab_testnet_config c;
         net_config(&c, 1);
         c.record_body_max = H_SIZE;
+        c.node.max_message = H_MAX_MESSAGE;
         c.node.log_level = CONFAB_LOG_ERROR; /* the cut warns: expected */
         net_start(&f, &c);
         confab_node *n = confab_testnet_node(f.tn, 0);
