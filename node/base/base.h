@@ -208,6 +208,10 @@ struct confab_node {
      * not yet. Wiped by node_delivery_free. */
     uint8_t msgid_key[SEC_SHORTHASH_KEY_BYTES];
     uint64_t msgid_next;
+    /* area: one-copy (#18): the wall clock of this loop turn's sends,
+     * read at the first (data.c) */
+    uint64_t send_clock_us, send_clock_turn;
+    bool send_clock_valid;
     /* discovery (discovery.c) */
     bool udp_open;
     uv_udp_t udp;

@@ -60,6 +60,20 @@ static void msg_id(confab_node *n, uint8_t id[WIRE_ID_BYTES])
     sec_id128(n->msgid_key, n->msgid_next++, id);
 }
 
+/* A message's timestamp: the wall clock read once per loop turn (#18),
+ * so a burst of sends from one callback shares one reading; a timestamp
+ * is then behind by at most what the turn has taken so far. */
+static uint64_t send_clock(confab_node *n)
+{
+    uint64_t turn = node_now_ms(n); /* the loop's time: once per turn */
+    if (!n->send_clock_valid || n->send_clock_turn != turn) {
+        n->send_clock_us = node_clock_us(n);
+        n->send_clock_turn = turn;
+        n->send_clock_valid = true;
+    }
+    return n->send_clock_us;
+}
+
 node_body *node_body_new(confab_node *n, uint8_t kind, const char *group,
                          const confab_send_opts *opts, const void *data,
                          size_t len)
@@ -74,7 +88,7 @@ node_body *node_body_new(confab_node *n, uint8_t kind, const char *group,
     b->own_used = false;
     msg_id(n, b->id);
     b->kind = kind;
-    b->ts = node_clock_us(n);
+    b->ts = send_clock(n);
     b->len = len;
     if (len > 0)
         memcpy(b->bytes, data, len);

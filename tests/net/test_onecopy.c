@@ -20,11 +20,25 @@ static void counted_random(void *buf, size_t len, void *user)
     randombytes_buf(buf, len);
 }
 
+/* The nodes' wall clock: the system's, counted. */
+static unsigned clock_calls;
+
+static uint64_t counted_clock(void *user)
+{
+    (void)user;
+    clock_calls++;
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
+
 #define IDS 300u
 
-/* 300 unicasts from node 0 take at most one draw from the random source
- * (the ids' key), and their ids are all different. Before #18 each id
- * was a draw (from a pool refilled every 16 ids, or from cfg.random). */
+/* 300 unicasts from node 0 in one loop turn take at most one draw from
+ * the random source (the ids' key) and one reading of the wall clock,
+ * and their ids are all different. Before #18 each id was a draw (from a
+ * pool refilled every 16 ids, or from cfg.random) and each timestamp a
+ * reading. */
 static void test_onecopy_ids_without_random_draws(void **state)
 {
     (void)state;
@@ -33,10 +47,11 @@ static void test_onecopy_ids_without_random_draws(void **state)
     net_config(&c, 2);
     c.static_mesh = true;
     c.node.random = counted_random;
+    c.node.clock_us = counted_clock;
     net_start_meshed(&f, &c);
     confab_node *a = confab_testnet_node(f.tn, 0);
     static uint8_t ids[IDS][CONFAB_MSG_ID_BYTES];
-    unsigned before = random_calls;
+    unsigned before = random_calls, clock_before = clock_calls;
     for (unsigned i = 0; i < IDS; i++) {
         uint8_t body[8] = {(uint8_t)i, (uint8_t)(i >> 8)};
         assert_int_equal(
@@ -44,9 +59,11 @@ static void test_onecopy_ids_without_random_draws(void **state)
             0);
     }
     unsigned draws = random_calls - before;
+    unsigned readings = clock_calls - clock_before;
     assert_int_equal(net_wait_count(f.tn, CONFAB_EV_MESSAGE, 1, 0, IDS, 10000),
                      0);
     assert_true(draws <= 1);
+    assert_true(readings <= 1);
     for (unsigned i = 0; i < IDS; i++)
         for (unsigned j = 0; j < i; j++)
             assert_memory_not_equal(ids[i], ids[j], CONFAB_MSG_ID_BYTES);
