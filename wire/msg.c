@@ -613,7 +613,7 @@ static int decode_fast(const uint8_t *buf, size_t len, wire_msg *m)
     uint32_t count;
     uint64_t t;
     if (len < 3 || buf[1] != 0xa1 || buf[2] != 't' ||
-        wire_mp_read_map(&r, &count) != 0 || r.p != buf + 1)
+        wire_mp_read_map(&r, &count) != 0 || r.p != buf + 1 || count == 0)
         return 1; /* not a fixmap opening with `t` */
     r.p += 2;
     if (wire_mp_read_uint(&r, &t) != 0 || !wire_msg_type_known(t))

@@ -1129,6 +1129,11 @@ static void test_msg_decode_depth(void **state)
 {
     (void)state;
     wire_msg m;
+    /* An empty map followed by what looks like a `t` key: trailing bytes,
+     * whichever decoder path looks at it. */
+    static const uint8_t empty_then_t[] = {0x80, 0xa1, 't', 0x04, 0xa1, 'n', 1};
+    assert_int_equal(decode_msg(empty_then_t, sizeof empty_then_t, &m),
+                     -EPROTO);
     /* map > [[[1]]] is depth 4: fine. */
     const field ok[] = {U("t", 3), U("seq", 1), RAW("x", 0x91, 0x91, 0x91, 1)};
     size_t len = build_map(buf, sizeof buf, ok, NFIELDS(ok));
