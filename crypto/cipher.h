@@ -15,6 +15,8 @@
 
 #include "crypto/sec.h"
 
+#include <sodium.h>
+
 typedef struct sec_cipher {
     uint8_t k[SEC_KEY_BYTES];
     uint64_t n;  /* next nonce */
@@ -43,6 +45,46 @@ sec_cipher_encrypt(sec_cipher *c, const uint8_t *ad, size_t adlen,
 __attribute__((warn_unused_result)) int
 sec_cipher_decrypt(sec_cipher *c, const uint8_t *ad, size_t adlen,
                    const uint8_t *ct, size_t len, uint8_t *pt);
+
+/* Encrypts one message whose plaintext lies in two places, into ct: the
+ * first pre bytes are ct[0..pre), the next len bytes are src[0..len) (a
+ * body that stays where it is: it is read once, by the cipher), and the
+ * last post bytes are ct[pre + len .. pre + len + post). ct then holds the
+ * ciphertext of that whole plaintext and its tag, exactly as
+ * sec_cipher_encrypt() would write it from one contiguous plaintext (the
+ * same bytes on the wire), with no associated data. src must not overlap
+ * ct. Returns what sec_cipher_encrypt() returns. */
+__attribute__((warn_unused_result)) int
+sec_cipher_encrypt_from(sec_cipher *c, uint8_t *ct, size_t pre,
+                        const uint8_t *src, size_t len, size_t post);
+
+/* Decryption of one message that arrives in pieces (#18: a large
+ * fragment read from the socket straight into its final place). begin
+ * fixes the ciphertext length (tag excluded); each update authenticates
+ * ct[0..n) (the next n bytes) and writes their plaintext to pt (which may
+ * equal ct); final checks the tag. Plaintext written before final is
+ * unauthenticated: keep it private until final returns 0. The state's
+ * counter moves only at final: 0 (the message is authentic), or -EACCES
+ * (the state is then failed, as sec_cipher_decrypt leaves it). */
+typedef struct sec_open {
+    crypto_onetimeauth_poly1305_state st;
+    uint8_t nonce[12];
+    uint8_t ks[64];    /* the keystream of block ks_block */
+    uint64_t ks_block; /* UINT64_MAX: none held */
+    size_t pos, len;   /* ciphertext bytes done, and in all */
+} sec_open;
+
+/* Returns 0, -EPROTO (the state failed or has no key), -EOVERFLOW (the
+ * counter is used up) or -EMSGSIZE. */
+__attribute__((warn_unused_result)) int
+sec_cipher_open_begin(const sec_cipher *c, sec_open *o, size_t len);
+/* n must not exceed what begin announced, less what was done. pt NULL:
+ * authenticate the bytes only (a body dropped on the way). */
+void sec_cipher_open_update(const sec_cipher *c, sec_open *o, const uint8_t *ct,
+                            size_t n, uint8_t *pt);
+__attribute__((warn_unused_result)) int
+sec_cipher_open_final(sec_cipher *c, sec_open *o,
+                      const uint8_t tag[static SEC_AEAD_TAG_BYTES]);
 
 /* Wipes the key and marks the state failed. */
 void sec_cipher_wipe(sec_cipher *c);

@@ -41,3 +41,16 @@ uint64_t sec_shorthash(const uint8_t key[static SEC_SHORTHASH_KEY_BYTES],
     memcpy(&h, out, sizeof h);
     return h;
 }
+
+void sec_id128(const uint8_t key[static SEC_SHORTHASH_KEY_BYTES], uint64_t ctr,
+               uint8_t out[static SEC_ID_BYTES])
+{
+    _Static_assert(crypto_shorthash_siphashx24_BYTES == SEC_ID_BYTES &&
+                       crypto_shorthash_siphashx24_KEYBYTES ==
+                           SEC_SHORTHASH_KEY_BYTES,
+                   "SipHash-128 sizes");
+    uint8_t in[8];
+    for (size_t i = 0; i < sizeof in; i++)
+        in[i] = (uint8_t)(ctr >> (8 * i));
+    crypto_shorthash_siphashx24(out, in, sizeof in, key);
+}

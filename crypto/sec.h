@@ -39,4 +39,13 @@ void sec_checksum(const void *a, size_t alen, const void *b, size_t blen,
 uint64_t sec_shorthash(const uint8_t key[static SEC_SHORTHASH_KEY_BYTES],
                        const void *in, size_t len);
 
+#define SEC_ID_BYTES 16u
+
+/* A 128-bit keyed PRF of a counter (SipHash-2-4 with 128-bit output,
+ * libsodium's crypto_shorthash_siphashx24): unpredictable ids without a
+ * random draw each. Distinct counters under one key give ids that collide
+ * with probability about 2^-128 a pair. */
+void sec_id128(const uint8_t key[static SEC_SHORTHASH_KEY_BYTES], uint64_t ctr,
+               uint8_t out[static SEC_ID_BYTES]);
+
 #endif

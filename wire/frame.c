@@ -69,6 +69,13 @@ static int fail(wire_frame_decoder *d, int error)
 int wire_frame_decode(wire_frame_decoder *d, const uint8_t **data, size_t *len,
                       const uint8_t **payload, size_t *payload_len)
 {
+    return wire_frame_decode_stream(d, data, len, payload, payload_len, 0);
+}
+
+int wire_frame_decode_stream(wire_frame_decoder *d, const uint8_t **data,
+                             size_t *len, const uint8_t **payload,
+                             size_t *payload_len, size_t stream_min)
+{
     if (d->error != 0)
         return d->error;
 
@@ -106,6 +113,13 @@ int wire_frame_decode(wire_frame_decoder *d, const uint8_t **data, size_t *len,
     }
     if (*len == 0)
         return 0;
+    if (stream_min != 0 && d->have == 0 && d->need >= stream_min) {
+        /* The caller takes this payload as it comes. */
+        *payload = *data;
+        *payload_len = d->need;
+        reset_frame(d);
+        return 2;
+    }
 
     /* Part of the payload is here and the rest is yet to come: buffer it.
      * The buffer grows to this frame's size, which passed the limit. */

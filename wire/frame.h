@@ -72,6 +72,19 @@ __attribute__((warn_unused_result)) int
 wire_frame_decode(wire_frame_decoder *d, const uint8_t **data, size_t *len,
                   const uint8_t **payload, size_t *payload_len);
 
+/* wire_frame_decode(), except for a frame of at least stream_min payload
+ * bytes whose payload is not all in the chunk and of which nothing is
+ * held yet: it is not buffered. Returns 2 with *payload at the first of
+ * its bytes in the chunk and *payload_len its whole length; the decoder
+ * is left at the start of the next frame, and the caller takes those
+ * payload_len bytes itself, from this chunk (*data, *len are left at the
+ * payload's start) and the next ones (#18: a large fragment goes straight
+ * to its final place). stream_min 0 never returns 2. */
+__attribute__((warn_unused_result)) int
+wire_frame_decode_stream(wire_frame_decoder *d, const uint8_t **data,
+                         size_t *len, const uint8_t **payload,
+                         size_t *payload_len, size_t stream_min);
+
 /* True when d holds part of a frame (so the stream ended mid-frame). */
 int wire_frame_decoder_busy(const wire_frame_decoder *d);
 

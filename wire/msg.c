@@ -523,9 +523,146 @@ static int t_field(void *ctx, unsigned key, wire_mp_reader *r)
     return wire_mp_read_uint(r, ctx);
 }
 
+/* ---- the one-pass decoder (#18) ---- */
+
+/* The index of a transport message key by its length and bytes, without
+ * a string compare: K_COUNT when it is none of msg_keys[]. */
+static unsigned msg_key(const uint8_t *k, uint32_t klen)
+{
+#define KEY2(a, b)       ((unsigned)(a) << 8 | (unsigned)(b))
+#define KEY4(a, b, c, d) ((uint32_t)KEY2(a, b) << 16 | KEY2(c, d))
+    switch (klen) {
+    case 1:
+        switch (k[0]) {
+        case 't':
+            return K_T;
+        case 'k':
+            return K_K;
+        case 'g':
+            return K_G;
+        case 'n':
+            return K_N;
+        case 'r':
+            return K_R;
+        default:
+            return K_COUNT;
+        }
+    case 2:
+        switch (KEY2(k[0], k[1])) {
+        case KEY2('i', 'd'):
+            return K_ID;
+        case KEY2('t', 's'):
+            return K_TS;
+        case KEY2('c', 't'):
+            return K_CT;
+        default:
+            return K_COUNT;
+        }
+    case 3:
+        if (k[0] == 's' && k[1] == 'e' && k[2] == 'q')
+            return K_SEQ;
+        if (k[0] == 'o' && k[1] == 'f' && k[2] == 'f')
+            return K_OFF;
+        return K_COUNT;
+    case 4:
+        switch ((uint32_t)KEY2(k[0], k[1]) << 16 | KEY2(k[2], k[3])) {
+        case KEY4('b', 'o', 'd', 'y'):
+            return K_BODY;
+        case KEY4('s', 'i', 'z', 'e'):
+            return K_SIZE;
+        case KEY4('d', 'a', 't', 'a'):
+            return K_DATA;
+        case KEY4('s', 'k', 'i', 'p'):
+            return K_SKIP;
+        default:
+            return K_COUNT;
+        }
+    case 5:
+        return memcmp(k, "peers", 5) == 0 ? K_PEERS : K_COUNT;
+    default:
+        return K_COUNT;
+    }
+#undef KEY2
+#undef KEY4
+}
+
+/* Skips a value the message does not know, holding it to what
+ * wire_mp_check() would have: well formed, and nested at most
+ * WIRE_MAX_DEPTH deep counting the message's own map. */
+static int skip_checked(wire_mp_reader *r)
+{
+    const uint8_t *at = r->p;
+    if (wire_mp_skip(r) != 0 ||
+        wire_mp_check(at, (size_t)(r->p - at), WIRE_MAX_DEPTH - 1u) != 0)
+        return -EPROTO;
+    return 0;
+}
+
+/* A map whose first key is `t`, as every confab node writes it, of a type
+ * this version knows: one walk reads it all, where the general path below
+ * walks it three times (the check, `t`, the fields). It accepts and
+ * refuses exactly what the general path does: every value is read by a
+ * bounded reader or skipped under the same depth limit, keys are matched
+ * by their length and bytes, repeats are refused as walk_map() refuses
+ * them, and trailing bytes fail. Returns 1 when the map is not of that
+ * shape (the caller takes the general path), else 0 or -EPROTO. */
+static int decode_fast(const uint8_t *buf, size_t len, wire_msg *m)
+{
+    wire_mp_reader r;
+    wire_mp_reader_init(&r, buf, len);
+    uint32_t count;
+    uint64_t t;
+    if (len < 3 || buf[1] != 0xa1 || buf[2] != 't' ||
+        wire_mp_read_map(&r, &count) != 0 || r.p != buf + 1 || count == 0)
+        return 1; /* not a fixmap opening with `t` */
+    r.p += 2;
+    if (wire_mp_read_uint(&r, &t) != 0 || !wire_msg_type_known(t))
+        return 1;
+    uint32_t known = type_keys(t), mask = BIT(K_T);
+    wire_bytes unknown[DUP_SLOTS];
+    unsigned nunknown = 0;
+    fields f;
+    memset(&f, 0, sizeof f);
+    f.t = t;
+    for (uint32_t i = 1; i < count; i++) {
+        const uint8_t *k;
+        uint32_t klen;
+        if (wire_mp_read_str(&r, &k, &klen) != 0)
+            return -EPROTO;
+        unsigned idx = msg_key(k, klen);
+        if (idx < K_COUNT && (known & BIT(idx))) {
+            if (mask & BIT(idx))
+                return -EPROTO;
+            mask |= BIT(idx);
+            if (msg_field(&f, idx, &r) != 0)
+                return -EPROTO;
+            continue;
+        }
+        for (unsigned j = 0; j < nunknown; j++)
+            if (unknown[j].len == klen && memcmp(unknown[j].ptr, k, klen) == 0)
+                return -EPROTO;
+        if (nunknown < DUP_SLOTS)
+            unknown[nunknown++] = (wire_bytes){k, klen};
+        if (skip_checked(&r) != 0)
+            return -EPROTO;
+    }
+    if (wire_mp_left(&r) != 0 || msg_fill(&f, mask, m) != 0)
+        return -EPROTO;
+    m->type = t;
+    return 0;
+}
+
 int wire_msg_decode(const uint8_t *buf, size_t len, wire_msg *m)
 {
     memset(m, 0, sizeof *m);
+    if (buf != NULL) {
+        int rc = decode_fast(buf, len, m);
+        if (rc <= 0) {
+            if (rc < 0)
+                memset(m, 0, sizeof *m);
+            return rc;
+        }
+    }
     if (wire_mp_check(buf, len, WIRE_MAX_DEPTH) != 0)
         return -EPROTO;
 
@@ -572,7 +709,8 @@ int wire_msg_decode(const uint8_t *buf, size_t len, wire_msg *m)
     return 0;
 }
 
-static int encode_data(wire_mp_writer *w, const wire_data *d)
+/* The limits a DATA must meet to be encoded. */
+static int data_check(const wire_data *d)
 {
     if (d->kind > WIRE_K_ANYCAST)
         return -EINVAL;
@@ -586,6 +724,15 @@ static int encode_data(wire_mp_writer *w, const wire_data *d)
     if (d->skip &&
         (d->kind != WIRE_K_UNICAST || d->fragmented || d->body.len != 0))
         return -EINVAL;
+    return 0;
+}
+
+static int encode_data(wire_mp_writer *w, const wire_data *d)
+{
+    int rc = data_check(d);
+    if (rc != 0)
+        return rc;
+    int grouped = d->kind == WIRE_K_GROUP || d->kind == WIRE_K_ANYCAST;
     uint32_t n = 6 + (uint32_t)grouped + (d->has_ct ? 1u : 0u) +
                  (d->fragmented ? 1u : 0u) + (d->skip ? 1u : 0u);
     wire_mp_write_map(w, n);
@@ -752,6 +899,159 @@ int wire_msg_encode(const wire_msg *m, uint8_t *buf, size_t cap, size_t *len)
     if (rc != 0)
         return rc;
     return wire_mp_writer_finish(&w, len);
+}
+
+/* ---- the direct writer of DATA and FRAG (#18) ---- */
+
+/* A cursor over the caller's buffer; ok turns false, for good, at the
+ * first write that does not fit. Forms are msgpack's shortest, as
+ * msgpack-c writes them (the unit tests compare the two). */
+typedef struct dw {
+    uint8_t *p;
+    size_t left;
+    bool ok;
+} dw;
+
+static uint8_t *dw_take(dw *w, size_t n)
+{
+    if (!w->ok || n > w->left) {
+        w->ok = false;
+        return NULL;
+    }
+    uint8_t *at = w->p;
+    w->p += n;
+    w->left -= n;
+    return at;
+}
+
+static void dw_raw(dw *w, const void *b, size_t n)
+{
+    uint8_t *at = dw_take(w, n);
+    if (at != NULL && n > 0)
+        memcpy(at, b, n);
+}
+
+static void dw_be(dw *w, uint8_t tag, uint64_t v, unsigned bytes)
+{
+    uint8_t *at = dw_take(w, 1u + bytes);
+    if (at == NULL)
+        return;
+    at[0] = tag;
+    for (unsigned i = 0; i < bytes; i++)
+        at[1 + i] = (uint8_t)(v >> (8 * (bytes - 1 - i)));
+}
+
+static void dw_uint(dw *w, uint64_t v)
+{
+    if (v < 128) {
+        uint8_t b = (uint8_t)v;
+        dw_raw(w, &b, 1);
+    } else if (v <= UINT8_MAX) {
+        dw_be(w, 0xcc, v, 1);
+    } else if (v <= UINT16_MAX) {
+        dw_be(w, 0xcd, v, 2);
+    } else if (v <= UINT32_MAX) {
+        dw_be(w, 0xce, v, 4);
+    } else {
+        dw_be(w, 0xcf, v, 8);
+    }
+}
+
+/* A str header and its bytes; str lengths here are under 256. */
+static void dw_str(dw *w, const uint8_t *s, uint32_t len)
+{
+    if (len < 32) {
+        uint8_t b = (uint8_t)(0xa0u | len);
+        dw_raw(w, &b, 1);
+    } else {
+        dw_be(w, 0xd9, len, 1);
+    }
+    dw_raw(w, s, len);
+}
+
+static void dw_bin_head(dw *w, uint32_t len)
+{
+    if (len <= UINT8_MAX)
+        dw_be(w, 0xc4, len, 1);
+    else if (len <= UINT16_MAX)
+        dw_be(w, 0xc5, len, 2);
+    else
+        dw_be(w, 0xc6, len, 4);
+}
+
+/* A fixed key: its fixstr header and name, as one literal. */
+#define DW_KEY(w, lit) dw_raw((w), lit, sizeof lit - 1u)
+
+static void dw_data(dw *w, const wire_data *d, uint8_t **hole)
+{
+    int grouped = d->kind == WIRE_K_GROUP || d->kind == WIRE_K_ANYCAST;
+    uint8_t map =
+        (uint8_t)(0x80u | (6u + (unsigned)grouped + (d->has_ct ? 1u : 0u) +
+                           (d->fragmented ? 1u : 0u) + (d->skip ? 1u : 0u)));
+    dw_raw(w, &map, 1);
+    DW_KEY(w, "\xa1t\x01\xa2id\xc4\x10");
+    dw_raw(w, d->id, WIRE_ID_BYTES);
+    DW_KEY(w, "\xa1k");
+    dw_uint(w, d->kind);
+    DW_KEY(w, "\xa3seq");
+    dw_uint(w, d->seq);
+    DW_KEY(w, "\xa2ts");
+    dw_uint(w, d->ts);
+    if (grouped) {
+        DW_KEY(w, "\xa1g");
+        dw_str(w, d->group.ptr, d->group.len);
+    }
+    if (d->has_ct) {
+        DW_KEY(w, "\xa2"
+                  "ct");
+        dw_str(w, d->ct.ptr, d->ct.len);
+    }
+    DW_KEY(w, "\xa4"
+              "body");
+    dw_bin_head(w, d->body.len);
+    *hole = dw_take(w, d->body.len);
+    if (d->fragmented) {
+        DW_KEY(w, "\xa4size");
+        dw_uint(w, d->size);
+    }
+    if (d->skip)
+        DW_KEY(w, "\xa4skip\xc3");
+}
+
+static void dw_frag(dw *w, const wire_frag *f, uint8_t **hole)
+{
+    DW_KEY(w, "\x84\xa1t\x02\xa2id\xc4\x10");
+    dw_raw(w, f->id, WIRE_ID_BYTES);
+    DW_KEY(w, "\xa3off");
+    dw_uint(w, f->off);
+    DW_KEY(w, "\xa4"
+              "data");
+    dw_bin_head(w, f->data.len);
+    *hole = dw_take(w, f->data.len);
+}
+
+int wire_msg_encode_hole(const wire_msg *m, uint8_t *buf, size_t cap,
+                         size_t *len, size_t *hole)
+{
+    dw w = {buf, buf == NULL ? 0 : cap, true};
+    uint8_t *at = NULL;
+    if (m->type == WIRE_T_DATA) {
+        int rc = data_check(&m->u.data);
+        if (rc != 0)
+            return rc;
+        dw_data(&w, &m->u.data, &at);
+    } else if (m->type == WIRE_T_FRAG) {
+        if (m->u.frag.data.len == 0 || !bytes_ok(&m->u.frag.data))
+            return -EINVAL;
+        dw_frag(&w, &m->u.frag, &at);
+    } else {
+        return -EINVAL;
+    }
+    if (!w.ok)
+        return -EMSGSIZE;
+    *len = (size_t)(w.p - buf);
+    *hole = (size_t)(at - buf);
+    return 0;
 }
 
 size_t wire_data_bound(size_t group_len, size_t ct_len, size_t body_len)

@@ -209,6 +209,16 @@ wire_msg_decode(const uint8_t *buf, size_t len, wire_msg *m);
 __attribute__((warn_unused_result)) int
 wire_msg_encode(const wire_msg *m, uint8_t *buf, size_t cap, size_t *len);
 
+/* Encodes a DATA or a FRAG exactly as wire_msg_encode() does, but leaves
+ * out the bytes of its body (DATA's body, FRAG's data): their bin header
+ * is written, and buf[*hole .. *hole + body length) is left for the caller
+ * to fill (the keys after the body, if any, are written behind it). The
+ * writer is direct (no msgpack-c packer): the per-message path (#18).
+ * Returns what wire_msg_encode() returns; -EINVAL for other types. */
+__attribute__((warn_unused_result)) int
+wire_msg_encode_hole(const wire_msg *m, uint8_t *buf, size_t cap, size_t *len,
+                     size_t *hole);
+
 /* Next entry of a decoded PEERS: returns 1 and sets *e, or 0 at the end. */
 int wire_peers_next(wire_iter *it, wire_peer_entry *e);
 

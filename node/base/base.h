@@ -203,6 +203,15 @@ struct confab_node {
      * call per message cost an eighth of a sender's time) */
     uint8_t rand_pool[256];
     size_t rand_left;
+    /* area: one-copy (#18): message ids are a keyed PRF of a counter
+     * (data.c): the key is drawn once, at the first id; msgid_next 0 means
+     * not yet. Wiped by node_delivery_free. */
+    uint8_t msgid_key[SEC_SHORTHASH_KEY_BYTES];
+    uint64_t msgid_next;
+    /* area: one-copy (#18): the wall clock of this loop turn's sends,
+     * read at the first (data.c) */
+    uint64_t send_clock_us, send_clock_turn;
+    bool send_clock_valid;
     /* discovery (discovery.c) */
     bool udp_open;
     uv_udp_t udp;

@@ -13,6 +13,7 @@
 #include "crypto/sec.h"
 
 #include <errno.h>
+#include <sodium.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -20,6 +21,7 @@
 static void alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf);
 static void read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf);
 static void delay_chunk(node_conn *c, const uint8_t *data, size_t len);
+static void rxs_clear(node_conn *c);
 
 /* ---- transmit blocks -------------------------------------------------- */
 
@@ -265,11 +267,24 @@ static int conn_frame_data(node_conn *c, const wire_msg *m, size_t bound,
     uint8_t *p = tx_begin(c, bound + WIRE_AEAD_TAG_BYTES, bulk);
     if (p == NULL)
         return -ENOMEM;
-    size_t len;
-    int rc = wire_msg_encode(m, p, bound, &len);
-    if (rc != 0)
-        return rc;
-    rc = sec_cipher_encrypt(&c->tx, NULL, 0, p, len, p);
+    size_t len, hole;
+    const wire_bytes *body = m->type == WIRE_T_DATA   ? &m->u.data.body
+                             : m->type == WIRE_T_FRAG ? &m->u.frag.data
+                                                      : NULL;
+    int rc;
+    if (body != NULL) {
+        /* The body goes from the sender's buffer (the outbox's record) to
+         * the transmit block once, through the cipher: the header and the
+         * keys after the body are written around its place (#18). */
+        rc = wire_msg_encode_hole(m, p, bound, &len, &hole);
+        if (rc == 0)
+            rc = sec_cipher_encrypt_from(&c->tx, p, hole, body->ptr, body->len,
+                                         len - hole - body->len);
+    } else {
+        rc = wire_msg_encode(m, p, bound, &len);
+        if (rc == 0)
+            rc = sec_cipher_encrypt(&c->tx, NULL, 0, p, len, p);
+    }
     if (rc != 0)
         return rc;
     tx_seal(c, len + WIRE_AEAD_TAG_BYTES, false);
@@ -458,6 +473,9 @@ static void conn_free(node_conn *c)
         txbuf_put(n, b);
     }
     wire_frame_decoder_free(&c->dec);
+    rxs_clear(c);
+    free(c->rxs);
+    c->rxs = NULL;
     n->link_ops->closing(c);
     free(c->hs_rest);
     node_conn_delay_free(c);
@@ -826,6 +844,226 @@ static int conn_on_frame(node_conn *c, const uint8_t *f, size_t len)
     }
 }
 
+/* ---- large fragments, read straight into place (#18) ----------------- */
+
+/* A frame of a fragmented body in reassembly that the read did not hold
+ * whole is not buffered: its ciphertext is authenticated and decrypted as
+ * it comes, and a FRAG's data goes straight into c->rx_big at its offset,
+ * so a large message is copied once on its way in (the kernel's copy into
+ * the read buffer aside). The first bytes of the frame are looked at
+ * first: anything but a FRAG of that body, in confab's key order with its
+ * data last, is buffered whole and handled as any frame. The data written
+ * before the tag is checked is not yet authentic: it stays in rx_big,
+ * which nothing reads before the body is complete, and a tag that fails
+ * cuts the link (rx_big goes with it), as any failed decryption does. */
+#define RXS_MIN  4096u /* smaller frames are buffered as before */
+#define RXS_PEEK 64u   /* bytes looked at: a FRAG's header is at most 48 */
+
+enum { RXS_PEEKING = 1, RXS_STREAM = 2, RXS_BUFFER = 3 };
+
+struct node_rxs {
+    int phase;              /* 0: no frame taken */
+    uint32_t need, got;     /* payload bytes in all, and taken */
+    uint8_t peek[RXS_PEEK]; /* its first ciphertext bytes */
+    uint8_t tag[WIRE_AEAD_TAG_BYTES];
+    uint8_t id[WIRE_ID_BYTES];  /* the FRAG's */
+    uint64_t off;               /* where its data goes in rx_big */
+    uint32_t data_len, hdr_len; /* its data; the plaintext before it */
+    uint8_t *buf;               /* RXS_BUFFER: the whole payload */
+    sec_open open;
+};
+
+static bool rxs_wanted(const node_conn *c)
+{
+    return c->state == CONN_UP && !c->bye_received && c->peer != NULL &&
+           c->rx_big != NULL && c->rx_big_size != 0 && c->node->rx_dump_fd <= 0;
+}
+
+static void rxs_clear(node_conn *c)
+{
+    struct node_rxs *r = c->rxs;
+    if (r == NULL)
+        return;
+    free(r->buf);
+    r->buf = NULL;
+    sodium_memzero(&r->open, sizeof r->open);
+    r->phase = 0;
+}
+
+/* A msgpack uint at h[*i..end): 0, or -1 when it is not one. */
+static int peek_uint(const uint8_t *h, size_t *i, size_t end, uint64_t *v)
+{
+    if (*i >= end)
+        return -1;
+    uint8_t b = h[(*i)++];
+    unsigned bytes = b == 0xcc ? 1 : b == 0xcd ? 2 : b == 0xce ? 4 : 8;
+    if (b < 0x80) {
+        *v = b;
+        return 0;
+    }
+    if (b != 0xcc && b != 0xcd && b != 0xce && b != 0xcf)
+        return -1;
+    if (bytes > end - *i)
+        return -1;
+    *v = 0;
+    for (unsigned k = 0; k < bytes; k++)
+        *v = *v << 8 | h[(*i)++];
+    return 0;
+}
+
+/* Reads a FRAG header as confab writes it (wire_msg_encode_hole: t, id,
+ * off, data last) from the first plaintext bytes of a payload of plen
+ * plaintext bytes: 0, or -1 when it is anything else. */
+static int peek_frag(struct node_rxs *r, const uint8_t *h, size_t plen)
+{
+    static const uint8_t open[] = {0x84, 0xa1, 't',  0x02,         0xa2,
+                                   'i',  'd',  0xc4, WIRE_ID_BYTES};
+    static const uint8_t off_key[] = {0xa3, 'o', 'f', 'f'};
+    static const uint8_t data_key[] = {0xa4, 'd', 'a', 't', 'a'};
+    size_t i = sizeof open;
+    if (memcmp(h, open, sizeof open) != 0)
+        return -1;
+    memcpy(r->id, h + i, WIRE_ID_BYTES);
+    i += WIRE_ID_BYTES;
+    if (memcmp(h + i, off_key, sizeof off_key) != 0)
+        return -1;
+    i += sizeof off_key;
+    if (peek_uint(h, &i, RXS_PEEK, &r->off) != 0 ||
+        RXS_PEEK - i < sizeof data_key + 5u ||
+        memcmp(h + i, data_key, sizeof data_key) != 0)
+        return -1;
+    i += sizeof data_key;
+    uint64_t n = 0;
+    uint8_t b = h[i++];
+    unsigned bytes = b == 0xc4 ? 1 : b == 0xc5 ? 2 : b == 0xc6 ? 4 : 0;
+    if (bytes == 0)
+        return -1;
+    for (unsigned k = 0; k < bytes; k++)
+        n = n << 8 | h[i++];
+    if (n == 0 || i > plen || n != plen - i)
+        return -1; /* the data must run to the end of the message */
+    r->data_len = (uint32_t)n;
+    r->hdr_len = (uint32_t)i;
+    return 0;
+}
+
+/* The first RXS_PEEK bytes are in: stream the frame, or buffer it. */
+static void rxs_decide(node_conn *c)
+{
+    struct node_rxs *r = c->rxs;
+    uint8_t h[RXS_PEEK];
+    size_t plen = r->need - WIRE_AEAD_TAG_BYTES;
+    if (sec_cipher_open_begin(&c->rx, &r->open, plen) == 0) {
+        sec_cipher_open_update(&c->rx, &r->open, r->peek, RXS_PEEK, h);
+        if (peek_frag(r, h, plen) == 0 && rxs_wanted(c) &&
+            memcmp(r->id, c->rx_big_hdr.id, WIRE_ID_BYTES) == 0 &&
+            r->off == c->rx_big_len &&
+            r->data_len <= c->rx_big_size - c->rx_big_len) {
+            memcpy(c->rx_big + r->off, h + r->hdr_len, RXS_PEEK - r->hdr_len);
+            r->phase = RXS_STREAM;
+            sodium_memzero(h, sizeof h);
+            return;
+        }
+        sodium_memzero(&r->open, sizeof r->open);
+    }
+    sodium_memzero(h, sizeof h);
+    /* Anything else: the whole frame, then conn_on_frame as usual. */
+    r->buf = malloc(r->need);
+    if (r->buf != NULL)
+        memcpy(r->buf, r->peek, RXS_PEEK);
+    r->phase = RXS_BUFFER;
+}
+
+/* The streamed frame is all in: check its tag, hand the FRAG up with its
+ * data already in place. */
+static int rxs_finish(node_conn *c)
+{
+    struct node_rxs *r = c->rxs;
+    int rc = sec_cipher_open_final(&c->rx, &r->open, r->tag);
+    r->phase = 0;
+    if (rc != 0)
+        return rc;
+    c->t_rx = node_now_ms(c->node);
+    c->node->stats.frags_in_place++;
+    c->node->link_ops->counted(c, 0, r->need);
+    wire_msg m;
+    memset(&m, 0, sizeof m);
+    m.type = WIRE_T_FRAG;
+    memcpy(m.u.frag.id, r->id, WIRE_ID_BYTES);
+    m.u.frag.off = r->off;
+    /* Where the data already is; NULL when the body was dropped on the
+     * way (its bytes were read, authenticated and thrown away). */
+    m.u.frag.data.ptr = c->rx_big != NULL ? c->rx_big + r->off : NULL;
+    m.u.frag.data.len = r->data_len;
+    return c->node->link_ops->message(c, &m);
+}
+
+/* Takes what the chunk holds of the frame being streamed. */
+static int rxs_feed(node_conn *c, const uint8_t **p, size_t *left)
+{
+    struct node_rxs *r = c->rxs;
+    size_t take = r->need - r->got < *left ? r->need - r->got : *left;
+    const uint8_t *in = *p;
+    *p += take;
+    *left -= take;
+    if (r->phase == RXS_PEEKING) {
+        size_t k = RXS_PEEK - r->got < take ? RXS_PEEK - r->got : take;
+        memcpy(r->peek + r->got, in, k);
+        r->got += (uint32_t)k;
+        in += k;
+        take -= k;
+        if (r->got == RXS_PEEK)
+            rxs_decide(c);
+        if (take == 0)
+            return 0;
+    }
+    if (r->phase == RXS_BUFFER) {
+        if (r->buf != NULL)
+            memcpy(r->buf + r->got, in, take);
+        r->got += (uint32_t)take;
+        if (r->got < r->need)
+            return 0;
+        uint8_t *buf = r->buf;
+        r->buf = NULL;
+        r->phase = 0;
+        int rc = buf != NULL ? conn_on_frame(c, buf, r->need) : -ENOMEM;
+        free(buf);
+        return rc;
+    }
+    /* RXS_STREAM: ciphertext up to need - 16, then the tag. */
+    size_t ct_end = r->need - WIRE_AEAD_TAG_BYTES;
+    size_t kct = r->got < ct_end ? ct_end - r->got : 0;
+    if (kct > take)
+        kct = take;
+    if (kct > 0) {
+        /* The body may have given way meanwhile (reassembly's bound):
+         * then its bytes are authenticated only. */
+        uint8_t *dst = c->rx_big != NULL
+                           ? c->rx_big + r->off + (r->got - r->hdr_len)
+                           : NULL;
+        sec_cipher_open_update(&c->rx, &r->open, in, kct, dst);
+        r->got += (uint32_t)kct;
+        in += kct;
+        take -= kct;
+    }
+    if (take > 0) {
+        memcpy(r->tag + (r->got - ct_end), in, take);
+        r->got += (uint32_t)take;
+    }
+    return r->got == r->need ? rxs_finish(c) : 0;
+}
+
+/* The decoder yielded a frame of need payload bytes to take as it comes. */
+static int rxs_start(node_conn *c, size_t need)
+{
+    if (c->rxs == NULL && (c->rxs = calloc(1, sizeof *c->rxs)) == NULL)
+        return -ENOMEM;
+    c->rxs->phase = RXS_PEEKING;
+    c->rxs->need = (uint32_t)need;
+    c->rxs->got = 0;
+    return 0;
+}
+
 /* Decodes and handles the frames in data[0..len). Stops early when the
  * connection closes, or when a handshake step went to the thread pool:
  * then the bytes left wait in c->hs_rest and reading pauses. */
@@ -835,7 +1073,23 @@ static void conn_feed(node_conn *c, const uint8_t *p, size_t left)
     const uint8_t *f;
     size_t flen;
     int rc;
-    while ((rc = wire_frame_decode(&c->dec, &p, &left, &f, &flen)) == 1) {
+    for (;;) {
+        if (c->rxs != NULL && c->rxs->phase != 0) {
+            rc = rxs_feed(c, &p, &left);
+            if (rc != 0 || c->state == CONN_CLOSING || left == 0)
+                break;
+            continue;
+        }
+        rc = wire_frame_decode_stream(&c->dec, &p, &left, &f, &flen,
+                                      rxs_wanted(c) ? RXS_MIN : 0);
+        if (rc == 2) {
+            rc = rxs_start(c, flen);
+            if (rc != 0)
+                break;
+            continue;
+        }
+        if (rc != 1)
+            break;
         rc = conn_on_frame(c, f, flen);
         if (rc == NODE_HS_ASYNC) {
             uv_read_stop((uv_stream_t *)&c->tcp);

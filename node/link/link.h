@@ -97,6 +97,10 @@ typedef struct node_conn {
     wire_data rx_big_hdr; /* strings copied below */
     char rx_big_group[WIRE_MAX_GROUP + 1];
     char rx_big_ct[WIRE_MAX_CT + 1];
+    /* area: one-copy (#18): a large FRAG of the body in reassembly read
+     * from the socket straight into rx_big (conn.c); NULL until the link
+     * first streams one */
+    struct node_rxs *rxs;
     /* times, in loop milliseconds */
     uint64_t t_start, t_rx, t_tx, t_drain;
 } node_conn;

@@ -50,6 +50,33 @@ int node_check_opts(const confab_send_opts *opts, size_t *ct_len)
     return 0;
 }
 
+/* A new message id: a keyed PRF of a counter, so a send costs no draw
+ * from the system's random source (#18) and ids stay unpredictable to
+ * anyone without the key (an ACK by id cannot be forged blindly). A new
+ * key each run: ids of two runs do not repeat either. */
+static void msg_id(confab_node *n, uint8_t id[WIRE_ID_BYTES])
+{
+    if (n->msgid_next == 0) {
+        node_random(n, n->msgid_key, sizeof n->msgid_key);
+        n->msgid_next = 1;
+    }
+    sec_id128(n->msgid_key, n->msgid_next++, id);
+}
+
+/* A message's timestamp: the wall clock read once per loop turn (#18),
+ * so a burst of sends from one callback shares one reading; a timestamp
+ * is then behind by at most what the turn has taken so far. */
+static uint64_t send_clock(confab_node *n)
+{
+    uint64_t turn = node_now_ms(n); /* the loop's time: once per turn */
+    if (!n->send_clock_valid || n->send_clock_turn != turn) {
+        n->send_clock_us = node_clock_us(n);
+        n->send_clock_turn = turn;
+        n->send_clock_valid = true;
+    }
+    return n->send_clock_us;
+}
+
 node_body *node_body_new(confab_node *n, uint8_t kind, const char *group,
                          const confab_send_opts *opts, const void *data,
                          size_t len)
@@ -62,9 +89,9 @@ node_body *node_body_new(confab_node *n, uint8_t kind, const char *group,
         return NULL;
     b->refs = 0;
     b->own_used = false;
-    node_random(n, b->id, sizeof b->id);
+    msg_id(n, b->id);
     b->kind = kind;
-    b->ts = node_clock_us(n);
+    b->ts = send_clock(n);
     b->len = len;
     if (len > 0)
         memcpy(b->bytes, data, len);
@@ -658,7 +685,9 @@ static int on_frag(node_conn *c, const wire_frag *f)
         memcmp(f->id, c->rx_big_hdr.id, WIRE_ID_BYTES) != 0 ||
         f->off != c->rx_big_len || f->data.len > c->rx_big_size - c->rx_big_len)
         return -EPROTO; /* out of order, or more than it announced */
-    if (c->rx_big != NULL)
+    /* A large fragment may already be in place: the link read it
+     * straight into rx_big (node/link/conn.c, #18). */
+    if (c->rx_big != NULL && f->data.ptr != c->rx_big + c->rx_big_len)
         memcpy(c->rx_big + c->rx_big_len, f->data.ptr, f->data.len);
     c->rx_big_len += f->data.len;
     if (c->rx_big_len < c->rx_big_size)

@@ -33,6 +33,7 @@
  * stream drops by id what the inbox still holds of the old one. */
 #include "node/messaging/messaging.h"
 
+#include <sodium.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -821,6 +822,7 @@ void node_delivery_free(confab_node *n)
     n->n_lost_ids = 0;
     node_fault_free(n); /* the test hook on the store's writes */
     node_timerq_free(&n->ob_expiry);
+    sodium_memzero(n->msgid_key, sizeof n->msgid_key); /* data.c's ids */
 }
 
 int node_delivery_state_lost(confab_node *n)
