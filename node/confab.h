@@ -768,10 +768,14 @@ typedef struct confab_stats {
     /* Liveness PINGs left unsent: the link carried traffic both ways
      * (the peer acknowledged what we sent), so it is known alive. */
     uint64_t pings_spared;
-<<<<<<< HEAD
     /* Peer exchange entries (one peer each) sent and received: what a
      * mesh forming costs beyond the count of PEERS messages. */
     uint64_t peers_entries_sent, peers_entries_received;
+
+    /* area: one-copy (#18) */
+    /* Fragments of large messages read from the socket straight into
+     * their message's buffer (decrypted there, never copied). */
+    uint64_t frags_in_place;
 
     /* area: scale (#13) */
     uint64_t overlay_on;            /* 1 once this node is past
@@ -788,12 +792,6 @@ typedef struct confab_stats {
     uint64_t overlay_suspected;     /* members this node suspected */
     uint64_t overlay_declared_down; /* members declared down (dead) */
     uint64_t overlay_refuted;       /* suspicions of this node refuted */
-=======
-    /* area: one-copy (#18) */
-    /* Fragments of large messages read from the socket straight into
-     * their message's buffer (decrypted there, never copied). */
-    uint64_t frags_in_place;
->>>>>>> b-onecopy
 
 } confab_stats;
 

@@ -653,9 +653,11 @@ static void op_status(ctl_client *c, uint64_t rid)
         /* area: performance (#18) */
         {"timer_wakeups", st.timer_wakeups},
         {"pings_spared", st.pings_spared},
-<<<<<<< HEAD
         {"peers_entries_sent", st.peers_entries_sent},
         {"peers_entries_received", st.peers_entries_received},
+
+        /* area: one-copy (#18) */
+        {"frags_in_place", st.frags_in_place},
 
         /* area: scale (#13) */
         {"overlay_on", st.overlay_on},
@@ -671,10 +673,6 @@ static void op_status(ctl_client *c, uint64_t rid)
         {"overlay_suspected", st.overlay_suspected},
         {"overlay_declared_down", st.overlay_declared_down},
         {"overlay_refuted", st.overlay_refuted},
-=======
-        /* area: one-copy (#18) */
-        {"frags_in_place", st.frags_in_place},
->>>>>>> b-onecopy
 
     };
     /* A client refuses a map of more than WIRE_CTL_MAX_KEYS entries. */

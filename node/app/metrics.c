@@ -129,9 +129,12 @@ static const stat_metric stats[] = {
     /* area: performance (#18) */
     C(timer_wakeups, "Times this node's timers woke the loop."),
     C(pings_spared, "Liveness pings not sent: the link was busy both ways."),
-<<<<<<< HEAD
     C(peers_entries_sent, "Peer exchange entries sent (one peer each)."),
     C(peers_entries_received, "Peer exchange entries received."),
+
+    /* area: one-copy (#18) */
+    C(frags_in_place,
+      "Fragments read from the socket straight into their message's buffer."),
 
     /* area: scale (#13) */
     G(overlay_on, "1 once the node is past mesh_threshold: partial mesh."),
@@ -147,11 +150,6 @@ static const stat_metric stats[] = {
     C(overlay_suspected, "Members this node suspected (SWIM)."),
     C(overlay_declared_down, "Members declared down (SWIM dead)."),
     C(overlay_refuted, "Suspicions of this node it refuted."),
-=======
-    /* area: one-copy (#18) */
-    C(frags_in_place,
-      "Fragments read from the socket straight into their message's buffer."),
->>>>>>> b-onecopy
 
     /* bounds: links and what a member can make one hold */
     C(links_cut_tx_full,
