@@ -18,6 +18,7 @@ static void test_pex_cost_forty_nodes_about_a_list_per_link(void **state)
     confab_testnet_config c;
     net_config(&c, N);
     c.discovery = true;
+    c.node.mesh_threshold = N + 1; /* the full mesh, past the default 16 */
     net_start(&f, &c);
     assert_int_equal(confab_testnet_wait_mesh(f.tn, net_deadline(30000)), 0);
     uint64_t msgs = 0, entries = 0;
