@@ -19,8 +19,8 @@ from .errors import (AmbiguousPeer, ConfabError, ConnectionLost, Failed,
                      NotFound, ProtocolError, Refused, Timeout, UnknownGroup,
                      UnknownPeer)
 from .types import (AnycastResult, BroadcastResult, Event, Group, GroupEvent,
-                    Message, Peer, PeerEvent, PingResult, Reply, SendResult,
-                    Status)
+                    Message, Peer, PeerEvent, PingResult, Reply, Route,
+                    SendResult, Status, TraceHop)
 
 __version__ = "0.1.0"
 
@@ -32,5 +32,5 @@ __all__ = [
     "AmbiguousPeer", "UnknownGroup", "Timeout", "Refused", "Failed",
     "Message", "Peer", "Status", "Group", "SendResult", "BroadcastResult",
     "AnycastResult", "PingResult", "PeerEvent", "GroupEvent", "Event",
-    "Request", "ServeStream", "Reply",
+    "Request", "ServeStream", "Reply", "Route", "TraceHop",
 ]

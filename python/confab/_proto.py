@@ -15,7 +15,8 @@ import msgpack
 from .errors import (AmbiguousPeer, InvalidArgument, NodeNotRunning,
                      NodeUnavailable, ProtocolError, Refused, UnknownPeer)
 from .types import (AnycastResult, BroadcastResult, Event, Group, GroupEvent,
-                    Message, Peer, PeerEvent, PingResult, SendResult, Status)
+                    Message, Peer, PeerEvent, PingResult, Route, SendResult,
+                    Status, TraceHop)
 
 # 11.1: a frame of exactly this many bytes says that another follows.
 MAX_FRAME = 65535
@@ -35,6 +36,7 @@ REPLY_TIMEOUT = 10.0
 SEND_WAIT = 30.0    # send --wait
 ANYCAST_WAIT = 120.0
 PING_WAIT = 10.0    # the node itself answers ETIMEDOUT after 5 s
+TRACE_WAIT = 10.0   # the node itself answers after 3 s at most
 RECV_MAX = 10000    # messages in one recv reply (the node's own bound)
 EVENT_KINDS = ("peer", "group")
 
@@ -235,7 +237,8 @@ def message(m: Any) -> Message:
         seq=_get(m, "seq", int, what, 0),
         ts=_get(m, "ts", int, what, 0),
         ct=_get(m, "ct", str, what, None),
-        body=_get(m, "body", bytes, what))
+        body=_get(m, "body", bytes, what),
+        hops=_get(m, "hops", int, what, 1))
 
 
 def messages(reply: Dict[str, Any]) -> List[Message]:
@@ -303,7 +306,41 @@ def ident(reply: Dict[str, Any]) -> Tuple[bytes, str]:
 
 def send_result(reply: Dict[str, Any]) -> SendResult:
     return SendResult(mid=_get(reply, "mid", bytes, "send reply", size=16),
-                      status=_get(reply, "status", str, "send reply", None))
+                      status=_get(reply, "status", str, "send reply", None),
+                      hops=_get(reply, "hops", int, "send reply", None))
+
+
+def route(m: Any) -> Route:
+    what = "route table"
+    if not isinstance(m, dict):
+        raise _bad(what)
+    return Route(dst=_get(m, "dst", bytes, what, size=ID_BYTES),
+                 name=_get(m, "name", str, what, ""),
+                 via=_get(m, "via", bytes, what, size=ID_BYTES),
+                 metric=_get(m, "metric", int, what),
+                 seq=_get(m, "seq", int, what, 0))
+
+
+def routes(reply: Dict[str, Any]) -> List[Route]:
+    return [route(x) for x in _get(reply, "routes", list, "routes reply")]
+
+
+def trace_hop(m: Any) -> TraceHop:
+    what = "trace reply"
+    if not isinstance(m, dict):
+        raise _bad(what)
+    answered = _get(m, "answered", bool, what, False)
+    return TraceHop(hop=_get(m, "hop", int, what),
+                    answered=answered,
+                    id=_get(m, "id", bytes, what, None, size=ID_BYTES)
+                    if answered else None,
+                    name=_get(m, "name", str, what, ""),
+                    address=_get(m, "address", str, what, ""),
+                    rtt_us=_get(m, "rtt_us", int, what, 0))
+
+
+def trace(reply: Dict[str, Any]) -> List[TraceHop]:
+    return [trace_hop(x) for x in _get(reply, "hops", list, "trace reply")]
 
 
 def broadcast_result(reply: Dict[str, Any]) -> BroadcastResult:

@@ -14,7 +14,8 @@ from typing import (Any, Callable, Deque, Dict,
 from . import _proto as P
 from .errors import ConfabError, ConnectionLost, Timeout, error_from_reply
 from .types import (AnycastResult, BroadcastResult, Event, Group, Message,
-                    Peer, PingResult, Reply, SendResult, Status)
+                    Peer, PingResult, Reply, Route, SendResult, Status,
+                    TraceHop)
 
 __all__ = ["connect", "AsyncNode", "AsyncConnection", "AsyncMessageStream",
            "AsyncEventStream", "AsyncSubscription"]
@@ -367,6 +368,16 @@ class AsyncNode:
                     return replies
         finally:
             await conn.close()
+
+    async def routes(self) -> List[Route]:
+        """The route table (Node.routes())."""
+        return P.routes(await self.call("routes"))
+
+    async def trace(self, peer: P.PeerRef, *, timeout: float = P.TRACE_WAIT
+                    ) -> List[TraceHop]:
+        """The path to peer, one TraceHop per hop (Node.trace())."""
+        return P.trace(await self.call("trace", timeout,
+                                       to=await self._to(peer)))
 
     async def ping(self, peer: P.PeerRef, data: bytes = b"", *,
                    timeout: float = P.PING_WAIT) -> PingResult:

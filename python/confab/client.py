@@ -16,7 +16,8 @@ from . import _proto as P
 from .errors import (ConfabError, ConnectionLost, Timeout,
                      error_from_reply)
 from .types import (AnycastResult, BroadcastResult, Event, Group, Message,
-                    Peer, PingResult, Reply, SendResult, Status)
+                    Peer, PingResult, Reply, Route, SendResult, Status,
+                    TraceHop)
 
 __all__ = ["connect", "Node", "Connection", "MessageStream", "EventStream",
            "Subscription", "Request", "ServeStream"]
@@ -250,6 +251,24 @@ class Node:
         if pid is not None:
             return pid
         return P.resolve(self.peers(), str(ref)).id
+
+    # ---- routes (docs/PROTOCOL.md section 13) ------------------------------
+
+    def routes(self) -> List[Route]:
+        """The route table: every node this one knows a route to, with
+        the linked peer it goes through (``via``) and its hops
+        (``metric``; 16 is unreachable). Nodes reached only through others
+        are those with a reachable route and no link (``confab peers``
+        lists them as "reachable through others")."""
+        return P.routes(self.call("routes"))
+
+    def trace(self, peer: P.PeerRef, *, timeout: float = P.TRACE_WAIT
+              ) -> List[TraceHop]:
+        """The path a message to peer takes, as ``confab trace`` shows
+        it: one TraceHop per hop, in order; the last is the peer itself
+        when it answered. Raises UnknownPeer when there is neither a link
+        nor a route to it."""
+        return P.trace(self.call("trace", timeout, to=self._to(peer)))
 
     def groups(self) -> List[Group]:
         return P.groups(self.call("groups"))

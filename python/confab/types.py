@@ -12,6 +12,7 @@ from typing import Dict, List, Optional, Union
 __all__ = [
     "Message", "Peer", "Status", "Group", "SendResult", "BroadcastResult",
     "AnycastResult", "PingResult", "PeerEvent", "GroupEvent", "Event",
+    "Route", "TraceHop",
 ]
 
 
@@ -20,7 +21,9 @@ class Message:
     """A message this node received (docs/PROTOCOL.md 11.2, a message
     map). ``kind`` is ``unicast``, ``broadcast``, ``group`` or
     ``anycast``; ``group`` is set for the last two; ``ts`` is the sender's
-    clock in microseconds since 1970; ``ct`` the content type, if any."""
+    clock in microseconds since 1970; ``ct`` the content type, if any;
+    ``hops`` the links it crossed: 1 from a linked peer, more when relayed
+    by other nodes (routing, docs/PROTOCOL.md section 13)."""
 
     mid: bytes
     sender: bytes
@@ -31,6 +34,12 @@ class Message:
     ts: int
     ct: Optional[str]
     body: bytes
+    hops: int = 1
+
+    @property
+    def relayed(self) -> bool:
+        """It came through other nodes, not over a link from its sender."""
+        return self.hops > 1
 
     @property
     def text(self) -> str:
@@ -106,14 +115,23 @@ class Group:
 @dataclass(frozen=True)
 class SendResult:
     """A unicast's message id, and with ``wait`` its outcome: ``sent``,
-    ``delivered``, ``expired`` or ``failed`` (None without wait)."""
+    ``delivered``, ``expired`` or ``failed`` (None without wait). When
+    delivered, ``hops`` is how many links the acknowledgement crossed
+    back: 1 over a direct link, 2 or more through relays (None when the
+    node does not say, or the message was not delivered)."""
 
     mid: bytes
     status: Optional[str] = None
+    hops: Optional[int] = None
 
     @property
     def delivered(self) -> bool:
         return self.status == "delivered"
+
+    @property
+    def relayed(self) -> bool:
+        """Delivered through other nodes (routing), not over a link."""
+        return self.hops is not None and self.hops > 1
 
 
 @dataclass(frozen=True)
@@ -196,3 +214,57 @@ class Reply:
     def text(self) -> str:
         return self.body.decode("utf-8", errors="replace")
 
+
+
+@dataclass(frozen=True)
+class Route:
+    """One destination of the node's route table (docs/PROTOCOL.md
+    section 13): ``dst`` is reached through the linked peer ``via`` (all
+    zero when unreachable) in ``metric`` hops (16: unreachable), under the
+    destination's sequence number ``seq``; ``name`` is ``""`` if
+    unknown."""
+
+    dst: bytes
+    name: str
+    via: bytes
+    metric: int
+    seq: int
+
+    INFINITY = 16
+
+    @property
+    def reachable(self) -> bool:
+        return self.metric < Route.INFINITY
+
+    @property
+    def hex(self) -> str:
+        return self.dst.hex()
+
+    @property
+    def short(self) -> str:
+        return self.dst.hex()[:8]
+
+
+@dataclass(frozen=True)
+class TraceHop:
+    """One hop of a trace (``confab trace``), in order from ``hop`` 1,
+    the first link. When ``answered``: the node at that hop (``id``,
+    ``name``), where it heard the probe (``address``, with the port it
+    accepts links on) and the round trip to it; a hop that did not answer
+    within the node's 3 s has ``answered`` False."""
+
+    hop: int
+    answered: bool
+    id: Optional[bytes]
+    name: str
+    address: str
+    rtt_us: int
+
+    @property
+    def rtt(self) -> float:
+        """The round trip in seconds."""
+        return self.rtt_us / 1e6
+
+    @property
+    def short(self) -> str:
+        return self.id.hex()[:8] if self.id else ""
