@@ -45,40 +45,52 @@ void tn_scale_progress(const confab_testnet_progress *p, void *user)
 }
 
 typedef struct formed_wait {
-    bool mesh; /* the full mesh, else every node knowing every other */
+    bool mesh; /* each node is to link every other */
+    bool full; /* it did */
     uint64_t next_check, next_progress;
+    uint64_t links, links_since; /* links up, and since when (ms) */
 } formed_wait;
 
+/* Formed: the full mesh; or every node knowing every other (a link or a
+ * route) while the links no longer grow, when a node keeps fewer links
+ * than the others (the overlay) or when its links stood still for 2 s
+ * (a full mesh that stopped short: the patterns go over routes). */
 static bool formed(confab_testnet *tn, void *arg)
 {
     formed_wait *w = arg;
     uint64_t now = cli_now_ms();
     if (now < w->next_check)
         return false;
-    w->next_check = now + 20;
-    confab_testnet_progress p;
-    bool done;
-    if (w->mesh && !confab_testnet_full_mesh(tn))
-        done = false;
-    else {
-        confab_testnet_progress_now(tn, &p);
-        done = p.knowing_all == p.up;
+    w->next_check = now + 50;
+    if (w->mesh && confab_testnet_full_mesh(tn)) {
+        w->full = true;
+        return true;
     }
+    confab_testnet_progress p;
+    confab_testnet_progress_now(tn, &p);
+    if (p.links != w->links) {
+        w->links = p.links;
+        w->links_since = now;
+    }
+    bool done =
+        p.knowing_all == p.up && (!w->mesh || now - w->links_since >= 2000);
     if (!done && now >= w->next_progress) {
-        if (w->next_progress != 0) {
-            confab_testnet_progress_now(tn, &p);
+        if (w->next_progress != 0)
             tn_scale_progress(&p, NULL);
-        }
         w->next_progress = now + 1000;
     }
     return done;
 }
 
 int tn_scale_wait_formed(confab_testnet *tn, unsigned links_each,
-                         unsigned timeout_ms)
+                         unsigned timeout_ms, bool *full_mesh)
 {
-    formed_wait w = {links_each + 1 >= confab_testnet_size(tn), 0, 0};
-    return confab_testnet_run_until(tn, formed, &w, timeout_ms);
+    formed_wait w = {0};
+    w.mesh = links_each + 1 >= confab_testnet_size(tn);
+    w.links_since = cli_now_ms();
+    int rc = confab_testnet_run_until(tn, formed, &w, timeout_ms);
+    *full_mesh = w.full;
+    return rc;
 }
 
 static void add_num(json_object *o, const char *key, double v)

@@ -18,11 +18,12 @@ int tn_scale_fds(cli_ctx *ctx, const confab_config *cfg, unsigned nodes);
 void tn_scale_progress(const confab_testnet_progress *p, void *user);
 
 /* Waits until the network has formed, with progress on stderr: the full
- * mesh when each node links every other (links_each, from
- * confab_testnet_links_per_node, is the size less one), else every node
- * knowing every other. Returns 0 or -ETIMEDOUT. */
+ * mesh when each node is to link every other (links_each, from
+ * confab_testnet_links_per_node, is the size less one), or every node
+ * knowing every other once the links stop growing. *full_mesh says which.
+ * Returns 0 or -ETIMEDOUT. */
 int tn_scale_wait_formed(confab_testnet *tn, unsigned links_each,
-                         unsigned timeout_ms);
+                         unsigned timeout_ms, bool *full_mesh);
 
 /* --measure: measures the started network (confab_testnet_measure) and
  * prints the report, for a person or as one JSON object. before: the
