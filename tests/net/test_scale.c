@@ -6,6 +6,8 @@
  * raised when the hard limit allows, refused with the figures when not. */
 #include "net.h"
 
+#include "node/node.h"
+
 #include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -189,11 +191,39 @@ static void test_scale_descriptor_limit(void **state)
     assert_int_equal(WEXITSTATUS(st), 0);
 }
 
+/* The nodes of one process share its CPU: a handshake budget of about
+ * 2,048 for the process, 16 to 256 a node, unless the test sets one. */
+static void test_scale_handshake_budget(void **state)
+{
+    (void)state;
+    static const struct {
+        unsigned nodes, set, want;
+    } cases[] = {{4, 0, 256}, {40, 0, 51}, {16, 0, 128}, {40, 99, 99}};
+    for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
+        uv_loop_t loop;
+        assert_int_equal(uv_loop_init(&loop), 0);
+        confab_testnet_config c;
+        net_config(&c, cases[k].nodes);
+        c.node.max_handshakes = cases[k].set;
+        confab_testnet *tn;
+        assert_int_equal(confab_testnet_new(&loop, &c, &tn), 0);
+        for (unsigned i = 0; i < cases[k].nodes; i += 7) {
+            const confab_node *n = confab_testnet_node(tn, i);
+            assert_int_equal(n->cfg.max_handshakes, cases[k].want);
+            assert_int_equal(n->cfg.max_handshakes_per_source, cases[k].want);
+        }
+        assert_int_equal(confab_testnet_free(tn), 0);
+        uv_run(&loop, UV_RUN_DEFAULT);
+        assert_int_equal(uv_loop_close(&loop), 0);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_scale_descriptor_estimate),
         cmocka_unit_test(test_scale_descriptor_limit),
+        cmocka_unit_test(test_scale_handshake_budget),
         cmocka_unit_test(test_scale_measure_small_network),
         cmocka_unit_test(test_scale_crash_thirty_percent),
     };
