@@ -3,10 +3,11 @@
  *
  * Each run is a fresh child process (its own heap, its own descriptors),
  * the figure the median of three runs (one under BENCH_SCALE < 1). A run:
- * start N nodes with default settings (beacons to 127.255.255.255, the
- * dial rule, peer exchange, routing, and the overlay above its threshold
- * once the node has one), wait until every node knows every other
- * (confab_testnet_measure), then
+ * start N nodes with default settings as the test network sets them (its
+ * dial rate and handshake budget: node/app/testnet.c; beacons to
+ * 127.255.255.255, the dial rule, peer exchange, routing, and the overlay
+ * above its threshold once the node has one), wait until every node knows every
+ * other (confab_testnet_measure), then
  *   - links per node (min, median, max) against the configured maximum;
  *   - memory per node: the process's resident growth over N, and the heap
  *     in use (mallinfo2) over N;
@@ -366,8 +367,9 @@ int main(int argc, char **argv)
         cap = 100;
     int runs = smoke ? 1 : RUNS;
     unsigned crash_wait_ms = smoke ? 1000 : 10000;
-    printf("confab scale benchmark: N nodes in one process, default "
-           "settings, median of %d; %u unicasts between random pairs\n",
+    printf("confab scale benchmark: N nodes in one process, the test "
+           "network's settings, median of %d; %u unicasts between random "
+           "pairs\n",
            runs, PAIRS);
     size_row rows[MAX_SIZES];
     size_t n_rows = 0;
