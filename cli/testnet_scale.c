@@ -142,7 +142,10 @@ static void print_json(const confab_testnet_report *r, uint64_t seed,
     json_object_object_add(o, "unicast", u);
     json_object *m = json_object_new_object();
     add_int(m, "rss_per_node", (uint64_t)r->rss_per_node);
-    add_int(m, "heap_per_node", (uint64_t)r->heap_per_node);
+    if (r->heap_per_node > 0) /* else unknown: another allocator */
+        add_int(m, "heap_per_node", (uint64_t)r->heap_per_node);
+    else
+        json_object_object_add(m, "heap_per_node", NULL);
     json_object_object_add(o, "memory", m);
     printf("%s\n",
            json_object_to_json_string_ext(
@@ -178,8 +181,12 @@ static void print_human(cli_ctx *ctx, const confab_testnet_report *r,
     if (r->uni_ms >= 0)
         printf(" in %.0f ms", r->uni_ms);
     printf("\n");
-    printf("  memory per node   %.1f KiB resident, %.1f KiB heap\n",
-           r->rss_per_node / 1024.0, r->heap_per_node / 1024.0);
+    if (r->heap_per_node > 0)
+        printf("  memory per node   %.1f KiB resident, %.1f KiB heap\n",
+               r->rss_per_node / 1024.0, r->heap_per_node / 1024.0);
+    else /* mallinfo2 does not see this allocator (a sanitizer's) */
+        printf("  memory per node   %.1f KiB resident, heap unknown\n",
+               r->rss_per_node / 1024.0);
     printf("  %s\n",
            exit_code == CLI_OK
                ? cli_paint(ctx, "32", "everything arrived", buf, sizeof buf)

@@ -223,7 +223,8 @@ int confab_testnet_crash_node(confab_testnet *tn, unsigned i);
 bool confab_testnet_crashed(const confab_testnet *tn, unsigned i);
 
 /* The process's memory now: resident set (from /proc/self/statm) and heap
- * in use (mallinfo2: arena and mmapped blocks), in bytes; 0 when unknown. */
+ * in use (mallinfo2: arena and mmapped blocks), in bytes; 0 when unknown
+ * (heap: malloc is not glibc's, as under ASan or valgrind). */
 typedef struct confab_testnet_memory {
     uint64_t rss, heap;
 } confab_testnet_memory;
@@ -273,7 +274,8 @@ typedef struct confab_testnet_report {
     unsigned uni_delivered; /* the receiver delivered it */
     unsigned uni_acked;     /* the sender heard CONFAB_DELIVERED */
     double uni_ms;          /* until the last ACK; -1: not all */
-    /* memory the network added, over its nodes; 0: not measured */
+    /* memory the network added, over its nodes; 0: not measured (or the
+     * heap unknown: confab_testnet_memory_now) */
     double rss_per_node, heap_per_node; /* bytes */
 } confab_testnet_report;
 

@@ -69,7 +69,10 @@ class TestnetScale(unittest.TestCase):
         self.assertEqual(u["delivered"], 30)
         self.assertEqual(u["acknowledged"], 30)
         self.assertGreater(s["memory"]["rss_per_node"], 0)
-        self.assertGreater(s["memory"]["heap_per_node"], 0)
+        if SCALE == 1:
+            self.assertGreater(s["memory"]["heap_per_node"], 0)
+        else:  # a sanitizer's allocator: mallinfo2 knows nothing of it
+            self.assertIn(s["memory"]["heap_per_node"], (None, 0))
         # progress while forming: at least the line when it has formed
         self.assertRegex(p.stderr, r"confab: forming: 24 of 24 nodes up, "
                                    r"\d+ links \(\d+ to \d+ a node\), "

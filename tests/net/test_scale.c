@@ -30,7 +30,8 @@ static void test_scale_measure_small_network(void **state)
     confab_testnet_memory before;
     confab_testnet_memory_now(&before);
     assert_true(before.rss > 0);
-    assert_true(before.heap > 0);
+    /* 0 where malloc is not glibc's (ASan, valgrind): heap unknown */
+    bool heap_known = before.heap > 0;
     net_fixture f;
     confab_testnet_config c;
     net_config(&c, 20);
@@ -80,7 +81,10 @@ static void test_scale_measure_small_network(void **state)
     assert_true(r.uni_ms >= 0);
     /* twenty nodes hold memory: keys, buffers, peer tables */
     assert_true(r.rss_per_node > 0);
-    assert_true(r.heap_per_node > 1024);
+    if (heap_known)
+        assert_true(r.heap_per_node > 1024);
+    else
+        assert_true(r.heap_per_node == 0);
     for (unsigned i = 0; i < 20; i++)
         assert_int_equal(confab_testnet_known(f.tn, i), 19);
     net_stop(&f);
