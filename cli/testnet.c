@@ -562,7 +562,7 @@ static int parse_opts(cli_ctx *ctx, int argc, char **argv, tn_opts *o)
     const char *web_addr = NULL, *html = NULL;
     bool step = false;
     uint64_t sse_max = 0;
-    bool measure = false;
+    bool measure = false, pairs_given = false;
     uint64_t pairs = 100;
     optind = 1;
     opterr = 0;
@@ -624,6 +624,7 @@ static int parse_opts(cli_ctx *ctx, int argc, char **argv, tn_opts *o)
                           optarg);
                 return CLI_USAGE;
             }
+            pairs_given = true;
             break;
         case 'h':
             help(stdout);
@@ -654,6 +655,11 @@ static int parse_opts(cli_ctx *ctx, int argc, char **argv, tn_opts *o)
         seed &= (UINT64_C(1) << 53) - 1u;
         if (seed == 0)
             seed = 1;
+    }
+    if (pairs_given && !measure) {
+        cli_error(ctx, "--pairs goes with --measure: add it, or leave out "
+                       "--pairs");
+        return CLI_USAGE;
     }
     if (measure && (web_addr != NULL || step || html != NULL)) {
         cli_error(ctx, "--measure sends no demonstration to show: leave out "

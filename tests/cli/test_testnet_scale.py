@@ -125,7 +125,8 @@ class TestnetScale(unittest.TestCase):
         for args in (["--measure", "--web"], ["--measure", "--step"],
                      ["--measure", "--html", "x.html"],
                      ["--measure", "--pairs", "many"],
-                     ["--pairs", "-1"], ["--nodes", "1001"]):
+                     ["--pairs", "-1"], ["--pairs", "5"],
+                     ["--nodes", "1001"]):
             p = run("testnet", *args)
             self.assertEqual(p.returncode, 1, (args, p.stderr))
             self.assertTrue(p.stderr.startswith("confab: "), p.stderr)
