@@ -19,8 +19,8 @@ void tn_scale_progress(const confab_testnet_progress *p, void *user);
 
 /* Waits until the network has formed, with progress on stderr: the full
  * mesh when each node is to link every other (links_each, from
- * confab_testnet_links_per_node, is the size less one), or every node
- * knowing every other once the links stop growing. *full_mesh says which.
+ * confab_testnet_links_per_node, is the size less one), else every node
+ * knowing every other (a link or a route). *full_mesh says which.
  * Returns 0 or -ETIMEDOUT. */
 int tn_scale_wait_formed(confab_testnet *tn, unsigned links_each,
                          unsigned timeout_ms, bool *full_mesh);
