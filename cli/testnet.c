@@ -3,6 +3,7 @@
  * working and reports what happened: the zero-configuration demonstration.
  */
 #include "cli/cli.h"
+#include "cli/testnet_scale.h"
 
 #include "node/testnet.h"
 #include "node/web.h"
@@ -14,7 +15,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#define MAX_NODES     500u
+#define MAX_NODES     1000u
 #define DEFAULT_NODES 5u
 #define DEFAULT_WEB   "127.0.0.1:8474"
 
@@ -50,6 +51,7 @@ typedef struct run {
     bool tty_open;
     uv_signal_t sigint, sigterm;
     bool signals_open;
+    unsigned links_each; /* area: scale (#13): links a node keeps */
 } run;
 
 static int add_expect(run *r, const uint8_t id[CONFAB_MSG_ID_BYTES],
@@ -472,14 +474,26 @@ static void help(FILE *f)
     fputs("usage: confab testnet [--nodes N] [--seed S] [--timeout SECONDS]"
           " [--json]\n"
           "                      [--web[=ADDR]] [--step] [--html FILE]\n"
+          "       confab testnet --measure [--nodes N] [--pairs K] [--seed S]"
+          " [--json]\n"
           "\n"
-          "Runs N nodes (default 5, at most 500) in this process, on\n"
+          "Runs N nodes (default 5, at most 1000) in this process, on\n"
           "127.0.0.1 only: they find each other by UDP broadcast to\n"
           "127.255.255.255 and link with Noise handshakes. Then every node\n"
           "sends a unicast to the next one, the first node broadcasts, the\n"
           "odd nodes join a group to which the first node shouts and sends\n"
           "an anycast, and the command reports how long the mesh took,\n"
-          "what arrived, and how fast.\n"
+          "what arrived, and how fast. While the network forms, a line on\n"
+          "stderr each second says how far it got. The process raises its\n"
+          "own open-file limit as far as the hard limit allows; when that\n"
+          "is not enough it says how many it needs (ulimit -n, LimitNOFILE).\n"
+          "\n"
+          "With --measure it sends no demonstration: it waits until every\n"
+          "node knows every other, then reports the links per node (min,\n"
+          "median, max), the time that took, one broadcast from a random\n"
+          "node (nodes reached, copies received per node), unicasts between\n"
+          "K random pairs (sent, delivered, acknowledged) and the memory\n"
+          "the network added per node (resident and heap).\n"
           "\n"
           "  -n, --nodes N     how many nodes\n"
           "  -s, --seed S      derive the identities from S (a run can be\n"
@@ -487,7 +501,18 @@ static void help(FILE *f)
           "  -t, --timeout SECONDS  how long to wait for the mesh and for the\n"
           "                    messages (default 30)\n"
           "  -j, --json        one JSON object: nodes, mesh_ms, sent,\n"
-          "                    delivered, lost, duplicates, p50_us, p99_us\n"
+          "                    delivered, lost, duplicates, p50_us, p99_us;\n"
+          "                    with --measure: nodes, seed, up, links,\n"
+          "                    links_min, links_median, links_max,\n"
+          "                    formed_ms, knowing_all, broadcast {from,\n"
+          "                    receivers, reached, ms, copies_mean,\n"
+          "                    copies_max}, unicast {pairs, sent, delivered,\n"
+          "                    acknowledged, ms}, memory {rss_per_node,\n"
+          "                    heap_per_node} (bytes)\n"
+          "  -m, --measure     measure the network instead of the\n"
+          "                    demonstration (see above)\n"
+          "  -p, --pairs K     with --measure: unicasts between K random\n"
+          "                    pairs of nodes (default 100, 0 to 100000)\n"
           "  --web[=ADDR]      serve a live page of the network on ADDR\n"
           "                    (default " DEFAULT_WEB "), and keep serving\n"
           "                    it after the run until Ctrl-C\n"
@@ -499,7 +524,10 @@ static void help(FILE *f)
           "\n"
           "Exit status: 0 when every message arrived exactly once; 4 when\n"
           "the mesh or a message did not come in time; 6 when a message\n"
-          "came twice or unbidden; 1 for a usage error.\n",
+          "came twice or unbidden, or the process cannot open enough\n"
+          "files; 1 for a usage error. With --measure: 0 when the network\n"
+          "formed and the broadcast and every unicast arrived (unicasts\n"
+          "acknowledged), 4 when something did not in time.\n",
           f);
 }
 
@@ -508,6 +536,9 @@ typedef struct tn_opts {
     uint64_t nodes, seed, timeout_s, sse_max;
     const char *web_addr, *html;
     bool step;
+    /* area: scale (#13) */
+    bool measure;
+    uint64_t pairs;
 } tn_opts;
 
 /* Reads the options into o: -1 to go on, else the exit code (usage, help). */
@@ -523,16 +554,20 @@ static int parse_opts(cli_ctx *ctx, int argc, char **argv, tn_opts *o)
         {"step", no_argument, NULL, 'S'},
         {"html", required_argument, NULL, 'H'},
         {"web-sse-max", required_argument, NULL, 'Q'},
+        {"measure", no_argument, NULL, 'm'},
+        {"pairs", required_argument, NULL, 'p'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
     const char *web_addr = NULL, *html = NULL;
     bool step = false;
     uint64_t sse_max = 0;
+    bool measure = false, pairs_given = false;
+    uint64_t pairs = 100;
     optind = 1;
     opterr = 0;
     int c;
-    while ((c = getopt_long(argc, argv, "n:s:t:jh", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "n:s:t:jmp:h", opts, NULL)) != -1) {
         switch (c) {
         case 'n':
             if (cli_parse_u64(optarg, 1, MAX_NODES, &nodes) != 0) {
@@ -578,6 +613,19 @@ static int parse_opts(cli_ctx *ctx, int argc, char **argv, tn_opts *o)
                 return CLI_USAGE;
             }
             break;
+        case 'm':
+            measure = true;
+            break;
+        case 'p':
+            if (cli_parse_u64(optarg, 0, 100000, &pairs) != 0) {
+                cli_error(ctx,
+                          "--pairs takes a number from 0 to 100000, not "
+                          "'%s'",
+                          optarg);
+                return CLI_USAGE;
+            }
+            pairs_given = true;
+            break;
         case 'h':
             help(stdout);
             return CLI_OK;
@@ -608,7 +656,18 @@ static int parse_opts(cli_ctx *ctx, int argc, char **argv, tn_opts *o)
         if (seed == 0)
             seed = 1;
     }
-    *o = (tn_opts){nodes, seed, timeout_s, sse_max, web_addr, html, step};
+    if (pairs_given && !measure) {
+        cli_error(ctx, "--pairs goes with --measure: add it, or leave out "
+                       "--pairs");
+        return CLI_USAGE;
+    }
+    if (measure && (web_addr != NULL || step || html != NULL)) {
+        cli_error(ctx, "--measure sends no demonstration to show: leave out "
+                       "--web, --step and --html");
+        return CLI_USAGE;
+    }
+    *o = (tn_opts){nodes, seed, timeout_s, sse_max, web_addr,
+                   html,  step, measure,   pairs};
     return -1;
 }
 
@@ -767,14 +826,11 @@ static int tn_create(cli_ctx *ctx, const tn_opts *o, uv_loop_t *loop, run *r)
     r->web_addr = o->web_addr;
     r->web_sse_max = (size_t)o->sse_max;
     r->step = o->step;
-    int rc = confab_testnet_new(loop, &cfg, &r->tn);
-    if (rc == -EMFILE) {
-        cli_error(ctx,
-                  "%u nodes need about %llu open files but the limit "
-                  "is lower; raise it (ulimit -n) or use fewer nodes",
-                  r->n, (unsigned long long)r->n * (r->n + 2) + 64);
+    /* area: scale (#13): the limit raised, or what it needs said */
+    r->links_each = confab_testnet_links_per_node(&cfg.node, r->n);
+    if (tn_scale_fds(ctx, &cfg.node, r->n) != CLI_OK)
         return CLI_FAILED;
-    }
+    int rc = confab_testnet_new(loop, &cfg, &r->tn);
     if (rc != 0) {
         cli_error(ctx, "cannot create the nodes: %s", confab_strerror(rc));
         return CLI_FAILED;
@@ -917,8 +973,12 @@ int cli_cmd_testnet(cli_ctx *ctx, int argc, char **argv)
         return CLI_FAILED;
     }
     run r;
-    if (tn_create(ctx, &o, &loop, &r) != CLI_OK)
+    confab_testnet_memory before;
+    confab_testnet_memory_now(&before);
+    if (tn_create(ctx, &o, &loop, &r) != CLI_OK) {
+        (void)uv_loop_close(&loop);
         return CLI_FAILED;
+    }
     bool human = !ctx->json;
     if (human)
         print_intro(ctx, &r, o.seed);
@@ -936,10 +996,17 @@ int cli_cmd_testnet(cli_ctx *ctx, int argc, char **argv)
         exit_code = CLI_FAILED;
         goto out;
     }
+    if (o.measure) {
+        exit_code = tn_scale_measure(ctx, r.tn, o.seed, (unsigned)o.pairs,
+                                     (unsigned)o.timeout_s * 1000u, &before);
+        goto out;
+    }
     if (human)
         print_nodes(&r);
     unsigned links = r.n * (r.n - 1) / 2;
-    rc = confab_testnet_wait_mesh(r.tn, (unsigned)o.timeout_s * 1000u);
+    bool full_mesh;
+    rc = tn_scale_wait_formed(r.tn, r.links_each, (unsigned)o.timeout_s * 1000u,
+                              &full_mesh);
     double mesh_ms = (double)(uv_hrtime() - t0) / 1e6;
     if (rc != 0) {
         cli_error(ctx,
@@ -949,7 +1016,19 @@ int cli_cmd_testnet(cli_ctx *ctx, int argc, char **argv)
         exit_code = CLI_TIMEOUT;
         goto out;
     }
-    if (human) {
+    if (!full_mesh) {
+        /* area: scale (#13): a partial mesh; the others by routes */
+        confab_testnet_progress p;
+        confab_testnet_progress_now(r.tn, &p);
+        links = (unsigned)p.links;
+        if (human) {
+            char buf[128];
+            printf("  %s after %.0f ms: %u links (%u to %u a node), every "
+                   "node knows every other.\n\n",
+                   cli_paint(ctx, "32", "formed", buf, sizeof buf), mesh_ms,
+                   links, p.links_min, p.links_max);
+        }
+    } else if (human) {
         char buf[128];
         printf("  %s after %.0f ms: %u link%s, every node linked to every "
                "other.\n\n",

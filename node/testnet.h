@@ -167,6 +167,129 @@ bool confab_testnet_adjacent(confab_testnet_topology t, unsigned n, unsigned i,
  * heals every pair that is. Call it before start, or at any time. */
 void confab_testnet_set_topology(confab_testnet *tn, confab_testnet_topology t);
 
+/* ---- large networks (#13) -------------------------------------------- */
+/* area: scale (#13) */
+
+/* Links each node of a network of `nodes` keeps under the node config c:
+ * every other node (the full mesh) in this version. When the overlay
+ * (docs/PROTOCOL.md 15) bounds a node's links above its mesh threshold,
+ * this is where its maximum counts. */
+unsigned confab_testnet_links_per_node(const confab_config *c, unsigned nodes);
+
+/* File descriptors a network of `nodes` in one process needs when each
+ * node keeps links_per_node links: per node a listener, its discovery
+ * sockets, one socket per link and a margin for links being replaced and
+ * handshakes in flight, plus the process's own (loop, stdio, files). */
+uint64_t confab_testnet_fds_needed(unsigned nodes, unsigned links_per_node);
+
+/* The descriptor limit of this process (RLIMIT_NOFILE), before and after
+ * confab_testnet_raise_fds(). RLIM_INFINITY reads as UINT64_MAX. */
+typedef struct confab_testnet_fds {
+    uint64_t need;        /* what was asked for */
+    uint64_t soft_before; /* the soft limit found */
+    uint64_t soft;        /* the soft limit now */
+    uint64_t hard;        /* the hard limit: a process can go no higher */
+} confab_testnet_fds;
+
+/* Raises the soft descriptor limit to `need`, or as far as the hard limit
+ * allows. Returns 0 when the limit now holds need, -EMFILE when it cannot
+ * (out says the figures: give them to a person with what to do, ulimit
+ * -n or LimitNOFILE=), or -errno from getrlimit. out may be NULL. */
+int confab_testnet_raise_fds(uint64_t need, confab_testnet_fds *out);
+
+/* Where a forming network stands. */
+typedef struct confab_testnet_progress {
+    unsigned nodes;       /* in the network (crashed ones too) */
+    unsigned up;          /* running, and not crashed */
+    uint64_t links;       /* links up, each pair counted once */
+    unsigned links_min;   /* fewest links up at one running node */
+    unsigned links_max;   /* most */
+    unsigned knowing_all; /* running nodes that know every other one */
+    uint64_t elapsed_ms;  /* since confab_testnet_start() */
+} confab_testnet_progress;
+
+/* Fills *p now. Costs a pass over every node's peer table. */
+void confab_testnet_progress_now(confab_testnet *tn,
+                                 confab_testnet_progress *p);
+
+/* How many of the other running nodes node i knows: holds in its peer
+ * table (linked or not, but not given up) or reaches by a route. */
+unsigned confab_testnet_known(confab_testnet *tn, unsigned i);
+
+/* Crashes node i as a machine that vanished would: every link to it and
+ * its beacons go silent at once (cut both ways, nothing closed, no BYE),
+ * so the others find out only by their failure detection. It stays
+ * allocated until confab_testnet_free(). Returns 0 or -EINVAL. */
+int confab_testnet_crash_node(confab_testnet *tn, unsigned i);
+bool confab_testnet_crashed(const confab_testnet *tn, unsigned i);
+
+/* The process's memory now: resident set (from /proc/self/statm) and heap
+ * in use (mallinfo2: arena and mmapped blocks), in bytes; 0 when unknown
+ * (heap: malloc is not glibc's, as under ASan or valgrind). */
+typedef struct confab_testnet_memory {
+    uint64_t rss, heap;
+} confab_testnet_memory;
+void confab_testnet_memory_now(confab_testnet_memory *m);
+
+/* What confab_testnet_measure() does and reports. */
+typedef struct confab_testnet_measure_opts {
+    unsigned pairs;      /* unicasts between random pairs (0: none) */
+    unsigned timeout_ms; /* for each phase: formation, broadcast, unicasts
+                            (0: 60000) */
+    uint64_t seed;       /* picks the pairs and the broadcaster (0: 1) */
+    /* The process's memory before the network was made (memory_now()),
+     * for the memory per node; all zero: not measured. */
+    confab_testnet_memory before;
+    /* Called about every progress_ms while the network forms (NULL: not
+     * called; 0: 1000 ms), and once when it has formed. */
+    void (*progress)(const confab_testnet_progress *p, void *user);
+    unsigned progress_ms;
+    void *user;
+    bool skip_formation; /* formed already: measure from the state now */
+} confab_testnet_measure_opts;
+
+void confab_testnet_measure_opts_init(confab_testnet_measure_opts *o);
+
+typedef struct confab_testnet_report {
+    unsigned nodes, up;
+    /* links up per running node, once formed */
+    unsigned links_min, links_median, links_max;
+    uint64_t links; /* each pair once */
+    /* ms from confab_testnet_start() until every running node knew every
+     * other; -1: not within the timeout */
+    double formed_ms;
+    unsigned knowing_all; /* running nodes that knew all at the end */
+    /* one broadcast from a random running node */
+    unsigned bcast_from;
+    unsigned bcast_receivers; /* the other running nodes */
+    unsigned bcast_reached;   /* of them, delivered it */
+    double bcast_ms;          /* until the last one did; -1: not all */
+    /* copies that reached a node (delivered + dropped as repeats, from
+     * the nodes' msgs_received and bcast_repeats_dropped counters), over
+     * the receivers: 1.0 is one copy each */
+    double copies_mean;
+    uint64_t copies_max; /* at the node that received most */
+    uint64_t copies_total;
+    /* unicasts between random pairs of running nodes */
+    unsigned uni_sent;      /* confab_send() accepted */
+    unsigned uni_delivered; /* the receiver delivered it */
+    unsigned uni_acked;     /* the sender heard CONFAB_DELIVERED */
+    double uni_ms;          /* until the last ACK; -1: not all */
+    /* memory the network added, over its nodes; 0: not measured (or the
+     * heap unknown: confab_testnet_memory_now) */
+    double rss_per_node, heap_per_node; /* bytes */
+} confab_testnet_report;
+
+/* Measures the network (started, or about to form): waits until every
+ * running node knows every other (unless skip_formation), then sends one
+ * broadcast and `pairs` unicasts and waits for them (each phase up to
+ * timeout_ms). Forgets the recorded events before each phase. Fills *r
+ * as far as it got. Returns 0, -ETIMEDOUT (a phase did not finish: *r
+ * says how far it went), -ENOMEM, or the error the broadcast returned. */
+int confab_testnet_measure(confab_testnet *tn,
+                           const confab_testnet_measure_opts *o,
+                           confab_testnet_report *r);
+
 #ifdef __cplusplus
 }
 #endif
