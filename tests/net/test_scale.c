@@ -194,6 +194,7 @@ static void test_scale_descriptor_limit(void **state)
         confab_testnet_config c;
         confab_testnet_config_init(&c);
         c.nodes = 20;
+        c.node.mesh_threshold = 5000; /* a full mesh at every size here */
         while (confab_testnet_fds_needed(c.nodes, c.nodes - 1) <= hard)
             c.nodes++;
         confab_testnet *tn = NULL;
