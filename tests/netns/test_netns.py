@@ -162,7 +162,10 @@ class Events:
             last = fn()
             if last:
                 return last
-            if self.next(deadline) is None:
+            # fn is checked again after each event, and at least twice a
+            # second: a counter can change with no event that says so.
+            wake = min(deadline, time.monotonic() + 0.5)
+            if self.next(wake) is None and time.monotonic() >= deadline:
                 raise Failed("timed out after %g s waiting for %s (last: %r)"
                              % (timeout * SCALE, what,
                                 show() if show else last))
