@@ -22,18 +22,7 @@ int node_gossip_broadcast(confab_node *n, const node_body *b, size_t *sent)
     if (!node_overlay_on(n))
         return -ENOTSUP;
     wire_msg m;
-    memset(&m, 0, sizeof m);
-    m.type = WIRE_T_DATA;
-    wire_data *d = &m.u.data;
-    memcpy(d->id, b->id, WIRE_ID_BYTES);
-    d->kind = WIRE_K_BROADCAST;
-    d->ts = b->ts;
-    d->has_ct = b->has_ct;
-    d->ct.ptr = (const uint8_t *)b->ct;
-    d->ct.len = b->ct_len;
-    d->body.ptr = b->bytes;
-    d->body.len = (uint32_t)b->len;
-    d->size = b->len;
+    node_body_broadcast_msg(b, &m);
     size_t bound = wire_data_bound(0, b->ct_len, b->len);
     if (bound > WIRE_MAX_PLAINTEXT - NODE_OVL_GOSSIP_OVERHEAD)
         return -ENOTSUP; /* over one frame: links and routes, as below */

@@ -57,6 +57,9 @@ typedef struct node_body {
     uint8_t bytes[]; /* len bytes of body, then group and ct */
 } node_body;
 
+/* Fills *m with the DATA of broadcast b (borrowing b's bytes). */
+void node_body_broadcast_msg(const node_body *b, wire_msg *m);
+
 /* What a queued message costs besides its body, counted against the send
  * queue's bound so that many small messages cannot outgrow it. */
 #define NODE_MSG_OVERHEAD 128u

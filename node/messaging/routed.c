@@ -253,6 +253,24 @@ bool node_data_more(const node_conn *c)
     return false;
 }
 
+/* The DATA of broadcast b, borrowing b's bytes: what goes sealed to a
+ * node reached only through others, and as GOSSIP along the tree. */
+void node_body_broadcast_msg(const node_body *b, wire_msg *m)
+{
+    memset(m, 0, sizeof *m);
+    m->type = WIRE_T_DATA;
+    wire_data *d = &m->u.data;
+    memcpy(d->id, b->id, WIRE_ID_BYTES);
+    d->kind = WIRE_K_BROADCAST;
+    d->ts = b->ts;
+    d->has_ct = b->has_ct;
+    d->ct.ptr = (const uint8_t *)b->ct;
+    d->ct.len = b->ct_len;
+    d->body.ptr = b->bytes;
+    d->body.len = (uint32_t)b->len;
+    d->size = b->len;
+}
+
 size_t node_routed_broadcast(confab_node *n, const node_body *b)
 {
     node_routing *rt = n->routing;
@@ -265,18 +283,7 @@ size_t node_routed_broadcast(confab_node *n, const node_body *b)
     if (wire_data_bound(0, b->ct_len, b->len) > room)
         return 0;
     wire_msg m;
-    memset(&m, 0, sizeof m);
-    m.type = WIRE_T_DATA;
-    wire_data *d = &m.u.data;
-    memcpy(d->id, b->id, WIRE_ID_BYTES);
-    d->kind = WIRE_K_BROADCAST;
-    d->ts = b->ts;
-    d->has_ct = b->has_ct;
-    d->ct.ptr = (const uint8_t *)b->ct;
-    d->ct.len = b->ct_len;
-    d->body.ptr = b->bytes;
-    d->body.len = (uint32_t)b->len;
-    d->size = b->len;
+    node_body_broadcast_msg(b, &m);
     size_t sent = 0;
     for (size_t i = 0; i < rt->n_routes; i++) {
         node_route *r = &rt->routes[i];
