@@ -771,6 +771,14 @@ typedef struct confab_stats {
     /* Peer exchange entries (one peer each) sent and received: what a
      * mesh forming costs beyond the count of PEERS messages. */
     uint64_t peers_entries_sent, peers_entries_received;
+    /* Transport messages sent and taken on established links, and the
+     * maps (messages) they carried: maps per frame is what batching
+     * (PROTOCOL.md 4) saves in cipher calls; frames_batched are those
+     * sent with several maps. frames_batch_refused: links cut for a bad
+     * map after the first of a transport message. */
+    uint64_t frames_sent, frames_batched, frame_maps_sent;
+    uint64_t frames_received, frame_maps_received;
+    uint64_t frames_batch_refused;
 
     /* area: one-copy (#18) */
     /* Fragments of large messages read from the socket straight into

@@ -127,7 +127,8 @@ static uint64_t head_elems(const mp_head *h)
     return h->kind == HEAD_MAP ? 2 * h->n : h->n;
 }
 
-int wire_mp_check(const uint8_t *buf, size_t len, unsigned max_depth)
+int wire_mp_check_first(const uint8_t *buf, size_t len, unsigned max_depth,
+                        size_t *used)
 {
     if (buf == NULL || len == 0)
         return -EPROTO;
@@ -173,7 +174,16 @@ int wire_mp_check(const uint8_t *buf, size_t len, unsigned max_depth)
         if (pending > (size_t)(end - p))
             return -EPROTO;
     }
-    return p == end ? 0 : -EPROTO; /* trailing bytes */
+    *used = (size_t)(p - buf);
+    return 0;
+}
+
+int wire_mp_check(const uint8_t *buf, size_t len, unsigned max_depth)
+{
+    size_t used;
+    if (wire_mp_check_first(buf, len, max_depth, &used) != 0)
+        return -EPROTO;
+    return used == len ? 0 : -EPROTO; /* trailing bytes */
 }
 
 void wire_mp_reader_init(wire_mp_reader *r, const uint8_t *buf, size_t len)

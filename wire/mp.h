@@ -28,6 +28,14 @@
 __attribute__((warn_unused_result)) int
 wire_mp_check(const uint8_t *buf, size_t len, unsigned max_depth);
 
+/* The same walk over the first of several objects back to back in
+ * buf[0..len) (a batched transport message, #18): 0 with *used the bytes
+ * that object takes (bytes after it are left alone), or -EPROTO. */
+__attribute__((warn_unused_result)) int wire_mp_check_first(const uint8_t *buf,
+                                                            size_t len,
+                                                            unsigned max_depth,
+                                                            size_t *used);
+
 /* A cursor over bytes that wire_mp_check() has accepted (the readers still
  * check every bound themselves, so they are safe on any input). */
 typedef struct wire_mp_reader {

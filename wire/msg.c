@@ -50,11 +50,24 @@ static const char *const msg_keys[K_COUNT] = {
 #define BIT(k) (1u << (k))
 
 /* The HELLO's keys. */
-enum { H_V, H_NAME, H_PORT, H_BOOT, H_MAX, H_EPOCH, H_GROUPS, H_COUNT };
+enum {
+    H_V,
+    H_NAME,
+    H_PORT,
+    H_BOOT,
+    H_MAX,
+    H_EPOCH,
+    H_GROUPS,
+    H_BATCH, /* optional (#18): batched transport messages (section 4) */
+    H_COUNT
+};
 
 static const char *const hello_keys[H_COUNT] = {
-    "v", "name", "port", "boot", "max", "epoch", "groups",
+    "v", "name", "port", "boot", "max", "epoch", "groups", "batch",
 };
+
+/* The keys every HELLO must carry: all but the optional ones. */
+#define H_REQUIRED (BIT(H_BATCH) - 1u)
 
 /* Reads the value of known key `key`; must consume exactly that value. */
 typedef int (*field_fn)(void *ctx, unsigned key, wire_mp_reader *r);
@@ -276,6 +289,8 @@ static int hello_field(void *ctx, unsigned key, wire_mp_reader *r)
             return -EPROTO;
         h->ngroups = h->group_iter.left;
         return 0;
+    case H_BATCH:
+        return wire_mp_read_bool(r, &h->batch);
     default:
         return -EPROTO;
     }
@@ -291,7 +306,7 @@ int wire_hello_decode(const uint8_t *buf, size_t len, wire_hello *h)
     uint32_t all = BIT(H_COUNT) - 1, seen;
     if (walk_map(&r, hello_keys, H_COUNT, all, hello_field, h, &seen, true) !=
             0 ||
-        seen != all || wire_mp_left(&r) != 0) {
+        (seen & H_REQUIRED) != H_REQUIRED || wire_mp_left(&r) != 0) {
         memset(h, 0, sizeof *h);
         return -EPROTO;
     }
@@ -322,7 +337,9 @@ int wire_hello_encode(const wire_hello *h, uint8_t *buf, size_t cap,
             return -EINVAL;
     wire_mp_writer w;
     wire_mp_writer_init(&w, buf, cap);
-    wire_mp_write_map(&w, H_COUNT);
+    /* `batch` is written only when true, so that a HELLO without it is
+     * the same bytes an older node writes. */
+    wire_mp_write_map(&w, h->batch ? H_COUNT : H_COUNT - 1u);
     wire_mp_write_cstr(&w, "v");
     wire_mp_write_uint(&w, h->version);
     wire_mp_write_cstr(&w, "name");
@@ -339,6 +356,10 @@ int wire_hello_encode(const wire_hello *h, uint8_t *buf, size_t cap,
     wire_mp_write_array(&w, h->ngroups);
     for (uint32_t i = 0; i < h->ngroups; i++)
         wire_mp_write_str(&w, h->groups[i].ptr, h->groups[i].len);
+    if (h->batch) {
+        wire_mp_write_cstr(&w, "batch");
+        wire_mp_write_bool(&w, 1);
+    }
     return wire_mp_writer_finish(&w, len);
 }
 
@@ -606,7 +627,8 @@ static int skip_checked(wire_mp_reader *r)
  * by their length and bytes, repeats are refused as walk_map() refuses
  * them, and trailing bytes fail. Returns 1 when the map is not of that
  * shape (the caller takes the general path), else 0 or -EPROTO. */
-static int decode_fast(const uint8_t *buf, size_t len, wire_msg *m)
+static int decode_fast(const uint8_t *buf, size_t len, wire_msg *m,
+                       size_t *used)
 {
     wire_mp_reader r;
     wire_mp_reader_init(&r, buf, len);
@@ -646,8 +668,12 @@ static int decode_fast(const uint8_t *buf, size_t len, wire_msg *m)
         if (skip_checked(&r) != 0)
             return -EPROTO;
     }
-    if (wire_mp_left(&r) != 0 || msg_fill(&f, mask, m) != 0)
+    /* used: the map may be followed by others (a batch); else it must
+     * fill the buffer. */
+    if ((used == NULL && wire_mp_left(&r) != 0) || msg_fill(&f, mask, m) != 0)
         return -EPROTO;
+    if (used != NULL)
+        *used = (size_t)(r.p - buf);
     m->type = t;
     return 0;
 }
@@ -656,7 +682,7 @@ int wire_msg_decode(const uint8_t *buf, size_t len, wire_msg *m)
 {
     memset(m, 0, sizeof *m);
     if (buf != NULL) {
-        int rc = decode_fast(buf, len, m);
+        int rc = decode_fast(buf, len, m, NULL);
         if (rc <= 0) {
             if (rc < 0)
                 memset(m, 0, sizeof *m);
@@ -707,6 +733,29 @@ int wire_msg_decode(const uint8_t *buf, size_t len, wire_msg *m)
     }
     m->type = t;
     return 0;
+}
+
+int wire_msg_decode_next(const uint8_t *buf, size_t len, wire_msg *m,
+                         size_t *used)
+{
+    memset(m, 0, sizeof *m);
+    if (buf == NULL || len == 0)
+        return -EPROTO;
+    int rc = decode_fast(buf, len, m, used);
+    if (rc <= 0) {
+        if (rc < 0)
+            memset(m, 0, sizeof *m);
+        return rc;
+    }
+    /* Any other shape: find where the first map ends (checked as the
+     * general path checks a whole message), then decode it alone. */
+    size_t n;
+    if (wire_mp_check_first(buf, len, WIRE_MAX_DEPTH, &n) != 0)
+        return -EPROTO;
+    rc = wire_msg_decode(buf, n, m);
+    if (rc == 0)
+        *used = n;
+    return rc;
 }
 
 /* The limits a DATA must meet to be encoded. */

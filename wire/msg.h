@@ -98,6 +98,10 @@ typedef struct wire_hello {
     uint32_t ngroups;
     const wire_bytes *groups; /* encode: ngroups names */
     wire_iter group_iter;     /* decode */
+    /* `batch` (#18): the node accepts a transport message holding several
+     * maps back to back (docs/PROTOCOL.md section 4). 0 when absent;
+     * encoded only when 1. */
+    int batch;
 } wire_hello;
 
 typedef struct wire_data {
@@ -203,6 +207,14 @@ int wire_groups_next(wire_iter *it, wire_bytes *g);
  * Returns 0 (check m->type) or -EPROTO. */
 __attribute__((warn_unused_result)) int
 wire_msg_decode(const uint8_t *buf, size_t len, wire_msg *m);
+
+/* Decodes the first of the maps back to back in buf[0..len) (a batched
+ * transport message, docs/PROTOCOL.md section 4): the same rules as
+ * wire_msg_decode() for that map, bytes after it left alone. Returns 0
+ * with *used the bytes it took (at least 1), or -EPROTO (len 0 included).
+ * Call it again at buf + *used until the bytes are used up. */
+__attribute__((warn_unused_result)) int
+wire_msg_decode_next(const uint8_t *buf, size_t len, wire_msg *m, size_t *used);
 
 /* Encodes m into buf[0..cap). Returns 0, -EINVAL (a field breaks a limit
  * of the protocol, or an unknown type), or -EMSGSIZE (does not fit). */

@@ -655,6 +655,12 @@ static void op_status(ctl_client *c, uint64_t rid)
         {"pings_spared", st.pings_spared},
         {"peers_entries_sent", st.peers_entries_sent},
         {"peers_entries_received", st.peers_entries_received},
+        {"frames_sent", st.frames_sent},
+        {"frames_batched", st.frames_batched},
+        {"frame_maps_sent", st.frame_maps_sent},
+        {"frames_received", st.frames_received},
+        {"frame_maps_received", st.frame_maps_received},
+        {"frames_batch_refused", st.frames_batch_refused},
 
         /* area: one-copy (#18) */
         {"frags_in_place", st.frags_in_place},

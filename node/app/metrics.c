@@ -131,6 +131,13 @@ static const stat_metric stats[] = {
     C(pings_spared, "Liveness pings not sent: the link was busy both ways."),
     C(peers_entries_sent, "Peer exchange entries sent (one peer each)."),
     C(peers_entries_received, "Peer exchange entries received."),
+    C(frames_sent, "Transport messages sent on established links."),
+    C(frames_batched, "Transport messages sent holding several messages."),
+    C(frame_maps_sent, "Messages sent, over all transport messages."),
+    C(frames_received, "Transport messages taken on established links."),
+    C(frame_maps_received, "Messages taken, over all transport messages."),
+    C(frames_batch_refused,
+      "Links cut for a bad message after the first of a transport message."),
 
     /* area: one-copy (#18) */
     C(frags_in_place,

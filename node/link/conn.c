@@ -84,26 +84,34 @@ void node_txbuf_free_all(confab_node *n)
     }
 }
 
-/* Returns a pointer where a frame payload of up to max_payload bytes can
- * be written (with WIRE_FRAME_HEADROOM bytes in front of it free for the
- * header), or NULL on -ENOMEM. A new block is large when the caller has
- * bulk to send, small when the payload fits one, else exactly its size. */
-static uint8_t *tx_begin(node_conn *c, size_t max_payload, bool bulk)
+static int open_seal(node_conn *c);
+
+/* Sets *out where a frame payload of up to max_payload bytes can be
+ * written (with WIRE_FRAME_HEADROOM bytes in front of it free for the
+ * header), after sealing the open frame (a new frame goes behind it).
+ * Returns 0, -ENOMEM, or the cipher's error. A new block is large when
+ * the caller has bulk to send, small when the payload fits one, else
+ * exactly its size. */
+static int tx_begin(node_conn *c, size_t max_payload, bool bulk, uint8_t **out)
 {
+    int rc = open_seal(c);
+    if (rc != 0)
+        return rc;
     size_t need = WIRE_FRAME_HEADROOM + max_payload;
     node_txbuf *t = c->tx_tail;
     if (t == NULL || t->cap - t->len < need) {
         int large = bulk ? 1 : need <= NODE_TXBUF_SMALL ? 0 : 2;
         node_txbuf *b = txbuf_get(c->node, large, need);
         if (b == NULL)
-            return NULL;
+            return -ENOMEM;
         if (t == NULL)
             c->tx_head = b;
         else
             t->next = b;
         c->tx_tail = t = b;
     }
-    return t->data + t->len + WIRE_FRAME_HEADROOM;
+    *out = t->data + t->len + WIRE_FRAME_HEADROOM;
+    return 0;
 }
 
 /* Seals the frame whose payload_len bytes were written where tx_begin()
@@ -140,26 +148,121 @@ static void tx_commit(node_conn *c, size_t payload_len)
 /* Queues a handshake message: a frame holding msg unencrypted. */
 int node_conn_tx_raw(node_conn *c, const uint8_t *msg, size_t len)
 {
-    uint8_t *p = tx_begin(c, len, false);
-    if (p == NULL)
-        return -ENOMEM;
+    uint8_t *p;
+    int rc = tx_begin(c, len, false, &p);
+    if (rc != 0)
+        return rc;
     memcpy(p, msg, len);
     tx_commit(c, len);
     return 0;
 }
 
-/* Encodes m into the free room of the tail block, if there is a tail
- * block and m fits. Returns 0, -EMSGSIZE (try a new block) or an error. */
-static int encode_in_tail(node_conn *c, const wire_msg *m, size_t *len)
+/* ---- the open frame: several messages per transport message (#18) -- */
+
+/* A message is not encrypted as it is queued: its map is appended to the
+ * link's open frame, the plaintext of one transport message growing in
+ * the tail block at tx_tail->data + tx_tail->len (behind the header's
+ * room). The open frame is sealed (encrypted in place, one AEAD call for
+ * all its maps) when the next map does not fit it or its block, before
+ * any other frame is placed behind it, and before the block goes to the
+ * socket (node_conn_flush): so frames are sealed, and their nonces used,
+ * in the order they are written, and batching adds no wait. A peer whose
+ * HELLO did not announce `batch` gets each frame sealed at once: one map
+ * per transport message, as PROTOCOL.md section 4 requires. */
+
+/* The body a DATA or FRAG carries, or NULL. */
+static const wire_bytes *msg_body(const wire_msg *m)
+{
+    return m->type == WIRE_T_DATA   ? &m->u.data.body
+           : m->type == WIRE_T_FRAG ? &m->u.frag.data
+                                    : NULL;
+}
+
+/* Encodes m at p[0..cap): a DATA or FRAG by the direct writer with its
+ * body copied into its place, others by wire_msg_encode. */
+static int encode_map(const wire_msg *m, uint8_t *p, size_t cap, size_t *len)
+{
+    const wire_bytes *body = msg_body(m);
+    if (body == NULL)
+        return wire_msg_encode(m, p, cap, len);
+    size_t hole;
+    int rc = wire_msg_encode_hole(m, p, cap, len, &hole);
+    if (rc == 0 && body->len > 0)
+        memcpy(p + hole, body->ptr, body->len);
+    return rc;
+}
+
+/* Where the next map goes: behind the open frame's maps, or at the start
+ * of a new frame in the tail block's free room; *cap is what fits there
+ * (the frame's plaintext limit and the block's room, its tag kept). NULL
+ * when the tail block has no room left. */
+static uint8_t *open_room(node_conn *c, size_t *cap)
 {
     node_txbuf *t = c->tx_tail;
-    size_t over = WIRE_FRAME_HEADROOM + WIRE_AEAD_TAG_BYTES;
+    size_t over = WIRE_FRAME_HEADROOM + WIRE_AEAD_TAG_BYTES + c->open_len;
     if (t == NULL || t->cap - t->len <= over)
-        return -EMSGSIZE;
-    size_t cap = t->cap - t->len - over;
-    if (cap > WIRE_MAX_PLAINTEXT)
-        cap = WIRE_MAX_PLAINTEXT;
-    return wire_msg_encode(m, t->data + t->len + WIRE_FRAME_HEADROOM, cap, len);
+        return NULL;
+    size_t room = t->cap - t->len - over;
+    size_t lim = WIRE_MAX_PLAINTEXT - c->open_len;
+    *cap = room < lim ? room : lim;
+    return t->data + t->len + WIRE_FRAME_HEADROOM + c->open_len;
+}
+
+/* One transport message is sealed with maps maps in it. */
+static void count_frame(node_conn *c, uint32_t maps)
+{
+    confab_stats *st = &c->node->stats;
+    st->frames_sent++;
+    st->frame_maps_sent += maps;
+    if (maps > 1)
+        st->frames_batched++;
+}
+
+/* Seals the open frame, if there is one. Returns 0 or the cipher's error
+ * (the link must then be closed). */
+static int open_seal(node_conn *c)
+{
+    if (c->open_len == 0)
+        return 0;
+    node_txbuf *t = c->tx_tail;
+    uint8_t *p = t->data + t->len + WIRE_FRAME_HEADROOM;
+    size_t len = c->open_len;
+    uint32_t maps = c->open_maps;
+    c->open_len = 0;
+    c->open_maps = 0;
+    int rc = sec_cipher_encrypt(&c->tx, NULL, 0, p, len, p);
+    if (rc != 0)
+        return rc;
+    count_frame(c, maps);
+    tx_seal(c, len + WIRE_AEAD_TAG_BYTES, false);
+    return 0;
+}
+
+/* Appends m (its plaintext at most need bytes) to the open frame, or to a
+ * new one when it does not fit: in the tail block, else in a new block
+ * (large when bulk). Returns 0, -ENOMEM, -EINVAL (m breaks a limit) or
+ * the cipher's error. */
+static int put_map(node_conn *c, const wire_msg *m, size_t need, bool bulk)
+{
+    size_t cap = 0, len;
+    uint8_t *p = open_room(c, &cap);
+    int rc = p != NULL ? encode_map(m, p, cap, &len) : -EMSGSIZE;
+    if (rc == -EMSGSIZE) {
+        if (need > WIRE_MAX_PLAINTEXT)
+            need = WIRE_MAX_PLAINTEXT;
+        /* A control message too big for a small block (PEERS) gets a block
+         * of its own size; the data lane's and relayed bursts large ones. */
+        rc = tx_begin(c, need + WIRE_AEAD_TAG_BYTES, bulk, &p);
+        if (rc != 0)
+            return rc;
+        p = open_room(c, &cap);
+        rc = p != NULL ? encode_map(m, p, cap, &len) : -EMSGSIZE;
+    }
+    if (rc != 0)
+        return rc;
+    c->open_len += (uint32_t)len;
+    c->open_maps++;
+    return c->batch ? 0 : open_seal(c);
 }
 
 /* Control messages are what a peer makes us send by sending (a PONG for
@@ -204,44 +307,12 @@ static int send_ctl(node_conn *c, const wire_msg *m, bool bulk)
         return -ENOTCONN;
     if (!tx_room(c, m))
         return -ENOBUFS;
-    /* Control messages are small but for PEERS: try the tail block, then a
-     * fresh small one, then one just big enough. Relayed frames (bulk)
-     * too big for a small block come in bursts: the tail, then a large
-     * block from the free list. */
-    size_t len;
-    int rc = encode_in_tail(c, m, &len);
-    if (rc == -EMSGSIZE && bulk) {
-        size_t big = wire_msg_bound(m);
-        if (big > WIRE_MAX_PLAINTEXT)
-            big = WIRE_MAX_PLAINTEXT;
-        big += WIRE_AEAD_TAG_BYTES;
-        if (big > NODE_TXBUF_SMALL - WIRE_FRAME_HEADROOM) {
-            if (tx_begin(c, big, true) == NULL)
-                return -ENOMEM;
-            rc = encode_in_tail(c, m, &len);
-        }
-    }
-    if (rc == -EMSGSIZE) {
-        uint8_t *p = tx_begin(c, NODE_TXBUF_SMALL - WIRE_FRAME_HEADROOM, false);
-        if (p == NULL)
-            return -ENOMEM;
-        rc = encode_in_tail(c, m, &len);
-    }
-    if (rc == -EMSGSIZE) {
-        size_t need = wire_msg_bound(m);
-        if (need > WIRE_MAX_PLAINTEXT)
-            need = WIRE_MAX_PLAINTEXT;
-        if (tx_begin(c, need + WIRE_AEAD_TAG_BYTES, false) == NULL)
-            return -ENOMEM;
-        rc = encode_in_tail(c, m, &len);
-    }
+    /* Into the open frame, with whatever else this loop turn sends the
+     * peer; the flush at the end of the turn seals and writes it. */
+    int rc = put_map(c, m, wire_msg_bound(m), bulk);
     if (rc != 0)
         return rc;
-    uint8_t *p = c->tx_tail->data + c->tx_tail->len + WIRE_FRAME_HEADROOM;
-    rc = sec_cipher_encrypt(&c->tx, NULL, 0, p, len, p);
-    if (rc != 0)
-        return rc;
-    tx_commit(c, len + WIRE_AEAD_TAG_BYTES);
+    node_conn_mark_dirty(c);
     return 0;
 }
 
@@ -255,38 +326,40 @@ int node_conn_send_relayed(node_conn *c, const wire_msg *m)
     return send_ctl(c, m, true);
 }
 
-/* Encodes m (plaintext at most bound bytes), encrypts and queues it in
- * order on the data lane, from inside a flush (the link stays clean);
- * bulk asks for a large block when a new one is needed. Returns 0,
+/* Bodies from this size up are not copied into the open frame: they get
+ * a transport message of their own, encrypted straight from the sender's
+ * buffer (the outbox's record), where one more AEAD call is cheap beside
+ * the body's bytes (crypto/cipher.c, SPLIT_MIN). */
+#define ONECOPY_MIN 16384u
+
+/* Queues m (plaintext at most bound bytes) in order on the data lane,
+ * from inside a flush (the link stays clean: the flush seals and writes
+ * it); bulk asks for a large block when a new one is needed. Returns 0,
  * -ENOMEM or -EMSGSIZE. */
 static int conn_frame_data(node_conn *c, const wire_msg *m, size_t bound,
                            bool bulk)
 {
     if (bound > WIRE_MAX_PLAINTEXT)
         bound = WIRE_MAX_PLAINTEXT;
-    uint8_t *p = tx_begin(c, bound + WIRE_AEAD_TAG_BYTES, bulk);
-    if (p == NULL)
-        return -ENOMEM;
-    size_t len, hole;
-    const wire_bytes *body = m->type == WIRE_T_DATA   ? &m->u.data.body
-                             : m->type == WIRE_T_FRAG ? &m->u.frag.data
-                                                      : NULL;
-    int rc;
-    if (body != NULL) {
-        /* The body goes from the sender's buffer (the outbox's record) to
-         * the transmit block once, through the cipher: the header and the
-         * keys after the body are written around its place (#18). */
-        rc = wire_msg_encode_hole(m, p, bound, &len, &hole);
-        if (rc == 0)
-            rc = sec_cipher_encrypt_from(&c->tx, p, hole, body->ptr, body->len,
-                                         len - hole - body->len);
-    } else {
-        rc = wire_msg_encode(m, p, bound, &len);
-        if (rc == 0)
-            rc = sec_cipher_encrypt(&c->tx, NULL, 0, p, len, p);
-    }
+    const wire_bytes *body = msg_body(m);
+    if (body == NULL || body->len < ONECOPY_MIN)
+        return put_map(c, m, bound, bulk);
+    /* The body goes from the sender's buffer to the transmit block once,
+     * through the cipher: the header and the keys after the body are
+     * written around its place (#18). Behind the open frame, sealed
+     * first. */
+    uint8_t *p;
+    int rc = tx_begin(c, bound + WIRE_AEAD_TAG_BYTES, bulk, &p);
     if (rc != 0)
         return rc;
+    size_t len, hole;
+    rc = wire_msg_encode_hole(m, p, bound, &len, &hole);
+    if (rc == 0)
+        rc = sec_cipher_encrypt_from(&c->tx, p, hole, body->ptr, body->len,
+                                     len - hole - body->len);
+    if (rc != 0)
+        return rc;
+    count_frame(c, 1);
     tx_seal(c, len + WIRE_AEAD_TAG_BYTES, false);
     return 0;
 }
@@ -312,7 +385,10 @@ static void conn_pull(node_conn *c)
 
 size_t node_conn_tx_queued(const node_conn *c)
 {
-    return c->tx_pending + c->tx_inflight;
+    size_t open = c->open_len > 0
+                      ? WIRE_FRAME_HEADROOM + c->open_len + WIRE_AEAD_TAG_BYTES
+                      : 0;
+    return c->tx_pending + c->tx_inflight + open;
 }
 
 /* ---- writes ----------------------------------------------------------- */
@@ -405,6 +481,16 @@ void node_conn_flush(node_conn *c)
      * link dirty); whatever it leaves behind marks it again below. */
     if (c->state == CONN_UP)
         conn_pull(c);
+    if (c->state == CONN_CLOSING)
+        return;
+    /* The open frame goes with this write: batching waits for nothing. */
+    int src = open_seal(c);
+    if (src != 0) {
+        node_log(c->node, CONFAB_LOG_ERROR, "cannot seal a frame: %s",
+                 uv_strerror(src));
+        node_conn_abort(c, CONFAB_DOWN_CLOSED);
+        return;
+    }
     /* Behind a write in flight, bytes must queue behind it. */
     if (c->tx_head != NULL && c->tx_inflight == 0 && try_write_now(c) != 0) {
         return;
@@ -805,6 +891,23 @@ int node_conn_dial(confab_node *n, const struct sockaddr_storage *addr,
 
 /* ---- reading ---------------------------------------------------------- */
 
+/* One decrypted message on an established link: 0, or an error that must
+ * close the link. */
+static int conn_on_msg(node_conn *c, const wire_msg *m)
+{
+    if (c->bye_received)
+        return -EPROTO; /* BYE is the last message on a link */
+    if (m->type != WIRE_T_BYE)
+        return c->node->link_ops->message(c, m);
+    c->bye_received = true;
+    c->node->link_ops->bye(c, m->u.bye.reason);
+    if (c->state != CONN_CLOSING)
+        node_conn_bye(c, m->u.bye.reason == WIRE_BYE_DUPLICATE
+                             ? WIRE_BYE_DUPLICATE
+                             : WIRE_BYE_OTHER);
+    return 0;
+}
+
 /* Returns 0, NODE_HS_ASYNC, or an error that must close the link. */
 static int conn_on_frame(node_conn *c, const uint8_t *f, size_t len)
 {
@@ -812,8 +915,6 @@ static int conn_on_frame(node_conn *c, const uint8_t *f, size_t len)
     c->t_rx = node_now_ms(n);
     if (c->state == CONN_HANDSHAKE)
         return node_hs_on_frame(c, f, len);
-    if (c->bye_received)
-        return -EPROTO; /* BYE is the last message on a link */
     if (len < WIRE_AEAD_TAG_BYTES)
         return -EPROTO;
     size_t plen = len - WIRE_AEAD_TAG_BYTES;
@@ -825,23 +926,28 @@ static int conn_on_frame(node_conn *c, const uint8_t *f, size_t len)
         return rc;
     if (c->node->rx_dump_fd > 0) /* a test's record of all it decrypts */
         (void)!write(c->node->rx_dump_fd, plain, plen);
-    wire_msg m;
-    rc = wire_msg_decode(plain, plen, &m);
-    if (rc != 0)
-        return rc;
     c->node->link_ops->counted(c, 0, len);
-    switch (m.type) {
-    case WIRE_T_BYE:
-        c->bye_received = true;
-        c->node->link_ops->bye(c, m.u.bye.reason);
-        if (c->state != CONN_CLOSING)
-            node_conn_bye(c, m.u.bye.reason == WIRE_BYE_DUPLICATE
-                                 ? WIRE_BYE_DUPLICATE
-                                 : WIRE_BYE_OTHER);
-        return 0;
-    default:
-        return c->node->link_ops->message(c, &m);
-    }
+    n->stats.frames_received++;
+    /* One or more maps back to back (PROTOCOL.md section 4), each taken
+     * as it is decoded, as if it had come in a frame of its own: nothing
+     * is held for the rest, and an error anywhere cuts the link. */
+    uint32_t maps = 0;
+    do {
+        wire_msg m;
+        size_t used;
+        rc = wire_msg_decode_next(plain, plen, &m, &used);
+        if (rc == 0)
+            rc = conn_on_msg(c, &m);
+        if (rc != 0 && maps > 0)
+            n->stats.frames_batch_refused++;
+        if (rc != 0)
+            return rc;
+        maps++;
+        n->stats.frame_maps_received++;
+        plain += used;
+        plen -= used;
+    } while (plen > 0 && c->state != CONN_CLOSING);
+    return 0;
 }
 
 /* ---- large fragments, read straight into place (#18) ----------------- */
@@ -985,6 +1091,8 @@ static int rxs_finish(node_conn *c)
         return rc;
     c->t_rx = node_now_ms(c->node);
     c->node->stats.frags_in_place++;
+    c->node->stats.frames_received++;
+    c->node->stats.frame_maps_received++;
     c->node->link_ops->counted(c, 0, r->need);
     wire_msg m;
     memset(&m, 0, sizeof m);

@@ -304,6 +304,7 @@ static int established(node_conn *c, node_hs *h)
     c->hs = NULL;
     node_conn_leave_handshake(c);
     c->state = CONN_UP;
+    c->batch = hello.batch != 0; /* #18: PROTOCOL.md 3.2 and 4 */
     wire_frame_decoder_set_limit(&c->dec, WIRE_MAX_FRAME);
     int rc = c->node->link_ops->established(c, &hello);
     node_hs_free(h);

@@ -101,6 +101,12 @@ typedef struct node_conn {
      * from the socket straight into rx_big (conn.c); NULL until the link
      * first streams one */
     struct node_rxs *rxs;
+    /* area: batched frames (#18): the peer's HELLO said `batch`, so a
+     * transport message to it may hold several maps (PROTOCOL.md 4); the
+     * open frame, whose maps wait in the tail block to be sealed (conn.c):
+     * its plaintext bytes (0: none open) and maps */
+    bool batch;
+    uint32_t open_len, open_maps;
     /* times, in loop milliseconds */
     uint64_t t_start, t_rx, t_tx, t_drain;
 } node_conn;

@@ -72,7 +72,7 @@ int node_hello_encode(confab_node *n)
     wire_bytes *g = calloc(n->n_groups ? n->n_groups : 1, sizeof *g);
     if (g == NULL)
         return -ENOMEM;
-    size_t cap = 64 + WIRE_MAX_NAME;
+    size_t cap = 80 + WIRE_MAX_NAME; /* the keys, `batch` (7) included */
     for (size_t i = 0; i < n->n_groups; i++) {
         g[i].ptr = (const uint8_t *)n->groups[i];
         g[i].len = (uint32_t)strlen(n->groups[i]);
@@ -89,6 +89,7 @@ int node_hello_encode(confab_node *n)
     h.epoch = n->epoch;
     h.ngroups = (uint32_t)n->n_groups;
     h.groups = g;
+    h.batch = 1; /* #18: this node takes batched transport messages */
     uint8_t *buf = malloc(cap);
     int rc = buf ? wire_hello_encode(&h, buf, cap, &n->hello_len) : -ENOMEM;
     free(g);

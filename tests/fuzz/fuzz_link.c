@@ -13,7 +13,8 @@
  * says a default HELLO (in group "ops", epoch 1) and the first object is a
  * message too. Each message is one transport message (DATA, FRAG, ACK,
  * PING, PONG, JOIN, LEAVE, PEERS, BYE, or anything else), plaintext cut to
- * 65519 bytes.
+ * 65519 bytes; a nil (c0) between two objects glues the second to the
+ * first, in one transport message: a batch (section 4, #18).
  *
  * Each input gets a fresh node: a home in a scratch directory (so delivery
  * and the inbox write the store), a member of "ops", with two unicasts for
@@ -25,7 +26,9 @@
  * Properties: no crash, no leak, no hang (the node closes the link within
  * a bound after the raw peer's EOF, and stops: uv_loop_close() returns 0),
  * and every frame the node sends decrypts and decodes as a transport
- * message (it never sends garbage, whatever it was sent).
+ * message: exactly one map, or one or more back to back when the raw
+ * peer's HELLO announced `batch` (it never sends garbage, whatever it was
+ * sent).
  *
  * The node must never reach the network: PEERS makes it dial the
  * addresses a member names, so this program replaces connect(): only the
@@ -132,6 +135,7 @@ typedef struct fixture {
     uv_poll_t poll;
     bool poll_open;
     bool up, down, stopped, eof;
+    bool batch; /* the raw peer's HELLO said `batch` (#18) */
     unsigned data_seen; /* DATA the node sent */
     uint64_t deadline;
 } fixture;
@@ -163,16 +167,26 @@ static void drain(fixture *fx)
     size_t len;
     int rc;
     while ((rc = rawpeer_poll_frame(&fx->raw, &f, &len)) == 0) {
-        wire_msg m;
         CHECK(len >= WIRE_AEAD_TAG_BYTES);
         CHECK(sec_cipher_decrypt(&fx->raw.rx, NULL, 0, f, len,
                                  fx->raw.plain) == 0);
-        CHECK(wire_msg_decode(fx->raw.plain, len - WIRE_AEAD_TAG_BYTES, &m) ==
-              0);
-        if (verbose)
-            fprintf(stderr, "  node sent type %u\n", (unsigned)m.type);
-        if (m.type == WIRE_T_DATA)
-            fx->data_seen++;
+        /* One map, or several to a raw peer that announced `batch`. */
+        const uint8_t *p = fx->raw.plain;
+        size_t left = len - WIRE_AEAD_TAG_BYTES;
+        do {
+            wire_msg m;
+            size_t used = left;
+            if (fx->batch)
+                CHECK(wire_msg_decode_next(p, left, &m, &used) == 0);
+            else
+                CHECK(wire_msg_decode(p, left, &m) == 0);
+            if (verbose)
+                fprintf(stderr, "  node sent type %u\n", (unsigned)m.type);
+            if (m.type == WIRE_T_DATA)
+                fx->data_seen++;
+            p += used;
+            left -= used;
+        } while (left > 0);
     }
     if (rc == -EAGAIN)
         return;
@@ -357,17 +371,30 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (first > 0 && wire_hello_decode(data, first, &h) == 0) {
         hello = data;
         hello_len = first;
+        fx.batch = h.batch != 0;
         data += first;
         size -= first;
     }
     if (link_up(&fx, hello, hello_len)) {
+        static uint8_t batch[WIRE_MAX_PLAINTEXT];
         while (size > 0 && !fx.eof) {
-            size_t n = object_len(data, size);
-            if (n == 0)
-                n = size; /* the rest, as one last message */
-            send_msg(&fx, data, n);
-            data += n;
-            size -= n;
+            /* An object, and each one glued to it by a nil (c0) before
+             * it: one transport message (a batch, PROTOCOL.md 4). */
+            size_t blen = 0;
+            bool more = true;
+            for (bool first_obj = true; more; first_obj = false) {
+                size_t skip = first_obj ? 0 : 1;
+                size_t n = object_len(data + skip, size - skip);
+                if (n == 0)
+                    n = size - skip; /* the rest, as the last part */
+                size_t k = n < sizeof batch - blen ? n : sizeof batch - blen;
+                memcpy(batch + blen, data + skip, k);
+                blen += k;
+                data += skip + n;
+                size -= skip + n;
+                more = size > 1 && data[0] == 0xc0;
+            }
+            send_msg(&fx, batch, blen);
         }
     }
     finish(&fx);

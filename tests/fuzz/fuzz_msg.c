@@ -1,7 +1,8 @@
 /* fuzz_msg.c: a decrypted transport message or HELLO from a stranger.
  *
- * The same bytes go to wire_mp_check(), wire_msg_decode() and
- * wire_hello_decode(). Properties:
+ * The same bytes go to wire_mp_check(), wire_msg_decode(),
+ * wire_msg_decode_next() (as a batch of maps, #18) and wire_hello_decode().
+ * Properties:
  *   - what wire_mp_check() accepts, msgpack-c's unpacker also reads, using
  *     exactly all the bytes (so the walk is never looser than msgpack-c);
  *   - a decoder accepts only what wire_mp_check() accepts;
@@ -99,7 +100,8 @@ static int hello_eq(const wire_hello *a, const wire_hello *b)
 {
     return a->version == b->version && bytes_eq(a->name, b->name) &&
            a->port == b->port && a->boot == b->boot && a->max == b->max &&
-           a->ngroups == b->ngroups && groups_eq(a->group_iter, b->group_iter);
+           a->ngroups == b->ngroups && a->batch == b->batch &&
+           groups_eq(a->group_iter, b->group_iter);
 }
 
 /* A decoded message gives PEERS and groups through iterators; the encoders
@@ -180,6 +182,24 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         if (wire_msg_type_known(m.type))
             roundtrip_msg(&m, size);
     }
+    /* The same bytes as a batch (#18): each map wire_msg_decode_next()
+     * takes is one that wire_msg_decode() takes alone, with the same
+     * values; a whole message is a batch of one. */
+    const uint8_t *p = data;
+    size_t left = size, used;
+    wire_msg one;
+    while (left > 0 && wire_msg_decode_next(p, left, &m, &used) == 0) {
+        CHECK(used >= 1 && used <= left);
+        CHECK(wire_mp_check(p, used, WIRE_MAX_DEPTH) == 0);
+        CHECK(wire_msg_decode(p, used, &one) == 0);
+        CHECK(one.type == m.type);
+        CHECK(!wire_msg_type_known(m.type) || msg_eq(&m, &one));
+        if (p == data && wire_msg_decode(data, size, &one) == 0)
+            CHECK(used == size);
+        p += used;
+        left -= used;
+    }
+
     wire_hello h;
     if (wire_hello_decode(data, size, &h) == 0) {
         CHECK(checked == 0);

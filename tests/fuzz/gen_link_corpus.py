@@ -51,9 +51,11 @@ def write(name, *msgs):
 
 TS = 1700000000000000
 def mid(i): return bytes([i]) * 16
-def hello(groups=('ops',), epoch=1, name='raw', port=0):
-    return {'v': 1, 'name': name, 'port': port, 'boot': 1, 'max': 1 << 24,
-            'epoch': epoch, 'groups': list(groups)}
+def hello(groups=('ops',), epoch=1, name='raw', port=0, batch=None):
+    h = {'v': 1, 'name': name, 'port': port, 'boot': 1, 'max': 1 << 24,
+         'epoch': epoch, 'groups': list(groups)}
+    if batch is not None: h['batch'] = batch
+    return h
 def data(i, seq, k=0, body=b'hi', g=None, ct=None, size=None, skip=None):
     m = {'t': 1, 'id': mid(i), 'k': k, 'seq': seq, 'ts': TS}
     if g is not None: m['g'] = g
@@ -113,3 +115,16 @@ write('mixed', hello(epoch=5), data(1, 1), ping(1), join('lab'), data(2, 1, k=2,
 # A peer with the largest id: the node dials it at once (and is refused:
 # fuzz_link lets it reach nothing but its own port).
 write('peers-dialed-at-once', peers((b'\xff' * 32, bytes([127, 0, 0, 2]), 9)), ping(1))
+# Batches (#18, PROTOCOL.md 4): a nil between two objects sends them in one
+# transport message. A raw peer that announces `batch` is sent batches too.
+GLUE = b'\xc0'
+write('batch', hello(batch=True), data(1, 1), GLUE, data(2, 2), GLUE, ping(1), GLUE,
+      ack(seq=1), ping(2), GLUE, join('lab'), GLUE, data(3, 1, k=2, g='lab'))
+write('batch-not-announced', data(1, 1), GLUE, data(2, 2), GLUE, ack(seq=2), GLUE, ping(3))
+write('batch-cut-second', ping(1), GLUE, b'\x82\xa1t\x04\xa1')
+write('batch-garbage-after', data(1, 1), GLUE, b'\xc1')
+write('batch-over-limit', ping(1), GLUE, ping(2, bytes(1025)))
+write('batch-bye-then-more', hello(batch=True), ping(1), GLUE, bye(0), GLUE, data(1, 1))
+write('batch-fragmented', data(1, 1, body=b'a' * 100, size=250), GLUE, frag(1, 100, b'b' * 100),
+      GLUE, ping(1), GLUE, frag(1, 200, b'c' * 50))
+write('batch-hello-false', hello(batch=False), data(1, 1), GLUE, data(2, 2))

@@ -541,3 +541,55 @@ int rawpeer_send_peer_entry(rawpeer *r, const uint8_t *id, uint16_t port)
     m.u.peers.entries = &e;
     return rawpeer_send_msg(r, &m);
 }
+
+/* added for tests/net/test_batch.c */
+int rawpeer_handshake_batch(rawpeer *r, const char *name)
+{
+    wire_hello h;
+    memset(&h, 0, sizeof h);
+    h.version = 1;
+    h.name.ptr = (const uint8_t *)name;
+    h.name.len = (uint32_t)strlen(name);
+    h.max = 1u << 24;
+    h.batch = 1;
+    uint8_t hello[256];
+    size_t hlen;
+    int rc = wire_hello_encode(&h, hello, sizeof hello, &hlen);
+    return rc != 0 ? rc : rawpeer_handshake_hello(r, hello, hlen);
+}
+
+int rawpeer_send_batch(rawpeer *r, const wire_msg *m, size_t n,
+                       const void *tail, size_t tail_len)
+{
+    size_t used = 0, cap = sizeof r->plain - 16;
+    for (size_t i = 0; i < n; i++) {
+        size_t len;
+        int rc = wire_msg_encode(&m[i], r->plain + used, cap - used, &len);
+        if (rc != 0)
+            return rc;
+        used += len;
+    }
+    if (tail_len > cap - used)
+        return -EMSGSIZE;
+    if (tail_len > 0)
+        memcpy(r->plain + used, tail, tail_len);
+    return rawpeer_send_plain(r, r->plain, used + tail_len);
+}
+
+int rawpeer_recv_plain(rawpeer *r, const uint8_t **p, size_t *len,
+                       int timeout_ms)
+{
+    const uint8_t *f;
+    size_t flen;
+    int rc = rawpeer_recv_frame(r, &f, &flen, timeout_ms);
+    if (rc != 0)
+        return rc;
+    if (flen < 16)
+        return -EPROTO;
+    rc = sec_cipher_decrypt(&r->rx, NULL, 0, f, flen, r->plain);
+    if (rc != 0)
+        return rc;
+    *p = r->plain;
+    *len = flen - 16;
+    return 0;
+}

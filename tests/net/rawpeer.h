@@ -127,4 +127,18 @@ int rawpeer_handshake_port(rawpeer *r, const char *name, uint16_t port);
 /* Sends one PEERS naming id at 127.0.0.1 port. */
 int rawpeer_send_peer_entry(rawpeer *r, const uint8_t *id, uint16_t port);
 
+/* added for tests/net/test_batch.c */
+/* rawpeer_handshake(), its HELLO announcing `batch` (PROTOCOL.md 3.2): the
+ * node may then send it several maps per transport message. */
+int rawpeer_handshake_batch(rawpeer *r, const char *name);
+/* Encodes m[0..n) back to back, then appends tail[0..tail_len) as it is
+ * (garbage on purpose, or nothing), and sends it all as one transport
+ * message: a batch (PROTOCOL.md section 4). */
+int rawpeer_send_batch(rawpeer *r, const wire_msg *m, size_t n,
+                       const void *tail, size_t tail_len);
+/* The next transport message, decrypted, not decoded: 0 with its
+ * plaintext in *p and *len (borrowed), -ETIMEDOUT or -EPIPE. */
+int rawpeer_recv_plain(rawpeer *r, const uint8_t **p, size_t *len,
+                       int timeout_ms);
+
 #endif

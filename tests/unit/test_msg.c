@@ -1439,6 +1439,156 @@ static void test_msg_decode_huge_counts_allocate_nothing(void **state)
                       "valgrind): checked rejection only\n");
 }
 
+/* ---- batched transport messages (#18, PROTOCOL.md section 4) ---- */
+
+static int decode_next(const uint8_t *p, size_t len, wire_msg *m, size_t *used)
+{
+    alloc_count_start();
+    int rc = wire_msg_decode_next(p, len, m, used);
+    alloc_count_stop();
+    if (counting)
+        assert_int_equal(alloc_calls, 0);
+    return rc;
+}
+
+/* Maps back to back: the one-pass shape (`t` first), the general one (`t`
+ * last), a type this version ignores and a routing type; each is taken
+ * alone and the walk ends exactly at the end. */
+static void test_msg_decode_next_walks_a_batch(void **state)
+{
+    (void)state;
+    static const field late_t[] = {U("n", 9), U("t", 4)};
+    static const field unknown_t[] = {U("t", 99), STR("x", "y")};
+    size_t at = 0, ends[6];
+    at += build_map(buf + at, sizeof buf - at, ack_f, NFIELDS(ack_f));
+    ends[0] = at;
+    at += build_map(buf + at, sizeof buf - at, ping_f, NFIELDS(ping_f));
+    ends[1] = at;
+    at += build_map(buf + at, sizeof buf - at, data_f, NFIELDS(data_f));
+    ends[2] = at;
+    at += build_map(buf + at, sizeof buf - at, late_t, NFIELDS(late_t));
+    ends[3] = at;
+    at += build_map(buf + at, sizeof buf - at, unknown_t, NFIELDS(unknown_t));
+    ends[4] = at;
+    at += build_map(buf + at, sizeof buf - at, frag_f, NFIELDS(frag_f));
+    ends[5] = at;
+    const uint64_t types[] = {WIRE_T_ACK,  WIRE_T_PING, WIRE_T_DATA,
+                              WIRE_T_PING, 99,          WIRE_T_FRAG};
+    size_t off = 0;
+    for (size_t i = 0; i < NFIELDS(types); i++) {
+        wire_msg m;
+        size_t used = 0;
+        assert_int_equal(decode_next(buf + off, at - off, &m, &used), 0);
+        assert_true(m.type == types[i]);
+        off += used;
+        assert_int_equal(off, ends[i]);
+    }
+    /* As one message the same bytes are trailing garbage. */
+    wire_msg m;
+    assert_int_equal(decode_msg(buf, at, &m), -EPROTO);
+    /* The decoded fields point into the batch, each into its own map. */
+    size_t used;
+    assert_int_equal(decode_next(buf + ends[0], at - ends[0], &m, &used), 0);
+    assert_true(m.u.ping.data.ptr > buf + ends[0] &&
+                m.u.ping.data.ptr < buf + ends[1]);
+    assert_memory_equal(m.u.ping.data.ptr, "echo", 4);
+}
+
+/* After a good first map, whatever is wrong with what follows fails. */
+static void test_msg_decode_next_refuses_bad_rest(void **state)
+{
+    (void)state;
+    static uint8_t big[WIRE_MAX_PING_DATA + 1];
+    const field ping_big[] = {U("t", 4), U("n", 1),
+                              BIN("data", big, sizeof big)};
+    static const field ping_miss[] = {U("t", 4)};
+    const field deep[] = {U("t", 3), U("seq", 1),
+                          RAW("x", 0x91, 0x91, 0x91, 0x91, 0x90)};
+    size_t first = build_map(buf, sizeof buf, ack_f, NFIELDS(ack_f));
+    size_t n;
+    uint8_t *rest = buf + first;
+    size_t room = sizeof buf - first;
+    /* Built one at a time into rest, each checked at once. */
+    for (int k = 0; k < 8; k++) {
+        switch (k) {
+        case 0: /* a map cut short */
+            n = build_map(rest, room, ping_f, NFIELDS(ping_f)) - 1;
+            break;
+        case 1: /* garbage after it (a byte msgpack never uses) */
+            rest[0] = 0xc1;
+            n = 1;
+            break;
+        case 2: /* a value that is not a map */
+            rest[0] = 0x01;
+            n = 1;
+            break;
+        case 3: /* over a limit: PING data of 1025 bytes */
+            n = build_map(rest, room, ping_big, NFIELDS(ping_big));
+            break;
+        case 4: /* a required key missing */
+            n = build_map(rest, room, ping_miss, NFIELDS(ping_miss));
+            break;
+        case 5: /* nested too deep */
+            n = build_map(rest, room, deep, NFIELDS(deep));
+            break;
+        case 6: /* a count larger than the bytes left */
+            rest[0] = 0xdf;
+            memset(rest + 1, 0xff, 4);
+            n = 5;
+            break;
+        default: /* a good map, then one byte of garbage */
+            n = build_map(rest, room, ping_f, NFIELDS(ping_f));
+            rest[n++] = 0xc1;
+            break;
+        }
+        wire_msg m;
+        size_t used;
+        assert_int_equal(decode_next(buf, first + n, &m, &used), 0);
+        assert_int_equal(used, first);
+        int rc = decode_next(buf + used, n, &m, &used);
+        if (k == 7) { /* the good map, then the garbage alone */
+            assert_int_equal(rc, 0);
+            assert_int_equal(used, n - 1);
+            rc = decode_next(rest + used, 1, &m, &used);
+        }
+        assert_int_equal(rc, -EPROTO);
+    }
+    wire_msg m;
+    size_t used;
+    assert_int_equal(decode_next(buf, 0, &m, &used), -EPROTO); /* empty */
+}
+
+/* `batch` in a HELLO: written only when true, read as a bool, optional. */
+static void test_msg_hello_batch(void **state)
+{
+    (void)state;
+    wire_hello h, out;
+    memset(&h, 0, sizeof h);
+    h.version = WIRE_VERSION;
+    h.name = bytes_of("alpha");
+    h.max = WIRE_MIN_MAX_BODY;
+    size_t len, len2;
+    assert_int_equal(wire_hello_encode(&h, buf, sizeof buf, &len), 0);
+    assert_int_equal(decode_hello(buf, len, &out), 0);
+    assert_int_equal(out.batch, 0);
+    assert_null(memmem(buf, len, "batch", 5));
+    h.batch = 1;
+    assert_int_equal(wire_hello_encode(&h, buf2, sizeof buf2, &len2), 0);
+    assert_int_equal(len2, len + 7); /* a5 "batch" c3 */
+    assert_memory_equal(buf2 + len,
+                        "\xa5"
+                        "batch"
+                        "\xc3",
+                        7);
+    assert_msgpack_c_agrees(buf2, len2);
+    assert_int_equal(decode_hello(buf2, len2, &out), 0);
+    assert_int_equal(out.batch, 1);
+    const msg_shape *hello = &shapes[NFIELDS(shapes) - 1];
+    assert_int_equal(decode_with(hello, (field)RAW("batch", 0xc2)), 0);
+    assert_int_equal(decode_with(hello, (field)U("batch", 1)), -EPROTO);
+    assert_int_equal(decode_with(hello, (field)STR("batch", "yes")), -EPROTO);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1470,6 +1620,9 @@ int main(void)
         cmocka_unit_test(test_msg_hello_decode_rejects),
         cmocka_unit_test(test_msg_decode_huge_counts_allocate_nothing),
         cmocka_unit_test(test_msg_encode_hole_same_bytes),
+        cmocka_unit_test(test_msg_decode_next_walks_a_batch),
+        cmocka_unit_test(test_msg_decode_next_refuses_bad_rest),
+        cmocka_unit_test(test_msg_hello_batch),
     };
     return cmocka_run_group_tests_name("msg", tests, setup, NULL);
 }

@@ -15,6 +15,7 @@
 #include "wire/frame.h"
 #include "wire/msg.h"
 
+#include <errno.h>
 #include <sodium.h>
 #include <stdlib.h>
 #include <string.h>
@@ -133,6 +134,55 @@ static void test_protocol_doc_hello(void **state)
     assert_int_equal(wire_hello_encode(&e, out, sizeof out, &n), 0);
     assert_int_equal(n, len);
     assert_memory_equal(out, b, len);
+    free(b);
+}
+
+/* Section 3.2: the HELLO example with `batch`, and section 4's batch. */
+static void test_protocol_doc_batch(void **state)
+{
+    (void)state;
+    size_t len, plain_len;
+    uint8_t *b = example("hello-batch", &len);
+    uint8_t *plain = example("hello", &plain_len);
+    wire_hello h;
+    assert_int_equal(wire_hello_decode(b, len, &h), 0);
+    assert_int_equal(h.batch, 1);
+    assert_str(h.name, "alpha");
+    assert_int_equal(wire_hello_decode(plain, plain_len, &h), 0);
+    assert_int_equal(h.batch, 0);
+    const wire_bytes groups[2] = {str("ops"), str("lab")};
+    wire_hello e = {.version = 1,
+                    .name = str("alpha"),
+                    .port = 47000,
+                    .boot = 3,
+                    .max = 16u << 20,
+                    .epoch = 0x1122334455667788u,
+                    .ngroups = 2,
+                    .groups = groups,
+                    .batch = 1};
+    uint8_t out[256];
+    size_t n;
+    assert_int_equal(wire_hello_encode(&e, out, sizeof out, &n), 0);
+    assert_int_equal(n, len);
+    assert_memory_equal(out, b, len);
+    free(b);
+    free(plain);
+
+    b = example("batch", &len);
+    wire_msg m;
+    size_t used, at = 0;
+    assert_int_equal(wire_msg_decode_next(b, len, &m, &used), 0);
+    assert_true(m.type == WIRE_T_ACK && m.u.ack.has_seq && m.u.ack.seq == 42);
+    assert_int_equal(used, 9);
+    assert_encodes_to(&m, b, used);
+    at += used;
+    assert_int_equal(wire_msg_decode_next(b + at, len - at, &m, &used), 0);
+    assert_true(m.type == WIRE_T_PING && m.u.ping.n == 1);
+    assert_encodes_to(&m, b + at, used);
+    at += used;
+    assert_int_equal(at, len);
+    /* As a single map the same bytes are refused (trailing bytes). */
+    assert_int_equal(wire_msg_decode(b, len, &m), -EPROTO);
     free(b);
 }
 
@@ -477,6 +527,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_protocol_doc_frame),
         cmocka_unit_test(test_protocol_doc_hello),
+        cmocka_unit_test(test_protocol_doc_batch),
         cmocka_unit_test(test_protocol_doc_data),
         cmocka_unit_test(test_protocol_doc_frag),
         cmocka_unit_test(test_protocol_doc_handshake_hellos),
