@@ -90,6 +90,9 @@ typedef struct bench_result {
     uint64_t tx_grow_kib, rx_grow_kib, max_in_flight;
     /* The same above the linked node (mem_mark_linked). */
     uint64_t tx_msg_kib, rx_msg_kib;
+    /* The sender's transport messages and the maps they carried (#18:
+     * several messages per transport message), confab only. */
+    uint64_t tx_frames, tx_maps;
 } bench_result;
 
 static uint8_t payload[BIG_SIZE];          /* what every sender sends */
@@ -401,6 +404,7 @@ typedef struct bench_node {
     const char *who;
     bool stopping, stopped, timer_closed, stop_late;
     int err;
+    confab_stats at_finish; /* the node's counters when the case ended */
 } bench_node;
 
 static int rm_entry(const char *path, const struct stat *st, int flag,
@@ -452,6 +456,7 @@ static void bn_finish(bench_node *b, int err, const char *why)
         return;
     b->stopping = true;
     b->err = err;
+    confab_node_stats(b->node, &b->at_finish);
     if (err != 0)
         fprintf(stderr, "bench: %s: %s (%s)\n", b->who, why,
                 confab_strerror(err));
@@ -794,6 +799,8 @@ static int confab_sender(const bench_case *bc, uint16_t port, bench_result *r)
     x.samples = samples;
     rc = bn_run(&x.bn, tx_started);
     r->max_in_flight = x.max_in_flight;
+    r->tx_frames = x.bn.at_finish.frames_sent;
+    r->tx_maps = x.bn.at_finish.frame_maps_sent;
     if (rc == 0) {
         if (bc->mode == MODE_TPUT)
             r->secs = (double)(x.t1 - x.t0) / 1e9;
@@ -1611,6 +1618,13 @@ int main(int argc, char **argv)
                bc->label, conf[i].tx_cpu / n * 1e6, conf[i].rx_cpu / n * 1e6,
                raw[i].tx_cpu / n * 1e6, raw[i].rx_cpu / n * 1e6);
     }
+    printf("messages per transport message, the sender's (batches, #18):\n");
+    for (size_t i = 0; i < N_CASES; i++)
+        if (run[i] && conf[i].ok && conf[i].tx_frames > 0)
+            printf("  %-17s %.1f (%llu in %llu)\n", cases[i].label,
+                   (double)conf[i].tx_maps / (double)conf[i].tx_frames,
+                   (unsigned long long)conf[i].tx_maps,
+                   (unsigned long long)conf[i].tx_frames);
     print_persist(cases, conf, run, N_CASES);
     print_limits(cases, conf, raw, ceil, run, N_CASES);
     char v[32];
