@@ -735,6 +735,18 @@ int wire_msg_decode(const uint8_t *buf, size_t len, wire_msg *m)
     return 0;
 }
 
+/* The value of `t` when it is the first key of the map at buf, as a
+ * uint: true and *t, else false (the general path finds it). */
+static bool t_first(const uint8_t *buf, size_t len, uint64_t *t)
+{
+    if (len < 4 || (buf[0] & 0xf0u) != 0x80u || buf[0] == 0x80u ||
+        buf[1] != 0xa1u || buf[2] != 't')
+        return false;
+    wire_mp_reader r;
+    wire_mp_reader_init(&r, buf + 3, len - 3);
+    return wire_mp_read_uint(&r, t) == 0;
+}
+
 int wire_msg_decode_next(const uint8_t *buf, size_t len, wire_msg *m,
                          size_t *used)
 {
@@ -748,11 +760,19 @@ int wire_msg_decode_next(const uint8_t *buf, size_t len, wire_msg *m,
         return rc;
     }
     /* Any other shape: find where the first map ends (checked as the
-     * general path checks a whole message), then decode it alone. */
+     * general path checks a whole message), then decode it alone. A
+     * routing message opening with `t`, as every node writes it (a relay's
+     * whole traffic), goes to its own decoder at once: what
+     * wire_msg_decode() would add first (the same check again, and a walk
+     * for `t`) the routing decoder does as it reads. */
     size_t n;
+    uint64_t t;
     if (wire_mp_check_first(buf, len, WIRE_MAX_DEPTH, &n) != 0)
         return -EPROTO;
-    rc = wire_msg_decode(buf, n, m);
+    if (t_first(buf, n, &t) && wire_route_type(t))
+        rc = wire_route_decode(buf, n, t, m);
+    else
+        rc = wire_msg_decode(buf, n, m);
     if (rc == 0)
         *used = n;
     return rc;

@@ -1494,6 +1494,48 @@ static void test_msg_decode_next_walks_a_batch(void **state)
     assert_memory_equal(m.u.ping.data.ptr, "echo", 4);
 }
 
+/* A ROUTED in a batch (a relay's traffic) decodes as it does alone, and
+ * is refused alike when broken after its `t`. */
+static void test_msg_decode_next_routed(void **state)
+{
+    (void)state;
+    static uint8_t ids[2][WIRE_NODE_ID_BYTES], box[WIRE_ROUTED_SEAL + 100];
+    memset(ids[0], 1, sizeof ids[0]);
+    memset(ids[1], 2, sizeof ids[1]);
+    memset(box, 0x5a, sizeof box);
+    wire_msg r, a, b;
+    memset(&r, 0, sizeof r);
+    r.type = WIRE_T_ROUTED;
+    r.u.routed.src = ids[0];
+    r.u.routed.dst = ids[1];
+    r.u.routed.hops = 7;
+    r.u.routed.box = (wire_bytes){box, sizeof box};
+    size_t first = build_map(buf, sizeof buf, ack_f, NFIELDS(ack_f)), n, used;
+    assert_int_equal(wire_msg_encode(&r, buf + first, sizeof buf - first, &n),
+                     0);
+    assert_int_equal(decode_next(buf, first + n, &a, &used), 0);
+    assert_int_equal(used, first);
+    assert_int_equal(decode_next(buf + first, n, &a, &used), 0);
+    assert_int_equal(used, n);
+    assert_int_equal(decode_msg(buf + first, n, &b), 0);
+    assert_true(a.type == WIRE_T_ROUTED && b.type == WIRE_T_ROUTED);
+    assert_true(a.u.routed.src == b.u.routed.src &&
+                a.u.routed.dst == b.u.routed.dst && a.u.routed.hops == 7 &&
+                b.u.routed.hops == 7 &&
+                a.u.routed.box.ptr == b.u.routed.box.ptr &&
+                a.u.routed.box.len == sizeof box);
+    /* Broken after `t`: a second `t`, a key that is not a str. */
+    const field twice[] = {U("t", 11), U("t", 11)};
+    const field intkey[] = {U("t", 11), RAW("s", 0x01)};
+    n = build_map(buf + first, sizeof buf - first, twice, NFIELDS(twice));
+    assert_int_equal(decode_next(buf + first, n, &a, &used), -EPROTO);
+    assert_int_equal(decode_msg(buf + first, n, &b), -EPROTO);
+    n = build_map(buf + first, sizeof buf - first, intkey, NFIELDS(intkey));
+    buf[first + 4] = 0x01; /* the key "s" (a1 73) made 01 73: not a str */
+    assert_int_equal(decode_next(buf + first, n, &a, &used), -EPROTO);
+    assert_int_equal(decode_msg(buf + first, n, &b), -EPROTO);
+}
+
 /* After a good first map, whatever is wrong with what follows fails. */
 static void test_msg_decode_next_refuses_bad_rest(void **state)
 {
@@ -1622,6 +1664,7 @@ int main(void)
         cmocka_unit_test(test_msg_encode_hole_same_bytes),
         cmocka_unit_test(test_msg_decode_next_walks_a_batch),
         cmocka_unit_test(test_msg_decode_next_refuses_bad_rest),
+        cmocka_unit_test(test_msg_decode_next_routed),
         cmocka_unit_test(test_msg_hello_batch),
     };
     return cmocka_run_group_tests_name("msg", tests, setup, NULL);
