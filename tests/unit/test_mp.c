@@ -129,6 +129,41 @@ static void test_mp_check_rejects_invalid(void **state)
     assert_int_equal(wire_mp_check(&one, 0, WIRE_MAX_DEPTH), -EPROTO);
 }
 
+/* wire_mp_check_first (#18, batches): every valid object followed by
+ * anything (another object, garbage, nothing) is taken at its own length;
+ * every invalid one but for the trailing-bytes cases is still refused. */
+static void test_mp_check_first(void **state)
+{
+    (void)state;
+    uint8_t buf[512];
+    for (size_t i = 0; i < sizeof valid / sizeof valid[0]; i++) {
+        size_t n = valid[i].len, used = 0;
+        assert_true(n + 2 <= sizeof buf);
+        memcpy(buf, valid[i].bytes, n);
+        buf[n] = 0xc1; /* never valid msgpack */
+        buf[n + 1] = 0x91;
+        for (size_t extra = 0; extra <= 2; extra++) {
+            if (wire_mp_check_first(buf, n + extra, WIRE_MAX_DEPTH, &used) !=
+                    0 ||
+                used != n)
+                fail_msg("%s followed by %zu bytes: not taken at %zu",
+                         valid[i].name, extra, n);
+        }
+    }
+    for (size_t i = 0; i < sizeof invalid / sizeof invalid[0]; i++) {
+        size_t used;
+        int rc = wire_mp_check_first(invalid[i].bytes, invalid[i].len,
+                                     WIRE_MAX_DEPTH, &used);
+        if (strncmp(invalid[i].name, "trailing", 8) == 0)
+            assert_true(rc == 0 && used < invalid[i].len);
+        else if (rc != -EPROTO)
+            fail_msg("accepted %s", invalid[i].name);
+    }
+    size_t used;
+    assert_int_equal(wire_mp_check_first(NULL, 0, WIRE_MAX_DEPTH, &used),
+                     -EPROTO);
+}
+
 static void test_mp_check_rejects_every_truncation(void **state)
 {
     (void)state;
@@ -562,6 +597,7 @@ int main(void)
         cmocka_unit_test(test_mp_read_containers_and_skip),
         cmocka_unit_test(test_mp_peek_type),
         cmocka_unit_test(test_mp_utf8),
+        cmocka_unit_test(test_mp_check_first),
         cmocka_unit_test(test_mp_writer_shortest_forms),
         cmocka_unit_test(test_mp_writer_full_is_sticky),
     };
