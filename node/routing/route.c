@@ -3,6 +3,8 @@
  * sealing, opening and relaying them (docs/PROTOCOL.md section 13). */
 #include "node/routing/routing.h"
 
+#include "node/peers/overlay.h"
+
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -208,8 +210,12 @@ static void send_advert(confab_node *n, node_peer *to)
                 continue; /* what it is to itself, it knows */
             e[k].id = r->id;
             e[k].seq = r->seq;
-            /* Poisoned reverse: a route through `to` is no route for it. */
-            e[k].metric = r->via == to ? WIRE_ROUTE_INFINITY : r->metric;
+            /* Poisoned reverse: a route through `to` is no route for it;
+             * nor one through a link that is closing, for anyone. */
+            e[k].metric =
+                r->via == to || r->via == NULL || !node_peer_up(r->via)
+                    ? WIRE_ROUTE_INFINITY
+                    : r->metric;
             e[k].epoch = r->epoch;
             k++;
         }
@@ -276,31 +282,75 @@ static bool take_entry(confab_node *n, node_peer *h, const wire_route_entry *e,
         memset(r, 0, sizeof *r);
         memcpy(r->id, e->id, WIRE_NODE_ID_BYTES);
         r->metric = WIRE_ROUTE_INFINITY;
+        r->fd_metric = WIRE_ROUTE_INFINITY;
         size_t k = id_slot(rt, r->id);
         while (rt->index[k] != 0)
             k = (k + 1) & (rt->index_cap - 1);
         rt->index[k] = (uint32_t)rt->n_routes;
     }
-    bool better =
-        e->seq > r->seq || (e->seq == r->seq &&
-                            (m < r->metric || (r->via == h && m != r->metric)));
-    if (!better) {
-        if (r->via == h && e->seq == r->seq && m < WIRE_ROUTE_INFINITY)
+    /* Which entries may replace the route: Babel's feasibility condition
+     * (RFC 8966 3.5.1) over DSDV's numbers (area: scale (#13)). A route
+     * is feasible when its number is newer than the one held, or equal
+     * with a metric (the sender's) below the lowest this node held under
+     * that number (fd_metric): a peer whose path ran through this node
+     * would say more than that, so taking it cannot close a loop. That
+     * lets a node whose route broke take another peer's at once, where
+     * DSDV waited for the destination's next number, and a forming
+     * overlay, which closes links by the hundred, never had all its
+     * routes at once. */
+    /* A next hop whose link is closing (its BYE said, the peer's awaited,
+     * up to NODE_DRAIN_MS) carries nothing: the route is mended now, not
+     * when the link is gone. */
+    bool up_now = r->metric < WIRE_ROUTE_INFINITY && r->via != NULL &&
+                  node_peer_up(r->via);
+    bool newer = e->seq > r->seq;
+    bool feasible = newer || (e->seq == r->seq && e->metric < r->fd_metric);
+    bool take = false;
+    if (up_now && r->via == h) {
+        /* Its next hop's word: a refresh, a change, or a retraction (an
+         * unfeasible metric is one too: it cannot be kept). */
+        if (e->seq < r->seq)
+            return true;
+        if (e->seq == r->seq && m == r->metric) {
             r->heard_ms = now; /* the same route, told again */
-        return true;
+            return true;
+        }
+        take = true;
+        if (!feasible)
+            m = WIRE_ROUTE_INFINITY;
+    } else if (up_now) {
+        /* Another peer's. Its "unreachable" says that it lost its way,
+         * not that ours broke (taken, every link that closed anywhere cut
+         * routes across the network). A newer number over a path no
+         * shorter waits a while for the next hop's own (DSDV's settling
+         * time: taken at once, routes flapped between paths at every
+         * number). Keeping an older number is what a node does before a
+         * newer one reaches it: neither rule can make a loop. */
+        take = feasible && m < WIRE_ROUTE_INFINITY &&
+               (m < r->metric || now - r->heard_ms >= NODE_ROUTE_SETTLE_MS);
+    } else {
+        /* Unreachable: any feasible route; a newer "unreachable" only
+         * moves the number on. */
+        take = feasible;
     }
-    bool was_up = r->metric < WIRE_ROUTE_INFINITY;
+    if (!take)
+        return true;
+    bool was_up = up_now;
     node_peer *was_via = r->via;
     uint64_t was_epoch = r->epoch;
+    if (newer)
+        r->fd_metric = WIRE_ROUTE_INFINITY; /* nothing held under it yet */
     r->seq = e->seq;
     r->metric = m;
     r->epoch = e->epoch;
     r->heard_ms = now;
-    if (m < WIRE_ROUTE_INFINITY)
-        r->via = h;
     bool up = m < WIRE_ROUTE_INFINITY;
-    if (up)
+    if (up) {
+        r->via = h;
+        if (m < r->fd_metric)
+            r->fd_metric = m;
         (void)node_peer_learn(n, r->id); /* known, so that it can be sent to */
+    }
     if (up != was_up || (up && was_via != h) || was_epoch != r->epoch)
         changed(n, r->id);
     return true;
@@ -312,6 +362,9 @@ static int on_route(node_conn *c, const wire_msg *m)
     node_peer *h = c->peer;
     uint64_t now = node_now_ms(n);
     node_routing *rt = n->routing;
+    /* A link about to close, or closing: no routes through it (#13). */
+    if (!node_peer_up(h) || !node_overlay_routes_via(n, h))
+        return 0;
     /* Adverts come once a second and at link changes: many more is a
      * flood, each costing a walk of the table per entry. */
     node_route_rate *q = &rt->rates[(size_t)h->id[0] % NODE_ROUTE_RATES];
@@ -356,10 +409,10 @@ void node_route_link_down(confab_node *n, node_peer *p)
         node_route *r = &rt->routes[i];
         if (r->via != p || r->metric >= WIRE_ROUTE_INFINITY)
             continue;
-        /* Broken: unreachable under a newer (odd) number, which only the
-         * destination's next (even) one supersedes. */
+        /* Broken: unreachable under the same number; a feasible route
+         * from another peer, or the destination's next number, mends it
+         * (take_entry). */
         r->metric = WIRE_ROUTE_INFINITY;
-        r->seq++;
         r->heard_ms = node_now_ms(n);
         changed(n, r->id);
     }
@@ -387,7 +440,6 @@ void node_route_tick(confab_node *n, uint64_t now)
         if (r->metric < WIRE_ROUTE_INFINITY &&
             now - r->heard_ms > NODE_ROUTE_EXPIRE_MS) {
             r->metric = WIRE_ROUTE_INFINITY; /* its next hop went quiet */
-            r->seq++;
             r->heard_ms = now;
             changed(n, r->id);
         }

@@ -25,6 +25,10 @@
 #define NODE_ROUTE_TRIGGER_MS 250u
 #define NODE_ROUTE_EXPIRE_MS  4000u /* a route its next hop stopped telling */
 #define NODE_ROUTE_FORGET_MS  8000u /* an unreachable route is forgotten */
+/* area: scale (#13): a newer sequence number over a longer path than the
+ * route's replaces it only when its next hop has not refreshed it for
+ * this long (route.c, take_entry) */
+#define NODE_ROUTE_SETTLE_MS 2000u
 /* area: scale (#13): destinations at most, whatever max_routes says; an
  * advert of more than WIRE_ROUTE_MAX - 1 goes in several ROUTE messages
  * (docs/PROTOCOL.md 13.2) */
@@ -46,7 +50,8 @@ typedef struct node_route {
     uint64_t seq;                   /* the destination's sequence number */
     uint64_t epoch;                 /* its delivery epoch (section 12) */
     unsigned metric;                /* hops; WIRE_ROUTE_INFINITY: none */
-    uint64_t heard_ms;              /* loop ms it was last refreshed */
+    unsigned fd_metric; /* the lowest metric held under seq (feasibility) */
+    uint64_t heard_ms;  /* loop ms it was last refreshed */
     uint8_t key[crypto_box_BEFORENMBYTES]; /* box key with it */
     bool has_key;
 } node_route;

@@ -245,6 +245,73 @@ static void test_scale_handshake_budget(void **state)
     }
 }
 
+/* A partial mesh of 60 nodes past a threshold of 8 forms (every node
+ * knows every other, by link or route) once every node has turned its
+ * overlay on, and stays formed: routes are not lost to the links the
+ * overlay closes (a shuffle's, a NEIGHBOR refused, a linger), nor to a
+ * peer's word that it lost its own way (test_route_repair shows the
+ * rules; before them a network like this one fell apart again seconds
+ * after it had formed, and 150 nodes never formed). */
+typedef struct stays {
+    uv_loop_t *loop;
+    uint64_t until_ms; /* loop time the watch ends; 0: not formed yet */
+    uint64_t next_ms;
+    unsigned on, checks, broken, worst;
+} stays;
+
+static bool stays_formed(confab_testnet *tn, void *arg)
+{
+    stays *s = arg;
+    uint64_t now = uv_now(s->loop);
+    if (now < s->next_ms)
+        return false;
+    s->next_ms = now + 100;
+    unsigned n = confab_testnet_size(tn), on = 0;
+    for (unsigned i = 0; i < n; i++) {
+        confab_stats st;
+        confab_node_stats(confab_testnet_node(tn, i), &st);
+        on += st.overlay_on != 0;
+    }
+    s->on = on;
+    confab_testnet_progress p;
+    confab_testnet_progress_now(tn, &p);
+    bool formed = on == n && p.knowing_all == p.up;
+    if (s->until_ms == 0) {
+        if (formed)
+            s->until_ms = now + 5000;
+        return false;
+    }
+    s->checks++;
+    if (!formed) {
+        s->broken++;
+        s->worst = p.knowing_all < s->worst ? p.knowing_all : s->worst;
+    }
+    return now >= s->until_ms;
+}
+
+static void test_scale_overlay_stays_formed(void **state)
+{
+    (void)state;
+    net_fixture f;
+    confab_testnet_config c;
+    net_config(&c, 60);
+    c.discovery = true;
+    c.node.mesh_threshold = 8;
+    net_start(&f, &c);
+    stays s = {&f.loop, 0, 0, 0, 0, 0, 60};
+    int rc =
+        confab_testnet_run_until(f.tn, stays_formed, &s, net_deadline(90000));
+    if (rc != 0 || s.broken != 0)
+        fprintf(stderr,
+                "overlay on at %u of 60; formed: %s; then not formed at %u "
+                "of %u checks (as few as %u knowing all)\n",
+                s.on, s.until_ms ? "yes" : "no", s.broken, s.checks, s.worst);
+    assert_int_equal(rc, 0);
+    assert_true(s.checks > 0);
+    assert_int_equal(s.broken, 0);
+    net_stop(&f);
+}
+
 /* The networks that form (20 nodes, twice) run alone as scale_slow, in
  * suite slow: under valgrind their handshakes take minutes. */
 int main(int argc, char **argv)
@@ -257,6 +324,7 @@ int main(int argc, char **argv)
     const struct CMUnitTest slow[] = {
         cmocka_unit_test(test_scale_measure_small_network),
         cmocka_unit_test(test_scale_crash_thirty_percent),
+        cmocka_unit_test(test_scale_overlay_stays_formed),
     };
     if (argc > 1 && strcmp(argv[1], "slow") == 0)
         return cmocka_run_group_tests_name("scale_slow", slow, NULL, NULL);
