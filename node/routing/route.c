@@ -13,11 +13,31 @@
 #define ADVERTS_PER_S 20u /* ROUTE messages a peer may send per second */
 #define EPOCH_BYTES   8u  /* the sender's epoch, before the sealed map */
 
+/* The sealing and opening buffers of every node of this thread (area:
+ * scale (#13)): a message is sealed, or an envelope opened, from start to
+ * end within one call, and the nodes of a thread never run inside each
+ * other's calls, so one set serves them all. Made with the thread's first
+ * node, freed with its last (a node lives on its loop's thread). */
+static _Thread_local uint8_t *scratch;
+static _Thread_local unsigned scratch_users;
+
 int node_route_init(confab_node *n)
 {
     n->routing = calloc(1, sizeof *n->routing);
     if (n->routing == NULL)
         return -ENOMEM;
+    if (scratch == NULL) {
+        scratch = malloc(3u * NODE_ROUTE_SCRATCH);
+        if (scratch == NULL) {
+            free(n->routing);
+            n->routing = NULL;
+            return -ENOMEM;
+        }
+    }
+    scratch_users++;
+    n->routing->plain = scratch;
+    n->routing->box = scratch + NODE_ROUTE_SCRATCH;
+    n->routing->rx = scratch + 2u * NODE_ROUTE_SCRATCH;
     /* Even, and above anything an earlier run of this node sent (the
      * wall clock in ms, doubled): peers drop what is not newer. */
     n->routing->self_seq = (node_clock_us(n) / 1000u) * 2u;
@@ -33,7 +53,15 @@ void node_route_free(confab_node *n)
         sodium_memzero(rt->routes, rt->cap_routes * sizeof *rt->routes);
     free(rt->routes);
     free(rt->index);
-    sodium_memzero(rt, sizeof *rt); /* keys, plaintext */
+    free(rt->traces);
+    /* plaintext left in the thread's buffers, and the keys */
+    sodium_memzero(rt->plain, NODE_ROUTE_SCRATCH);
+    sodium_memzero(rt->rx, NODE_ROUTE_SCRATCH);
+    if (scratch_users > 0 && --scratch_users == 0) {
+        free(scratch);
+        scratch = NULL;
+    }
+    sodium_memzero(rt, sizeof *rt);
     free(rt);
     n->routing = NULL;
 }
@@ -505,7 +533,7 @@ int node_route_seal(confab_node *n, const uint8_t *dst, const uint8_t *plain,
      * front of the map, in place, when plain is the scratch buffer. */
     uint8_t *pt = n->routing->plain;
     if (plain != pt + EPOCH_BYTES) {
-        if (len > sizeof n->routing->plain - EPOCH_BYTES)
+        if (len > NODE_ROUTE_SCRATCH - EPOCH_BYTES)
             return -EMSGSIZE;
         memmove(pt + EPOCH_BYTES, plain, len);
     }
@@ -544,10 +572,10 @@ int node_route_send_ctl(confab_node *n, const uint8_t *id, const wire_msg *m)
     node_routing *rt = n->routing;
     size_t len, blen;
     int rc = wire_msg_encode(m, rt->plain + EPOCH_BYTES,
-                             sizeof rt->plain - EPOCH_BYTES, &len);
+                             NODE_ROUTE_SCRATCH - EPOCH_BYTES, &len);
     if (rc == 0)
         rc = node_route_seal(n, id, rt->plain + EPOCH_BYTES, len, rt->box,
-                             sizeof rt->box, &blen);
+                             NODE_ROUTE_SCRATCH, &blen);
     if (rc != 0)
         return rc;
     wire_msg r;
@@ -566,7 +594,7 @@ static int open_envelope(node_conn *c, const wire_routed *rd)
     const uint8_t *key = box_key(n, rd->src);
     size_t clen = rd->box.len - WIRE_ROUTED_NONCE;
     if (key == NULL || clen < WIRE_ROUTED_MAC + EPOCH_BYTES ||
-        clen - WIRE_ROUTED_MAC > sizeof rt->rx ||
+        clen - WIRE_ROUTED_MAC > NODE_ROUTE_SCRATCH ||
         crypto_box_open_easy_afternm(rt->rx, rd->box.ptr + WIRE_ROUTED_NONCE,
                                      clen, rd->box.ptr, key) != 0) {
         /* Not sealed by the origin it names: forged, or damaged. */
