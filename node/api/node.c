@@ -315,6 +315,38 @@ static const node_peer_ops peer_ops = {
     peer_forget,
 };
 
+/* area: scale (#13): the read buffer (WIRE_MAX_FRAME + 1 bytes) is
+ * shared by the nodes of a thread: libuv hands it to one read at a time
+ * (alloc_cb, then read_cb, which is done with it before it returns; see
+ * node/link/conn.c), so a node need not hold 64 KiB of its own, which was
+ * a sixth of a node's heap in a 1,000-node test network. Made with the
+ * thread's first node, freed with its last (a node lives on its loop's
+ * thread). */
+static _Thread_local uint8_t *rx_shared;
+static _Thread_local unsigned rx_users;
+
+static uint8_t *rxbuf_take(void)
+{
+    if (rx_shared == NULL) {
+        rx_shared = malloc(WIRE_MAX_FRAME + 1);
+        if (rx_shared == NULL)
+            return NULL;
+    }
+    rx_users++;
+    return rx_shared;
+}
+
+static void rxbuf_release(uint8_t *b)
+{
+    if (b == NULL || b != rx_shared || rx_users == 0)
+        return;
+    if (--rx_users == 0) {
+        sodium_memzero(rx_shared, WIRE_MAX_FRAME + 1); /* plaintext */
+        free(rx_shared);
+        rx_shared = NULL;
+    }
+}
+
 /* The config's limits left 0 ("the default") get their values here, at
  * creation. Returns 0 or -EINVAL (logged). */
 static int resolve_defaults(confab_node *n)
@@ -648,7 +680,7 @@ int confab_node_new(uv_loop_t *loop, const confab_config *config,
         goto fail;
     c->groups = NULL;
 
-    n->rxbuf = malloc(WIRE_MAX_FRAME + 1);
+    n->rxbuf = rxbuf_take();
     if (n->rxbuf == NULL) {
         rc = -ENOMEM;
         goto fail;
@@ -1103,7 +1135,7 @@ void confab_node_free(confab_node *n)
     free(n->bcast);
     node_iface_free(n);
     free(n->pex_new);
-    free(n->rxbuf);
+    rxbuf_release(n->rxbuf);
     sec_identity_free(n->identity);
     sec_netkey_free(n->netkey);
     free(n);

@@ -61,8 +61,8 @@ static bool peers_due(confab_node *n, uint64_t *due)
         if (p->dialing != NULL || p->ob_head != NULL || p->q_head != NULL ||
             p->switching)
             return false; /* a dial, the outbox or the lane in progress */
-        for (unsigned k = 0; k < NODE_USER_PINGS; k++)
-            if (p->user_pings[k].token != 0)
+        for (unsigned k = 0; p->more != NULL && k < NODE_USER_PINGS; k++)
+            if (p->more->user_pings[k].token != 0)
                 return false; /* a control client may wait on it */
         if (p->redial && p->has_addr && p->conn == NULL)
             earliest(due, p->next_dial);

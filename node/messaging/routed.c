@@ -116,9 +116,25 @@ int node_routed_deliver(confab_node *n, const uint8_t *from, uint64_t epoch,
     node_peer *p = node_peer_get(n, from);
     if (p == NULL)
         return -ENOMEM;
-    node_conn *c = vconn_get(n, p);
-    if (c == NULL)
-        return -ENOMEM;
+    /* area: scale (#13): only the unicast stream keeps a receiving state
+     * per origin (a body in reassembly, the ACK at the end of the read);
+     * SWIM, HyParView, ACKs and whole broadcasts are read through one on
+     * the stack, as nothing of theirs outlives the call: a node probed
+     * through routes by every other held 1.3 KiB for each. */
+    bool stream = m->type == WIRE_T_FRAG ||
+                  (m->type == WIRE_T_DATA && m->u.data.kind == WIRE_K_UNICAST);
+    node_conn once, *c = &once;
+    if (stream) {
+        c = vconn_get(n, p);
+        if (c == NULL)
+            return -ENOMEM;
+    } else {
+        memset(&once, 0, sizeof once);
+        once.node = n;
+        once.peer = p;
+        once.state = CONN_UP;
+        memcpy(once.peer_id, p->id, WIRE_NODE_ID_BYTES);
+    }
     if (epoch != 0 && (p->rx_epoch != epoch || p->tx_epoch != epoch))
         node_delivery_link_up(n, p, epoch); /* its stream (re)starts */
     if (m->type == WIRE_T_DATA && m->u.data.fragmented && c->rx_big_size != 0)
@@ -133,7 +149,7 @@ int node_routed_deliver(confab_node *n, const uint8_t *from, uint64_t epoch,
     /* Acknowledged at the end of the read that carried it, with all the
      * others of that read, as on a link (node_routed_read_ended). Its
      * `dirty` (a link's place in the flush list) never serves that here. */
-    c->dirty = true;
+    c->dirty = stream;
     return rc;
 }
 
@@ -216,7 +232,7 @@ bool node_routed_pull(node_conn *c, node_frame *f)
             wire_msg_encode(&in.m, rt->plain + EPOCH_BYTES, in.bound, &len);
         if (rc == 0)
             rc = node_route_seal(n, p->id, rt->plain + EPOCH_BYTES, len,
-                                 rt->box, sizeof rt->box, &blen);
+                                 rt->box, NODE_ROUTE_SCRATCH, &blen);
         if (rc != 0) {
             node_log(n, CONFAB_LOG_ERROR, "cannot seal a routed message: %s",
                      confab_strerror(rc));

@@ -21,9 +21,30 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+/* area: scale (#13): every node of a LAN hears every beacon, so N nodes
+ * beaconing each second cost N^2 receptions a second, each a keyed
+ * BLAKE2b: a million a second for 1,000 nodes in one process, which then
+ * did little else. Past mesh_threshold known peers the interval grows in
+ * proportion (RTCP's rule, RFC 3550 6.2), so that the LAN hears about
+ * mesh_threshold beacons an interval whatever its size, up to a third of
+ * known_peer_ttl_ms (a peer heard of is kept that long); and no extra
+ * beacons then: past the threshold newcomers come through the overlay
+ * (PEERS, its walks), not through beacons answered at once. */
+static bool crowded(const confab_node *n)
+{
+    return n->cfg.mesh_threshold != 0 && n->peers_len > n->cfg.mesh_threshold;
+}
+
 static unsigned beacon_interval(const confab_node *n)
 {
-    return n->cfg.beacon_interval_ms;
+    unsigned iv = n->cfg.beacon_interval_ms;
+    if (!crowded(n))
+        return iv;
+    uint64_t s = (uint64_t)iv * n->peers_len / n->cfg.mesh_threshold;
+    uint64_t cap = n->cfg.known_peer_ttl_ms / 3u;
+    if (cap < iv)
+        cap = iv;
+    return (unsigned)(s < cap ? s : cap);
 }
 
 /* ---- where beacons go ------------------------------------------------- */
@@ -158,7 +179,7 @@ static void beacon_cb(uv_timer_t *t)
 void node_discovery_extra_beacon(confab_node *n)
 {
     if (!n->beacon_timer_open || n->extra_beacon_due ||
-        n->state != NODE_RUNNING || node_fault_no_reannounce(n))
+        n->state != NODE_RUNNING || node_fault_no_reannounce(n) || crowded(n))
         return;
     /* Many new peers at once (a network starting) earn one beacon, not one
      * each: at most one extra beacon per NODE_EXTRA_BEACON_MS. */
@@ -176,7 +197,7 @@ void node_discovery_extra_beacon(confab_node *n)
 static unsigned dial_grace(const confab_node *n)
 {
     return n->cfg.dial_grace_ms ? n->cfg.dial_grace_ms
-                                : 2u * beacon_interval(n);
+                                : 2u * n->cfg.beacon_interval_ms;
 }
 
 void node_discovered(confab_node *n, node_peer *p, uint64_t now)

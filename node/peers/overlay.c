@@ -1080,3 +1080,20 @@ int node_overlay_broadcast(confab_node *n, const uint8_t id[WIRE_ID_BYTES],
     run_pt(ov, &out);
     return sent;
 }
+
+/* area: scale (#13, b-mem) */
+bool node_overlay_routes_via(const confab_node *n, const node_peer *p)
+{
+    const node_overlay *ov = n->overlay;
+    if (ov == NULL || !ov->on)
+        return true;
+    if (node_hpv_is_active(&ov->hpv, as_ovl(p->id)))
+        return true;
+    /* A node none of whose view is linked yet takes what it can get. */
+    for (unsigned i = 0; i < ov->hpv.nactive; i++) {
+        const node_peer *a = node_peer_find(n, ov->hpv.active[i].b);
+        if (a != NULL && node_peer_up(a))
+            return false;
+    }
+    return true;
+}

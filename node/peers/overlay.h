@@ -57,6 +57,14 @@ int node_overlay_on_msg(node_conn *c, const wire_msg *m);
 int node_overlay_broadcast(confab_node *n, const uint8_t id[WIRE_ID_BYTES],
                            const uint8_t *map, size_t len);
 
+/* area: scale (#13, b-mem): true when routes may go through the link to
+ * p: always while the overlay is off, then only for the active view's
+ * peers, or any while none of those is linked. A link outside the view
+ * (a linger, a NEIGHBOR asked and refused, a shuffle's reply) is about to
+ * close, and routes drawn through it broke with it, several times a
+ * second in a 100-node network. */
+bool node_overlay_routes_via(const confab_node *n, const node_peer *p);
+
 /* Bytes of a GOSSIP around a body of len bytes, at most. */
 #define NODE_OVL_GOSSIP_OVERHEAD 96u
 

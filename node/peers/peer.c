@@ -127,7 +127,15 @@ static void peer_forget(confab_node *n, node_peer *p)
     node_list_del(&p->learned_link);
     n->n_learned--;
     n->peer_ops->forget(n, p);
+    free(p->more);
     free(p);
+}
+
+node_peer_more *node_peer_more_get(node_peer *p)
+{
+    if (p->more == NULL)
+        p->more = calloc(1, sizeof *p->more);
+    return p->more;
 }
 
 void node_peer_hold(node_peer *p)
@@ -210,6 +218,7 @@ void node_peers_free(confab_node *n)
     node_peer *p;
     node_peer_each (n, p) {
         n->peer_ops->forget(n, p);
+        free(p->more);
         free(p);
     }
     free(n->peers);
@@ -289,7 +298,8 @@ static void peer_down(confab_node *n, node_peer *p, confab_down_reason why)
     p->down_ms = node_now_ms(n);
     p->switching = false;
     p->ping_token = 0;
-    memset(p->user_pings, 0, sizeof p->user_pings);
+    free(p->more); /* its pings are over, its PEERS forgotten */
+    p->more = NULL;
     char sid[9];
     node_short_id(p->id, sid);
     node_log(n, CONFAB_LOG_INFO, "peer %s (%s) down", sid, p->name);
@@ -592,8 +602,8 @@ int node_peer_on_ping(node_conn *c, const wire_msg *m)
         p->ping_token = 0;
         return 0;
     }
-    for (unsigned i = 0; i < NODE_USER_PINGS; i++) {
-        node_user_ping *u = &p->user_pings[i];
+    for (unsigned i = 0; p->more != NULL && i < NODE_USER_PINGS; i++) {
+        node_user_ping *u = &p->more->user_pings[i];
         if (u->token == 0 || u->token != m->u.ping.n)
             continue;
         uint64_t rtt = now - u->sent_us;
@@ -627,10 +637,13 @@ int confab_ping(confab_node *n, const uint8_t id[CONFAB_ID_BYTES],
         return -ESRCH;
     if (!node_peer_up(p))
         return -ENOTCONN;
+    node_peer_more *more = node_peer_more_get(p);
+    if (more == NULL)
+        return -ENOMEM;
     node_user_ping *slot = NULL;
     for (unsigned i = 0; i < NODE_USER_PINGS && slot == NULL; i++)
-        if (p->user_pings[i].token == 0)
-            slot = &p->user_pings[i];
+        if (more->user_pings[i].token == 0)
+            slot = &more->user_pings[i];
     if (slot == NULL)
         return -EAGAIN;
     slot->token = ++n->token_seq;

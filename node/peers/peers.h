@@ -24,6 +24,19 @@ typedef struct node_user_ping {
     uint64_t sent_us;
 } node_user_ping;
 
+/* area: scale (#13): what only a linked peer needs, made at its first use
+ * and freed when the link goes down: a node of a 1,000-node overlay knows
+ * 999 peers and links 8, and these 384 bytes were in each record. */
+typedef struct node_peer_more {
+    node_user_ping user_pings[NODE_USER_PINGS];
+    /* The peers its PEERS named since it came up (it is linked to them),
+     * as a Bloom filter: a newcomer is not sent to a peer that it named
+     * or that named it. A false positive costs a late link (the grace
+     * period), never a missing one; no filter (no memory) costs a
+     * newcomer sent twice. */
+    uint8_t pex_named[NODE_PEX_NAMED_BITS / 8];
+} node_peer_more;
+
 struct node_peer {
     uint8_t id[WIRE_NODE_ID_BYTES];
     char name[WIRE_MAX_NAME + 1];
@@ -73,13 +86,8 @@ struct node_peer {
     /* peer exchange (pex.c, #18): n->pex_gen when it went into the batch
      * of newcomers, and when it was sent our whole list */
     uint64_t pex_up_gen, pex_list_gen;
-    /* The peers its PEERS named since it came up (it is linked to them),
-     * as a Bloom filter: a newcomer is not sent to a peer that it named
-     * or that named it. A false positive costs a late link (the grace
-     * period), never a missing one. */
-    uint8_t pex_named[NODE_PEX_NAMED_BITS / 8];
     uint64_t srtt_us, rttvar_us;
-    node_user_ping user_pings[NODE_USER_PINGS];
+    node_peer_more *more; /* NULL until needed (area: scale (#13)) */
     /* ids of the last broadcasts and multicasts delivered from it (made at
      * the first; docs/PROTOCOL.md 12.6) */
     struct node_bseen *bseen;
@@ -129,6 +137,10 @@ typedef struct node_block {
     uint8_t id[WIRE_NODE_ID_BYTES];
     unsigned what;
 } node_block;
+
+/* area: scale (#13): p's node_peer_more, made now if need be; NULL: no
+ * memory. */
+node_peer_more *node_peer_more_get(node_peer *p);
 
 /* peer.c */
 /* True when p has an established link that carries messages: the one

@@ -55,16 +55,19 @@ static void named_add(node_peer *p, const uint8_t *id)
 {
     unsigned a, b;
     named_bits(id, &a, &b);
-    p->pex_named[a / 8] |= (uint8_t)(1u << (a % 8));
-    p->pex_named[b / 8] |= (uint8_t)(1u << (b % 8));
+    node_peer_more *m = node_peer_more_get(p);
+    if (m == NULL)
+        return; /* no filter: a newcomer may be sent twice */
+    m->pex_named[a / 8] |= (uint8_t)(1u << (a % 8));
+    m->pex_named[b / 8] |= (uint8_t)(1u << (b % 8));
 }
 
 static bool named_has(const node_peer *p, const uint8_t *id)
 {
     unsigned a, b;
     named_bits(id, &a, &b);
-    return (p->pex_named[a / 8] >> (a % 8) & 1u) &&
-           (p->pex_named[b / 8] >> (b % 8) & 1u);
+    return p->more != NULL && (p->more->pex_named[a / 8] >> (a % 8) & 1u) &&
+           (p->more->pex_named[b / 8] >> (b % 8) & 1u);
 }
 
 /* Sends list[0..n) to the peer of c, in as many PEERS as it takes. */
@@ -109,7 +112,8 @@ void node_pex_peer_up(confab_node *n, node_peer *p)
     /* The whole list to the newcomer: everything in the batch so far is
      * in it (every batched peer is up and has an address, so it is
      * announceable). */
-    memset(p->pex_named, 0, sizeof p->pex_named);
+    if (p->more != NULL)
+        memset(p->more->pex_named, 0, sizeof p->more->pex_named);
     node_peer **all = malloc(n->peers_len * sizeof *all + 1);
     if (all != NULL) {
         p->pex_list_gen = ++n->pex_gen;

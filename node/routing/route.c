@@ -3,6 +3,8 @@
  * sealing, opening and relaying them (docs/PROTOCOL.md section 13). */
 #include "node/routing/routing.h"
 
+#include "node/peers/overlay.h"
+
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,11 +13,31 @@
 #define ADVERTS_PER_S 20u /* ROUTE messages a peer may send per second */
 #define EPOCH_BYTES   8u  /* the sender's epoch, before the sealed map */
 
+/* The sealing and opening buffers of every node of this thread (area:
+ * scale (#13)): a message is sealed, or an envelope opened, from start to
+ * end within one call, and the nodes of a thread never run inside each
+ * other's calls, so one set serves them all. Made with the thread's first
+ * node, freed with its last (a node lives on its loop's thread). */
+static _Thread_local uint8_t *scratch;
+static _Thread_local unsigned scratch_users;
+
 int node_route_init(confab_node *n)
 {
     n->routing = calloc(1, sizeof *n->routing);
     if (n->routing == NULL)
         return -ENOMEM;
+    if (scratch == NULL) {
+        scratch = malloc(3u * NODE_ROUTE_SCRATCH);
+        if (scratch == NULL) {
+            free(n->routing);
+            n->routing = NULL;
+            return -ENOMEM;
+        }
+    }
+    scratch_users++;
+    n->routing->plain = scratch;
+    n->routing->box = scratch + NODE_ROUTE_SCRATCH;
+    n->routing->rx = scratch + 2u * NODE_ROUTE_SCRATCH;
     /* Even, and above anything an earlier run of this node sent (the
      * wall clock in ms, doubled): peers drop what is not newer. */
     n->routing->self_seq = (node_clock_us(n) / 1000u) * 2u;
@@ -31,7 +53,15 @@ void node_route_free(confab_node *n)
         sodium_memzero(rt->routes, rt->cap_routes * sizeof *rt->routes);
     free(rt->routes);
     free(rt->index);
-    sodium_memzero(rt, sizeof *rt); /* keys, plaintext */
+    free(rt->traces);
+    /* plaintext left in the thread's buffers, and the keys */
+    sodium_memzero(rt->plain, NODE_ROUTE_SCRATCH);
+    sodium_memzero(rt->rx, NODE_ROUTE_SCRATCH);
+    if (scratch_users > 0 && --scratch_users == 0) {
+        free(scratch);
+        scratch = NULL;
+    }
+    sodium_memzero(rt, sizeof *rt);
     free(rt);
     n->routing = NULL;
 }
@@ -208,8 +238,12 @@ static void send_advert(confab_node *n, node_peer *to)
                 continue; /* what it is to itself, it knows */
             e[k].id = r->id;
             e[k].seq = r->seq;
-            /* Poisoned reverse: a route through `to` is no route for it. */
-            e[k].metric = r->via == to ? WIRE_ROUTE_INFINITY : r->metric;
+            /* Poisoned reverse: a route through `to` is no route for it;
+             * nor one through a link that is closing, for anyone. */
+            e[k].metric =
+                r->via == to || r->via == NULL || !node_peer_up(r->via)
+                    ? WIRE_ROUTE_INFINITY
+                    : r->metric;
             e[k].epoch = r->epoch;
             k++;
         }
@@ -276,31 +310,75 @@ static bool take_entry(confab_node *n, node_peer *h, const wire_route_entry *e,
         memset(r, 0, sizeof *r);
         memcpy(r->id, e->id, WIRE_NODE_ID_BYTES);
         r->metric = WIRE_ROUTE_INFINITY;
+        r->fd_metric = WIRE_ROUTE_INFINITY;
         size_t k = id_slot(rt, r->id);
         while (rt->index[k] != 0)
             k = (k + 1) & (rt->index_cap - 1);
         rt->index[k] = (uint32_t)rt->n_routes;
     }
-    bool better =
-        e->seq > r->seq || (e->seq == r->seq &&
-                            (m < r->metric || (r->via == h && m != r->metric)));
-    if (!better) {
-        if (r->via == h && e->seq == r->seq && m < WIRE_ROUTE_INFINITY)
+    /* Which entries may replace the route: Babel's feasibility condition
+     * (RFC 8966 3.5.1) over DSDV's numbers (area: scale (#13)). A route
+     * is feasible when its number is newer than the one held, or equal
+     * with a metric (the sender's) below the lowest this node held under
+     * that number (fd_metric): a peer whose path ran through this node
+     * would say more than that, so taking it cannot close a loop. That
+     * lets a node whose route broke take another peer's at once, where
+     * DSDV waited for the destination's next number, and a forming
+     * overlay, which closes links by the hundred, never had all its
+     * routes at once. */
+    /* A next hop whose link is closing (its BYE said, the peer's awaited,
+     * up to NODE_DRAIN_MS) carries nothing: the route is mended now, not
+     * when the link is gone. */
+    bool up_now = r->metric < WIRE_ROUTE_INFINITY && r->via != NULL &&
+                  node_peer_up(r->via);
+    bool newer = e->seq > r->seq;
+    bool feasible = newer || (e->seq == r->seq && e->metric < r->fd_metric);
+    bool take = false;
+    if (up_now && r->via == h) {
+        /* Its next hop's word: a refresh, a change, or a retraction (an
+         * unfeasible metric is one too: it cannot be kept). */
+        if (e->seq < r->seq)
+            return true;
+        if (e->seq == r->seq && m == r->metric) {
             r->heard_ms = now; /* the same route, told again */
-        return true;
+            return true;
+        }
+        take = true;
+        if (!feasible)
+            m = WIRE_ROUTE_INFINITY;
+    } else if (up_now) {
+        /* Another peer's. Its "unreachable" says that it lost its way,
+         * not that ours broke (taken, every link that closed anywhere cut
+         * routes across the network). A newer number over a path no
+         * shorter waits a while for the next hop's own (DSDV's settling
+         * time: taken at once, routes flapped between paths at every
+         * number). Keeping an older number is what a node does before a
+         * newer one reaches it: neither rule can make a loop. */
+        take = feasible && m < WIRE_ROUTE_INFINITY &&
+               (m < r->metric || now - r->heard_ms >= NODE_ROUTE_SETTLE_MS);
+    } else {
+        /* Unreachable: any feasible route; a newer "unreachable" only
+         * moves the number on. */
+        take = feasible;
     }
-    bool was_up = r->metric < WIRE_ROUTE_INFINITY;
+    if (!take)
+        return true;
+    bool was_up = up_now;
     node_peer *was_via = r->via;
     uint64_t was_epoch = r->epoch;
+    if (newer)
+        r->fd_metric = WIRE_ROUTE_INFINITY; /* nothing held under it yet */
     r->seq = e->seq;
     r->metric = m;
     r->epoch = e->epoch;
     r->heard_ms = now;
-    if (m < WIRE_ROUTE_INFINITY)
-        r->via = h;
     bool up = m < WIRE_ROUTE_INFINITY;
-    if (up)
+    if (up) {
+        r->via = h;
+        if (m < r->fd_metric)
+            r->fd_metric = m;
         (void)node_peer_learn(n, r->id); /* known, so that it can be sent to */
+    }
     if (up != was_up || (up && was_via != h) || was_epoch != r->epoch)
         changed(n, r->id);
     return true;
@@ -312,6 +390,9 @@ static int on_route(node_conn *c, const wire_msg *m)
     node_peer *h = c->peer;
     uint64_t now = node_now_ms(n);
     node_routing *rt = n->routing;
+    /* A link about to close, or closing: no routes through it (#13). */
+    if (!node_peer_up(h) || !node_overlay_routes_via(n, h))
+        return 0;
     /* Adverts come once a second and at link changes: many more is a
      * flood, each costing a walk of the table per entry. */
     node_route_rate *q = &rt->rates[(size_t)h->id[0] % NODE_ROUTE_RATES];
@@ -356,10 +437,10 @@ void node_route_link_down(confab_node *n, node_peer *p)
         node_route *r = &rt->routes[i];
         if (r->via != p || r->metric >= WIRE_ROUTE_INFINITY)
             continue;
-        /* Broken: unreachable under a newer (odd) number, which only the
-         * destination's next (even) one supersedes. */
+        /* Broken: unreachable under the same number; a feasible route
+         * from another peer, or the destination's next number, mends it
+         * (take_entry). */
         r->metric = WIRE_ROUTE_INFINITY;
-        r->seq++;
         r->heard_ms = node_now_ms(n);
         changed(n, r->id);
     }
@@ -387,7 +468,6 @@ void node_route_tick(confab_node *n, uint64_t now)
         if (r->metric < WIRE_ROUTE_INFINITY &&
             now - r->heard_ms > NODE_ROUTE_EXPIRE_MS) {
             r->metric = WIRE_ROUTE_INFINITY; /* its next hop went quiet */
-            r->seq++;
             r->heard_ms = now;
             changed(n, r->id);
         }
@@ -453,7 +533,7 @@ int node_route_seal(confab_node *n, const uint8_t *dst, const uint8_t *plain,
      * front of the map, in place, when plain is the scratch buffer. */
     uint8_t *pt = n->routing->plain;
     if (plain != pt + EPOCH_BYTES) {
-        if (len > sizeof n->routing->plain - EPOCH_BYTES)
+        if (len > NODE_ROUTE_SCRATCH - EPOCH_BYTES)
             return -EMSGSIZE;
         memmove(pt + EPOCH_BYTES, plain, len);
     }
@@ -492,10 +572,10 @@ int node_route_send_ctl(confab_node *n, const uint8_t *id, const wire_msg *m)
     node_routing *rt = n->routing;
     size_t len, blen;
     int rc = wire_msg_encode(m, rt->plain + EPOCH_BYTES,
-                             sizeof rt->plain - EPOCH_BYTES, &len);
+                             NODE_ROUTE_SCRATCH - EPOCH_BYTES, &len);
     if (rc == 0)
         rc = node_route_seal(n, id, rt->plain + EPOCH_BYTES, len, rt->box,
-                             sizeof rt->box, &blen);
+                             NODE_ROUTE_SCRATCH, &blen);
     if (rc != 0)
         return rc;
     wire_msg r;
@@ -514,7 +594,7 @@ static int open_envelope(node_conn *c, const wire_routed *rd)
     const uint8_t *key = box_key(n, rd->src);
     size_t clen = rd->box.len - WIRE_ROUTED_NONCE;
     if (key == NULL || clen < WIRE_ROUTED_MAC + EPOCH_BYTES ||
-        clen - WIRE_ROUTED_MAC > sizeof rt->rx ||
+        clen - WIRE_ROUTED_MAC > NODE_ROUTE_SCRATCH ||
         crypto_box_open_easy_afternm(rt->rx, rd->box.ptr + WIRE_ROUTED_NONCE,
                                      clen, rd->box.ptr, key) != 0) {
         /* Not sealed by the origin it names: forged, or damaged. */

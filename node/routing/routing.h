@@ -25,10 +25,16 @@
 #define NODE_ROUTE_TRIGGER_MS 250u
 #define NODE_ROUTE_EXPIRE_MS  4000u /* a route its next hop stopped telling */
 #define NODE_ROUTE_FORGET_MS  8000u /* an unreachable route is forgotten */
+/* area: scale (#13): a newer sequence number over a longer path than the
+ * route's replaces it only when its next hop has not refreshed it for
+ * this long (route.c, take_entry) */
+#define NODE_ROUTE_SETTLE_MS 2000u
 /* area: scale (#13): destinations at most, whatever max_routes says; an
  * advert of more than WIRE_ROUTE_MAX - 1 goes in several ROUTE messages
  * (docs/PROTOCOL.md 13.2) */
-#define NODE_ROUTE_MAX       65536u
+#define NODE_ROUTE_MAX 65536u
+/* area: scale (#13): bytes of each of the sealing and opening buffers */
+#define NODE_ROUTE_SCRATCH   WIRE_MAX_FRAME
 #define NODE_ROUTE_STRIKES   8u     /* bad routing inputs before the cut */
 #define NODE_ROUTE_STRIKE_MS 10000u /* ... within this long */
 #define NODE_ROUTE_KEYS      32u    /* box keys kept for origins */
@@ -46,7 +52,8 @@ typedef struct node_route {
     uint64_t seq;                   /* the destination's sequence number */
     uint64_t epoch;                 /* its delivery epoch (section 12) */
     unsigned metric;                /* hops; WIRE_ROUTE_INFINITY: none */
-    uint64_t heard_ms;              /* loop ms it was last refreshed */
+    unsigned fd_metric; /* the lowest metric held under seq (feasibility) */
+    uint64_t heard_ms;  /* loop ms it was last refreshed */
     uint8_t key[crypto_box_BEFORENMBYTES]; /* box key with it */
     bool has_key;
 } node_route;
@@ -118,12 +125,17 @@ typedef struct node_routing {
     unsigned next_key;
     node_route_strike strikes[16];
     node_route_rate rates[NODE_ROUTE_RATES];
-    /* sealing and opening: one message at a time */
-    uint8_t plain[WIRE_MAX_FRAME];
-    uint8_t box[WIRE_MAX_FRAME];
-    uint8_t rx[WIRE_MAX_FRAME];
+    /* sealing and opening: one message at a time, in NODE_ROUTE_SCRATCH
+     * bytes each. area: scale (#13): shared by the nodes of a thread
+     * (route.c), as nothing holds them across a callback: 192 KiB a node
+     * was a third of a node's heap in a 1,000-node test network */
+    uint8_t *plain;
+    uint8_t *box;
+    uint8_t *rx;
     size_t rr; /* where the next routed pull starts (round robin) */
-    node_trace traces[NODE_TRACES];
+    /* area: scale (#13): made at the first confab_trace (25 KiB that
+     * most nodes never use) */
+    node_trace *traces;
     uint64_t trace_seq;
 } node_routing;
 

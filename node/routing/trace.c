@@ -5,13 +5,14 @@
 #include "node/routing/routing.h"
 
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 
 #define HOP_LIMIT WIRE_ROUTE_INFINITY
 
 static node_trace *trace_find(const confab_node *n, uint64_t token)
 {
-    if (n->routing == NULL || token == 0)
+    if (n->routing == NULL || n->routing->traces == NULL || token == 0)
         return NULL;
     for (size_t i = 0; i < NODE_TRACES; i++)
         if (n->routing->traces[i].token == token)
@@ -30,6 +31,11 @@ int confab_trace(confab_node *n, const uint8_t to[CONFAB_ID_BYTES],
     node_peer *h = node_route_next_hop(n, to);
     if (h == NULL)
         return -ESRCH;
+    if (rt->traces == NULL) {
+        rt->traces = calloc(NODE_TRACES, sizeof *rt->traces);
+        if (rt->traces == NULL)
+            return -ENOMEM;
+    }
     unsigned probes = 1;
     node_peer *p = node_peer_find(n, to);
     if (p == NULL || !node_peer_up(p))

@@ -85,9 +85,13 @@ static void test_scale_measure_small_network(void **state)
     assert_true(r.uni_ms >= 0);
     /* twenty nodes hold memory: keys, buffers, peer tables */
     assert_true(r.rss_per_node > 0);
-    if (heap_known)
+    if (heap_known) {
         assert_true(r.heap_per_node > 1024);
-    else
+        /* area: scale (#13): 414 KiB a node before the buffers the
+         * nodes of a thread share (routing's 192 KiB, the read buffer's
+         * 64) and the per-peer parts made only when linked; 144 after */
+        assert_true(r.heap_per_node < 256.0 * 1024);
+    } else
         assert_true(r.heap_per_node == 0);
     for (unsigned i = 0; i < 20; i++)
         assert_int_equal(confab_testnet_known(f.tn, i), 19);
@@ -245,6 +249,136 @@ static void test_scale_handshake_budget(void **state)
     }
 }
 
+/* A partial mesh of 60 nodes past a threshold of 8 forms (every node
+ * knows every other, by link or route) once every node has turned its
+ * overlay on, and stays formed, or nearly (at least half the nodes know
+ * all at every check for 5 s): routes are not lost to the links the
+ * overlay closes (a shuffle's, a NEIGHBOR refused, a linger), nor to a
+ * peer's word that it lost its own way (test_route_repair shows the
+ * rules; before them a network like this one fell apart again seconds
+ * after it had formed, and 150 nodes never formed). */
+typedef struct stays {
+    uv_loop_t *loop;
+    uint64_t until_ms; /* loop time the watch ends; 0: not formed yet */
+    uint64_t next_ms;
+    unsigned on, checks, broken, worst;
+} stays;
+
+static bool stays_formed(confab_testnet *tn, void *arg)
+{
+    stays *s = arg;
+    uint64_t now = uv_now(s->loop);
+    if (now < s->next_ms)
+        return false;
+    s->next_ms = now + 100;
+    unsigned n = confab_testnet_size(tn), on = 0;
+    for (unsigned i = 0; i < n; i++) {
+        confab_stats st;
+        confab_node_stats(confab_testnet_node(tn, i), &st);
+        on += st.overlay_on != 0;
+    }
+    s->on = on;
+    confab_testnet_progress p;
+    confab_testnet_progress_now(tn, &p);
+    bool formed = on == n && p.knowing_all == p.up;
+    if (s->until_ms == 0) {
+        if (formed)
+            s->until_ms = now + 5000;
+        return false;
+    }
+    s->checks++;
+    if (!formed) {
+        s->broken++;
+        s->worst = p.knowing_all < s->worst ? p.knowing_all : s->worst;
+    }
+    return now >= s->until_ms;
+}
+
+static void test_scale_overlay_stays_formed(void **state)
+{
+    (void)state;
+    net_fixture f;
+    confab_testnet_config c;
+    net_config(&c, 60);
+    c.discovery = true;
+    c.node.mesh_threshold = 8;
+    net_start(&f, &c);
+    stays s = {&f.loop, 0, 0, 0, 0, 0, 60};
+    int rc =
+        confab_testnet_run_until(f.tn, stays_formed, &s, net_deadline(90000));
+    if (rc != 0 || s.broken != 0)
+        fprintf(stderr,
+                "overlay on at %u of 60; formed: %s; then not formed at %u "
+                "of %u checks (as few as %u knowing all)\n",
+                s.on, s.until_ms ? "yes" : "no", s.broken, s.checks, s.worst);
+    assert_int_equal(rc, 0);
+    assert_true(s.checks > 0);
+    /* The overlay still churns (links it opens and closes, b-ovfix's
+     * #13), so a node may miss a route for a moment; what broke before
+     * was the whole network: from formed to none knowing all. */
+    assert_true(s.worst >= 30);
+    net_stop(&f);
+}
+
+/* Past mesh_threshold known peers a node beacons less often, in
+ * proportion, and sends no extra beacons: 1,000 nodes beaconing every
+ * second (and more at each newcomer) made a million receptions a second
+ * in one process. 20 nodes with a threshold of 4: each interval grows
+ * about 5 times once all know all, so 5 s of loop time hold at most 2 of
+ * a node's beacons, not 4 to 6 (a budget of 3 each, for the jitter). */
+typedef struct beacons {
+    uv_loop_t *loop;
+    uint64_t until_ms; /* 0: not all known yet */
+    uint64_t before;
+} beacons;
+
+static uint64_t beacons_sent(confab_testnet *tn)
+{
+    uint64_t k = 0;
+    for (unsigned i = 0; i < confab_testnet_size(tn); i++) {
+        confab_stats st;
+        confab_node_stats(confab_testnet_node(tn, i), &st);
+        k += st.beacons_sent;
+    }
+    return k;
+}
+
+static bool beacons_watched(confab_testnet *tn, void *arg)
+{
+    beacons *b = arg;
+    uint64_t now = uv_now(b->loop);
+    if (b->until_ms == 0) {
+        for (unsigned i = 0; i < confab_testnet_size(tn); i++)
+            if (confab_testnet_node(tn, i)->peers_len < 19)
+                return false;
+        b->before = beacons_sent(tn);
+        b->until_ms = now + 5000;
+        return false;
+    }
+    return now >= b->until_ms;
+}
+
+static void test_scale_beacons_thin_out(void **state)
+{
+    (void)state;
+    net_fixture f;
+    confab_testnet_config c;
+    net_config(&c, 20);
+    c.discovery = true;
+    c.node.mesh_threshold = 4;
+    net_start(&f, &c);
+    beacons b = {&f.loop, 0, 0};
+    assert_int_equal(confab_testnet_run_until(f.tn, beacons_watched, &b,
+                                              net_deadline(60000)),
+                     0);
+    uint64_t sent = beacons_sent(f.tn) - b.before;
+    if (sent >= 60)
+        fprintf(stderr, "%llu beacons in 5 s from 20 nodes\n",
+                (unsigned long long)sent);
+    assert_true(sent < 60);
+    net_stop(&f);
+}
+
 /* The networks that form (20 nodes, twice) run alone as scale_slow, in
  * suite slow: under valgrind their handshakes take minutes. */
 int main(int argc, char **argv)
@@ -257,6 +391,8 @@ int main(int argc, char **argv)
     const struct CMUnitTest slow[] = {
         cmocka_unit_test(test_scale_measure_small_network),
         cmocka_unit_test(test_scale_crash_thirty_percent),
+        cmocka_unit_test(test_scale_overlay_stays_formed),
+        cmocka_unit_test(test_scale_beacons_thin_out),
     };
     if (argc > 1 && strcmp(argv[1], "slow") == 0)
         return cmocka_run_group_tests_name("scale_slow", slow, NULL, NULL);
