@@ -792,6 +792,8 @@ typedef struct confab_stats {
     uint64_t overlay_suspected;     /* members this node suspected */
     uint64_t overlay_declared_down; /* members declared down (dead) */
     uint64_t overlay_refuted;       /* suspicions of this node refuted */
+    uint64_t overlay_view_repairs;  /* DISCONNECTs to a peer that held this
+                                       node active while it did not */
 
 } confab_stats;
 
