@@ -615,13 +615,16 @@ static void run_swim(node_overlay *ov, node_swim_out *out)
     ov->depth--;
 }
 
-static void swim_add(node_overlay *ov, const uint8_t *id)
+/* reached: over a link of ours (probed from now on), not by hearsay. */
+static void swim_add(node_overlay *ov, const uint8_t *id, bool reached)
 {
     if (!ov->on || ov->members == NULL || ov->depth > 0 ||
         memcmp(id, ov->n->identity->pk, WIRE_NODE_ID_BYTES) == 0)
         return;
     SWIM_OUT(out);
-    if (node_swim_add(&ov->swim, as_ovl(id), &out) != 0)
+    int rc = reached ? node_swim_add(&ov->swim, as_ovl(id), &out)
+                     : node_swim_learn(&ov->swim, as_ovl(id), &out);
+    if (rc != 0)
         ov->n->stats.overlay_refused++; /* the member table is full */
     run_swim(ov, &out);
 }
@@ -730,7 +733,7 @@ static void turn_on(node_overlay *ov, const node_peer *by)
         if (p->has_addr && !p->gone)
             node_hpv_add_passive(&ov->hpv, as_ovl(p->id));
         if (p->linked || p->heard)
-            swim_add(ov, p->id);
+            swim_add(ov, p->id, p->linked);
     }
     /* Turned on by a peer: its JOIN or NEIGHBOR makes it our first
      * member, or (any other message) the view fills from the passive
@@ -749,7 +752,7 @@ bool node_overlay_discovered(confab_node *n, node_peer *p)
     node_overlay *ov = n->overlay;
     if (ov == NULL || !ov->on)
         return false;
-    swim_add(ov, p->id);
+    swim_add(ov, p->id, false);
     if (node_overlay_may_dial(n, p))
         return false; /* wanted: the usual rule dials it */
     node_hpv_add_passive(&ov->hpv, as_ovl(p->id));
@@ -789,7 +792,7 @@ void node_overlay_peer_up(confab_node *n, node_peer *p)
     }
     if (ov->depth > 0)
         return; /* the tick sends what waits */
-    swim_add(ov, p->id);
+    swim_add(ov, p->id, true);
     p->ovl_idle_ms = 0;
     flush_outq(ov, p); /* a NEIGHBOR, say: before any t 31 (run_hpv) */
     if (node_hpv_is_active(&ov->hpv, as_ovl(p->id)))

@@ -176,13 +176,14 @@ static void dump(confab_testnet *tn)
         confab_node_stats(confab_testnet_node(tn, i), &st);
         fprintf(stderr,
                 "n%u: on %llu links %u view %llu passive %llu dialed %llu "
-                "accepted %llu closed %llu%s\n",
+                "accepted %llu closed %llu routes %llu%s\n",
                 i, (unsigned long long)st.overlay_on, links_of(tn, i),
                 (unsigned long long)st.overlay_links,
                 (unsigned long long)st.overlay_passive,
                 (unsigned long long)st.links_dialed,
                 (unsigned long long)st.links_accepted,
                 (unsigned long long)st.overlay_links_closed,
+                (unsigned long long)st.routes,
                 knows_all(tn, i) ? "" : " (does not know everyone)");
     }
     fprintf(stderr, "connected: %d\n", connected(tn));
@@ -468,9 +469,8 @@ static void test_overlay_no_false_down(void **state)
     overlay_config(&c, NODES);
     /* SWIM at its default period (1 s): 24 nodes of one process on a
      * shared machine answer a probe in tens of ms, not in the 50 ms a
-     * tenth of it would allow. 15 probe periods here; run by hand with
-     * the argument `slow` it lasts the issue's 60 (not in the suite: on
-     * a machine loaded to 8 it has seen a false down). */
+     * tenth of it would allow. 15 probe periods with `lossy`; the
+     * issue's 60 with `slow`. Not in the suite: see main(). */
     c.node.overlay_period_ms = 1000;
 #if defined(__SANITIZE_ADDRESS__)
     c.node.overlay_period_ms = 2000; /* everything runs 2-3 times slower */
@@ -484,9 +484,11 @@ static void test_overlay_no_false_down(void **state)
                      0);
     uint64_t downs = total(f.tn, offsetof(confab_stats, overlay_declared_down));
     assert_int_equal(downs, 0); /* none while the overlay formed either */
-    assert_int_equal(
-        confab_testnet_run_until(f.tn, someone_declared_down, &downs, lossy_ms),
-        -ETIMEDOUT);
+    int rc =
+        confab_testnet_run_until(f.tn, someone_declared_down, &downs, lossy_ms);
+    if (rc != -ETIMEDOUT)
+        dump(f.tn);
+    assert_int_equal(rc, -ETIMEDOUT);
     uint64_t probes = total(f.tn, offsetof(confab_stats, overlay_msgs_sent));
     assert_true(probes > 24u * 30u); /* SWIM ran all along */
     /* The detector works: a node that stops answering is declared down
@@ -933,10 +935,15 @@ static void test_overlay_hostile_forged_source(void **state)
 
 int main(int argc, char **argv)
 {
-    /* The lossy run is not in the suite: under load it has seen a false
-     * down, at 60 periods (load 8) and at 15 (CI's chroot, with another
-     * testnet running beside it): SWIM's no-false-down promise is not
-     * met yet (#13). `lossy` runs it for 15 periods, `slow` for 60. */
+    /* The lossy run, by hand: `lossy` for 15 periods, `slow` for the
+     * issue's 60. Two causes of false downs are fixed (a relayed PING
+     * moved the seq the probe's ACK was checked against; members known
+     * by hearsay were probed before any route reached them), and it
+     * passes under two busy loops most times, but about one run in
+     * seven still sees one: every node lost its route to one live node
+     * for longer than the suspicion timeout (routes flap as links of
+     * the view close), so its probes and its refutation could not
+     * leave. Not in the suite until that is solved. */
     if (argc > 1 &&
         (strcmp(argv[1], "slow") == 0 || strcmp(argv[1], "lossy") == 0)) {
         if (strcmp(argv[1], "slow") == 0)
