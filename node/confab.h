@@ -320,7 +320,7 @@ typedef struct confab_config {
     /* Up to mesh_threshold nodes (this one and the peers it has linked)
      * every node links to every other. Beyond it each keeps at most
      * max_links links, chosen by the overlay (docs/PROTOCOL.md section
-     * 15), and reaches the others through routes. 0: 64; set it above
+     * 15), and reaches the others through routes. 0: 16; set it above
      * the network's size to keep the full mesh at any size. */
     unsigned mesh_threshold;
     /* The overlay's active view: floor(log2 N) + 1 links, at most this
@@ -800,6 +800,8 @@ typedef struct confab_stats {
     uint64_t overlay_suspected;     /* members this node suspected */
     uint64_t overlay_declared_down; /* members declared down (dead) */
     uint64_t overlay_refuted;       /* suspicions of this node refuted */
+    uint64_t overlay_view_repairs;  /* DISCONNECTs to a peer that held this
+                                       node active while it did not */
 
 } confab_stats;
 

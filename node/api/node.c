@@ -447,7 +447,7 @@ static int resolve_defaults(confab_node *n)
     /* area: performance (#18) */
     /* area: scale (#13) */
     if (c->mesh_threshold == 0)
-        c->mesh_threshold = 64;
+        c->mesh_threshold = 16;
     if (c->max_links == 0 || c->max_links > NODE_HPV_ACTIVE_CAP)
         c->max_links = NODE_HPV_ACTIVE_CAP;
     if (c->overlay_period_ms == 0)

@@ -679,6 +679,7 @@ static void op_status(ctl_client *c, uint64_t rid)
         {"overlay_suspected", st.overlay_suspected},
         {"overlay_declared_down", st.overlay_declared_down},
         {"overlay_refuted", st.overlay_refuted},
+        {"overlay_view_repairs", st.overlay_view_repairs},
 
     };
     /* A client refuses a map of more than WIRE_CTL_MAX_KEYS entries. */

@@ -157,6 +157,8 @@ static const stat_metric stats[] = {
     C(overlay_suspected, "Members this node suspected (SWIM)."),
     C(overlay_declared_down, "Members declared down (SWIM dead)."),
     C(overlay_refuted, "Suspicions of this node it refuted."),
+    C(overlay_view_repairs, "DISCONNECTs sent to a peer that held this node "
+                            "in its active view while this node did not."),
 
     /* bounds: links and what a member can make one hold */
     C(links_cut_tx_full,

@@ -18,11 +18,11 @@
 
 unsigned confab_testnet_links_per_node(const confab_config *c, unsigned nodes)
 {
-    /* Past mesh_threshold (0: the default, 64) a node keeps at most
+    /* Past mesh_threshold (0: the default, 16) a node keeps at most
      * max_links (0: 8) links, chosen by the overlay (docs/PROTOCOL.md 15):
      * 1,000 nodes need about 16,000 descriptors, not 1.1 million. The
      * descriptor check, the CLI and bench_scale all read it here. */
-    unsigned t = c != NULL && c->mesh_threshold ? c->mesh_threshold : 64;
+    unsigned t = c != NULL && c->mesh_threshold ? c->mesh_threshold : 16;
     unsigned m = c != NULL && c->max_links ? c->max_links : 8;
     if (nodes > t && m + 1 < nodes)
         return m;

@@ -35,6 +35,8 @@ typedef struct ovl_cached {
     uint8_t origin[WIRE_NODE_ID_BYTES];
     uint8_t *map;
     size_t len;
+    uint64_t at;    /* loop time it was taken */
+    uint32_t round; /* the round this node passes it on with */
 } ovl_cached;
 
 struct node_overlay {
@@ -274,6 +276,31 @@ static int send_hpv(node_overlay *ov, node_peer *p, node_conn *c,
     return send_routed(ov, p->id, WIRE_T_HPV, len);
 }
 
+/* The peer of c holds this node in its active view (it sent a walk or a
+ * t 31 message only active members send), while this node does not hold
+ * it: the views disagree (a JOIN this node did not take, a DISCONNECT or
+ * a reply lost on a link that was being replaced, ...). Plumtree over
+ * such a pair loses broadcasts: the peer counts this node as a branch
+ * of its tree. DISCONNECT tells it (15.2), at most once per period per
+ * peer: it moves this node to its passive view and closes the link. */
+static void disown(node_overlay *ov, node_conn *c, uint64_t now)
+{
+    node_peer *p = c->peer;
+    /* Asked to be its neighbour: its reply may come on another link. */
+    if (ov->hpv.pending &&
+        memcmp(ov->hpv.pending_id.b, p->id, WIRE_NODE_ID_BYTES) == 0)
+        return;
+    if (p->ovl_disown_ms != 0 &&
+        now - p->ovl_disown_ms < ov->n->cfg.overlay_period_ms)
+        return;
+    p->ovl_disown_ms = now;
+    node_hpv_msg m;
+    memset(&m, 0, sizeof m);
+    m.type = NODE_HPV_DISCONNECT;
+    if (send_hpv(ov, p, c, &m) == 0)
+        ov->n->stats.overlay_view_repairs++;
+}
+
 static ovl_cached *cache_find(node_overlay *ov, const uint8_t *id)
 {
     for (unsigned i = 0; i < NODE_OVL_CACHE; i++)
@@ -297,7 +324,7 @@ static void cache_evict(node_overlay *ov, ovl_cached *e)
  * and by bytes. Returns the entry, or NULL without memory. */
 static ovl_cached *cache_put(node_overlay *ov, const uint8_t *id,
                              const uint8_t *origin, const uint8_t *map,
-                             size_t len)
+                             size_t len, uint32_t round)
 {
     ovl_cached *e = cache_find(ov, id);
     if (e != NULL)
@@ -316,6 +343,8 @@ static ovl_cached *cache_put(node_overlay *ov, const uint8_t *id,
     e->len = len;
     memcpy(e->id, id, WIRE_ID_BYTES);
     memcpy(e->origin, origin, WIRE_NODE_ID_BYTES);
+    e->at = node_now_ms(ov->n);
+    e->round = round;
     ov->cache_bytes += len;
     return e;
 }
@@ -359,6 +388,45 @@ static void send_pt(node_overlay *ov, node_conn *c, const node_pt_msg *pm)
     size_t len;
     if (wire_ovl_encode(&w, enc_buf, sizeof enc_buf, &len) == 0)
         (void)send_map(ov, c, WIRE_T_PT, len);
+}
+
+/* A new tree neighbour hears of the broadcasts this node took in the last
+ * NODE_OVL_ANNOUNCE_PERIODS periods (IHAVE, 15.3): one that passed
+ * through the network while the views were changing, before the
+ * neighbour was one, would otherwise never reach it (Plumtree pushes
+ * and announces a message only to the neighbours of the moment). What
+ * it has already it ignores; what it lacks it GRAFTs. */
+static void announce_recent(node_overlay *ov, node_conn *c)
+{
+    uint64_t now = node_now_ms(ov->n);
+    uint64_t horizon =
+        (uint64_t)NODE_OVL_ANNOUNCE_PERIODS * ov->n->cfg.overlay_period_ms;
+    static _Thread_local node_pt_msg m;
+    memset(&m, 0, sizeof m);
+    m.type = NODE_PT_IHAVE;
+    for (unsigned k = 0; k < NODE_OVL_CACHE; k++) {
+        /* oldest first, as they were taken */
+        const ovl_cached *e = &ov->cache[(ov->cache_next + k) % NODE_OVL_CACHE];
+        if (e->map == NULL || now - e->at > horizon)
+            continue;
+        memcpy(m.ids[m.n].b, e->id, WIRE_ID_BYTES);
+        m.rounds[m.n] = e->round;
+        if (++m.n == NODE_PT_IHAVE_MAX) {
+            send_pt(ov, c, &m);
+            m.n = 0;
+        }
+    }
+    if (m.n > 0)
+        send_pt(ov, c, &m);
+}
+
+/* id, an active member whose link c is up, is a neighbour of the tree. */
+static void pt_up(node_overlay *ov, const node_ovl_id *id, node_conn *c)
+{
+    if (node_pt_is_neighbor(&ov->pt, id))
+        return;
+    if (node_pt_neighbor_up(&ov->pt, id) == 0)
+        announce_recent(ov, c);
 }
 
 /* ---- carrying out actions --------------------------------------------- */
@@ -425,10 +493,8 @@ static void run_hpv(node_overlay *ov, node_hpv_out *out, uint64_t now)
             break;
         case NODE_HPV_A_UP:
             n->stats.overlay_view_changes++;
-            if (c != NULL) {
-                (void)node_pt_neighbor_up(&ov->pt, &a->peer);
+            if (c != NULL)
                 c->peer->ovl_idle_ms = 0;
-            }
             break;
         case NODE_HPV_A_DOWN:
             n->stats.overlay_view_changes++;
@@ -440,6 +506,17 @@ static void run_hpv(node_overlay *ov, node_hpv_out *out, uint64_t now)
             }
             break;
         }
+    }
+    /* New members join the tree after the sends: its first IHAVE must
+     * not overtake the JOIN, NEIGHBOR or NEIGHBOR_REPLY that makes this
+     * node one of the member's (it would take it for a stranger). */
+    for (size_t i = 0; i < out->n; i++) {
+        const node_hpv_action *a = &out->a[i];
+        node_conn *c;
+        if (a->kind == NODE_HPV_A_UP &&
+            node_hpv_is_active(&ov->hpv, &a->peer) &&
+            (c = link_of(n, &a->peer)) != NULL)
+            pt_up(ov, &a->peer, c);
     }
     out->n = 0;
     ov->depth--;
@@ -538,13 +615,16 @@ static void run_swim(node_overlay *ov, node_swim_out *out)
     ov->depth--;
 }
 
-static void swim_add(node_overlay *ov, const uint8_t *id)
+/* reached: over a link of ours (probed from now on), not by hearsay. */
+static void swim_add(node_overlay *ov, const uint8_t *id, bool reached)
 {
     if (!ov->on || ov->members == NULL || ov->depth > 0 ||
         memcmp(id, ov->n->identity->pk, WIRE_NODE_ID_BYTES) == 0)
         return;
     SWIM_OUT(out);
-    if (node_swim_add(&ov->swim, as_ovl(id), &out) != 0)
+    int rc = reached ? node_swim_add(&ov->swim, as_ovl(id), &out)
+                     : node_swim_learn(&ov->swim, as_ovl(id), &out);
+    if (rc != 0)
         ov->n->stats.overlay_refused++; /* the member table is full */
     run_swim(ov, &out);
 }
@@ -590,7 +670,9 @@ static int swim_ready(node_overlay *ov)
     return 0;
 }
 
-static void turn_on(node_overlay *ov)
+/* by: the linked peer whose message of this section turned the overlay
+ * on here (15.1), or NULL when this node passed its own threshold. */
+static void turn_on(node_overlay *ov, const node_peer *by)
 {
     confab_node *n = ov->n;
     uint64_t now = node_now_ms(n);
@@ -625,13 +707,21 @@ static void turn_on(node_overlay *ov)
     uv_timer_start(&ov->timer, tick_cb, tick, tick);
     ov->on = true;
     n->stats.overlay_on = 1;
-    char sid[9];
+    char sid[9], bid[9];
     node_short_id(n->identity->pk, sid);
-    node_log(n, CONFAB_LOG_INFO,
-             "node %s: %llu nodes known, past mesh_threshold %u: partial "
-             "mesh from now on (at most %u links)",
-             sid, (unsigned long long)network_size(n), n->cfg.mesh_threshold,
-             (unsigned)hc.active_max);
+    if (by != NULL) {
+        node_short_id(by->id, bid);
+        node_log(n, CONFAB_LOG_INFO,
+                 "node %s: peer %s is past its mesh threshold: partial mesh "
+                 "from now on here too (at most %u links)",
+                 sid, bid, (unsigned)hc.active_max);
+    } else {
+        node_log(n, CONFAB_LOG_INFO,
+                 "node %s: %llu nodes known, past mesh_threshold %u: "
+                 "partial mesh from now on (at most %u links)",
+                 sid, (unsigned long long)network_size(n),
+                 n->cfg.mesh_threshold, (unsigned)hc.active_max);
+    }
     /* Join through one linked peer; the others linked now are known
      * members (passive), their links go after the linger unless they
      * enter the view. */
@@ -643,9 +733,12 @@ static void turn_on(node_overlay *ov)
         if (p->has_addr && !p->gone)
             node_hpv_add_passive(&ov->hpv, as_ovl(p->id));
         if (p->linked || p->heard)
-            swim_add(ov, p->id);
+            swim_add(ov, p->id, p->linked);
     }
-    if (contact != NULL) {
+    /* Turned on by a peer: its JOIN or NEIGHBOR makes it our first
+     * member, or (any other message) the view fills from the passive
+     * one at the first tick, asking with high priority. */
+    if (contact != NULL && by == NULL) {
         HPV_OUT(out);
         node_hpv_join(&ov->hpv, as_ovl(contact->id), &out);
         run_hpv(ov, &out, now);
@@ -659,7 +752,7 @@ bool node_overlay_discovered(confab_node *n, node_peer *p)
     node_overlay *ov = n->overlay;
     if (ov == NULL || !ov->on)
         return false;
-    swim_add(ov, p->id);
+    swim_add(ov, p->id, false);
     if (node_overlay_may_dial(n, p))
         return false; /* wanted: the usual rule dials it */
     node_hpv_add_passive(&ov->hpv, as_ovl(p->id));
@@ -694,16 +787,16 @@ void node_overlay_peer_up(confab_node *n, node_peer *p)
     if (!ov->on) {
         if (ov->linked_ever + 1u > n->cfg.mesh_threshold &&
             n->state == NODE_RUNNING)
-            turn_on(ov);
+            turn_on(ov, NULL);
         return;
     }
     if (ov->depth > 0)
         return; /* the tick sends what waits */
-    swim_add(ov, p->id);
+    swim_add(ov, p->id, true);
     p->ovl_idle_ms = 0;
+    flush_outq(ov, p); /* a NEIGHBOR, say: before any t 31 (run_hpv) */
     if (node_hpv_is_active(&ov->hpv, as_ovl(p->id)))
-        (void)node_pt_neighbor_up(&ov->pt, as_ovl(p->id));
-    flush_outq(ov, p);
+        pt_up(ov, as_ovl(p->id), p->conn);
 }
 
 /* The views against the links: an active member with no link and none
@@ -717,7 +810,8 @@ static void reconcile(node_overlay *ov, uint64_t now)
         node_ovl_id id = ov->hpv.active[i];
         node_peer *p = node_peer_find(n, id.b);
         if (p != NULL && node_peer_up(p)) {
-            (void)node_pt_neighbor_up(&ov->pt, &id);
+            flush_outq(ov, p); /* before any t 31, as in run_hpv */
+            pt_up(ov, &id, p->conn);
             p->ovl_idle_ms = 0;
             i++;
             continue;
@@ -890,6 +984,14 @@ static int on_hpv(node_overlay *ov, node_conn *c, const wire_ovl *w,
     m.ttl = w->ttl;
     m.high = (uint8_t)(w->hi != 0);
     m.accept = (uint8_t)(w->ok != 0);
+    if ((w->op == WIRE_HPV_FORWARD_JOIN || w->op == WIRE_HPV_SHUFFLE) &&
+        !routed_msg(n) && !node_hpv_is_active(&ov->hpv, as_ovl(from->id))) {
+        /* Walks come from active members only: this one holds us, we do
+         * not hold it. */
+        n->stats.overlay_refused++;
+        disown(ov, c, now);
+        return 0;
+    }
     if (w->op == WIRE_HPV_FORWARD_JOIN || w->op == WIRE_HPV_SHUFFLE) {
         if (!learn_entry(n, c, via, &w->node)) {
             n->stats.overlay_refused++;
@@ -908,6 +1010,10 @@ static int on_hpv(node_overlay *ov, node_conn *c, const wire_ovl *w,
         if (from->ovl_join_ms != 0 &&
             now - from->ovl_join_ms < ov->hpv.cfg.shuffle_ms) {
             n->stats.overlay_refused++;
+            /* It holds us active since it sent the JOIN: unless it is
+             * active here already, say we are not its neighbour. */
+            if (!node_hpv_is_active(&ov->hpv, as_ovl(from->id)))
+                disown(ov, c, now);
             return 0;
         }
         from->ovl_join_ms = now;
@@ -946,6 +1052,14 @@ static int on_pt(node_overlay *ov, node_conn *c, const wire_ovl *w,
                  uint64_t now)
 {
     confab_node *n = ov->n;
+    /* Plumtree's neighbours are the active members with a link up. One
+     * that became active a moment ago (its link came up while actions
+     * were carried out, or after the tick) is one now; a message from a
+     * node that is not active here means the views disagree. */
+    if (node_hpv_is_active(&ov->hpv, as_ovl(c->peer->id)))
+        pt_up(ov, as_ovl(c->peer->id), c);
+    else
+        disown(ov, c, now);
     static _Thread_local node_pt_msg m;
     memset(&m, 0, sizeof m);
     m.type = w->op;
@@ -960,7 +1074,9 @@ static int on_pt(node_overlay *ov, node_conn *c, const wire_ovl *w,
             return 0;
         }
         uint64_t dups = ov->pt.stats.dup_in;
-        if (cache_put(ov, w->id, w->origin, w->body.ptr, w->body.len) == NULL)
+        uint32_t next = w->round < UINT32_MAX ? w->round + 1u : w->round;
+        if (cache_put(ov, w->id, w->origin, w->body.ptr, w->body.len, next) ==
+            NULL)
             return 0; /* no memory: a later copy or GRAFT brings it */
         PT_OUT(out);
         node_pt_recv(&ov->pt, as_ovl(c->peer->id), &m, now, &out);
@@ -1016,6 +1132,19 @@ static int on_swim(node_overlay *ov, node_conn *c, const wire_ovl *w,
     return 0;
 }
 
+/* A message only a node past its threshold sends to a node it holds (or
+ * asks to hold) in its active view: the network is past the threshold,
+ * for this node too (15.1). Not DISCONNECT and the replies: they answer
+ * what this node sent. SWIM is answered before the threshold anyway. */
+static bool turns_on(const wire_ovl *w)
+{
+    if (w->t == WIRE_T_PT)
+        return true;
+    return w->t == WIRE_T_HPV &&
+           (w->op == WIRE_HPV_JOIN || w->op == WIRE_HPV_FORWARD_JOIN ||
+            w->op == WIRE_HPV_NEIGHBOR || w->op == WIRE_HPV_SHUFFLE);
+}
+
 int node_overlay_on_msg(node_conn *c, const wire_msg *m)
 {
     confab_node *n = c->node;
@@ -1037,10 +1166,13 @@ int node_overlay_on_msg(node_conn *c, const wire_msg *m)
     if (ov != NULL && w.t == WIRE_T_SWIM && ov->depth == 0 && c->peer != NULL &&
         (routed || c->peer->conn == c) && swim_ready(ov) == 0)
         return on_swim(ov, c, &w, node_now_ms(n)); /* on or not yet */
+    if (ov != NULL && !ov->on && ov->depth == 0 && !routed && c->peer != NULL &&
+        c->peer->conn == c && n->state == NODE_RUNNING && turns_on(&w))
+        turn_on(ov, c->peer);
     if (ov == NULL || !ov->on || ov->depth > 0 || c->peer == NULL ||
         (!routed && c->peer->conn != c)) {
-        /* Not on (yet): a peer past its threshold before us. Its JOIN
-         * or NEIGHBOR is not taken; its link lingers or stays, as ours. */
+        /* Not on (yet), and the message is a reply or a DISCONNECT
+         * (turns_on): nothing here asked for it. */
         n->stats.overlay_refused++;
         return 0;
     }
@@ -1066,7 +1198,12 @@ int node_overlay_broadcast(confab_node *n, const uint8_t id[WIRE_ID_BYTES],
         return -ENOTSUP;
     if (len > WIRE_MAX_PLAINTEXT - NODE_OVL_GOSSIP_OVERHEAD)
         return -EMSGSIZE;
-    if (cache_put(ov, id, n->identity->pk, map, len) == NULL)
+    /* No tree neighbour now (the view is empty, or its links are still
+     * being dialed): the tree would carry it nowhere, and no neighbour
+     * that comes later hears of it. It goes as below the threshold. */
+    if (ov->pt.npeers == 0)
+        return -ENOTSUP;
+    if (cache_put(ov, id, n->identity->pk, map, len, 0) == NULL)
         return -ENOMEM;
     node_pt_mid mid;
     memcpy(mid.b, id, WIRE_ID_BYTES);

@@ -31,6 +31,9 @@ typedef struct node_overlay node_overlay;
 #define NODE_OVL_TICK_MS     50u        /* the overlay's tick, while it is on */
 #define NODE_OVL_SEEN        1024u      /* broadcast ids remembered */
 #define NODE_OVL_MEMBERS_MAX 4096u      /* SWIM's member table, at most */
+/* A new tree neighbour is told the ids of the broadcasts taken in the
+ * last this many periods (docs/PROTOCOL.md 15.3). */
+#define NODE_OVL_ANNOUNCE_PERIODS 30u
 
 /* Allocates the overlay's state (off). 0 or -ENOMEM. */
 int node_overlay_init(confab_node *n);

@@ -109,9 +109,10 @@ struct node_peer {
     bool gone;
     uint64_t down_ms; /* loop time it went down */
     /* area: scale (#13): the overlay's (overlay.c) */
-    bool ovl_counted;     /* counted among the nodes linked, ever */
-    uint64_t ovl_idle_ms; /* linked outside the active view since */
-    uint64_t ovl_join_ms; /* its last JOIN taken (one per shuffle period) */
+    bool ovl_counted;       /* counted among the nodes linked, ever */
+    uint64_t ovl_idle_ms;   /* linked outside the active view since */
+    uint64_t ovl_join_ms;   /* its last JOIN taken (one per shuffle period) */
+    uint64_t ovl_disown_ms; /* its last DISCONNECT for a view it got wrong */
 };
 
 /* A configured static peer: dialed whether or not discovery finds it. */

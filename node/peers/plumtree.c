@@ -55,6 +55,11 @@ static int peer_index(const node_pt *p, const node_ovl_id *id)
     return -1;
 }
 
+int node_pt_is_neighbor(const node_pt *p, const node_ovl_id *peer)
+{
+    return peer_index(p, peer) >= 0;
+}
+
 int node_pt_is_eager(const node_pt *p, const node_ovl_id *peer)
 {
     int i = peer_index(p, peer);
@@ -335,10 +340,41 @@ static void on_graft(node_pt *p, int from, const node_pt_msg *m,
     }
 }
 
+/* A GOSSIP from a node that is not a neighbour (docs/PROTOCOL.md 15.3):
+ * the caller knows it for a member, which holds this node as a
+ * neighbour while this node does not (the views disagree for a moment;
+ * the caller tells it so). Dropping it would lose the message for this
+ * node and for everything below it in the sender's tree: it is
+ * delivered and passed on as any first copy, but it changes no eager
+ * bit and a repeat is not PRUNEd (there is no link state to change). */
+static void on_stray_gossip(node_pt *p, const node_ovl_id *from,
+                            const node_pt_msg *m, node_pt_out *out)
+{
+    p->stats.gossip_in++;
+    p->stats.stray_in++;
+    if (seen(p, &m->id)) {
+        p->stats.dup_in++;
+        return;
+    }
+    remember(p, &m->id);
+    node_pt_msg *d = push(out, NODE_PT_A_DELIVER, from);
+    if (d != NULL)
+        d->id = m->id;
+    uint32_t next = m->round < UINT32_MAX ? m->round + 1 : m->round;
+    push_out(p, &m->id, next, NULL, out);
+    node_pt_missing *ms = find_missing(p, &m->id);
+    if (ms != NULL)
+        drop_missing(p, ms);
+}
+
 void node_pt_recv(node_pt *p, const node_ovl_id *from, const node_pt_msg *m,
                   uint64_t now_ms, node_pt_out *out)
 {
     int i = peer_index(p, from);
+    if (i < 0 && m->type == NODE_PT_GOSSIP) {
+        on_stray_gossip(p, from, m, out);
+        return;
+    }
     if (i < 0 || m->n > NODE_PT_IHAVE_MAX) {
         p->stats.refused++;
         return;

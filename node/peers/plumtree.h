@@ -84,6 +84,7 @@ typedef struct node_pt_stats {
     uint64_t gossip_in, dup_in, ihave_in, graft_in, prune_in;
     uint64_t refused; /* from a non-neighbour, or out of bounds */
     uint64_t missing_full, grafts_sent, grafts_limited, optimised;
+    uint64_t stray_in; /* GOSSIPs from a non-neighbour, taken */
 } node_pt_stats;
 
 typedef struct node_pt_peer {
@@ -136,6 +137,10 @@ void node_pt_neighbor_down(node_pt *p, const node_ovl_id *peer);
 /* Broadcasts our own message id (the caller delivers it locally). */
 void node_pt_broadcast(node_pt *p, const node_pt_mid *id, node_pt_out *out);
 
+/* A message m from `from`. Only a neighbour is heard, but for a GOSSIP:
+ * from a non-neighbour (a member that holds us as its neighbour while we
+ * do not: the caller must know it for a member and tell it, 15.3) it is
+ * delivered and passed on as a first copy, changing no eager bit. */
 void node_pt_recv(node_pt *p, const node_ovl_id *from, const node_pt_msg *m,
                   uint64_t now_ms, node_pt_out *out);
 
@@ -144,5 +149,6 @@ void node_pt_recv(node_pt *p, const node_ovl_id *from, const node_pt_msg *m,
 void node_pt_tick(node_pt *p, uint64_t now_ms, node_pt_out *out);
 
 int node_pt_is_eager(const node_pt *p, const node_ovl_id *peer);
+int node_pt_is_neighbor(const node_pt *p, const node_ovl_id *peer);
 
 #endif

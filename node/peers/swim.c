@@ -208,7 +208,7 @@ static void set_state(node_swim *s, node_swim_member *mb, uint8_t state,
     }
 }
 
-int node_swim_add(node_swim *s, const node_ovl_id *id, node_swim_out *out)
+int node_swim_learn(node_swim *s, const node_ovl_id *id, node_swim_out *out)
 {
     if (node_ovl_id_eq(id, &s->self) || find(s, id) != NULL)
         return 0;
@@ -221,6 +221,15 @@ int node_swim_add(node_swim *s, const node_ovl_id *id, node_swim_out *out)
     mb->id = *id;
     push(out, NODE_SWIM_A_ALIVE, id);
     return 0;
+}
+
+int node_swim_add(node_swim *s, const node_ovl_id *id, node_swim_out *out)
+{
+    int rc = node_swim_learn(s, id, out);
+    node_swim_member *mb = find(s, id);
+    if (mb != NULL)
+        mb->heard = 1;
+    return rc;
 }
 
 /* Counts an independent suspicion (Lifeguard 4.3). Returns 1 when it is
@@ -262,9 +271,9 @@ static void apply_update(node_swim *s, const node_swim_update *u,
     }
     node_swim_member *mb = find(s, &u->id);
     if (mb == NULL) {
-        if (u->state != NODE_SWIM_ALIVE || node_swim_add(s, &u->id, out) != 0)
+        if (u->state != NODE_SWIM_ALIVE || node_swim_learn(s, &u->id, out) != 0)
             return;
-        mb = &s->m[s->n - 1]; /* node_swim_add appends */
+        mb = &s->m[s->n - 1]; /* node_swim_learn appends */
         mb->inc = u->inc;
         gossip(s, mb, &s->self);
         return;
@@ -332,7 +341,10 @@ static void on_ack(node_swim *s, const node_ovl_id *from,
             return;
         }
     }
-    if (s->probing && !s->acked && m->seq == s->seq &&
+    /* The probe's own seq, not the counter: PINGs relayed for others
+     * since it was sent took later values of the counter, and their
+     * turn must not make our target's ACK look stale. */
+    if (s->probing && !s->acked && m->seq == s->probe_seq &&
         (node_ovl_id_eq(from, &s->target) || s->indirect))
         s->acked = 1;
 }
@@ -344,6 +356,9 @@ void node_swim_recv(node_swim *s, const node_ovl_id *from,
         s->stats.refused++;
         return;
     }
+    node_swim_member *sender = find(s, from);
+    if (sender != NULL)
+        sender->heard = 1;
     for (unsigned i = 0; i < m->n; i++)
         apply_update(s, &m->upd[i], now_ms, out);
     switch (m->type) {
@@ -359,7 +374,7 @@ void node_swim_recv(node_swim *s, const node_ovl_id *from,
     case NODE_SWIM_GOSSIP:
         break; /* the updates were all it carried */
     case NODE_SWIM_NACK:
-        if (s->probing && s->indirect && m->seq == s->seq &&
+        if (s->probing && s->indirect && m->seq == s->probe_seq &&
             s->nacks < s->nacks_expected)
             s->nacks++;
         break;
@@ -385,7 +400,7 @@ static node_swim_member *next_target(node_swim *s)
             }
         }
         node_swim_member *mb = &s->m[s->next++];
-        if (mb->state != NODE_SWIM_DEAD)
+        if (mb->state != NODE_SWIM_DEAD && mb->heard)
             return mb;
     }
     return NULL;
@@ -424,10 +439,11 @@ static void start_indirect(node_swim *s, node_swim_out *out)
                          s->nacks_expected < NODE_SWIM_INDIRECT && s->n > 1;
          k++) {
         node_swim_member *h = &s->m[node_ovl_below(&s->rng, s->n)];
-        if (h->state != NODE_SWIM_ALIVE || node_ovl_id_eq(&h->id, &s->target))
+        if (h->state != NODE_SWIM_ALIVE || !h->heard ||
+            node_ovl_id_eq(&h->id, &s->target))
             continue;
         s->nacks_expected++;
-        send(s, &h->id, NODE_SWIM_PING_REQ, s->seq, &s->target, out);
+        send(s, &h->id, NODE_SWIM_PING_REQ, s->probe_seq, &s->target, out);
     }
 }
 
@@ -489,8 +505,8 @@ void node_swim_tick(node_swim *s, uint64_t now_ms, node_swim_out *out)
     s->nacks = 0;
     s->nacks_expected = 0;
     s->target = t->id;
-    s->seq++;
+    s->probe_seq = ++s->seq;
     s->probe_deadline = now_ms + s->cfg.timeout_ms * mult;
     s->stats.probes++;
-    send(s, &t->id, NODE_SWIM_PING, s->seq, NULL, out);
+    send(s, &t->id, NODE_SWIM_PING, s->probe_seq, NULL, out);
 }

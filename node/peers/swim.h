@@ -95,7 +95,13 @@ typedef struct node_swim_member {
     uint32_t inc;
     uint32_t suspect_since; /* now_ms, low 32 bits (compared wrapping) */
     uint8_t state;
-    uint8_t nconf;
+    uint8_t nconf : 7;
+    /* It reached us (a message from it, or a link): only such members
+     * are probed. One known by hearsay alone (a beacon, an update) may
+     * have no route to it yet, and a probe that cannot leave is not the
+     * member's failure: accusing it is how forming networks declared
+     * live nodes down. */
+    uint8_t heard : 1;
     uint16_t conf[NODE_SWIM_DOGPILE_K];
 } node_swim_member; /* 48 bytes: 48 KiB for 1000 members */
 
@@ -139,7 +145,8 @@ typedef struct node_swim {
     uint8_t probing, acked, indirect;
     uint8_t nacks_expected, nacks;
     node_ovl_id target;
-    uint32_t seq;
+    uint32_t seq;       /* the last seq used: probes and relayed PINGs */
+    uint32_t probe_seq; /* the seq of this period's probe */
     uint64_t probe_deadline, next_probe, next_gossip;
     node_swim_relay relay[NODE_SWIM_RELAY_CAP];
     uint8_t nrelay;
@@ -155,9 +162,14 @@ node_swim_init(node_swim *s, const node_ovl_id *self,
                const node_swim_config *cfg, node_ovl_rng rng,
                node_swim_member *members, uint32_t cap, uint64_t now_ms);
 
-/* A member learnt otherwise (discovery, a link): added alive with
- * incarnation 0 if unknown. Returns 0 or -ENOSPC. */
+/* A member that reached this node (a link to it): added alive with
+ * incarnation 0 if unknown, and probed from now on. Returns 0 or
+ * -ENOSPC. */
 int node_swim_add(node_swim *s, const node_ovl_id *id, node_swim_out *out);
+/* A member known by hearsay (a beacon, PEERS): added alive if unknown,
+ * probed only once it has reached this node (a message from it, or
+ * node_swim_add). Returns 0 or -ENOSPC. */
+int node_swim_learn(node_swim *s, const node_ovl_id *id, node_swim_out *out);
 
 void node_swim_recv(node_swim *s, const node_ovl_id *from,
                     const node_swim_msg *m, uint64_t now_ms,

@@ -5,7 +5,10 @@
  * - the partial mesh forms: no node above max_links, the links connect
  *   everyone, every node knows every other, unicasts reach nodes with no
  *   link (routes);
- * - a broadcast reaches every node exactly once, over the tree;
+ * - a broadcast reaches every node exactly once, over the tree; and in
+ *   40 nodes past a threshold of 8 (five seeds), every broadcast sent
+ *   as soon as every node is on reaches every node exactly once
+ *   (`bcast`, its own meson test);
  * - it stays connected under churn (nodes stopped and restarted), and the
  *   next broadcast reaches every running node;
  * - the tree repairs: with tree links cut (nothing passes, nothing
@@ -57,8 +60,8 @@ static unsigned links_of(confab_testnet *tn, unsigned i)
 static bool connected(confab_testnet *tn)
 {
     unsigned n = confab_testnet_size(tn);
-    bool seen[64] = {false};
-    unsigned queue[64], head = 0, tail = 0, first = n, running = 0;
+    bool seen[128] = {false};
+    unsigned queue[128], head = 0, tail = 0, first = n, running = 0;
     for (unsigned i = 0; i < n; i++)
         if (confab_testnet_running(tn, i)) {
             running++;
@@ -173,13 +176,14 @@ static void dump(confab_testnet *tn)
         confab_node_stats(confab_testnet_node(tn, i), &st);
         fprintf(stderr,
                 "n%u: on %llu links %u view %llu passive %llu dialed %llu "
-                "accepted %llu closed %llu%s\n",
+                "accepted %llu closed %llu routes %llu%s\n",
                 i, (unsigned long long)st.overlay_on, links_of(tn, i),
                 (unsigned long long)st.overlay_links,
                 (unsigned long long)st.overlay_passive,
                 (unsigned long long)st.links_dialed,
                 (unsigned long long)st.links_accepted,
                 (unsigned long long)st.overlay_links_closed,
+                (unsigned long long)st.routes,
                 knows_all(tn, i) ? "" : " (does not know everyone)");
     }
     fprintf(stderr, "connected: %d\n", connected(tn));
@@ -306,6 +310,126 @@ static void test_overlay_tree_repairs(void **state)
     net_stop(&f);
 }
 
+/* ---- every broadcast reaches every node, in larger networks ---------- */
+
+/* 40 nodes past a threshold of 8 with at most 5 links each, several
+ * seeds (identities, hence views and trees, differ): broadcasts from
+ * several sources, sent as soon as the overlay has formed, while the
+ * views still shuffle and the tree is still pruning, must each reach
+ * every node exactly once. The last session saw 80 nodes at a threshold
+ * of 16 lose them (77 of 79, once 2 of 79). */
+#define BIG_NODES     40u
+#define BIG_THRESHOLD 8u
+#define BIG_LINKS     5u
+
+/* By hand: `bcast NODES THRESHOLD LINKS SEEDS` (at most 128 nodes). */
+static unsigned big_nodes = BIG_NODES, big_threshold = BIG_THRESHOLD,
+                big_links = BIG_LINKS, big_seeds = 5;
+
+typedef struct big_arg {
+    unsigned max_links;
+} big_arg;
+
+/* Every node is past its threshold, with a view not over its bound. Not
+ * more: the broadcasts go while the views and the tree still change
+ * (the moment the last session's losses came from). */
+static bool big_on(confab_testnet *tn, void *arg)
+{
+    const big_arg *a = arg;
+    for (unsigned i = 0; i < confab_testnet_size(tn); i++) {
+        confab_stats st;
+        confab_node_stats(confab_testnet_node(tn, i), &st);
+        if (st.overlay_on != 1 || st.overlay_links > a->max_links)
+            return false;
+    }
+    return true;
+}
+
+/* Which nodes lack broadcast id (for a failure's message). */
+static void dump_missing(confab_testnet *tn, const uint8_t *id, unsigned from)
+{
+    for (unsigned i = 0; i < confab_testnet_size(tn); i++) {
+        if (i == from || copies(tn, i, id) == 1)
+            continue;
+        confab_stats st;
+        confab_node_stats(confab_testnet_node(tn, i), &st);
+        fprintf(stderr,
+                "n%u: %zu copies, on %llu, links %u, view %llu, dup %llu "
+                "grafts %llu refused %llu\n",
+                i, copies(tn, i, id), (unsigned long long)st.overlay_on,
+                links_of(tn, i), (unsigned long long)st.overlay_links,
+                (unsigned long long)st.overlay_gossip_dup,
+                (unsigned long long)st.overlay_grafts,
+                (unsigned long long)st.overlay_refused);
+    }
+}
+
+static void big_network(uint64_t seed, unsigned nodes, unsigned threshold,
+                        unsigned max_links)
+{
+    net_fixture f;
+    confab_testnet_config c;
+    overlay_config(&c, nodes);
+    c.seed = seed;
+    c.node.mesh_threshold = threshold;
+    c.node.max_links = max_links;
+    net_start(&f, &c);
+    big_arg ba = {max_links};
+    int rc = confab_testnet_run_until(f.tn, big_on, &ba, net_deadline(60000));
+    if (rc != 0)
+        dump(f.tn);
+    assert_int_equal(rc, 0);
+    /* Five sources, one after the other, each broadcast waited for. */
+    enum { SOURCES = 5 };
+    uint8_t ids[SOURCES][CONFAB_MSG_ID_BYTES];
+    unsigned from[SOURCES];
+    for (unsigned s = 0; s < SOURCES; s++) {
+        from[s] = (s * 7u + (unsigned)seed) % nodes;
+        char text[32];
+        snprintf(text, sizeof text, "from %u", from[s]);
+        assert_int_equal(confab_broadcast(confab_testnet_node(f.tn, from[s]),
+                                          text, strlen(text), NULL, ids[s],
+                                          NULL),
+                         0);
+        bcast_arg a = {ids[s], from[s]};
+        rc = confab_testnet_run_until(f.tn, everyone_has, &a,
+                                      net_deadline(15000));
+        if (rc != 0) {
+            fprintf(stderr, "seed %llu, broadcast %u from n%u:\n",
+                    (unsigned long long)seed, s, from[s]);
+            dump_missing(f.tn, ids[s], from[s]);
+        }
+        assert_int_equal(rc, 0);
+    }
+    /* A last one, from a node not yet a source: once it is everywhere,
+     * late copies of the others have had their time. */
+    uint8_t last[CONFAB_MSG_ID_BYTES];
+    unsigned lf = (from[SOURCES - 1] + 1u) % nodes;
+    assert_int_equal(confab_broadcast(confab_testnet_node(f.tn, lf), "last", 4,
+                                      NULL, last, NULL),
+                     0);
+    bcast_arg la = {last, lf};
+    assert_int_equal(
+        confab_testnet_run_until(f.tn, everyone_has, &la, net_deadline(15000)),
+        0);
+    for (unsigned s = 0; s < SOURCES; s++)
+        for (unsigned i = 0; i < nodes; i++)
+            if (i != from[s] && copies(f.tn, i, ids[s]) != 1) {
+                dump_missing(f.tn, ids[s], from[s]);
+                fail_msg("seed %llu: n%u got %zu copies of broadcast %u",
+                         (unsigned long long)seed, i, copies(f.tn, i, ids[s]),
+                         s);
+            }
+    net_stop(&f);
+}
+
+static void test_overlay_broadcast_reaches_all_40(void **state)
+{
+    (void)state;
+    for (uint64_t seed = 1; seed <= big_seeds; seed++)
+        big_network(seed, big_nodes, big_threshold, big_links);
+}
+
 /* ---- failure detection: no false downs ------------------------------- */
 
 static uint64_t total(confab_testnet *tn, size_t off)
@@ -345,9 +469,8 @@ static void test_overlay_no_false_down(void **state)
     overlay_config(&c, NODES);
     /* SWIM at its default period (1 s): 24 nodes of one process on a
      * shared machine answer a probe in tens of ms, not in the 50 ms a
-     * tenth of it would allow. 15 probe periods here; run by hand with
-     * the argument `slow` it lasts the issue's 60 (not in the suite: on
-     * a machine loaded to 8 it has seen a false down). */
+     * tenth of it would allow. 15 probe periods with `lossy`; the
+     * issue's 60 with `slow`. Not in the suite: see main(). */
     c.node.overlay_period_ms = 1000;
 #if defined(__SANITIZE_ADDRESS__)
     c.node.overlay_period_ms = 2000; /* everything runs 2-3 times slower */
@@ -361,9 +484,11 @@ static void test_overlay_no_false_down(void **state)
                      0);
     uint64_t downs = total(f.tn, offsetof(confab_stats, overlay_declared_down));
     assert_int_equal(downs, 0); /* none while the overlay formed either */
-    assert_int_equal(
-        confab_testnet_run_until(f.tn, someone_declared_down, &downs, lossy_ms),
-        -ETIMEDOUT);
+    int rc =
+        confab_testnet_run_until(f.tn, someone_declared_down, &downs, lossy_ms);
+    if (rc != -ETIMEDOUT)
+        dump(f.tn);
+    assert_int_equal(rc, -ETIMEDOUT);
     uint64_t probes = total(f.tn, offsetof(confab_stats, overlay_msgs_sent));
     assert_true(probes > 24u * 30u); /* SWIM ran all along */
     /* The detector works: a node that stops answering is declared down
@@ -810,10 +935,15 @@ static void test_overlay_hostile_forged_source(void **state)
 
 int main(int argc, char **argv)
 {
-    /* The lossy run is not in the suite: under load it has seen a false
-     * down, at 60 periods (load 8) and at 15 (CI's chroot, with another
-     * testnet running beside it): SWIM's no-false-down promise is not
-     * met yet (#13). `lossy` runs it for 15 periods, `slow` for 60. */
+    /* The lossy run, by hand: `lossy` for 15 periods, `slow` for the
+     * issue's 60. Two causes of false downs are fixed (a relayed PING
+     * moved the seq the probe's ACK was checked against; members known
+     * by hearsay were probed before any route reached them), and it
+     * passes under two busy loops most times, but about one run in
+     * seven still sees one: every node lost its route to one live node
+     * for longer than the suspicion timeout (routes flap as links of
+     * the view close), so its probes and its refutation could not
+     * leave. Not in the suite until that is solved. */
     if (argc > 1 &&
         (strcmp(argv[1], "slow") == 0 || strcmp(argv[1], "lossy") == 0)) {
         if (strcmp(argv[1], "slow") == 0)
@@ -822,6 +952,21 @@ int main(int argc, char **argv)
             cmocka_unit_test(test_overlay_no_false_down),
         };
         return cmocka_run_group_tests_name("overlay_lossy", lossy, NULL, NULL);
+    }
+    if (argc > 1 && strcmp(argv[1], "bcast") == 0) {
+        unsigned *knobs[] = {&big_nodes, &big_threshold, &big_links,
+                             &big_seeds};
+        for (int k = 2; k < argc && k - 2 < 4; k++) {
+            char *end;
+            unsigned long v = strtoul(argv[k], &end, 10);
+            if (*end != '\0' || v == 0 || v > 128)
+                return 2;
+            *knobs[k - 2] = (unsigned)v;
+        }
+        const struct CMUnitTest bcast[] = {
+            cmocka_unit_test(test_overlay_broadcast_reaches_all_40),
+        };
+        return cmocka_run_group_tests_name("overlay_bcast", bcast, NULL, NULL);
     }
     if (argc > 1) /* one test by name (a pattern), for a person */
         cmocka_set_test_filter(argv[1]);

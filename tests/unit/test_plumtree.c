@@ -336,12 +336,53 @@ static void test_plumtree_bounds(void **state)
     assert_int_equal(node_pt_neighbor_up(&p, &extra), -ENOSPC);
 }
 
+/* A GOSSIP from a member that holds us as its neighbour while we do not
+ * (the views disagree for a moment): delivered and passed on to our own
+ * neighbours, a repeat neither delivered nor PRUNEd, no eager bit
+ * changed; any other message from it is still refused. */
+static void test_plumtree_stray_gossip_taken(void **state)
+{
+    (void)state;
+    static node_pt_action acts[NODE_PT_OUT_MAX_PER_CALL];
+    node_pt p;
+    node_pt_mid seen[16];
+    node_ovl_id peer;
+    two(&p, seen, &peer);
+    node_ovl_id stray = sim_id(7);
+    node_pt_msg g;
+    memset(&g, 0, sizeof g);
+    g.type = NODE_PT_GOSSIP;
+    g.id.b[0] = 42;
+    g.round = 2;
+    node_pt_out out = {acts, 0, NODE_PT_OUT_MAX_PER_CALL, 0};
+    node_pt_recv(&p, &stray, &g, 0, &out);
+    assert_int_equal(out.n, 2);
+    assert_int_equal(acts[0].kind, NODE_PT_A_DELIVER);
+    assert_int_equal(acts[1].kind, NODE_PT_A_SEND);
+    assert_int_equal(acts[1].msg.type, NODE_PT_GOSSIP);
+    assert_true(node_ovl_id_eq(&acts[1].peer, &peer));
+    assert_int_equal(acts[1].msg.round, 3);
+    assert_int_equal(p.stats.stray_in, 1);
+    assert_false(node_pt_is_neighbor(&p, &stray));
+    out.n = 0;
+    node_pt_recv(&p, &stray, &g, 0, &out); /* a repeat: nothing */
+    assert_int_equal(out.n, 0);
+    assert_int_equal(p.stats.dup_in, 1);
+    node_pt_msg prune;
+    memset(&prune, 0, sizeof prune);
+    prune.type = NODE_PT_PRUNE;
+    node_pt_recv(&p, &stray, &prune, 0, &out);
+    assert_int_equal(p.stats.refused, 1);
+    assert_true(node_pt_is_eager(&p, &peer));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_plumtree_broadcast_tree_forms),
         cmocka_unit_test(test_plumtree_tree_repairs_after_cut),
         cmocka_unit_test(test_plumtree_bounds),
+        cmocka_unit_test(test_plumtree_stray_gossip_taken),
     };
     return cmocka_run_group_tests_name("plumtree", tests, NULL, NULL);
 }

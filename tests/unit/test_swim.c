@@ -10,6 +10,7 @@
 #include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -302,12 +303,104 @@ static void test_swim_bounds(void **state)
     assert_int_equal(node_swim_init(&s, &self, &cfg, rng, mem, 4, 0), -EINVAL);
 }
 
+/* A PING_REQ relayed for another member while our own probe waits takes
+ * a seq of its own: the target's late ACK of our probe (its seq) still
+ * counts. It did not: the relay moved the counter the ACK was checked
+ * against, and a busy node suspected members that had answered. */
+static void test_swim_relay_keeps_probe_seq(void **state)
+{
+    (void)state;
+    static node_swim_action acts[NODE_SWIM_OUT_MAX_PER_CALL];
+    node_swim s;
+    node_swim_member mem[4];
+    uint64_t seed = 9;
+    node_ovl_id self = sim_id(0), t = sim_id(1), other = sim_id(2),
+                asker = sim_id(3);
+    node_ovl_rng rng = {sim_rand, &seed};
+    node_swim_config cfg;
+    memset(&cfg, 0, sizeof cfg);
+    assert_int_equal(node_swim_init(&s, &self, &cfg, rng, mem, 4, 0), 0);
+    node_swim_out out = {acts, 0, NODE_SWIM_OUT_MAX_PER_CALL, 0};
+    assert_int_equal(node_swim_add(&s, &t, &out), 0);
+    out.n = 0;
+    node_swim_tick(&s, 1000, &out); /* the probe of t */
+    uint32_t probe = 0;
+    for (size_t i = 0; i < out.n; i++)
+        if (acts[i].kind == NODE_SWIM_A_SEND &&
+            acts[i].msg.type == NODE_SWIM_PING)
+            probe = acts[i].msg.seq;
+    assert_int_not_equal(probe, 0);
+    node_swim_msg m;
+    memset(&m, 0, sizeof m);
+    m.type = NODE_SWIM_PING_REQ; /* asker wants other probed */
+    m.seq = 77;
+    m.target = other;
+    out.n = 0;
+    node_swim_recv(&s, &asker, &m, 1010, &out);
+    assert_int_equal(s.nrelay, 1);
+    memset(&m, 0, sizeof m);
+    m.type = NODE_SWIM_ACK; /* t answers our probe */
+    m.seq = probe;
+    node_swim_recv(&s, &t, &m, 1020, &out);
+    out.n = 0;
+    node_swim_tick(&s, 2100, &out); /* the period ends */
+    for (size_t i = 0; i < out.n; i++)
+        assert_int_not_equal(acts[i].kind, NODE_SWIM_A_SUSPECT);
+    assert_int_equal(s.stats.suspected, 0);
+    assert_int_equal(node_swim_get(&s, &t)->state, NODE_SWIM_ALIVE);
+}
+
+/* A member known by hearsay only (a beacon, an update) is not probed:
+ * in a forming network there may be no route to it yet, and a probe that
+ * cannot leave would make it a suspect, then dead. Once it has reached
+ * this node (any message from it) it is probed like the others. */
+static void test_swim_hearsay_not_probed(void **state)
+{
+    (void)state;
+    static node_swim_action acts[NODE_SWIM_OUT_MAX_PER_CALL];
+    node_swim s;
+    node_swim_member mem[4];
+    uint64_t seed = 11;
+    node_ovl_id self = sim_id(0), far = sim_id(1);
+    node_ovl_rng rng = {sim_rand, &seed};
+    node_swim_config cfg;
+    memset(&cfg, 0, sizeof cfg);
+    assert_int_equal(node_swim_init(&s, &self, &cfg, rng, mem, 4, 0), 0);
+    node_swim_out out = {acts, 0, NODE_SWIM_OUT_MAX_PER_CALL, 0};
+    assert_int_equal(node_swim_learn(&s, &far, &out), 0);
+    for (uint64_t t = 0; t <= 60000; t += 100) {
+        out.n = 0;
+        node_swim_tick(&s, t, &out);
+        for (size_t i = 0; i < out.n; i++)
+            assert_int_not_equal(acts[i].kind, NODE_SWIM_A_SEND);
+    }
+    assert_int_equal(s.stats.suspected, 0);
+    assert_int_equal(s.stats.declared_down, 0);
+    node_swim_msg m;
+    memset(&m, 0, sizeof m);
+    m.type = NODE_SWIM_GOSSIP;
+    out.n = 0;
+    node_swim_recv(&s, &far, &m, 60000, &out);
+    bool pinged = false;
+    for (uint64_t t = 60100; t <= 63000 && !pinged; t += 100) {
+        out.n = 0;
+        node_swim_tick(&s, t, &out);
+        for (size_t i = 0; i < out.n; i++)
+            pinged |= acts[i].kind == NODE_SWIM_A_SEND &&
+                      acts[i].msg.type == NODE_SWIM_PING &&
+                      node_ovl_id_eq(&acts[i].peer, &far);
+    }
+    assert_true(pinged);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_swim_lossy_node_not_downed_dead_node_downed),
         cmocka_unit_test(test_swim_forged_suspicion_refuted),
         cmocka_unit_test(test_swim_bounds),
+        cmocka_unit_test(test_swim_relay_keeps_probe_seq),
+        cmocka_unit_test(test_swim_hearsay_not_probed),
     };
     return cmocka_run_group_tests_name("swim", tests, NULL, NULL);
 }
