@@ -147,17 +147,12 @@ int rawpeer_recv_frame(rawpeer *r, const uint8_t **f, size_t *len,
 
 int rawpeer_recv_msg(rawpeer *r, wire_msg *m, int timeout_ms)
 {
-    const uint8_t *f;
+    const uint8_t *p;
     size_t len;
-    int rc = rawpeer_recv_frame(r, &f, &len, timeout_ms);
+    int rc = rawpeer_recv_plain(r, &p, &len, timeout_ms);
     if (rc != 0)
         return rc;
-    if (len < 16)
-        return -EPROTO;
-    rc = sec_cipher_decrypt(&r->rx, NULL, 0, f, len, r->plain);
-    if (rc != 0)
-        return rc;
-    return wire_msg_decode(r->plain, len - 16, m);
+    return wire_msg_decode(p, len, m);
 }
 
 int rawpeer_wait_closed(rawpeer *r, int timeout_ms)

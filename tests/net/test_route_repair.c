@@ -21,6 +21,7 @@
 #include <sodium.h>
 #include <stdatomic.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 typedef struct repair {
@@ -55,10 +56,23 @@ static int advert(rawpeer *r, uint64_t self_seq, const uint8_t *d, uint64_t seq,
     return rawpeer_send_msg(r, &m);
 }
 
-static void wait_go(repair *a, int step)
+/* Waits until the test lets the job run step; -ETIMEDOUT when it does not
+ * (the test failed and left), so the job ends instead of spinning on. */
+static int wait_go(repair *a, int step)
 {
-    while (atomic_load(&a->go) < step)
-        usleep(1000);
+    struct timespec t0, t;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    const long give_up_ms = (long)net_deadline(30000);
+    while (atomic_load(&a->go) < step) {
+        clock_gettime(CLOCK_MONOTONIC, &t);
+        if ((t.tv_sec - t0.tv_sec) * 1000L +
+                (t.tv_nsec - t0.tv_nsec) / 1000000L >
+            give_up_ms)
+            return -ETIMEDOUT;
+        struct timespec ms = {0, 1000000};
+        nanosleep(&ms, NULL);
+    }
+    return 0;
 }
 
 static int repair_job(rawpeer_job *job)
@@ -79,26 +93,30 @@ static int repair_job(rawpeer_job *job)
     if (rc == 0)
         rc = advert(&a->r1, 2, a->d, 10, 1);
     atomic_store(&a->done, 1);
-    wait_go(a, 2);
+    if (rc == 0)
+        rc = wait_go(a, 2);
     /* 2: R2 has lost D, under a newer (odd) number, as a node whose link
      * broke says it. */
     if (rc == 0)
         rc = advert(&a->r2, 2, a->d, 11, WIRE_ROUTE_INFINITY);
     atomic_store(&a->done, 2);
-    wait_go(a, 3);
+    if (rc == 0)
+        rc = wait_go(a, 3);
     /* 3: R1 goes away: its link closes. */
     if (a->r1.fd >= 0) {
         close(a->r1.fd);
         a->r1.fd = -1;
     }
     atomic_store(&a->done, 3);
-    wait_go(a, 4);
+    if (rc == 0)
+        rc = wait_go(a, 4);
     /* 4: R2 reaches D at 1 hop under number 10: as near as R1 was, so no
      * path of R2's runs through the node. */
     if (rc == 0)
         rc = advert(&a->r2, 4, a->d, 10, 1);
     atomic_store(&a->done, 4);
-    wait_go(a, 5);
+    if (rc == 0)
+        rc = wait_go(a, 5);
     return rc;
 }
 
